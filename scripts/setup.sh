@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# One-time (idempotent) machine set-up for zunvm on Debian 12: installs every Debian package
+# the build, the product and the tests need, then configures and builds the tree.
+# Safe to run again: apt is skipped when everything is present, the build is incremental.
+# Usage: scripts/setup.sh [--no-build]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
+  # libraries of the daemon
+  libcpprest-dev libboost-dev nlohmann-json3-dev libsqlitecpp-dev libsqlite3-dev
+  libspdlog-dev libfmt-dev libssl-dev uuid-dev libinih-dev libexpected-dev libarchive-dev
+  # tests
+  googletest libgtest-dev libgmock-dev
+  # end-to-end clients and tools
+  curl python3-openstackclient python3-zunclient wrk sqlite3 procps
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if [[ "${1:-}" != "--no-build" ]]; then
+  "$root/scripts/build.sh"
+fi

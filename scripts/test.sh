@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: set-up if needed (Debian packages, both builds), then every test
+# (unit, end-to-end with the real openstack CLI) under AddressSanitizer + UBSan, and the unit
+# tests again on the release build that run.sh serves. Safe to run again.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+"$root/scripts/setup.sh" --no-build
+"$root/scripts/build.sh" --asan
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tests/lsan.supp:print_suppressions=0}
+
+echo "== ASan/UBSan build: all tests"
+ctest --test-dir "$root/build-asan" --output-on-failure -j 2 --timeout 900
+echo "== release build: unit tests"
+ctest --test-dir "$root/build" --output-on-failure -j 2 -E '^e2e_' --timeout 300
