@@ -1,0 +1,86 @@
+// zunvmd configuration: oslo-style INI (/etc/zun/zunvm.conf), every option with an embedded
+// default, documented in etc/zun/zunvm.conf.sample (keep the two in step).
+//
+// Loading is strict: an unknown section or option, a value of the wrong type or out of range
+// is an InvalidArgument naming "[section] option" so start-up fails with a clear message.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace zunvm {
+
+struct Config {
+  // [DEFAULT]
+  bool debug = false;
+  std::string state_dir = "/var/lib/zunvm";
+  std::string host;                       // empty: the machine's hostname
+  std::string container_driver = "fake";  // fake | libvirt (later)
+  std::string container_runtime = "kata"; // runtime recorded for containers that name none
+  std::vector<std::string> runtimes = {"kata"};
+  std::string default_availability_zone = "nova";
+  double default_cpu = 1.0;
+  int64_t default_memory = 512;   // MiB
+  int64_t default_disk = 10;      // GiB
+  double minimum_cpus = 0.1;
+  double maximum_cpus = 16;
+  int64_t minimum_memory = 4;
+  int64_t maximum_memory = 8192;
+  int64_t minimum_disk = 1;
+  int64_t maximum_disk = 160;
+  int workers = 4;                         // service worker pool threads
+  int sync_container_state_interval = 60;  // seconds; 0 disables the sync loop
+  int execute_timeout = 60;                // seconds for a synchronous exec
+  int64_t container_log_max_bytes = 64 * 1024 * 1024;  // per container log file
+
+  // [api]
+  std::string host_ip = "127.0.0.1";
+  int port = 9517;                  // 0: pick a free port (printed at start)
+  int api_threads = 4;              // cpprestsdk I/O threads
+  int api_workers = 8;              // threads that run request handlers
+  int max_limit = 1000;
+  int64_t max_body_bytes = 64 * 1024 * 1024;
+  std::string auth_strategy = "noauth";   // noauth | token
+  std::vector<std::string> auth_tokens;   // accepted X-Auth-Token values (token strategy)
+  bool allow_insecure_bind = false;       // allow noauth on a non-loopback address
+  std::string ssl_cert_file;              // both set: serve HTTPS
+  std::string ssl_key_file;
+  bool allow_privileged = false;          // policy container:create:privileged
+  std::string public_url;                 // base of links; empty: from the request's Host
+
+  // [database]
+  std::string db_connection;              // SQLite file; empty: <state_dir>/zunvm.sqlite
+
+  // [libvirt]
+  std::string libvirt_uri = "qemu:///system";
+  std::string virt_type = "kvm";          // kvm | qemu
+
+  // [guest]
+  std::string guest_kernel;               // empty: the image built into the build tree
+  std::string guest_initrd;
+  int guest_boot_timeout = 60;            // seconds to agent-ready
+
+  // [image]
+  std::string image_dir;                  // empty: <state_dir>/images
+  std::vector<std::string> insecure_registries;
+
+  std::string DbPath() const;
+  std::string HostName() const;  // `host` or the machine's hostname
+};
+
+// Parses an INI file into `cfg` (starting from its current values). Strict, see above.
+Status LoadConfigFile(const std::string& path, Config& cfg);
+// Same, from text (for tests).
+Status LoadConfigText(const std::string& text, Config& cfg);
+// Cross-option checks (ranges, auth vs bind address, TLS files present). Names the option.
+Status ValidateConfig(const Config& cfg);
+
+}  // namespace zunvm
+
+namespace zunvm {
+// "section.key" of every option LoadConfigFile knows (the sample must document each).
+std::vector<std::string> KnownConfigOptions();
+}  // namespace zunvm

@@ -1,0 +1,16 @@
+// Identifiers: random UUIDs (libuuid), request ids, generated container names.
+// Thread safety: all functions are safe to call concurrently.
+#pragma once
+
+#include <string>
+
+namespace zunvm {
+
+std::string NewUuid();                    // lower-case 8-4-4-4-12
+std::string NewRequestId();               // "req-" + uuid
+bool IsUuidLike(const std::string& s);    // 32 hex digits, with or without the dashes
+std::string RandomHex(size_t bytes);      // 2*bytes hex chars from OpenSSL's RAND_bytes
+// Zun-style generated name: "<greek-letter>-<1..24>-container", e.g. "zeta-22-container".
+std::string GenerateContainerName();
+
+}  // namespace zunvm
