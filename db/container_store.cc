@@ -1,0 +1,206 @@
+#include "db/container_store.h"
+
+#include <algorithm>
+#include <set>
+
+#include "common/strings.h"
+
+namespace zunvm {
+
+namespace {
+
+const char* kColumns = "id, data";
+
+// Columns that may be NULL are compared and ordered through IFNULL so NULLs sort first and
+// markers work on them.
+std::string SortExpr(const std::string& key) {
+  if (key == "task_state" || key == "host") return "IFNULL(" + key + ", '')";
+  if (key == "updated_at") return "IFNULL(updated_at, 0)";
+  return key;
+}
+
+Container Row(SQLite::Statement& q) {
+  Container c = FromStorageJson(nlohmann::json::parse(q.getColumn(1).getString()));
+  c.id = q.getColumn(0).getInt64();
+  return c;
+}
+
+void BindRecord(SQLite::Statement& q, const Container& c) {
+  q.bind(":uuid", c.uuid);
+  q.bind(":name", c.name);
+  q.bind(":image", c.image);
+  q.bind(":status", c.status);
+  if (c.task_state) q.bind(":task_state", *c.task_state); else q.bind(":task_state");
+  q.bind(":memory", static_cast<int64_t>(c.memory));
+  q.bind(":cpu", c.cpu);
+  if (c.host) q.bind(":host", *c.host); else q.bind(":host");
+  q.bind(":project_id", c.project_id);
+  q.bind(":user_id", c.user_id);
+  q.bind(":auto_remove", c.auto_remove ? 1 : 0);
+  q.bind(":created_at", static_cast<int64_t>(ToMicros(c.created_at)));
+  if (c.updated_at) q.bind(":updated_at", static_cast<int64_t>(ToMicros(*c.updated_at)));
+  else q.bind(":updated_at");
+  q.bind(":data", ToStorageJson(c).dump());
+}
+
+}  // namespace
+
+const std::vector<std::string>& ContainerStore::FilterKeys() {
+  static const std::vector<std::string> keys = {"name", "image", "project_id", "user_id",
+                                                "memory", "host", "task_state", "status",
+                                                "auto_remove"};
+  return keys;
+}
+
+bool ContainerStore::IsSortKey(const std::string& key) {
+  static const std::set<std::string> keys = {"id", "uuid", "name", "image", "status",
+                                             "task_state", "memory", "cpu", "host",
+                                             "project_id", "user_id", "auto_remove",
+                                             "created_at", "updated_at"};
+  return keys.count(key) > 0;
+}
+
+Status ContainerStore::Insert(Container& c) {
+  return db_->Run([&](SQLite::Database& db) {
+    SQLite::Statement q(db,
+                        "INSERT INTO containers(uuid, name, image, status, task_state, memory, "
+                        "cpu, host, project_id, user_id, auto_remove, created_at, updated_at, "
+                        "data) VALUES(:uuid, :name, :image, :status, :task_state, :memory, :cpu, "
+                        ":host, :project_id, :user_id, :auto_remove, :created_at, :updated_at, "
+                        ":data)");
+    BindRecord(q, c);
+    q.exec();
+    c.id = db.getLastInsertRowid();
+    return Status::Ok();
+  });
+}
+
+Status ContainerStore::Update(const Container& c) {
+  return db_->Run([&](SQLite::Database& db) {
+    SQLite::Statement q(db,
+                        "UPDATE containers SET name=:name, image=:image, status=:status, "
+                        "task_state=:task_state, memory=:memory, cpu=:cpu, host=:host, "
+                        "project_id=:project_id, user_id=:user_id, auto_remove=:auto_remove, "
+                        "created_at=:created_at, updated_at=:updated_at, data=:data "
+                        "WHERE uuid=:uuid");
+    BindRecord(q, c);
+    if (q.exec() == 0) return Status::NotFound("Container " + c.uuid + " could not be found.",
+                                               "ContainerNotFound");
+    return Status::Ok();
+  });
+}
+
+Result<Container> ContainerStore::Get(const std::string& uuid) {
+  std::optional<Container> out;
+  Status st = db_->Run([&](SQLite::Database& db) {
+    SQLite::Statement q(db, std::string("SELECT ") + kColumns + " FROM containers WHERE uuid=?");
+    q.bind(1, uuid);
+    if (q.executeStep()) out = Row(q);
+    return Status::Ok();
+  });
+  if (!st.ok()) return Err(st);
+  if (!out) return Err(Status::NotFound("Container " + uuid + " could not be found.",
+                                        "ContainerNotFound"));
+  return *out;
+}
+
+Result<std::vector<Container>> ContainerStore::FindByName(const std::string& name) {
+  std::vector<Container> out;
+  Status st = db_->Run([&](SQLite::Database& db) {
+    SQLite::Statement q(db, std::string("SELECT ") + kColumns +
+                                " FROM containers WHERE name=? ORDER BY id");
+    q.bind(1, name);
+    while (q.executeStep()) out.push_back(Row(q));
+    return Status::Ok();
+  });
+  if (!st.ok()) return Err(st);
+  return out;
+}
+
+Result<std::vector<Container>> ContainerStore::List(const ListQuery& lq) {
+  if (!IsSortKey(lq.sort_key)) {
+    return Err(Status::Invalid("Invalid sort_key: " + lq.sort_key + ".", "InvalidParameterValue"));
+  }
+  std::string where;
+  std::vector<std::pair<std::string, std::string>> binds;  // placeholder order
+  for (const auto& [key, value] : lq.filters) {
+    if (std::find(FilterKeys().begin(), FilterKeys().end(), key) == FilterKeys().end()) {
+      return Err(Status::Invalid("Unknown parameters: " + key));
+    }
+    where += where.empty() ? " WHERE " : " AND ";
+    if (key == "auto_remove") {
+      auto b = ParseBoolExtended(value);
+      if (!b) return Err(Status::Invalid("Invalid value for auto_remove: " + value));
+      where += "auto_remove = " + std::string(*b ? "1" : "0");
+    } else if (key == "memory") {
+      auto m = ParseInt(value);
+      where += m ? "memory = " + std::to_string(*m) : std::string("0 = 1");
+    } else {
+      where += key + " = ?";
+      binds.emplace_back(key, value);
+    }
+  }
+  std::vector<Container> out;
+  Status st = db_->Run([&](SQLite::Database& db) {
+    std::string expr = SortExpr(lq.sort_key);
+    std::string dir = lq.descending ? "DESC" : "ASC";
+    std::string sql = std::string("SELECT ") + kColumns + " FROM containers" + where;
+    int64_t marker_id = 0;
+    bool have_marker = false;
+    if (lq.marker) {
+      SQLite::Statement m(db, "SELECT id FROM containers WHERE uuid=?");
+      m.bind(1, *lq.marker);
+      if (!m.executeStep()) {
+        return Status::NotFound("Marker " + *lq.marker + " could not be found.", "MarkerNotFound");
+      }
+      marker_id = m.getColumn(0).getInt64();
+      have_marker = true;
+      std::string cmp = lq.descending ? "<" : ">";
+      std::string mexpr = "(SELECT " + expr + " FROM containers WHERE id = :mid)";
+      sql += (where.empty() ? " WHERE " : " AND ");
+      sql += "(" + expr + " " + cmp + " " + mexpr + " OR (" + expr + " = " + mexpr + " AND id " +
+             cmp + " :mid))";
+    }
+    sql += " ORDER BY " + expr + " " + dir + ", id " + dir + " LIMIT " + std::to_string(lq.limit);
+    SQLite::Statement q(db, sql);
+    int idx = 1;
+    for (const auto& b : binds) q.bind(idx++, b.second);
+    if (have_marker) q.bind(":mid", static_cast<int64_t>(marker_id));
+    while (q.executeStep()) out.push_back(Row(q));
+    return Status::Ok();
+  });
+  if (!st.ok()) return Err(st);
+  return out;
+}
+
+Result<std::vector<Container>> ContainerStore::All() {
+  std::vector<Container> out;
+  Status st = db_->Run([&](SQLite::Database& db) {
+    SQLite::Statement q(db, std::string("SELECT ") + kColumns + " FROM containers ORDER BY id");
+    while (q.executeStep()) out.push_back(Row(q));
+    return Status::Ok();
+  });
+  if (!st.ok()) return Err(st);
+  return out;
+}
+
+Status ContainerStore::Delete(const std::string& uuid) {
+  return db_->Run([&](SQLite::Database& db) {
+    SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+    SQLite::Statement ev(db,
+                         "DELETE FROM container_action_events WHERE action_id IN (SELECT id FROM "
+                         "container_actions WHERE container_uuid=?)");
+    ev.bind(1, uuid);
+    ev.exec();
+    SQLite::Statement a(db, "DELETE FROM container_actions WHERE container_uuid=?");
+    a.bind(1, uuid);
+    a.exec();
+    SQLite::Statement q(db, "DELETE FROM containers WHERE uuid=?");
+    q.bind(1, uuid);
+    q.exec();
+    tx.commit();
+    return Status::Ok();
+  });
+}
+
+}  // namespace zunvm

@@ -1,0 +1,49 @@
+// ContainerStore: container records in SQLite. Indexed columns carry what lists filter and
+// sort on; the whole record is kept as JSON in `data`.
+//
+// Thread safety: thread-safe (through Database). Callers serialise writes to one container
+// (the service's per-container lock), so Update is last-writer-wins by design.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "db/database.h"
+#include "service/container.h"
+
+namespace zunvm {
+
+struct ListQuery {
+  std::map<std::string, std::string> filters;  // exact match on filterable columns
+  std::string sort_key = "id";
+  bool descending = false;
+  int limit = 1000;
+  std::optional<std::string> marker;           // uuid of the last item of the previous page
+};
+
+class ContainerStore {
+ public:
+  explicit ContainerStore(Database* db) : db_(db) {}
+
+  static const std::vector<std::string>& FilterKeys();  // name image project_id ...
+  static bool IsSortKey(const std::string& key);
+
+  // Inserts and sets c.id. Conflict if the uuid exists.
+  Status Insert(Container& c);
+  // Replaces the record with this uuid. NotFound if it is gone.
+  Status Update(const Container& c);
+  Result<Container> Get(const std::string& uuid);
+  Result<std::vector<Container>> FindByName(const std::string& name);
+  // InvalidArgument for a bad sort key or filter; NotFound for an unknown marker.
+  Result<std::vector<Container>> List(const ListQuery& q);
+  Result<std::vector<Container>> All();
+  // Removes the record and its action history. Deleting a missing record is OK.
+  Status Delete(const std::string& uuid);
+
+ private:
+  Database* db_;  // not owned
+};
+
+}  // namespace zunvm

@@ -1,0 +1,78 @@
+// Numbered schema migrations. Append new steps; never edit a released one.
+#include <string>
+#include <vector>
+
+#include "db/database.h"
+
+namespace zunvm {
+
+namespace {
+const std::vector<std::string>& Steps() {
+  static const std::vector<std::string> steps = {
+      // 1: containers, their action history, daemon metadata.
+      R"sql(
+      CREATE TABLE containers (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        image TEXT NOT NULL,
+        status TEXT NOT NULL,
+        task_state TEXT,
+        memory INTEGER NOT NULL,
+        cpu REAL NOT NULL,
+        host TEXT,
+        project_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        auto_remove INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER,
+        data TEXT NOT NULL
+      );
+      CREATE INDEX containers_name ON containers(name);
+      CREATE TABLE container_actions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        request_id TEXT NOT NULL,
+        container_uuid TEXT NOT NULL,
+        action TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        project_id TEXT NOT NULL,
+        start_time INTEGER NOT NULL,
+        finish_time INTEGER,
+        message TEXT
+      );
+      CREATE INDEX container_actions_uuid ON container_actions(container_uuid);
+      CREATE TABLE container_action_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        action_id INTEGER NOT NULL REFERENCES container_actions(id) ON DELETE CASCADE,
+        event TEXT NOT NULL,
+        start_time INTEGER NOT NULL,
+        finish_time INTEGER,
+        result TEXT,
+        traceback TEXT
+      );
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      )sql",
+  };
+  return steps;
+}
+}  // namespace
+
+int LatestSchemaVersion() { return static_cast<int>(Steps().size()); }
+
+Status ApplyMigrations(SQLite::Database& db) {
+  SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+  int current = db.execAndGet("PRAGMA user_version").getInt();
+  int latest = LatestSchemaVersion();
+  if (current > latest) {
+    return Status::Internal("database schema version " + std::to_string(current) +
+                            " is newer than this zunvmd (" + std::to_string(latest) + ")");
+  }
+  for (int v = current; v < latest; ++v) {
+    db.exec(Steps()[static_cast<size_t>(v)]);
+    db.exec("PRAGMA user_version = " + std::to_string(v + 1));
+  }
+  tx.commit();
+  return Status::Ok();
+}
+
+}  // namespace zunvm
