@@ -1,0 +1,158 @@
+// SandboxDriver: the one interface between the service layer and whatever runs a container's
+// sandbox. driver/fake/ is an in-memory (file-persisted) implementation for unit tests and
+// for running the API without VMs; driver/libvirt/ (a later issue) boots one VM per sandbox.
+// Nothing in rest/ or service/ may know which implementation runs.
+//
+// Identity: a sandbox is keyed by the container uuid the service gives it.
+//
+// Thread safety: every method may be called from any thread, concurrently for different
+// sandboxes. The service serialises mutating calls per sandbox (one at a time per uuid);
+// read-only calls (Inspect, Top, Stats, Exec, archives) may overlap with them.
+//
+// Events: output of the container's main process and its exit are delivered to the
+// DriverEvents sink from a driver-owned thread, never from inside a call into the driver.
+// The sink must not call back into the driver synchronously.
+//
+// Errors: NotFound when the sandbox does not exist; Conflict when its state forbids the
+// operation; DeadlineExceeded when an exec runs past its timeout; Unavailable when the
+// backend cannot be reached. Messages are meant for API users.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace zunvm {
+
+enum class Stream { kStdout = 1, kStderr = 2 };
+
+// What the service asks a driver to create. Argv is final (entrypoint + command).
+struct SandboxSpec {
+  std::string uuid;
+  std::string name;
+  std::string image;
+  std::vector<std::string> argv;
+  std::map<std::string, std::string> env;
+  std::string workdir;     // empty: image default ("/")
+  std::string hostname;    // never empty
+  std::string user;        // empty: root
+  double cpu = 1.0;        // vCPUs, may be fractional
+  int64_t memory_mib = 512;
+  int64_t disk_gib = 0;    // 0: driver default
+  bool tty = false;
+  bool interactive = false;
+  std::string runtime;     // e.g. "kata"
+  std::map<std::string, std::string> labels;
+};
+
+enum class SandboxState { kCreated, kRunning, kPaused, kStopped };
+const char* SandboxStateName(SandboxState s);
+
+struct SandboxInfo {
+  std::string uuid;
+  std::string sandbox_id;            // backend id (the container's `container_id`)
+  SandboxState state = SandboxState::kCreated;
+  std::optional<int> exit_code;      // set once the main process exited
+  std::string hostname;
+};
+
+struct ExecResult {
+  std::string output;   // stdout and stderr, interleaved as produced
+  int exit_code = 0;
+};
+
+struct TopResult {
+  std::vector<std::string> titles;
+  std::vector<std::vector<std::string>> processes;
+};
+
+struct SandboxStats {
+  double cpu_percent = 0;
+  double mem_usage_mib = 0;
+  double mem_limit_mib = 0;
+  uint64_t block_read = 0, block_write = 0;
+  uint64_t net_rx = 0, net_tx = 0;
+};
+
+struct PathStat {
+  std::string name;
+  int64_t size = 0;
+  uint32_t mode = 0;
+  std::string mtime;        // RFC 3339
+  std::string link_target;
+};
+
+struct Archive {
+  std::string tar;          // raw tar bytes
+  PathStat stat;
+};
+
+// Receives asynchronous events. Implemented by the service layer.
+class DriverEvents {
+ public:
+  virtual ~DriverEvents() = default;
+  // A chunk of the main process's output; chunks of one stream arrive in order.
+  virtual void OnOutput(const std::string& uuid, Stream stream, const std::string& data) = 0;
+  // The main process exited on its own or through Kill() (code is 128+signal when killed by a
+  // signal). At most once per start. NOT sent for a process ended by Stop() (which returns
+  // the code), Delete() or a restart inside Reboot: the service records those itself, and a
+  // late event would otherwise be mistaken for the exit of the next start.
+  virtual void OnExit(const std::string& uuid, int exit_code) = 0;
+  // The sandbox disappeared or failed outside any call (e.g. its VM died).
+  virtual void OnLost(const std::string& uuid, const std::string& reason) = 0;
+};
+
+class SandboxDriver {
+ public:
+  virtual ~SandboxDriver() = default;
+
+  // Short name, e.g. "fake" or "libvirt".
+  virtual std::string Name() const = 0;
+  // Runtimes this driver provides, reported in /v1/hosts (e.g. {"kata"}).
+  virtual std::vector<std::string> Runtimes() const = 0;
+  // Must be called once before any other call; the sink must outlive the driver.
+  virtual void SetEvents(DriverEvents* events) = 0;
+
+  // Creates the sandbox and its container (not started). AlreadyExists-like repeats are an
+  // error (Conflict).
+  virtual Result<SandboxInfo> Create(const SandboxSpec& spec) = 0;
+  // Starts (or restarts from Stopped) the main process. Output and exit arrive as events.
+  virtual Status Start(const std::string& uuid) = 0;
+  // SIGTERM, then SIGKILL after `timeout`; returns the exit code. Stopping a stopped sandbox
+  // returns its last exit code.
+  virtual Result<int> Stop(const std::string& uuid, std::chrono::seconds timeout) = 0;
+  // Sends a signal to the main process. The exit (if any) arrives as an event.
+  virtual Status Kill(const std::string& uuid, int signal) = 0;
+  virtual Status Pause(const std::string& uuid) = 0;
+  virtual Status Unpause(const std::string& uuid) = 0;
+  // Removes the sandbox and everything it holds. NotFound is not an error here: deleting a
+  // missing sandbox succeeds. `force` kills a running sandbox first.
+  virtual Status Delete(const std::string& uuid, bool force) = 0;
+
+  virtual Result<SandboxInfo> Inspect(const std::string& uuid) = 0;
+  virtual Result<std::vector<SandboxInfo>> List() = 0;
+
+  virtual Result<ExecResult> Exec(const std::string& uuid, const std::vector<std::string>& argv,
+                                  std::chrono::seconds timeout) = 0;
+  virtual Status ResizeTty(const std::string& uuid, int width, int height) = 0;
+  virtual Result<TopResult> Top(const std::string& uuid, const std::string& ps_args) = 0;
+  virtual Result<SandboxStats> Stats(const std::string& uuid) = 0;
+  // Tar of `path` (file or directory) inside the container root. NotFound if it does not exist.
+  virtual Result<Archive> GetArchive(const std::string& uuid, const std::string& path) = 0;
+  // Extracts `tar` into directory `path` inside the container root (paths confined to it).
+  virtual Status PutArchive(const std::string& uuid, const std::string& path,
+                            const std::string& tar) = 0;
+  // Applies new limits. Returns true when applied live, false when they apply at next start.
+  virtual Result<bool> Update(const std::string& uuid, double cpu, int64_t memory_mib) = 0;
+  // Snapshots the container filesystem to a local image; returns the new image id.
+  virtual Result<std::string> Commit(const std::string& uuid, const std::string& repository,
+                                     const std::string& tag) = 0;
+};
+
+}  // namespace zunvm
