@@ -1,0 +1,155 @@
+#include "service/container.h"
+
+namespace zunvm {
+
+using nlohmann::json;
+
+std::string Container::StatusDetail(TimePoint now) const {
+  using std::chrono::duration_cast;
+  using std::chrono::seconds;
+  if (status == status::kRunning || status == status::kPaused) {
+    TimePoint since = started_at.value_or(created_at);
+    std::string s = "Up " + HumanDuration(duration_cast<seconds>(now - since));
+    if (status == status::kPaused) s += " (paused)";
+    return s;
+  }
+  if (status == status::kStopped) {
+    if (!exit_code) return "Exited";
+    TimePoint since = finished_at.value_or(created_at);
+    return "Exited(" + std::to_string(*exit_code) + ") " +
+           HumanDuration(duration_cast<seconds>(now - since)) + " ago";
+  }
+  if (status == status::kError && exit_code) {
+    return "Exited(" + std::to_string(*exit_code) + ") (error)";
+  }
+  return status;
+}
+
+template <typename T>
+static json Opt(const std::optional<T>& v) {
+  return v ? json(*v) : json(nullptr);
+}
+
+template <typename T>
+static std::optional<T> GetOpt(const json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return std::nullopt;
+  return it->get<T>();
+}
+
+static std::optional<TimePoint> GetTime(const json& j, const char* key) {
+  auto v = GetOpt<int64_t>(j, key);
+  if (!v) return std::nullopt;
+  return FromMicros(*v);
+}
+
+json ToStorageJson(const Container& c) {
+  json j;
+  j["uuid"] = c.uuid;
+  j["name"] = c.name;
+  j["image"] = c.image;
+  j["command"] = Opt(c.command);
+  j["entrypoint"] = Opt(c.entrypoint);
+  j["status"] = c.status;
+  j["status_reason"] = Opt(c.status_reason);
+  j["task_state"] = Opt(c.task_state);
+  j["cpu"] = c.cpu;
+  j["memory"] = c.memory;
+  j["disk"] = Opt(c.disk);
+  j["cpu_policy"] = Opt(c.cpu_policy);
+  j["environment"] = c.environment;
+  j["workdir"] = Opt(c.workdir);
+  j["labels"] = c.labels;
+  j["hostname"] = Opt(c.hostname);
+  j["ports"] = c.ports;
+  j["exposed_ports"] = c.exposed_ports;
+  j["addresses"] = c.addresses;
+  j["host"] = Opt(c.host);
+  j["restart_policy"] = {{"name", c.restart_policy.name}, {"max_retry", c.restart_policy.max_retry}};
+  j["image_pull_policy"] = Opt(c.image_pull_policy);
+  j["image_driver"] = Opt(c.image_driver);
+  j["interactive"] = c.interactive;
+  j["tty"] = c.tty;
+  j["security_groups"] = c.security_groups;
+  j["auto_remove"] = c.auto_remove;
+  j["auto_heal"] = c.auto_heal;
+  j["runtime"] = Opt(c.runtime);
+  j["privileged"] = c.privileged;
+  if (c.healthcheck) {
+    j["healthcheck"] = {{"test", c.healthcheck->test},
+                        {"interval", c.healthcheck->interval},
+                        {"retries", c.healthcheck->retries},
+                        {"timeout", c.healthcheck->timeout}};
+  } else {
+    j["healthcheck"] = nullptr;
+  }
+  j["registry_id"] = Opt(c.registry_id);
+  j["user_id"] = c.user_id;
+  j["project_id"] = c.project_id;
+  j["created_at"] = ToMicros(c.created_at);
+  j["updated_at"] = c.updated_at ? json(ToMicros(*c.updated_at)) : json(nullptr);
+  j["container_id"] = Opt(c.container_id);
+  j["started_at"] = c.started_at ? json(ToMicros(*c.started_at)) : json(nullptr);
+  j["finished_at"] = c.finished_at ? json(ToMicros(*c.finished_at)) : json(nullptr);
+  j["exit_code"] = Opt(c.exit_code);
+  j["restart_count"] = c.restart_count;
+  j["manually_stopped"] = c.manually_stopped;
+  j["availability_zone"] = Opt(c.availability_zone);
+  return j;
+}
+
+Container FromStorageJson(const json& j) {
+  Container c;
+  c.uuid = j.at("uuid").get<std::string>();
+  c.name = j.at("name").get<std::string>();
+  c.image = j.at("image").get<std::string>();
+  c.command = GetOpt<std::vector<std::string>>(j, "command");
+  c.entrypoint = GetOpt<std::vector<std::string>>(j, "entrypoint");
+  c.status = j.at("status").get<std::string>();
+  c.status_reason = GetOpt<std::string>(j, "status_reason");
+  c.task_state = GetOpt<std::string>(j, "task_state");
+  c.cpu = j.value("cpu", 1.0);
+  c.memory = j.value("memory", int64_t{512});
+  c.disk = GetOpt<int64_t>(j, "disk");
+  c.cpu_policy = GetOpt<std::string>(j, "cpu_policy");
+  c.environment = j.value("environment", std::map<std::string, std::string>{});
+  c.workdir = GetOpt<std::string>(j, "workdir");
+  c.labels = j.value("labels", std::map<std::string, std::string>{});
+  c.hostname = GetOpt<std::string>(j, "hostname");
+  c.ports = j.value("ports", std::vector<int>{});
+  c.exposed_ports = j.value("exposed_ports", std::map<std::string, json>{});
+  c.addresses = j.value("addresses", json::object());
+  c.host = GetOpt<std::string>(j, "host");
+  if (auto rp = j.find("restart_policy"); rp != j.end() && rp->is_object()) {
+    c.restart_policy.name = rp->value("name", std::string());
+    c.restart_policy.max_retry = rp->value("max_retry", 0);
+  }
+  c.image_pull_policy = GetOpt<std::string>(j, "image_pull_policy");
+  c.image_driver = GetOpt<std::string>(j, "image_driver");
+  c.interactive = j.value("interactive", false);
+  c.tty = j.value("tty", false);
+  c.security_groups = j.value("security_groups", std::vector<std::string>{});
+  c.auto_remove = j.value("auto_remove", false);
+  c.auto_heal = j.value("auto_heal", false);
+  c.runtime = GetOpt<std::string>(j, "runtime");
+  c.privileged = j.value("privileged", false);
+  if (auto hc = j.find("healthcheck"); hc != j.end() && hc->is_object()) {
+    c.healthcheck = Healthcheck{hc->value("test", std::string()), hc->value("interval", 0),
+                                hc->value("retries", 0), hc->value("timeout", 0)};
+  }
+  c.registry_id = GetOpt<std::string>(j, "registry_id");
+  c.user_id = j.value("user_id", std::string());
+  c.project_id = j.value("project_id", std::string());
+  c.created_at = FromMicros(j.value("created_at", int64_t{0}));
+  c.updated_at = GetTime(j, "updated_at");
+  c.container_id = GetOpt<std::string>(j, "container_id");
+  c.started_at = GetTime(j, "started_at");
+  c.finished_at = GetTime(j, "finished_at");
+  c.exit_code = GetOpt<int>(j, "exit_code");
+  c.restart_count = j.value("restart_count", 0);
+  c.manually_stopped = j.value("manually_stopped", false);
+  c.availability_zone = GetOpt<std::string>(j, "availability_zone");
+  return c;
+}
+
+}  // namespace zunvm

@@ -1,0 +1,361 @@
+// ContainerService entry points: validation, records, queuing. Worker steps and driver
+// events live in container_tasks.cc.
+#include "service/container_service.h"
+
+#include "common/ids.h"
+#include "common/logging.h"
+#include "common/strings.h"
+#include "service/state_table.h"
+
+namespace zunvm {
+
+ContainerService::ContainerService(const Config& cfg, ContainerStore* store,
+                                   ActionStore* actions, LogStore* logs, SandboxDriver* driver,
+                                   SerialExecutor* executor, Clock clock)
+    : cfg_(cfg), store_(store), actions_(actions), logs_(logs), driver_(driver),
+      executor_(executor), clock_(std::move(clock)) {}
+
+Result<Container> ContainerService::Lookup(const std::string& ident) {
+  if (IsUuidLike(ident)) {
+    std::string uuid = ToLower(ident);
+    if (uuid.size() == 32) {
+      uuid = uuid.substr(0, 8) + "-" + uuid.substr(8, 4) + "-" + uuid.substr(12, 4) + "-" +
+             uuid.substr(16, 4) + "-" + uuid.substr(20);
+    }
+    auto c = store_->Get(uuid);
+    if (c) return c;
+    if (c.error().code() != Code::kNotFound) return c;
+  }
+  auto found = store_->FindByName(ident);
+  if (!found) return Err(found.error());
+  if (found->empty()) {
+    return Err(Status::NotFound("Container " + ident + " could not be found.",
+                                "ContainerNotFound"));
+  }
+  if (found->size() > 1) {
+    return Err(Status::Conflict(
+        "Multiple containers exist with same name. Please use the container uuid instead.",
+        "Conflict"));
+  }
+  return found->front();
+}
+
+Result<std::vector<Container>> ContainerService::List(const ListQuery& q) {
+  return store_->List(q);
+}
+
+Result<Container> ContainerService::Mutate(const std::string& uuid, const Mutator& fn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto c = store_->Get(uuid);
+  if (!c) return c;
+  Status st = fn(*c);
+  if (!st.ok()) return Err(st);
+  c->updated_at = clock_();
+  st = store_->Update(*c);
+  if (!st.ok()) return Err(st);
+  return c;
+}
+
+int64_t ContainerService::RecordAction(const RequestContext& ctx, const std::string& uuid,
+                                       const std::string& action) {
+  ContainerAction a;
+  a.action = action;
+  a.container_uuid = uuid;
+  a.request_id = ctx.request_id;
+  a.user_id = ctx.user_id;
+  a.project_id = ctx.project_id;
+  a.start_time = clock_();
+  auto id = actions_->Start(a, "compute__do_container_" + action);
+  if (!id) {
+    Logger("service")->warn("cannot record action {} of {}: {}", action, uuid,
+                            id.error().ToString());
+    return 0;
+  }
+  return *id;
+}
+
+void ContainerService::FinishAction(int64_t action_id, const Status& st) {
+  if (action_id == 0) return;
+  Status s = actions_->Finish(action_id, clock_(), st.ok() ? "" : st.message());
+  if (!s.ok()) Logger("service")->warn("cannot finish action {}: {}", action_id, s.ToString());
+}
+
+void ContainerService::Queue(const std::string& uuid, int64_t action_id,
+                             std::function<Status()> fn) {
+  executor_->Post(uuid, [this, uuid, action_id, fn = std::move(fn)] {
+    Status st = fn();
+    if (!st.ok()) Logger("service")->warn("container {}: {}", uuid, st.ToString());
+    FinishAction(action_id, st);
+  });
+}
+
+Result<std::pair<Container, int64_t>> ContainerService::Begin(
+    const RequestContext& ctx, const std::string& ident, const std::string& op,
+    const std::string& action, const char* task_state, const char* new_status) {
+  auto found = Lookup(ident);
+  if (!found) return Err(found.error());
+  auto c = Mutate(found->uuid, [&](Container& rec) -> Status {
+    ZUNVM_RETURN_IF_ERROR(CheckAllowed(op, rec.uuid, rec.status));
+    if (task_state) rec.task_state = task_state;
+    if (new_status) rec.status = new_status;
+    return Status::Ok();
+  });
+  if (!c) return Err(c.error());
+  return std::make_pair(*c, RecordAction(ctx, c->uuid, action));
+}
+
+Result<Container> ContainerService::Create(const RequestContext& ctx, Container c, bool run) {
+  c.uuid = NewUuid();
+  if (c.name.empty()) c.name = GenerateContainerName();
+  c.status = status::kCreating;
+  c.task_state.reset();
+  c.user_id = ctx.user_id;
+  c.project_id = ctx.project_id;
+  c.host = cfg_.HostName();
+  c.created_at = clock_();
+  if (!c.hostname) c.hostname = c.uuid.substr(0, 8) + c.uuid.substr(9, 4);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ZUNVM_RETURN_IF_ERROR(store_->Insert(c));
+  }
+  int64_t action = RecordAction(ctx, c.uuid, "create");
+  std::string uuid = c.uuid;
+  Queue(uuid, action, [this, uuid, run] { return DoCreate(uuid, run); });
+  return c;
+}
+
+Result<Container> ContainerService::Update(const RequestContext& ctx, const std::string& ident,
+                                           const ContainerPatch& patch) {
+  auto found = Lookup(ident);
+  if (!found) return found;
+  ZUNVM_RETURN_IF_ERROR(CheckAllowed("update", found->uuid, found->status));
+  int64_t action = RecordAction(ctx, found->uuid, "update");
+  bool limits = (patch.cpu && *patch.cpu != found->cpu) ||
+                (patch.memory && *patch.memory != found->memory);
+  if (limits && found->container_id) {
+    auto live = driver_->Update(found->uuid, patch.cpu.value_or(found->cpu),
+                                patch.memory.value_or(found->memory));
+    if (!live) {
+      FinishAction(action, live.error());
+      return Err(live.error());
+    }
+  }
+  auto c = Mutate(found->uuid, [&](Container& rec) -> Status {
+    if (patch.cpu) rec.cpu = *patch.cpu;
+    if (patch.memory) rec.memory = *patch.memory;
+    if (patch.name) rec.name = *patch.name;
+    if (patch.auto_heal) rec.auto_heal = *patch.auto_heal;
+    return Status::Ok();
+  });
+  FinishAction(action, c ? Status::Ok() : c.error());
+  return c;
+}
+
+Result<Container> ContainerService::Rename(const RequestContext& ctx, const std::string& ident,
+                                           const std::string& name) {
+  auto found = Lookup(ident);
+  if (!found) return found;
+  if (found->name == name) {
+    return Err(Status::Conflict("The new name for the container is the same as the old name.",
+                                "Conflict"));
+  }
+  int64_t action = RecordAction(ctx, found->uuid, "update");
+  auto c = Mutate(found->uuid, [&](Container& rec) -> Status {
+    rec.name = name;
+    return Status::Ok();
+  });
+  FinishAction(action, c ? Status::Ok() : c.error());
+  return c;
+}
+
+Result<Container> ContainerService::ResizeContainer(const RequestContext& ctx,
+                                                    const std::string& ident,
+                                                    const ContainerPatch& patch) {
+  auto found = Lookup(ident);
+  if (!found) return found;
+  ZUNVM_RETURN_IF_ERROR(CheckAllowed("resize_container", found->uuid, found->status));
+  int64_t action = RecordAction(ctx, found->uuid, "resize");
+  std::string uuid = found->uuid;
+  Queue(uuid, action, [this, uuid, patch] { return DoUpdate(uuid, patch); });
+  return found;
+}
+
+Status ContainerService::Delete(const RequestContext& ctx, const std::string& ident, bool force,
+                                bool stop) {
+  std::string op = force ? "delete_force" : stop ? "delete_stop" : "delete";
+  auto b = Begin(ctx, ident, op, "delete", task::kDeleting, status::kDeleting);
+  if (!b) return b.error();
+  std::string uuid = b->first.uuid;
+  Queue(uuid, b->second, [this, uuid, force, stop] { return DoDelete(uuid, force, stop); });
+  return Status::Ok();
+}
+
+Status ContainerService::Start(const RequestContext& ctx, const std::string& ident) {
+  auto b = Begin(ctx, ident, "start", "start", task::kStarting);
+  if (!b) return b.error();
+  std::string uuid = b->first.uuid;
+  Queue(uuid, b->second, [this, uuid] { return DoStart(uuid); });
+  return Status::Ok();
+}
+
+Status ContainerService::Stop(const RequestContext& ctx, const std::string& ident, int timeout) {
+  auto b = Begin(ctx, ident, "stop", "stop", task::kStopping);
+  if (!b) return b.error();
+  std::string uuid = b->first.uuid;
+  Queue(uuid, b->second, [this, uuid, timeout] { return DoStop(uuid, timeout); });
+  return Status::Ok();
+}
+
+Status ContainerService::Reboot(const RequestContext& ctx, const std::string& ident,
+                                int timeout) {
+  auto b = Begin(ctx, ident, "reboot", "reboot", task::kRebooting, status::kRestarting);
+  if (!b) return b.error();
+  std::string uuid = b->first.uuid;
+  Queue(uuid, b->second, [this, uuid, timeout] { return DoReboot(uuid, timeout); });
+  return Status::Ok();
+}
+
+Status ContainerService::Pause(const RequestContext& ctx, const std::string& ident) {
+  auto b = Begin(ctx, ident, "pause", "pause", task::kPausing);
+  if (!b) return b.error();
+  std::string uuid = b->first.uuid;
+  Queue(uuid, b->second, [this, uuid] { return DoPause(uuid, true); });
+  return Status::Ok();
+}
+
+Status ContainerService::Unpause(const RequestContext& ctx, const std::string& ident) {
+  auto b = Begin(ctx, ident, "unpause", "unpause", task::kUnpausing);
+  if (!b) return b.error();
+  std::string uuid = b->first.uuid;
+  Queue(uuid, b->second, [this, uuid] { return DoPause(uuid, false); });
+  return Status::Ok();
+}
+
+Status ContainerService::Kill(const RequestContext& ctx, const std::string& ident, int signal) {
+  auto b = Begin(ctx, ident, "kill", "kill", task::kKilling);
+  if (!b) return b.error();
+  std::string uuid = b->first.uuid;
+  Queue(uuid, b->second, [this, uuid, signal] { return DoKill(uuid, signal); });
+  return Status::Ok();
+}
+
+Status ContainerService::Rebuild(const RequestContext& ctx, const std::string& ident,
+                                 const std::optional<std::string>& image) {
+  auto b = Begin(ctx, ident, "rebuild", "rebuild", task::kRebuilding, status::kRebuilding);
+  if (!b) return b.error();
+  std::string uuid = b->first.uuid;
+  Queue(uuid, b->second, [this, uuid, image] { return DoRebuild(uuid, image); });
+  return Status::Ok();
+}
+
+Result<std::string> ContainerService::Logs(const std::string& ident, const LogQuery& q) {
+  auto c = Lookup(ident);
+  if (!c) return Err(c.error());
+  ZUNVM_RETURN_IF_ERROR(CheckAllowed("logs", c->uuid, c->status));
+  return logs_->Read(c->uuid, q);
+}
+
+Result<ExecResult> ContainerService::Execute(const RequestContext& ctx, const std::string& ident,
+                                             const std::vector<std::string>& argv,
+                                             const std::string& text) {
+  auto c = Lookup(ident);
+  if (!c) return Err(c.error());
+  ZUNVM_RETURN_IF_ERROR(CheckAllowed("execute", c->uuid, c->status));
+  int64_t action = RecordAction(ctx, c->uuid, "exec_cmd");
+  auto r = driver_->Exec(c->uuid, argv, std::chrono::seconds(cfg_.execute_timeout));
+  if (!r && r.error().code() == Code::kDeadlineExceeded) {
+    Status st = Status::Conflict("Timeout on executing command: " + text, "Conflict");
+    FinishAction(action, st);
+    return Err(st);
+  }
+  FinishAction(action, r ? Status::Ok() : r.error());
+  return r;
+}
+
+Status ContainerService::Resize(const std::string& ident, int width, int height) {
+  auto c = Lookup(ident);
+  if (!c) return c.error();
+  ZUNVM_RETURN_IF_ERROR(CheckAllowed("resize", c->uuid, c->status));
+  return driver_->ResizeTty(c->uuid, width, height);
+}
+
+Result<TopResult> ContainerService::Top(const std::string& ident, const std::string& ps_args) {
+  auto c = Lookup(ident);
+  if (!c) return Err(c.error());
+  ZUNVM_RETURN_IF_ERROR(CheckAllowed("top", c->uuid, c->status));
+  return driver_->Top(c->uuid, ps_args);
+}
+
+Result<std::pair<Container, SandboxStats>> ContainerService::Stats(const std::string& ident) {
+  auto c = Lookup(ident);
+  if (!c) return Err(c.error());
+  ZUNVM_RETURN_IF_ERROR(CheckAllowed("stats", c->uuid, c->status));
+  auto s = driver_->Stats(c->uuid);
+  if (!s) return Err(s.error());
+  return std::make_pair(*c, *s);
+}
+
+Result<Archive> ContainerService::GetArchive(const std::string& ident, const std::string& path) {
+  auto c = Lookup(ident);
+  if (!c) return Err(c.error());
+  ZUNVM_RETURN_IF_ERROR(CheckAllowed("get_archive", c->uuid, c->status));
+  return driver_->GetArchive(c->uuid, path);
+}
+
+Status ContainerService::PutArchive(const RequestContext& ctx, const std::string& ident,
+                                    const std::string& path, const std::string& tar) {
+  auto c = Lookup(ident);
+  if (!c) return c.error();
+  ZUNVM_RETURN_IF_ERROR(CheckAllowed("put_archive", c->uuid, c->status));
+  int64_t action = RecordAction(ctx, c->uuid, "put_archive");
+  Status st = driver_->PutArchive(c->uuid, path, tar);
+  FinishAction(action, st);
+  return st;
+}
+
+Result<std::string> ContainerService::Commit(const RequestContext& ctx, const std::string& ident,
+                                             const std::string& repository,
+                                             const std::string& tag) {
+  auto c = Lookup(ident);
+  if (!c) return Err(c.error());
+  ZUNVM_RETURN_IF_ERROR(CheckAllowed("commit", c->uuid, c->status));
+  int64_t action = RecordAction(ctx, c->uuid, "commit");
+  auto id = driver_->Commit(c->uuid, repository, tag);
+  FinishAction(action, id ? Status::Ok() : id.error());
+  return id;
+}
+
+Result<std::vector<ContainerAction>> ContainerService::Actions(const std::string& ident) {
+  auto c = Lookup(ident);
+  if (!c) return Err(c.error());
+  return actions_->List(c->uuid);
+}
+
+Result<ContainerAction> ContainerService::Action(const std::string& ident,
+                                                 const std::string& request_id) {
+  auto c = Lookup(ident);
+  if (!c) return Err(c.error());
+  return actions_->Get(c->uuid, request_id);
+}
+
+SandboxSpec ContainerService::SpecFor(const Container& c) const {
+  SandboxSpec s;
+  s.uuid = c.uuid;
+  s.name = c.name;
+  s.image = c.image;
+  if (c.entrypoint) s.argv = *c.entrypoint;
+  if (c.command) s.argv.insert(s.argv.end(), c.command->begin(), c.command->end());
+  s.env = c.environment;
+  s.workdir = c.workdir.value_or("");
+  s.hostname = c.hostname.value_or(c.uuid.substr(0, 12));
+  s.cpu = c.cpu;
+  s.memory_mib = c.memory;
+  s.disk_gib = c.disk.value_or(0);
+  s.tty = c.tty;
+  s.interactive = c.interactive;
+  s.runtime = c.runtime.value_or(cfg_.container_runtime);
+  s.labels = c.labels;
+  return s;
+}
+
+}  // namespace zunvm

@@ -1,0 +1,144 @@
+// ContainerService: the container state machine (Zun's status + task_state), the one place
+// where API requests become durable records and queued driver work.
+//
+// Every entry point validates against the allowed-state table, writes the new intent to
+// SQLite (status/task_state/action history) before returning, and queues the driver work on
+// the SerialExecutor under the container's uuid, so operations on one container run one at a
+// time and in order while HTTP threads never wait on a sandbox. Exec, top, stats, archives and
+// updates of cpu/memory are synchronous driver calls made on the caller's (API worker) thread.
+//
+// Thread safety: all public methods are thread-safe. `mu_` guards read-modify-write of
+// records and is never held across a driver call.
+#pragma once
+
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "db/action_store.h"
+#include "db/container_store.h"
+#include "driver/driver.h"
+#include "service/container.h"
+#include "service/log_store.h"
+#include "service/serial_executor.h"
+
+namespace zunvm {
+
+struct RequestContext {
+  std::string request_id;
+  std::string user_id;
+  std::string project_id;
+};
+
+struct ContainerPatch {
+  std::optional<double> cpu;
+  std::optional<int64_t> memory;
+  std::optional<std::string> name;
+  std::optional<bool> auto_heal;
+};
+
+class ContainerService : public DriverEvents {
+ public:
+  using Clock = std::function<TimePoint()>;
+  // Nothing is owned; all must outlive the service. Call SetEvents(this) on the driver first.
+  ContainerService(const Config& cfg, ContainerStore* store, ActionStore* actions,
+                   LogStore* logs, SandboxDriver* driver, SerialExecutor* executor, Clock clock);
+
+  // Start-up reconciliation of records with the driver's sandboxes (see docs/architecture.md).
+  Status Recover();
+  // Queues a reconcile of every settled container (the periodic sync loop calls this).
+  void SyncAll();
+
+  // `c` comes from the API with the request's fields and defaults applied; the service gives
+  // it uuid, name (if empty), status, owner, host and times. Returns the record as stored.
+  Result<Container> Create(const RequestContext& ctx, Container c, bool run);
+  // uuid or name: NotFound, or Conflict when a name is ambiguous.
+  Result<Container> Lookup(const std::string& ident);
+  Result<std::vector<Container>> List(const ListQuery& q);
+  Result<Container> Update(const RequestContext& ctx, const std::string& ident,
+                           const ContainerPatch& patch);
+  Result<Container> Rename(const RequestContext& ctx, const std::string& ident,
+                           const std::string& name);
+  // Applies cpu/memory asynchronously; returns the record before the change (Zun 1.19).
+  Result<Container> ResizeContainer(const RequestContext& ctx, const std::string& ident,
+                                    const ContainerPatch& patch);
+  Status Delete(const RequestContext& ctx, const std::string& ident, bool force, bool stop);
+  Status Start(const RequestContext& ctx, const std::string& ident);
+  Status Stop(const RequestContext& ctx, const std::string& ident, int timeout);
+  Status Reboot(const RequestContext& ctx, const std::string& ident, int timeout);
+  Status Pause(const RequestContext& ctx, const std::string& ident);
+  Status Unpause(const RequestContext& ctx, const std::string& ident);
+  Status Kill(const RequestContext& ctx, const std::string& ident, int signal);
+  Status Rebuild(const RequestContext& ctx, const std::string& ident,
+                 const std::optional<std::string>& image);
+
+  Result<std::string> Logs(const std::string& ident, const LogQuery& q);
+  // Conflict "Timeout on executing command" past [DEFAULT] execute_timeout.
+  Result<ExecResult> Execute(const RequestContext& ctx, const std::string& ident,
+                             const std::vector<std::string>& argv, const std::string& text);
+  Status Resize(const std::string& ident, int width, int height);
+  Result<TopResult> Top(const std::string& ident, const std::string& ps_args);
+  Result<std::pair<Container, SandboxStats>> Stats(const std::string& ident);
+  Result<Archive> GetArchive(const std::string& ident, const std::string& path);
+  Status PutArchive(const RequestContext& ctx, const std::string& ident, const std::string& path,
+                    const std::string& tar);
+  Result<std::string> Commit(const RequestContext& ctx, const std::string& ident,
+                             const std::string& repository, const std::string& tag);
+  Result<std::vector<ContainerAction>> Actions(const std::string& ident);
+  Result<ContainerAction> Action(const std::string& ident, const std::string& request_id);
+  Result<std::vector<Container>> All() { return store_->All(); }
+
+  TimePoint Now() const { return clock_(); }
+
+  // DriverEvents (called on the driver's event thread).
+  void OnOutput(const std::string& uuid, Stream stream, const std::string& data) override;
+  void OnExit(const std::string& uuid, int exit_code) override;
+  void OnLost(const std::string& uuid, const std::string& reason) override;
+
+ private:
+  using Mutator = std::function<Status(Container&)>;
+  // Read-modify-write of one record under mu_; stamps updated_at. Returns the new record.
+  Result<Container> Mutate(const std::string& uuid, const Mutator& fn);
+  // Looks up, checks the state table for `op`, sets `task_state` (and `new_status` if
+  // given), records the action, all in one step. Returns the record and the action id.
+  Result<std::pair<Container, int64_t>> Begin(const RequestContext& ctx, const std::string& ident,
+                                              const std::string& op, const std::string& action,
+                                              const char* task_state,
+                                              const char* new_status = nullptr);
+  int64_t RecordAction(const RequestContext& ctx, const std::string& uuid,
+                       const std::string& action);
+  void FinishAction(int64_t action_id, const Status& st);
+  // Queues `fn` under the container's key; `fn` returns the outcome for the action record.
+  void Queue(const std::string& uuid, int64_t action_id, std::function<Status()> fn);
+  SandboxSpec SpecFor(const Container& c) const;
+
+  // Worker-side steps (run on the SerialExecutor under the container's key).
+  Status DoCreate(const std::string& uuid, bool run);
+  Status DoStart(const std::string& uuid);
+  Status DoStop(const std::string& uuid, int timeout);
+  Status DoReboot(const std::string& uuid, int timeout);
+  Status DoPause(const std::string& uuid, bool pause);
+  Status DoKill(const std::string& uuid, int signal);
+  Status DoRebuild(const std::string& uuid, const std::optional<std::string>& image);
+  Status DoDelete(const std::string& uuid, bool force, bool stop);
+  Status DoUpdate(const std::string& uuid, const ContainerPatch& patch);
+  void HandleExit(const std::string& uuid, int exit_code, bool manual);
+  void PolicyRestart(const std::string& uuid);
+  void Reconcile(const std::string& uuid);
+  // Marks the record Error with `reason` and clears task_state.
+  void Fail(const std::string& uuid, const Status& st);
+
+  const Config& cfg_;
+  ContainerStore* store_;
+  ActionStore* actions_;
+  LogStore* logs_;
+  SandboxDriver* driver_;
+  SerialExecutor* executor_;
+  Clock clock_;
+  std::mutex mu_;
+};
+
+}  // namespace zunvm

@@ -1,0 +1,102 @@
+#include "service/daemon.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "common/logging.h"
+#include "db/action_store.h"
+#include "db/container_store.h"
+#include "db/database.h"
+#include "db/meta_store.h"
+#include "driver/factory.h"
+#include "rest/api.h"
+#include "rest/http.h"
+#include "service/container_service.h"
+#include "service/host_service.h"
+#include "service/log_store.h"
+#include "service/serial_executor.h"
+
+namespace zunvm {
+
+Daemon::Daemon(Config cfg) : cfg_(std::move(cfg)) {}
+
+Daemon::~Daemon() { Stop(); }
+
+Status Daemon::Start() {
+  std::error_code ec;
+  std::filesystem::create_directories(cfg_.state_dir + "/logs", ec);
+  if (ec) return Status::Internal("cannot create state dir " + cfg_.state_dir + ": " + ec.message());
+  ::chmod(cfg_.state_dir.c_str(), 0700);
+
+  auto db = Database::Open(cfg_.DbPath());
+  if (!db) return db.error();
+  db_ = std::move(*db);
+  store_ = std::make_unique<ContainerStore>(db_.get());
+  actions_ = std::make_unique<ActionStore>(db_.get());
+  meta_ = std::make_unique<MetaStore>(db_.get());
+  logs_ = std::make_unique<LogStore>(cfg_.state_dir + "/logs", cfg_.container_log_max_bytes);
+  auto driver = MakeDriver(cfg_);
+  if (!driver) return driver.error();
+  driver_ = std::move(*driver);
+  executor_ = std::make_unique<SerialExecutor>(cfg_.workers);
+  containers_ = std::make_unique<ContainerService>(
+      cfg_, store_.get(), actions_.get(), logs_.get(), driver_.get(), executor_.get(),
+      [] { return std::chrono::system_clock::now(); });
+  driver_->SetEvents(containers_.get());
+  hosts_ = std::make_unique<HostService>(cfg_, meta_.get(), containers_.get(), driver_.get());
+  Status st = containers_->Recover();
+  if (!st.ok()) return st;
+
+  api_ = std::make_unique<Api>(ApiDeps{&cfg_, containers_.get(), hosts_.get()});
+  server_ = MakeCpprestServer();
+  HttpServerOptions opts;
+  opts.host = cfg_.host_ip;
+  opts.port = cfg_.port;
+  opts.io_threads = cfg_.api_threads;
+  opts.workers = cfg_.api_workers;
+  opts.max_body_bytes = cfg_.max_body_bytes;
+  opts.cert_file = cfg_.ssl_cert_file;
+  opts.key_file = cfg_.ssl_key_file;
+  st = server_->Start(opts, [this](const HttpRequest& r) { return api_->Handle(r); });
+  if (!st.ok()) return st;
+  if (cfg_.sync_container_state_interval > 0) sync_ = std::thread([this] { SyncLoop(); });
+  Logger("service")->info("zunvmd serving on {}://{}:{} (driver {}, state {})",
+                          cfg_.ssl_cert_file.empty() ? "http" : "https", cfg_.host_ip,
+                          server_->Port(), driver_->Name(), cfg_.state_dir);
+  return Status::Ok();
+}
+
+int Daemon::Port() const { return server_ ? server_->Port() : 0; }
+
+void Daemon::SyncLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    cv_.wait_for(lock, std::chrono::seconds(cfg_.sync_container_state_interval));
+    if (stopping_) break;
+    lock.unlock();
+    containers_->SyncAll();
+    lock.lock();
+  }
+}
+
+bool Daemon::WaitIdle(std::chrono::milliseconds timeout) {
+  return executor_ ? executor_->WaitIdle(timeout) : true;
+}
+
+void Daemon::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (sync_.joinable()) sync_.join();
+  if (server_) server_->Stop();
+  if (executor_) executor_->Shutdown();
+  // The driver goes before the service it sends events to.
+  driver_.reset();
+}
+
+}  // namespace zunvm

@@ -1,0 +1,66 @@
+// Daemon: wires config, SQLite, the driver, the services, the API and the HTTP server, and
+// owns them. Used by main() and by tests that want a real server in-process.
+//
+// Lifetime: Start() once; Stop() (or the destructor) shuts the server, the sync loop and the
+// workers down in reverse order. Not thread-safe itself; its parts are.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "common/config.h"
+#include "common/status.h"
+
+namespace zunvm {
+
+class Database;
+class ContainerStore;
+class ActionStore;
+class MetaStore;
+class LogStore;
+class SandboxDriver;
+class SerialExecutor;
+class ContainerService;
+class HostService;
+class Api;
+class HttpServer;
+
+class Daemon {
+ public:
+  explicit Daemon(Config cfg);
+  ~Daemon();
+
+  // Creates the state dir, opens the database, recovers containers, starts serving.
+  Status Start();
+  int Port() const;
+  void Stop();
+  // For tests: waits until queued container work is done.
+  bool WaitIdle(std::chrono::milliseconds timeout);
+  ContainerService* containers() { return containers_.get(); }
+  Api* api() { return api_.get(); }
+
+ private:
+  void SyncLoop();
+
+  Config cfg_;
+  std::unique_ptr<Database> db_;
+  std::unique_ptr<ContainerStore> store_;
+  std::unique_ptr<ActionStore> actions_;
+  std::unique_ptr<MetaStore> meta_;
+  std::unique_ptr<LogStore> logs_;
+  std::unique_ptr<SandboxDriver> driver_;
+  std::unique_ptr<SerialExecutor> executor_;
+  std::unique_ptr<ContainerService> containers_;
+  std::unique_ptr<HostService> hosts_;
+  std::unique_ptr<Api> api_;
+  std::unique_ptr<HttpServer> server_;
+  std::thread sync_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+};
+
+}  // namespace zunvm

@@ -1,0 +1,98 @@
+// zunvmd: wiring only. Parses flags, loads the config, runs the Daemon until SIGINT/SIGTERM.
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include "common/config.h"
+#include "common/logging.h"
+#include "service/daemon.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: zunvmd [--config-file PATH] [--debug] [--state-dir DIR] [--host-ip ADDR] "
+    "[--port N]\n"
+    "  --config-file PATH  oslo-style INI file (see etc/zun/zunvm.conf.sample); without it the\n"
+    "                      embedded defaults apply\n"
+    "  --debug             debug logging ([DEFAULT] debug)\n"
+    "  --state-dir DIR     overrides [DEFAULT] state_dir\n"
+    "  --host-ip ADDR      overrides [api] host_ip\n"
+    "  --port N            overrides [api] port (0 picks a free port)\n";
+
+int Fail(const std::string& msg) {
+  std::fprintf(stderr, "zunvmd: %s\n", msg.c_str());
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  zunvm::Config cfg;
+  std::string config_file, state_dir, host_ip, port;
+  bool debug = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](std::string& out) {
+      if (i + 1 >= argc) return false;
+      out = argv[++i];
+      return true;
+    };
+    if (a == "--help" || a == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (a == "--debug") {
+      debug = true;
+    } else if (a == "--config-file") {
+      if (!value(config_file)) return Fail("--config-file needs a path");
+    } else if (a == "--state-dir") {
+      if (!value(state_dir)) return Fail("--state-dir needs a directory");
+    } else if (a == "--host-ip") {
+      if (!value(host_ip)) return Fail("--host-ip needs an address");
+    } else if (a == "--port") {
+      if (!value(port)) return Fail("--port needs a number");
+    } else {
+      std::fputs(kUsage, stderr);
+      return Fail("unknown argument " + a);
+    }
+  }
+  if (!config_file.empty()) {
+    zunvm::Status st = zunvm::LoadConfigFile(config_file, cfg);
+    if (!st.ok()) return Fail(st.message());
+  }
+  if (debug) cfg.debug = true;
+  if (!state_dir.empty()) cfg.state_dir = state_dir;
+  if (!host_ip.empty()) cfg.host_ip = host_ip;
+  if (!port.empty()) {
+    try {
+      size_t used = 0;
+      cfg.port = std::stoi(port, &used);
+      if (used != port.size()) throw std::invalid_argument(port);
+    } catch (const std::exception&) {
+      return Fail("--port: not a number: " + port);
+    }
+  }
+  zunvm::Status st = zunvm::ValidateConfig(cfg);
+  if (!st.ok()) return Fail(st.message());
+  zunvm::InitLogging(cfg.debug);
+
+  // Signals are taken synchronously by this thread; block them before any thread starts.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  zunvm::Daemon daemon(cfg);
+  st = daemon.Start();
+  if (!st.ok()) return Fail(st.message());
+  std::printf("zunvmd listening on %s://%s:%d\n", cfg.ssl_cert_file.empty() ? "http" : "https",
+              cfg.host_ip.c_str(), daemon.Port());
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&set, &sig);
+  zunvm::Logger("service")->info("signal {}: shutting down", sig);
+  daemon.Stop();
+  return 0;
+}
