@@ -1,0 +1,177 @@
+#include "rest/api.h"
+
+#include "common/ids.h"
+#include "common/logging.h"
+#include "common/strings.h"
+#include "rest/auth.h"
+#include "rest/errors.h"
+#include "rest/query.h"
+
+namespace zunvm {
+
+std::optional<std::string> ApiRequest::Param(const std::string& name) const {
+  if (auto it = query.find(name); it != query.end()) return it->second;
+  if (body.is_object()) {
+    auto it = body.find(name);
+    if (it != body.end()) {
+      if (it->is_string()) return it->get<std::string>();
+      if (it->is_boolean()) return std::string(it->get<bool>() ? "True" : "False");
+      if (it->is_number()) return it->dump();
+      if (it->is_null()) return std::string("None");
+    }
+  }
+  return std::nullopt;
+}
+
+Api::Api(ApiDeps deps) : deps_(deps) {
+  AddVersionRoutes(router_, deps_);
+  AddContainerRoutes(router_, deps_);
+  AddContainerActionRoutes(router_, deps_);
+  AddHostRoutes(router_, deps_);
+  AddUnsupportedRoutes(router_, deps_);
+}
+
+Status Api::Authenticate(const HttpRequest& req) const {
+  if (deps_.cfg->auth_strategy != "token") return Status::Ok();
+  if (TokenAccepted(req.Header("x-auth-token"), deps_.cfg->auth_tokens)) return Status::Ok();
+  return Status(Code::kUnauthorized, "Authentication required: missing or invalid X-Auth-Token.",
+                "NotAuthorized");
+}
+
+namespace {
+
+void AddVersionHeaders(HttpResponse& resp, const ApiVersion& v) {
+  resp.SetHeader("OpenStack-API-Minimum-Version", "container " + kMinVersion.ToString());
+  resp.SetHeader("OpenStack-API-Maximum-Version", "container " + kMaxVersion.ToString());
+  resp.SetHeader("OpenStack-API-Version", "container " + v.ToString());
+  resp.SetHeader("Vary", "OpenStack-API-Version");
+}
+
+HttpResponse ToHttp(const ApiResponse& r) {
+  HttpResponse out;
+  out.status = r.status;
+  out.headers = r.headers;
+  if (r.body) {
+    out.content_type = "application/json";
+    out.body = r.body->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+  return out;
+}
+
+std::string BaseUrl(const Config& cfg, const HttpRequest& req) {
+  if (!cfg.public_url.empty()) {
+    std::string u = cfg.public_url;
+    while (!u.empty() && u.back() == '/') u.pop_back();
+    return u;
+  }
+  std::string host = req.Header("host");
+  // The Host header is client input that ends up in links: keep only host[:port] characters.
+  bool ok = !host.empty() && host.size() < 256;
+  for (char c : host) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':' ||
+          c == '[' || c == ']')) {
+      ok = false;
+    }
+  }
+  if (!ok) host = cfg.host_ip + ":" + std::to_string(cfg.port);
+  return req.scheme + "://" + host;
+}
+
+}  // namespace
+
+HttpResponse Api::Handle(const HttpRequest& req) {
+  std::string rid = NewRequestId();
+  ApiRequest ar;
+  ar.http = &req;
+  ar.version = kMinVersion;
+  ar.ctx.request_id = rid;
+  bool versioned = false;
+  Result<ApiResponse> result = [&]() -> Result<ApiResponse> {
+    if (req.body_too_large) {
+      return Err(Status(Code::kPayloadTooLarge,
+                        "Request body is larger than the limit of " +
+                            std::to_string(deps_.cfg->max_body_bytes) + " bytes.",
+                        "RequestEntityTooLarge"));
+    }
+    // Decode the path into segments; empty segments (//, trailing /) are dropped.
+    std::vector<std::string> segments;
+    for (const std::string& raw : Split(req.raw_path, '/')) {
+      if (raw.empty()) continue;
+      auto seg = PercentDecode(raw, false);
+      if (!seg || !IsValidUtf8(*seg) || seg->find('\0') != std::string::npos) {
+        return Err(Status::Invalid("Malformed request path."));
+      }
+      if (*seg == "." || *seg == ".." || seg->find('/') != std::string::npos) {
+        return Err(Status::NotFound("The resource could not be found.", "NotFound"));
+      }
+      segments.push_back(*seg);
+    }
+    ar.base_url = BaseUrl(*deps_.cfg, req);
+    if (segments.empty()) {
+      if (req.method != "GET" && req.method != "HEAD") {
+        return Err(Status(Code::kMethodNotAllowed, "The method " + req.method +
+                          " is not allowed for this resource.", "MethodNotAllowed"));
+      }
+      return ApiResponse::Json(200, RootDocument(ar.base_url));
+    }
+    if (segments.size() == 1 && segments[0] == "healthcheck") {
+      ApiResponse r = ApiResponse::Empty(200);
+      return r;
+    }
+    if (segments[0] != "v1") segments.insert(segments.begin(), "v1");  // version-less paths
+    versioned = true;
+    auto version = ParseVersionHeader(req.Header("openstack-api-version"));
+    if (!version) return Err(version.error());
+    ar.version = *version;
+    bool is_public = segments.size() == 1;  // GET /v1 is public, like Keystone's authtoken
+    if (!is_public) ZUNVM_RETURN_IF_ERROR(Authenticate(req));
+    auto query = ParseQuery(req.raw_query);
+    if (!query) return Err(query.error());
+    ar.query = std::move(*query);
+    std::string ctype = ToLower(req.Header("content-type"));
+    ar.body_is_json = ctype.rfind("application/json", 0) == 0;
+    if (ar.body_is_json && !Trim(req.body).empty() && req.method != "GET") {
+      ar.body = nlohmann::json::parse(req.body, nullptr, false);
+      if (ar.body.is_discarded()) {
+        return Err(Status::Invalid("Malformed JSON body (or not UTF-8 text).", "InvalidValue"));
+      }
+    }
+    ar.ctx.user_id = req.Header("x-user-id").empty() ? "zunvm" : req.Header("x-user-id");
+    ar.ctx.project_id =
+        req.Header("x-project-id").empty() ? "zunvm" : req.Header("x-project-id");
+    if (!IsValidUtf8(ar.ctx.user_id) || !IsValidUtf8(ar.ctx.project_id) ||
+        ar.ctx.user_id.size() > 255 || ar.ctx.project_id.size() > 255) {
+      return Err(Status::Invalid("Invalid X-User-Id or X-Project-Id header."));
+    }
+    std::string allowed;
+    auto match = router_.Match(req.method == "HEAD" ? "GET" : req.method, segments, ar.version,
+                               &allowed);
+    if (!match) {
+      if (match.error().code() == Code::kMethodNotAllowed) ar.path["__allow"] = allowed;
+      return Err(match.error());
+    }
+    ar.path = std::move(match->params);
+    return (*match->handler)(ar);
+  }();
+
+  HttpResponse resp;
+  if (result) {
+    resp = ToHttp(*result);
+  } else {
+    resp = ErrorResponse(result.error(), rid);
+    if (result.error().code() == Code::kMethodNotAllowed) {
+      auto it = ar.path.find("__allow");
+      if (it != ar.path.end() && !it->second.empty()) resp.SetHeader("Allow", it->second);
+    }
+    if (result.error().code() == Code::kUnauthorized) {
+      resp.SetHeader("WWW-Authenticate", "Keystone uri=\"" + ar.base_url + "\"");
+    }
+  }
+  if (req.method == "HEAD") resp.body.clear();
+  resp.SetHeader("X-OpenStack-Request-Id", rid);
+  if (versioned) AddVersionHeaders(resp, ar.version);
+  Logger("api")->debug("{} {} {} -> {}", rid, req.method, req.raw_path, resp.status);
+  return resp;
+}
+
+}  // namespace zunvm

@@ -1,0 +1,56 @@
+// Api: turns an HttpRequest into an HttpResponse — request id, path decoding and the
+// version-less rewrite, microversion negotiation, authentication, routing, body parsing,
+// error envelope and the standard response headers. Resource handlers live in *_api.cc.
+//
+// Thread safety: Handle() is thread-safe once constructed.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/config.h"
+#include "rest/http.h"
+#include "rest/microversion.h"
+#include "rest/api_types.h"
+#include "rest/router.h"
+#include "service/container_service.h"
+
+namespace zunvm {
+
+class HostService;
+
+// What handlers need; all pointers outlive the Api.
+struct ApiDeps {
+  const Config* cfg = nullptr;
+  ContainerService* containers = nullptr;
+  HostService* hosts = nullptr;
+};
+
+class Api {
+ public:
+  explicit Api(ApiDeps deps);
+  HttpResponse Handle(const HttpRequest& req);
+
+ private:
+  Result<ApiResponse> Route(const HttpRequest& req, ApiRequest& ar, const std::string& rid);
+  Status Authenticate(const HttpRequest& req) const;
+  ApiDeps deps_;
+  Router router_;
+};
+
+// Route registration, one per resource file.
+void AddVersionRoutes(Router& r, const ApiDeps& d);
+void AddContainerRoutes(Router& r, const ApiDeps& d);
+void AddContainerActionRoutes(Router& r, const ApiDeps& d);
+void AddHostRoutes(Router& r, const ApiDeps& d);
+void AddUnsupportedRoutes(Router& r, const ApiDeps& d);
+
+// The root document served at GET / (no version negotiation there).
+nlohmann::json RootDocument(const std::string& base_url);
+
+}  // namespace zunvm

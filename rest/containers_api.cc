@@ -1,0 +1,111 @@
+// /v1/containers: create (run), list, show, update (PATCH), delete.
+#include "common/strings.h"
+#include "rest/api.h"
+#include "rest/create_schema.h"
+#include "rest/pagination.h"
+#include "rest/views.h"
+
+namespace zunvm {
+
+using nlohmann::json;
+
+namespace {
+
+Status UnsupportedMedia(const ApiRequest& req) {
+  return Status(Code::kUnsupportedMedia,
+                "Unexpected content type \"" + req.http->Header("content-type") +
+                    "\"; expected application/json.",
+                "UnsupportedMediaType");
+}
+
+Result<ApiResponse> Create(const ApiDeps& d, ApiRequest& req) {
+  if (!req.body_is_json) return Err(UnsupportedMedia(req));
+  auto run = ParseBoolParam(req.Param("run"), "run", false);
+  if (!run) return Err(run.error());
+  auto c = ParseCreateBody(req.body, req.version, *d.cfg);
+  if (!c) return Err(c.error());
+  auto stored = d.containers->Create(req.ctx, std::move(*c), *run);
+  if (!stored) return Err(stored.error());
+  ApiResponse r = ApiResponse::Json(202, ContainerView(*stored, req.base_url, d.containers->Now()));
+  r.headers.emplace_back("Location", req.base_url + "/v1/containers/" + stored->uuid);
+  return r;
+}
+
+Result<ApiResponse> List(const ApiDeps& d, ApiRequest& req) {
+  auto query = req.query;
+  auto page = TakePagination(query, d.cfg->max_limit, "id");
+  if (!page) return Err(page.error());
+  auto all = TakeBool(query, "all_projects", false);
+  if (!all) return Err(all.error());
+  ListQuery lq;
+  lq.sort_key = page->sort_key;
+  lq.descending = page->descending;
+  lq.limit = page->limit;
+  lq.marker = page->marker;
+  std::vector<std::string> unknown;
+  for (const auto& [k, v] : query) {
+    const auto& keys = ContainerStore::FilterKeys();
+    if (std::find(keys.begin(), keys.end(), k) == keys.end()) unknown.push_back(k);
+    else lq.filters[k] = v;
+  }
+  if (!unknown.empty()) return Err(Status::Invalid("Unknown parameters: " + Join(unknown, ", ")));
+  auto list = d.containers->List(lq);
+  if (!list) return Err(list.error());
+  json items = json::array();
+  TimePoint now = d.containers->Now();
+  for (const auto& c : *list) items.push_back(ContainerView(c, req.base_url, now));
+  std::string next = list->empty() ? "" : NextUrl(req.base_url, "containers", *page, list->back().uuid);
+  return ApiResponse::Json(200, Collection("containers", std::move(items),
+                                           static_cast<size_t>(page->limit), next));
+}
+
+Result<ApiResponse> Show(const ApiDeps& d, ApiRequest& req) {
+  auto all = ParseBoolParam(req.Param("all_projects"), "all_projects", false);
+  if (!all) return Err(all.error());
+  auto c = d.containers->Lookup(req.path.at("id"));
+  if (!c) return Err(c.error());
+  return ApiResponse::Json(200, ContainerView(*c, req.base_url, d.containers->Now()));
+}
+
+Result<ApiResponse> Patch(const ApiDeps& d, ApiRequest& req) {
+  if (!req.body_is_json) return Err(UnsupportedMedia(req));
+  auto patch = ParsePatchBody(req.body, req.version, *d.cfg);
+  if (!patch) return Err(patch.error());
+  auto c = d.containers->Update(req.ctx, req.path.at("id"), *patch);
+  if (!c) return Err(c.error());
+  return ApiResponse::Json(200, ContainerView(*c, req.base_url, d.containers->Now()));
+}
+
+Result<ApiResponse> Delete(const ApiDeps& d, ApiRequest& req) {
+  auto force = ParseBoolParam(req.Param("force"), "force", false);
+  if (!force) return Err(force.error());
+  auto stop = ParseBoolParam(req.Param("stop"), "stop", false);
+  if (!stop) return Err(stop.error());
+  auto all = ParseBoolParam(req.Param("all_projects"), "all_projects", false);
+  if (!all) return Err(all.error());
+  if (*stop && !req.version.AtLeast(12)) {
+    return Err(Status::Invalid("Invalid param stop because current request version is " +
+                                   req.version.ToString() +
+                                   ". stop is only supported from version 1.12",
+                               "InvalidParamInVersion"));
+  }
+  if (*stop && *force) {
+    return Err(Status::Invalid("Can not set 'force' and 'stop' at the same time.",
+                               "InvalidValue"));
+  }
+  Status st = d.containers->Delete(req.ctx, req.path.at("id"), *force, *stop);
+  if (!st.ok()) return Err(st);
+  return ApiResponse::Empty(204);
+}
+
+}  // namespace
+
+void AddContainerRoutes(Router& r, const ApiDeps& d) {
+  r.Add("POST", "/v1/containers", [d](ApiRequest& q) { return Create(d, q); });
+  r.Add("GET", "/v1/containers", [d](ApiRequest& q) { return List(d, q); });
+  r.Add("GET", "/v1/containers/{id}", [d](ApiRequest& q) { return Show(d, q); });
+  r.Add("PATCH", "/v1/containers/{id}", [d](ApiRequest& q) { return Patch(d, q); });
+  r.Add("DELETE", "/v1/containers/{id}", [d](ApiRequest& q) { return Delete(d, q); });
+}
+
+}  // namespace zunvm

@@ -1,0 +1,29 @@
+// The create-container body schema, per microversion (Zun's containers schema): strict
+// (unknown keys are 400), types and ranges checked, defaults from the config applied, and the
+// result is a Container the service can store. Also the PATCH body and the shared field
+// parsers used by other actions.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "common/config.h"
+#include "common/status.h"
+#include "rest/microversion.h"
+#include "service/container.h"
+#include "service/container_service.h"
+
+namespace zunvm {
+
+// SchemaValidationError (400) / InvalidParamInVersion (400) / PolicyNotAuthorized (403).
+Result<Container> ParseCreateBody(const nlohmann::json& body, const ApiVersion& v,
+                                  const Config& cfg);
+// PATCH body: cpu, memory, name (1.14+), auto_heal.
+Result<ContainerPatch> ParsePatchBody(const nlohmann::json& body, const ApiVersion& v,
+                                      const Config& cfg);
+// resize_container parameters (strings from query or body).
+Result<ContainerPatch> ParseResizeParams(const std::optional<std::string>& cpu,
+                                         const std::optional<std::string>& memory,
+                                         const Config& cfg);
+Status ValidateContainerName(const std::string& name);
+
+}  // namespace zunvm

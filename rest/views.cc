@@ -1,0 +1,133 @@
+#include "rest/views.h"
+
+namespace zunvm {
+
+using nlohmann::json;
+
+namespace {
+template <typename T>
+json Opt(const std::optional<T>& v) {
+  return v ? json(*v) : json(nullptr);
+}
+json OptTime(const std::optional<TimePoint>& t) {
+  return t ? json(FormatApiTime(*t)) : json(nullptr);
+}
+}  // namespace
+
+json Links(const std::string& base_url, const std::string& collection, const std::string& id) {
+  return json::array({{{"href", base_url + "/v1/" + collection + "/" + id}, {"rel", "self"}},
+                      {{"href", base_url + "/" + collection + "/" + id}, {"rel", "bookmark"}}});
+}
+
+json ContainerView(const Container& c, const std::string& base_url, TimePoint now) {
+  json j;
+  j["uuid"] = c.uuid;
+  j["links"] = Links(base_url, "containers", c.uuid);
+  j["name"] = c.name;
+  j["image"] = c.image;
+  j["command"] = Opt(c.command);
+  j["entrypoint"] = Opt(c.entrypoint);
+  j["status"] = c.status;
+  j["status_reason"] = Opt(c.status_reason);
+  j["status_detail"] = c.StatusDetail(now);
+  j["task_state"] = Opt(c.task_state);
+  j["cpu"] = c.cpu;
+  j["memory"] = std::to_string(c.memory);
+  j["disk"] = Opt(c.disk);
+  j["cpu_policy"] = Opt(c.cpu_policy);
+  j["environment"] = c.environment;
+  j["workdir"] = Opt(c.workdir);
+  j["labels"] = c.labels;
+  j["hostname"] = Opt(c.hostname);
+  j["ports"] = c.ports;
+  j["addresses"] = c.addresses;
+  j["host"] = Opt(c.host);
+  if (c.restart_policy.name.empty()) {
+    j["restart_policy"] = json::object();
+  } else {
+    j["restart_policy"] = {{"Name", c.restart_policy.name},
+                           {"MaximumRetryCount", std::to_string(c.restart_policy.max_retry)}};
+  }
+  j["image_pull_policy"] = Opt(c.image_pull_policy);
+  j["image_driver"] = Opt(c.image_driver);
+  j["interactive"] = c.interactive;
+  j["tty"] = c.tty;
+  j["security_groups"] = c.security_groups;
+  j["auto_remove"] = c.auto_remove;
+  j["auto_heal"] = c.auto_heal;
+  j["runtime"] = Opt(c.runtime);
+  j["privileged"] = c.privileged;
+  if (c.healthcheck) {
+    j["healthcheck"] = {{"test", c.healthcheck->test},
+                        {"interval", c.healthcheck->interval},
+                        {"retries", c.healthcheck->retries},
+                        {"timeout", c.healthcheck->timeout}};
+  } else {
+    j["healthcheck"] = json::object();
+  }
+  j["registry_id"] = Opt(c.registry_id);
+  j["user_id"] = c.user_id;
+  j["project_id"] = c.project_id;
+  j["created_at"] = FormatApiTime(c.created_at);
+  j["updated_at"] = OptTime(c.updated_at);
+  return j;
+}
+
+json ActionView(const ContainerAction& a, bool with_events, bool finish_time) {
+  json j = {{"action", a.action},
+            {"container_uuid", a.container_uuid},
+            {"request_id", a.request_id},
+            {"user_id", a.user_id},
+            {"project_id", a.project_id},
+            {"start_time", FormatApiTime(a.start_time)},
+            {"message", Opt(a.message)}};
+  if (finish_time) j["finish_time"] = OptTime(a.finish_time);
+  if (with_events) {
+    json evs = json::array();
+    for (const auto& e : a.events) {
+      evs.push_back({{"event", e.event},
+                     {"start_time", FormatApiTime(e.start_time)},
+                     {"finish_time", OptTime(e.finish_time)},
+                     {"result", Opt(e.result)},
+                     {"traceback", Opt(e.traceback)}});
+    }
+    j["events"] = evs;
+  }
+  return j;
+}
+
+json HostView(const HostRecord& h, const std::string& base_url) {
+  return {{"uuid", h.uuid},
+          {"links", Links(base_url, "hosts", h.uuid)},
+          {"hostname", h.info.hostname},
+          {"mem_total", h.info.mem_total_mib},
+          {"mem_used", h.mem_used},
+          {"mem_free", h.info.mem_free_mib},
+          {"mem_available", h.info.mem_available_mib},
+          {"cpus", h.info.cpus},
+          {"cpu_used", h.cpu_used},
+          {"disk_total", h.info.disk_total_gib},
+          {"disk_used", h.disk_used},
+          {"disk_quota_supported", h.disk_quota_supported},
+          {"total_containers", h.total_containers},
+          {"running_containers", h.running_containers},
+          {"paused_containers", h.paused_containers},
+          {"stopped_containers", h.stopped_containers},
+          {"architecture", h.info.architecture},
+          {"os_type", h.info.os_type},
+          {"os", h.info.os},
+          {"kernel_version", h.info.kernel_version},
+          {"labels", h.labels},
+          {"runtimes", h.runtimes},
+          {"enable_cpu_pinning", false}};
+}
+
+json Collection(const std::string& name, json items, size_t limit, const std::string& next_url) {
+  json j;
+  bool full = items.size() == limit && limit > 0;
+  j[name] = std::move(items);
+  j["next"] = full ? json(next_url) : json(nullptr);
+  return j;
+}
+
+}  // namespace zunvm

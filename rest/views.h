@@ -1,0 +1,23 @@
+// JSON views: how records are rendered for the API (Zun's views/*.py shapes).
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "db/action_store.h"
+#include "service/container.h"
+#include "service/host_service.h"
+
+namespace zunvm {
+
+nlohmann::json Links(const std::string& base_url, const std::string& collection,
+                     const std::string& id);
+nlohmann::json ContainerView(const Container& c, const std::string& base_url, TimePoint now);
+nlohmann::json ActionView(const ContainerAction& a, bool with_events, bool finish_time);
+nlohmann::json HostView(const HostRecord& h, const std::string& base_url);
+// Collection body {"<name>": items, "next": url|null}; next is set when the page is full.
+nlohmann::json Collection(const std::string& name, nlohmann::json items, size_t limit,
+                          const std::string& next_url);
+
+}  // namespace zunvm
