@@ -1,0 +1,221 @@
+// The API end to end in-process: a real Daemon (SQLite in a temp dir, the fake driver, the
+// HTTP server on port 0) driven through Api::Handle with hand-made requests.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "rest/api.h"
+#include "service/daemon.h"
+#include "tests/unit/test_util.h"
+
+namespace zunvm {
+namespace {
+
+using nlohmann::json;
+using testing_util::Eventually;
+using testing_util::TempDir;
+
+class ApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Boot(); }
+
+  void Boot() {
+    Config cfg;
+    cfg.state_dir = dir_.path();
+    cfg.port = 0;
+    cfg.sync_container_state_interval = 0;
+    cfg.execute_timeout = 2;
+    cfg.host = "testhost";
+    daemon_ = std::make_unique<Daemon>(cfg);
+    zunvm::Status st = daemon_->Start();
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+
+  HttpResponse Call(const std::string& method, const std::string& target,
+                    const std::string& body = "", const std::string& version = "container 1.40",
+                    const std::string& ctype = "application/json") {
+    HttpRequest r;
+    r.method = method;
+    auto q = target.find('?');
+    r.raw_path = target.substr(0, q);
+    if (q != std::string::npos) r.raw_query = target.substr(q + 1);
+    r.headers["host"] = "127.0.0.1:9517";
+    if (!version.empty()) r.headers["openstack-api-version"] = version;
+    if (!ctype.empty()) r.headers["content-type"] = ctype;
+    r.body = body;
+    return daemon_->api()->Handle(r);
+  }
+
+  json Body(const HttpResponse& r) { return json::parse(r.body, nullptr, false); }
+
+  std::string StatusOf(const std::string& id) {
+    auto r = Call("GET", "/v1/containers/" + id);
+    return r.status == 200 ? Body(r)["status"].get<std::string>() : "gone";
+  }
+
+  std::string Run(const std::string& body) {
+    auto r = Call("POST", "/v1/containers?run=true", body);
+    EXPECT_EQ(r.status, 202) << r.body;
+    return Body(r)["uuid"].get<std::string>();
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Daemon> daemon_;
+};
+
+TEST_F(ApiTest, RootAndVersionHeaders) {
+  auto root = Call("GET", "/", "", "");
+  EXPECT_EQ(root.status, 200);
+  EXPECT_EQ(Body(root)["versions"][0]["max_version"], "1.40");
+  auto v1 = Call("GET", "/v1", "", "");
+  EXPECT_EQ(v1.status, 200);
+  bool has_version = false;
+  for (auto& [k, v] : v1.headers) {
+    if (k == "OpenStack-API-Version") has_version = v == "container 1.1";
+  }
+  EXPECT_TRUE(has_version);
+  EXPECT_EQ(Call("GET", "/v1/containers", "", "container 1.41").status, 406);
+  EXPECT_EQ(Call("GET", "/v1/nothing").status, 404);
+  auto m = Call("PUT", "/v1/containers");
+  EXPECT_EQ(m.status, 405);
+  EXPECT_EQ(Body(m)["errors"][0]["code"], "container.method-not-allowed");
+  EXPECT_EQ(Call("GET", "/containers/").status, 200);  // version-less with trailing slash
+}
+
+TEST_F(ApiTest, RunLifecycleAndLogs) {
+  std::string id = Run(R"({"name": "web", "image": "busybox", "command": ["sleep", "inf"]})");
+  ASSERT_TRUE(Eventually([&] { return StatusOf(id) == "Running"; }));
+  auto show = Body(Call("GET", "/v1/containers/web"));
+  EXPECT_EQ(show["uuid"], id);
+  EXPECT_EQ(show["memory"], "512");
+  EXPECT_EQ(show["status_detail"].get<std::string>().rfind("Up ", 0), 0u);
+
+  auto ex = Call("POST", "/v1/containers/web/execute?command=%22echo%22+%22hi%22", "");
+  ASSERT_EQ(ex.status, 200) << ex.body;
+  EXPECT_EQ(Body(ex)["output"], "hi\n");
+  EXPECT_EQ(Body(ex)["exit_code"], 0);
+
+  EXPECT_EQ(Call("POST", "/v1/containers/web/start").status, 409);
+  EXPECT_EQ(Call("POST", "/v1/containers/web/pause").status, 202);
+  ASSERT_TRUE(Eventually([&] { return StatusOf(id) == "Paused"; }));
+  EXPECT_EQ(Call("POST", "/v1/containers/web/unpause").status, 202);
+  ASSERT_TRUE(Eventually([&] { return StatusOf(id) == "Running"; }));
+  EXPECT_EQ(Call("POST", "/v1/containers/web/stop?timeout=1").status, 202);
+  ASSERT_TRUE(Eventually([&] { return StatusOf(id) == "Stopped"; }));
+  auto stopped = Body(Call("GET", "/v1/containers/web"));
+  EXPECT_EQ(stopped["status_detail"].get<std::string>().rfind("Exited(143)", 0), 0u);
+  EXPECT_EQ(Call("DELETE", "/v1/containers/web").status, 204);
+  ASSERT_TRUE(Eventually([&] { return StatusOf(id) == "gone"; }));
+
+  std::string echo = Run(R"({"image": "busybox", "command": ["sh", "-c", "echo out; echo err >&2"]})");
+  ASSERT_TRUE(Eventually([&] { return StatusOf(echo) == "Stopped"; }));
+  auto logs = Call("GET", "/v1/containers/" + echo + "/logs?stdout=True&stderr=False");
+  ASSERT_EQ(logs.status, 200);
+  EXPECT_EQ(Body(logs), "out\n");
+  auto both = Body(Call("GET", "/v1/containers/" + echo + "/logs"));
+  EXPECT_NE(both.get<std::string>().find("err\n"), std::string::npos);
+}
+
+TEST_F(ApiTest, RestartPolicyOnFailureRestartsTwice) {
+  std::string id = Run(R"({"image": "busybox", "command": ["sh", "-c", "echo try; exit 3"],
+                           "restart_policy": {"Name": "on-failure", "MaximumRetryCount": "2"}})");
+  ASSERT_TRUE(Eventually([&] {
+    auto logs = Body(Call("GET", "/v1/containers/" + id + "/logs"));
+    return StatusOf(id) == "Stopped" && logs == "try\ntry\ntry\n";
+  }));
+  EXPECT_EQ(Body(Call("GET", "/v1/containers/" + id))["status_detail"].get<std::string>().rfind(
+                "Exited(3)", 0),
+            0u);
+}
+
+TEST_F(ApiTest, AutoRemoveDeletesOnExit) {
+  std::string id = Run(R"({"image": "busybox", "command": ["true"], "auto_remove": true})");
+  ASSERT_TRUE(Eventually([&] { return StatusOf(id) == "gone"; }));
+}
+
+TEST_F(ApiTest, NamesAmbiguityAndErrors) {
+  Run(R"({"name": "twin", "image": "busybox", "command": ["sleep", "inf"]})");
+  Run(R"({"name": "twin", "image": "busybox", "command": ["sleep", "inf"]})");
+  auto amb = Call("GET", "/v1/containers/twin");
+  EXPECT_EQ(amb.status, 409);
+  auto nf = Call("GET", "/v1/containers/nosuch");
+  EXPECT_EQ(nf.status, 404);
+  EXPECT_EQ(Body(nf)["errors"][0]["title"], "Container nosuch could not be found.");
+  EXPECT_EQ(Call("POST", "/v1/containers", R"({"image": "busybox"})", "container 1.40",
+                 "text/plain").status, 415);
+  EXPECT_EQ(Call("POST", "/v1/containers", "{not json").status, 400);
+  EXPECT_EQ(Call("GET", "/v1/containers?bogus=1").status, 400);
+  EXPECT_EQ(Call("GET", "/v1/containers?limit=0").status, 400);
+  EXPECT_EQ(Call("GET", "/v1/containers?sort_dir=sideways").status, 400);
+}
+
+TEST_F(ApiTest, ListPaginationFollowsNext) {
+  for (int i = 0; i < 5; ++i) Run(R"({"image": "busybox", "command": ["sleep", "inf"]})");
+  std::string target = "/v1/containers/?limit=2";
+  std::set<std::string> seen;
+  for (int page = 0; page < 5 && !target.empty(); ++page) {
+    auto r = Body(Call("GET", target));
+    for (auto& c : r["containers"]) seen.insert(c["uuid"].get<std::string>());
+    if (r["next"].is_null()) break;
+    std::string next = r["next"];
+    target = next.substr(next.find("/v1/"));
+  }
+  EXPECT_EQ(seen.size(), 5u);
+}
+
+TEST_F(ApiTest, ArchivesRoundTripBase64) {
+  std::string id = Run(R"({"name": "files", "image": "busybox", "command": ["sleep", "inf"]})");
+  ASSERT_TRUE(Eventually([&] { return StatusOf(id) == "Running"; }));
+  auto get = Call("GET", "/v1/containers/files/get_archive?path=/etc/hostname");
+  ASSERT_EQ(get.status, 200) << get.body;
+  auto j = Body(get);
+  EXPECT_EQ(j["stat"]["name"], "hostname");
+  std::string data = j["data"];
+  auto put = Call("POST", "/v1/containers/files/put_archive?path=/tmp",
+                  json{{"data", data}}.dump());
+  EXPECT_EQ(put.status, 200) << put.body;
+  auto cat = Body(Call("POST", "/v1/containers/files/execute?command=cat+/tmp/hostname"));
+  EXPECT_EQ(cat["exit_code"], 0);
+  EXPECT_FALSE(cat["output"].get<std::string>().empty());
+  EXPECT_EQ(Call("POST", "/v1/containers/files/put_archive?path=/tmp",
+                 json{{"data", "!!notbase64"}}.dump()).status, 400);
+}
+
+TEST_F(ApiTest, StateSurvivesRestart) {
+  std::string id = Run(R"({"name": "keep", "image": "busybox", "command": ["sleep", "inf"]})");
+  ASSERT_TRUE(Eventually([&] { return StatusOf(id) == "Running"; }));
+  ASSERT_TRUE(daemon_->WaitIdle(std::chrono::seconds(5)));
+  daemon_.reset();
+  Boot();
+  ASSERT_TRUE(Eventually([&] { return StatusOf(id) == "Running"; }));
+  auto actions = Body(Call("GET", "/v1/containers/keep/container_actions"));
+  ASSERT_GE(actions["containerActions"].size(), 1u);
+  EXPECT_EQ(actions["containerActions"].back()["action"], "create");
+  auto ex = Body(Call("POST", "/v1/containers/keep/execute?command=hostname"));
+  EXPECT_EQ(ex["exit_code"], 0);
+}
+
+TEST_F(ApiTest, HostsAndStatsAndTop) {
+  auto hosts = Call("GET", "/v1/hosts");
+  ASSERT_EQ(hosts.status, 200) << hosts.body;
+  auto h = Body(hosts)["hosts"][0];
+  EXPECT_EQ(h["hostname"], "testhost");
+  EXPECT_GE(h["cpus"].get<int>(), 1);
+  EXPECT_GT(h["mem_total"].get<int64_t>(), 0);
+  EXPECT_EQ(h["runtimes"][0], "kata");
+  EXPECT_EQ(Call("GET", "/v1/hosts/" + h["uuid"].get<std::string>()).status, 200);
+  EXPECT_EQ(Call("GET", "/v1/hosts", "", "container 1.3").status, 406);
+  std::string id = Run(R"({"image": "busybox", "command": ["sleep", "inf"]})");
+  ASSERT_TRUE(Eventually([&] { return StatusOf(id) == "Running"; }));
+  auto stats = Body(Call("GET", "/v1/containers/" + id + "/stats"));
+  for (const char* k : {"CONTAINER", "CPU %", "MEM USAGE(MiB)", "MEM LIMIT(MiB)", "MEM %",
+                        "BLOCK I/O(B)", "NET I/O(B)"}) {
+    EXPECT_TRUE(stats.contains(k)) << k;
+  }
+  auto top = Body(Call("GET", "/v1/containers/" + id + "/top?ps_args=None"));
+  EXPECT_TRUE(top.contains("Titles"));
+  EXPECT_GE(top["Processes"].size(), 1u);
+}
+
+}  // namespace
+}  // namespace zunvm

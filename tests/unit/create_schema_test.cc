@@ -1,0 +1,122 @@
+#include <gtest/gtest.h>
+
+#include "rest/create_schema.h"
+
+namespace zunvm {
+namespace {
+
+using nlohmann::json;
+
+const ApiVersion v1_1{1, 1}, v1_19{1, 19}, v1_20{1, 20}, v1_36{1, 36}, v1_39{1, 39}, v1_40{1, 40};
+
+TEST(CreateSchema, WhatTheCliSends) {
+  Config cfg;
+  json body = json::parse(R"({"name": "y1", "image": "busybox", "memory": "256", "cpu": "2",
+    "environment": {"A": "B"}, "workdir": "/tmp", "labels": {"tier": "web"},
+    "image_pull_policy": "ifnotpresent", "auto_remove": false,
+    "command": ["sh", "-c", "echo hi; sleep 100"],
+    "restart_policy": {"Name": "on-failure", "MaximumRetryCount": "3"}, "hints": {}, "nets": [],
+    "mounts": [], "runtime": "kata", "hostname": "h1", "disk": 5,
+    "healthcheck": {"cmd": "true", "interval": 3, "retries": 2, "timeout": 5}})");
+  auto c = ParseCreateBody(body, v1_40, cfg);
+  ASSERT_TRUE(c) << c.error().ToString();
+  EXPECT_EQ(c->memory, 256);
+  EXPECT_DOUBLE_EQ(c->cpu, 2.0);
+  EXPECT_EQ(*c->command, (std::vector<std::string>{"sh", "-c", "echo hi; sleep 100"}));
+  EXPECT_EQ(c->restart_policy.name, "on-failure");
+  EXPECT_EQ(c->restart_policy.max_retry, 3);
+  EXPECT_EQ(c->healthcheck->test, "true");
+  EXPECT_EQ(*c->disk, 5);
+  EXPECT_EQ(*c->hostname, "h1");
+}
+
+TEST(CreateSchema, DefaultsApply) {
+  Config cfg;
+  auto c = ParseCreateBody(json{{"image", "busybox"}}, v1_1, cfg);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->memory, cfg.default_memory);
+  EXPECT_DOUBLE_EQ(c->cpu, cfg.default_cpu);
+  EXPECT_EQ(*c->runtime, cfg.container_runtime);
+  EXPECT_EQ(*c->disk, cfg.default_disk);
+}
+
+TEST(CreateSchema, CommandStringBelow120IsShellSplit) {
+  Config cfg;
+  auto c = ParseCreateBody(json{{"image", "busybox"}, {"command", "\"sh\" \"-c\" \"echo hi\""}},
+                           v1_19, cfg);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(*c->command, (std::vector<std::string>{"sh", "-c", "echo hi"}));
+  EXPECT_FALSE(ParseCreateBody(json{{"image", "busybox"}, {"command", json::array({"a"})}}, v1_19, cfg));
+  EXPECT_FALSE(ParseCreateBody(json{{"image", "busybox"}, {"command", "a b"}}, v1_20, cfg));
+  EXPECT_FALSE(ParseCreateBody(json{{"image", "busybox"}, {"command", "'open"}}, v1_1, cfg));
+}
+
+TEST(CreateSchema, TtyFollowsInteractiveBefore136) {
+  Config cfg;
+  auto c = ParseCreateBody(json{{"image", "busybox"}, {"interactive", true}}, v1_20, cfg);
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(c->tty);
+  c = ParseCreateBody(json{{"image", "busybox"}, {"interactive", true}, {"tty", false}}, v1_36, cfg);
+  ASSERT_TRUE(c);
+  EXPECT_FALSE(c->tty);
+}
+
+struct Bad {
+  const char* body;
+  ApiVersion version;
+  const char* kind;
+  Code code;
+};
+
+class CreateSchemaRejects : public ::testing::TestWithParam<Bad> {};
+
+TEST_P(CreateSchemaRejects, WithTheRightError) {
+  Config cfg;
+  const Bad& b = GetParam();
+  auto c = ParseCreateBody(json::parse(b.body), b.version, cfg);
+  ASSERT_FALSE(c) << b.body;
+  EXPECT_EQ(c.error().kind(), b.kind) << b.body << ": " << c.error().message();
+  EXPECT_EQ(c.error().code(), b.code) << b.body;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, CreateSchemaRejects,
+    ::testing::Values(
+        Bad{R"({})", v1_40, "SchemaValidationError", Code::kInvalidArgument},
+        Bad{R"([])", v1_40, "SchemaValidationError", Code::kInvalidArgument},
+        Bad{R"({"image": "busybox", "bogus": 1})", v1_40, "SchemaValidationError", Code::kInvalidArgument},
+        Bad{R"({"image": 5})", v1_40, "SchemaValidationError", Code::kInvalidArgument},
+        Bad{R"({"image": "b"})", v1_40, "SchemaValidationError", Code::kInvalidArgument},
+        Bad{R"({"image": "busybox", "entrypoint": ["sh"]})", v1_39, "SchemaValidationError", Code::kInvalidArgument},
+        Bad{R"({"image": "busybox", "host": "x"})", v1_20, "SchemaValidationError", Code::kInvalidArgument},
+        Bad{R"({"image": "busybox", "auto_remove": true})", {1, 2}, "InvalidParamInVersion", Code::kInvalidArgument},
+        Bad{R"({"image": "busybox", "healthcheck": {}})", v1_20, "InvalidParamInVersion", Code::kInvalidArgument},
+        Bad{R"({"image": "busybox", "memory": "lots"})", v1_40, "SchemaValidationError", Code::kInvalidArgument},
+        Bad{R"({"image": "busybox", "memory": 1})", v1_40, "InvalidValue", Code::kInvalidArgument},
+        Bad{R"({"image": "busybox", "memory": 999999})", v1_40, "InvalidValue", Code::kInvalidArgument},
+        Bad{R"({"image": "busybox", "cpu": "NaN"})", v1_40, "SchemaValidationError", Code::kInvalidArgument},
+        Bad{R"({"image": "busybox", "cpu": 100})", v1_40, "InvalidValue", Code::kInvalidArgument},
+        Bad{R"({"image": "busybox", "name": "-bad"})", v1_40, "SchemaValidationError", Code::kInvalidArgument},
+        Bad{R"({"image": "busybox", "name": "a b"})", v1_40, "SchemaValidationError", Code::kInvalidArgument},
+        Bad{R"({"image": "busybox", "environment": {"A": 1}})", v1_40, "SchemaValidationError", Code::kInvalidArgument},
+        Bad{R"({"image": "busybox", "restart_policy": {"Name": "sometimes"}})", v1_40, "SchemaValidationError", Code::kInvalidArgument},
+        Bad{R"({"image": "busybox", "restart_policy": {"Name": "always", "MaximumRetryCount": 3}})", v1_40, "InvalidValue", Code::kInvalidArgument},
+        Bad{R"({"image": "busybox", "interactive": "maybe"})", v1_40, "SchemaValidationError", Code::kInvalidArgument},
+        Bad{R"({"image": "busybox", "privileged": false})", v1_40, "PolicyNotAuthorized", Code::kForbidden},
+        Bad{R"({"image": "busybox", "runtime": "runc"})", v1_40, "InvalidValue", Code::kInvalidArgument},
+        Bad{R"({"image": "busybox", "exposed_ports": {"99999/tcp": {}}})", v1_40, "SchemaValidationError", Code::kInvalidArgument},
+        Bad{R"({"image": "busybox", "hostname": "under_score"})", v1_40, "SchemaValidationError", Code::kInvalidArgument}));
+
+TEST(PatchSchema, KeysAndVersions) {
+  Config cfg;
+  auto p = ParsePatchBody(json{{"memory", "128"}, {"cpu", "1"}}, v1_40, cfg);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(*p->memory, 128);
+  EXPECT_FALSE(ParsePatchBody(json{{"name", "x2"}}, {1, 13}, cfg));
+  EXPECT_TRUE(ParsePatchBody(json{{"name", "x2"}}, {1, 14}, cfg));
+  EXPECT_FALSE(ParsePatchBody(json{{"image", "x"}}, v1_40, cfg));
+  EXPECT_FALSE(ParsePatchBody(json::object(), v1_40, cfg));
+}
+
+}  // namespace
+}  // namespace zunvm

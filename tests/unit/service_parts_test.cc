@@ -1,0 +1,112 @@
+// LogStore and SerialExecutor.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <fstream>
+
+#include "service/log_store.h"
+#include "service/serial_executor.h"
+#include "tests/unit/test_util.h"
+
+namespace zunvm {
+namespace {
+
+using testing_util::TempDir;
+
+TimePoint At(int64_t sec) { return FromMicros(sec * 1000000); }
+
+TEST(LogStore, StreamsTailSinceTimestampsAndPartials) {
+  TempDir dir;
+  LogStore logs(dir.path(), 1 << 20);
+  ASSERT_TRUE(logs.Append("c", Stream::kStdout, "one\ntw", At(100)).ok());
+  ASSERT_TRUE(logs.Append("c", Stream::kStderr, "err\n", At(101)).ok());
+  ASSERT_TRUE(logs.Append("c", Stream::kStdout, "o\nthree\n", At(102)).ok());
+  LogQuery all;
+  EXPECT_EQ(*logs.Read("c", all), "one\nerr\ntwo\nthree\n");
+  LogQuery out;
+  out.stderr_ = false;
+  EXPECT_EQ(*logs.Read("c", out), "one\ntwo\nthree\n");
+  LogQuery tail;
+  tail.tail = 2;
+  EXPECT_EQ(*logs.Read("c", tail), "two\nthree\n");
+  LogQuery since;
+  since.since = At(101);
+  EXPECT_EQ(*logs.Read("c", since), "err\nthree\n");  // "two" began at 100
+  LogQuery ts;
+  ts.tail = 1;
+  ts.timestamps = true;
+  EXPECT_EQ(*logs.Read("c", ts), FormatRfc3339Nano(At(102)) + " three\n");
+  EXPECT_EQ(*logs.Read("missing", all), "");
+  ASSERT_TRUE(logs.Remove("c").ok());
+  EXPECT_EQ(*logs.Read("c", all), "");
+}
+
+TEST(LogStore, RotatesAndReadsAcrossFiles) {
+  TempDir dir;
+  LogStore logs(dir.path(), 64);
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(logs.Append("c", Stream::kStdout, "line" + std::to_string(i) + "\n", At(i)).ok());
+  }
+  LogQuery q;
+  q.tail = 1;
+  EXPECT_EQ(*logs.Read("c", q), "line9\n");
+  std::ifstream rotated(dir.path() + "/c.log.1");
+  EXPECT_TRUE(rotated.good());
+}
+
+TEST(SerialExecutor, OneAtATimePerKeyInOrder) {
+  SerialExecutor ex(4);
+  std::mutex mu;
+  std::vector<int> order;
+  std::atomic<int> inside{0};
+  std::atomic<int> max_inside{0};
+  for (int i = 0; i < 50; ++i) {
+    ex.Post("k", [&, i] {
+      int now = ++inside;
+      max_inside = std::max(max_inside.load(), now);
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        order.push_back(i);
+      }
+      --inside;
+    });
+  }
+  ASSERT_TRUE(ex.WaitIdle(std::chrono::seconds(10)));
+  EXPECT_EQ(max_inside.load(), 1);
+  ASSERT_EQ(order.size(), 50u);
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(order[static_cast<size_t>(i)], i);
+}
+
+TEST(SerialExecutor, DifferentKeysRunInParallel) {
+  SerialExecutor ex(2);
+  std::mutex mu;
+  std::condition_variable cv;
+  int arrived = 0;
+  bool both = false;
+  auto task = [&] {
+    std::unique_lock<std::mutex> lock(mu);
+    ++arrived;
+    cv.notify_all();
+    both = cv.wait_for(lock, std::chrono::seconds(5), [&] { return arrived == 2; });
+  };
+  ex.Post("a", task);
+  ex.Post("b", task);
+  ASSERT_TRUE(ex.WaitIdle(std::chrono::seconds(10)));
+  EXPECT_TRUE(both);
+}
+
+TEST(SerialExecutor, DelayedPostsAndShutdown) {
+  SerialExecutor ex(1);
+  std::atomic<int> ran{0};
+  auto start = std::chrono::steady_clock::now();
+  ex.PostAfter(std::chrono::milliseconds(50), "k", [&] { ran = 1; });
+  ASSERT_TRUE(ex.WaitIdle(std::chrono::seconds(5)));
+  EXPECT_EQ(ran.load(), 1);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(50));
+  ex.Shutdown();
+  EXPECT_FALSE(ex.Post("k", [] {}));
+}
+
+}  // namespace
+}  // namespace zunvm

@@ -1,0 +1,162 @@
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <set>
+
+#include "db/action_store.h"
+#include "db/container_store.h"
+#include "db/database.h"
+#include "db/meta_store.h"
+#include "tests/unit/test_util.h"
+
+namespace zunvm {
+namespace {
+
+using testing_util::TempDir;
+
+Container Make(const std::string& uuid, const std::string& name, int64_t memory = 512) {
+  Container c;
+  c.uuid = uuid;
+  c.name = name;
+  c.image = "busybox";
+  c.memory = memory;
+  c.command = std::vector<std::string>{"sleep", "1"};
+  c.project_id = "p";
+  c.user_id = "u";
+  c.created_at = std::chrono::system_clock::now();
+  return c;
+}
+
+TEST(Database, MigratesAndReopens) {
+  TempDir dir;
+  std::string path = dir.path() + "/z.sqlite";
+  {
+    auto db = Database::Open(path);
+    ASSERT_TRUE(db) << db.error().ToString();
+    EXPECT_EQ((*db)->SchemaVersion(), LatestSchemaVersion());
+    ContainerStore store(db->get());
+    Container c = Make("00000000-0000-0000-0000-000000000001", "a");
+    ASSERT_TRUE(store.Insert(c).ok());
+  }
+  auto db = Database::Open(path);
+  ASSERT_TRUE(db);
+  ContainerStore store(db->get());
+  auto c = store.Get("00000000-0000-0000-0000-000000000001");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->name, "a");
+  EXPECT_EQ(*c->command, (std::vector<std::string>{"sleep", "1"}));
+}
+
+TEST(Database, RefusesNewerSchema) {
+  TempDir dir;
+  std::string path = dir.path() + "/z.sqlite";
+  {
+    SQLite::Database raw(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    raw.exec("PRAGMA user_version = 999");
+  }
+  auto db = Database::Open(path);
+  ASSERT_FALSE(db);
+  EXPECT_NE(db.error().message().find("newer"), std::string::npos);
+}
+
+TEST(ContainerStore, CrudAndNames) {
+  TempDir dir;
+  auto db = Database::Open(dir.path() + "/z.sqlite");
+  ASSERT_TRUE(db);
+  ContainerStore store(db->get());
+  Container a = Make("00000000-0000-0000-0000-00000000000a", "dup");
+  Container b = Make("00000000-0000-0000-0000-00000000000b", "dup");
+  ASSERT_TRUE(store.Insert(a).ok());
+  ASSERT_TRUE(store.Insert(b).ok());
+  EXPECT_LT(a.id, b.id);
+  Container again = a;
+  EXPECT_EQ(store.Insert(again).code(), Code::kConflict);
+  EXPECT_EQ(store.FindByName("dup")->size(), 2u);
+  a.status = "Running";
+  ASSERT_TRUE(store.Update(a).ok());
+  EXPECT_EQ(store.Get(a.uuid)->status, "Running");
+  ASSERT_TRUE(store.Delete(a.uuid).ok());
+  EXPECT_EQ(store.Get(a.uuid).error().code(), Code::kNotFound);
+  EXPECT_EQ(store.Update(a).code(), Code::kNotFound);
+}
+
+TEST(ContainerStore, ListFiltersSortsAndPages) {
+  TempDir dir;
+  auto db = Database::Open(dir.path() + "/z.sqlite");
+  ASSERT_TRUE(db);
+  ContainerStore store(db->get());
+  for (int i = 0; i < 5; ++i) {
+    char uuid[37];
+    std::snprintf(uuid, sizeof uuid, "00000000-0000-0000-0000-%012d", i);
+    Container c = Make(uuid, "n" + std::to_string(4 - i), i % 2 ? 256 : 512);
+    ASSERT_TRUE(store.Insert(c).ok());
+  }
+  ListQuery q;
+  q.filters["memory"] = "256";
+  EXPECT_EQ(store.List(q)->size(), 2u);
+  q = ListQuery();
+  q.sort_key = "name";
+  auto byname = store.List(q);
+  ASSERT_TRUE(byname);
+  EXPECT_EQ(byname->front().name, "n0");
+  q.descending = true;
+  EXPECT_EQ(store.List(q)->front().name, "n4");
+  // Pages of two follow the marker without repeats.
+  ListQuery page;
+  page.limit = 2;
+  std::vector<std::string> seen;
+  for (int i = 0; i < 4; ++i) {
+    auto r = store.List(page);
+    ASSERT_TRUE(r);
+    for (const auto& c : *r) seen.push_back(c.uuid);
+    if (r->size() < 2) break;
+    page.marker = r->back().uuid;
+  }
+  EXPECT_EQ(seen.size(), 5u);
+  EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()).size(), 5u);
+  ListQuery bad;
+  bad.sort_key = "data; DROP TABLE containers";
+  EXPECT_EQ(store.List(bad).error().code(), Code::kInvalidArgument);
+  ListQuery unknown_marker;
+  unknown_marker.marker = "nope";
+  EXPECT_EQ(store.List(unknown_marker).error().code(), Code::kNotFound);
+  ListQuery filter;
+  filter.filters["name"] = "n1' OR '1'='1";
+  EXPECT_TRUE(store.List(filter)->empty());
+}
+
+TEST(ActionStore, RecordsHistory) {
+  TempDir dir;
+  auto db = Database::Open(dir.path() + "/z.sqlite");
+  ASSERT_TRUE(db);
+  ActionStore actions(db->get());
+  ContainerAction a;
+  a.action = "start";
+  a.container_uuid = "u";
+  a.request_id = "req-1";
+  a.user_id = "user";
+  a.project_id = "proj";
+  a.start_time = std::chrono::system_clock::now();
+  auto id = actions.Start(a, "compute__do_container_start");
+  ASSERT_TRUE(id);
+  ASSERT_TRUE(actions.Finish(*id, std::chrono::system_clock::now(), "boom").ok());
+  auto got = actions.Get("u", "req-1");
+  ASSERT_TRUE(got);
+  ASSERT_EQ(got->events.size(), 1u);
+  EXPECT_EQ(*got->events[0].result, "Error");
+  EXPECT_EQ(*got->message, "boom");
+  EXPECT_EQ(actions.List("u")->size(), 1u);
+  EXPECT_EQ(actions.Get("u", "req-2").error().code(), Code::kNotFound);
+}
+
+TEST(MetaStore, GetOrCreateIsStable) {
+  TempDir dir;
+  auto db = Database::Open(dir.path() + "/z.sqlite");
+  ASSERT_TRUE(db);
+  MetaStore meta(db->get());
+  EXPECT_EQ(*meta.GetOrCreate("k", "first"), "first");
+  EXPECT_EQ(*meta.GetOrCreate("k", "second"), "first");
+}
+
+}  // namespace
+}  // namespace zunvm
