@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -204,6 +205,27 @@ class BadInputTest(unittest.TestCase):
             self.assertEqual(p.returncode, 0, p.stderr)
         finally:
             d.cleanup()
+
+    def test_tls(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                            "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1"],
+                           check=True, capture_output=True, timeout=60)
+            d = Zunvmd(config_text="[api]\nssl_cert_file = %s\nssl_key_file = %s\n" % (cert, key)).start()
+            try:
+                p = subprocess.run(["curl", "-s", "--cacert", cert, "-w", "\n%{http_code}",
+                                    "https://127.0.0.1:%d/v1/containers" % d.port],
+                                   capture_output=True, text=True, timeout=30)
+                body, _, code = p.stdout.rpartition("\n")
+                self.assertEqual(code, "200", p.stderr)
+                self.assertEqual(json.loads(body), {"containers": [], "next": None})
+                plain = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                                        "http://127.0.0.1:%d/v1/containers" % d.port],
+                                       capture_output=True, text=True, timeout=30)
+                self.assertNotEqual(plain.stdout, "200")  # no plain HTTP on a TLS port
+            finally:
+                d.cleanup()
 
     def test_refuses_open_bind_without_auth(self):
         d = Zunvmd(extra_args=["--host-ip", "0.0.0.0"])

@@ -45,6 +45,8 @@ struct BadCase {
   const char* needle;  // must appear in the message
 };
 
+void PrintTo(const BadCase& c, std::ostream* os) { *os << c.needle; }
+
 class ConfigRejects : public ::testing::TestWithParam<BadCase> {};
 
 TEST_P(ConfigRejects, NamingTheOption) {

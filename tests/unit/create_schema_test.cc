@@ -68,6 +68,8 @@ struct Bad {
   Code code;
 };
 
+void PrintTo(const Bad& b, std::ostream* os) { *os << b.body << " @" << b.version.ToString(); }
+
 class CreateSchemaRejects : public ::testing::TestWithParam<Bad> {};
 
 TEST_P(CreateSchemaRejects, WithTheRightError) {

@@ -92,6 +92,8 @@ struct StateCase {
   bool allowed;
 };
 
+void PrintTo(const StateCase& c, std::ostream* os) { *os << c.op << " in " << c.status; }
+
 class StateTable : public ::testing::TestWithParam<StateCase> {};
 
 TEST_P(StateTable, FollowsZun) {
