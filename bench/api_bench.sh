@@ -22,7 +22,7 @@ trap cleanup EXIT
 free_port() { /usr/bin/python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 wait_for_line() {  # file, regex: polls until the line appears (deadline 30 s)
   local deadline=$((SECONDS + 30))
-  until grep -qE "$2" "$1"; do
+  until grep -qsE "$2" "$1"; do
     ((SECONDS < deadline)) || { echo "timed out waiting for $2" >&2; cat "$1" >&2; exit 1; }
     sleep 0.05
   done
