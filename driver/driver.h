@@ -52,7 +52,15 @@ struct SandboxSpec {
 };
 
 enum class SandboxState { kCreated, kRunning, kPaused, kStopped };
-const char* SandboxStateName(SandboxState s);
+inline const char* SandboxStateName(SandboxState s) {
+  switch (s) {
+    case SandboxState::kCreated: return "created";
+    case SandboxState::kRunning: return "running";
+    case SandboxState::kPaused: return "paused";
+    case SandboxState::kStopped: return "stopped";
+  }
+  return "unknown";
+}
 
 struct SandboxInfo {
   std::string uuid;
@@ -124,6 +132,7 @@ class SandboxDriver {
   virtual Result<SandboxInfo> Create(const SandboxSpec& spec) = 0;
   // Starts (or restarts from Stopped) the main process. Output and exit arrive as events.
   virtual Status Start(const std::string& uuid) = 0;
+  // Stop, Kill and a forced Delete also apply to a paused sandbox (as in Docker).
   // SIGTERM, then SIGKILL after `timeout`; returns the exit code. Stopping a stopped sandbox
   // returns its last exit code.
   virtual Result<int> Stop(const std::string& uuid, std::chrono::seconds timeout) = 0;
@@ -138,6 +147,8 @@ class SandboxDriver {
   virtual Result<SandboxInfo> Inspect(const std::string& uuid) = 0;
   virtual Result<std::vector<SandboxInfo>> List() = 0;
 
+  // Runs argv in the container and waits for it up to `timeout` (0: no waiting at all, so only
+  // an instant command succeeds); past it DeadlineExceeded.
   virtual Result<ExecResult> Exec(const std::string& uuid, const std::vector<std::string>& argv,
                                   std::chrono::seconds timeout) = 0;
   virtual Status ResizeTty(const std::string& uuid, int width, int height) = 0;

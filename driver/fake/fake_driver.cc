@@ -2,13 +2,20 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
-#include <sstream>
-
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
 
+#include "common/base64.h"
+#include "common/logging.h"
 #include "common/strings.h"
 
 namespace zunvm {
@@ -16,31 +23,107 @@ namespace zunvm {
 using nlohmann::json;
 
 namespace {
+
+constexpr int kStateVersion = 1;
+// A process that would run longer than this (~31 years) is treated as running for ever, which
+// also keeps deadlines far from clock overflow.
+constexpr double kForeverSeconds = 1e9;
+
 Status NoSuch(const std::string& uuid) {
   return Status::NotFound("No such sandbox: " + uuid, "ContainerNotFound");
 }
+
 Status WrongState(const std::string& uuid, SandboxState s, const std::string& op) {
-  return Status::Conflict("Cannot " + op + " sandbox " + uuid + " in state " +
-                          SandboxStateName(s), "Conflict");
+  return Status::Conflict("Cannot " + op + " container " + uuid + " in state " +
+                          SandboxStateName(s));
 }
-int64_t Micros(std::chrono::system_clock::time_point t) {
+
+bool Live(SandboxState s) { return s == SandboxState::kRunning || s == SandboxState::kPaused; }
+
+// "fake-" and the first 12 hex digits of the uuid (padded from a hash for odd uuids).
+std::string SandboxIdFor(const std::string& uuid) {
+  std::string hex;
+  for (char c : uuid) {
+    if (std::isxdigit(static_cast<unsigned char>(c)) && hex.size() < 12) {
+      hex += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+  }
+  char pad[17];
+  std::snprintf(pad, sizeof pad, "%016zx", std::hash<std::string>{}(uuid));
+  return "fake-" + (hex + pad).substr(0, 12);
+}
+
+// Signals that do not end a process (or only stop it, which the fake does not model).
+bool HarmlessSignal(int sig) {
+  return sig == SIGCHLD || sig == SIGCONT || sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN ||
+         sig == SIGTTOU || sig == SIGWINCH || sig == SIGURG;
+}
+
+int64_t WallMicros(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
 }
-bool IgnoredSignal(int sig) {
-  return sig == SIGCHLD || sig == SIGCONT || sig == SIGSTOP || sig == SIGTSTP ||
-         sig == SIGWINCH || sig == SIGURG;
+
+std::string Hhmm(std::chrono::system_clock::time_point t) {
+  std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[8];
+  std::strftime(buf, sizeof buf, "%H:%M", &tm);
+  return buf;
 }
+
+std::string Sha256Hex(const std::string& data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  std::string hex;
+  for (unsigned int i = 0; i < len; ++i) {
+    hex += "0123456789abcdef"[md[i] >> 4];
+    hex += "0123456789abcdef"[md[i] & 15];
+  }
+  return hex;
+}
+
+json SpecToJson(const SandboxSpec& s) {
+  return {{"uuid", s.uuid},
+          {"name", s.name},
+          {"image", s.image},
+          {"argv", s.argv},
+          {"env", s.env},
+          {"workdir", s.workdir},
+          {"hostname", s.hostname},
+          {"user", s.user},
+          {"cpu", s.cpu},
+          {"memory_mib", s.memory_mib},
+          {"disk_gib", s.disk_gib},
+          {"tty", s.tty},
+          {"interactive", s.interactive},
+          {"runtime", s.runtime},
+          {"labels", s.labels}};
+}
+
+SandboxSpec SpecFromJson(const json& j) {  // throws json::exception on a bad shape
+  SandboxSpec s;
+  s.uuid = j.at("uuid").get<std::string>();
+  s.name = j.at("name").get<std::string>();
+  s.image = j.at("image").get<std::string>();
+  s.argv = j.at("argv").get<std::vector<std::string>>();
+  s.env = j.at("env").get<std::map<std::string, std::string>>();
+  s.workdir = j.at("workdir").get<std::string>();
+  s.hostname = j.at("hostname").get<std::string>();
+  s.user = j.at("user").get<std::string>();
+  s.cpu = j.at("cpu").get<double>();
+  s.memory_mib = j.at("memory_mib").get<int64_t>();
+  s.disk_gib = j.at("disk_gib").get<int64_t>();
+  s.tty = j.at("tty").get<bool>();
+  s.interactive = j.at("interactive").get<bool>();
+  s.runtime = j.at("runtime").get<std::string>();
+  s.labels = j.at("labels").get<std::map<std::string, std::string>>();
+  return s;
+}
+
 }  // namespace
 
-const char* SandboxStateName(SandboxState s) {
-  switch (s) {
-    case SandboxState::kCreated: return "created";
-    case SandboxState::kRunning: return "running";
-    case SandboxState::kPaused: return "paused";
-    case SandboxState::kStopped: return "stopped";
-  }
-  return "unknown";
-}
 
 FakeDriver::FakeDriver(std::string state_file) : state_file_(std::move(state_file)) {
   Load();
@@ -53,16 +136,16 @@ FakeDriver::~FakeDriver() {
     stopping_ = true;
   }
   cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  thread_.join();
 }
 
 void FakeDriver::SetEvents(DriverEvents* events) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    sink_ = events;
-  }
+  std::lock_guard<std::mutex> lock(mu_);
+  sink_ = events;
   cv_.notify_all();
 }
+
+// ---- event thread and process timeline ----
 
 Result<FakeDriver::Box*> FakeDriver::Find(const std::string& uuid) {
   auto it = boxes_.find(uuid);
@@ -70,82 +153,122 @@ Result<FakeDriver::Box*> FakeDriver::Find(const std::string& uuid) {
   return &it->second;
 }
 
-void FakeDriver::Enqueue(Event e) {
-  e.seq = seq_++;
-  events_.push(std::move(e));
+double FakeDriver::RunTime(const Box& box) const {
+  if (box.state == SandboxState::kPaused) return box.paused_at;
+  return std::chrono::duration<double>(Steady::now() - box.origin).count();
+}
+
+void FakeDriver::Arm(const std::string& uuid, Box& box) {
+  box.timer = 0;
+  if (box.state != SandboxState::kRunning) return;
+  double next = 0;
+  if (!box.pending.empty())
+    next = box.pending.front().at;
+  else if (!box.forever)
+    next = box.exit_after;
+  else
+    return;
+  box.timer = ++ids_;
+  auto due = box.origin + std::chrono::ceil<Steady::duration>(std::chrono::duration<double>(next));
+  queue_.push(Event{due, seq_++, uuid, box.run, box.timer, 0});
   cv_.notify_all();
 }
 
-void FakeDriver::ScheduleExit(const std::string& uuid, Box& box, double seconds, int code) {
-  box.token++;
-  box.exit_when_done = code;
-  auto due = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                std::chrono::duration<double>(seconds));
-  box.exit_at = due;
-  Event e;
-  e.due = due;
-  e.kind = Event::kTimer;
-  e.uuid = uuid;
-  e.code = code;
-  e.token = box.token;
-  Enqueue(std::move(e));
+void FakeDriver::Halt(Box& box, int code) {
+  box.state = SandboxState::kStopped;
+  box.exit_code = code;
+  box.timer = 0;
+  box.pending.clear();
+  box.forever = false;
+  cv_.notify_all();  // execs in progress end with the sandbox
+}
+
+void FakeDriver::Fire(const Event& e, std::vector<Delivery>& out) {
+  auto it = boxes_.find(e.uuid);
+  if (it == boxes_.end() || it->second.run != e.run) return;  // deleted or restarted since
+  Box& b = it->second;
+  if (e.timer == 0) {
+    out.push_back(Delivery{e.uuid, true, Stream::kStdout, "", e.code});
+    return;
+  }
+  if (b.timer != e.timer || b.state != SandboxState::kRunning) return;  // superseded
+  const double now = RunTime(b) + 1e-9;  // the deadline was rounded up; absorb float error
+  while (!b.pending.empty() && b.pending.front().at <= now) {
+    out.push_back(
+        Delivery{e.uuid, false, b.pending.front().stream, std::move(b.pending.front().data), 0});
+    b.pending.pop_front();
+  }
+  if (b.pending.empty() && !b.forever && b.exit_after <= now) {
+    Halt(b, b.exit_with);
+    out.push_back(Delivery{e.uuid, true, Stream::kStdout, "", b.exit_with});
+  } else {
+    Arm(e.uuid, b);
+  }
+  if (!out.empty()) Persist();
+}
+
+void FakeDriver::EventLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    if (!sink_ || queue_.empty()) {
+      cv_.wait(lock);
+      continue;
+    }
+    const auto due = queue_.top().due;
+    if (due > Steady::now()) {
+      cv_.wait_until(lock, due);
+      continue;
+    }
+    Event e = queue_.top();
+    queue_.pop();
+    std::vector<Delivery> out;
+    Fire(e, out);
+    if (out.empty()) continue;
+    DriverEvents* sink = sink_;
+    lock.unlock();
+    for (const auto& d : out) {
+      if (d.exit)
+        sink->OnExit(d.uuid, d.code);
+      else
+        sink->OnOutput(d.uuid, d.stream, d.data);
+    }
+    lock.lock();
+  }
 }
 
 FakeEnv FakeDriver::EnvOf(const Box& box) const {
   FakeEnv env;
   env.env = box.spec.env;
   env.env.emplace("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-  env.env["HOSTNAME"] = box.spec.hostname;
+  env.env.emplace("HOSTNAME", box.spec.hostname);
+  env.env.emplace("HOME", box.spec.user.empty() || box.spec.user == "root" ? "/root" : "/");
+  if (box.spec.tty) env.env.emplace("TERM", "xterm");
   env.hostname = box.spec.hostname;
   env.workdir = box.spec.workdir.empty() ? "/" : TarFs::Normalize(box.spec.workdir);
+  env.user = box.spec.user;
   return env;
 }
 
-void FakeDriver::EventLoop() {
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!stopping_) {
-    if (events_.empty() || !sink_) {
-      cv_.wait(lock);
-      continue;
-    }
-    if (events_.top().due > Clock::now()) {
-      cv_.wait_until(lock, events_.top().due);
-      continue;
-    }
-    Event e = events_.top();
-    events_.pop();
-    DriverEvents* sink = sink_;
-    if (e.kind == Event::kTimer) {
-      auto it = boxes_.find(e.uuid);
-      if (it == boxes_.end() || it->second.token != e.token ||
-          it->second.state != SandboxState::kRunning) {
-        continue;  // cancelled by stop, kill, pause, delete or a new start
-      }
-      it->second.state = SandboxState::kStopped;
-      it->second.exit_code = e.code;
-      it->second.exit_at.reset();
-      Persist();
-      e.kind = Event::kExit;
-    }
-    lock.unlock();
-    if (e.kind == Event::kOutput) sink->OnOutput(e.uuid, e.stream, e.data);
-    else sink->OnExit(e.uuid, e.code);
-    lock.lock();
-  }
-}
+// ---- lifecycle ----
 
 Result<SandboxInfo> FakeDriver::Create(const SandboxSpec& spec) {
+  if (spec.uuid.empty()) return Err(Status::Invalid("sandbox uuid is empty"));
   std::lock_guard<std::mutex> lock(mu_);
-  if (boxes_.count(spec.uuid)) return Err(Status::Conflict("sandbox " + spec.uuid + " exists"));
+  if (boxes_.count(spec.uuid)) {
+    return Err(Status::Conflict("Container " + spec.uuid + " already exists"));
+  }
   Box box;
   box.spec = spec;
-  box.sandbox_id = "fake-" + spec.uuid.substr(0, 8) + spec.uuid.substr(9, 4);
-  box.fs = TarFs(spec.hostname);
+  box.sandbox_id = SandboxIdFor(spec.uuid);
+  if (box.spec.hostname.empty()) box.spec.hostname = box.sandbox_id.substr(5);
+  box.fs = TarFs(box.spec.hostname);
   if (!spec.workdir.empty()) {
     Status st = box.fs.MakeDirs(spec.workdir);  // like Docker, a missing workdir is created
-    if (!st.ok()) return Err(st);
+    if (!st.ok())
+      return Err(Status::Invalid("Cannot use workdir " + spec.workdir + ": " + st.message()));
   }
-  SandboxInfo info{spec.uuid, box.sandbox_id, SandboxState::kCreated, std::nullopt, spec.hostname};
+  SandboxInfo info{spec.uuid, box.sandbox_id, SandboxState::kCreated, std::nullopt,
+                   box.spec.hostname};
   boxes_.emplace(spec.uuid, std::move(box));
   Persist();
   return info;
@@ -157,17 +280,20 @@ Status FakeDriver::Start(const std::string& uuid) {
   if (!box) return box.error();
   Box& b = **box;
   if (b.state != SandboxState::kCreated && b.state != SandboxState::kStopped) {
-    return WrongState(uuid, b.state, "start");
+    return Status::Conflict("Container " + uuid + " is already " + SandboxStateName(b.state));
   }
   FakeRun run = RunFakeProgram(b.spec.argv, b.fs, EnvOf(b));
   b.state = SandboxState::kRunning;
   b.exit_code.reset();
-  b.token++;
-  b.exit_at.reset();
-  auto now = Clock::now();
-  if (!run.out.empty()) Enqueue(Event{now, 0, Event::kOutput, uuid, Stream::kStdout, run.out, 0, 0});
-  if (!run.err.empty()) Enqueue(Event{now, 0, Event::kOutput, uuid, Stream::kStderr, run.err, 0, 0});
-  if (!run.forever) ScheduleExit(uuid, b, run.seconds, run.exit_code);
+  b.run = ++ids_;
+  b.started_at = Wall::now();
+  b.pending.assign(std::make_move_iterator(run.output.begin()),
+                   std::make_move_iterator(run.output.end()));
+  b.forever = run.forever || run.seconds > kForeverSeconds;
+  b.exit_after = run.seconds;
+  b.exit_with = run.exit_code;
+  b.origin = Steady::now();
+  Arm(uuid, b);
   Persist();
   return Status::Ok();
 }
@@ -177,11 +303,8 @@ Result<int> FakeDriver::Stop(const std::string& uuid, std::chrono::seconds) {
   auto box = Find(uuid);
   if (!box) return Err(box.error());
   Box& b = **box;
-  if (b.state == SandboxState::kRunning || b.state == SandboxState::kPaused) {
-    b.state = SandboxState::kStopped;
-    b.exit_code = 128 + SIGTERM;
-    b.token++;  // no OnExit for Stop: the code is returned
-    b.exit_at.reset();
+  if (Live(b.state)) {
+    Halt(b, 128 + SIGTERM);  // every fake process dies at SIGTERM; no OnExit for Stop
     Persist();
   }
   return b.exit_code.value_or(0);
@@ -192,16 +315,13 @@ Status FakeDriver::Kill(const std::string& uuid, int signal) {
   auto box = Find(uuid);
   if (!box) return box.error();
   Box& b = **box;
-  if (b.state != SandboxState::kRunning && b.state != SandboxState::kPaused) {
-    return WrongState(uuid, b.state, "kill");
-  }
-  if (signal < 1 || signal > 64) return Status::Invalid("bad signal " + std::to_string(signal));
-  if (IgnoredSignal(signal)) return Status::Ok();
-  b.state = SandboxState::kStopped;
-  b.exit_code = 128 + signal;
-  b.token++;
-  b.exit_at.reset();
-  Enqueue(Event{Clock::now(), 0, Event::kExit, uuid, Stream::kStdout, "", 128 + signal, 0});
+  if (!Live(b.state)) return Status::Conflict("Container " + uuid + " is not running");
+  if (signal < 1 || signal > 64)
+    return Status::Invalid("Invalid signal: " + std::to_string(signal));
+  if (HarmlessSignal(signal)) return Status::Ok();
+  Halt(b, 128 + signal);
+  queue_.push(Event{Steady::now(), seq_++, uuid, b.run, 0, 128 + signal});
+  cv_.notify_all();
   Persist();
   return Status::Ok();
 }
@@ -212,14 +332,9 @@ Status FakeDriver::Pause(const std::string& uuid) {
   if (!box) return box.error();
   Box& b = **box;
   if (b.state != SandboxState::kRunning) return WrongState(uuid, b.state, "pause");
+  b.paused_at = RunTime(b);
   b.state = SandboxState::kPaused;
-  b.token++;  // a frozen process does not finish
-  b.paused_remaining = -1;
-  if (b.exit_at) {
-    b.paused_remaining =
-        std::max(0.0, std::chrono::duration<double>(*b.exit_at - Clock::now()).count());
-    b.exit_at.reset();
-  }
+  b.timer = 0;  // a frozen process does nothing
   Persist();
   return Status::Ok();
 }
@@ -231,8 +346,9 @@ Status FakeDriver::Unpause(const std::string& uuid) {
   Box& b = **box;
   if (b.state != SandboxState::kPaused) return WrongState(uuid, b.state, "unpause");
   b.state = SandboxState::kRunning;
-  if (b.paused_remaining >= 0) ScheduleExit(uuid, b, b.paused_remaining, b.exit_when_done);
-  b.paused_remaining = -1;
+  b.origin = Steady::now() -
+             std::chrono::ceil<Steady::duration>(std::chrono::duration<double>(b.paused_at));
+  Arm(uuid, b);
   Persist();
   return Status::Ok();
 }
@@ -241,11 +357,14 @@ Status FakeDriver::Delete(const std::string& uuid, bool force) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = boxes_.find(uuid);
   if (it == boxes_.end()) return Status::Ok();
-  if (!force && (it->second.state == SandboxState::kRunning ||
-                 it->second.state == SandboxState::kPaused)) {
-    return WrongState(uuid, it->second.state, "delete");
+  if (!force && Live(it->second.state)) {
+    return Status::Conflict("You cannot remove a " +
+                            std::string(SandboxStateName(it->second.state)) + " container " + uuid +
+                            ". Stop the container before attempting "
+                            "removal or force remove");
   }
   boxes_.erase(it);
+  cv_.notify_all();  // execs in progress end with the sandbox
   Persist();
   return Status::Ok();
 }
@@ -267,37 +386,63 @@ Result<std::vector<SandboxInfo>> FakeDriver::List() {
   return out;
 }
 
+// ---- inside a running sandbox ----
+
 Result<ExecResult> FakeDriver::Exec(const std::string& uuid, const std::vector<std::string>& argv,
                                     std::chrono::seconds timeout) {
-  FakeRun run;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto box = Find(uuid);
-    if (!box) return Err(box.error());
-    Box& b = **box;
-    if (b.state != SandboxState::kRunning) return Err(WrongState(uuid, b.state, "exec in"));
-    run = RunFakeProgram(argv, b.fs, EnvOf(b));
-    Persist();
+  std::unique_lock<std::mutex> lock(mu_);
+  auto box = Find(uuid);
+  if (!box) return Err(box.error());
+  Box& b = **box;
+  if (b.state != SandboxState::kRunning) return Err(WrongState(uuid, b.state, "exec in"));
+  if (argv.empty()) return Err(Status::Invalid("No exec command specified"));
+  FakeRun run = RunFakeProgram(argv, b.fs, EnvOf(b));
+  Persist();  // the command may have written files
+  const int pid = b.next_pid++;
+  const uint64_t run_id = b.run;
+  b.execs[pid] = Join(argv, " ");
+
+  // The exec "runs" for its simulated time, or until the timeout, or until its sandbox ends.
+  const double limit = std::max<double>(0, static_cast<double>(timeout.count()));
+  const bool exceeds = run.forever || run.seconds > limit;
+  const auto start = Steady::now();
+  const auto deadline = start + std::chrono::ceil<Steady::duration>(
+                                    std::chrono::duration<double>(exceeds ? limit : run.seconds));
+  auto same_sandbox = [&] {
+    auto it = boxes_.find(uuid);
+    return it != boxes_.end() && it->second.run == run_id ? &it->second : nullptr;
+  };
+  bool ended = cv_.wait_until(lock, deadline, [&] {
+    Box* now = same_sandbox();
+    return stopping_ || !now || now->state == SandboxState::kStopped;
+  });
+  if (Box* now = same_sandbox()) now->execs.erase(pid);
+  if (stopping_) return Err(Status::Unavailable("the fake driver is shutting down"));
+  if (ended) {  // killed with its sandbox: what it printed so far, and SIGKILL's code
+    double elapsed = std::chrono::duration<double>(Steady::now() - start).count();
+    std::string out;
+    for (const auto& c : run.output) {
+      if (c.at <= elapsed) out += c.data;
+    }
+    return ExecResult{out, 128 + SIGKILL};
   }
-  // The simulated process runs for its sleep time; the caller waits that long (bounded).
-  double limit = static_cast<double>(timeout.count());
-  if (run.forever || run.seconds > limit) {
-    std::this_thread::sleep_for(timeout);
-    return Err(Status(Code::kDeadlineExceeded, "exec timed out", "Conflict"));
+  if (exceeds) {
+    return Err(Status(Code::kDeadlineExceeded, "Timeout on executing command: " + Join(argv, " "),
+                      "Conflict"));
   }
-  if (run.seconds > 0) {
-    std::this_thread::sleep_for(std::chrono::duration<double>(run.seconds));
-  }
-  return ExecResult{run.out + run.err, run.exit_code};
+  return ExecResult{run.Text(), run.exit_code};
 }
 
 Status FakeDriver::ResizeTty(const std::string& uuid, int width, int height) {
   std::lock_guard<std::mutex> lock(mu_);
   auto box = Find(uuid);
   if (!box) return box.error();
-  if ((*box)->state != SandboxState::kRunning) return WrongState(uuid, (*box)->state, "resize");
-  if (!(*box)->spec.tty) return Status::Invalid("Container " + uuid + " has no tty.");
-  if (width < 1 || height < 1) return Status::Invalid("bad tty size");
+  const Box& b = **box;
+  if (!b.spec.tty) return Status::Invalid("Container " + uuid + " has no tty");
+  if (b.state != SandboxState::kRunning) return WrongState(uuid, b.state, "resize the tty of");
+  if (width < 1 || height < 1)
+    return Status::Invalid("Invalid tty size " + std::to_string(width) + "x" +
+                           std::to_string(height));
   return Status::Ok();
 }
 
@@ -306,11 +451,17 @@ Result<TopResult> FakeDriver::Top(const std::string& uuid, const std::string&) {
   auto box = Find(uuid);
   if (!box) return Err(box.error());
   const Box& b = **box;
-  if (b.state != SandboxState::kRunning) return Err(WrongState(uuid, b.state, "top"));
+  if (b.state != SandboxState::kRunning) return Err(WrongState(uuid, b.state, "list processes of"));
+  const std::string uid = b.spec.user.empty() ? "root" : b.spec.user;
+  const std::string tty = b.spec.tty ? "pts/0" : "?";
+  const std::string stime = Hhmm(b.started_at);
   TopResult t;
   t.titles = {"UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"};
-  std::string cmd = b.spec.argv.empty() ? "sh" : Join(b.spec.argv, " ");
-  t.processes.push_back({"root", "1", "0", "0", "00:00", b.spec.tty ? "pts/0" : "?", "00:00:00", cmd});
+  std::string cmd = b.spec.argv.empty() ? "/bin/sh" : Join(b.spec.argv, " ");
+  t.processes.push_back({uid, "1", "0", "0", stime, tty, "00:00:00", cmd});
+  for (const auto& [pid, line] : b.execs) {
+    t.processes.push_back({uid, std::to_string(pid), "0", "0", stime, "?", "00:00:00", line});
+  }
   return t;
 }
 
@@ -319,17 +470,21 @@ Result<SandboxStats> FakeDriver::Stats(const std::string& uuid) {
   auto box = Find(uuid);
   if (!box) return Err(box.error());
   const Box& b = **box;
-  if (b.state != SandboxState::kRunning) return Err(WrongState(uuid, b.state, "stats"));
+  if (b.state != SandboxState::kRunning) return Err(WrongState(uuid, b.state, "get stats of"));
+  const double uptime = std::chrono::duration<double>(Wall::now() - b.started_at).count();
+  const int64_t files = b.fs.TotalBytes();
   SandboxStats s;
-  s.cpu_percent = 0.1;
-  s.mem_usage_mib = 2.5;
+  s.cpu_percent = 0.05 + 0.1 * static_cast<double>(b.execs.size());
+  s.mem_usage_mib = 3.5 + static_cast<double>(files) / (1 << 20);
   s.mem_limit_mib = static_cast<double>(b.spec.memory_mib);
-  s.block_read = 4096;
-  s.block_write = 0;
-  s.net_rx = 0;
-  s.net_tx = 0;
+  s.block_read = 2 << 20;
+  s.block_write = static_cast<uint64_t>(files);
+  s.net_rx = 1296 + static_cast<uint64_t>(std::max(0.0, uptime)) * 64;
+  s.net_tx = 656;
   return s;
 }
+
+// ---- files ----
 
 Result<Archive> FakeDriver::GetArchive(const std::string& uuid, const std::string& path) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -337,8 +492,7 @@ Result<Archive> FakeDriver::GetArchive(const std::string& uuid, const std::strin
   if (!box) return Err(box.error());
   auto a = (*box)->fs.Export(path);
   if (!a && a.error().code() == Code::kNotFound) {
-    return Err(Status::NotFound("Could not find the file " + path + " in container " + uuid,
-                                "NotFound"));
+    return Err(Status::NotFound("Could not find the file " + path + " in container " + uuid));
   }
   return a;
 }
@@ -349,11 +503,15 @@ Status FakeDriver::PutArchive(const std::string& uuid, const std::string& path,
   auto box = Find(uuid);
   if (!box) return box.error();
   Status st = (*box)->fs.Import(path, tar);
+  if (st.code() == Code::kNotFound) {
+    return Status::NotFound("Could not find the file " + path + " in container " + uuid);
+  }
   if (st.ok()) Persist();
   return st;
 }
 
 Result<bool> FakeDriver::Update(const std::string& uuid, double cpu, int64_t memory_mib) {
+  if (cpu < 0 || memory_mib < 0) return Err(Status::Invalid("cpu and memory must not be negative"));
   std::lock_guard<std::mutex> lock(mu_);
   auto box = Find(uuid);
   if (!box) return Err(box.error());
@@ -368,86 +526,111 @@ Result<std::string> FakeDriver::Commit(const std::string& uuid, const std::strin
   std::lock_guard<std::mutex> lock(mu_);
   auto box = Find(uuid);
   if (!box) return Err(box.error());
-  std::string seed = uuid + "|" + repository + "|" + tag;
-  unsigned char md[32];
-  unsigned int len = 0;
-  EVP_Digest(seed.data(), seed.size(), md, &len, EVP_sha256(), nullptr);
-  std::string hex;
-  static const char* kHex = "0123456789abcdef";
-  for (unsigned int i = 0; i < len; ++i) {
-    hex.push_back(kHex[md[i] >> 4]);
-    hex.push_back(kHex[md[i] & 15]);
-  }
-  return "sha256:" + hex;
+  return "sha256:" + Sha256Hex(uuid + "\n" + repository + "\n" + tag);
 }
+
+// ---- persistence ----
 
 void FakeDriver::Persist() {
   if (state_file_.empty()) return;
-  json boxes = json::object();
-  for (const auto& [uuid, b] : boxes_) {
-    json spec = {{"uuid", b.spec.uuid},       {"name", b.spec.name},
-                 {"image", b.spec.image},     {"argv", b.spec.argv},
-                 {"env", b.spec.env},         {"workdir", b.spec.workdir},
-                 {"hostname", b.spec.hostname}, {"cpu", b.spec.cpu},
-                 {"memory", b.spec.memory_mib}, {"tty", b.spec.tty}};
-    boxes[uuid] = {{"spec", spec},
-                   {"sandbox_id", b.sandbox_id},
-                   {"state", static_cast<int>(b.state)},
-                   {"exit_code", b.exit_code ? json(*b.exit_code) : json(nullptr)},
-                   {"exit_at", b.exit_at ? json(Micros(*b.exit_at)) : json(nullptr)},
-                   {"exit_when_done", b.exit_when_done},
-                   {"paused_remaining", b.paused_remaining},
-                   {"fs", b.fs.ToJson()}};
+  try {
+    json boxes = json::array();
+    for (const auto& [uuid, b] : boxes_) {
+      json j = {{"spec", SpecToJson(b.spec)},
+                {"sandbox_id", b.sandbox_id},
+                {"state", SandboxStateName(b.state)},
+                {"exit_code", b.exit_code ? json(*b.exit_code) : json(nullptr)},
+                {"started_at", WallMicros(b.started_at)},
+                {"fs", b.fs.ToJson()}};
+      if (Live(b.state)) {
+        json pending = json::array();
+        for (const auto& c : b.pending) {
+          pending.push_back({{"at", c.at},
+                             {"stream", static_cast<int>(c.stream)},
+                             {"data", Base64Encode(c.data)}});
+        }
+        j["process"] = {{"pending", pending},     {"exit_after", b.exit_after},
+                        {"forever", b.forever},   {"exit_with", b.exit_with},
+                        {"run_time", RunTime(b)}, {"saved_at", WallMicros(Wall::now())}};
+      }
+      boxes.push_back(std::move(j));
+    }
+    json doc = {{"version", kStateVersion}, {"sandboxes", std::move(boxes)}};
+    const std::string tmp = state_file_ + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+      out << doc.dump(-1, ' ', false, json::error_handler_t::replace);
+      out.close();
+      if (!out) throw std::runtime_error("cannot write " + tmp);
+    }
+    if (std::rename(tmp.c_str(), state_file_.c_str()) != 0) {
+      throw std::runtime_error("cannot rename " + tmp);
+    }
+  } catch (const std::exception& e) {
+    Logger("driver")->warn("fake driver: state not saved: {}", e.what());
   }
-  std::string tmp = state_file_ + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << boxes.dump();
-    if (!out) return;
-  }
-  std::rename(tmp.c_str(), state_file_.c_str());
 }
 
 void FakeDriver::Load() {
   if (state_file_.empty()) return;
-  std::ifstream in(state_file_);
-  if (!in) return;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  json j = json::parse(ss.str(), nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return;
+  std::ifstream in(state_file_, std::ios::binary);
+  if (!in) return;  // first run
+  std::stringstream text;
+  text << in.rdbuf();
   try {
-    for (auto it = j.begin(); it != j.end(); ++it) {
-      const json& v = it.value();
+    json doc = json::parse(text.str());
+    if (doc.at("version").get<int>() != kStateVersion) throw std::runtime_error("unknown version");
+    for (const json& j : doc.at("sandboxes")) {
       Box b;
-      const json& s = v.at("spec");
-      b.spec.uuid = s.at("uuid");
-      b.spec.name = s.value("name", "");
-      b.spec.image = s.value("image", "");
-      b.spec.argv = s.value("argv", std::vector<std::string>{});
-      b.spec.env = s.value("env", std::map<std::string, std::string>{});
-      b.spec.workdir = s.value("workdir", "");
-      b.spec.hostname = s.value("hostname", "");
-      b.spec.cpu = s.value("cpu", 1.0);
-      b.spec.memory_mib = s.value("memory", int64_t{512});
-      b.spec.tty = s.value("tty", false);
-      b.sandbox_id = v.at("sandbox_id");
-      b.state = static_cast<SandboxState>(v.at("state").get<int>());
-      if (!v.at("exit_code").is_null()) b.exit_code = v.at("exit_code").get<int>();
-      b.exit_when_done = v.value("exit_when_done", 0);
-      b.paused_remaining = v.value("paused_remaining", -1.0);
-      b.fs = TarFs::FromJson(v.at("fs"));
-      boxes_[it.key()] = std::move(b);
-      if (!v.at("exit_at").is_null() && boxes_[it.key()].state == SandboxState::kRunning) {
-        auto at = Clock::time_point(std::chrono::duration_cast<Clock::duration>(
-            std::chrono::microseconds(v.at("exit_at").get<int64_t>())));
-        double left = std::max(0.0, std::chrono::duration<double>(at - Clock::now()).count());
-        ScheduleExit(it.key(), boxes_[it.key()], left, boxes_[it.key()].exit_when_done);
+      b.spec = SpecFromJson(j.at("spec"));
+      b.sandbox_id = j.at("sandbox_id").get<std::string>();
+      const std::string state = j.at("state").get<std::string>();
+      bool known = false;
+      for (auto s : {SandboxState::kCreated, SandboxState::kRunning, SandboxState::kPaused,
+                     SandboxState::kStopped}) {
+        if (state == SandboxStateName(s)) b.state = s, known = true;
       }
+      if (!known) throw std::runtime_error("unknown state " + state);
+      if (!j.at("exit_code").is_null()) b.exit_code = j.at("exit_code").get<int>();
+      b.started_at = Wall::time_point(std::chrono::microseconds(j.at("started_at").get<int64_t>()));
+      auto fs = TarFs::FromJson(j.at("fs"));
+      if (!fs) throw std::runtime_error(fs.error().message());
+      b.fs = std::move(*fs);
+      b.run = ++ids_;
+      if (Live(b.state)) {
+        const json& p = j.at("process");
+        for (const json& c : p.at("pending")) {
+          int stream = c.at("stream").get<int>();
+          auto data = Base64Decode(c.at("data").get<std::string>());
+          if (!data || (stream != 1 && stream != 2)) throw std::runtime_error("bad output");
+          b.pending.push_back(
+              FakeChunk{c.at("at").get<double>(), static_cast<Stream>(stream), std::move(*data)});
+        }
+        b.exit_after = p.at("exit_after").get<double>();
+        b.forever = p.at("forever").get<bool>();
+        b.exit_with = p.at("exit_with").get<int>();
+        double run_time = p.at("run_time").get<double>();
+        if (b.state == SandboxState::kRunning) {
+          // The "VM" kept running while no daemon was watching.
+          auto saved = Wall::time_point(std::chrono::microseconds(p.at("saved_at").get<int64_t>()));
+          run_time += std::max(0.0, std::chrono::duration<double>(Wall::now() - saved).count());
+        }
+        if (!std::isfinite(run_time) || run_time < 0 || run_time > kForeverSeconds) {
+          throw std::runtime_error("bad run time");
+        }
+        b.paused_at = run_time;
+        b.origin = Steady::now() -
+                   std::chrono::ceil<Steady::duration>(std::chrono::duration<double>(run_time));
+      }
+      std::string uuid = b.spec.uuid;
+      boxes_[uuid] = std::move(b);
+      Arm(uuid, boxes_[uuid]);
     }
-  } catch (const std::exception&) {
-    boxes_.clear();  // a corrupt state file: start empty
-    while (!events_.empty()) events_.pop();
+  } catch (const std::exception& e) {
+    Logger("driver")->warn("fake driver: ignoring unreadable state file {}: {}", state_file_,
+                           e.what());
+    boxes_.clear();
+    queue_ = {};
   }
 }
 

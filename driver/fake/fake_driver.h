@@ -1,16 +1,32 @@
 // FakeDriver: an in-process SandboxDriver for unit tests and for running the API without VMs.
 // Sandboxes behave like Docker containers from the API's point of view (states, exit codes,
-// output, exec, archives) with processes simulated by RunFakeProgram. With a state file the
-// sandboxes are persisted after every change and reloaded, so a daemon restart finds running
-// sandboxes still running, as real VMs would be.
+// output, exec, top, stats, archives); their processes are simulated by RunFakeProgram over a
+// per-sandbox TarFs.
 //
-// Thread safety: all methods are thread-safe (one mutex, never held while calling the
-// DriverEvents sink). Events and process timers run on one driver-owned thread; events that
-// become due before SetEvents() are held until it is called.
+// Timing: a started process's output chunks and its exit happen at the simulated times
+// RunFakeProgram computed, on a run-time clock that stands still while the sandbox is paused.
+// Stop() ends a process as SIGTERM would (143, returned, no OnExit, as driver.h says); Kill()
+// ends it with 128+signal, reported by OnExit. Exec() runs synchronously and waits for the
+// simulated duration, up to its timeout (then DeadlineExceeded). Like Docker, Stop, Kill and
+// forced Delete also work on a Paused sandbox, and an exec in progress ends (137) with its
+// sandbox.
+//
+// Persistence: with a state file, every sandbox (spec, state, exit code, start time, files,
+// the rest of its running process) is written to it (temp file + rename) after each change
+// and loaded by the constructor, so a daemon restart finds running sandboxes still running and
+// time that passed meanwhile counted, as VMs would. A missing, unreadable or corrupt file
+// starts empty (with one warning) and is replaced at the next change.
+//
+// Thread safety: all methods are thread-safe; one mutex guards all state and is never held
+// while calling the DriverEvents sink. Events and process timers run on one driver-owned
+// thread; nothing is processed before SetEvents(), so events that become due earlier wait for
+// it. The destructor stops that thread; it must not race with calls still in progress.
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <queue>
@@ -26,9 +42,11 @@ namespace zunvm {
 
 class FakeDriver : public SandboxDriver {
  public:
-  // `state_file` empty: nothing is persisted. A missing or corrupt file starts empty.
+  // `state_file` empty: nothing is persisted.
   explicit FakeDriver(std::string state_file = "");
   ~FakeDriver() override;
+  FakeDriver(const FakeDriver&) = delete;
+  FakeDriver& operator=(const FakeDriver&) = delete;
 
   std::string Name() const override { return "fake"; }
   std::vector<std::string> Runtimes() const override { return {"kata"}; }
@@ -56,47 +74,72 @@ class FakeDriver : public SandboxDriver {
                              const std::string& tag) override;
 
  private:
-  using Clock = std::chrono::system_clock;
+  using Steady = std::chrono::steady_clock;
+  using Wall = std::chrono::system_clock;
+
   struct Box {
     SandboxSpec spec;
     std::string sandbox_id;
     SandboxState state = SandboxState::kCreated;
     std::optional<int> exit_code;
     TarFs fs;
-    uint64_t token = 0;                       // invalidates scheduled exits
-    std::optional<Clock::time_point> exit_at; // when a running finite process ends
-    double paused_remaining = -1;             // seconds left when paused (-1: runs forever)
-    int exit_when_done = 0;
+    Wall::time_point started_at{};
+    uint64_t run = 0;    // driver-unique id of the current start; events of other runs are dropped
+    uint64_t timer = 0;  // id of the armed process timer; 0: none
+    // The main process while Running or Paused: what it has yet to do, on its run-time clock.
+    std::deque<FakeChunk> pending;
+    double exit_after = 0;  // run time of its exit, unless `forever`
+    bool forever = false;
+    int exit_with = 0;
+    Steady::time_point origin{};       // Running: when its run time was 0
+    double paused_at = 0;              // Paused: its run time when frozen
+    std::map<int, std::string> execs;  // pid -> command line, execs in progress
+    int next_pid = 10;
   };
+  // Queued for the event thread: a process timer, or the exit of a killed process.
   struct Event {
-    Clock::time_point due;
-    uint64_t seq;
-    enum Kind { kOutput, kExit, kTimer } kind;
+    Steady::time_point due;
+    uint64_t seq = 0;
     std::string uuid;
+    uint64_t run = 0;    // dropped unless the sandbox is still on this run
+    uint64_t timer = 0;  // 0: a kill's exit with `code`
+    int code = 0;
+  };
+  struct Later {
+    bool operator()(const Event& a, const Event& b) const {
+      return a.due != b.due ? a.due > b.due : a.seq > b.seq;
+    }
+  };
+  struct Delivery {
+    std::string uuid;
+    bool exit = false;
     Stream stream = Stream::kStdout;
     std::string data;
     int code = 0;
-    uint64_t token = 0;
-    bool operator>(const Event& o) const { return due != o.due ? due > o.due : seq > o.seq; }
   };
 
-  Result<Box*> Find(const std::string& uuid);           // REQUIRES: mu_ held
-  void Enqueue(Event e);                                 // REQUIRES: mu_ held
-  void ScheduleExit(const std::string& uuid, Box& box, double seconds, int code);  // mu_ held
+  // All REQUIRE mu_ held.
+  Result<Box*> Find(const std::string& uuid);
+  double RunTime(const Box& box) const;
+  void Arm(const std::string& uuid, Box& box);  // schedules the process's next step
+  void Halt(Box& box, int code);                // ends the process now, without an event
+  void Fire(const Event& e, std::vector<Delivery>& out);
   FakeEnv EnvOf(const Box& box) const;
-  void Persist();                                        // REQUIRES: mu_ held
-  void Load();
+  void Persist();
+
+  void Load();  // constructor only
   void EventLoop();
 
-  std::string state_file_;
+  const std::string state_file_;
   std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable cv_;  // queue changes, sink set, processes ending, shutdown
   std::map<std::string, Box> boxes_;
-  std::priority_queue<Event, std::vector<Event>, std::greater<Event>> events_;
+  std::priority_queue<Event, std::vector<Event>, Later> queue_;
   uint64_t seq_ = 0;
+  uint64_t ids_ = 0;  // source of run and timer ids
   DriverEvents* sink_ = nullptr;
   bool stopping_ = false;
-  std::thread thread_;
+  std::thread thread_;  // last: started once everything above exists
 };
 
 }  // namespace zunvm

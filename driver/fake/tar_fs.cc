@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <ctime>
+#include <deque>
 #include <memory>
 
 #include "common/base64.h"
@@ -13,14 +14,21 @@
 namespace zunvm {
 
 namespace {
+
+constexpr int kMaxSymlinkHops = 40;
+constexpr int kMaxEntries = 100000;
+
 int64_t NowSeconds() { return static_cast<int64_t>(std::time(nullptr)); }
 
+// Both take normalised absolute paths.
 std::string Parent(const std::string& p) {
   auto slash = p.rfind('/');
-  return slash == 0 ? "/" : p.substr(0, slash);
+  return slash == 0 || slash == std::string::npos ? "/" : p.substr(0, slash);
 }
-
 std::string Base(const std::string& p) { return p == "/" ? "/" : p.substr(p.rfind('/') + 1); }
+std::string Child(const std::string& dir, const std::string& name) {
+  return dir == "/" ? "/" + name : dir + "/" + name;
+}
 
 std::string Rfc3339(int64_t t) {
   std::time_t tt = static_cast<std::time_t>(t);
@@ -31,24 +39,55 @@ std::string Rfc3339(int64_t t) {
   return buf;
 }
 
-struct ArchiveWriteDeleter {
+uint32_t TypeBits(TarFs::Type t) {
+  switch (t) {
+    case TarFs::Type::kDir:
+      return S_IFDIR;
+    case TarFs::Type::kSymlink:
+      return S_IFLNK;
+    case TarFs::Type::kFile:
+      break;
+  }
+  return S_IFREG;
+}
+
+// A relative archive name with no ".." component, or nullopt.
+bool SafeName(const std::string& name) {
+  if (name.empty() || name.front() == '/') return false;
+  for (const auto& part : Split(name, '/')) {
+    if (part == "..") return false;
+  }
+  return true;
+}
+
+struct WriteFree {
   void operator()(archive* a) const { archive_write_free(a); }
 };
-struct ArchiveReadDeleter {
+struct ReadFree {
   void operator()(archive* a) const { archive_read_free(a); }
 };
-struct EntryDeleter {
+struct EntryFree {
   void operator()(archive_entry* e) const { archive_entry_free(e); }
 };
+
+la_ssize_t AppendToString(archive*, void* out, const void* buf, size_t n) {
+  static_cast<std::string*>(out)->append(static_cast<const char*>(buf), n);
+  return static_cast<la_ssize_t>(n);
+}
+
 }  // namespace
 
 TarFs::TarFs(const std::string& hostname) {
   int64_t now = NowSeconds();
-  for (const char* d : {"/", "/etc", "/tmp", "/root", "/bin"}) {
-    nodes_[d] = Node{Type::kDir, "", static_cast<uint32_t>(std::string(d) == "/tmp" ? 01777 : 0755), now};
+  for (const char* d : {"/", "/bin", "/etc", "/root", "/tmp"}) {
+    nodes_[d] = Node{Type::kDir, "", std::string(d) == "/tmp" ? 01777u : 0755u, now};
   }
+  nodes_["/root"].mode = 0700;
   nodes_["/etc/hostname"] = Node{Type::kFile, hostname + "\n", 0644, now};
-  nodes_["/etc/hosts"] = Node{Type::kFile, "127.0.0.1\tlocalhost\n127.0.1.1\t" + hostname + "\n", 0644, now};
+  nodes_["/etc/hosts"] =
+      Node{Type::kFile,
+           "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n172.17.0.2\t" + hostname + "\n",
+           0644, now};
 }
 
 std::string TarFs::Normalize(const std::string& path) {
@@ -64,24 +103,54 @@ std::string TarFs::Normalize(const std::string& path) {
   return "/" + Join(parts, "/");
 }
 
-bool TarFs::Exists(const std::string& path) const { return nodes_.count(Normalize(path)) > 0; }
+std::optional<std::string> TarFs::Resolve(const std::string& path, bool follow_last) const {
+  std::deque<std::string> todo;
+  for (auto& p : Split(path, '/')) {
+    if (!p.empty() && p != ".") todo.push_back(std::move(p));
+  }
+  std::string cur = "/";
+  int hops = 0;
+  while (!todo.empty()) {
+    std::string part = std::move(todo.front());
+    todo.pop_front();
+    if (part == "..") {
+      cur = Parent(cur);
+      continue;
+    }
+    std::string next = Child(cur, part);
+    auto it = nodes_.find(next);
+    if (it != nodes_.end() && it->second.type == Type::kSymlink && (!todo.empty() || follow_last)) {
+      if (++hops > kMaxSymlinkHops) return std::nullopt;
+      const std::string& target = it->second.data;
+      if (!target.empty() && target.front() == '/') cur = "/";
+      auto parts = Split(target, '/');
+      for (auto r = parts.rbegin(); r != parts.rend(); ++r) {
+        if (!r->empty() && *r != ".") todo.push_front(*r);
+      }
+      continue;
+    }
+    cur = std::move(next);
+  }
+  return cur;
+}
+
+const TarFs::Node* TarFs::Lookup(const std::string& path, bool follow_last) const {
+  auto p = Resolve(path, follow_last);
+  if (!p) return nullptr;
+  auto it = nodes_.find(*p);
+  return it == nodes_.end() ? nullptr : &it->second;
+}
 
 bool TarFs::IsDir(const std::string& path) const {
-  auto it = nodes_.find(Normalize(path));
-  return it != nodes_.end() && it->second.type == Type::kDir;
+  const Node* n = Lookup(path);
+  return n && n->type == Type::kDir;
 }
 
 Result<std::string> TarFs::ReadFile(const std::string& path) const {
-  std::string p = Normalize(path);
-  for (int hops = 0; hops < 16; ++hops) {  // follows symlinks, refusing loops
-    auto it = nodes_.find(p);
-    if (it == nodes_.end()) return Err(Status::NotFound(path + ": No such file or directory"));
-    if (it->second.type == Type::kDir) return Err(Status::Invalid(path + ": Is a directory"));
-    if (it->second.type == Type::kFile) return it->second.data;
-    const std::string& target = it->second.data;
-    p = Normalize(!target.empty() && target.front() == '/' ? target : Parent(p) + "/" + target);
-  }
-  return Err(Status::Invalid(path + ": Too many levels of symbolic links"));
+  const Node* n = Lookup(path);
+  if (!n) return Err(Status::NotFound(path + ": No such file or directory"));
+  if (n->type == Type::kDir) return Err(Status::Invalid(path + ": Is a directory"));
+  return n->data;
 }
 
 int64_t TarFs::TotalBytes() const {
@@ -91,193 +160,271 @@ int64_t TarFs::TotalBytes() const {
 }
 
 Status TarFs::WriteFile(const std::string& path, const std::string& data, bool append) {
-  std::string p = Normalize(path);
-  if (!IsDir(Parent(p))) return Status::NotFound(Parent(p) + ": No such directory");
-  auto it = nodes_.find(p);
+  auto p = Resolve(path, true);
+  if (!p) return Status::Invalid(path + ": Too many levels of symbolic links");
+  if (*p == "/") return Status::Invalid(path + ": Is a directory");
+  auto parent = nodes_.find(Parent(*p));
+  if (parent == nodes_.end()) return Status::NotFound(path + ": No such file or directory");
+  if (parent->second.type != Type::kDir) return Status::Invalid(path + ": Not a directory");
+  auto it = nodes_.find(*p);
   if (it != nodes_.end() && it->second.type == Type::kDir) {
     return Status::Invalid(path + ": Is a directory");
   }
-  if (TotalBytes() + static_cast<int64_t>(data.size()) > kMaxBytes) {
-    return Status::Invalid("container filesystem is full");
+  int64_t replaced =
+      it == nodes_.end() || append ? 0 : static_cast<int64_t>(it->second.data.size());
+  if (TotalBytes() - replaced + static_cast<int64_t>(data.size()) > kMaxBytes) {
+    return Status::Invalid(path + ": No space left on device (fake filesystem limit 64 MiB)");
   }
-  Node& n = nodes_[p];
-  n.type = Type::kFile;
-  n.data = append ? n.data + data : data;
+  Node& n = nodes_[*p];
+  if (append)
+    n.data += data;
+  else
+    n.data = data;
   n.mtime = NowSeconds();
   return Status::Ok();
 }
 
-std::vector<std::string> TarFs::List(const std::string& dir) const {
-  std::string d = Normalize(dir);
+Result<std::vector<std::string>> TarFs::List(const std::string& dir) const {
+  auto d = Resolve(dir, true);
+  auto it = d ? nodes_.find(*d) : nodes_.end();
+  if (it == nodes_.end()) return Err(Status::NotFound(dir + ": No such file or directory"));
+  if (it->second.type != Type::kDir) return Err(Status::Invalid(dir + ": Not a directory"));
+  std::string prefix = *d == "/" ? "/" : *d + "/";
   std::vector<std::string> out;
-  for (const auto& [p, n] : nodes_) {
-    if (p != "/" && Parent(p) == d) out.push_back(Base(p));
+  for (auto c = nodes_.lower_bound(prefix); c != nodes_.end() && StartsWith(c->first, prefix);
+       ++c) {
+    if (c->first != "/" && Parent(c->first) == *d) out.push_back(Base(c->first));
   }
   return out;
 }
 
 Status TarFs::MakeDirs(const std::string& path) {
-  std::string p;
-  for (const auto& part : Split(Normalize(path), '/')) {
+  auto p = Resolve(path, true);
+  if (!p) return Status::Invalid(path + ": Too many levels of symbolic links");
+  std::string cur;
+  for (const auto& part : Split(*p, '/')) {
     if (part.empty()) continue;
-    p += "/" + part;
-    auto it = nodes_.find(p);
+    cur += "/" + part;
+    auto it = nodes_.find(cur);
     if (it == nodes_.end()) {
-      nodes_[p] = Node{Type::kDir, "", 0755, NowSeconds()};
+      nodes_[cur] = Node{Type::kDir, "", 0755, NowSeconds()};
     } else if (it->second.type != Type::kDir) {
-      return Status::Invalid(p + " is not a directory");
+      return Status::Invalid(cur + ": Not a directory");
     }
   }
   return Status::Ok();
 }
 
 Result<Archive> TarFs::Export(const std::string& path) const {
-  std::string root = Normalize(path);
-  auto it = nodes_.find(root);
-  if (it == nodes_.end()) return Err(Status::NotFound("Could not find the file " + path));
-  std::unique_ptr<archive, ArchiveWriteDeleter> a(archive_write_new());
-  archive_write_set_format_pax_restricted(a.get());
-  archive_write_set_bytes_in_last_block(a.get(), 1);
-  size_t cap = static_cast<size_t>(TotalBytes()) * 2 + 1024 * 1024;
-  std::string buf(cap, '\0');
-  size_t used = 0;
-  if (archive_write_open_memory(a.get(), buf.data(), buf.size(), &used) != ARCHIVE_OK) {
-    return Err(Status::Internal("cannot start tar"));
-  }
-  std::string prefix = root == "/" ? "/" : root + "/";
-  std::string top = Base(root) == "/" ? "." : Base(root);
-  for (const auto& [p, n] : nodes_) {
-    if (p != root && p.rfind(prefix, 0) != 0) continue;
-    std::string name = p == root ? top : top + "/" + p.substr(prefix.size());
-    std::unique_ptr<archive_entry, EntryDeleter> e(archive_entry_new());
-    archive_entry_set_pathname(e.get(), name.c_str());
-    archive_entry_set_mtime(e.get(), n.mtime, 0);
-    archive_entry_set_perm(e.get(), n.mode);
-    if (n.type == Type::kDir) {
-      archive_entry_set_filetype(e.get(), AE_IFDIR);
-    } else if (n.type == Type::kSymlink) {
-      archive_entry_set_filetype(e.get(), AE_IFLNK);
-      archive_entry_set_symlink(e.get(), n.data.c_str());
-    } else {
-      archive_entry_set_filetype(e.get(), AE_IFREG);
-      archive_entry_set_size(e.get(), static_cast<la_int64_t>(n.data.size()));
-    }
-    if (archive_write_header(a.get(), e.get()) != ARCHIVE_OK) {
-      return Err(Status::Internal(std::string("tar: ") + archive_error_string(a.get())));
-    }
-    if (n.type == Type::kFile && !n.data.empty() &&
-        archive_write_data(a.get(), n.data.data(), n.data.size()) < 0) {
-      return Err(Status::Internal(std::string("tar: ") + archive_error_string(a.get())));
-    }
-  }
-  archive_write_close(a.get());
-  buf.resize(used);
+  auto root = Resolve(path, false);
+  auto top_it = root ? nodes_.find(*root) : nodes_.end();
+  if (top_it == nodes_.end()) return Err(Status::NotFound("Could not find the file " + path));
+  std::string top = Base(Normalize(path));
+  if (top == "/") top = ".";
+
+  std::unique_ptr<archive, WriteFree> a(archive_write_new());
   Archive out;
-  out.tar = std::move(buf);
-  const Node& n = it->second;
-  out.stat.name = Base(root);
-  out.stat.size = static_cast<int64_t>(n.data.size());
-  out.stat.mode = n.mode | (n.type == Type::kDir ? S_IFDIR : n.type == Type::kSymlink ? S_IFLNK : S_IFREG);
+  if (archive_write_set_format_pax_restricted(a.get()) != ARCHIVE_OK ||
+      archive_write_open(a.get(), &out.tar, nullptr, AppendToString, nullptr) != ARCHIVE_OK) {
+    return Err(Status::Internal(std::string("tar: ") + archive_error_string(a.get())));
+  }
+  auto add = [&](const std::string& name, const Node& n) -> Status {
+    std::unique_ptr<archive_entry, EntryFree> e(archive_entry_new());
+    archive_entry_set_pathname(e.get(), name.c_str());
+    archive_entry_set_mode(e.get(), TypeBits(n.type) | (n.mode & 07777));
+    archive_entry_set_mtime(e.get(), n.mtime, 0);
+    archive_entry_set_uname(e.get(), "root");
+    archive_entry_set_gname(e.get(), "root");
+    if (n.type == Type::kSymlink) archive_entry_set_symlink(e.get(), n.data.c_str());
+    if (n.type == Type::kFile)
+      archive_entry_set_size(e.get(), static_cast<la_int64_t>(n.data.size()));
+    if (archive_write_header(a.get(), e.get()) != ARCHIVE_OK ||
+        (n.type == Type::kFile && !n.data.empty() &&
+         archive_write_data(a.get(), n.data.data(), n.data.size()) < 0)) {
+      return Status::Internal(std::string("tar: ") + archive_error_string(a.get()));
+    }
+    return Status::Ok();
+  };
+  ZUNVM_RETURN_IF_ERROR(add(top, top_it->second));
+  if (top_it->second.type == Type::kDir) {
+    // Descendants are contiguous in the sorted map, each after its parent.
+    std::string prefix = *root == "/" ? "/" : *root + "/";
+    for (auto it = nodes_.lower_bound(prefix); it != nodes_.end() && StartsWith(it->first, prefix);
+         ++it) {
+      if (it->first == "/") continue;
+      ZUNVM_RETURN_IF_ERROR(add(top + "/" + it->first.substr(prefix.size()), it->second));
+    }
+  }
+  if (archive_write_close(a.get()) != ARCHIVE_OK) {
+    return Err(Status::Internal(std::string("tar: ") + archive_error_string(a.get())));
+  }
+  const Node& n = top_it->second;
+  out.stat.name = Base(Normalize(path));
+  out.stat.size = n.type == Type::kDir ? 4096 : static_cast<int64_t>(n.data.size());
+  out.stat.mode = TypeBits(n.type) | (n.mode & 07777);
   out.stat.mtime = Rfc3339(n.mtime);
-  out.stat.link_target = n.type == Type::kSymlink ? n.data : "";
+  if (n.type == Type::kSymlink) out.stat.link_target = n.data;
   return out;
 }
 
 Status TarFs::Import(const std::string& dir, const std::string& tar) {
-  std::string base = Normalize(dir);
-  if (!Exists(base)) return Status::NotFound("Could not find the directory " + dir);
-  if (!IsDir(base)) return Status::Invalid(dir + " is not a directory");
-  std::unique_ptr<archive, ArchiveReadDeleter> a(archive_read_new());
+  auto base = Resolve(dir, true);
+  auto base_it = base ? nodes_.find(*base) : nodes_.end();
+  if (base_it == nodes_.end()) return Status::NotFound("Could not find the file " + dir);
+  if (base_it->second.type != Type::kDir) return Status::Invalid(dir + " is not a directory");
+
+  std::unique_ptr<archive, ReadFree> a(archive_read_new());
   archive_read_support_format_tar(a.get());
-  archive_read_support_format_gnutar(a.get());
   archive_read_support_filter_all(a.get());
   if (archive_read_open_memory(a.get(), tar.data(), tar.size()) != ARCHIVE_OK) {
-    return Status::Invalid("not a tar archive");
+    return Status::Invalid(std::string("invalid tar archive: ") + archive_error_string(a.get()));
   }
-  std::map<std::string, Node> staged = nodes_;  // applied only if every entry is accepted
-  int64_t total = TotalBytes();
+  std::map<std::string, Node> staged = nodes_;  // swapped in only if every entry is accepted
+  const int64_t existing = TotalBytes();
+  int64_t added = 0;
   archive_entry* e = nullptr;
-  int entries = 0;
-  for (;;) {
+  for (int entries = 0;; ++entries) {
     int r = archive_read_next_header(a.get(), &e);
     if (r == ARCHIVE_EOF) break;
-    if (r != ARCHIVE_OK) return Status::Invalid(std::string("corrupt tar: ") + archive_error_string(a.get()));
-    if (++entries > 100000) return Status::Invalid("too many entries in archive");
+    if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+      return Status::Invalid(std::string("invalid tar archive: ") + archive_error_string(a.get()));
+    }
+    if (entries >= kMaxEntries) return Status::Invalid("too many entries in archive");
     const char* raw = archive_entry_pathname(e);
     std::string name = raw ? raw : "";
-    if (name.empty() || name.front() == '/') return Status::Invalid("refusing absolute path in archive: " + name);
-    for (const auto& part : Split(name, '/')) {
-      if (part == "..") return Status::Invalid("refusing '..' in archive path: " + name);
-    }
-    std::string target = Normalize(base + "/" + name);
-    // No component on the way (below the destination) may be a symlink: writing through one
-    // could leave the container root.
-    for (std::string p = Parent(target); p.size() > base.size(); p = Parent(p)) {
+    if (!SafeName(name))
+      return Status::Invalid("refusing archive entry outside the target: " + name);
+    std::string rel = Normalize(name);
+    std::string target = rel == "/" ? *base : (*base == "/" ? rel : *base + rel);
+
+    // Every directory between the destination and the entry must be a real directory (or be
+    // missing and get created): writing through a symlink could leave the destination.
+    std::vector<std::string> missing;
+    for (std::string p = Parent(target); target != *base && p.size() > base->size();
+         p = Parent(p)) {
       auto it = staged.find(p);
-      if (it != staged.end() && it->second.type == Type::kSymlink) {
-        return Status::Invalid("refusing to write through symlink " + p);
+      if (it == staged.end()) {
+        missing.push_back(p);
+      } else if (it->second.type == Type::kSymlink) {
+        return Status::Invalid("refusing to extract " + name + " through symlink " + p);
+      } else if (it->second.type != Type::kDir) {
+        return Status::Invalid("cannot extract " + name + ": " + p + " is not a directory");
       }
     }
-    if (!staged.count(Parent(target)) || staged[Parent(target)].type != Type::kDir) {
-      return Status::Invalid("parent directory missing for " + name);
+    for (auto p = missing.rbegin(); p != missing.rend(); ++p) {
+      staged[*p] = Node{Type::kDir, "", 0755, NowSeconds()};
     }
+
     Node n;
     n.mode = archive_entry_perm(e) & 07777;
     n.mtime = archive_entry_mtime(e);
-    switch (archive_entry_filetype(e)) {
-      case AE_IFDIR:
-        n.type = Type::kDir;
-        break;
-      case AE_IFLNK:
-        n.type = Type::kSymlink;
-        n.data = archive_entry_symlink(e) ? archive_entry_symlink(e) : "";
-        break;
-      case AE_IFREG: {
-        n.type = Type::kFile;
-        la_int64_t size = archive_entry_size(e);
-        if (size < 0 || total + size > kMaxBytes) return Status::Invalid("archive too large");
-        n.data.resize(static_cast<size_t>(size));
-        la_ssize_t got = archive_read_data(a.get(), n.data.data(), n.data.size());
-        if (got != size) return Status::Invalid("corrupt tar: short file " + name);
-        total += size;
-        break;
+    const char* hardlink = archive_entry_hardlink(e);
+    if (hardlink) {
+      std::string src_name = hardlink;
+      if (!SafeName(src_name)) return Status::Invalid("refusing hard link to " + src_name);
+      std::string src = Normalize(*base + "/" + src_name);
+      auto it = staged.find(src);
+      if (it == staged.end() || it->second.type != Type::kFile) {
+        return Status::Invalid("hard link " + name + " to a missing file " + src_name);
       }
-      default:
-        continue;  // devices, fifos, hard links: not in the fake
+      n = it->second;
+      added += static_cast<int64_t>(n.data.size());
+    } else if (archive_entry_filetype(e) == AE_IFDIR) {
+      n.type = Type::kDir;
+    } else if (archive_entry_filetype(e) == AE_IFLNK) {
+      n.type = Type::kSymlink;
+      n.data = archive_entry_symlink(e) ? archive_entry_symlink(e) : "";
+    } else if (archive_entry_filetype(e) == AE_IFREG) {
+      n.type = Type::kFile;
+      char buf[64 * 1024];
+      for (;;) {
+        la_ssize_t got = archive_read_data(a.get(), buf, sizeof buf);
+        if (got < 0) {
+          return Status::Invalid(std::string("invalid tar archive: ") +
+                                 archive_error_string(a.get()));
+        }
+        if (got == 0) break;
+        added += got;
+        if (existing + added > kMaxBytes) {
+          return Status::Invalid(
+              "archive too large: the container filesystem is limited to 64 MiB");
+        }
+        n.data.append(buf, static_cast<size_t>(got));
+      }
+    } else {
+      continue;  // devices, fifos, sockets: not in the fake
     }
+    added += static_cast<int64_t>(n.type == Type::kSymlink ? n.data.size() : 0);
+
     auto old = staged.find(target);
-    if (old != staged.end() && old->second.type == Type::kDir && n.type == Type::kDir) {
-      old->second.mode = n.mode;
-      continue;
+    if (old != staged.end()) {
+      bool old_dir = old->second.type == Type::kDir, new_dir = n.type == Type::kDir;
+      if (old_dir && new_dir) {
+        old->second.mode = n.mode;
+        old->second.mtime = n.mtime;
+        continue;
+      }
+      if (old_dir != new_dir) {
+        return Status::Invalid("cannot overwrite " + std::string(old_dir ? "directory " : "file ") +
+                               target + " with " + (new_dir ? "a directory" : "a non-directory"));
+      }
     }
     staged[target] = std::move(n);
   }
-  nodes_ = std::move(staged);
+  int64_t total = 0;
+  for (const auto& [p, n] : staged) total += static_cast<int64_t>(n.data.size());
+  if (total > kMaxBytes) {
+    return Status::Invalid("archive too large: the container filesystem is limited to 64 MiB");
+  }
+  nodes_.swap(staged);
   return Status::Ok();
 }
 
 nlohmann::json TarFs::ToJson() const {
   nlohmann::json j = nlohmann::json::object();
   for (const auto& [p, n] : nodes_) {
-    j[p] = {{"t", static_cast<int>(n.type)}, {"d", Base64Encode(n.data)}, {"m", n.mode}, {"mt", n.mtime}};
+    j[p] = {{"t", static_cast<int>(n.type)},
+            {"d", Base64Encode(n.data)},
+            {"m", n.mode},
+            {"mt", n.mtime}};
   }
   return j;
 }
 
-TarFs TarFs::FromJson(const nlohmann::json& j) {
+Result<TarFs> TarFs::FromJson(const nlohmann::json& j) {
+  if (!j.is_object()) return Err(Status::Invalid("fake filesystem: not an object"));
   TarFs fs;
   fs.nodes_.clear();
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    Node n;
-    n.type = static_cast<Type>(it.value().at("t").get<int>());
-    auto data = Base64Decode(it.value().at("d").get<std::string>());
-    if (!data) throw std::invalid_argument("bad file data in fake state");
-    n.data = std::move(*data);
-    n.mode = it.value().at("m").get<uint32_t>();
-    n.mtime = it.value().at("mt").get<int64_t>();
-    fs.nodes_[it.key()] = std::move(n);
+  try {
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      const nlohmann::json& v = it.value();
+      Node n;
+      int type = v.at("t").get<int>();
+      if (type < 0 || type > 2) return Err(Status::Invalid("fake filesystem: bad node type"));
+      n.type = static_cast<Type>(type);
+      auto data = Base64Decode(v.at("d").get<std::string>());
+      if (!data) return Err(Status::Invalid("fake filesystem: bad node data"));
+      n.data = std::move(*data);
+      n.mode = v.at("m").get<uint32_t>() & 07777;
+      n.mtime = v.at("mt").get<int64_t>();
+      if (Normalize(it.key()) != it.key()) return Err(Status::Invalid("fake filesystem: bad path"));
+      fs.nodes_[it.key()] = std::move(n);
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return Err(Status::Invalid(std::string("fake filesystem: ") + e.what()));
   }
-  if (!fs.nodes_.count("/")) fs.nodes_["/"] = Node{Type::kDir, "", 0755, 0};
+  auto root = fs.nodes_.find("/");
+  if (root == fs.nodes_.end() || root->second.type != Type::kDir) {
+    return Err(Status::Invalid("fake filesystem: no root directory"));
+  }
+  for (const auto& [p, n] : fs.nodes_) {
+    if (p == "/") continue;
+    auto parent = fs.nodes_.find(Parent(p));
+    if (parent == fs.nodes_.end() || parent->second.type != Type::kDir) {
+      return Err(Status::Invalid("fake filesystem: orphan " + p));
+    }
+  }
+  if (fs.TotalBytes() > kMaxBytes) return Err(Status::Invalid("fake filesystem: too large"));
   return fs;
 }
 
