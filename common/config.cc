@@ -1,14 +1,17 @@
 #include "common/config.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <ini.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
-#include <fstream>
-#include <functional>
-#include <map>
+#include <set>
+#include <string_view>
+#include <variant>
 
 #include "common/strings.h"
 
@@ -16,252 +19,447 @@ namespace zunvm {
 
 namespace {
 
-using Setter = std::function<Status(Config&, const std::string& value, const std::string& name)>;
+// ---- The option table ----------------------------------------------------------------------
 
-Status BadValue(const std::string& name, const std::string& value, const std::string& expected) {
-  return Status::Invalid("invalid value \"" + value + "\" for option " + name + ": expected " +
-                         expected);
-}
+// Options whose value needs more than a type conversion. Returns InvalidArgument with the
+// "expected ..." text only; the caller adds the option name.
+using CustomSetter = Status (*)(const std::string& value, Config& cfg);
 
-Setter Str(std::string Config::*field) {
-  return [field](Config& c, const std::string& v, const std::string&) {
-    c.*field = v;
-    return Status::Ok();
-  };
-}
-Setter Int(int Config::*field) {
-  return [field](Config& c, const std::string& v, const std::string& name) {
-    auto n = ParseInt(Trim(v));
-    if (!n || *n < INT32_MIN || *n > INT32_MAX) return BadValue(name, v, "an integer");
-    c.*field = static_cast<int>(*n);
-    return Status::Ok();
-  };
-}
-Setter Int64(int64_t Config::*field) {
-  return [field](Config& c, const std::string& v, const std::string& name) {
-    auto n = ParseInt(Trim(v));
-    if (!n) return BadValue(name, v, "an integer");
-    c.*field = *n;
-    return Status::Ok();
-  };
-}
-Setter Float(double Config::*field) {
-  return [field](Config& c, const std::string& v, const std::string& name) {
-    auto d = ParseDouble(Trim(v));
-    if (!d) return BadValue(name, v, "a number");
-    c.*field = *d;
-    return Status::Ok();
-  };
-}
-Setter Bool(bool Config::*field) {
-  return [field](Config& c, const std::string& v, const std::string& name) {
-    auto b = ParseBoolExtended(v);
-    if (!b) return BadValue(name, v, "a boolean (true/false)");
-    c.*field = *b;
-    return Status::Ok();
-  };
-}
-Setter List(std::vector<std::string> Config::*field) {
-  return [field](Config& c, const std::string& v, const std::string&) {
-    std::vector<std::string> out;
-    for (const auto& item : Split(v, ',')) {
-      std::string t = Trim(item);
-      if (!t.empty()) out.push_back(t);
-    }
-    c.*field = out;
-    return Status::Ok();
-  };
-}
+// Where a value goes; the alternative also decides how the text is parsed.
+using Target = std::variant<bool Config::*, int Config::*, int64_t Config::*, double Config::*,
+                            std::string Config::*, std::vector<std::string> Config::*,
+                            CustomSetter>;
 
-// The one table of options: "section.key" -> how to set it.
-const std::map<std::string, Setter>& Options() {
-  static const std::map<std::string, Setter> options = {
-      {"DEFAULT.debug", Bool(&Config::debug)},
-      {"DEFAULT.state_dir", Str(&Config::state_dir)},
-      {"DEFAULT.host", Str(&Config::host)},
-      {"DEFAULT.container_driver", Str(&Config::container_driver)},
-      {"DEFAULT.container_runtime", Str(&Config::container_runtime)},
-      {"DEFAULT.runtimes", List(&Config::runtimes)},
-      {"DEFAULT.default_availability_zone", Str(&Config::default_availability_zone)},
-      {"DEFAULT.default_cpu", Float(&Config::default_cpu)},
-      {"DEFAULT.default_memory", Int64(&Config::default_memory)},
-      {"DEFAULT.default_disk", Int64(&Config::default_disk)},
-      {"DEFAULT.minimum_cpus", Float(&Config::minimum_cpus)},
-      {"DEFAULT.maximum_cpus", Float(&Config::maximum_cpus)},
-      {"DEFAULT.minimum_memory", Int64(&Config::minimum_memory)},
-      {"DEFAULT.maximum_memory", Int64(&Config::maximum_memory)},
-      {"DEFAULT.minimum_disk", Int64(&Config::minimum_disk)},
-      {"DEFAULT.maximum_disk", Int64(&Config::maximum_disk)},
-      {"DEFAULT.workers", Int(&Config::workers)},
-      {"DEFAULT.sync_container_state_interval", Int(&Config::sync_container_state_interval)},
-      {"DEFAULT.execute_timeout", Int(&Config::execute_timeout)},
-      {"DEFAULT.container_log_max_bytes", Int64(&Config::container_log_max_bytes)},
-      {"api.host_ip", Str(&Config::host_ip)},
-      {"api.port", Int(&Config::port)},
-      {"api.threads", Int(&Config::api_threads)},
-      {"api.workers", Int(&Config::api_workers)},
-      {"api.max_limit", Int(&Config::max_limit)},
-      {"api.max_body_bytes", Int64(&Config::max_body_bytes)},
-      {"api.auth_strategy", Str(&Config::auth_strategy)},
-      {"api.auth_tokens", List(&Config::auth_tokens)},
-      {"api.allow_insecure_bind", Bool(&Config::allow_insecure_bind)},
-      {"api.ssl_cert_file", Str(&Config::ssl_cert_file)},
-      {"api.ssl_key_file", Str(&Config::ssl_key_file)},
-      {"api.allow_privileged", Bool(&Config::allow_privileged)},
-      {"api.public_url", Str(&Config::public_url)},
-      {"database.connection",
-       [](Config& c, const std::string& v, const std::string&) {
-         std::string path = Trim(v);
-         if (StartsWith(path, "sqlite:///")) path = path.substr(10);  // sqlite:////abs, sqlite:///rel
-         c.db_connection = path;
-         return Status::Ok();
-       }},
-      {"libvirt.uri", Str(&Config::libvirt_uri)},
-      {"libvirt.virt_type", Str(&Config::virt_type)},
-      {"guest.kernel", Str(&Config::guest_kernel)},
-      {"guest.initrd", Str(&Config::guest_initrd)},
-      {"guest.boot_timeout", Int(&Config::guest_boot_timeout)},
-      {"image.image_dir", Str(&Config::image_dir)},
-      {"image.insecure_registries", List(&Config::insecure_registries)},
-  };
-  return options;
-}
-
-struct ParseState {
-  Config* cfg;
-  Status status;
+struct OptionDesc {
+  const char* section;
+  const char* key;
+  Target target;
 };
 
-int OnEntry(void* user, const char* section, const char* name, const char* value) {
-  auto* st = static_cast<ParseState*>(user);
-  if (!st->status.ok()) return 1;
-  std::string sec = section, key = name;
-  bool known_section = sec == "DEFAULT" || sec == "api" || sec == "database" ||
-                       sec == "libvirt" || sec == "guest" || sec == "image";
-  if (!known_section) {
-    st->status = Status::Invalid("unknown section [" + sec + "]");
-    return 1;
+Status SetDbConnection(const std::string& value, Config& cfg);
+
+// The one table: every option LoadConfig* accepts. etc/zun/zunvm.conf.sample documents each
+// (tests/unit/config_test.cc checks that).
+constexpr const char* kDefault = "DEFAULT";
+const OptionDesc kOptions[] = {
+    {kDefault, "debug", &Config::debug},
+    {kDefault, "state_dir", &Config::state_dir},
+    {kDefault, "host", &Config::host},
+    {kDefault, "container_driver", &Config::container_driver},
+    {kDefault, "container_runtime", &Config::container_runtime},
+    {kDefault, "runtimes", &Config::runtimes},
+    {kDefault, "default_availability_zone", &Config::default_availability_zone},
+    {kDefault, "default_cpu", &Config::default_cpu},
+    {kDefault, "default_memory", &Config::default_memory},
+    {kDefault, "default_disk", &Config::default_disk},
+    {kDefault, "minimum_cpus", &Config::minimum_cpus},
+    {kDefault, "maximum_cpus", &Config::maximum_cpus},
+    {kDefault, "minimum_memory", &Config::minimum_memory},
+    {kDefault, "maximum_memory", &Config::maximum_memory},
+    {kDefault, "minimum_disk", &Config::minimum_disk},
+    {kDefault, "maximum_disk", &Config::maximum_disk},
+    {kDefault, "workers", &Config::workers},
+    {kDefault, "sync_container_state_interval", &Config::sync_container_state_interval},
+    {kDefault, "execute_timeout", &Config::execute_timeout},
+    {kDefault, "container_log_max_bytes", &Config::container_log_max_bytes},
+    {"api", "host_ip", &Config::host_ip},
+    {"api", "port", &Config::port},
+    {"api", "threads", &Config::api_threads},
+    {"api", "workers", &Config::api_workers},
+    {"api", "max_limit", &Config::max_limit},
+    {"api", "max_body_bytes", &Config::max_body_bytes},
+    {"api", "auth_strategy", &Config::auth_strategy},
+    {"api", "auth_tokens", &Config::auth_tokens},
+    {"api", "allow_insecure_bind", &Config::allow_insecure_bind},
+    {"api", "ssl_cert_file", &Config::ssl_cert_file},
+    {"api", "ssl_key_file", &Config::ssl_key_file},
+    {"api", "allow_privileged", &Config::allow_privileged},
+    {"api", "public_url", &Config::public_url},
+    {"database", "connection", &SetDbConnection},
+    {"libvirt", "uri", &Config::libvirt_uri},
+    {"libvirt", "virt_type", &Config::virt_type},
+    {"guest", "kernel", &Config::guest_kernel},
+    {"guest", "initrd", &Config::guest_initrd},
+    {"guest", "boot_timeout", &Config::guest_boot_timeout},
+    {"image", "image_dir", &Config::image_dir},
+    {"image", "insecure_registries", &Config::insecure_registries},
+};
+
+const OptionDesc* FindOption(std::string_view section, std::string_view key) {
+  for (const auto& o : kOptions) {
+    if (section == o.section && key == o.key) return &o;
   }
-  auto it = Options().find(sec + "." + key);
-  if (it == Options().end()) {
-    st->status = Status::Invalid("unknown option [" + sec + "] " + key);
-    return 1;
+  return nullptr;
+}
+
+bool IsKnownSection(std::string_view section) {
+  for (const auto& o : kOptions) {
+    if (section == o.section) return true;
   }
-  st->status = it->second(*st->cfg, value ? value : "", "[" + sec + "] " + key);
-  return 1;
+  return false;
 }
 
-Status Parse(const std::function<int(ini_handler, void*)>& run, const std::string& where,
-             Config& cfg) {
-  Config copy = cfg;
-  ParseState st{&copy, Status::Ok()};
-  int line = run(OnEntry, &st);
-  if (!st.status.ok()) return Status::Invalid(where + ": " + st.status.message());
-  if (line > 0) return Status::Invalid(where + " line " + std::to_string(line) + ": syntax error");
-  if (line < 0) return Status::Invalid("cannot read " + where);
-  cfg = copy;
-  return Status::Ok();
-}
+// ---- Value conversion ----------------------------------------------------------------------
 
-bool IsLoopback(const std::string& ip) {
-  in_addr a4{};
-  if (inet_pton(AF_INET, ip.c_str(), &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
-  return ip == "::1";
-}
+Status Expected(const std::string& what) { return Status::Invalid("expected " + what); }
 
-bool Readable(const std::string& path) { return ::access(path.c_str(), R_OK) == 0; }
-
-}  // namespace
-
-std::vector<std::string> KnownConfigOptions() {
+std::vector<std::string> SplitList(const std::string& v) {
   std::vector<std::string> out;
-  for (const auto& [name, setter] : Options()) out.push_back(name);
+  for (const auto& item : Split(v, ',')) {
+    std::string t = Trim(item);
+    if (!t.empty()) out.push_back(std::move(t));
+  }
   return out;
 }
 
-Status LoadConfigFile(const std::string& path, Config& cfg) {
-  std::ifstream probe(path);
-  if (!probe) {
-    return Status::Invalid("cannot read config file " + path + ": " + std::strerror(errno));
+// "sqlite:///abs/path" and SQLAlchemy's "sqlite:////abs/path" both name /abs/path (a daemon has
+// no meaningful working directory, so relative sqlite URLs are not offered); a value without a
+// scheme is the path itself. Other databases are refused rather than taken for a file name.
+Status SetDbConnection(const std::string& value, Config& cfg) {
+  constexpr std::string_view kScheme = "sqlite://";
+  if (value.find("://") == std::string::npos) {
+    cfg.db_connection = value;
+    return Status::Ok();
   }
-  return Parse([&](ini_handler h, void* u) { return ini_parse(path.c_str(), h, u); },
-               "config file " + path, cfg);
+  if (!StartsWith(value, kScheme)) {
+    return Expected("a file path or sqlite:///path (zunvm stores its state in SQLite)");
+  }
+  std::string path = value.substr(kScheme.size());
+  size_t first = path.find_first_not_of('/');
+  if (path.empty() || path[0] != '/' || first == std::string::npos) {
+    return Expected("a file path or sqlite:///path");
+  }
+  path.erase(0, first - 1);  // keep exactly one leading '/'
+  cfg.db_connection = path;
+  return Status::Ok();
 }
 
-Status LoadConfigText(const std::string& text, Config& cfg) {
-  return Parse([&](ini_handler h, void* u) { return ini_parse_string(text.c_str(), h, u); },
-               "config", cfg);
+// Sets `value` into the target. `continuation`: the value is an indented line continuing the
+// previous line of the same option (only lists accept that; their items are appended).
+Status Apply(const Target& target, const std::string& value, bool continuation, Config& cfg) {
+  if (auto* list = std::get_if<std::vector<std::string> Config::*>(&target)) {
+    auto items = SplitList(value);
+    auto& field = cfg.**list;
+    if (!continuation) field.clear();
+    field.insert(field.end(), items.begin(), items.end());
+    return Status::Ok();
+  }
+  if (continuation) {
+    return Status::Invalid(
+        "an indented line continues the previous option (only comma lists may span lines; "
+        "start options at the beginning of the line)");
+  }
+  if (auto* b = std::get_if<bool Config::*>(&target)) {
+    auto parsed = ParseBoolExtended(value);
+    if (!parsed) return Expected("a boolean (true/false, yes/no, on/off, 1/0)");
+    cfg.**b = *parsed;
+  } else if (auto* i = std::get_if<int Config::*>(&target)) {
+    auto parsed = ParseInt(value);
+    if (!parsed) return Expected("an integer");
+    if (*parsed < INT_MIN || *parsed > INT_MAX) return Expected("an integer of at most 32 bits");
+    cfg.**i = static_cast<int>(*parsed);
+  } else if (auto* l = std::get_if<int64_t Config::*>(&target)) {
+    auto parsed = ParseInt(value);
+    if (!parsed) return Expected("an integer");
+    cfg.**l = *parsed;
+  } else if (auto* d = std::get_if<double Config::*>(&target)) {
+    auto parsed = ParseDouble(value);  // rejects nan and inf
+    if (!parsed) return Expected("a number");
+    cfg.**d = *parsed;
+  } else if (auto* s = std::get_if<std::string Config::*>(&target)) {
+    cfg.**s = value;
+  } else {
+    return std::get<CustomSetter>(target)(value, cfg);
+  }
+  return Status::Ok();
 }
 
-Status ValidateConfig(const Config& c) {
-  auto bad = [](const std::string& name, const std::string& why) {
-    return Status::Invalid("invalid option " + name + ": " + why);
+// ---- Parsing with inih ---------------------------------------------------------------------
+
+// inih is fed through ini_parse_stream with this reader so that every error can carry its line
+// number, and so that a line longer than inih's buffer is refused instead of being split into
+// a truncated value and a bogus next line.
+struct ParseState {
+  std::string_view text;
+  size_t pos = 0;
+  int line_no = 0;
+  bool line_indented = false;  // the current line starts with blank space
+  Config* cfg = nullptr;
+  std::set<std::string> seen;  // "section.key" already set
+  Status error;                // first error; its line is in error_line
+  int error_line = 0;
+};
+
+void Fail(ParseState& st, Status s) {
+  if (!st.error.ok()) return;
+  st.error = std::move(s);
+  st.error_line = st.line_no;
+}
+
+char* ReadLine(char* buf, int size, void* stream) {
+  auto& st = *static_cast<ParseState*>(stream);
+  if (st.pos >= st.text.size() || !st.error.ok()) return nullptr;
+  size_t eol = st.text.find('\n', st.pos);
+  size_t end = eol == std::string_view::npos ? st.text.size() : eol + 1;
+  std::string_view line = st.text.substr(st.pos, end - st.pos);
+  st.pos = end;
+  ++st.line_no;
+  if (line.size() >= static_cast<size_t>(size)) {
+    Fail(st, Status::Invalid("line longer than " + std::to_string(size - 2) +
+                             " characters (split a list over indented lines)"));
+    return nullptr;
+  }
+  if (line.find('\0') != std::string_view::npos) {
+    Fail(st, Status::Invalid("NUL byte in line"));
+    return nullptr;
+  }
+  st.line_indented = !line.empty() && (line[0] == ' ' || line[0] == '\t');
+  std::memcpy(buf, line.data(), line.size());
+  buf[line.size()] = '\0';
+  return buf;
+}
+
+int OnEntry(void* user, const char* section, const char* name, const char* value) {
+  auto& st = *static_cast<ParseState*>(user);
+  if (!st.error.ok()) return 1;
+  std::string sec = section, key = name;
+  if (sec.empty()) {
+    Fail(st, Status::Invalid("option " + key + " appears before any [section] header"));
+    return 1;
+  }
+  if (!IsKnownSection(sec)) {
+    Fail(st, Status::Invalid("unknown section [" + sec + "]"));
+    return 1;
+  }
+  const OptionDesc* opt = FindOption(sec, key);
+  std::string label = "[" + sec + "] " + key;
+  if (opt == nullptr) {
+    Fail(st, Status::Invalid("unknown option " + label));
+    return 1;
+  }
+  // inih reports an indented line after an option as another value of that option.
+  bool continuation = st.line_indented && st.seen.count(sec + "." + key) > 0;
+  if (!continuation && !st.seen.insert(sec + "." + key).second) {
+    Fail(st, Status::Invalid("option " + label + " is set more than once"));
+    return 1;
+  }
+  std::string v = value ? value : "";
+  Status s = Apply(opt->target, v, continuation, *st.cfg);
+  if (!s.ok()) {
+    std::string why = s.message();
+    Fail(st, Status::Invalid(StartsWith(why, "expected ")
+                                 ? "invalid value \"" + v + "\" for option " + label + ": " + why
+                                 : "option " + label + ": " + why));
+  }
+  return 1;
+}
+
+// `where` names the source in messages ("config file /etc/zun/zunvm.conf", "config").
+// `cfg` is changed only when the whole text is valid.
+Status ParseText(std::string_view text, const std::string& where, Config& cfg) {
+  Config copy = cfg;
+  ParseState st;
+  st.text = text;
+  st.cfg = &copy;
+  int syntax_line = ini_parse_stream(&ReadLine, &st, &OnEntry, &st);
+  auto at = [&](int line) { return where + " line " + std::to_string(line) + ": "; };
+  if (syntax_line > 0 && (st.error.ok() || syntax_line < st.error_line)) {
+    return Status::Invalid(at(syntax_line) + "syntax error");
+  }
+  if (!st.error.ok()) return Status::Invalid(at(st.error_line) + st.error.message());
+  if (syntax_line < 0) return Status::Internal(where + ": the INI parser ran out of memory");
+  cfg = std::move(copy);
+  return Status::Ok();
+}
+
+// Whole file into `out`; errno-style reason on failure. Refuses files over 1 MiB (a config
+// pointed at a device or a log by mistake).
+Status ReadWholeFile(const std::string& path, std::string& out) {
+  constexpr size_t kMaxBytes = 1 << 20;
+  auto fail = [&](int err) {
+    return Status::Invalid("cannot read config file " + path + ": " + std::strerror(err));
   };
-  if (c.port < 0 || c.port > 65535) return bad("[api] port", "must be 0..65535");
-  if (c.api_threads < 2) return bad("[api] threads", "must be at least 2 (cpprestsdk hangs with 1)");
-  if (c.api_workers < 1) return bad("[api] workers", "must be at least 1");
-  if (c.workers < 1) return bad("[DEFAULT] workers", "must be at least 1");
-  if (c.max_limit < 1) return bad("[api] max_limit", "must be at least 1");
-  if (c.max_body_bytes < 1024) return bad("[api] max_body_bytes", "must be at least 1024");
-  if (c.state_dir.empty()) return bad("[DEFAULT] state_dir", "must not be empty");
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail(errno);
+  out.clear();
+  char buf[8192];
+  Status result = Status::Ok();
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      result = fail(errno);
+      break;
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+    if (out.size() > kMaxBytes) {
+      result = Status::Invalid("cannot read config file " + path + ": larger than 1 MiB");
+      break;
+    }
+  }
+  ::close(fd);
+  return result;
+}
+
+// ---- Validation helpers ----------------------------------------------------------------------
+
+Status Bad(const std::string& label, const std::string& why) {
+  return Status::Invalid("invalid option " + label + ": " + why);
+}
+
+// 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104. False for anything that is not an address.
+bool IsLoopback(const std::string& ip) {
+  in_addr a4{};
+  if (inet_pton(AF_INET, ip.c_str(), &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
+  in6_addr a6{};
+  if (inet_pton(AF_INET6, ip.c_str(), &a6) != 1) return false;
+  if (IN6_IS_ADDR_LOOPBACK(&a6)) return true;
+  return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
+}
+
+bool IsIpAddress(const std::string& ip) {
+  in_addr a4{};
+  in6_addr a6{};
+  return inet_pton(AF_INET, ip.c_str(), &a4) == 1 || inet_pton(AF_INET6, ip.c_str(), &a6) == 1;
+}
+
+// Empty when `path` is a readable regular file, else the reason.
+std::string UnreadableReason(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::strerror(errno);
+  struct stat sb{};
+  std::string why;
+  if (::fstat(fd, &sb) != 0) {
+    why = std::strerror(errno);
+  } else if (!S_ISREG(sb.st_mode)) {
+    why = "not a regular file";
+  }
+  ::close(fd);
+  return why;
+}
+
+template <typename T>
+Status CheckRange(const char* what, T minimum, T def, T maximum) {
+  if (minimum > 0 && minimum <= def && def <= maximum) return Status::Ok();
+  std::string w = what;
+  return Bad("[DEFAULT] default_" + w, "need 0 < minimum_" + w + " <= default_" + w +
+                                           " <= maximum_" + w);
+}
+
+Status ValidateResources(const Config& c) {
+  // Config names the cpu bounds minimum_cpus/maximum_cpus but the default default_cpu.
   if (!(c.minimum_cpus > 0 && c.minimum_cpus <= c.default_cpu && c.default_cpu <= c.maximum_cpus)) {
-    return bad("[DEFAULT] default_cpu", "need 0 < minimum_cpus <= default_cpu <= maximum_cpus");
+    return Bad("[DEFAULT] default_cpu", "need 0 < minimum_cpus <= default_cpu <= maximum_cpus");
   }
-  if (!(c.minimum_memory > 0 && c.minimum_memory <= c.default_memory &&
-        c.default_memory <= c.maximum_memory)) {
-    return bad("[DEFAULT] default_memory",
-               "need 0 < minimum_memory <= default_memory <= maximum_memory");
+  ZUNVM_RETURN_IF_ERROR(
+      CheckRange("memory", c.minimum_memory, c.default_memory, c.maximum_memory));
+  return CheckRange("disk", c.minimum_disk, c.default_disk, c.maximum_disk);
+}
+
+Status ValidateDefaultSection(const Config& c) {
+  if (c.state_dir.empty()) return Bad("[DEFAULT] state_dir", "must not be empty");
+  if (c.container_driver != "fake" && c.container_driver != "libvirt") {
+    return Bad("[DEFAULT] container_driver", "must be fake or libvirt");
   }
-  if (!(c.minimum_disk > 0 && c.minimum_disk <= c.default_disk && c.default_disk <= c.maximum_disk)) {
-    return bad("[DEFAULT] default_disk", "need 0 < minimum_disk <= default_disk <= maximum_disk");
+  if (c.runtimes.empty()) return Bad("[DEFAULT] runtimes", "must list at least one runtime");
+  bool listed = false;
+  for (const auto& r : c.runtimes) listed |= r == c.container_runtime;
+  if (!listed) {
+    return Bad("[DEFAULT] container_runtime",
+               "\"" + c.container_runtime + "\" is not one of [DEFAULT] runtimes (" +
+                   Join(c.runtimes, ", ") + ")");
   }
+  if (c.workers < 1) return Bad("[DEFAULT] workers", "must be at least 1");
+  if (c.sync_container_state_interval < 0) {
+    return Bad("[DEFAULT] sync_container_state_interval", "must be >= 0 (0 disables)");
+  }
+  if (c.execute_timeout < 1) return Bad("[DEFAULT] execute_timeout", "must be at least 1");
+  if (c.container_log_max_bytes < 4096) {
+    return Bad("[DEFAULT] container_log_max_bytes", "must be at least 4096");
+  }
+  return ValidateResources(c);
+}
+
+Status ValidateAuthAndBind(const Config& c) {
   if (c.auth_strategy != "noauth" && c.auth_strategy != "token") {
-    return bad("[api] auth_strategy", "must be noauth or token");
+    return Bad("[api] auth_strategy", "must be noauth or token");
   }
   if (c.auth_strategy == "token") {
     bool any = false;
     for (const auto& t : c.auth_tokens) any |= !t.empty();
-    if (!any) return bad("[api] auth_tokens", "the token strategy needs at least one token");
+    if (!any) return Bad("[api] auth_tokens", "auth_strategy = token needs at least one token");
   }
-  in_addr a4{};
-  in6_addr a6{};
-  if (inet_pton(AF_INET, c.host_ip.c_str(), &a4) != 1 &&
-      inet_pton(AF_INET6, c.host_ip.c_str(), &a6) != 1) {
-    return bad("[api] host_ip", "\"" + c.host_ip + "\" is not an IP address");
+  if (!IsIpAddress(c.host_ip)) {
+    return Bad("[api] host_ip", "\"" + c.host_ip + "\" is not an IPv4 or IPv6 address");
   }
   if (c.auth_strategy == "noauth" && !IsLoopback(c.host_ip) && !c.allow_insecure_bind) {
     return Status::Invalid("refusing to serve without authentication on non-loopback address " +
                            c.host_ip +
                            ": set [api] auth_strategy = token or [api] allow_insecure_bind = true");
   }
-  if (c.ssl_cert_file.empty() != c.ssl_key_file.empty()) {
-    return bad("[api] ssl_cert_file", "ssl_cert_file and ssl_key_file must be set together");
-  }
-  if (!c.ssl_cert_file.empty() && !Readable(c.ssl_cert_file)) {
-    return bad("[api] ssl_cert_file", "cannot read " + c.ssl_cert_file);
-  }
-  if (!c.ssl_key_file.empty() && !Readable(c.ssl_key_file)) {
-    return bad("[api] ssl_key_file", "cannot read " + c.ssl_key_file);
-  }
-  if (c.container_driver != "fake" && c.container_driver != "libvirt") {
-    return bad("[DEFAULT] container_driver", "must be fake or libvirt");
-  }
-  if (c.virt_type != "kvm" && c.virt_type != "qemu") {
-    return bad("[libvirt] virt_type", "must be kvm or qemu");
-  }
-  if (c.runtimes.empty()) return bad("[DEFAULT] runtimes", "must not be empty");
-  bool listed = false;
-  for (const auto& r : c.runtimes) listed |= r == c.container_runtime;
-  if (!listed) return bad("[DEFAULT] container_runtime", "must be one of [DEFAULT] runtimes");
-  if (c.sync_container_state_interval < 0) {
-    return bad("[DEFAULT] sync_container_state_interval", "must be >= 0");
-  }
-  if (c.execute_timeout < 1) return bad("[DEFAULT] execute_timeout", "must be >= 1");
-  if (c.container_log_max_bytes < 4096) {
-    return bad("[DEFAULT] container_log_max_bytes", "must be at least 4096");
-  }
-  if (c.guest_boot_timeout < 1) return bad("[guest] boot_timeout", "must be >= 1");
   return Status::Ok();
+}
+
+Status ValidateTls(const Config& c) {
+  if (c.ssl_cert_file.empty() != c.ssl_key_file.empty()) {
+    return Bad(c.ssl_cert_file.empty() ? "[api] ssl_cert_file" : "[api] ssl_key_file",
+               "ssl_cert_file and ssl_key_file must be set together");
+  }
+  if (c.ssl_cert_file.empty()) return Status::Ok();
+  if (auto why = UnreadableReason(c.ssl_cert_file); !why.empty()) {
+    return Bad("[api] ssl_cert_file", "cannot read " + c.ssl_cert_file + ": " + why);
+  }
+  if (auto why = UnreadableReason(c.ssl_key_file); !why.empty()) {
+    return Bad("[api] ssl_key_file", "cannot read " + c.ssl_key_file + ": " + why);
+  }
+  return Status::Ok();
+}
+
+Status ValidateApiSection(const Config& c) {
+  if (c.port < 0 || c.port > 65535) return Bad("[api] port", "must be 0..65535");
+  if (c.api_threads < 2) return Bad("[api] threads", "must be at least 2 (cpprestsdk hangs with 1)");
+  if (c.api_workers < 1) return Bad("[api] workers", "must be at least 1");
+  if (c.max_limit < 1) return Bad("[api] max_limit", "must be at least 1");
+  if (c.max_body_bytes < 1024) return Bad("[api] max_body_bytes", "must be at least 1024");
+  if (!c.public_url.empty() && !StartsWith(c.public_url, "http://") &&
+      !StartsWith(c.public_url, "https://")) {
+    return Bad("[api] public_url", "must start with http:// or https://");
+  }
+  ZUNVM_RETURN_IF_ERROR(ValidateAuthAndBind(c));
+  return ValidateTls(c);
+}
+
+Status ValidateVmSections(const Config& c) {
+  if (c.virt_type != "kvm" && c.virt_type != "qemu") {
+    return Bad("[libvirt] virt_type", "must be kvm or qemu");
+  }
+  if (c.guest_boot_timeout < 1) return Bad("[guest] boot_timeout", "must be at least 1");
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::vector<std::string> KnownConfigOptions() {
+  std::vector<std::string> out;
+  for (const auto& o : kOptions) out.push_back(std::string(o.section) + "." + o.key);
+  return out;
+}
+
+Status LoadConfigFile(const std::string& path, Config& cfg) {
+  std::string text;
+  ZUNVM_RETURN_IF_ERROR(ReadWholeFile(path, text));
+  return ParseText(text, "config file " + path, cfg);
+}
+
+Status LoadConfigText(const std::string& text, Config& cfg) {
+  return ParseText(text, "config", cfg);
+}
+
+Status ValidateConfig(const Config& c) {
+  ZUNVM_RETURN_IF_ERROR(ValidateDefaultSection(c));
+  ZUNVM_RETURN_IF_ERROR(ValidateApiSection(c));
+  return ValidateVmSections(c);
 }
 
 std::string Config::DbPath() const {
@@ -270,7 +468,7 @@ std::string Config::DbPath() const {
 
 std::string Config::HostName() const {
   if (!host.empty()) return host;
-  char buf[256] = {0};
+  char buf[HOST_NAME_MAX + 1] = {0};
   if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
   return buf;
 }
