@@ -89,19 +89,22 @@ void ContainerService::Queue(const std::string& uuid, int64_t action_id,
   });
 }
 
-Result<std::pair<Container, int64_t>> ContainerService::Begin(
-    const RequestContext& ctx, const std::string& ident, const std::string& op,
-    const std::string& action, const char* task_state, const char* new_status) {
+Status ContainerService::Accept(const RequestContext& ctx, const std::string& ident,
+                                const std::string& op, const std::string& action,
+                                const char* task_state, const char* new_status,
+                                std::function<Status(const std::string& uuid)> work) {
   auto found = Lookup(ident);
-  if (!found) return Err(found.error());
+  if (!found) return found.error();
   auto c = Mutate(found->uuid, [&](Container& rec) -> Status {
     ZUNVM_RETURN_IF_ERROR(CheckAllowed(op, rec.uuid, rec.status));
-    if (task_state) rec.task_state = task_state;
+    rec.task_state = task_state;
     if (new_status) rec.status = new_status;
     return Status::Ok();
   });
-  if (!c) return Err(c.error());
-  return std::make_pair(*c, RecordAction(ctx, c->uuid, action));
+  if (!c) return c.error();
+  std::string uuid = c->uuid;
+  Queue(uuid, RecordAction(ctx, uuid, action), [uuid, work = std::move(work)] { return work(uuid); });
+  return Status::Ok();
 }
 
 Result<Container> ContainerService::Create(const RequestContext& ctx, Container c, bool run) {
@@ -183,69 +186,45 @@ Result<Container> ContainerService::ResizeContainer(const RequestContext& ctx,
 Status ContainerService::Delete(const RequestContext& ctx, const std::string& ident, bool force,
                                 bool stop) {
   std::string op = force ? "delete_force" : stop ? "delete_stop" : "delete";
-  auto b = Begin(ctx, ident, op, "delete", task::kDeleting, status::kDeleting);
-  if (!b) return b.error();
-  std::string uuid = b->first.uuid;
-  Queue(uuid, b->second, [this, uuid, force, stop] { return DoDelete(uuid, force, stop); });
-  return Status::Ok();
+  return Accept(ctx, ident, op, "delete", task::kDeleting, status::kDeleting,
+                [this, force, stop](const std::string& uuid) { return DoDelete(uuid, force, stop); });
 }
 
 Status ContainerService::Start(const RequestContext& ctx, const std::string& ident) {
-  auto b = Begin(ctx, ident, "start", "start", task::kStarting);
-  if (!b) return b.error();
-  std::string uuid = b->first.uuid;
-  Queue(uuid, b->second, [this, uuid] { return DoStart(uuid); });
-  return Status::Ok();
+  return Accept(ctx, ident, "start", "start", task::kStarting, nullptr,
+                [this](const std::string& uuid) { return DoStart(uuid); });
 }
 
 Status ContainerService::Stop(const RequestContext& ctx, const std::string& ident, int timeout) {
-  auto b = Begin(ctx, ident, "stop", "stop", task::kStopping);
-  if (!b) return b.error();
-  std::string uuid = b->first.uuid;
-  Queue(uuid, b->second, [this, uuid, timeout] { return DoStop(uuid, timeout); });
-  return Status::Ok();
+  return Accept(ctx, ident, "stop", "stop", task::kStopping, nullptr,
+                [this, timeout](const std::string& uuid) { return DoStop(uuid, timeout); });
 }
 
 Status ContainerService::Reboot(const RequestContext& ctx, const std::string& ident,
                                 int timeout) {
-  auto b = Begin(ctx, ident, "reboot", "reboot", task::kRebooting, status::kRestarting);
-  if (!b) return b.error();
-  std::string uuid = b->first.uuid;
-  Queue(uuid, b->second, [this, uuid, timeout] { return DoReboot(uuid, timeout); });
-  return Status::Ok();
+  return Accept(ctx, ident, "reboot", "reboot", task::kRebooting, status::kRestarting,
+                [this, timeout](const std::string& uuid) { return DoReboot(uuid, timeout); });
 }
 
 Status ContainerService::Pause(const RequestContext& ctx, const std::string& ident) {
-  auto b = Begin(ctx, ident, "pause", "pause", task::kPausing);
-  if (!b) return b.error();
-  std::string uuid = b->first.uuid;
-  Queue(uuid, b->second, [this, uuid] { return DoPause(uuid, true); });
-  return Status::Ok();
+  return Accept(ctx, ident, "pause", "pause", task::kPausing, nullptr,
+                [this](const std::string& uuid) { return DoPause(uuid, true); });
 }
 
 Status ContainerService::Unpause(const RequestContext& ctx, const std::string& ident) {
-  auto b = Begin(ctx, ident, "unpause", "unpause", task::kUnpausing);
-  if (!b) return b.error();
-  std::string uuid = b->first.uuid;
-  Queue(uuid, b->second, [this, uuid] { return DoPause(uuid, false); });
-  return Status::Ok();
+  return Accept(ctx, ident, "unpause", "unpause", task::kUnpausing, nullptr,
+                [this](const std::string& uuid) { return DoPause(uuid, false); });
 }
 
 Status ContainerService::Kill(const RequestContext& ctx, const std::string& ident, int signal) {
-  auto b = Begin(ctx, ident, "kill", "kill", task::kKilling);
-  if (!b) return b.error();
-  std::string uuid = b->first.uuid;
-  Queue(uuid, b->second, [this, uuid, signal] { return DoKill(uuid, signal); });
-  return Status::Ok();
+  return Accept(ctx, ident, "kill", "kill", task::kKilling, nullptr,
+                [this, signal](const std::string& uuid) { return DoKill(uuid, signal); });
 }
 
 Status ContainerService::Rebuild(const RequestContext& ctx, const std::string& ident,
                                  const std::optional<std::string>& image) {
-  auto b = Begin(ctx, ident, "rebuild", "rebuild", task::kRebuilding, status::kRebuilding);
-  if (!b) return b.error();
-  std::string uuid = b->first.uuid;
-  Queue(uuid, b->second, [this, uuid, image] { return DoRebuild(uuid, image); });
-  return Status::Ok();
+  return Accept(ctx, ident, "rebuild", "rebuild", task::kRebuilding, status::kRebuilding,
+                [this, image](const std::string& uuid) { return DoRebuild(uuid, image); });
 }
 
 Result<std::string> ContainerService::Logs(const std::string& ident, const LogQuery& q) {

@@ -103,11 +103,11 @@ class ContainerService : public DriverEvents {
   // Read-modify-write of one record under mu_; stamps updated_at. Returns the new record.
   Result<Container> Mutate(const std::string& uuid, const Mutator& fn);
   // Looks up, checks the state table for `op`, sets `task_state` (and `new_status` if
-  // given), records the action, all in one step. Returns the record and the action id.
-  Result<std::pair<Container, int64_t>> Begin(const RequestContext& ctx, const std::string& ident,
-                                              const std::string& op, const std::string& action,
-                                              const char* task_state,
-                                              const char* new_status = nullptr);
+  // given), records the action and queues `work` under the container's uuid, all before
+  // returning: what an accepted (202) operation does.
+  Status Accept(const RequestContext& ctx, const std::string& ident, const std::string& op,
+                const std::string& action, const char* task_state, const char* new_status,
+                std::function<Status(const std::string& uuid)> work);
   int64_t RecordAction(const RequestContext& ctx, const std::string& uuid,
                        const std::string& action);
   void FinishAction(int64_t action_id, const Status& st);
