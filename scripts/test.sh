@@ -14,4 +14,4 @@ export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tests/lsan.supp:print_sup
 echo "== ASan/UBSan build: all tests"
 ctest --test-dir "$root/build-asan" --output-on-failure -j 2 --timeout 900
 echo "== release build: unit tests"
-ctest --test-dir "$root/build" --output-on-failure -j 2 -E '^e2e_' --timeout 300
+ctest --test-dir "$root/build" --output-on-failure -j 2 -E '^(e2e|fuzz)_' --timeout 300
