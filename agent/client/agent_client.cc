@@ -1,0 +1,132 @@
+#include "agent/client/agent_client.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "agent/protocol/frame.h"
+
+namespace zunvm::agent {
+
+using nlohmann::json;
+
+AgentClient::AgentClient(int fd, EventHandler on_event)
+    : fd_(fd), on_event_(std::move(on_event)) {
+  reader_ = std::thread([this] { ReadLoop(); });
+}
+
+AgentClient::~AgentClient() {
+  ::shutdown(fd_, SHUT_RDWR);
+  if (reader_.joinable()) reader_.join();
+  ::close(fd_);
+}
+
+Result<std::unique_ptr<AgentClient>> AgentClient::Connect(const std::string& path,
+                                                          std::chrono::milliseconds timeout,
+                                                          EventHandler on_event) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) return Err(Status::Invalid("socket path too long"));
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string last;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return Err(Status::Unavailable(std::string("socket: ") + std::strerror(errno)));
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+      return std::make_unique<AgentClient>(fd, std::move(on_event));
+    }
+    last = std::strerror(errno);
+    ::close(fd);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // qemu creates it at start
+  }
+  return Err(Status(Code::kDeadlineExceeded, "cannot connect to " + path + ": " + last));
+}
+
+void AgentClient::FailAll(const Status& st) {
+  std::lock_guard<std::mutex> lock(mu_);
+  alive_ = false;
+  for (auto& [id, p] : pending_) {
+    if (!p->done) {
+      p->done = true;
+      p->result = Err(st);
+    }
+  }
+  cv_.notify_all();
+}
+
+void AgentClient::ReadLoop() {
+  FrameDecoder decoder;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd_, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      FailAll(Status::Unavailable("the guest agent closed the channel"));
+      return;
+    }
+    decoder.Feed(std::string_view(buf, static_cast<size_t>(n)));
+    for (;;) {
+      auto f = decoder.Next();
+      if (!f) {
+        FailAll(Status::Unavailable("the guest agent sent a bad frame: " + f.error().message()));
+        return;
+      }
+      if (!*f) break;
+      auto m = ParseMessage(**f);
+      if (!m) continue;  // a bad message is dropped; its caller times out
+      if (m->kind == Kind::kEvent) {
+        if (on_event_) on_event_(*m);
+        continue;
+      }
+      if (m->kind != Kind::kResponse) continue;
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = pending_.find(m->id);
+      if (it == pending_.end() || it->second->done) continue;  // late or unknown: ignored
+      it->second->done = true;
+      it->second->result = m->error ? Result<json>(Err(*m->error)) : Result<json>(std::move(m->body));
+      cv_.notify_all();
+    }
+  }
+}
+
+Result<json> AgentClient::Call(const std::string& op, json body, std::chrono::milliseconds timeout) {
+  auto p = std::make_shared<Pending>();
+  uint64_t id;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!alive_) return Err(Status::Unavailable("the guest agent is gone"));
+    id = next_id_++;
+    pending_[id] = p;
+  }
+  auto frame = EncodeFrame(SerializeMessage(Message::Request(id, op, std::move(body))));
+  if (!frame) {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_.erase(id);
+    return Err(frame.error());
+  }
+  {
+    std::lock_guard<std::mutex> wlock(write_mu_);
+    size_t off = 0;
+    while (off < frame->size()) {
+      ssize_t n = ::send(fd_, frame->data() + off, frame->size() - off, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        std::lock_guard<std::mutex> lock(mu_);
+        pending_.erase(id);
+        return Err(Status::Unavailable(std::string("writing to the agent: ") + std::strerror(errno)));
+      }
+      off += static_cast<size_t>(n);
+    }
+  }
+  std::unique_lock<std::mutex> lock(mu_);
+  bool done = cv_.wait_for(lock, timeout, [&] { return p->done; });
+  pending_.erase(id);
+  if (!done) return Err(Status(Code::kDeadlineExceeded, "agent call " + op + " timed out"));
+  return std::move(p->result);
+}
+
+}  // namespace zunvm::agent

@@ -1,0 +1,62 @@
+// AgentClient: the host side of the agent channel. Owns one connected stream socket (the VM's
+// virtio-serial unix socket, or a socketpair in tests), a reader thread that matches responses
+// to calls and hands events to a callback, and request ids.
+//
+// Thread safety: all methods are thread-safe; calls from several threads are multiplexed. Every
+// call has a deadline (DeadlineExceeded past it). When the guest goes away (EOF, a bad frame)
+// pending and later calls fail with Unavailable and the event callback gets nothing more.
+// The event callback runs on the reader thread and must not block or call back synchronously.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent/protocol/message.h"
+#include "common/status.h"
+
+namespace zunvm::agent {
+
+class AgentClient {
+ public:
+  using EventHandler = std::function<void(const Message&)>;
+
+  // Takes ownership of a connected stream socket.
+  AgentClient(int fd, EventHandler on_event);
+  ~AgentClient();
+  // Connects to a unix socket, retrying until the deadline (the VM may still be starting).
+  static Result<std::unique_ptr<AgentClient>> Connect(const std::string& path,
+                                                      std::chrono::milliseconds timeout,
+                                                      EventHandler on_event);
+
+  Result<nlohmann::json> Call(const std::string& op, nlohmann::json body,
+                              std::chrono::milliseconds timeout);
+  bool Alive() const { return alive_; }
+
+ private:
+  struct Pending {
+    bool done = false;
+    Result<nlohmann::json> result = nlohmann::json::object();
+  };
+  void ReadLoop();
+  void FailAll(const Status& st);
+
+  int fd_;
+  EventHandler on_event_;
+  std::mutex mu_;              // guards pending_, next_id_
+  std::mutex write_mu_;        // one frame at a time on the socket
+  std::condition_variable cv_;
+  std::map<uint64_t, std::shared_ptr<Pending>> pending_;
+  uint64_t next_id_ = 1;
+  std::atomic<bool> alive_{true};
+  std::thread reader_;
+};
+
+}  // namespace zunvm::agent

@@ -1,0 +1,65 @@
+// zunvm-agent: the guest agent. As PID 1 in the VM (the initramfs's /init) it sets the guest
+// up and serves the host over the virtio-serial port org.zunvm.agent.0, powering the VM off on
+// `shutdown` or when it cannot serve. With --stdio it serves on file descriptor 0 (a socket),
+// which is how host-side tests run the real agent without a VM.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include <cstring>
+#include <string>
+
+#include "agent/guest/init.h"
+#include "agent/guest/server.h"
+#include "common/base64.h"
+
+namespace {
+
+std::string BootId() {
+  char buf[16] = {0};
+  int fd = ::open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    (void)!::read(fd, buf, sizeof buf);
+    ::close(fd);
+  }
+  return zunvm::Base64Encode(std::string(buf, sizeof buf));
+}
+
+int RunAsInit() {
+  using namespace zunvm::agent;
+  zunvm::Status st = MountPseudoFilesystems();
+  if (st.ok()) st = LoadModules("/lib/modules");
+  if (!st.ok()) {
+    ConsoleLog(st.message());
+    PowerOff();
+  }
+  auto fd = OpenPort("org.zunvm.agent.0", 10000);
+  if (!fd) {
+    ConsoleLog(fd.error().message());
+    PowerOff();
+  }
+  ConsoleLog("ready");
+  ServerOptions opts;
+  opts.pid1 = true;
+  opts.exit_on_eof = false;
+  opts.boot_id = BootId();
+  AgentServer server(*fd, opts);
+  server.Run();
+  ConsoleLog("powering off");
+  PowerOff();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "--stdio") == 0) {
+    zunvm::agent::ServerOptions opts;
+    opts.boot_id = BootId();
+    zunvm::agent::AgentServer server(0, opts);
+    return server.Run();
+  }
+  if (::getpid() == 1) return RunAsInit();
+  std::fprintf(stderr, "usage: zunvm-agent --stdio   (or run as PID 1 in the guest)\n");
+  return 2;
+}

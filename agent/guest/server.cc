@@ -1,0 +1,323 @@
+#include "agent/guest/server.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/base64.h"
+
+namespace zunvm::agent {
+
+using nlohmann::json;
+
+namespace {
+
+bool WriteAll(int fd, const std::string& data) {
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+Result<std::vector<std::string>> Strings(const json& body, const char* key, bool required) {
+  auto it = body.find(key);
+  std::vector<std::string> out;
+  if (it == body.end() || it->is_null()) {
+    if (required) return Err(Status::Invalid(std::string(key) + " is required"));
+    return out;
+  }
+  if (!it->is_array()) return Err(Status::Invalid(std::string(key) + " must be a list of strings"));
+  for (const auto& v : *it) {
+    if (!v.is_string()) return Err(Status::Invalid(std::string(key) + " must be a list of strings"));
+    std::string s = v.get<std::string>();
+    if (s.find('\0') != std::string::npos) return Err(Status::Invalid("NUL in " + std::string(key)));
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+std::string Str(const json& body, const char* key) {
+  auto it = body.find(key);
+  return it != body.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+}  // namespace
+
+AgentServer::AgentServer(int fd, ServerOptions opts) : fd_(fd), opts_(std::move(opts)) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &set, nullptr);
+  sigfd_ = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+AgentServer::~AgentServer() {
+  for (auto& [id, p] : procs_) {
+    for (int fd : {p.out, p.err, p.in}) {
+      if (fd >= 0) ::close(fd);
+    }
+    if (!p.reaped && p.pid > 0) ::kill(p.pid, SIGKILL);
+  }
+  if (sigfd_ >= 0) ::close(sigfd_);
+}
+
+void AgentServer::Send(const Message& m) {
+  auto frame = EncodeFrame(SerializeMessage(m));
+  if (!frame) return;  // cannot happen for our own bounded messages
+  if (!WriteAll(fd_, *frame)) channel_broken_ = true;
+}
+
+int AgentServer::Run() {
+  char buf[65536];
+  while (!shutdown_) {
+    std::vector<pollfd> fds;
+    fds.push_back({fd_, POLLIN, 0});
+    fds.push_back({sigfd_, POLLIN, 0});
+    std::vector<std::pair<std::string, int>> owners;  // which proc/stream each extra fd is
+    for (auto& [id, p] : procs_) {
+      if (p.out >= 0) { fds.push_back({p.out, POLLIN, 0}); owners.emplace_back(id, 1); }
+      if (p.err >= 0) { fds.push_back({p.err, POLLIN, 0}); owners.emplace_back(id, 2); }
+    }
+    int n = ::poll(fds.data(), fds.size(), 1000);
+    if (n < 0 && errno != EINTR) return 1;
+    if (fds[1].revents & POLLIN) ReapChildren();
+    for (size_t i = 2; i < fds.size(); ++i) {
+      if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      auto it = procs_.find(owners[i - 2].first);
+      if (it == procs_.end()) continue;
+      Proc& p = it->second;
+      if (owners[i - 2].second == 1) PumpOutput(p, p.out, "stdout");
+      else PumpOutput(p, p.err, "stderr");
+    }
+    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      ssize_t r = ::read(fd_, buf, sizeof buf);
+      if (r > 0) {
+        decoder_.Feed(std::string_view(buf, static_cast<size_t>(r)));
+        for (;;) {
+          auto f = decoder_.Next();
+          if (!f) {  // garbage or oversized: this connection cannot be trusted any more
+            if (opts_.exit_on_eof) return 1;
+            decoder_ = FrameDecoder();
+            break;
+          }
+          if (!*f) break;
+          HandlePayload(**f);
+        }
+      } else if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN)) {
+        if (opts_.exit_on_eof) return 1;
+        // virtio-serial: no host connected. The fd stays usable; back off instead of spinning.
+        decoder_ = FrameDecoder();
+        ::usleep(20000);
+      }
+    }
+    if (channel_broken_ && opts_.exit_on_eof) return 1;
+  }
+  return 0;
+}
+
+void AgentServer::HandlePayload(const std::string& payload) {
+  auto m = ParseMessage(payload);
+  if (!m) return;  // no id to answer: dropped (logged on the console in the guest)
+  if (m->kind != Kind::kRequest) return;
+  auto result = Dispatch(*m);
+  if (result) Send(Message::Response(*m, std::move(*result)));
+  else Send(Message::Failure(*m, result.error()));
+}
+
+Result<json> AgentServer::Dispatch(const Message& m) {
+  const json& b = m.body;
+  if (m.op == "hello") {
+    auto v = b.find("version");
+    if (v == b.end() || !v->is_number_integer() || v->get<int64_t>() != kProtocolVersion) {
+      return Err(Status::Invalid("unsupported protocol version"));
+    }
+    struct utsname u{};
+    ::uname(&u);
+    return json{{"version", kProtocolVersion},
+                {"agent_version", opts_.agent_version},
+                {"boot_id", opts_.boot_id},
+                {"kernel", u.release},
+                {"capabilities", {"exec", "signal", "stdin", "processes", "shutdown"}}};
+  }
+  if (m.op == "exec") return Exec(b);
+  if (m.op == "signal") return Signal(b);
+  if (m.op == "write_stdin") return WriteStdin(b, false);
+  if (m.op == "close_stdin") return WriteStdin(b, true);
+  if (m.op == "processes") return Processes();
+  if (m.op == "guest_details") {
+    struct utsname u{};
+    ::uname(&u);
+    return json{{"kernel", u.release}, {"agent_version", opts_.agent_version}};
+  }
+  if (m.op == "shutdown") {
+    shutdown_ = true;
+    return json::object();
+  }
+  return Err(Status::NotImplemented("unknown op " + m.op));
+}
+
+Result<json> AgentServer::Exec(const json& b) {
+  std::string id = Str(b, "exec_id");
+  if (id.empty() || id.size() > 64) return Err(Status::Invalid("exec_id must be 1..64 characters"));
+  if (procs_.count(id)) return Err(Status::Conflict("exec " + id + " exists"));
+  auto argv = Strings(b, "argv", true);
+  if (!argv) return Err(argv.error());
+  if (argv->empty()) return Err(Status::Invalid("argv is empty"));
+  auto env = Strings(b, "env", false);
+  if (!env) return Err(env.error());
+  std::string cwd = Str(b, "cwd");
+  bool want_stdin = b.value("stdin", false);
+  int out[2], err[2], in[2] = {-1, -1};
+  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0 ||
+      (want_stdin && ::pipe2(in, O_CLOEXEC) != 0)) {
+    return Err(Status::Internal(std::string("pipe: ") + std::strerror(errno)));
+  }
+  std::vector<char*> cargv, cenv;
+  for (auto& s : *argv) cargv.push_back(s.data());
+  cargv.push_back(nullptr);
+  for (auto& s : *env) cenv.push_back(s.data());
+  cenv.push_back(nullptr);
+  int errpipe[2];
+  if (::pipe2(errpipe, O_CLOEXEC) != 0) return Err(Status::Internal("pipe"));
+  pid_t pid = ::fork();
+  if (pid < 0) return Err(Status::Unavailable(std::string("fork: ") + std::strerror(errno)));
+  if (pid == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::setsid();
+    int devnull = ::open("/dev/null", O_RDONLY);
+    ::dup2(want_stdin ? in[0] : devnull, 0);
+    ::dup2(out[1], 1);
+    ::dup2(err[1], 2);
+    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) {
+      int e = errno;
+      (void)!::write(errpipe[1], &e, sizeof e);
+      ::_exit(127);
+    }
+    if (env->empty()) ::execvp(cargv[0], cargv.data());
+    else ::execvpe(cargv[0], cargv.data(), cenv.data());
+    int e = errno;
+    (void)!::write(errpipe[1], &e, sizeof e);
+    ::_exit(127);
+  }
+  ::close(errpipe[1]);
+  int child_errno = 0;
+  ssize_t got = ::read(errpipe[0], &child_errno, sizeof child_errno);
+  ::close(errpipe[0]);
+  ::close(out[1]);
+  ::close(err[1]);
+  if (want_stdin) ::close(in[0]);
+  if (got == sizeof child_errno) {
+    ::close(out[0]);
+    ::close(err[0]);
+    if (want_stdin) ::close(in[1]);
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    return Err(Status::NotFound("cannot run " + (*argv)[0] + ": " + std::strerror(child_errno)));
+  }
+  Proc p;
+  p.id = id;
+  p.pid = pid;
+  p.out = out[0];
+  p.err = err[0];
+  p.in = want_stdin ? in[1] : -1;
+  procs_[id] = p;
+  return json{{"pid", pid}};
+}
+
+Result<json> AgentServer::Signal(const json& b) {
+  auto it = procs_.find(Str(b, "exec_id"));
+  if (it == procs_.end()) return Err(Status::NotFound("no such exec " + Str(b, "exec_id")));
+  auto sig = b.find("signal");
+  if (sig == b.end() || !sig->is_number_integer() || sig->get<int>() < 1 || sig->get<int>() > 64) {
+    return Err(Status::Invalid("signal must be 1..64"));
+  }
+  if (it->second.reaped) return Err(Status::Conflict("exec " + it->first + " has exited"));
+  ::kill(it->second.pid, sig->get<int>());
+  return json::object();
+}
+
+Result<json> AgentServer::WriteStdin(const json& b, bool close_after) {
+  auto it = procs_.find(Str(b, "exec_id"));
+  if (it == procs_.end()) return Err(Status::NotFound("no such exec " + Str(b, "exec_id")));
+  Proc& p = it->second;
+  if (p.in < 0) return Err(Status::Conflict("stdin of " + p.id + " is closed"));
+  if (!close_after) {
+    auto data = Base64Decode(Str(b, "data"));
+    if (!data) return Err(Status::Invalid("data must be base64"));
+    if (!WriteAll(p.in, *data)) return Err(Status::Conflict("stdin of " + p.id + " is broken"));
+  } else {
+    ::close(p.in);
+    p.in = -1;
+  }
+  return json::object();
+}
+
+json AgentServer::Processes() const {
+  json list = json::array();
+  for (const auto& [id, p] : procs_) {
+    list.push_back({{"exec_id", id}, {"pid", p.pid}, {"running", !p.reaped}});
+  }
+  return json{{"processes", list}};
+}
+
+void AgentServer::PumpOutput(Proc& p, int& fd, const char* stream) {
+  char buf[65536];
+  ssize_t n = ::read(fd, buf, sizeof buf);
+  if (n > 0) {
+    Send(Message::Event("output", {{"exec_id", p.id},
+                                   {"stream", stream},
+                                   {"data", Base64Encode(std::string(buf, static_cast<size_t>(n)))}}));
+    return;
+  }
+  if (n < 0 && errno == EINTR) return;
+  ::close(fd);
+  fd = -1;
+  MaybeFinish(p);
+}
+
+void AgentServer::ReapChildren() {
+  signalfd_siginfo si;
+  while (::read(sigfd_, &si, sizeof si) == sizeof si) {
+  }
+  for (;;) {
+    int st = 0;
+    pid_t pid = ::waitpid(-1, &st, WNOHANG);
+    if (pid <= 0) break;
+    for (auto& [id, p] : procs_) {
+      if (p.pid != pid) continue;
+      p.reaped = true;
+      p.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      MaybeFinish(p);  // may erase p: stop iterating
+      break;
+    }
+    // Other children (orphans reparented to PID 1) are simply reaped.
+  }
+}
+
+// The exit event follows all of the process's output: sent once it is reaped and both pipes
+// reached EOF.
+void AgentServer::MaybeFinish(Proc& p) {
+  if (!p.reaped || p.out >= 0 || p.err >= 0) return;
+  if (p.in >= 0) {
+    ::close(p.in);
+    p.in = -1;
+  }
+  Send(Message::Event("exit", {{"exec_id", p.id}, {"exit_code", p.exit_code}}));
+  std::string id = p.id;
+  procs_.erase(id);
+}
+
+}  // namespace zunvm::agent

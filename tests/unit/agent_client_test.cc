@@ -1,0 +1,168 @@
+// The real zunvm-agent binary (its --stdio mode: the same server loop as PID 1 in the VM)
+// driven by the real AgentClient over a socketpair: exec, output, exit codes, signals, stdin,
+// bulk output, hostile frames, the guest going away.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <mutex>
+
+#include "agent/client/agent_client.h"
+#include "agent/protocol/frame.h"
+#include "common/base64.h"
+
+namespace zunvm::agent {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// Collects output and exit events per exec id.
+class Events {
+ public:
+  void On(const Message& m) {
+    std::lock_guard<std::mutex> l(mu_);
+    std::string id = m.body.value("exec_id", "");
+    if (m.op == "output") {
+      auto data = Base64Decode(m.body.value("data", ""));
+      (m.body.value("stream", "") == "stdout" ? out_[id] : err_[id]) += data.value_or("");
+    } else if (m.op == "exit") {
+      exit_[id] = m.body.value("exit_code", -1);
+    }
+    cv_.notify_all();
+  }
+  std::optional<int> WaitExit(const std::string& id, milliseconds t = seconds(20)) {
+    std::unique_lock<std::mutex> l(mu_);
+    if (!cv_.wait_for(l, t, [&] { return exit_.count(id) > 0; })) return std::nullopt;
+    return exit_[id];
+  }
+  std::string Out(const std::string& id) { std::lock_guard<std::mutex> l(mu_); return out_[id]; }
+  std::string Err(const std::string& id) { std::lock_guard<std::mutex> l(mu_); return err_[id]; }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, std::string> out_, err_;
+  std::map<std::string, int> exit_;
+};
+
+class AgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    int sv[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    pid_ = ::fork();
+    ASSERT_GE(pid_, 0);
+    if (pid_ == 0) {
+      ::dup2(sv[1], 0);
+      ::execl(ZUNVM_AGENT_BIN, "zunvm-agent", "--stdio", static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    ::close(sv[1]);
+    peer_ = sv[0];
+    client_ = std::make_unique<AgentClient>(::dup(peer_), [this](const Message& m) { events_.On(m); });
+  }
+  void TearDown() override {
+    client_.reset();
+    ::close(peer_);
+    int st = 0;
+    if (pid_ > 0) ::waitpid(pid_, &st, 0);
+  }
+  Result<json> Exec(const std::string& id, std::vector<std::string> argv, json extra = json::object()) {
+    extra["exec_id"] = id;
+    extra["argv"] = argv;
+    return client_->Call("exec", extra, seconds(10));
+  }
+
+  pid_t pid_ = -1;
+  int peer_ = -1;
+  Events events_;
+  std::unique_ptr<AgentClient> client_;
+};
+
+TEST_F(AgentTest, HelloReportsVersionAndKernel) {
+  auto r = client_->Call("hello", {{"version", 1}}, seconds(10));
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ((*r)["version"], 1);
+  EXPECT_FALSE((*r)["boot_id"].get<std::string>().empty());
+  EXPECT_FALSE((*r)["kernel"].get<std::string>().empty());
+  auto bad = client_->Call("hello", {{"version", 99}}, seconds(10));
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code(), Code::kInvalidArgument);
+  auto unknown = client_->Call("teleport", json::object(), seconds(10));
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code(), Code::kNotImplemented);
+}
+
+TEST_F(AgentTest, ExitCodesSignalsAndStreams) {
+  ASSERT_TRUE(Exec("ok", {"sh", "-c", "echo out; echo err >&2"}));
+  EXPECT_EQ(events_.WaitExit("ok"), 0);
+  EXPECT_EQ(events_.Out("ok"), "out\n");
+  EXPECT_EQ(events_.Err("ok"), "err\n");
+  ASSERT_TRUE(Exec("one", {"sh", "-c", "exit 1"}));
+  EXPECT_EQ(events_.WaitExit("one"), 1);
+  ASSERT_TRUE(Exec("sleeper", {"sleep", "30"}));
+  ASSERT_TRUE(client_->Call("signal", {{"exec_id", "sleeper"}, {"signal", SIGKILL}}, seconds(10)));
+  EXPECT_EQ(events_.WaitExit("sleeper"), 137);
+  ASSERT_TRUE(Exec("term", {"sleep", "30"}));
+  ASSERT_TRUE(client_->Call("signal", {{"exec_id", "term"}, {"signal", SIGTERM}}, seconds(10)));
+  EXPECT_EQ(events_.WaitExit("term"), 143);
+  auto missing = Exec("nope", {"/no/such/binary"});
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code(), Code::kNotFound);
+  EXPECT_FALSE(Exec("", {"true"}));
+  EXPECT_FALSE(client_->Call("exec", {{"exec_id", "x"}, {"argv", "notalist"}}, seconds(10)));
+}
+
+TEST_F(AgentTest, EnvCwdAndStdin) {
+  ASSERT_TRUE(Exec("env", {"sh", "-c", "echo $GREETING; pwd"},
+                   {{"env", {"GREETING=hello", "PATH=/usr/bin:/bin"}}, {"cwd", "/tmp"}}));
+  EXPECT_EQ(events_.WaitExit("env"), 0);
+  EXPECT_EQ(events_.Out("env"), "hello\n/tmp\n");
+  ASSERT_TRUE(Exec("cat", {"cat"}, {{"stdin", true}}));
+  ASSERT_TRUE(client_->Call("write_stdin", {{"exec_id", "cat"}, {"data", Base64Encode("ping\n")}}, seconds(10)));
+  ASSERT_TRUE(client_->Call("close_stdin", {{"exec_id", "cat"}}, seconds(10)));
+  EXPECT_EQ(events_.WaitExit("cat"), 0);
+  EXPECT_EQ(events_.Out("cat"), "ping\n");
+}
+
+TEST_F(AgentTest, FiveMegabytesArriveIntact) {
+  ASSERT_TRUE(Exec("bulk", {"sh", "-c", "yes 0123456789abcdef | head -c 5000000"}));
+  EXPECT_EQ(events_.WaitExit("bulk", seconds(60)), 0);
+  std::string out = events_.Out("bulk");
+  ASSERT_EQ(out.size(), 5000000u);
+  std::string line = "0123456789abcdef\n";
+  for (size_t i = 0; i < out.size(); i += 4096) ASSERT_EQ(out[i], line[i % line.size()]) << i;
+}
+
+TEST_F(AgentTest, GarbageFrameDropsTheConnectionNotTheProcess) {
+  const char garbage[] = "\xff\xff\xff\xffjunk";
+  ASSERT_EQ(::write(peer_, garbage, sizeof garbage - 1), static_cast<ssize_t>(sizeof garbage - 1));
+  // In --stdio mode the agent ends its loop on a bad frame; the client sees the channel close.
+  for (int i = 0; i < 200 && client_->Alive(); ++i) {
+    auto r = client_->Call("hello", {{"version", 1}}, milliseconds(100));
+    if (!r && r.error().code() == Code::kUnavailable) break;
+  }
+  EXPECT_FALSE(client_->Call("hello", {{"version", 1}}, seconds(5)));
+  int st = 0;
+  ASSERT_EQ(::waitpid(pid_, &st, 0), pid_);
+  pid_ = -1;
+  EXPECT_TRUE(WIFEXITED(st));  // a clean exit, not a crash
+}
+
+TEST_F(AgentTest, ShutdownEndsTheServer) {
+  ASSERT_TRUE(client_->Call("shutdown", json::object(), seconds(10)));
+  int st = 0;
+  ASSERT_EQ(::waitpid(pid_, &st, 0), pid_);
+  pid_ = -1;
+  EXPECT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 0);
+}
+
+}  // namespace
+}  // namespace zunvm::agent
