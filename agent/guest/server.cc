@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pty.h>
+#include <sys/ioctl.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/utsname.h>
@@ -11,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "agent/guest/procfs.h"
 #include "common/base64.h"
 
 namespace zunvm::agent {
@@ -64,7 +67,7 @@ AgentServer::AgentServer(int fd, ServerOptions opts) : fd_(fd), opts_(std::move(
 
 AgentServer::~AgentServer() {
   for (auto& [id, p] : procs_) {
-    for (int fd : {p.out, p.err, p.in}) {
+    for (int fd : {p.out, p.err, p.in, p.tty}) {
       if (fd >= 0) ::close(fd);
     }
     if (!p.reaped && p.pid > 0) ::kill(p.pid, SIGKILL);
@@ -155,6 +158,7 @@ Result<json> AgentServer::Dispatch(const Message& m) {
   if (m.op == "write_stdin") return WriteStdin(b, false);
   if (m.op == "close_stdin") return WriteStdin(b, true);
   if (m.op == "processes") return Processes();
+  if (m.op == "resize_tty") return ResizeTty(b);
   if (m.op == "guest_details") {
     struct utsname u{};
     ::uname(&u);
@@ -178,9 +182,20 @@ Result<json> AgentServer::Exec(const json& b) {
   if (!env) return Err(env.error());
   std::string cwd = Str(b, "cwd");
   bool want_stdin = b.value("stdin", false);
+  bool tty = b.value("tty", false);
   int out[2], err[2], in[2] = {-1, -1};
-  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0 ||
-      (want_stdin && ::pipe2(in, O_CLOEXEC) != 0)) {
+  int master = -1, slave = -1;
+  if (tty) {
+    // One pty carries stdin and the merged output, as with `docker exec -t`.
+    if (::openpty(&master, &slave, nullptr, nullptr, nullptr) != 0) {
+      return Err(Status::Internal(std::string("openpty: ") + std::strerror(errno)));
+    }
+    ::fcntl(master, F_SETFD, FD_CLOEXEC);
+    out[0] = master;
+    out[1] = slave;
+    err[0] = err[1] = -1;
+  } else if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0 ||
+             (want_stdin && ::pipe2(in, O_CLOEXEC) != 0)) {
     return Err(Status::Internal(std::string("pipe: ") + std::strerror(errno)));
   }
   std::vector<char*> cargv, cenv;
@@ -197,10 +212,17 @@ Result<json> AgentServer::Exec(const json& b) {
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
     ::setsid();
-    int devnull = ::open("/dev/null", O_RDONLY);
-    ::dup2(want_stdin ? in[0] : devnull, 0);
-    ::dup2(out[1], 1);
-    ::dup2(err[1], 2);
+    if (tty) {
+      ::ioctl(slave, TIOCSCTTY, 0);
+      ::dup2(slave, 0);
+      ::dup2(slave, 1);
+      ::dup2(slave, 2);
+    } else {
+      int devnull = ::open("/dev/null", O_RDONLY);
+      ::dup2(want_stdin ? in[0] : devnull, 0);
+      ::dup2(out[1], 1);
+      ::dup2(err[1], 2);
+    }
     if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) {
       int e = errno;
       (void)!::write(errpipe[1], &e, sizeof e);
@@ -217,12 +239,12 @@ Result<json> AgentServer::Exec(const json& b) {
   ssize_t got = ::read(errpipe[0], &child_errno, sizeof child_errno);
   ::close(errpipe[0]);
   ::close(out[1]);
-  ::close(err[1]);
-  if (want_stdin) ::close(in[0]);
+  if (err[1] >= 0) ::close(err[1]);
+  if (want_stdin && !tty) ::close(in[0]);
   if (got == sizeof child_errno) {
     ::close(out[0]);
-    ::close(err[0]);
-    if (want_stdin) ::close(in[1]);
+    if (err[0] >= 0) ::close(err[0]);
+    if (want_stdin && !tty) ::close(in[1]);
     int st = 0;
     ::waitpid(pid, &st, 0);
     return Err(Status::NotFound("cannot run " + (*argv)[0] + ": " + std::strerror(child_errno)));
@@ -232,7 +254,8 @@ Result<json> AgentServer::Exec(const json& b) {
   p.pid = pid;
   p.out = out[0];
   p.err = err[0];
-  p.in = want_stdin ? in[1] : -1;
+  p.in = !want_stdin ? -1 : tty ? ::fcntl(master, F_DUPFD_CLOEXEC, 0) : in[1];
+  p.tty = tty ? ::fcntl(master, F_DUPFD_CLOEXEC, 0) : -1;
   procs_[id] = p;
   return json{{"pid", pid}};
 }
@@ -265,12 +288,26 @@ Result<json> AgentServer::WriteStdin(const json& b, bool close_after) {
   return json::object();
 }
 
-json AgentServer::Processes() const {
-  json list = json::array();
-  for (const auto& [id, p] : procs_) {
-    list.push_back({{"exec_id", id}, {"pid", p.pid}, {"running", !p.reaped}});
+Result<json> AgentServer::ResizeTty(const json& b) {
+  auto it = procs_.find(Str(b, "exec_id"));
+  if (it == procs_.end()) return Err(Status::NotFound("no such exec " + Str(b, "exec_id")));
+  if (it->second.tty < 0) return Err(Status::Invalid("exec " + it->first + " has no tty"));
+  int w = b.value("width", 0), h = b.value("height", 0);
+  if (w < 1 || h < 1 || w > 10000 || h > 10000) return Err(Status::Invalid("bad tty size"));
+  winsize ws{};
+  ws.ws_col = static_cast<unsigned short>(w);
+  ws.ws_row = static_cast<unsigned short>(h);
+  if (::ioctl(it->second.tty, TIOCSWINSZ, &ws) != 0) {
+    return Err(Status::Internal(std::string("resize: ") + std::strerror(errno)));
   }
-  return json{{"processes", list}};
+  return json::object();
+}
+
+json AgentServer::Processes() const {
+  ProcessTable t = ListDescendants(::getpid());
+  json execs = json::array();
+  for (const auto& [id, p] : procs_) execs.push_back({{"exec_id", id}, {"pid", p.pid}});
+  return json{{"titles", t.titles}, {"processes", t.rows}, {"execs", execs}};
 }
 
 void AgentServer::PumpOutput(Proc& p, int& fd, const char* stream) {
@@ -314,6 +351,10 @@ void AgentServer::MaybeFinish(Proc& p) {
   if (p.in >= 0) {
     ::close(p.in);
     p.in = -1;
+  }
+  if (p.tty >= 0) {
+    ::close(p.tty);
+    p.tty = -1;
   }
   Send(Message::Event("exit", {{"exec_id", p.id}, {"exit_code", p.exit_code}}));
   std::string id = p.id;

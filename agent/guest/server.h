@@ -40,6 +40,7 @@ class AgentServer {
     std::string id;
     pid_t pid = -1;
     int out = -1, err = -1, in = -1;  // pipe ends on our side; -1 once closed
+    int tty = -1;                     // pty master kept for resize (tty execs)
     bool reaped = false;
     int exit_code = 0;
   };
@@ -48,6 +49,7 @@ class AgentServer {
   Result<nlohmann::json> Exec(const nlohmann::json& body);
   Result<nlohmann::json> Signal(const nlohmann::json& body);
   Result<nlohmann::json> WriteStdin(const nlohmann::json& body, bool close_after);
+  Result<nlohmann::json> ResizeTty(const nlohmann::json& body);
   nlohmann::json Processes() const;
   void Send(const Message& m);
   void PumpOutput(Proc& p, int& fd, const char* stream);

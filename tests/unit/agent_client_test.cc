@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
 
@@ -129,6 +130,29 @@ TEST_F(AgentTest, EnvCwdAndStdin) {
   ASSERT_TRUE(client_->Call("close_stdin", {{"exec_id", "cat"}}, seconds(10)));
   EXPECT_EQ(events_.WaitExit("cat"), 0);
   EXPECT_EQ(events_.Out("cat"), "ping\n");
+}
+
+TEST_F(AgentTest, TtyExecAndProcessList) {
+  ASSERT_TRUE(Exec("tty", {"sh", "-c", "tty; stty size; echo done"}, {{"tty", true}, {"stdin", true}}));
+  EXPECT_EQ(events_.WaitExit("tty"), 0);
+  std::string out = events_.Out("tty");
+  EXPECT_NE(out.find("/dev/pts/"), std::string::npos) << out;
+  EXPECT_NE(out.find("done"), std::string::npos) << out;
+  ASSERT_TRUE(Exec("longtty", {"sleep", "30"}, {{"tty", true}}));
+  EXPECT_TRUE(client_->Call("resize_tty", {{"exec_id", "longtty"}, {"width", 120}, {"height", 40}}, seconds(10)));
+  EXPECT_FALSE(client_->Call("resize_tty", {{"exec_id", "longtty"}, {"width", 0}, {"height", 40}}, seconds(10)));
+  ASSERT_TRUE(Exec("plain", {"sleep", "30"}));
+  EXPECT_FALSE(client_->Call("resize_tty", {{"exec_id", "plain"}, {"width", 80}, {"height", 24}}, seconds(10)));
+  auto ps = client_->Call("processes", json::object(), seconds(10));
+  ASSERT_TRUE(ps);
+  EXPECT_EQ((*ps)["titles"][1], "PID");
+  std::vector<std::string> cmds;
+  for (const auto& row : (*ps)["processes"]) cmds.push_back(row[7]);
+  EXPECT_EQ(std::count(cmds.begin(), cmds.end(), "sleep 30"), 2) << (*ps).dump();
+  for (const char* id : {"longtty", "plain"}) {
+    ASSERT_TRUE(client_->Call("signal", {{"exec_id", id}, {"signal", SIGKILL}}, seconds(10)));
+    EXPECT_EQ(events_.WaitExit(id), 137);
+  }
 }
 
 TEST_F(AgentTest, FiveMegabytesArriveIntact) {
