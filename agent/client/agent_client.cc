@@ -13,8 +13,8 @@ namespace zunvm::agent {
 
 using nlohmann::json;
 
-AgentClient::AgentClient(int fd, EventHandler on_event)
-    : fd_(fd), on_event_(std::move(on_event)) {
+AgentClient::AgentClient(int fd, EventHandler on_event, uint64_t last_seq)
+    : fd_(fd), on_event_(std::move(on_event)), last_seq_(last_seq) {
   reader_ = std::thread([this] { ReadLoop(); });
 }
 
@@ -26,7 +26,8 @@ AgentClient::~AgentClient() {
 
 Result<std::unique_ptr<AgentClient>> AgentClient::Connect(const std::string& path,
                                                           std::chrono::milliseconds timeout,
-                                                          EventHandler on_event) {
+                                                          EventHandler on_event,
+                                                          uint64_t last_seq) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (path.size() >= sizeof addr.sun_path) return Err(Status::Invalid("socket path too long"));
@@ -37,7 +38,7 @@ Result<std::unique_ptr<AgentClient>> AgentClient::Connect(const std::string& pat
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return Err(Status::Unavailable(std::string("socket: ") + std::strerror(errno)));
     if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-      return std::make_unique<AgentClient>(fd, std::move(on_event));
+      return std::make_unique<AgentClient>(fd, std::move(on_event), last_seq);
     }
     last = std::strerror(errno);
     ::close(fd);
@@ -79,7 +80,11 @@ void AgentClient::ReadLoop() {
       auto m = ParseMessage(**f);
       if (!m) continue;  // a bad message is dropped; its caller times out
       if (m->kind == Kind::kEvent) {
+        uint64_t seq = m->body.value("seq", uint64_t{0});
+        if (seq != 0 && seq <= last_seq_) continue;  // a replay of something already delivered
+        if (seq != 0) last_seq_ = seq;
         if (on_event_) on_event_(*m);
+        if (seq % 64 == 0 && seq != 0) SendOneWay("ack", {{"seq", seq}});  // frees the guest's backlog
         continue;
       }
       if (m->kind != Kind::kResponse) continue;
@@ -91,6 +96,28 @@ void AgentClient::ReadLoop() {
       cv_.notify_all();
     }
   }
+}
+
+Status AgentClient::WriteFrame(const std::string& frame) {
+  std::lock_guard<std::mutex> wlock(write_mu_);
+  size_t off = 0;
+  while (off < frame.size()) {
+    ssize_t n = ::send(fd_, frame.data() + off, frame.size() - off, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Status::Unavailable(std::string("writing to the agent: ") + std::strerror(errno));
+    off += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+void AgentClient::SendOneWay(const std::string& op, json body) {
+  uint64_t id;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    id = next_id_++;
+  }
+  auto frame = EncodeFrame(SerializeMessage(Message::Request(id, op, std::move(body))));
+  if (frame) (void)WriteFrame(*frame);  // a lost ack only delays freeing the guest's backlog
 }
 
 Result<json> AgentClient::Call(const std::string& op, json body, std::chrono::milliseconds timeout) {
@@ -108,19 +135,11 @@ Result<json> AgentClient::Call(const std::string& op, json body, std::chrono::mi
     pending_.erase(id);
     return Err(frame.error());
   }
-  {
-    std::lock_guard<std::mutex> wlock(write_mu_);
-    size_t off = 0;
-    while (off < frame->size()) {
-      ssize_t n = ::send(fd_, frame->data() + off, frame->size() - off, MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        std::lock_guard<std::mutex> lock(mu_);
-        pending_.erase(id);
-        return Err(Status::Unavailable(std::string("writing to the agent: ") + std::strerror(errno)));
-      }
-      off += static_cast<size_t>(n);
-    }
+  Status written = WriteFrame(*frame);
+  if (!written.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    pending_.erase(id);
+    return Err(written);
   }
   std::unique_lock<std::mutex> lock(mu_);
   bool done = cv_.wait_for(lock, timeout, [&] { return p->done; });

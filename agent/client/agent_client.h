@@ -28,17 +28,22 @@ class AgentClient {
  public:
   using EventHandler = std::function<void(const Message&)>;
 
-  // Takes ownership of a connected stream socket.
-  AgentClient(int fd, EventHandler on_event);
+  // Takes ownership of a connected stream socket. `last_seq`: the last event a previous
+  // connection delivered; replays up to it are dropped, so each event is handed over once.
+  AgentClient(int fd, EventHandler on_event, uint64_t last_seq = 0);
   ~AgentClient();
   // Connects to a unix socket, retrying until the deadline (the VM may still be starting).
   static Result<std::unique_ptr<AgentClient>> Connect(const std::string& path,
                                                       std::chrono::milliseconds timeout,
-                                                      EventHandler on_event);
+                                                      EventHandler on_event,
+                                                      uint64_t last_seq = 0);
 
   Result<nlohmann::json> Call(const std::string& op, nlohmann::json body,
                               std::chrono::milliseconds timeout);
   bool Alive() const { return alive_; }
+  // The sequence number of the last event delivered (pass it to the next connection and to
+  // `hello {ack}` after a reconnect).
+  uint64_t LastSeq() const { return last_seq_; }
 
  private:
   struct Pending {
@@ -47,6 +52,9 @@ class AgentClient {
   };
   void ReadLoop();
   void FailAll(const Status& st);
+  // Sends a request nobody waits for (acknowledgements).
+  void SendOneWay(const std::string& op, nlohmann::json body);
+  Status WriteFrame(const std::string& frame);
 
   int fd_;
   EventHandler on_event_;
@@ -56,6 +64,7 @@ class AgentClient {
   std::map<uint64_t, std::shared_ptr<Pending>> pending_;
   uint64_t next_id_ = 1;
   std::atomic<bool> alive_{true};
+  std::atomic<uint64_t> last_seq_{0};
   std::thread reader_;
 };
 

@@ -3,6 +3,8 @@
 // `shutdown` or when it cannot serve. With --stdio it serves on file descriptor 0 (a socket),
 // which is how host-side tests run the real agent without a VM.
 #include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -24,6 +26,21 @@ std::string BootId() {
     ::close(fd);
   }
   return zunvm::Base64Encode(std::string(buf, sizeof buf));
+}
+
+int ListenUnix(const char* path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (std::strlen(path) >= sizeof addr.sun_path) return -1;
+  std::strcpy(addr.sun_path, path);
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ::unlink(path);
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(fd, 1) != 0) {
+    std::perror("listen");
+    return -1;
+  }
+  return fd;
 }
 
 int RunAsInit() {
@@ -53,6 +70,16 @@ int RunAsInit() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 2 && std::strcmp(argv[1], "--listen") == 0) {
+    // Tests of reconnection: hosts come and go on a unix socket, like on the virtio port.
+    int l = ListenUnix(argv[2]);
+    if (l < 0) return 1;
+    zunvm::agent::ServerOptions opts;
+    opts.boot_id = BootId();
+    opts.exit_on_eof = false;
+    zunvm::agent::AgentServer server(-1, opts, l);
+    return server.Run();
+  }
   if (argc > 1 && std::strcmp(argv[1], "--stdio") == 0) {
     zunvm::agent::ServerOptions opts;
     opts.boot_id = BootId();
@@ -60,6 +87,6 @@ int main(int argc, char** argv) {
     return server.Run();
   }
   if (::getpid() == 1) return RunAsInit();
-  std::fprintf(stderr, "usage: zunvm-agent --stdio   (or run as PID 1 in the guest)\n");
+  std::fprintf(stderr, "usage: zunvm-agent --stdio | --listen SOCKET   (or run as PID 1 in the guest)\n");
   return 2;
 }

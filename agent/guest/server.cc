@@ -6,6 +6,7 @@
 #include <sys/ioctl.h>
 #include <signal.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -57,7 +58,9 @@ std::string Str(const json& body, const char* key) {
 
 }  // namespace
 
-AgentServer::AgentServer(int fd, ServerOptions opts) : fd_(fd), opts_(std::move(opts)) {
+AgentServer::AgentServer(int fd, ServerOptions opts, int listen_fd)
+    : fd_(fd), opts_(std::move(opts)), listen_fd_(listen_fd) {
+  connected_ = fd_ >= 0;
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGCHLD);
@@ -76,55 +79,114 @@ AgentServer::~AgentServer() {
 }
 
 void AgentServer::Send(const Message& m) {
+  if (fd_ < 0 || !connected_) return;  // a response for a host that left is dropped
   auto frame = EncodeFrame(SerializeMessage(m));
   if (!frame) return;  // cannot happen for our own bounded messages
-  if (!WriteAll(fd_, *frame)) channel_broken_ = true;
+  if (!WriteAll(fd_, *frame)) Disconnected();
+}
+
+void AgentServer::Emit(Message ev) {
+  ev.body["seq"] = ++seq_;
+  std::string payload = SerializeMessage(ev);
+  backlog_bytes_ += payload.size();
+  backlog_.emplace_back(seq_, std::move(payload));
+  while (backlog_bytes_ > opts_.backlog_bytes && backlog_.size() > 1) {
+    backlog_bytes_ -= backlog_.front().second.size();
+    backlog_.pop_front();  // past the buffer: the oldest output is lost
+  }
+  if (fd_ >= 0 && connected_ && replayed_) {
+    auto frame = EncodeFrame(backlog_.back().second);
+    if (frame && !WriteAll(fd_, *frame)) Disconnected();
+  }
+}
+
+void AgentServer::Ack(uint64_t seq) {
+  while (!backlog_.empty() && backlog_.front().first <= seq) {
+    backlog_bytes_ -= backlog_.front().second.size();
+    backlog_.pop_front();
+  }
+}
+
+void AgentServer::Replay() {
+  for (const auto& [seq, payload] : backlog_) {
+    auto frame = EncodeFrame(payload);
+    if (!frame || !WriteAll(fd_, *frame)) {
+      Disconnected();
+      return;
+    }
+  }
+  replayed_ = true;
+}
+
+void AgentServer::Disconnected() {
+  connected_ = false;
+  replayed_ = false;
+  decoder_ = FrameDecoder();
+  if (listen_fd_ >= 0 && fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
 }
 
 int AgentServer::Run() {
   char buf[65536];
   while (!shutdown_) {
+    if (!connected_ && opts_.exit_on_eof && seen_host_) return 1;
     std::vector<pollfd> fds;
-    fds.push_back({fd_, POLLIN, 0});
+    // While no host is there a virtio port reports HUP continuously: then poll it on a timer.
+    bool watch_channel = fd_ >= 0 && (connected_ || listen_fd_ >= 0 || !seen_host_);
+    fds.push_back({watch_channel ? fd_ : -1, POLLIN, 0});
     fds.push_back({sigfd_, POLLIN, 0});
+    fds.push_back({fd_ < 0 ? listen_fd_ : -1, POLLIN, 0});
     std::vector<std::pair<std::string, int>> owners;  // which proc/stream each extra fd is
     for (auto& [id, p] : procs_) {
       if (p.out >= 0) { fds.push_back({p.out, POLLIN, 0}); owners.emplace_back(id, 1); }
       if (p.err >= 0) { fds.push_back({p.err, POLLIN, 0}); owners.emplace_back(id, 2); }
     }
-    int n = ::poll(fds.data(), fds.size(), 1000);
+    int n = ::poll(fds.data(), fds.size(), watch_channel || fd_ < 0 ? 1000 : 20);
     if (n < 0 && errno != EINTR) return 1;
     if (fds[1].revents & POLLIN) ReapChildren();
-    for (size_t i = 2; i < fds.size(); ++i) {
-      if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      auto it = procs_.find(owners[i - 2].first);
-      if (it == procs_.end()) continue;
-      Proc& p = it->second;
-      if (owners[i - 2].second == 1) PumpOutput(p, p.out, "stdout");
-      else PumpOutput(p, p.err, "stderr");
-    }
-    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-      ssize_t r = ::read(fd_, buf, sizeof buf);
-      if (r > 0) {
-        decoder_.Feed(std::string_view(buf, static_cast<size_t>(r)));
-        for (;;) {
-          auto f = decoder_.Next();
-          if (!f) {  // garbage or oversized: this connection cannot be trusted any more
-            if (opts_.exit_on_eof) return 1;
-            decoder_ = FrameDecoder();
-            break;
-          }
-          if (!*f) break;
-          HandlePayload(**f);
-        }
-      } else if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN)) {
-        if (opts_.exit_on_eof) return 1;
-        // virtio-serial: no host connected. The fd stays usable; back off instead of spinning.
-        decoder_ = FrameDecoder();
-        ::usleep(20000);
+    if (fds[2].revents & POLLIN) {
+      int c = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c >= 0) {
+        fd_ = c;
+        connected_ = true;
+        seen_host_ = true;
       }
     }
-    if (channel_broken_ && opts_.exit_on_eof) return 1;
+    for (size_t i = 3; i < fds.size(); ++i) {
+      if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      auto it = procs_.find(owners[i - 3].first);
+      if (it == procs_.end()) continue;
+      Proc& p = it->second;
+      if (owners[i - 3].second == 1) PumpOutput(p, p.out, "stdout");
+      else PumpOutput(p, p.err, "stderr");
+    }
+    bool readable = fd_ >= 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR));
+    if (fd_ >= 0 && !watch_channel) readable = true;  // a virtio port without host: probe it
+    if (!readable) continue;
+    ssize_t r = ::read(fd_, buf, sizeof buf);
+    if (r > 0) {
+      if (!connected_) {  // a (new) host: start from a frame boundary
+        connected_ = true;
+        decoder_ = FrameDecoder();
+      }
+      seen_host_ = true;
+      decoder_.Feed(std::string_view(buf, static_cast<size_t>(r)));
+      for (;;) {
+        auto f = decoder_.Next();
+        if (!f) {  // garbage or oversized: this connection cannot be trusted any more
+          Disconnected();
+          break;
+        }
+        if (!*f) break;
+        HandlePayload(**f);
+        if (!connected_) break;
+      }
+    } else if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN)) {
+      if (connected_) Disconnected();
+      seen_host_ = true;
+    }
   }
   return 0;
 }
@@ -136,6 +198,10 @@ void AgentServer::HandlePayload(const std::string& payload) {
   auto result = Dispatch(*m);
   if (result) Send(Message::Response(*m, std::move(*result)));
   else Send(Message::Failure(*m, result.error()));
+  if (replay_pending_ && connected_) {
+    replay_pending_ = false;
+    Replay();
+  }
 }
 
 Result<json> AgentServer::Dispatch(const Message& m) {
@@ -145,6 +211,11 @@ Result<json> AgentServer::Dispatch(const Message& m) {
     if (v == b.end() || !v->is_number_integer() || v->get<int64_t>() != kProtocolVersion) {
       return Err(Status::Invalid("unsupported protocol version"));
     }
+    // The host says which events it has; the rest is replayed after this response.
+    if (auto ack = b.find("ack"); ack != b.end() && ack->is_number_unsigned()) {
+      Ack(ack->get<uint64_t>());
+    }
+    replay_pending_ = true;
     struct utsname u{};
     ::uname(&u);
     return json{{"version", kProtocolVersion},
@@ -152,6 +223,12 @@ Result<json> AgentServer::Dispatch(const Message& m) {
                 {"boot_id", opts_.boot_id},
                 {"kernel", u.release},
                 {"capabilities", {"exec", "signal", "stdin", "processes", "shutdown"}}};
+  }
+  if (m.op == "ack") {
+    auto seq = b.find("seq");
+    if (seq == b.end() || !seq->is_number_unsigned()) return Err(Status::Invalid("seq is required"));
+    Ack(seq->get<uint64_t>());
+    return json::object();
   }
   if (m.op == "exec") return Exec(b);
   if (m.op == "signal") return Signal(b);
@@ -314,7 +391,7 @@ void AgentServer::PumpOutput(Proc& p, int& fd, const char* stream) {
   char buf[65536];
   ssize_t n = ::read(fd, buf, sizeof buf);
   if (n > 0) {
-    Send(Message::Event("output", {{"exec_id", p.id},
+    Emit(Message::Event("output", {{"exec_id", p.id},
                                    {"stream", stream},
                                    {"data", Base64Encode(std::string(buf, static_cast<size_t>(n)))}}));
     return;
@@ -356,7 +433,7 @@ void AgentServer::MaybeFinish(Proc& p) {
     ::close(p.tty);
     p.tty = -1;
   }
-  Send(Message::Event("exit", {{"exec_id", p.id}, {"exit_code", p.exit_code}}));
+  Emit(Message::Event("exit", {{"exec_id", p.id}, {"exit_code", p.exit_code}}));
   std::string id = p.id;
   procs_.erase(id);
 }

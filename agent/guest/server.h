@@ -9,6 +9,7 @@
 
 #include <sys/types.h>
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -23,14 +24,16 @@ namespace zunvm::agent {
 struct ServerOptions {
   bool pid1 = false;            // reaps every child; shutdown powers the VM off
   bool exit_on_eof = true;      // tests: the host closing the channel ends the loop
+  size_t backlog_bytes = 8 << 20;  // events kept until the host acknowledges them
   std::string boot_id;
   std::string agent_version = "0.1.0";
 };
 
 class AgentServer {
  public:
-  // `fd` is the channel, read and written; owned by the caller.
-  AgentServer(int fd, ServerOptions opts);
+  // `fd` is the channel, read and written; owned by the caller. With `listen_fd` >= 0 (tests)
+  // hosts connect by accept(), one at a time, the way a virtio port gets a new host.
+  AgentServer(int fd, ServerOptions opts, int listen_fd = -1);
   ~AgentServer();
   // Runs until shutdown (returns 0) or, with exit_on_eof, until the host goes away (1).
   int Run();
@@ -52,6 +55,12 @@ class AgentServer {
   Result<nlohmann::json> ResizeTty(const nlohmann::json& body);
   nlohmann::json Processes() const;
   void Send(const Message& m);
+  // Events get a sequence number and stay in a bounded backlog until acknowledged (`ack`, or
+  // `hello {ack}` after a reconnect), so a host that reconnects loses nothing that fits.
+  void Emit(Message ev);
+  void Ack(uint64_t seq);
+  void Replay();
+  void Disconnected();
   void PumpOutput(Proc& p, int& fd, const char* stream);
   void ReapChildren();
   void MaybeFinish(Proc& p);
@@ -62,7 +71,14 @@ class AgentServer {
   FrameDecoder decoder_;
   std::map<std::string, Proc> procs_;
   bool shutdown_ = false;
-  bool channel_broken_ = false;
+  int listen_fd_ = -1;
+  bool connected_ = true;     // a host is on the channel
+  bool seen_host_ = false;    // some host has talked to us
+  bool replayed_ = true;      // live events may go out (no replay outstanding)
+  bool replay_pending_ = false;
+  uint64_t seq_ = 0;
+  std::deque<std::pair<uint64_t, std::string>> backlog_;
+  size_t backlog_bytes_ = 0;
 };
 
 }  // namespace zunvm::agent

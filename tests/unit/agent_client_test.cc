@@ -8,8 +8,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+
 #include <algorithm>
 #include <condition_variable>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 
 #include "agent/client/agent_client.h"
@@ -186,6 +190,62 @@ TEST_F(AgentTest, ShutdownEndsTheServer) {
   pid_ = -1;
   EXPECT_TRUE(WIFEXITED(st));
   EXPECT_EQ(WEXITSTATUS(st), 0);
+}
+
+}  // namespace
+}  // namespace zunvm::agent
+
+namespace zunvm::agent {
+namespace {
+
+// Reconnection: the agent keeps running processes and their unacknowledged output while no
+// host is connected, and replays it to the next host after `hello {ack}`.
+TEST(AgentReconnect, NothingLostAcrossAHostRestart) {
+  char tmpl[] = "/tmp/zunvm-agent-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl, sock = dir + "/agent.sock", flag = dir + "/go";
+  pid_t agent = ::fork();
+  ASSERT_GE(agent, 0);
+  if (agent == 0) {
+    ::execl(ZUNVM_AGENT_BIN, "zunvm-agent", "--listen", sock.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  Events first, second;
+  auto c1 = AgentClient::Connect(sock, seconds(10), [&](const Message& m) { first.On(m); });
+  ASSERT_TRUE(c1) << c1.error().ToString();
+  ASSERT_TRUE((*c1)->Call("hello", {{"version", 1}}, seconds(10)));
+  std::string script = "echo before; while [ ! -e " + flag +
+                       " ]; do sleep 0.01; done; i=0; while [ $i -lt 2000 ]; do echo line$i; "
+                       "i=$((i+1)); done; echo after";
+  auto r = (*c1)->Call("exec", {{"exec_id", "talker"}, {"argv", {"sh", "-c", script}}}, seconds(10));
+  ASSERT_TRUE(r);
+  pid_t talker = (*r)["pid"];
+  for (int i = 0; i < 1000 && first.Out("talker").empty(); ++i) ::usleep(10000);
+  ASSERT_EQ(first.Out("talker"), "before\n");
+  uint64_t last = (*c1)->LastSeq();
+  c1->reset();  // the host goes away (e.g. zunvmd restarts)
+  ASSERT_EQ(::close(::open(flag.c_str(), O_CREAT | O_WRONLY, 0600)), 0);
+  // The process writes all its output while no host is connected, and exits.
+  for (int i = 0; i < 2000 && ::kill(talker, 0) == 0; ++i) {
+    std::ifstream stat("/proc/" + std::to_string(talker) + "/stat");
+    std::string s;
+    std::getline(stat, s);
+    if (s.find(") Z") != std::string::npos) break;  // exited, not yet reaped
+    ::usleep(10000);
+  }
+  auto c2 = AgentClient::Connect(sock, seconds(10), [&](const Message& m) { second.On(m); }, last);
+  ASSERT_TRUE(c2);
+  ASSERT_TRUE((*c2)->Call("hello", {{"version", 1}, {"ack", last}}, seconds(10)));
+  EXPECT_EQ(second.WaitExit("talker"), 0);
+  std::string expected;
+  for (int i = 0; i < 2000; ++i) expected += "line" + std::to_string(i) + "\n";
+  expected += "after\n";
+  EXPECT_EQ(second.Out("talker"), expected);  // everything after "before", exactly once
+  ASSERT_TRUE((*c2)->Call("shutdown", json::object(), seconds(10)));
+  int st = 0;
+  ASSERT_EQ(::waitpid(agent, &st, 0), agent);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
