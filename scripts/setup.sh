@@ -15,7 +15,7 @@ packages=(
   # tests
   googletest libgtest-dev libgmock-dev
   # end-to-end clients and tools
-  curl openssl python3-openstackclient python3-zunclient wrk sqlite3 procps
+  busybox-static curl openssl python3-openstackclient python3-zunclient wrk sqlite3 procps
 )
 
 missing=()

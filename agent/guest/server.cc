@@ -13,7 +13,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <set>
 
+#include "agent/guest/container.h"
 #include "agent/guest/procfs.h"
 #include "common/base64.h"
 
@@ -231,6 +233,8 @@ Result<json> AgentServer::Dispatch(const Message& m) {
     return json::object();
   }
   if (m.op == "exec") return Exec(b);
+  if (m.op == "create_container") return CreateContainer(b);
+  if (m.op == "start_container") return StartContainer(b);
   if (m.op == "signal") return Signal(b);
   if (m.op == "write_stdin") return WriteStdin(b, false);
   if (m.op == "close_stdin") return WriteStdin(b, true);
@@ -248,37 +252,61 @@ Result<json> AgentServer::Dispatch(const Message& m) {
   return Err(Status::NotImplemented("unknown op " + m.op));
 }
 
-Result<json> AgentServer::Exec(const json& b) {
-  std::string id = Str(b, "exec_id");
-  if (id.empty() || id.size() > 64) return Err(Status::Invalid("exec_id must be 1..64 characters"));
-  if (procs_.count(id)) return Err(Status::Conflict("exec " + id + " exists"));
-  auto argv = Strings(b, "argv", true);
-  if (!argv) return Err(argv.error());
-  if (argv->empty()) return Err(Status::Invalid("argv is empty"));
-  auto env = Strings(b, "env", false);
-  if (!env) return Err(env.error());
-  std::string cwd = Str(b, "cwd");
-  bool want_stdin = b.value("stdin", false);
-  bool tty = b.value("tty", false);
-  int out[2], err[2], in[2] = {-1, -1};
-  int master = -1, slave = -1;
+// The stdio of a new process: pipes, or one pty for tty processes (as `docker exec -t`).
+struct AgentServer::Stdio {
+  StdioFds child;                 // ends for the child
+  int out = -1, err = -1, in = -1, tty = -1;  // our ends
+  void CloseChild() {
+    std::set<int> fds = {child.in, child.out, child.err};
+    for (int fd : fds) {
+      if (fd >= 0) ::close(fd);
+    }
+    child = StdioFds{};
+  }
+  void CloseOurs() {
+    for (int* fd : {&out, &err, &in, &tty}) {
+      if (*fd >= 0) ::close(*fd);
+      *fd = -1;
+    }
+  }
+};
+
+Result<AgentServer::Stdio> AgentServer::MakeStdio(bool tty, bool want_stdin) {
+  Stdio s;
   if (tty) {
-    // One pty carries stdin and the merged output, as with `docker exec -t`.
+    int master = -1, slave = -1;
     if (::openpty(&master, &slave, nullptr, nullptr, nullptr) != 0) {
       return Err(Status::Internal(std::string("openpty: ") + std::strerror(errno)));
     }
     ::fcntl(master, F_SETFD, FD_CLOEXEC);
-    out[0] = master;
-    out[1] = slave;
-    err[0] = err[1] = -1;
-  } else if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0 ||
-             (want_stdin && ::pipe2(in, O_CLOEXEC) != 0)) {
-    return Err(Status::Internal(std::string("pipe: ") + std::strerror(errno)));
+    ::fcntl(slave, F_SETFD, FD_CLOEXEC);
+    s.child = StdioFds{slave, slave, slave};
+    s.out = master;
+    s.in = want_stdin ? ::fcntl(master, F_DUPFD_CLOEXEC, 0) : -1;
+    s.tty = ::fcntl(master, F_DUPFD_CLOEXEC, 0);
+    return s;
   }
+  int out[2], err[2], in[2] = {-1, -1};
+  if (::pipe2(out, O_CLOEXEC) != 0) return Err(Status::Internal("pipe"));
+  if (::pipe2(err, O_CLOEXEC) != 0 || (want_stdin && ::pipe2(in, O_CLOEXEC) != 0)) {
+    for (int fd : {out[0], out[1], err[0], err[1]}) ::close(fd);
+    return Err(Status::Internal("pipe"));
+  }
+  s.child = StdioFds{in[0], out[1], err[1]};
+  s.out = out[0];
+  s.err = err[0];
+  s.in = in[1];
+  return s;
+}
+
+Result<pid_t> AgentServer::SpawnPlain(const std::vector<std::string>& argv,
+                                      const std::vector<std::string>& env, const std::string& cwd,
+                                      const StdioFds& fds, bool tty) {
+  std::vector<std::string> args = argv, envs = env;
   std::vector<char*> cargv, cenv;
-  for (auto& s : *argv) cargv.push_back(s.data());
+  for (auto& x : args) cargv.push_back(x.data());
   cargv.push_back(nullptr);
-  for (auto& s : *env) cenv.push_back(s.data());
+  for (auto& x : envs) cenv.push_back(x.data());
   cenv.push_back(nullptr);
   int errpipe[2];
   if (::pipe2(errpipe, O_CLOEXEC) != 0) return Err(Status::Internal("pipe"));
@@ -289,25 +317,19 @@ Result<json> AgentServer::Exec(const json& b) {
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
     ::setsid();
-    if (tty) {
-      ::ioctl(slave, TIOCSCTTY, 0);
-      ::dup2(slave, 0);
-      ::dup2(slave, 1);
-      ::dup2(slave, 2);
-    } else {
-      int devnull = ::open("/dev/null", O_RDONLY);
-      ::dup2(want_stdin ? in[0] : devnull, 0);
-      ::dup2(out[1], 1);
-      ::dup2(err[1], 2);
-    }
+    if (tty) ::ioctl(fds.out, TIOCSCTTY, 0);
+    int devnull = ::open("/dev/null", O_RDONLY);
+    ::dup2(fds.in >= 0 ? fds.in : devnull, 0);
+    ::dup2(fds.out, 1);
+    ::dup2(fds.err >= 0 ? fds.err : fds.out, 2);
+    int e = 0;
     if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) {
-      int e = errno;
-      (void)!::write(errpipe[1], &e, sizeof e);
-      ::_exit(127);
+      e = errno;
+    } else {
+      if (envs.empty()) ::execvp(cargv[0], cargv.data());
+      else ::execvpe(cargv[0], cargv.data(), cenv.data());
+      e = errno;
     }
-    if (env->empty()) ::execvp(cargv[0], cargv.data());
-    else ::execvpe(cargv[0], cargv.data(), cenv.data());
-    int e = errno;
     (void)!::write(errpipe[1], &e, sizeof e);
     ::_exit(127);
   }
@@ -315,26 +337,87 @@ Result<json> AgentServer::Exec(const json& b) {
   int child_errno = 0;
   ssize_t got = ::read(errpipe[0], &child_errno, sizeof child_errno);
   ::close(errpipe[0]);
-  ::close(out[1]);
-  if (err[1] >= 0) ::close(err[1]);
-  if (want_stdin && !tty) ::close(in[0]);
   if (got == sizeof child_errno) {
-    ::close(out[0]);
-    if (err[0] >= 0) ::close(err[0]);
-    if (want_stdin && !tty) ::close(in[1]);
-    int st = 0;
-    ::waitpid(pid, &st, 0);
-    return Err(Status::NotFound("cannot run " + (*argv)[0] + ": " + std::strerror(child_errno)));
+    ::waitpid(pid, nullptr, 0);
+    return Err(Status::NotFound("cannot run " + argv[0] + ": " + std::strerror(child_errno)));
+  }
+  return pid;
+}
+
+// Starts a process (plain, in a container, or a container's init) with its stdio wired to
+// events, and registers it under `id`.
+Result<pid_t> AgentServer::Launch(const std::string& id, bool tty, bool want_stdin,
+                                  const std::function<Result<pid_t>(const StdioFds&)>& spawn) {
+  if (id.empty() || id.size() > 64) return Err(Status::Invalid("exec_id must be 1..64 characters"));
+  if (procs_.count(id)) return Err(Status::Conflict("exec " + id + " exists"));
+  auto io = MakeStdio(tty, want_stdin);
+  if (!io) return Err(io.error());
+  auto pid = spawn(io->child);
+  io->CloseChild();
+  if (!pid) {
+    io->CloseOurs();
+    return Err(pid.error());
   }
   Proc p;
   p.id = id;
-  p.pid = pid;
-  p.out = out[0];
-  p.err = err[0];
-  p.in = !want_stdin ? -1 : tty ? ::fcntl(master, F_DUPFD_CLOEXEC, 0) : in[1];
-  p.tty = tty ? ::fcntl(master, F_DUPFD_CLOEXEC, 0) : -1;
+  p.pid = *pid;
+  p.out = io->out;
+  p.err = io->err;
+  p.in = io->in;
+  p.tty = io->tty;
   procs_[id] = p;
-  return json{{"pid", pid}};
+  return *pid;
+}
+
+Result<json> AgentServer::Exec(const json& b) {
+  auto argv = Strings(b, "argv", true);
+  if (!argv) return Err(argv.error());
+  if (argv->empty()) return Err(Status::Invalid("argv is empty"));
+  auto env = Strings(b, "env", false);
+  if (!env) return Err(env.error());
+  std::string cwd = Str(b, "cwd");
+  bool tty = b.value("tty", false);
+  std::string container = Str(b, "container");
+  pid_t init = 0;
+  if (!container.empty()) {
+    auto c = containers_.find(container);
+    if (c == containers_.end()) return Err(Status::NotFound("no such container " + container));
+    init = c->second.init;
+  }
+  auto pid = Launch(Str(b, "exec_id"), tty, b.value("stdin", false), [&](const StdioFds& fds) {
+    return container.empty() ? SpawnPlain(*argv, *env, cwd, fds, tty)
+                             : ExecInContainer(init, *argv, *env, cwd, fds, tty);
+  });
+  if (!pid) return Err(pid.error());
+  return json{{"pid", *pid}};
+}
+
+Result<json> AgentServer::CreateContainer(const json& b) {
+  auto spec = ParseContainerSpec(b);
+  if (!spec) return Err(spec.error());
+  if (containers_.count(spec->id)) return Err(Status::Conflict("container " + spec->id + " exists"));
+  int start_fd = -1;
+  auto pid = Launch(spec->id, b.value("tty", false), b.value("stdin", false),
+                    [&](const StdioFds& fds) -> Result<pid_t> {
+                      auto r = CreateContainerProcess(*spec, fds);
+                      if (!r) return Err(r.error());
+                      start_fd = r->second;
+                      return r->first;
+                    });
+  if (!pid) return Err(pid.error());
+  containers_[spec->id] = Container{*pid, start_fd};
+  return json{{"pid", *pid}};
+}
+
+Result<json> AgentServer::StartContainer(const json& b) {
+  auto it = containers_.find(Str(b, "id"));
+  if (it == containers_.end()) return Err(Status::NotFound("no such container " + Str(b, "id")));
+  if (it->second.start_fd < 0) return Err(Status::Conflict("container " + it->first + " was started"));
+  bool ok = ::write(it->second.start_fd, "g", 1) == 1;
+  ::close(it->second.start_fd);
+  it->second.start_fd = -1;
+  if (!ok) return Err(Status::Conflict("container " + it->first + " is gone"));
+  return json::object();
 }
 
 Result<json> AgentServer::Signal(const json& b) {
@@ -436,6 +519,10 @@ void AgentServer::MaybeFinish(Proc& p) {
   Emit(Message::Event("exit", {{"exec_id", p.id}, {"exit_code", p.exit_code}}));
   std::string id = p.id;
   procs_.erase(id);
+  if (auto c = containers_.find(id); c != containers_.end()) {
+    if (c->second.start_fd >= 0) ::close(c->second.start_fd);
+    containers_.erase(c);  // its init is gone, and with it every process of the container
+  }
 }
 
 }  // namespace zunvm::agent

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/guest/container.h"
 #include "agent/protocol/frame.h"
 #include "agent/protocol/message.h"
 
@@ -49,7 +50,19 @@ class AgentServer {
   };
   void HandlePayload(const std::string& payload);
   Result<nlohmann::json> Dispatch(const Message& m);
+  struct Stdio;
+  struct Container {
+    pid_t init = -1;
+    int start_fd = -1;   // released by start_container
+  };
+  Result<Stdio> MakeStdio(bool tty, bool want_stdin);
+  Result<pid_t> SpawnPlain(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                           const std::string& cwd, const StdioFds& fds, bool tty);
+  Result<pid_t> Launch(const std::string& id, bool tty, bool want_stdin,
+                       const std::function<Result<pid_t>(const StdioFds&)>& spawn);
   Result<nlohmann::json> Exec(const nlohmann::json& body);
+  Result<nlohmann::json> CreateContainer(const nlohmann::json& body);
+  Result<nlohmann::json> StartContainer(const nlohmann::json& body);
   Result<nlohmann::json> Signal(const nlohmann::json& body);
   Result<nlohmann::json> WriteStdin(const nlohmann::json& body, bool close_after);
   Result<nlohmann::json> ResizeTty(const nlohmann::json& body);
@@ -70,6 +83,7 @@ class AgentServer {
   int sigfd_ = -1;
   FrameDecoder decoder_;
   std::map<std::string, Proc> procs_;
+  std::map<std::string, Container> containers_;
   bool shutdown_ = false;
   int listen_fd_ = -1;
   bool connected_ = true;     // a host is on the channel

@@ -250,3 +250,89 @@ TEST(AgentReconnect, NothingLostAcrossAHostRestart) {
 
 }  // namespace
 }  // namespace zunvm::agent
+
+namespace zunvm::agent {
+namespace {
+
+// A busybox root filesystem for container tests (Debian's busybox-static).
+std::string MakeBusyboxRoot(const std::string& dir) {
+  std::filesystem::create_directories(dir + "/bin");
+  std::filesystem::create_directories(dir + "/etc");
+  std::filesystem::copy_file("/bin/busybox", dir + "/bin/busybox");
+  for (const char* a : {"sh", "echo", "cat", "hostname", "id", "pwd", "sleep", "ls", "env", "uname"}) {
+    std::filesystem::create_symlink("busybox", dir + "/bin/" + a);
+  }
+  return dir;
+}
+
+class ContainerTest : public AgentTest {
+ protected:
+  void SetUp() override {
+    AgentTest::SetUp();
+    char tmpl[] = "/tmp/zunvm-rootfs-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    root_ = MakeBusyboxRoot(dir_ + "/root");
+  }
+  void TearDown() override {
+    AgentTest::TearDown();
+    std::filesystem::remove_all(dir_);
+  }
+  Result<json> Create(const std::string& id, std::vector<std::string> argv, json extra = json::object()) {
+    extra["id"] = id;
+    extra["rootfs"] = root_;
+    extra["argv"] = argv;
+    if (!extra.contains("env")) extra["env"] = {"PATH=/bin"};
+    return client_->Call("create_container", extra, seconds(10));
+  }
+  std::string dir_, root_;
+};
+
+TEST_F(ContainerTest, OwnNamespacesRootHostnameUserAndCwd) {
+  if (!std::filesystem::exists("/bin/busybox")) GTEST_SKIP() << "busybox-static is not installed";
+  auto c = Create("c1", {"sh", "-c", "echo pid=$$; hostname; id -u; pwd; cat /etc/hosts; echo $GREETING; ls /; sleep 30"},
+                  {{"env", {"PATH=/bin", "GREETING=hi"}}, {"cwd", "/tmp"}, {"hostname", "box1"},
+                   {"hosts", "127.0.0.1 localhost box1\n"}});
+  ASSERT_TRUE(c) << c.error().ToString();
+  ASSERT_TRUE(client_->Call("start_container", {{"id", "c1"}}, seconds(10)));
+  for (int i = 0; i < 500 && events_.Out("c1").find("proc") == std::string::npos; ++i) ::usleep(10000);
+  std::string out = events_.Out("c1");
+  EXPECT_NE(out.find("pid=1\n"), std::string::npos) << out;       // its own pid namespace
+  EXPECT_NE(out.find("box1\n0\n/tmp\n127.0.0.1 localhost box1\nhi\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("bin"), std::string::npos) << out;
+  EXPECT_EQ(out.find("usr"), std::string::npos) << out;           // not the host's root
+  // exec joins the same namespaces and root.
+  ASSERT_TRUE(Exec("e1", {"sh", "-c", "hostname; ls /; echo $$"}, {{"container", "c1"}}));
+  EXPECT_EQ(events_.WaitExit("e1"), 0);
+  EXPECT_NE(events_.Out("e1").find("box1\n"), std::string::npos) << events_.Out("e1");
+  EXPECT_EQ(events_.Out("e1").find("usr"), std::string::npos) << events_.Out("e1");
+  ASSERT_TRUE(client_->Call("signal", {{"exec_id", "c1"}, {"signal", SIGKILL}}, seconds(10)));
+  EXPECT_EQ(events_.WaitExit("c1"), 137);
+  auto gone = Exec("e2", {"true"}, {{"container", "c1"}});
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().code(), Code::kNotFound);
+}
+
+TEST_F(ContainerTest, UserAndRlimitsApply) {
+  if (!std::filesystem::exists("/bin/busybox")) GTEST_SKIP() << "busybox-static is not installed";
+  ASSERT_TRUE(Create("u", {"sh", "-c", "id -u; id -g; ulimit -n"},
+                     {{"uid", 1000}, {"gid", 1000}, {"rlimits", {{"nofile", 123}}}}));
+  ASSERT_TRUE(client_->Call("start_container", {{"id", "u"}}, seconds(10)));
+  EXPECT_EQ(events_.WaitExit("u"), 0);
+  EXPECT_EQ(events_.Out("u"), "1000\n1000\n123\n");
+}
+
+TEST_F(ContainerTest, BadSpecsAreRefused) {
+  EXPECT_EQ(client_->Call("create_container", {{"id", "x"}, {"rootfs", "relative"}, {"argv", {"sh"}}}, seconds(10)).error().code(),
+            Code::kInvalidArgument);
+  EXPECT_EQ(client_->Call("create_container", {{"id", "../x"}, {"rootfs", root_}, {"argv", {"sh"}}}, seconds(10)).error().code(),
+            Code::kInvalidArgument);
+  EXPECT_EQ(client_->Call("create_container", {{"id", "x"}, {"rootfs", "/nonexistent"}, {"argv", {"sh"}}}, seconds(10)).error().code(),
+            Code::kNotFound);
+  EXPECT_EQ(client_->Call("create_container", {{"id", "x"}, {"rootfs", root_}, {"argv", json::array()}}, seconds(10)).error().code(),
+            Code::kInvalidArgument);
+  EXPECT_EQ(client_->Call("start_container", {{"id", "nope"}}, seconds(10)).error().code(), Code::kNotFound);
+}
+
+}  // namespace
+}  // namespace zunvm::agent

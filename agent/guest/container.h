@@ -1,0 +1,59 @@
+// Containers inside the guest: a process tree in its own pid, mount, uts and ipc namespaces,
+// rooted (pivot_root) in a root filesystem the host shared in, with /proc, /sys, /dev,
+// /dev/pts, /dev/shm, /etc/hosts, /etc/resolv.conf and its hostname set up, its user, working
+// directory, environment and rlimits applied, and optional cgroup v2 cpu/memory limits.
+//
+// Create clones the container's init process, which prepares everything and then waits on a
+// pipe; Start releases it into execve. Exec enters the namespaces of a created container.
+// Thread safety: none (the agent is single-threaded).
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+
+namespace zunvm::agent {
+
+struct ContainerSpec {
+  std::string id;
+  std::string rootfs;                 // directory holding the container's root
+  std::vector<std::string> argv;
+  std::vector<std::string> env;       // KEY=VALUE
+  std::string cwd = "/";
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::string hostname;
+  std::string hosts;                  // /etc/hosts content ("" keeps the image's)
+  std::string resolv_conf;            // /etc/resolv.conf content ("" keeps the image's)
+  std::map<std::string, uint64_t> rlimits;  // "nofile", "nproc", "core"...
+  std::optional<int64_t> memory_bytes;
+  std::optional<double> cpus;
+  std::string cgroup_root = "/sys/fs/cgroup/zunvm";  // empty: no cgroup limits
+};
+
+// Parses and validates a create_container body. InvalidArgument names the field.
+Result<ContainerSpec> ParseContainerSpec(const nlohmann::json& body);
+
+struct StdioFds {
+  int in = -1, out = -1, err = -1;    // child ends (dup'ed onto 0, 1, 2)
+};
+
+// Clones the container init (stopped before execve). Returns its pid (in the agent's pid
+// namespace) and the write end of its start pipe.
+Result<std::pair<pid_t, int>> CreateContainerProcess(const ContainerSpec& spec, const StdioFds& fds);
+// Forks a process inside the namespaces of the container whose init is `init_pid`.
+Result<pid_t> ExecInContainer(pid_t init_pid, const std::vector<std::string>& argv,
+                              const std::vector<std::string>& env, const std::string& cwd,
+                              const StdioFds& fds, bool new_session_tty);
+// cgroup v2 limits for an existing container cgroup; live.
+Status UpdateLimits(const std::string& cgroup_dir, std::optional<int64_t> memory_bytes,
+                    std::optional<double> cpus);
+
+}  // namespace zunvm::agent
