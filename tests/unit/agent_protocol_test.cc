@@ -8,7 +8,9 @@ namespace {
 
 TEST(Frame, RoundTripAcrossArbitraryChunks) {
   std::string stream;
-  for (const char* p : {"{\"a\":1}", "x", std::string(70000, 'z').c_str()}) stream += *EncodeFrame(p);
+  for (const std::string& p : std::vector<std::string>{"{\"a\":1}", "x", std::string(70000, 'z')}) {
+    stream += *EncodeFrame(p);
+  }
   FrameDecoder d;
   std::vector<std::string> got;
   for (size_t i = 0; i < stream.size(); i += 4093) {  // virtio reads come in odd sizes
