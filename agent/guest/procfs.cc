@@ -7,6 +7,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <cctype>
 #include <sstream>
 
 namespace zunvm::agent {
@@ -95,6 +96,72 @@ ProcessTable ListDescendants(pid_t root, const std::string& proc) {
                       CpuTime(e.ticks), e.cmd});
   }
   return t;
+}
+
+}  // namespace zunvm::agent
+
+namespace zunvm::agent {
+
+GuestStats ReadGuestStats(const std::string& proc) {
+  GuestStats s;
+  long hz = ::sysconf(_SC_CLK_TCK);
+  {
+    std::ifstream f(proc + "/stat");
+    std::string cpu;
+    uint64_t user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+    if (f >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal && cpu == "cpu" && hz > 0) {
+      s.cpu_usage_usec = (user + nice + system + irq + softirq + steal) * 1000000ULL / static_cast<uint64_t>(hz);
+    }
+  }
+  {
+    std::ifstream f(proc + "/meminfo");
+    std::string key, unit;
+    uint64_t v = 0, total = 0, avail = 0;
+    while (f >> key >> v) {
+      std::getline(f, unit);
+      if (key == "MemTotal:") total = v * 1024;
+      if (key == "MemAvailable:") avail = v * 1024;
+    }
+    s.mem_total_bytes = total;
+    s.mem_used_bytes = total > avail ? total - avail : 0;
+  }
+  {
+    std::ifstream f(proc + "/diskstats");
+    std::string line;
+    while (std::getline(f, line)) {
+      std::istringstream in(line);
+      unsigned major = 0, minor = 0;
+      std::string name;
+      uint64_t rd = 0, rd_merged = 0, rd_sectors = 0, rd_ms = 0, wr = 0, wr_merged = 0, wr_sectors = 0;
+      if (!(in >> major >> minor >> name >> rd >> rd_merged >> rd_sectors >> rd_ms >> wr >> wr_merged >> wr_sectors)) continue;
+      // Whole disks only (vda, not vda1), so partitions are not counted twice.
+      if (name.rfind("loop", 0) == 0 || name.rfind("ram", 0) == 0) continue;
+      if (!name.empty() && std::isdigit(static_cast<unsigned char>(name.back())) &&
+          name.rfind("nvme", 0) != 0) {
+        continue;
+      }
+      s.block_read_bytes += rd_sectors * 512;
+      s.block_write_bytes += wr_sectors * 512;
+    }
+  }
+  {
+    std::ifstream f(proc + "/net/dev");
+    std::string line;
+    while (std::getline(f, line)) {
+      auto colon = line.find(':');
+      if (colon == std::string::npos) continue;
+      std::string ifname = line.substr(0, colon);
+      ifname.erase(0, ifname.find_first_not_of(' '));
+      if (ifname == "lo") continue;
+      std::istringstream in(line.substr(colon + 1));
+      uint64_t rx = 0, f1, f2, f3, f4, f5, f6, f7, tx = 0;
+      if (in >> rx >> f1 >> f2 >> f3 >> f4 >> f5 >> f6 >> f7 >> tx) {
+        s.net_rx_bytes += rx;
+        s.net_tx_bytes += tx;
+      }
+    }
+  }
+  return s;
 }
 
 }  // namespace zunvm::agent

@@ -240,6 +240,26 @@ Result<json> AgentServer::Dispatch(const Message& m) {
   if (m.op == "close_stdin") return WriteStdin(b, true);
   if (m.op == "processes") return Processes();
   if (m.op == "resize_tty") return ResizeTty(b);
+  if (m.op == "stats") {
+    GuestStats g = ReadGuestStats();
+    return json{{"cpu_usage_usec", g.cpu_usage_usec},   {"mem_total_bytes", g.mem_total_bytes},
+                {"mem_used_bytes", g.mem_used_bytes},   {"block_read_bytes", g.block_read_bytes},
+                {"block_write_bytes", g.block_write_bytes}, {"net_rx_bytes", g.net_rx_bytes},
+                {"net_tx_bytes", g.net_tx_bytes}};
+  }
+  if (m.op == "update") {
+    std::string id = Str(b, "id");
+    if (!containers_.count(id)) return Err(Status::NotFound("no such container " + id));
+    std::optional<int64_t> mem;
+    std::optional<double> cpus;
+    if (auto v = b.find("memory_bytes"); v != b.end() && v->is_number_integer()) mem = v->get<int64_t>();
+    if (auto v = b.find("cpus"); v != b.end() && v->is_number()) cpus = v->get<double>();
+    if ((mem && *mem < (4 << 20)) || (cpus && *cpus <= 0)) return Err(Status::Invalid("bad limits"));
+    ZUNVM_RETURN_IF_ERROR(UpdateLimits(Str(b, "cgroup_root").empty() ? "/sys/fs/cgroup/zunvm/" + id
+                                                                     : Str(b, "cgroup_root") + "/" + id,
+                                       mem, cpus));
+    return json::object();
+  }
   if (m.op == "guest_details") {
     struct utsname u{};
     ::uname(&u);

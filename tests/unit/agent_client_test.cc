@@ -159,6 +159,16 @@ TEST_F(AgentTest, TtyExecAndProcessList) {
   }
 }
 
+TEST_F(AgentTest, StatsArePlausible) {
+  auto st = client_->Call("stats", json::object(), seconds(10));
+  ASSERT_TRUE(st) << st.error().ToString();
+  EXPECT_GT((*st)["cpu_usage_usec"].get<uint64_t>(), 0u);
+  EXPECT_GT((*st)["mem_total_bytes"].get<uint64_t>(), (*st)["mem_used_bytes"].get<uint64_t>());
+  EXPECT_GT((*st)["mem_used_bytes"].get<uint64_t>(), 0u);
+  EXPECT_TRUE((*st).contains("block_read_bytes"));
+  EXPECT_TRUE((*st).contains("net_rx_bytes"));
+}
+
 TEST_F(AgentTest, FiveMegabytesArriveIntact) {
   ASSERT_TRUE(Exec("bulk", {"sh", "-c", "yes 0123456789abcdef | head -c 5000000"}));
   EXPECT_EQ(events_.WaitExit("bulk", seconds(60)), 0);
