@@ -14,6 +14,8 @@ packages=(
   libspdlog-dev libfmt-dev libssl-dev uuid-dev libinih-dev libexpected-dev libarchive-dev
   # tests
   googletest libgtest-dev libgmock-dev
+  # guest image and VMs (kernel unpacked with dpkg -x, initramfs with cpio)
+  qemu-system-x86 libvirt-daemon-system libvirt-clients cpio xz-utils kmod file binutils
   # end-to-end clients and tools
   busybox-static curl openssl python3-openstackclient python3-zunclient wrk sqlite3 procps
 )

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: set-up if needed (Debian packages, both builds), then every test
-# (unit, end-to-end with the real openstack CLI) under AddressSanitizer + UBSan, and the unit
+# (unit, end-to-end with the real openstack CLI, a real VM booting the guest image, the fuzzer)
+# under AddressSanitizer + UBSan, and the unit
 # tests again on the release build that run.sh serves. Safe to run again.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/setup.sh" --no-build
 "$root/scripts/build.sh" --asan
+# The guest image (static agent from the release build) and libvirtd for the VM tests.
+"$root/guest/build-image.sh" "$root/build/zunvm-agent" "$root/build/guest"
+"$root/guest/start-libvirt.sh"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -14,4 +18,4 @@ export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tests/lsan.supp:print_sup
 echo "== ASan/UBSan build: all tests"
 ctest --test-dir "$root/build-asan" --output-on-failure -j 2 --timeout 900
 echo "== release build: unit tests"
-ctest --test-dir "$root/build" --output-on-failure -j 2 -E '^(e2e|fuzz)_' --timeout 300
+ctest --test-dir "$root/build" --output-on-failure -j 2 -E '^(e2e|fuzz|integration)_' --timeout 300
