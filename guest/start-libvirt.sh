@@ -3,8 +3,18 @@
 # until qemu:///system answers. Idempotent. libvirtd runs under guest/subreaper.py, which
 # reaps the daemonized qemu processes at once: with a lazily reaping PID 1, libvirtd otherwise
 # waits about a minute on every domain start and stop.
+#
+# Without udev, /dev/kvm keeps the kernel's root:root 0600. libvirt then sees KVM in its qemu
+# capability probe but not as the qemu user when it starts a domain ("KVM was enabled when
+# probing ... but it is not available now") and re-probes qemu on every start: about 11 s per
+# domain here. Giving /dev/kvm the owner and mode Debian's udev rules give it (root:kvm 0660)
+# keeps the probe valid: `virsh create` then takes 0.3 s. (zunvm uses domain type qemu on
+# machines where nested KVM hangs; this only makes libvirt's view consistent.)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+if [[ -c /dev/kvm ]] && getent group kvm >/dev/null && [[ "$(stat -c %G:%a /dev/kvm)" != kvm:660 ]]; then
+  chgrp kvm /dev/kvm && chmod 0660 /dev/kvm
+fi
 pgrep -x virtlogd >/dev/null || virtlogd -d
 if ! pgrep -x libvirtd >/dev/null; then
   # Detached from this shell: the daemon must outlive the script.
