@@ -86,6 +86,7 @@ HttpResponse Api::Handle(const HttpRequest& req) {
   ar.version = kMinVersion;
   ar.ctx.request_id = rid;
   bool versioned = false;
+  std::string allowed;  // methods of the matched path, for a 405's Allow header
   Result<ApiResponse> result = [&]() -> Result<ApiResponse> {
     if (req.body_too_large) {
       return Err(Status(Code::kPayloadTooLarge,
@@ -143,13 +144,9 @@ HttpResponse Api::Handle(const HttpRequest& req) {
         ar.ctx.user_id.size() > 255 || ar.ctx.project_id.size() > 255) {
       return Err(Status::Invalid("Invalid X-User-Id or X-Project-Id header."));
     }
-    std::string allowed;
     auto match = router_.Match(req.method == "HEAD" ? "GET" : req.method, segments, ar.version,
                                &allowed);
-    if (!match) {
-      if (match.error().code() == Code::kMethodNotAllowed) ar.path["__allow"] = allowed;
-      return Err(match.error());
-    }
+    if (!match) return Err(match.error());
     ar.path = std::move(match->params);
     return (*match->handler)(ar);
   }();
@@ -160,8 +157,7 @@ HttpResponse Api::Handle(const HttpRequest& req) {
   } else {
     resp = ErrorResponse(result.error(), rid);
     if (result.error().code() == Code::kMethodNotAllowed) {
-      auto it = ar.path.find("__allow");
-      if (it != ar.path.end() && !it->second.empty()) resp.SetHeader("Allow", it->second);
+      if (!allowed.empty()) resp.SetHeader("Allow", allowed);
     }
     if (result.error().code() == Code::kUnauthorized) {
       resp.SetHeader("WWW-Authenticate", "Keystone uri=\"" + ar.base_url + "\"");
