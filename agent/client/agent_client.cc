@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "agent/protocol/frame.h"
+#include "common/base64.h"
 
 namespace zunvm::agent {
 
@@ -146,6 +147,64 @@ Result<json> AgentClient::Call(const std::string& op, json body, std::chrono::mi
   pending_.erase(id);
   if (!done) return Err(Status(Code::kDeadlineExceeded, "agent call " + op + " timed out"));
   return std::move(p->result);
+}
+
+namespace {
+
+constexpr size_t kChunk = size_t{512} << 10;  // the agent's largest blob chunk
+
+std::chrono::milliseconds Left(std::chrono::steady_clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  return std::max(left, std::chrono::milliseconds(1));
+}
+
+}  // namespace
+
+Result<std::string> AgentClient::CopyOut(const std::string& container, const std::string& path,
+                                         nlohmann::json* stat, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string blob = "out-" + std::to_string(next_blob_++);
+  auto r = Call("copy_out", {{"container", container}, {"path", path}, {"blob", blob}}, timeout);
+  if (!r) return Err(r.error());
+  if (stat) *stat = r->value("stat", nlohmann::json::object());
+  uint64_t size = r->value("size", uint64_t{0});
+  std::string tar;
+  Status st = Status::Ok();
+  while (tar.size() < size) {
+    auto c = Call("blob_get", {{"blob", blob}, {"offset", tar.size()}, {"length", kChunk}}, Left(deadline));
+    if (!c) {
+      st = c.error();
+      break;
+    }
+    auto data = Base64Decode(c->value("data", ""));
+    if (!data || data->empty() || tar.size() + data->size() > size) {
+      st = Status::Internal("agent sent a bad blob chunk");
+      break;
+    }
+    tar += *data;
+  }
+  (void)Call("blob_drop", {{"blob", blob}}, Left(deadline));
+  if (!st.ok()) return Err(st);
+  return tar;
+}
+
+Status AgentClient::CopyIn(const std::string& container, const std::string& path,
+                           const std::string& tar, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string blob = "in-" + std::to_string(next_blob_++);
+  size_t off = 0;
+  do {
+    std::string chunk = tar.substr(off, kChunk);
+    auto r = Call("blob_put", {{"blob", blob}, {"offset", off}, {"data", Base64Encode(chunk)}}, Left(deadline));
+    if (!r) {
+      (void)Call("blob_drop", {{"blob", blob}}, Left(deadline));
+      return r.error();
+    }
+    off += chunk.size();
+  } while (off < tar.size());
+  auto r = Call("copy_in", {{"container", container}, {"path", path}, {"blob", blob}}, Left(deadline));
+  if (!r) return r.error();
+  return Status::Ok();
 }
 
 }  // namespace zunvm::agent

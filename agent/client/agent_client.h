@@ -41,6 +41,14 @@ class AgentClient {
   Result<nlohmann::json> Call(const std::string& op, nlohmann::json body,
                               std::chrono::milliseconds timeout);
   bool Alive() const { return alive_; }
+
+  // Files as tar, moved through the agent's blob store in chunks that fit a frame; `timeout`
+  // bounds the whole transfer. CopyOut returns the archive and fills `stat` (name, size, mode,
+  // mtime, link_target); CopyIn extracts `tar` into the directory `path` of the container.
+  Result<std::string> CopyOut(const std::string& container, const std::string& path,
+                              nlohmann::json* stat, std::chrono::milliseconds timeout);
+  Status CopyIn(const std::string& container, const std::string& path, const std::string& tar,
+                std::chrono::milliseconds timeout);
   // The sequence number of the last event delivered (pass it to the next connection and to
   // `hello {ack}` after a reconnect).
   uint64_t LastSeq() const { return last_seq_; }
@@ -63,6 +71,7 @@ class AgentClient {
   std::condition_variable cv_;
   std::map<uint64_t, std::shared_ptr<Pending>> pending_;
   uint64_t next_id_ = 1;
+  std::atomic<uint64_t> next_blob_{1};
   std::atomic<bool> alive_{true};
   std::atomic<uint64_t> last_seq_{0};
   std::thread reader_;

@@ -163,6 +163,8 @@ int ChildMain(void* raw) {
   ::_exit(127);
 }
 
+}  // namespace
+
 Status WriteCgroup(const std::string& path, const std::string& value) {
   std::ofstream f(path);
   f << value;
@@ -170,8 +172,6 @@ Status WriteCgroup(const std::string& path, const std::string& value) {
   if (!f) return Status::Internal("cannot write " + value + " to " + path);
   return Status::Ok();
 }
-
-}  // namespace
 
 Result<ContainerSpec> ParseContainerSpec(const json& b) {
   ContainerSpec s;
@@ -216,7 +216,6 @@ Result<ContainerSpec> ParseContainerSpec(const json& b) {
     if (!c->is_number() || c->get<double>() <= 0 || c->get<double>() > 1024) return Err(Field("cpus", "must be > 0"));
     s.cpus = c->get<double>();
   }
-  s.cgroup_root = b.value("cgroup_root", s.cgroup_root);
   return s;
 }
 
@@ -255,7 +254,7 @@ Result<std::pair<pid_t, int>> CreateContainerProcess(const ContainerSpec& spec, 
     return Err(Status::Internal(std::string("clone: ") + std::strerror(clone_errno)));
   }
   Status cg = Status::Ok();
-  if (!spec.cgroup_root.empty() && (spec.memory_bytes || spec.cpus)) {
+  if (!spec.cgroup_root.empty()) {
     std::string dir = spec.cgroup_root + "/" + spec.id;
     ::mkdir(spec.cgroup_root.c_str(), 0755);
     (void)WriteCgroup(spec.cgroup_root + "/../cgroup.subtree_control", "+cpu +memory +pids");

@@ -35,7 +35,9 @@ struct ContainerSpec {
   std::map<std::string, uint64_t> rlimits;  // "nofile", "nproc", "core"...
   std::optional<int64_t> memory_bytes;
   std::optional<double> cpus;
-  std::string cgroup_root = "/sys/fs/cgroup/zunvm";  // empty: no cgroup limits
+  // The parent cgroup: the container gets <cgroup_root>/<id> (limits, OOM events). Empty: no
+  // cgroup (host-side tests). Set by the agent itself, never taken from the host.
+  std::string cgroup_root;
 };
 
 // Parses and validates a create_container body. InvalidArgument names the field.
@@ -52,6 +54,8 @@ Result<std::pair<pid_t, int>> CreateContainerProcess(const ContainerSpec& spec, 
 Result<pid_t> ExecInContainer(pid_t init_pid, const std::vector<std::string>& argv,
                               const std::vector<std::string>& env, const std::string& cwd,
                               const StdioFds& fds, bool new_session_tty);
+// Writes one cgroup control file (cgroup.procs, memory.max...).
+Status WriteCgroup(const std::string& path, const std::string& value);
 // cgroup v2 limits for an existing container cgroup; live.
 Status UpdateLimits(const std::string& cgroup_dir, std::optional<int64_t> memory_bytes,
                     std::optional<double> cpus);

@@ -60,6 +60,8 @@ int RunAsInit() {
   ServerOptions opts;
   opts.pid1 = true;
   opts.exit_on_eof = false;
+  opts.cgroup_root = "/sys/fs/cgroup/zunvm";
+  opts.log = ConsoleLog;
   opts.boot_id = BootId();
   AgentServer server(*fd, opts);
   server.Run();
@@ -77,6 +79,7 @@ int main(int argc, char** argv) {
     zunvm::agent::ServerOptions opts;
     opts.boot_id = BootId();
     opts.exit_on_eof = false;
+    opts.log = zunvm::agent::ConsoleLog;
     zunvm::agent::AgentServer server(-1, opts, l);
     return server.Run();
   }

@@ -14,8 +14,11 @@
 #include <cerrno>
 #include <cstring>
 #include <set>
+#include <sstream>
 
 #include "agent/guest/container.h"
+#include "agent/guest/disks.h"
+#include "agent/guest/files.h"
 #include "agent/guest/procfs.h"
 #include "common/base64.h"
 
@@ -58,6 +61,31 @@ std::string Str(const json& body, const char* key) {
   return it != body.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+constexpr size_t kMaxExited = 1024;                 // exits remembered for `wait`
+constexpr size_t kMaxBlobBytes = size_t{128} << 20;  // all blobs together
+constexpr size_t kMaxBlobChunk = size_t{512} << 10;  // per blob_get / blob_put (fits a frame)
+
+bool SafeId(const std::string& s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') return false;
+  }
+  return true;
+}
+
+uint64_t ReadOomKills(int fd) {
+  char buf[512];
+  ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+  if (n <= 0) return 0;
+  std::istringstream in(std::string(buf, static_cast<size_t>(n)));
+  std::string key;
+  uint64_t v = 0;
+  while (in >> key >> v) {
+    if (key == "oom_kill") return v;
+  }
+  return 0;
+}
+
 }  // namespace
 
 AgentServer::AgentServer(int fd, ServerOptions opts, int listen_fd)
@@ -76,6 +104,10 @@ AgentServer::~AgentServer() {
       if (fd >= 0) ::close(fd);
     }
     if (!p.reaped && p.pid > 0) ::kill(p.pid, SIGKILL);
+  }
+  for (auto& [id, c] : containers_) {
+    if (c.events_fd >= 0) ::close(c.events_fd);
+    if (c.start_fd >= 0) ::close(c.start_fd);
   }
   if (sigfd_ >= 0) ::close(sigfd_);
 }
@@ -121,6 +153,8 @@ void AgentServer::Replay() {
 }
 
 void AgentServer::Disconnected() {
+  if (connected_) Log("host disconnected");
+  waiters_.clear();  // their responses would go nowhere; the next host asks again
   connected_ = false;
   replayed_ = false;
   decoder_ = FrameDecoder();
@@ -145,6 +179,9 @@ int AgentServer::Run() {
       if (p.out >= 0) { fds.push_back({p.out, POLLIN, 0}); owners.emplace_back(id, 1); }
       if (p.err >= 0) { fds.push_back({p.err, POLLIN, 0}); owners.emplace_back(id, 2); }
     }
+    for (auto& [id, c] : containers_) {  // memory.events signals a change with POLLPRI
+      if (c.events_fd >= 0) { fds.push_back({c.events_fd, POLLPRI, 0}); owners.emplace_back(id, 3); }
+    }
     int n = ::poll(fds.data(), fds.size(), watch_channel || fd_ < 0 ? 1000 : 20);
     if (n < 0 && errno != EINTR) return 1;
     if (fds[1].revents & POLLIN) ReapChildren();
@@ -154,10 +191,15 @@ int AgentServer::Run() {
         fd_ = c;
         connected_ = true;
         seen_host_ = true;
+        Log("host connected");
       }
     }
     for (size_t i = 3; i < fds.size(); ++i) {
-      if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      if (!(fds[i].revents & (POLLIN | POLLPRI | POLLHUP | POLLERR))) continue;
+      if (owners[i - 3].second == 3) {
+        if (auto c = containers_.find(owners[i - 3].first); c != containers_.end()) CheckOom(c->first, c->second);
+        continue;
+      }
       auto it = procs_.find(owners[i - 3].first);
       if (it == procs_.end()) continue;
       Proc& p = it->second;
@@ -170,6 +212,7 @@ int AgentServer::Run() {
     ssize_t r = ::read(fd_, buf, sizeof buf);
     if (r > 0) {
       if (!connected_) {  // a (new) host: start from a frame boundary
+        Log("host connected");
         connected_ = true;
         decoder_ = FrameDecoder();
       }
@@ -197,9 +240,17 @@ void AgentServer::HandlePayload(const std::string& payload) {
   auto m = ParseMessage(payload);
   if (!m) return;  // no id to answer: dropped (logged on the console in the guest)
   if (m->kind != Kind::kRequest) return;
+  if (m->op == "wait") {
+    Wait(*m);
+    return;
+  }
   auto result = Dispatch(*m);
-  if (result) Send(Message::Response(*m, std::move(*result)));
-  else Send(Message::Failure(*m, result.error()));
+  if (result) {
+    Send(Message::Response(*m, std::move(*result)));
+  } else {
+    Log(m->op + " failed: " + result.error().message());
+    Send(Message::Failure(*m, result.error()));
+  }
   if (replay_pending_ && connected_) {
     replay_pending_ = false;
     Replay();
@@ -224,7 +275,8 @@ Result<json> AgentServer::Dispatch(const Message& m) {
                 {"agent_version", opts_.agent_version},
                 {"boot_id", opts_.boot_id},
                 {"kernel", u.release},
-                {"capabilities", {"exec", "signal", "stdin", "processes", "shutdown"}}};
+                {"capabilities", {"exec", "wait", "signal", "stdin", "tty", "processes", "stats",
+                                  "containers", "disks", "copy", "update", "oom", "shutdown"}}};
   }
   if (m.op == "ack") {
     auto seq = b.find("seq");
@@ -240,6 +292,17 @@ Result<json> AgentServer::Dispatch(const Message& m) {
   if (m.op == "close_stdin") return WriteStdin(b, true);
   if (m.op == "processes") return Processes();
   if (m.op == "resize_tty") return ResizeTty(b);
+  if (m.op == "blob_put") return BlobPut(b);
+  if (m.op == "blob_get") return BlobGet(b);
+  if (m.op == "blob_drop") {
+    if (auto it = blobs_.find(Str(b, "blob")); it != blobs_.end()) {
+      blob_bytes_ -= it->second.size();
+      blobs_.erase(it);
+    }
+    return json::object();
+  }
+  if (m.op == "copy_out") return CopyOut(b);
+  if (m.op == "copy_in") return CopyIn(b);
   if (m.op == "stats") {
     GuestStats g = ReadGuestStats();
     return json{{"cpu_usage_usec", g.cpu_usage_usec},   {"mem_total_bytes", g.mem_total_bytes},
@@ -249,15 +312,15 @@ Result<json> AgentServer::Dispatch(const Message& m) {
   }
   if (m.op == "update") {
     std::string id = Str(b, "id");
-    if (!containers_.count(id)) return Err(Status::NotFound("no such container " + id));
+    auto c = containers_.find(id);
+    if (c == containers_.end()) return Err(Status::NotFound("no such container " + id));
+    if (c->second.cgroup_dir.empty()) return Err(Status::Conflict("container " + id + " has no cgroup"));
     std::optional<int64_t> mem;
     std::optional<double> cpus;
     if (auto v = b.find("memory_bytes"); v != b.end() && v->is_number_integer()) mem = v->get<int64_t>();
     if (auto v = b.find("cpus"); v != b.end() && v->is_number()) cpus = v->get<double>();
     if ((mem && *mem < (4 << 20)) || (cpus && *cpus <= 0)) return Err(Status::Invalid("bad limits"));
-    ZUNVM_RETURN_IF_ERROR(UpdateLimits(Str(b, "cgroup_root").empty() ? "/sys/fs/cgroup/zunvm/" + id
-                                                                     : Str(b, "cgroup_root") + "/" + id,
-                                       mem, cpus));
+    ZUNVM_RETURN_IF_ERROR(UpdateLimits(c->second.cgroup_dir, mem, cpus));
     return json::object();
   }
   if (m.op == "guest_details") {
@@ -266,6 +329,7 @@ Result<json> AgentServer::Dispatch(const Message& m) {
     return json{{"kernel", u.release}, {"agent_version", opts_.agent_version}};
   }
   if (m.op == "shutdown") {
+    Log("shutdown requested");
     shutdown_ = true;
     return json::object();
   }
@@ -409,13 +473,32 @@ Result<json> AgentServer::Exec(const json& b) {
                              : ExecInContainer(init, *argv, *env, cwd, fds, tty);
   });
   if (!pid) return Err(pid.error());
+  if (!container.empty() && !containers_[container].cgroup_dir.empty()) {
+    // Like Kata: an exec counts against its container's limits.
+    (void)WriteCgroup(containers_[container].cgroup_dir + "/cgroup.procs", std::to_string(*pid));
+  }
+  Log("exec " + Str(b, "exec_id") + " started: pid " + std::to_string(*pid) + " " + (*argv)[0]);
   return json{{"pid", *pid}};
 }
 
-Result<json> AgentServer::CreateContainer(const json& b) {
+Result<json> AgentServer::CreateContainer(const json& body) {
+  std::string id = Str(body, "id");
+  if (!SafeId(id)) return Err(Status::Invalid("id must be 1..64 of [A-Za-z0-9._-]"));
+  if (containers_.count(id)) return Err(Status::Conflict("container " + id + " exists"));
+  json b = body;
+  b.erase("cgroup_root");
+  bool disks = body.contains("rootfs_disk");
+  if (disks) {
+    auto root = MountContainerDisks(id, body);
+    if (!root) return Err(root.error());
+    b["rootfs"] = *root;
+  }
   auto spec = ParseContainerSpec(b);
-  if (!spec) return Err(spec.error());
-  if (containers_.count(spec->id)) return Err(Status::Conflict("container " + spec->id + " exists"));
+  if (!spec) {
+    if (disks) UnmountContainerDisks(id);
+    return Err(spec.error());
+  }
+  spec->cgroup_root = opts_.cgroup_root;
   int start_fd = -1;
   auto pid = Launch(spec->id, b.value("tty", false), b.value("stdin", false),
                     [&](const StdioFds& fds) -> Result<pid_t> {
@@ -424,8 +507,21 @@ Result<json> AgentServer::CreateContainer(const json& b) {
                       start_fd = r->second;
                       return r->first;
                     });
-  if (!pid) return Err(pid.error());
-  containers_[spec->id] = Container{*pid, start_fd};
+  if (!pid) {
+    if (disks) UnmountContainerDisks(id);
+    return Err(pid.error());
+  }
+  Container c;
+  c.init = *pid;
+  c.start_fd = start_fd;
+  c.disks = disks;
+  if (!opts_.cgroup_root.empty()) {
+    c.cgroup_dir = opts_.cgroup_root + "/" + id;
+    c.events_fd = ::open((c.cgroup_dir + "/memory.events").c_str(), O_RDONLY | O_CLOEXEC);
+    if (c.events_fd >= 0) c.oom_kills = ReadOomKills(c.events_fd);
+  }
+  containers_[id] = c;
+  Log("container " + id + " created: init pid " + std::to_string(*pid));
   return json{{"pid", *pid}};
 }
 
@@ -517,6 +613,7 @@ void AgentServer::ReapChildren() {
       if (p.pid != pid) continue;
       p.reaped = true;
       p.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      p.signal = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
       MaybeFinish(p);  // may erase p: stop iterating
       break;
     }
@@ -536,13 +633,147 @@ void AgentServer::MaybeFinish(Proc& p) {
     ::close(p.tty);
     p.tty = -1;
   }
-  Emit(Message::Event("exit", {{"exec_id", p.id}, {"exit_code", p.exit_code}}));
   std::string id = p.id;
+  ExitInfo info{p.exit_code, p.signal};
   procs_.erase(id);
   if (auto c = containers_.find(id); c != containers_.end()) {
-    if (c->second.start_fd >= 0) ::close(c->second.start_fd);
-    containers_.erase(c);  // its init is gone, and with it every process of the container
+    CheckOom(id, c->second);  // an OOM kill is reported before the exit it caused
+    RemoveContainer(id);      // its init is gone, and with it every process of the container
   }
+  Log("exec " + id + " exited: code " + std::to_string(info.exit_code));
+  json ev = {{"exec_id", id}, {"exit_code", info.exit_code}};
+  if (info.signal) ev["signal"] = info.signal;
+  Emit(Message::Event("exit", ev));
+  if (!exited_.count(id)) exited_order_.push_back(id);
+  exited_[id] = info;
+  while (exited_order_.size() > kMaxExited) {
+    exited_.erase(exited_order_.front());
+    exited_order_.pop_front();
+  }
+  if (auto w = waiters_.find(id); w != waiters_.end()) {
+    auto reqs = std::move(w->second);
+    waiters_.erase(w);
+    for (const auto& req : reqs) Send(Message::Response(req, ev));
+  }
+}
+
+void AgentServer::Wait(const Message& m) {
+  std::string id = Str(m.body, "exec_id");
+  if (auto e = exited_.find(id); e != exited_.end() && !procs_.count(id)) {
+    json r = {{"exec_id", id}, {"exit_code", e->second.exit_code}};
+    if (e->second.signal) r["signal"] = e->second.signal;
+    Send(Message::Response(m, r));
+    return;
+  }
+  if (!procs_.count(id)) {
+    Send(Message::Failure(m, Status::NotFound("no such exec " + id)));
+    return;
+  }
+  auto& w = waiters_[id];
+  if (w.size() >= 16) {
+    Send(Message::Failure(m, Status::Conflict("too many waiters on " + id)));
+    return;
+  }
+  w.push_back(m);
+}
+
+void AgentServer::CheckOom(const std::string& id, Container& c) {
+  if (c.events_fd < 0) return;
+  uint64_t kills = ReadOomKills(c.events_fd);
+  if (kills <= c.oom_kills) return;
+  c.oom_kills = kills;
+  Log("container " + id + ": out of memory, a process was killed");
+  Emit(Message::Event("oom", {{"container", id}, {"oom_kills", kills}}));
+}
+
+void AgentServer::RemoveContainer(const std::string& id) {
+  auto c = containers_.find(id);
+  if (c == containers_.end()) return;
+  if (c->second.start_fd >= 0) ::close(c->second.start_fd);
+  if (c->second.events_fd >= 0) ::close(c->second.events_fd);
+  if (!c->second.cgroup_dir.empty()) ::rmdir(c->second.cgroup_dir.c_str());
+  if (c->second.disks) UnmountContainerDisks(id);
+  containers_.erase(c);
+}
+
+Result<int> AgentServer::ContainerRoot(const std::string& id) {
+  auto c = containers_.find(id);
+  if (c == containers_.end()) return Err(Status::NotFound("no such container " + id));
+  int fd = ::open(("/proc/" + std::to_string(c->second.init) + "/root").c_str(),
+                  O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Err(Status::NotFound("the root of container " + id + " is gone"));
+  return fd;
+}
+
+Result<json> AgentServer::BlobPut(const json& b) {
+  std::string id = Str(b, "blob");
+  if (!SafeId(id)) return Err(Status::Invalid("blob must be 1..64 of [A-Za-z0-9._-]"));
+  auto off = b.find("offset");
+  if (off == b.end() || !off->is_number_unsigned()) return Err(Status::Invalid("offset is required"));
+  auto data = Base64Decode(Str(b, "data"));
+  if (!data) return Err(Status::Invalid("data must be base64"));
+  if (data->size() > kMaxBlobChunk) return Err(Status::Invalid("chunk larger than 512 KiB"));
+  std::string& blob = blobs_[id];
+  uint64_t offset = off->get<uint64_t>();
+  if (offset == 0) {
+    blob_bytes_ -= blob.size();
+    blob.clear();
+  } else if (offset != blob.size()) {
+    return Err(Status::Invalid("offset " + std::to_string(offset) + " is not the blob's end " +
+                               std::to_string(blob.size())));
+  }
+  if (blob_bytes_ + data->size() > kMaxBlobBytes) {
+    return Err(Status(Code::kPayloadTooLarge, "the agent holds at most 128 MiB of transfers"));
+  }
+  blob += *data;
+  blob_bytes_ += data->size();
+  return json{{"size", blob.size()}};
+}
+
+Result<json> AgentServer::BlobGet(const json& b) {
+  auto it = blobs_.find(Str(b, "blob"));
+  if (it == blobs_.end()) return Err(Status::NotFound("no such blob " + Str(b, "blob")));
+  uint64_t offset = b.value("offset", uint64_t{0});
+  uint64_t length = std::min<uint64_t>(b.value("length", uint64_t{kMaxBlobChunk}), kMaxBlobChunk);
+  if (offset > it->second.size()) return Err(Status::Invalid("offset past the end"));
+  std::string chunk = it->second.substr(offset, length);
+  return json{{"data", Base64Encode(chunk)}, {"size", it->second.size()},
+              {"eof", offset + chunk.size() >= it->second.size()}};
+}
+
+Result<json> AgentServer::CopyOut(const json& b) {
+  std::string blob = Str(b, "blob");
+  if (!SafeId(blob)) return Err(Status::Invalid("blob must be 1..64 of [A-Za-z0-9._-]"));
+  auto root = ContainerRoot(Str(b, "container"));
+  if (!root) return Err(root.error());
+  auto r = agent::CopyOut(*root, Str(b, "path"));
+  ::close(*root);
+  if (!r) return Err(r.error());
+  if (auto old = blobs_.find(blob); old != blobs_.end()) {
+    blob_bytes_ -= old->second.size();
+    blobs_.erase(old);
+  }
+  if (blob_bytes_ + r->tar.size() > kMaxBlobBytes) {
+    return Err(Status(Code::kPayloadTooLarge, "the agent holds at most 128 MiB of transfers"));
+  }
+  size_t size = r->tar.size();
+  blob_bytes_ += size;
+  blobs_[blob] = std::move(r->tar);
+  return json{{"blob", blob}, {"size", size}, {"stat", r->stat}};
+}
+
+Result<json> AgentServer::CopyIn(const json& b) {
+  auto it = blobs_.find(Str(b, "blob"));
+  if (it == blobs_.end()) return Err(Status::NotFound("no such blob " + Str(b, "blob")));
+  std::string tar = std::move(it->second);
+  blob_bytes_ -= tar.size();
+  blobs_.erase(it);
+  auto root = ContainerRoot(Str(b, "container"));
+  if (!root) return Err(root.error());
+  Status st = agent::CopyIn(*root, Str(b, "path"), tar);
+  ::close(*root);
+  if (!st.ok()) return Err(st);
+  return json::object();
 }
 
 }  // namespace zunvm::agent

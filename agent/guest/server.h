@@ -28,6 +28,10 @@ struct ServerOptions {
   size_t backlog_bytes = 8 << 20;  // events kept until the host acknowledges them
   std::string boot_id;
   std::string agent_version = "0.1.0";
+  // Parent cgroup of containers (limits, OOM events); empty: none (host-side tests).
+  std::string cgroup_root;
+  // Where the agent reports what it does (the console in the VM); null: silent.
+  std::function<void(const std::string&)> log;
 };
 
 class AgentServer {
@@ -46,14 +50,19 @@ class AgentServer {
     int out = -1, err = -1, in = -1;  // pipe ends on our side; -1 once closed
     int tty = -1;                     // pty master kept for resize (tty execs)
     bool reaped = false;
-    int exit_code = 0;
+    int exit_code = 0;   // 128 + signal when killed by one
+    int signal = 0;      // the signal that killed it, 0 if it exited
   };
   void HandlePayload(const std::string& payload);
   Result<nlohmann::json> Dispatch(const Message& m);
   struct Stdio;
   struct Container {
     pid_t init = -1;
-    int start_fd = -1;   // released by start_container
+    int start_fd = -1;       // released by start_container
+    std::string cgroup_dir;  // "" without a cgroup
+    int events_fd = -1;      // <cgroup>/memory.events, polled for OOM kills
+    uint64_t oom_kills = 0;
+    bool disks = false;      // root filesystem on disks mounted by the agent
   };
   Result<Stdio> MakeStdio(bool tty, bool want_stdin);
   Result<pid_t> SpawnPlain(const std::vector<std::string>& argv, const std::vector<std::string>& env,
@@ -61,6 +70,19 @@ class AgentServer {
   Result<pid_t> Launch(const std::string& id, bool tty, bool want_stdin,
                        const std::function<Result<pid_t>(const StdioFds&)>& spawn);
   Result<nlohmann::json> Exec(const nlohmann::json& body);
+  // `wait`: answered at once for an exec that has exited, else when it exits (the response is
+  // held, not the loop). Waiters are forgotten when the host disconnects.
+  void Wait(const Message& m);
+  Result<nlohmann::json> BlobPut(const nlohmann::json& body);
+  Result<nlohmann::json> BlobGet(const nlohmann::json& body);
+  Result<nlohmann::json> CopyOut(const nlohmann::json& body);
+  Result<nlohmann::json> CopyIn(const nlohmann::json& body);
+  Result<int> ContainerRoot(const std::string& id);
+  void CheckOom(const std::string& id, Container& c);
+  void RemoveContainer(const std::string& id);
+  void Log(const std::string& msg) const {
+    if (opts_.log) opts_.log(msg);
+  }
   Result<nlohmann::json> CreateContainer(const nlohmann::json& body);
   Result<nlohmann::json> StartContainer(const nlohmann::json& body);
   Result<nlohmann::json> Signal(const nlohmann::json& body);
@@ -92,6 +114,15 @@ class AgentServer {
   bool replay_pending_ = false;
   uint64_t seq_ = 0;
   std::deque<std::pair<uint64_t, std::string>> backlog_;
+  struct ExitInfo {
+    int exit_code = 0, signal = 0;
+  };
+  std::map<std::string, ExitInfo> exited_;  // recent exits, for `wait` after the fact
+  std::deque<std::string> exited_order_;    // oldest first; bounded
+  std::map<std::string, std::vector<Message>> waiters_;
+  // Blobs: archives in transit for copy_in/copy_out, moved in chunks that fit a frame.
+  std::map<std::string, std::string> blobs_;
+  size_t blob_bytes_ = 0;
   size_t backlog_bytes_ = 0;
 };
 

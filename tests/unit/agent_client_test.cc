@@ -16,6 +16,9 @@
 #include <fstream>
 #include <mutex>
 
+#include <archive.h>
+#include <archive_entry.h>
+
 #include "agent/client/agent_client.h"
 #include "agent/protocol/frame.h"
 #include "common/base64.h"
@@ -342,6 +345,146 @@ TEST_F(ContainerTest, BadSpecsAreRefused) {
   EXPECT_EQ(client_->Call("create_container", {{"id", "x"}, {"rootfs", root_}, {"argv", json::array()}}, seconds(10)).error().code(),
             Code::kInvalidArgument);
   EXPECT_EQ(client_->Call("start_container", {{"id", "nope"}}, seconds(10)).error().code(), Code::kNotFound);
+}
+
+// A tar built entry by entry: {name, type ('0' file, '2' symlink, '5' dir), content/target}.
+struct TarItem {
+  std::string name;
+  char type;
+  std::string data;
+};
+std::string MakeTar(const std::vector<TarItem>& items) {
+  std::string out;
+  archive* a = archive_write_new();
+  archive_write_set_format_pax_restricted(a);
+  archive_write_open(
+      a, &out, nullptr,
+      [](archive*, void* o, const void* b, size_t n) -> la_ssize_t {
+        static_cast<std::string*>(o)->append(static_cast<const char*>(b), n);
+        return static_cast<la_ssize_t>(n);
+      },
+      nullptr);
+  for (const auto& it : items) {
+    archive_entry* e = archive_entry_new();
+    archive_entry_set_pathname(e, it.name.c_str());
+    archive_entry_set_filetype(e, it.type == '5' ? AE_IFDIR : it.type == '2' ? AE_IFLNK : AE_IFREG);
+    archive_entry_set_perm(e, it.type == '5' ? 0755 : 0640);
+    if (it.type == '2') archive_entry_set_symlink(e, it.data.c_str());
+    if (it.type == '0') archive_entry_set_size(e, static_cast<la_int64_t>(it.data.size()));
+    archive_write_header(a, e);
+    if (it.type == '0') archive_write_data(a, it.data.data(), it.data.size());
+    archive_entry_free(e);
+  }
+  archive_write_close(a);
+  archive_write_free(a);
+  return out;
+}
+
+// name -> content (files) or "->target" (symlinks) or "/" (directories).
+std::map<std::string, std::string> ReadTar(const std::string& tar) {
+  std::map<std::string, std::string> out;
+  archive* a = archive_read_new();
+  archive_read_support_format_tar(a);
+  if (archive_read_open_memory(a, tar.data(), tar.size()) != ARCHIVE_OK) return out;
+  archive_entry* e;
+  while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
+    std::string v;
+    if (archive_entry_filetype(e) == AE_IFDIR) v = "/";
+    else if (archive_entry_filetype(e) == AE_IFLNK) v = std::string("->") + archive_entry_symlink(e);
+    else {
+      char buf[4096];
+      la_ssize_t n;
+      while ((n = archive_read_data(a, buf, sizeof buf)) > 0) v.append(buf, static_cast<size_t>(n));
+    }
+    out[archive_entry_pathname(e)] = v;
+  }
+  archive_read_free(a);
+  return out;
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream f(path);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+TEST_F(ContainerTest, CopyOutAndInStayInsideTheRoot) {
+  if (!std::filesystem::exists("/bin/busybox")) GTEST_SKIP() << "busybox-static is not installed";
+  { std::ofstream(root_ + "/etc/greeting") << "hello"; }
+  std::filesystem::create_directories(root_ + "/tmp");
+  std::filesystem::create_symlink("../../../../../../..", root_ + "/tmp/esc");
+  std::filesystem::create_symlink("/etc", root_ + "/tmp/abs");
+  ASSERT_TRUE(Create("c", {"sleep", "30"}));
+  ASSERT_TRUE(client_->Call("start_container", {{"id", "c"}}, seconds(10)));
+
+  json stat;
+  auto tar = client_->CopyOut("c", "/etc/greeting", &stat, seconds(10));
+  ASSERT_TRUE(tar) << tar.error().ToString();
+  EXPECT_EQ(ReadTar(*tar), (std::map<std::string, std::string>{{"greeting", "hello"}}));
+  EXPECT_EQ(stat["name"], "greeting");
+  EXPECT_EQ(stat["size"], 5);
+  auto dir = client_->CopyOut("c", "/etc", nullptr, seconds(10));
+  ASSERT_TRUE(dir);
+  EXPECT_EQ(ReadTar(*dir)["etc/greeting"], "hello");
+  EXPECT_EQ(ReadTar(*dir)["etc/"], "/");
+  // An absolute symlink resolves inside the container, as it would for its processes.
+  auto abs = client_->CopyOut("c", "/tmp/abs/greeting", nullptr, seconds(10));
+  ASSERT_TRUE(abs) << abs.error().ToString();
+  EXPECT_EQ(ReadTar(*abs)["greeting"], "hello");
+  // A symlink as the last component is archived as the link.
+  EXPECT_EQ(ReadTar(*client_->CopyOut("c", "/tmp/abs", nullptr, seconds(10)))["abs"], "->/etc");
+
+  // Climbing out through a symlink is refused both ways; nothing lands outside the root.
+  auto out = client_->CopyOut("c", "/tmp/esc/etc/hostname", nullptr, seconds(10));
+  ASSERT_FALSE(out);
+  EXPECT_EQ(out.error().code(), Code::kForbidden);
+  Status in = client_->CopyIn("c", "/tmp/esc", MakeTar({{"pwned", '0', "x"}}), seconds(10));
+  EXPECT_EQ(in.code(), Code::kForbidden) << in.ToString();
+
+  // Extraction: directories created, content and mode kept.
+  ASSERT_TRUE(client_->CopyIn("c", "/tmp", MakeTar({{"a", '5', ""}, {"a/b.txt", '0', "bee"}, {"a/l", '2', "b.txt"}}),
+                              seconds(10)).ok());
+  EXPECT_EQ(Slurp(root_ + "/tmp/a/b.txt"), "bee");
+  EXPECT_EQ(std::filesystem::status(root_ + "/tmp/a/b.txt").permissions(), std::filesystem::perms(0640));
+  EXPECT_EQ(std::filesystem::read_symlink(root_ + "/tmp/a/l"), "b.txt");
+
+  // Hostile archives are refused before anything is written.
+  for (const auto& bad : std::vector<std::vector<TarItem>>{
+           {{"ok1", '0', "x"}, {"../evil", '0', "x"}},
+           {{"ok2", '0', "x"}, {"/evil", '0', "x"}},
+           {{"ok3", '0', "x"}, {"l", '2', "/"}, {"l/evil", '0', "x"}},
+       }) {
+    Status st = client_->CopyIn("c", "/tmp", MakeTar(bad), seconds(10));
+    EXPECT_EQ(st.code(), Code::kInvalidArgument) << bad.back().name << ": " << st.ToString();
+  }
+  EXPECT_FALSE(std::filesystem::exists(root_ + "/tmp/ok1"));
+  EXPECT_FALSE(std::filesystem::exists(root_ + "/tmp/ok3"));
+  // Writing through a symlink already in the container is refused too.
+  Status through = client_->CopyIn("c", "/tmp", MakeTar({{"abs/evil", '0', "x"}}), seconds(10));
+  EXPECT_EQ(through.code(), Code::kInvalidArgument) << through.ToString();
+  EXPECT_FALSE(std::filesystem::exists(root_ + "/etc/evil"));
+  EXPECT_FALSE(std::filesystem::exists("/evil"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/pwned"));
+  EXPECT_EQ(client_->CopyIn("c", "/tmp", "garbage that is not a tar", seconds(10)).code(), Code::kInvalidArgument);
+  EXPECT_EQ(client_->CopyOut("c", "/nonexistent", nullptr, seconds(10)).error().code(), Code::kNotFound);
+  EXPECT_EQ(client_->CopyOut("nope", "/etc", nullptr, seconds(10)).error().code(), Code::kNotFound);
+}
+
+TEST_F(AgentTest, WaitReturnsTheExitCodeOrTheSignal) {
+  ASSERT_TRUE(Exec("w1", {"sh", "-c", "sleep 0.2; exit 3"}));
+  auto w = client_->Call("wait", {{"exec_id", "w1"}}, seconds(10));
+  ASSERT_TRUE(w) << w.error().ToString();
+  EXPECT_EQ((*w)["exit_code"], 3);
+  EXPECT_FALSE(w->contains("signal"));
+  auto again = client_->Call("wait", {{"exec_id", "w1"}}, seconds(10));  // after the fact
+  ASSERT_TRUE(again);
+  EXPECT_EQ((*again)["exit_code"], 3);
+  ASSERT_TRUE(Exec("w2", {"sleep", "30"}));
+  ASSERT_TRUE(client_->Call("signal", {{"exec_id", "w2"}, {"signal", SIGTERM}}, seconds(10)));
+  auto k = client_->Call("wait", {{"exec_id", "w2"}}, seconds(10));
+  ASSERT_TRUE(k);
+  EXPECT_EQ((*k)["exit_code"], 128 + SIGTERM);
+  EXPECT_EQ((*k)["signal"], SIGTERM);
+  EXPECT_EQ(client_->Call("wait", {{"exec_id", "never"}}, seconds(10)).error().code(), Code::kNotFound);
 }
 
 }  // namespace

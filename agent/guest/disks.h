@@ -1,0 +1,27 @@
+// Container root filesystems on block devices the host attached to the VM (virtio-blk, found
+// by the serial the host gave the disk): a single disk mounted as the root, or a read-only
+// image disk joined with a writable disk by overlayfs (lower = image, upper + work on the
+// writable disk, so the container's changes survive a VM restart).
+//
+// Layout: /run/zunvm/containers/<id>/{lower,upperdisk,rootfs}. Thread safety: none (the agent
+// is single-threaded). Errors: InvalidArgument for a bad body, NotFound when no disk has the
+// serial, Internal for a failed mount (with errno text).
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+
+namespace zunvm::agent {
+
+// `body` holds "rootfs_disk": {"serial", "fstype" (default ext4), "readonly"} and optionally
+// "upper_disk": {"serial", "fstype"}. Returns the directory to use as the container's rootfs.
+Result<std::string> MountContainerDisks(const std::string& id, const nlohmann::json& body);
+// Unmounts whatever MountContainerDisks mounted for `id` (lazily: nothing may hold it now).
+void UnmountContainerDisks(const std::string& id);
+// The /dev path of the virtio-blk disk whose serial is `serial`.
+Result<std::string> FindDiskBySerial(const std::string& serial);
+
+}  // namespace zunvm::agent

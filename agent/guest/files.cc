@@ -1,0 +1,433 @@
+#include "agent/guest/files.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <memory>
+#include <set>
+#include <vector>
+
+#include "agent/guest/tar_writer.h"
+
+namespace zunvm::agent {
+
+namespace {
+
+constexpr int kMaxSymlinks = 40;
+constexpr int64_t kMaxExtractBytes = int64_t{1} << 30;
+constexpr int kMaxEntries = 200000;
+
+// Closes an fd on scope exit.
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f = -1) : fd(f) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  Fd(Fd&& o) noexcept : fd(o.fd) { o.fd = -1; }
+  Fd& operator=(Fd&& o) noexcept {
+    if (this != &o) {
+      if (fd >= 0) ::close(fd);
+      fd = o.fd;
+      o.fd = -1;
+    }
+    return *this;
+  }
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+Status Forbidden(const std::string& m) { return Status(Code::kForbidden, m, "Forbidden"); }
+
+Status FromErrno(const std::string& what, int e) {
+  if (e == ENOENT || e == ENOTDIR) return Status::NotFound(what + ": no such file or directory");
+  if (e == EXDEV) return Forbidden(what + ": leads outside the container root");
+  if (e == ELOOP) return Status::Invalid(what + ": too many levels of symbolic links");
+  return Status::Internal(what + ": " + std::strerror(e));
+}
+
+// openat2 confined to `root` (the container's "/"); never follows magic links (/proc/*/fd).
+int OpenInRoot(int root, const std::string& rel, int flags, mode_t mode = 0) {
+  open_how how{};
+  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
+  how.mode = (flags & O_CREAT) ? mode : 0;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  return static_cast<int>(::syscall(SYS_openat2, root, rel.empty() ? "." : rel.c_str(), &how, sizeof how));
+}
+
+std::vector<std::string> SplitPath(const std::string& p) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i <= p.size()) {
+    size_t j = p.find('/', i);
+    if (j == std::string::npos) j = p.size();
+    if (j > i) out.push_back(p.substr(i, j - i));
+    i = j + 1;
+  }
+  return out;
+}
+
+std::string JoinPath(const std::vector<std::string>& parts) {
+  std::string s;
+  for (const auto& p : parts) s += (s.empty() ? "" : "/") + p;
+  return s;
+}
+
+bool IsPseudoFs(int fd) {
+  struct statfs sf{};
+  if (::fstatfs(fd, &sf) != 0) return false;
+  auto t = static_cast<unsigned long>(sf.f_type);
+  return t == PROC_SUPER_MAGIC || t == SYSFS_MAGIC || t == CGROUP2_SUPER_MAGIC ||
+         t == DEVPTS_SUPER_MAGIC || t == DEBUGFS_MAGIC || t == SECURITYFS_MAGIC;
+}
+
+// Archives the tree under the open directory/file. `dirfd`+`name` name the object itself
+// (opened without following), `arcname` is its name in the archive.
+class TreeArchiver {
+ public:
+  explicit TreeArchiver(TarWriter& w) : w_(w) {}
+
+  Status Add(int dirfd, const std::string& name, const std::string& arcname, int depth) {
+    if (depth > 256) return Status::Invalid("directory tree too deep");
+    struct stat st{};
+    if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      return FromErrno(arcname, errno);
+    }
+    TarEntry e;
+    e.name = arcname;
+    e.mode = st.st_mode & 07777;
+    e.uid = st.st_uid;
+    e.gid = st.st_gid;
+    e.mtime = st.st_mtime;
+    if (S_ISREG(st.st_mode) && st.st_nlink > 1) {
+      auto key = std::make_pair(st.st_dev, st.st_ino);
+      if (auto it = links_.find(key); it != links_.end()) {
+        e.type = TarEntry::kHardLink;
+        e.link = it->second;
+        return w_.Add(e, {});
+      }
+      links_[key] = arcname;
+    }
+    if (S_ISLNK(st.st_mode)) {
+      char buf[4096];
+      ssize_t n = ::readlinkat(dirfd, name.c_str(), buf, sizeof buf);
+      if (n < 0) return FromErrno(arcname, errno);
+      e.type = TarEntry::kSymlink;
+      e.link.assign(buf, static_cast<size_t>(n));
+      return w_.Add(e, {});
+    }
+    if (S_ISREG(st.st_mode)) {
+      Fd f(::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+      if (f.fd < 0) return FromErrno(arcname, errno);
+      std::string data;
+      char buf[65536];
+      for (;;) {
+        ssize_t n = ::read(f.fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return FromErrno(arcname, errno);
+        if (n == 0) break;
+        data.append(buf, static_cast<size_t>(n));
+        if (data.size() + w_.size() > w_.cap()) {
+          return Status(Code::kPayloadTooLarge, "the archive would exceed " +
+                                                    std::to_string(w_.cap() >> 20) + " MiB");
+        }
+      }
+      e.type = TarEntry::kFile;
+      return w_.Add(e, data);
+    }
+    if (S_ISDIR(st.st_mode)) {
+      e.type = TarEntry::kDir;
+      ZUNVM_RETURN_IF_ERROR(w_.Add(e, {}));
+      Fd d(::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (d.fd < 0) return FromErrno(arcname, errno);
+      if (IsPseudoFs(d.fd)) return Status::Ok();  // /proc, /sys...: the mount point only
+      int dup = ::fcntl(d.fd, F_DUPFD_CLOEXEC, 0);
+      DIR* dir = dup >= 0 ? ::fdopendir(dup) : nullptr;
+      if (!dir) {
+        if (dup >= 0) ::close(dup);
+        return FromErrno(arcname, errno);
+      }
+      std::vector<std::string> names;
+      while (dirent* de = ::readdir(dir)) {
+        std::string n = de->d_name;
+        if (n != "." && n != "..") names.push_back(n);
+      }
+      ::closedir(dir);
+      std::sort(names.begin(), names.end());
+      for (const auto& n : names) {
+        ZUNVM_RETURN_IF_ERROR(Add(d.fd, n, arcname + "/" + n, depth + 1));
+      }
+      return Status::Ok();
+    }
+    if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || S_ISFIFO(st.st_mode)) {
+      e.type = S_ISCHR(st.st_mode) ? TarEntry::kChar : S_ISBLK(st.st_mode) ? TarEntry::kBlock : TarEntry::kFifo;
+      e.rdev = st.st_rdev;
+      return w_.Add(e, {});
+    }
+    return Status::Ok();  // sockets are not archived
+  }
+
+ private:
+  TarWriter& w_;
+  std::map<std::pair<dev_t, ino_t>, std::string> links_;
+};
+
+// A relative archive name with "." components dropped, or nullopt for an absolute name or
+// one with "..".
+std::optional<std::vector<std::string>> EntryParts(const char* name) {
+  if (!name || !*name || name[0] == '/') return std::nullopt;
+  std::vector<std::string> parts;
+  for (auto& p : SplitPath(name)) {
+    if (p == "..") return std::nullopt;
+    if (p != ".") parts.push_back(p);
+  }
+  return parts;
+}
+
+struct ArchiveFree {
+  void operator()(archive* a) const { archive_read_free(a); }
+};
+
+std::unique_ptr<archive, ArchiveFree> OpenArchive(const std::string& tar) {
+  std::unique_ptr<archive, ArchiveFree> a(archive_read_new());
+  archive_read_support_format_tar(a.get());
+  archive_read_support_filter_gzip(a.get());
+  if (archive_read_open_memory(a.get(), tar.data(), tar.size()) != ARCHIVE_OK) return nullptr;
+  return a;
+}
+
+// Opens (creating missing directories when `create`) the directory `parts` under `base`,
+// one component at a time without following symlinks.
+Result<Fd> WalkDirs(int base, const std::vector<std::string>& parts, size_t count, bool create,
+                    const std::string& what) {
+  Fd cur(::fcntl(base, F_DUPFD_CLOEXEC, 0));
+  for (size_t i = 0; i < count; ++i) {
+    const char* c = parts[i].c_str();
+    int fd = ::openat(cur.fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT && create) {
+      if (::mkdirat(cur.fd, c, 0755) != 0 && errno != EEXIST) return Err(FromErrno(what, errno));
+      fd = ::openat(cur.fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    }
+    if (fd < 0 && (errno == ELOOP || errno == ENOTDIR)) {
+      return Err(Status::Invalid(what + ": refusing to write through a symlink or into a non-directory"));
+    }
+    if (fd < 0) return Err(FromErrno(what, errno));
+    cur = Fd(fd);
+  }
+  return cur;
+}
+
+// Removes a non-directory in the way of a new entry; a directory there is an error unless the
+// new entry is a directory too.
+Status ClearWay(int parent, const std::string& base, bool new_is_dir, const std::string& what) {
+  struct stat st{};
+  if (::fstatat(parent, base.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return Status::Ok();
+  if (S_ISDIR(st.st_mode)) {
+    if (new_is_dir) return Status::Ok();
+    return Status::Invalid(what + ": would replace a directory");
+  }
+  if (::unlinkat(parent, base.c_str(), 0) != 0) return FromErrno(what, errno);
+  return Status::Ok();
+}
+
+Status ApplyEntry(archive* a, archive_entry* e, int dest, const std::vector<std::string>& parts) {
+  std::string what = JoinPath(parts);
+  auto parent = WalkDirs(dest, parts, parts.size() - 1, true, what);
+  if (!parent) return parent.error();
+  const std::string& base = parts.back();
+  int pfd = parent->fd;
+  uid_t uid = static_cast<uid_t>(archive_entry_uid(e));
+  gid_t gid = static_cast<gid_t>(archive_entry_gid(e));
+  mode_t perm = archive_entry_perm(e) & 07777;
+  timespec times[2] = {{archive_entry_mtime(e), 0}, {archive_entry_mtime(e), 0}};
+
+  if (const char* target = archive_entry_hardlink(e)) {
+    auto tparts = EntryParts(target);
+    if (!tparts || tparts->empty()) return Status::Invalid(what + ": hard link target outside the archive");
+    auto tparent = WalkDirs(dest, *tparts, tparts->size() - 1, false, what);
+    if (!tparent) return tparent.error();
+    ZUNVM_RETURN_IF_ERROR(ClearWay(pfd, base, false, what));
+    if (::linkat(tparent->fd, tparts->back().c_str(), pfd, base.c_str(), 0) != 0) return FromErrno(what, errno);
+    return Status::Ok();
+  }
+  switch (archive_entry_filetype(e)) {
+    case AE_IFDIR: {
+      ZUNVM_RETURN_IF_ERROR(ClearWay(pfd, base, true, what));
+      if (::mkdirat(pfd, base.c_str(), perm) != 0 && errno != EEXIST) return FromErrno(what, errno);
+      Fd d(::openat(pfd, base.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (d.fd < 0) return FromErrno(what, errno);
+      (void)::fchown(d.fd, uid, gid);
+      (void)::fchmod(d.fd, perm);
+      return Status::Ok();
+    }
+    case AE_IFLNK: {
+      const char* target = archive_entry_symlink(e);
+      if (!target) return Status::Invalid(what + ": symlink without a target");
+      ZUNVM_RETURN_IF_ERROR(ClearWay(pfd, base, false, what));
+      if (::symlinkat(target, pfd, base.c_str()) != 0) return FromErrno(what, errno);
+      (void)::fchownat(pfd, base.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW);
+      (void)::utimensat(pfd, base.c_str(), times, AT_SYMLINK_NOFOLLOW);
+      return Status::Ok();
+    }
+    case AE_IFREG: {
+      ZUNVM_RETURN_IF_ERROR(ClearWay(pfd, base, false, what));
+      Fd f(::openat(pfd, base.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+      if (f.fd < 0) return FromErrno(what, errno);
+      const void* buf;
+      size_t size;
+      la_int64_t offset;
+      for (;;) {
+        int r = archive_read_data_block(a, &buf, &size, &offset);
+        if (r == ARCHIVE_EOF) break;
+        if (r != ARCHIVE_OK) return Status::Invalid(what + ": corrupt archive: " + archive_error_string(a));
+        if (::pwrite(f.fd, buf, size, offset) != static_cast<ssize_t>(size)) return FromErrno(what, errno);
+      }
+      (void)::fchown(f.fd, uid, gid);
+      (void)::fchmod(f.fd, perm);
+      (void)::futimens(f.fd, times);
+      return Status::Ok();
+    }
+    default:
+      return Status::Ok();  // devices, fifos, sockets: skipped
+  }
+}
+
+}  // namespace
+
+Result<std::string> ResolveInRoot(int root, const std::string& path, bool follow_last) {
+  if (path.empty() || path[0] != '/') return Err(Status::Invalid("path must be absolute: " + path));
+  if (path.find('\0') != std::string::npos || path.size() > 4096) return Err(Status::Invalid("bad path"));
+  std::deque<std::pair<std::string, bool>> todo;  // component, came from a symlink target
+  for (auto& c : SplitPath(path)) todo.emplace_back(c, false);
+  std::vector<std::string> parts;
+  int links = 0;
+  while (!todo.empty()) {
+    auto [c, from_link] = todo.front();
+    todo.pop_front();
+    if (c == ".") continue;
+    if (c == "..") {
+      if (parts.empty()) {
+        if (from_link) return Err(Forbidden(path + ": a symlink leads outside the container root"));
+        continue;  // "/.." is "/", as in the container itself
+      }
+      parts.pop_back();
+      continue;
+    }
+    parts.push_back(c);
+    std::string cand = JoinPath(parts);
+    Fd fd(OpenInRoot(root, cand, O_PATH | O_NOFOLLOW));
+    if (fd.fd < 0) return Err(FromErrno(path, errno));
+    struct stat st{};
+    if (::fstat(fd.fd, &st) != 0) return Err(FromErrno(path, errno));
+    bool last = todo.empty();
+    if (S_ISLNK(st.st_mode) && (!last || follow_last)) {
+      if (++links > kMaxSymlinks) return Err(Status::Invalid(path + ": too many levels of symbolic links"));
+      char buf[4096];
+      ssize_t n = ::readlinkat(fd.fd, "", buf, sizeof buf);
+      if (n <= 0) return Err(FromErrno(path, n < 0 ? errno : ENOENT));
+      std::string target(buf, static_cast<size_t>(n));
+      parts.pop_back();
+      if (target[0] == '/') parts.clear();
+      auto tparts = SplitPath(target);
+      for (auto it = tparts.rbegin(); it != tparts.rend(); ++it) todo.emplace_front(*it, true);
+      continue;
+    }
+    if (!last && !S_ISDIR(st.st_mode)) return Err(Status::NotFound(path + ": not a directory"));
+  }
+  return JoinPath(parts);
+}
+
+Result<CopyOutResult> CopyOut(int root, const std::string& path) {
+  auto rel = ResolveInRoot(root, path, false);
+  if (!rel) return Err(rel.error());
+  std::vector<std::string> parts = SplitPath(*rel);
+  std::string name = parts.empty() ? "." : parts.back();
+  std::string parent = parts.empty() ? "" : JoinPath({parts.begin(), parts.end() - 1});
+  Fd pfd(OpenInRoot(root, parent, O_RDONLY | O_DIRECTORY));
+  if (pfd.fd < 0) return Err(FromErrno(path, errno));
+  struct stat st{};
+  if (::fstatat(pfd.fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return Err(FromErrno(path, errno));
+  CopyOutResult out;
+  out.stat = {{"name", name}, {"size", static_cast<int64_t>(st.st_size)},
+              {"mode", static_cast<uint32_t>(st.st_mode)}, {"mtime", static_cast<int64_t>(st.st_mtime)},
+              {"link_target", ""}};
+  if (S_ISLNK(st.st_mode)) {
+    char buf[4096];
+    ssize_t n = ::readlinkat(pfd.fd, name.c_str(), buf, sizeof buf);
+    if (n > 0) out.stat["link_target"] = std::string(buf, static_cast<size_t>(n));
+  }
+  TarWriter w(kMaxCopyBytes);
+  TreeArchiver t(w);
+  ZUNVM_RETURN_IF_ERROR(t.Add(pfd.fd, name, name, 0));
+  out.tar = w.Finish();
+  return out;
+}
+
+Status CopyIn(int root, const std::string& dir, const std::string& tar) {
+  auto rel = ResolveInRoot(root, dir, true);
+  if (!rel) return rel.error();
+  Fd dest(OpenInRoot(root, *rel, O_RDONLY | O_DIRECTORY));
+  if (dest.fd < 0) {
+    if (errno == ENOTDIR) return Status::Invalid(dir + " is not a directory");
+    return FromErrno(dir, errno);
+  }
+  // First pass: every name is checked before anything is written.
+  auto a = OpenArchive(tar);
+  if (!a) return Status::Invalid("not a tar archive");
+  std::set<std::string> symlinks;
+  int64_t total = 0;
+  int entries = 0;
+  archive_entry* e = nullptr;
+  for (;;) {
+    int r = archive_read_next_header(a.get(), &e);
+    if (r == ARCHIVE_EOF) break;
+    if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+      return Status::Invalid(std::string("corrupt archive: ") + archive_error_string(a.get()));
+    }
+    const char* name = archive_entry_pathname(e);
+    auto parts = EntryParts(name);
+    if (!parts) return Status::Invalid(std::string("archive entry ") + (name ? name : "?") + " leaves the destination");
+    for (size_t i = 1; i < parts->size(); ++i) {
+      if (symlinks.count(JoinPath({parts->begin(), parts->begin() + static_cast<long>(i)}))) {
+        return Status::Invalid(std::string("archive entry ") + name + " would be written through a symlink");
+      }
+    }
+    if (const char* hl = archive_entry_hardlink(e); hl && !EntryParts(hl)) {
+      return Status::Invalid(std::string("archive entry ") + name + ": hard link target outside the archive");
+    }
+    if (archive_entry_filetype(e) == AE_IFLNK) symlinks.insert(JoinPath(*parts));
+    else symlinks.erase(JoinPath(*parts));
+    total += archive_entry_size(e);
+    if (total > kMaxExtractBytes || ++entries > kMaxEntries) {
+      return Status(Code::kPayloadTooLarge, "the archive is larger than the extraction limit");
+    }
+  }
+  a = OpenArchive(tar);
+  if (!a) return Status::Invalid("not a tar archive");
+  for (;;) {
+    int r = archive_read_next_header(a.get(), &e);
+    if (r == ARCHIVE_EOF) break;
+    if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+      return Status::Invalid(std::string("corrupt archive: ") + archive_error_string(a.get()));
+    }
+    auto parts = EntryParts(archive_entry_pathname(e));
+    if (!parts) return Status::Invalid("bad archive entry");
+    if (parts->empty()) continue;  // "." is the destination itself
+    ZUNVM_RETURN_IF_ERROR(ApplyEntry(a.get(), e, dest.fd, *parts));
+  }
+  return Status::Ok();
+}
+
+}  // namespace zunvm::agent
