@@ -9,6 +9,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/build.sh" --asan
 # The guest image (static agent from the release build) and libvirtd for the VM tests.
 "$root/guest/build-image.sh" "$root/build/zunvm-agent" "$root/build/guest"
+"$root/guest/build-test-rootfs.sh" "$root/build/guest/test-rootfs.ext4"
 "$root/guest/start-libvirt.sh"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}

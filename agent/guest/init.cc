@@ -21,6 +21,19 @@ void ConsoleLog(const std::string& msg) {
   (void)!::write(2, line.data(), line.size());
 }
 
+Status LeaveInitramfsRoot() {
+  // The kernel's rootfs has no parent mount, which makes pivot_root(2) fail with EINVAL for
+  // every container. A bind mount of it, moved over "/" and chrooted into, is an ordinary
+  // mount (same files, nothing copied) under which containers can pivot_root.
+  ::mkdir("/.root", 0700);
+  if (::mount("/", "/.root", nullptr, MS_BIND, nullptr) != 0 || ::chdir("/.root") != 0 ||
+      ::mount(".", "/", nullptr, MS_MOVE, nullptr) != 0 || ::chroot(".") != 0 || ::chdir("/") != 0) {
+    return Status::Internal(std::string("leaving the initramfs root: ") + std::strerror(errno));
+  }
+  ::rmdir("/.root");
+  return Status::Ok();
+}
+
 Status MountPseudoFilesystems() {
   struct M {
     const char *src, *dst, *type;

@@ -9,6 +9,8 @@
 
 namespace zunvm::agent {
 
+// Re-roots PID 1 on a bind mount of the initramfs so containers can pivot_root. First thing.
+Status LeaveInitramfsRoot();
 Status MountPseudoFilesystems();
 // Loads each module with finit_module(2); already-loaded modules are fine.
 Status LoadModules(const std::string& dir);

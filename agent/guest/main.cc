@@ -45,7 +45,8 @@ int ListenUnix(const char* path) {
 
 int RunAsInit() {
   using namespace zunvm::agent;
-  zunvm::Status st = MountPseudoFilesystems();
+  zunvm::Status st = LeaveInitramfsRoot();
+  if (st.ok()) st = MountPseudoFilesystems();
   if (st.ok()) st = LoadModules("/lib/modules");
   if (!st.ok()) {
     ConsoleLog(st.message());

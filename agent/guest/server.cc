@@ -355,11 +355,23 @@ struct AgentServer::Stdio {
   }
 };
 
-Result<AgentServer::Stdio> AgentServer::MakeStdio(bool tty, bool want_stdin) {
+Result<AgentServer::Stdio> AgentServer::MakeStdio(bool tty, bool want_stdin, const std::string& ptmx) {
   Stdio s;
   if (tty) {
     int master = -1, slave = -1;
-    if (::openpty(&master, &slave, nullptr, nullptr, nullptr) != 0) {
+    if (!ptmx.empty()) {
+      // From the container's own devpts, so the process finds its tty under its /dev/pts.
+      master = ::open(ptmx.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
+      int unlock = 0;
+      if (master >= 0 && ::ioctl(master, TIOCSPTLCK, &unlock) == 0) {
+        slave = ::ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+      }
+      if (slave < 0) {
+        int e = errno;
+        if (master >= 0) ::close(master);
+        return Err(Status::Internal(std::string("container pty: ") + std::strerror(e)));
+      }
+    } else if (::openpty(&master, &slave, nullptr, nullptr, nullptr) != 0) {
       return Err(Status::Internal(std::string("openpty: ") + std::strerror(errno)));
     }
     ::fcntl(master, F_SETFD, FD_CLOEXEC);
@@ -431,10 +443,11 @@ Result<pid_t> AgentServer::SpawnPlain(const std::vector<std::string>& argv,
 // Starts a process (plain, in a container, or a container's init) with its stdio wired to
 // events, and registers it under `id`.
 Result<pid_t> AgentServer::Launch(const std::string& id, bool tty, bool want_stdin,
-                                  const std::function<Result<pid_t>(const StdioFds&)>& spawn) {
+                                  const std::function<Result<pid_t>(const StdioFds&)>& spawn,
+                                  const std::string& ptmx) {
   if (id.empty() || id.size() > 64) return Err(Status::Invalid("exec_id must be 1..64 characters"));
   if (procs_.count(id)) return Err(Status::Conflict("exec " + id + " exists"));
-  auto io = MakeStdio(tty, want_stdin);
+  auto io = MakeStdio(tty, want_stdin, ptmx);
   if (!io) return Err(io.error());
   auto pid = spawn(io->child);
   io->CloseChild();
@@ -471,7 +484,7 @@ Result<json> AgentServer::Exec(const json& b) {
   auto pid = Launch(Str(b, "exec_id"), tty, b.value("stdin", false), [&](const StdioFds& fds) {
     return container.empty() ? SpawnPlain(*argv, *env, cwd, fds, tty)
                              : ExecInContainer(init, *argv, *env, cwd, fds, tty);
-  });
+  }, container.empty() ? "" : "/proc/" + std::to_string(init) + "/root/dev/pts/ptmx");
   if (!pid) return Err(pid.error());
   if (!container.empty() && !containers_[container].cgroup_dir.empty()) {
     // Like Kata: an exec counts against its container's limits.

@@ -64,11 +64,13 @@ class AgentServer {
     uint64_t oom_kills = 0;
     bool disks = false;      // root filesystem on disks mounted by the agent
   };
-  Result<Stdio> MakeStdio(bool tty, bool want_stdin);
+  // `ptmx`: allocate a tty from that devpts (a container's); empty: the agent's own.
+  Result<Stdio> MakeStdio(bool tty, bool want_stdin, const std::string& ptmx);
   Result<pid_t> SpawnPlain(const std::vector<std::string>& argv, const std::vector<std::string>& env,
                            const std::string& cwd, const StdioFds& fds, bool tty);
   Result<pid_t> Launch(const std::string& id, bool tty, bool want_stdin,
-                       const std::function<Result<pid_t>(const StdioFds&)>& spawn);
+                       const std::function<Result<pid_t>(const StdioFds&)>& spawn,
+                       const std::string& ptmx = "");
   Result<nlohmann::json> Exec(const nlohmann::json& body);
   // `wait`: answered at once for an exec that has exited, else when it exits (the response is
   // held, not the loop). Waiters are forgotten when the host disconnects.

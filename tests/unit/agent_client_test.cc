@@ -22,6 +22,7 @@
 #include "agent/client/agent_client.h"
 #include "agent/protocol/frame.h"
 #include "common/base64.h"
+#include "tests/support/agent_events.h"
 
 namespace zunvm::agent {
 namespace {
@@ -29,35 +30,6 @@ namespace {
 using nlohmann::json;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-
-// Collects output and exit events per exec id.
-class Events {
- public:
-  void On(const Message& m) {
-    std::lock_guard<std::mutex> l(mu_);
-    std::string id = m.body.value("exec_id", "");
-    if (m.op == "output") {
-      auto data = Base64Decode(m.body.value("data", ""));
-      (m.body.value("stream", "") == "stdout" ? out_[id] : err_[id]) += data.value_or("");
-    } else if (m.op == "exit") {
-      exit_[id] = m.body.value("exit_code", -1);
-    }
-    cv_.notify_all();
-  }
-  std::optional<int> WaitExit(const std::string& id, milliseconds t = seconds(20)) {
-    std::unique_lock<std::mutex> l(mu_);
-    if (!cv_.wait_for(l, t, [&] { return exit_.count(id) > 0; })) return std::nullopt;
-    return exit_[id];
-  }
-  std::string Out(const std::string& id) { std::lock_guard<std::mutex> l(mu_); return out_[id]; }
-  std::string Err(const std::string& id) { std::lock_guard<std::mutex> l(mu_); return err_[id]; }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::map<std::string, std::string> out_, err_;
-  std::map<std::string, int> exit_;
-};
 
 class AgentTest : public ::testing::Test {
  protected:

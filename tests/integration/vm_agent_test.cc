@@ -1,0 +1,373 @@
+// The guest agent in a real VM: libvirt (domain type qemu here) boots the built guest image
+// with two virtio disks, the busybox test root filesystem (read-only) and a blank writable one,
+// and the real AgentClient drives a container made of them through the virtio-serial channel.
+//
+// Needs build/guest (guest/build-image.sh + guest/build-test-rootfs.sh; ZUNVM_GUEST_DIR
+// overrides) and a running libvirtd (guest/start-libvirt.sh). scripts/test.sh provides both.
+// One VM serves the whole suite (booting under TCG takes seconds); tests use their own ids.
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "agent/client/agent_client.h"
+#include "tests/support/agent_events.h"
+
+namespace zunvm::agent {
+namespace {
+
+using nlohmann::json;
+using std::chrono::seconds;
+namespace fs = std::filesystem;
+
+const char kCmdline[] =
+    "console=ttyS0 quiet cryptomgr.notests tsc=reliable no_timer_check mitigations=off "
+    "i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd 8250.nr_uarts=1 audit=0 "
+    "rcupdate.rcu_expedited=1 random.trust_cpu=on nokaslr";
+
+std::string GuestDir() {
+  const char* e = std::getenv("ZUNVM_GUEST_DIR");
+  return e ? e : ZUNVM_DEFAULT_GUEST_DIR;
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream f(path);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+std::string Trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// Runs a shell command; its output goes to *out (for failure messages).
+int Shell(const std::string& cmd, std::string* out = nullptr) {
+  std::string o;
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return -1;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) o.append(buf, n);
+  int st = ::pclose(p);
+  if (out) *out = o;
+  return st;
+}
+
+std::string Sha256Hex(const std::string& data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(data.data(), data.size(), md, &n, EVP_sha256(), nullptr);
+  std::string hex;
+  char b[3];
+  for (unsigned i = 0; i < n; ++i) {
+    std::snprintf(b, sizeof b, "%02x", md[i]);
+    hex += b;
+  }
+  return hex;
+}
+
+std::string Escape(const std::string& s) {  // XML attribute/text escaping for our own paths
+  std::string o;
+  for (char c : s) {
+    switch (c) {
+      case '&': o += "&amp;"; break;
+      case '<': o += "&lt;"; break;
+      case '>': o += "&gt;"; break;
+      case '\'': o += "&apos;"; break;
+      case '"': o += "&quot;"; break;
+      default: o += c;
+    }
+  }
+  return o;
+}
+
+std::string DomainXml(const std::string& name, const std::string& work, const std::string& guest) {
+  std::ostringstream x;
+  x << "<domain type='qemu'><name>" << Escape(name) << "</name>"
+    << "<memory unit='MiB'>384</memory><vcpu>1</vcpu>"
+    << "<os><type arch='x86_64' machine='q35'>hvm</type>"
+    << "<kernel>" << Escape(guest + "/vmlinux") << "</kernel>"
+    << "<initrd>" << Escape(guest + "/initramfs.cpio") << "</initrd>"
+    << "<cmdline>" << kCmdline << "</cmdline></os>"
+    << "<features><acpi/></features><clock offset='utc'/>"
+    << "<on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot><on_crash>destroy</on_crash>"
+    << "<devices><emulator>/usr/bin/qemu-system-x86_64</emulator>"
+    << "<disk type='file' device='disk'><driver name='qemu' type='raw'/>"
+    << "<source file='" << Escape(guest + "/test-rootfs.ext4") << "'/><target dev='vda' bus='virtio'/>"
+    << "<serial>rootfs</serial><readonly/><shareable/></disk>"
+    << "<disk type='file' device='disk'><driver name='qemu' type='raw'/>"
+    << "<source file='" << Escape(work + "/upper.ext4") << "'/><target dev='vdb' bus='virtio'/>"
+    << "<serial>upper</serial></disk>"
+    << "<serial type='file'><source path='" << Escape(work + "/console.log") << "'/><target port='0'/></serial>"
+    << "<channel type='unix'><source mode='bind' path='" << Escape(work + "/agent.sock") << "'/>"
+    << "<target type='virtio' name='org.zunvm.agent.0'/></channel>"
+    << "<controller type='usb' model='none'/><memballoon model='none'/></devices></domain>";
+  return x.str();
+}
+
+// A tar with one regular file.
+std::string OneFileTar(const std::string& name, const std::string& content) {
+  std::string out;
+  archive* a = archive_write_new();
+  archive_write_set_format_pax_restricted(a);
+  archive_write_open(
+      a, &out, nullptr,
+      [](archive*, void* o, const void* b, size_t n) -> la_ssize_t {
+        static_cast<std::string*>(o)->append(static_cast<const char*>(b), n);
+        return static_cast<la_ssize_t>(n);
+      },
+      nullptr);
+  archive_entry* e = archive_entry_new();
+  archive_entry_set_pathname(e, name.c_str());
+  archive_entry_set_filetype(e, AE_IFREG);
+  archive_entry_set_perm(e, 0644);
+  archive_entry_set_size(e, static_cast<la_int64_t>(content.size()));
+  archive_write_header(a, e);
+  archive_write_data(a, content.data(), content.size());
+  archive_entry_free(e);
+  archive_write_close(a);
+  archive_write_free(a);
+  return out;
+}
+
+std::map<std::string, std::string> TarFiles(const std::string& tar) {
+  std::map<std::string, std::string> out;
+  archive* a = archive_read_new();
+  archive_read_support_format_tar(a);
+  archive_read_open_memory(a, tar.data(), tar.size());
+  archive_entry* e;
+  while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
+    std::string v;
+    char buf[65536];
+    la_ssize_t n;
+    while ((n = archive_read_data(a, buf, sizeof buf)) > 0) v.append(buf, static_cast<size_t>(n));
+    out[archive_entry_pathname(e)] = v;
+  }
+  archive_read_free(a);
+  return out;
+}
+
+class VmAgentTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    guest_ = GuestDir();
+    for (const char* f : {"vmlinux", "initramfs.cpio", "kernel.version", "test-rootfs.ext4"}) {
+      if (!fs::exists(guest_ + "/" + f)) {
+        skip_ = std::string("guest image incomplete, missing ") + f;
+        return;
+      }
+    }
+    char tmpl[] = "/tmp/zunvm-vmtest-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    work_ = tmpl;
+    ::chmod(work_.c_str(), 0777);  // qemu (libvirt-qemu) creates the socket here
+    ASSERT_EQ(Shell("truncate -s 64M " + work_ + "/upper.ext4 && mkfs.ext4 -q -F " + work_ + "/upper.ext4"), 0);
+    std::mt19937_64 rng(std::random_device{}());
+    name_ = "zunvm-test-" + std::to_string(rng() % 1000000000000ULL);
+    std::ofstream(work_ + "/dom.xml") << DomainXml(name_, work_, guest_);
+    std::string out;
+    ASSERT_EQ(Shell("virsh -c qemu:///system create " + work_ + "/dom.xml", &out), 0) << out;
+    Connect();
+    ASSERT_NE(client_, nullptr);
+    // The container every test uses: busybox from the read-only disk, overlaid with the
+    // writable one, as uid 1000 in /home/user with a memory limit.
+    auto c = client_->Call("create_container",
+                           {{"id", "box"},
+                            {"rootfs_disk", {{"serial", "rootfs"}, {"readonly", true}}},
+                            {"upper_disk", {{"serial", "upper"}}},
+                            {"argv", {"sh", "-c", "echo $GREETING; pwd; id -u; id -g; exec sleep 100000"}},
+                            {"env", {"PATH=/bin", "GREETING=hello from the guest"}},
+                            {"cwd", "/home/user"},
+                            {"uid", 1000},
+                            {"gid", 1000},
+                            {"hostname", "box"},
+                            {"memory_bytes", 96 << 20}},
+                           seconds(60));
+    ASSERT_TRUE(c) << c.error().ToString() << "\n" << Slurp(work_ + "/console.log");
+    ASSERT_TRUE(client_->Call("start_container", {{"id", "box"}}, seconds(30)));
+  }
+  static void TearDownTestSuite() {
+    client_.reset();
+    if (!name_.empty()) Shell("virsh -c qemu:///system destroy " + name_);
+    if (!work_.empty()) fs::remove_all(work_);
+  }
+  static void Connect(uint64_t last_seq = 0) {
+    auto c = AgentClient::Connect(work_ + "/agent.sock", std::chrono::seconds(180),
+                                  [](const Message& m) { events_.On(m); }, last_seq);
+    ASSERT_TRUE(c) << c.error().ToString();
+    client_ = std::move(*c);
+    json hello = {{"version", 1}};
+    if (last_seq) hello["ack"] = last_seq;
+    auto h = client_->Call("hello", hello, seconds(180));
+    ASSERT_TRUE(h) << h.error().ToString() << "\n" << Slurp(work_ + "/console.log");
+    hello_ = *h;
+  }
+  void SetUp() override {
+    if (!skip_.empty()) GTEST_SKIP() << skip_;
+    ASSERT_NE(client_, nullptr) << "the VM did not come up";
+  }
+  // Runs a process in the container and returns its exit code (nullopt: no exit in time).
+  std::optional<int> ExecIn(const std::string& id, std::vector<std::string> argv, json extra = json::object()) {
+    extra["exec_id"] = id;
+    extra["argv"] = argv;
+    extra["container"] = "box";
+    if (!extra.contains("env")) extra["env"] = {"PATH=/bin"};
+    auto r = client_->Call("exec", extra, seconds(30));
+    EXPECT_TRUE(r) << r.error().ToString();
+    if (!r) return std::nullopt;
+    return events_.WaitExit(id, seconds(120));
+  }
+
+  static inline std::string guest_, work_, name_, skip_;
+  static inline std::unique_ptr<AgentClient> client_;
+  static inline Events events_;
+  static inline json hello_;
+};
+
+TEST_F(VmAgentTest, GuestKernelInsideTheContainer) {
+  std::string kver = Trim(Slurp(guest_ + "/kernel.version"));
+  EXPECT_EQ(hello_["kernel"], kver);
+  ASSERT_EQ(ExecIn("uname", {"uname", "-r"}), 0);
+  EXPECT_EQ(Trim(events_.Out("uname")), kver);
+  struct utsname host{};
+  ::uname(&host);
+  if (kver != host.release) {
+    EXPECT_NE(Trim(events_.Out("uname")), host.release);
+  }
+}
+
+TEST_F(VmAgentTest, EnvCwdAndUidOfTheContainer) {
+  ASSERT_TRUE(events_.WaitOut("box", "1000\n1000\n"));
+  EXPECT_EQ(events_.Out("box"), "hello from the guest\n/home/user\n1000\n1000\n");
+  ASSERT_EQ(ExecIn("hn", {"sh", "-c", "hostname; echo $X; pwd"}, {{"env", {"PATH=/bin", "X=y"}}, {"cwd", "/tmp"}}), 0);
+  EXPECT_EQ(events_.Out("hn"), "box\ny\n/tmp\n");
+}
+
+TEST_F(VmAgentTest, ExitCodesAndSignals) {
+  EXPECT_EQ(ExecIn("t", {"true"}), 0);
+  EXPECT_EQ(ExecIn("f", {"false"}), 1);
+  EXPECT_EQ(ExecIn("k", {"sh", "-c", "kill -9 $$"}), 137);
+  EXPECT_EQ(events_.Signal("k"), SIGKILL);
+  ASSERT_TRUE(client_->Call("exec", {{"exec_id", "s"}, {"argv", {"sleep", "1000"}}, {"container", "box"}}, seconds(30)));
+  ASSERT_TRUE(client_->Call("signal", {{"exec_id", "s"}, {"signal", SIGTERM}}, seconds(30)));
+  auto w = client_->Call("wait", {{"exec_id", "s"}}, seconds(60));
+  ASSERT_TRUE(w) << w.error().ToString();
+  EXPECT_EQ((*w)["exit_code"], 143);
+  EXPECT_EQ((*w)["signal"], SIGTERM);
+  auto missing = client_->Call("exec", {{"exec_id", "m"}, {"argv", {"/no/such/binary"}}, {"container", "box"}}, seconds(30));
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code(), Code::kNotFound);
+}
+
+TEST_F(VmAgentTest, StdinToStdoutAndSeparateStreams) {
+  ASSERT_TRUE(client_->Call("exec", {{"exec_id", "cat"}, {"argv", {"sh", "-c", "cat; echo err >&2"}},
+                                     {"container", "box"}, {"stdin", true}, {"env", {"PATH=/bin"}}},
+                            seconds(30)));
+  ASSERT_TRUE(client_->Call("write_stdin", {{"exec_id", "cat"}, {"data", Base64Encode("through the VM\n")}}, seconds(30)));
+  ASSERT_TRUE(client_->Call("close_stdin", {{"exec_id", "cat"}}, seconds(30)));
+  EXPECT_EQ(events_.WaitExit("cat", seconds(60)), 0);
+  EXPECT_EQ(events_.Out("cat"), "through the VM\n");
+  EXPECT_EQ(events_.Err("cat"), "err\n");
+}
+
+TEST_F(VmAgentTest, TtyExecWithResize) {
+  ASSERT_TRUE(client_->Call("exec", {{"exec_id", "tty"}, {"argv", {"sh", "-c", "tty; read x; stty size"}},
+                                     {"container", "box"}, {"stdin", true}, {"tty", true}, {"env", {"PATH=/bin"}}},
+                            seconds(30)));
+  ASSERT_TRUE(client_->Call("resize_tty", {{"exec_id", "tty"}, {"width", 100}, {"height", 40}}, seconds(30)));
+  ASSERT_TRUE(client_->Call("write_stdin", {{"exec_id", "tty"}, {"data", Base64Encode("go\n")}}, seconds(30)));
+  EXPECT_EQ(events_.WaitExit("tty", seconds(60)), 0);
+  std::string out = events_.Out("tty");
+  EXPECT_NE(out.find("/dev/pts/"), std::string::npos) << out;
+  EXPECT_NE(out.find("40 100"), std::string::npos) << out;
+}
+
+TEST_F(VmAgentTest, FiveMegabytesArriveIntact) {
+  ASSERT_EQ(ExecIn("big", {"sh", "-c", "head -c 5242880 /dev/urandom > /tmp/big; cat /tmp/big; sha256sum /tmp/big >&2"}), 0);
+  std::string out = events_.Out("big");
+  ASSERT_EQ(out.size(), 5242880u);
+  EXPECT_EQ(events_.Err("big").substr(0, 64), Sha256Hex(out));
+}
+
+TEST_F(VmAgentTest, StatsAndProcessList) {
+  auto st = client_->Call("stats", json::object(), seconds(30));
+  ASSERT_TRUE(st);
+  int64_t total = (*st)["mem_total_bytes"], used = (*st)["mem_used_bytes"];
+  EXPECT_GT(total, 200 << 20);  // the domain has 384 MiB
+  EXPECT_LT(total, 400 << 20);
+  EXPECT_GT(used, 0);
+  EXPECT_LT(used, total);
+  EXPECT_GT((*st)["cpu_usage_usec"].get<int64_t>(), 0);
+  EXPECT_GT((*st)["block_read_bytes"].get<int64_t>(), 0);  // the root filesystem came from disk
+  auto ps = client_->Call("processes", json::object(), seconds(30));
+  ASSERT_TRUE(ps);
+  EXPECT_NE(ps->dump().find("sleep 100000"), std::string::npos) << ps->dump();
+}
+
+TEST_F(VmAgentTest, FileCopyBothWaysAndSymlinkEscapeRefused) {
+  ASSERT_TRUE(client_->CopyIn("box", "/tmp", OneFileTar("note.txt", "copied in"), seconds(60)).ok());
+  ASSERT_EQ(ExecIn("catnote", {"cat", "/tmp/note.txt"}), 0);
+  EXPECT_EQ(events_.Out("catnote"), "copied in");
+  json stat;
+  auto tar = client_->CopyOut("box", "/etc/passwd", &stat, seconds(60));
+  ASSERT_TRUE(tar) << tar.error().ToString();
+  EXPECT_NE(TarFiles(*tar)["passwd"].find("user:x:1000:1000"), std::string::npos);
+  EXPECT_EQ(stat["name"], "passwd");
+  // 3 MiB: several chunks each way.
+  std::string blob(3 << 20, 'z');
+  for (size_t i = 0; i < blob.size(); i += 4096) blob[i] = static_cast<char>('a' + (i / 4096) % 26);
+  ASSERT_TRUE(client_->CopyIn("box", "/tmp", OneFileTar("blob", blob), seconds(120)).ok());
+  auto back = client_->CopyOut("box", "/tmp/blob", nullptr, seconds(120));
+  ASSERT_TRUE(back);
+  EXPECT_TRUE(TarFiles(*back)["blob"] == blob);
+
+  // The guest's own root holds /init (the agent); the container's does not. A symlink that
+  // climbs out of the container root must not reach it.
+  ASSERT_EQ(ExecIn("ln", {"ln", "-s", "../../../../../..", "/tmp/esc"}), 0);
+  auto out = client_->CopyOut("box", "/tmp/esc/init", nullptr, seconds(60));
+  ASSERT_FALSE(out);
+  EXPECT_EQ(out.error().code(), Code::kForbidden) << out.error().ToString();
+  Status in = client_->CopyIn("box", "/tmp/esc/run", OneFileTar("pwned", "x"), seconds(60));
+  EXPECT_EQ(in.code(), Code::kForbidden) << in.ToString();
+  auto init = client_->CopyOut("box", "/init", nullptr, seconds(60));
+  ASSERT_FALSE(init);
+  EXPECT_EQ(init.error().code(), Code::kNotFound);
+}
+
+TEST_F(VmAgentTest, ReconnectMidStreamLosesNothing) {
+  ASSERT_TRUE(client_->Call("exec", {{"exec_id", "seq"},
+                                     {"argv", {"sh", "-c", "i=0; while [ $i -lt 300 ]; do i=$((i+1)); echo line$i; [ $((i % 30)) = 0 ] && sleep 0.1; done"}},
+                                     {"container", "box"}, {"env", {"PATH=/bin"}}},
+                            seconds(30)));
+  ASSERT_TRUE(events_.WaitOut("seq", "line10\n"));
+  uint64_t last = client_->LastSeq();
+  client_.reset();  // zunvmd goes away mid-stream ...
+  Connect(last);    // ... and a new one picks up where it left off
+  ASSERT_NE(client_, nullptr);
+  EXPECT_EQ(events_.WaitExit("seq", seconds(120)), 0);
+  std::string want;
+  for (int i = 1; i <= 300; ++i) want += "line" + std::to_string(i) + "\n";
+  EXPECT_EQ(events_.Out("seq"), want);
+}
+
+TEST_F(VmAgentTest, MemoryLimitUpdateAndOomEvent) {
+  ASSERT_TRUE(client_->Call("update", {{"id", "box"}, {"memory_bytes", 48 << 20}, {"cpus", 0.5}}, seconds(30)));
+  // tail keeps a line it never finishes: it grows until the cgroup's OOM killer stops it.
+  EXPECT_EQ(ExecIn("hog", {"tail", "/dev/zero"}), 137);
+  EXPECT_TRUE(events_.WaitOom("box", seconds(30)));
+  EXPECT_EQ(ExecIn("alive", {"true"}), 0);  // the container itself survives
+}
+
+}  // namespace
+}  // namespace zunvm::agent

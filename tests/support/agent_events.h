@@ -1,0 +1,65 @@
+// Test helper: collects an AgentClient's events (output per exec and stream, exits, OOM) and
+// lets a test wait for them with a deadline. Thread-safe: On() runs on the client's reader.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/protocol/message.h"
+#include "common/base64.h"
+
+namespace zunvm::agent {
+
+class Events {
+ public:
+  void On(const Message& m) {
+    std::lock_guard<std::mutex> l(mu_);
+    std::string id = m.body.value("exec_id", "");
+    if (m.op == "output") {
+      auto data = Base64Decode(m.body.value("data", ""));
+      (m.body.value("stream", "") == "stdout" ? out_[id] : err_[id]) += data.value_or("");
+    } else if (m.op == "exit") {
+      exit_[id] = m.body.value("exit_code", -1);
+      signal_[id] = m.body.value("signal", 0);
+    } else if (m.op == "oom") {
+      oom_.push_back(m.body.value("container", ""));
+    }
+    cv_.notify_all();
+  }
+  std::optional<int> WaitExit(const std::string& id,
+                              std::chrono::milliseconds t = std::chrono::seconds(20)) {
+    std::unique_lock<std::mutex> l(mu_);
+    if (!cv_.wait_for(l, t, [&] { return exit_.count(id) > 0; })) return std::nullopt;
+    return exit_[id];
+  }
+  // Waits until the exec's stdout contains `needle`.
+  bool WaitOut(const std::string& id, const std::string& needle,
+               std::chrono::milliseconds t = std::chrono::seconds(20)) {
+    std::unique_lock<std::mutex> l(mu_);
+    return cv_.wait_for(l, t, [&] { return out_[id].find(needle) != std::string::npos; });
+  }
+  bool WaitOom(const std::string& container, std::chrono::milliseconds t = std::chrono::seconds(20)) {
+    std::unique_lock<std::mutex> l(mu_);
+    return cv_.wait_for(l, t, [&] {
+      for (const auto& c : oom_) if (c == container) return true;
+      return false;
+    });
+  }
+  int Signal(const std::string& id) { std::lock_guard<std::mutex> l(mu_); return signal_[id]; }
+  std::string Out(const std::string& id) { std::lock_guard<std::mutex> l(mu_); return out_[id]; }
+  std::string Err(const std::string& id) { std::lock_guard<std::mutex> l(mu_); return err_[id]; }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, std::string> out_, err_;
+  std::map<std::string, int> exit_, signal_;
+  std::vector<std::string> oom_;
+};
+
+}  // namespace zunvm::agent
