@@ -39,7 +39,7 @@ bool ValidOp(const std::string& op) {
   return true;
 }
 
-const std::array<std::pair<Code, const char*>, 8> kCodes = {{
+const std::array<std::pair<Code, const char*>, 9> kCodes = {{
     {Code::kInvalidArgument, "InvalidArgument"},
     {Code::kNotFound, "NotFound"},
     {Code::kConflict, "Conflict"},
@@ -47,6 +47,7 @@ const std::array<std::pair<Code, const char*>, 8> kCodes = {{
     {Code::kUnavailable, "Unavailable"},
     {Code::kNotImplemented, "NotImplemented"},
     {Code::kForbidden, "PermissionDenied"},
+    {Code::kPayloadTooLarge, "TooLarge"},
     {Code::kInternal, "Internal"},
 }};
 
