@@ -61,7 +61,10 @@ std::string Str(const json& body, const char* key) {
   return it != body.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
-constexpr size_t kMaxExited = 1024;                 // exits remembered for `wait`
+constexpr size_t kMaxExited = 1024;
+constexpr int kOutputPipeBytes = 256 << 10;
+constexpr size_t kOutputChunkBytes = 256 << 10;  // one event at most; its base64 fits a frame
+constexpr auto kCoalesce = std::chrono::milliseconds(2);                 // exits remembered for `wait`
 constexpr size_t kMaxBlobBytes = size_t{128} << 20;  // all blobs together
 constexpr size_t kMaxBlobChunk = size_t{512} << 10;  // per blob_get / blob_put (fits a frame)
 
@@ -182,7 +185,10 @@ int AgentServer::Run() {
     for (auto& [id, c] : containers_) {  // memory.events signals a change with POLLPRI
       if (c.events_fd >= 0) { fds.push_back({c.events_fd, POLLPRI, 0}); owners.emplace_back(id, 3); }
     }
-    int n = ::poll(fds.data(), fds.size(), watch_channel || fd_ < 0 ? 1000 : 20);
+    int timeout = watch_channel || fd_ < 0 ? 1000 : 20;
+    int due = FlushDueOutput();
+    if (due >= 0) timeout = std::min(timeout, due);
+    int n = ::poll(fds.data(), fds.size(), timeout);
     if (n < 0 && errno != EINTR) return 1;
     if (fds[1].revents & POLLIN) ReapChildren();
     if (fds[2].revents & POLLIN) {
@@ -203,8 +209,8 @@ int AgentServer::Run() {
       auto it = procs_.find(owners[i - 3].first);
       if (it == procs_.end()) continue;
       Proc& p = it->second;
-      if (owners[i - 3].second == 1) PumpOutput(p, p.out, "stdout");
-      else PumpOutput(p, p.err, "stderr");
+      if (owners[i - 3].second == 1) PumpOutput(p, p.out, 0);
+      else PumpOutput(p, p.err, 1);
     }
     bool readable = fd_ >= 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR));
     if (fd_ >= 0 && !watch_channel) readable = true;  // a virtio port without host: probe it
@@ -388,6 +394,9 @@ Result<AgentServer::Stdio> AgentServer::MakeStdio(bool tty, bool want_stdin, con
     for (int fd : {out[0], out[1], err[0], err[1]}) ::close(fd);
     return Err(Status::Internal("pipe"));
   }
+  // Bigger pipes let a fast writer run ahead while output is gathered into one event.
+  ::fcntl(out[0], F_SETPIPE_SZ, kOutputPipeBytes);
+  ::fcntl(err[0], F_SETPIPE_SZ, kOutputPipeBytes);
   s.child = StdioFds{in[0], out[1], err[1]};
   s.out = out[0];
   s.err = err[0];
@@ -599,19 +608,46 @@ json AgentServer::Processes() const {
   return json{{"titles", t.titles}, {"processes", t.rows}, {"execs", execs}};
 }
 
-void AgentServer::PumpOutput(Proc& p, int& fd, const char* stream) {
+void AgentServer::PumpOutput(Proc& p, int& fd, int stream) {
   char buf[65536];
   ssize_t n = ::read(fd, buf, sizeof buf);
   if (n > 0) {
-    Emit(Message::Event("output", {{"exec_id", p.id},
-                                   {"stream", stream},
-                                   {"data", Base64Encode(std::string(buf, static_cast<size_t>(n)))}}));
+    if (p.pending[stream].empty()) p.pending_since[stream] = std::chrono::steady_clock::now();
+    p.pending[stream].append(buf, static_cast<size_t>(n));
+    if (p.pending[stream].size() >= kOutputChunkBytes) FlushOutput(p, stream);
     return;
   }
   if (n < 0 && errno == EINTR) return;
   ::close(fd);
   fd = -1;
+  FlushOutput(p, stream);  // everything before the exit event
   MaybeFinish(p);
+}
+
+void AgentServer::FlushOutput(Proc& p, int stream) {
+  if (p.pending[stream].empty()) return;
+  Emit(Message::Event("output", {{"exec_id", p.id},
+                                 {"stream", stream == 0 ? "stdout" : "stderr"},
+                                 {"data", Base64Encode(p.pending[stream])}}));
+  p.pending[stream].clear();
+}
+
+int AgentServer::FlushDueOutput() {
+  auto now = std::chrono::steady_clock::now();
+  int next = -1;
+  for (auto& [id, p] : procs_) {
+    for (int s = 0; s < 2; ++s) {
+      if (p.pending[s].empty()) continue;
+      auto due = p.pending_since[s] + kCoalesce;
+      if (due <= now) {
+        FlushOutput(p, s);
+        continue;
+      }
+      int ms = static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(due - now).count());
+      next = next < 0 ? ms : std::min(next, ms);
+    }
+  }
+  return next;
 }
 
 void AgentServer::ReapChildren() {

@@ -9,6 +9,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <map>
@@ -52,6 +53,10 @@ class AgentServer {
     bool reaped = false;
     int exit_code = 0;   // 128 + signal when killed by one
     int signal = 0;      // the signal that killed it, 0 if it exited
+    // Output read but not yet sent: small writes are gathered for up to kCoalesce so a fast
+    // writer costs a few big events instead of thousands of small ones.
+    std::string pending[2];  // stdout, stderr
+    std::chrono::steady_clock::time_point pending_since[2];
   };
   void HandlePayload(const std::string& payload);
   Result<nlohmann::json> Dispatch(const Message& m);
@@ -98,7 +103,11 @@ class AgentServer {
   void Ack(uint64_t seq);
   void Replay();
   void Disconnected();
-  void PumpOutput(Proc& p, int& fd, const char* stream);
+  void PumpOutput(Proc& p, int& fd, int stream);
+  void FlushOutput(Proc& p, int stream);
+  // Flushes output gathered longer than the coalescing window; returns the poll timeout (ms)
+  // until the next such flush is due, or -1 if nothing is pending.
+  int FlushDueOutput();
   void ReapChildren();
   void MaybeFinish(Proc& p);
 

@@ -18,11 +18,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <random>
-#include <sstream>
+
+
 
 #include "agent/client/agent_client.h"
 #include "tests/support/agent_events.h"
+#include "tests/support/test_vm.h"
 
 namespace zunvm::agent {
 namespace {
@@ -30,16 +31,6 @@ namespace {
 using nlohmann::json;
 using std::chrono::seconds;
 namespace fs = std::filesystem;
-
-const char kCmdline[] =
-    "console=ttyS0 quiet cryptomgr.notests tsc=reliable no_timer_check mitigations=off "
-    "i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd 8250.nr_uarts=1 audit=0 "
-    "rcupdate.rcu_expedited=1 random.trust_cpu=on nokaslr";
-
-std::string GuestDir() {
-  const char* e = std::getenv("ZUNVM_GUEST_DIR");
-  return e ? e : ZUNVM_DEFAULT_GUEST_DIR;
-}
 
 std::string Slurp(const std::string& path) {
   std::ifstream f(path);
@@ -49,19 +40,6 @@ std::string Slurp(const std::string& path) {
 std::string Trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
   return s;
-}
-
-// Runs a shell command; its output goes to *out (for failure messages).
-int Shell(const std::string& cmd, std::string* out = nullptr) {
-  std::string o;
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return -1;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) o.append(buf, n);
-  int st = ::pclose(p);
-  if (out) *out = o;
-  return st;
 }
 
 std::string Sha256Hex(const std::string& data) {
@@ -75,45 +53,6 @@ std::string Sha256Hex(const std::string& data) {
     hex += b;
   }
   return hex;
-}
-
-std::string Escape(const std::string& s) {  // XML attribute/text escaping for our own paths
-  std::string o;
-  for (char c : s) {
-    switch (c) {
-      case '&': o += "&amp;"; break;
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '\'': o += "&apos;"; break;
-      case '"': o += "&quot;"; break;
-      default: o += c;
-    }
-  }
-  return o;
-}
-
-std::string DomainXml(const std::string& name, const std::string& work, const std::string& guest) {
-  std::ostringstream x;
-  x << "<domain type='qemu'><name>" << Escape(name) << "</name>"
-    << "<memory unit='MiB'>384</memory><vcpu>1</vcpu>"
-    << "<os><type arch='x86_64' machine='q35'>hvm</type>"
-    << "<kernel>" << Escape(guest + "/vmlinux") << "</kernel>"
-    << "<initrd>" << Escape(guest + "/initramfs.cpio") << "</initrd>"
-    << "<cmdline>" << kCmdline << "</cmdline></os>"
-    << "<features><acpi/></features><clock offset='utc'/>"
-    << "<on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot><on_crash>destroy</on_crash>"
-    << "<devices><emulator>/usr/bin/qemu-system-x86_64</emulator>"
-    << "<disk type='file' device='disk'><driver name='qemu' type='raw'/>"
-    << "<source file='" << Escape(guest + "/test-rootfs.ext4") << "'/><target dev='vda' bus='virtio'/>"
-    << "<serial>rootfs</serial><readonly/><shareable/></disk>"
-    << "<disk type='file' device='disk'><driver name='qemu' type='raw'/>"
-    << "<source file='" << Escape(work + "/upper.ext4") << "'/><target dev='vdb' bus='virtio'/>"
-    << "<serial>upper</serial></disk>"
-    << "<serial type='file'><source path='" << Escape(work + "/console.log") << "'/><target port='0'/></serial>"
-    << "<channel type='unix'><source mode='bind' path='" << Escape(work + "/agent.sock") << "'/>"
-    << "<target type='virtio' name='org.zunvm.agent.0'/></channel>"
-    << "<controller type='usb' model='none'/><memballoon model='none'/></devices></domain>";
-  return x.str();
 }
 
 // A tar with one regular file.
@@ -161,23 +100,15 @@ std::map<std::string, std::string> TarFiles(const std::string& tar) {
 class VmAgentTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    guest_ = GuestDir();
+    guest_ = testvm::GuestDir(ZUNVM_DEFAULT_GUEST_DIR);
     for (const char* f : {"vmlinux", "initramfs.cpio", "kernel.version", "test-rootfs.ext4"}) {
-      if (!fs::exists(guest_ + "/" + f)) {
-        skip_ = std::string("guest image incomplete, missing ") + f;
-        return;
-      }
+      ASSERT_TRUE(fs::exists(guest_ + "/" + f)) << "guest image incomplete, missing " << f;
     }
-    char tmpl[] = "/tmp/zunvm-vmtest-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    work_ = tmpl;
-    ::chmod(work_.c_str(), 0777);  // qemu (libvirt-qemu) creates the socket here
-    ASSERT_EQ(Shell("truncate -s 64M " + work_ + "/upper.ext4 && mkfs.ext4 -q -F " + work_ + "/upper.ext4"), 0);
-    std::mt19937_64 rng(std::random_device{}());
-    name_ = "zunvm-test-" + std::to_string(rng() % 1000000000000ULL);
-    std::ofstream(work_ + "/dom.xml") << DomainXml(name_, work_, guest_);
-    std::string out;
-    ASSERT_EQ(Shell("virsh -c qemu:///system create " + work_ + "/dom.xml", &out), 0) << out;
+    vm_ = std::make_unique<testvm::TestVm>();
+    testvm::TestVmOptions o;
+    o.guest_dir = guest_;
+    Status st = vm_->Boot(o);
+    ASSERT_TRUE(st.ok()) << st.ToString();
     Connect();
     ASSERT_NE(client_, nullptr);
     // The container every test uses: busybox from the read-only disk, overlaid with the
@@ -194,27 +125,25 @@ class VmAgentTest : public ::testing::Test {
                             {"hostname", "box"},
                             {"memory_bytes", 96 << 20}},
                            seconds(60));
-    ASSERT_TRUE(c) << c.error().ToString() << "\n" << Slurp(work_ + "/console.log");
+    ASSERT_TRUE(c) << c.error().ToString() << "\n" << vm_->Console();
     ASSERT_TRUE(client_->Call("start_container", {{"id", "box"}}, seconds(30)));
   }
   static void TearDownTestSuite() {
     client_.reset();
-    if (!name_.empty()) Shell("virsh -c qemu:///system destroy " + name_);
-    if (!work_.empty()) fs::remove_all(work_);
+    vm_.reset();
   }
   static void Connect(uint64_t last_seq = 0) {
-    auto c = AgentClient::Connect(work_ + "/agent.sock", std::chrono::seconds(180),
+    auto c = AgentClient::Connect(vm_->socket_path(), std::chrono::seconds(180),
                                   [](const Message& m) { events_.On(m); }, last_seq);
     ASSERT_TRUE(c) << c.error().ToString();
     client_ = std::move(*c);
     json hello = {{"version", 1}};
     if (last_seq) hello["ack"] = last_seq;
     auto h = client_->Call("hello", hello, seconds(180));
-    ASSERT_TRUE(h) << h.error().ToString() << "\n" << Slurp(work_ + "/console.log");
+    ASSERT_TRUE(h) << h.error().ToString() << "\n" << vm_->Console();
     hello_ = *h;
   }
   void SetUp() override {
-    if (!skip_.empty()) GTEST_SKIP() << skip_;
     ASSERT_NE(client_, nullptr) << "the VM did not come up";
   }
   // Runs a process in the container and returns its exit code (nullopt: no exit in time).
@@ -229,7 +158,8 @@ class VmAgentTest : public ::testing::Test {
     return events_.WaitExit(id, seconds(120));
   }
 
-  static inline std::string guest_, work_, name_, skip_;
+  static inline std::string guest_;
+  static inline std::unique_ptr<testvm::TestVm> vm_;
   static inline std::unique_ptr<AgentClient> client_;
   static inline Events events_;
   static inline json hello_;
