@@ -2,7 +2,6 @@
 
 #include <openssl/evp.h>
 
-#include <cctype>
 
 namespace zunvm {
 
@@ -15,16 +14,37 @@ std::string Base64Encode(const std::string& raw) {
   return out;
 }
 
-std::optional<std::string> Base64Decode(const std::string& text) {
-  std::string clean;
-  clean.reserve(text.size());
-  for (char c : text) {
-    if (std::isspace(static_cast<unsigned char>(c))) continue;
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '/' || c == '=')) {
-      return std::nullopt;
-    }
-    clean.push_back(c);
+namespace {
+
+// 0: invalid, 1: alphabet or '=', 2: whitespace (skipped).
+struct Classes {
+  unsigned char c[256] = {};
+  constexpr Classes() {
+    for (int i = 'A'; i <= 'Z'; ++i) c[i] = 1;
+    for (int i = 'a'; i <= 'z'; ++i) c[i] = 1;
+    for (int i = '0'; i <= '9'; ++i) c[i] = 1;
+    c[static_cast<int>('+')] = c[static_cast<int>('/')] = c[static_cast<int>('=')] = 1;
+    for (char w : {' ', '\t', '\n', '\r', '\v', '\f'}) c[static_cast<unsigned char>(w)] = 2;
   }
+};
+constexpr Classes kClasses;
+
+}  // namespace
+
+std::optional<std::string> Base64Decode(const std::string& text) {
+  bool spaces = false;
+  for (unsigned char c : text) {
+    if (kClasses.c[c] == 0) return std::nullopt;
+    spaces |= kClasses.c[c] == 2;
+  }
+  std::string stripped;
+  if (spaces) {
+    stripped.reserve(text.size());
+    for (unsigned char c : text) {
+      if (kClasses.c[c] == 1) stripped.push_back(static_cast<char>(c));
+    }
+  }
+  const std::string& clean = spaces ? stripped : text;
   if (clean.size() % 4 != 0) return std::nullopt;
   if (clean.empty()) return std::string();
   size_t pad = 0;

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -35,6 +36,26 @@ bool WriteAll(int fd, const std::string& data) {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return false;
     off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// One frame: the length prefix and the payload in one writev, without copying the payload.
+bool WritePayload(int fd, const std::string& payload) {
+  if (payload.empty() || payload.size() > kMaxFrameBytes) return false;
+  unsigned char hdr[4] = {static_cast<unsigned char>(payload.size() >> 24), static_cast<unsigned char>(payload.size() >> 16),
+                          static_cast<unsigned char>(payload.size() >> 8), static_cast<unsigned char>(payload.size())};
+  size_t total = 4 + payload.size(), done = 0;
+  while (done < total) {
+    iovec iov[2];
+    int n = 0;
+    if (done < 4) iov[n++] = {hdr + done, 4 - done};
+    size_t off = done < 4 ? 0 : done - 4;
+    iov[n++] = {const_cast<char*>(payload.data()) + off, payload.size() - off};
+    ssize_t w = ::writev(fd, iov, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    done += static_cast<size_t>(w);
   }
   return true;
 }
@@ -124,17 +145,31 @@ void AgentServer::Send(const Message& m) {
 
 void AgentServer::Emit(Message ev) {
   ev.body["seq"] = ++seq_;
-  std::string payload = SerializeMessage(ev);
+  Queue(SerializeMessage(ev));
+}
+
+// Output is most of the traffic: its JSON is written directly (no tree, no scan of the base64
+// text), which matters when the guest's CPU is emulated.
+void AgentServer::EmitOutput(const std::string& id, int stream, const std::string& data) {
+  ++seq_;
+  std::string p;
+  p.reserve(data.size() / 3 * 4 + 192);
+  p += R"({"v":1,"kind":"event","id":0,"op":"output","body":{"exec_id":)";
+  p += json(id).dump(-1, ' ', false, json::error_handler_t::replace);
+  p += stream == 0 ? R"(,"stream":"stdout","data":")" : R"(,"stream":"stderr","data":")";
+  p += Base64Encode(data);
+  p += R"(","seq":)" + std::to_string(seq_) + "}}";
+  Queue(std::move(p));
+}
+
+void AgentServer::Queue(std::string payload) {
   backlog_bytes_ += payload.size();
   backlog_.emplace_back(seq_, std::move(payload));
   while (backlog_bytes_ > opts_.backlog_bytes && backlog_.size() > 1) {
     backlog_bytes_ -= backlog_.front().second.size();
     backlog_.pop_front();  // past the buffer: the oldest output is lost
   }
-  if (fd_ >= 0 && connected_ && replayed_) {
-    auto frame = EncodeFrame(backlog_.back().second);
-    if (frame && !WriteAll(fd_, *frame)) Disconnected();
-  }
+  if (fd_ >= 0 && connected_ && replayed_ && !WritePayload(fd_, backlog_.back().second)) Disconnected();
 }
 
 void AgentServer::Ack(uint64_t seq) {
@@ -146,8 +181,7 @@ void AgentServer::Ack(uint64_t seq) {
 
 void AgentServer::Replay() {
   for (const auto& [seq, payload] : backlog_) {
-    auto frame = EncodeFrame(payload);
-    if (!frame || !WriteAll(fd_, *frame)) {
+    if (!WritePayload(fd_, payload)) {
       Disconnected();
       return;
     }
@@ -626,9 +660,7 @@ void AgentServer::PumpOutput(Proc& p, int& fd, int stream) {
 
 void AgentServer::FlushOutput(Proc& p, int stream) {
   if (p.pending[stream].empty()) return;
-  Emit(Message::Event("output", {{"exec_id", p.id},
-                                 {"stream", stream == 0 ? "stdout" : "stderr"},
-                                 {"data", Base64Encode(p.pending[stream])}}));
+  EmitOutput(p.id, stream, p.pending[stream]);
   p.pending[stream].clear();
 }
 

@@ -100,6 +100,8 @@ class AgentServer {
   // Events get a sequence number and stay in a bounded backlog until acknowledged (`ack`, or
   // `hello {ack}` after a reconnect), so a host that reconnects loses nothing that fits.
   void Emit(Message ev);
+  void EmitOutput(const std::string& id, int stream, const std::string& data);
+  void Queue(std::string payload);  // numbered by seq_, kept in the backlog, sent if live
   void Ack(uint64_t seq);
   void Replay();
   void Disconnected();

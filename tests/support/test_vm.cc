@@ -38,7 +38,7 @@ std::string Disk(const std::string& file, const char* dev, const char* serial, b
 
 std::string GuestDir(const std::string& fallback) {
   const char* e = std::getenv("ZUNVM_GUEST_DIR");
-  return e && *e ? e : fallback;
+  return std::filesystem::absolute(e && *e ? e : fallback).string();  // qemu has another cwd
 }
 
 int Shell(const std::string& cmd, std::string* out) {
