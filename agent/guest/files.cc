@@ -20,34 +20,21 @@
 #include <vector>
 
 #include "agent/guest/tar_writer.h"
+#include "common/fs_at.h"
 
 namespace zunvm::agent {
 
 namespace {
 
+using fsat::ClearWay;
+using fsat::JoinPath;
+using fsat::SplitRelative;
+using fsat::UniqueFd;
+using fsat::WalkDirs;
+
 constexpr int kMaxSymlinks = 40;
 constexpr int64_t kMaxExtractBytes = int64_t{1} << 30;
 constexpr int kMaxEntries = 200000;
-
-// Closes an fd on scope exit.
-struct Fd {
-  int fd = -1;
-  explicit Fd(int f = -1) : fd(f) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  Fd(Fd&& o) noexcept : fd(o.fd) { o.fd = -1; }
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) {
-      if (fd >= 0) ::close(fd);
-      fd = o.fd;
-      o.fd = -1;
-    }
-    return *this;
-  }
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
 
 Status Forbidden(const std::string& m) { return Status(Code::kForbidden, m, "Forbidden"); }
 
@@ -77,12 +64,6 @@ std::vector<std::string> SplitPath(const std::string& p) {
     i = j + 1;
   }
   return out;
-}
-
-std::string JoinPath(const std::vector<std::string>& parts) {
-  std::string s;
-  for (const auto& p : parts) s += (s.empty() ? "" : "/") + p;
-  return s;
 }
 
 bool IsPseudoFs(int fd) {
@@ -129,12 +110,12 @@ class TreeArchiver {
       return w_.Add(e, {});
     }
     if (S_ISREG(st.st_mode)) {
-      Fd f(::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
-      if (f.fd < 0) return FromErrno(arcname, errno);
+      UniqueFd f(::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+      if (f.get() < 0) return FromErrno(arcname, errno);
       std::string data;
       char buf[65536];
       for (;;) {
-        ssize_t n = ::read(f.fd, buf, sizeof buf);
+        ssize_t n = ::read(f.get(), buf, sizeof buf);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return FromErrno(arcname, errno);
         if (n == 0) break;
@@ -150,24 +131,13 @@ class TreeArchiver {
     if (S_ISDIR(st.st_mode)) {
       e.type = TarEntry::kDir;
       ZUNVM_RETURN_IF_ERROR(w_.Add(e, {}));
-      Fd d(::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-      if (d.fd < 0) return FromErrno(arcname, errno);
-      if (IsPseudoFs(d.fd)) return Status::Ok();  // /proc, /sys...: the mount point only
-      int dup = ::fcntl(d.fd, F_DUPFD_CLOEXEC, 0);
-      DIR* dir = dup >= 0 ? ::fdopendir(dup) : nullptr;
-      if (!dir) {
-        if (dup >= 0) ::close(dup);
-        return FromErrno(arcname, errno);
-      }
-      std::vector<std::string> names;
-      while (dirent* de = ::readdir(dir)) {
-        std::string n = de->d_name;
-        if (n != "." && n != "..") names.push_back(n);
-      }
-      ::closedir(dir);
-      std::sort(names.begin(), names.end());
-      for (const auto& n : names) {
-        ZUNVM_RETURN_IF_ERROR(Add(d.fd, n, arcname + "/" + n, depth + 1));
+      UniqueFd d(::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (d.get() < 0) return FromErrno(arcname, errno);
+      if (IsPseudoFs(d.get())) return Status::Ok();  // /proc, /sys...: the mount point only
+      auto names = fsat::ListDir(d.get(), arcname);
+      if (!names) return names.error();
+      for (const auto& n : *names) {
+        ZUNVM_RETURN_IF_ERROR(Add(d.get(), n, arcname + "/" + n, depth + 1));
       }
       return Status::Ok();
     }
@@ -184,18 +154,6 @@ class TreeArchiver {
   std::map<std::pair<dev_t, ino_t>, std::string> links_;
 };
 
-// A relative archive name with "." components dropped, or nullopt for an absolute name or
-// one with "..".
-std::optional<std::vector<std::string>> EntryParts(const char* name) {
-  if (!name || !*name || name[0] == '/') return std::nullopt;
-  std::vector<std::string> parts;
-  for (auto& p : SplitPath(name)) {
-    if (p == "..") return std::nullopt;
-    if (p != ".") parts.push_back(p);
-  }
-  return parts;
-}
-
 struct ArchiveFree {
   void operator()(archive* a) const { archive_read_free(a); }
 };
@@ -208,83 +166,49 @@ std::unique_ptr<archive, ArchiveFree> OpenArchive(const std::string& tar) {
   return a;
 }
 
-// Opens (creating missing directories when `create`) the directory `parts` under `base`,
-// one component at a time without following symlinks.
-Result<Fd> WalkDirs(int base, const std::vector<std::string>& parts, size_t count, bool create,
-                    const std::string& what) {
-  Fd cur(::fcntl(base, F_DUPFD_CLOEXEC, 0));
-  for (size_t i = 0; i < count; ++i) {
-    const char* c = parts[i].c_str();
-    int fd = ::openat(cur.fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT && create) {
-      if (::mkdirat(cur.fd, c, 0755) != 0 && errno != EEXIST) return Err(FromErrno(what, errno));
-      fd = ::openat(cur.fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    }
-    if (fd < 0 && (errno == ELOOP || errno == ENOTDIR)) {
-      return Err(Status::Invalid(what + ": refusing to write through a symlink or into a non-directory"));
-    }
-    if (fd < 0) return Err(FromErrno(what, errno));
-    cur = Fd(fd);
-  }
-  return cur;
-}
-
-// Removes a non-directory in the way of a new entry; a directory there is an error unless the
-// new entry is a directory too.
-Status ClearWay(int parent, const std::string& base, bool new_is_dir, const std::string& what) {
-  struct stat st{};
-  if (::fstatat(parent, base.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return Status::Ok();
-  if (S_ISDIR(st.st_mode)) {
-    if (new_is_dir) return Status::Ok();
-    return Status::Invalid(what + ": would replace a directory");
-  }
-  if (::unlinkat(parent, base.c_str(), 0) != 0) return FromErrno(what, errno);
-  return Status::Ok();
-}
-
 Status ApplyEntry(archive* a, archive_entry* e, int dest, const std::vector<std::string>& parts) {
   std::string what = JoinPath(parts);
   auto parent = WalkDirs(dest, parts, parts.size() - 1, true, what);
   if (!parent) return parent.error();
   const std::string& base = parts.back();
-  int pfd = parent->fd;
+  int pfd = parent->get();
   uid_t uid = static_cast<uid_t>(archive_entry_uid(e));
   gid_t gid = static_cast<gid_t>(archive_entry_gid(e));
   mode_t perm = archive_entry_perm(e) & 07777;
   timespec times[2] = {{archive_entry_mtime(e), 0}, {archive_entry_mtime(e), 0}};
 
   if (const char* target = archive_entry_hardlink(e)) {
-    auto tparts = EntryParts(target);
+    auto tparts = SplitRelative(target);
     if (!tparts || tparts->empty()) return Status::Invalid(what + ": hard link target outside the archive");
     auto tparent = WalkDirs(dest, *tparts, tparts->size() - 1, false, what);
     if (!tparent) return tparent.error();
-    ZUNVM_RETURN_IF_ERROR(ClearWay(pfd, base, false, what));
-    if (::linkat(tparent->fd, tparts->back().c_str(), pfd, base.c_str(), 0) != 0) return FromErrno(what, errno);
+    ZUNVM_RETURN_IF_ERROR(ClearWay(pfd, base, false, true, what));
+    if (::linkat(tparent->get(), tparts->back().c_str(), pfd, base.c_str(), 0) != 0) return FromErrno(what, errno);
     return Status::Ok();
   }
   switch (archive_entry_filetype(e)) {
     case AE_IFDIR: {
-      ZUNVM_RETURN_IF_ERROR(ClearWay(pfd, base, true, what));
+      ZUNVM_RETURN_IF_ERROR(ClearWay(pfd, base, true, true, what));
       if (::mkdirat(pfd, base.c_str(), perm) != 0 && errno != EEXIST) return FromErrno(what, errno);
-      Fd d(::openat(pfd, base.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-      if (d.fd < 0) return FromErrno(what, errno);
-      (void)::fchown(d.fd, uid, gid);
-      (void)::fchmod(d.fd, perm);
+      UniqueFd d(::openat(pfd, base.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (d.get() < 0) return FromErrno(what, errno);
+      (void)::fchown(d.get(), uid, gid);
+      (void)::fchmod(d.get(), perm);
       return Status::Ok();
     }
     case AE_IFLNK: {
       const char* target = archive_entry_symlink(e);
       if (!target) return Status::Invalid(what + ": symlink without a target");
-      ZUNVM_RETURN_IF_ERROR(ClearWay(pfd, base, false, what));
+      ZUNVM_RETURN_IF_ERROR(ClearWay(pfd, base, false, true, what));
       if (::symlinkat(target, pfd, base.c_str()) != 0) return FromErrno(what, errno);
       (void)::fchownat(pfd, base.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW);
       (void)::utimensat(pfd, base.c_str(), times, AT_SYMLINK_NOFOLLOW);
       return Status::Ok();
     }
     case AE_IFREG: {
-      ZUNVM_RETURN_IF_ERROR(ClearWay(pfd, base, false, what));
-      Fd f(::openat(pfd, base.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-      if (f.fd < 0) return FromErrno(what, errno);
+      ZUNVM_RETURN_IF_ERROR(ClearWay(pfd, base, false, true, what));
+      UniqueFd f(::openat(pfd, base.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+      if (f.get() < 0) return FromErrno(what, errno);
       const void* buf;
       size_t size;
       la_int64_t offset;
@@ -292,11 +216,11 @@ Status ApplyEntry(archive* a, archive_entry* e, int dest, const std::vector<std:
         int r = archive_read_data_block(a, &buf, &size, &offset);
         if (r == ARCHIVE_EOF) break;
         if (r != ARCHIVE_OK) return Status::Invalid(what + ": corrupt archive: " + archive_error_string(a));
-        if (::pwrite(f.fd, buf, size, offset) != static_cast<ssize_t>(size)) return FromErrno(what, errno);
+        if (::pwrite(f.get(), buf, size, offset) != static_cast<ssize_t>(size)) return FromErrno(what, errno);
       }
-      (void)::fchown(f.fd, uid, gid);
-      (void)::fchmod(f.fd, perm);
-      (void)::futimens(f.fd, times);
+      (void)::fchown(f.get(), uid, gid);
+      (void)::fchmod(f.get(), perm);
+      (void)::futimens(f.get(), times);
       return Status::Ok();
     }
     default:
@@ -327,15 +251,15 @@ Result<std::string> ResolveInRoot(int root, const std::string& path, bool follow
     }
     parts.push_back(c);
     std::string cand = JoinPath(parts);
-    Fd fd(OpenInRoot(root, cand, O_PATH | O_NOFOLLOW));
-    if (fd.fd < 0) return Err(FromErrno(path, errno));
+    UniqueFd fd(OpenInRoot(root, cand, O_PATH | O_NOFOLLOW));
+    if (fd.get() < 0) return Err(FromErrno(path, errno));
     struct stat st{};
-    if (::fstat(fd.fd, &st) != 0) return Err(FromErrno(path, errno));
+    if (::fstat(fd.get(), &st) != 0) return Err(FromErrno(path, errno));
     bool last = todo.empty();
     if (S_ISLNK(st.st_mode) && (!last || follow_last)) {
       if (++links > kMaxSymlinks) return Err(Status::Invalid(path + ": too many levels of symbolic links"));
       char buf[4096];
-      ssize_t n = ::readlinkat(fd.fd, "", buf, sizeof buf);
+      ssize_t n = ::readlinkat(fd.get(), "", buf, sizeof buf);
       if (n <= 0) return Err(FromErrno(path, n < 0 ? errno : ENOENT));
       std::string target(buf, static_cast<size_t>(n));
       parts.pop_back();
@@ -354,23 +278,23 @@ Result<CopyOutResult> CopyOut(int root, const std::string& path) {
   if (!rel) return Err(rel.error());
   std::vector<std::string> parts = SplitPath(*rel);
   std::string name = parts.empty() ? "." : parts.back();
-  std::string parent = parts.empty() ? "" : JoinPath({parts.begin(), parts.end() - 1});
-  Fd pfd(OpenInRoot(root, parent, O_RDONLY | O_DIRECTORY));
-  if (pfd.fd < 0) return Err(FromErrno(path, errno));
+  std::string parent = parts.empty() ? "" : JoinPath(parts, parts.size() - 1);
+  UniqueFd pfd(OpenInRoot(root, parent, O_RDONLY | O_DIRECTORY));
+  if (pfd.get() < 0) return Err(FromErrno(path, errno));
   struct stat st{};
-  if (::fstatat(pfd.fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return Err(FromErrno(path, errno));
+  if (::fstatat(pfd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return Err(FromErrno(path, errno));
   CopyOutResult out;
   out.stat = {{"name", name}, {"size", static_cast<int64_t>(st.st_size)},
               {"mode", static_cast<uint32_t>(st.st_mode)}, {"mtime", static_cast<int64_t>(st.st_mtime)},
               {"link_target", ""}};
   if (S_ISLNK(st.st_mode)) {
     char buf[4096];
-    ssize_t n = ::readlinkat(pfd.fd, name.c_str(), buf, sizeof buf);
+    ssize_t n = ::readlinkat(pfd.get(), name.c_str(), buf, sizeof buf);
     if (n > 0) out.stat["link_target"] = std::string(buf, static_cast<size_t>(n));
   }
   TarWriter w(kMaxCopyBytes);
   TreeArchiver t(w);
-  ZUNVM_RETURN_IF_ERROR(t.Add(pfd.fd, name, name, 0));
+  ZUNVM_RETURN_IF_ERROR(t.Add(pfd.get(), name, name, 0));
   out.tar = w.Finish();
   return out;
 }
@@ -378,8 +302,8 @@ Result<CopyOutResult> CopyOut(int root, const std::string& path) {
 Status CopyIn(int root, const std::string& dir, const std::string& tar) {
   auto rel = ResolveInRoot(root, dir, true);
   if (!rel) return rel.error();
-  Fd dest(OpenInRoot(root, *rel, O_RDONLY | O_DIRECTORY));
-  if (dest.fd < 0) {
+  UniqueFd dest(OpenInRoot(root, *rel, O_RDONLY | O_DIRECTORY));
+  if (dest.get() < 0) {
     if (errno == ENOTDIR) return Status::Invalid(dir + " is not a directory");
     return FromErrno(dir, errno);
   }
@@ -397,14 +321,14 @@ Status CopyIn(int root, const std::string& dir, const std::string& tar) {
       return Status::Invalid(std::string("corrupt archive: ") + archive_error_string(a.get()));
     }
     const char* name = archive_entry_pathname(e);
-    auto parts = EntryParts(name);
+    auto parts = SplitRelative(name);
     if (!parts) return Status::Invalid(std::string("archive entry ") + (name ? name : "?") + " leaves the destination");
     for (size_t i = 1; i < parts->size(); ++i) {
-      if (symlinks.count(JoinPath({parts->begin(), parts->begin() + static_cast<long>(i)}))) {
+      if (symlinks.count(JoinPath(*parts, i))) {
         return Status::Invalid(std::string("archive entry ") + name + " would be written through a symlink");
       }
     }
-    if (const char* hl = archive_entry_hardlink(e); hl && !EntryParts(hl)) {
+    if (const char* hl = archive_entry_hardlink(e); hl && !SplitRelative(hl)) {
       return Status::Invalid(std::string("archive entry ") + name + ": hard link target outside the archive");
     }
     if (archive_entry_filetype(e) == AE_IFLNK) symlinks.insert(JoinPath(*parts));
@@ -422,10 +346,10 @@ Status CopyIn(int root, const std::string& dir, const std::string& tar) {
     if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
       return Status::Invalid(std::string("corrupt archive: ") + archive_error_string(a.get()));
     }
-    auto parts = EntryParts(archive_entry_pathname(e));
+    auto parts = SplitRelative(archive_entry_pathname(e));
     if (!parts) return Status::Invalid("bad archive entry");
     if (parts->empty()) continue;  // "." is the destination itself
-    ZUNVM_RETURN_IF_ERROR(ApplyEntry(a.get(), e, dest.fd, *parts));
+    ZUNVM_RETURN_IF_ERROR(ApplyEntry(a.get(), e, dest.get(), *parts));
   }
   return Status::Ok();
 }
