@@ -52,6 +52,22 @@ const std::vector<std::string>& Steps() {
       );
       CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
       )sql",
+      // 2: images (one row per repo:tag; blobs live in the content-addressed store on disk).
+      R"sql(
+      CREATE TABLE images (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL UNIQUE,
+        repo TEXT NOT NULL,
+        tag TEXT NOT NULL,
+        image_id TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        data TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        UNIQUE(repo, tag)
+      );
+      CREATE INDEX images_image_id ON images(image_id);
+      )sql",
   };
   return steps;
 }

@@ -28,6 +28,7 @@ Api::Api(ApiDeps deps) : deps_(deps) {
   AddContainerRoutes(router_, deps_);
   AddContainerActionRoutes(router_, deps_);
   AddHostRoutes(router_, deps_);
+  AddImageRoutes(router_, deps_);
   AddUnsupportedRoutes(router_, deps_);
 }
 

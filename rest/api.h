@@ -23,12 +23,14 @@
 namespace zunvm {
 
 class HostService;
+class ImageService;
 
 // What handlers need; all pointers outlive the Api.
 struct ApiDeps {
   const Config* cfg = nullptr;
   ContainerService* containers = nullptr;
   HostService* hosts = nullptr;
+  ImageService* images = nullptr;  // null: image routes answer 501
 };
 
 class Api {
@@ -48,6 +50,7 @@ void AddVersionRoutes(Router& r, const ApiDeps& d);
 void AddContainerRoutes(Router& r, const ApiDeps& d);
 void AddContainerActionRoutes(Router& r, const ApiDeps& d);
 void AddHostRoutes(Router& r, const ApiDeps& d);
+void AddImageRoutes(Router& r, const ApiDeps& d);
 void AddUnsupportedRoutes(Router& r, const ApiDeps& d);
 
 // The root document served at GET / (no version negotiation there).

@@ -8,4 +8,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/setup.sh"
 state=${ZUNVM_STATE_DIR:-$root/.zunvm-state}
+# busybox:latest from Debian's busybox-static, so `appcontainer run busybox ...` works offline.
+"$root/guest/build-busybox-image.sh" "$root/build/images/busybox.tar"
+"$root/build/zunvmd" import-image --state-dir "$state" "$root/build/images/busybox.tar"
 exec "$root/build/zunvmd" --state-dir "$state" "$@"

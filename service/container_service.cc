@@ -2,6 +2,8 @@
 // events live in container_tasks.cc.
 #include "service/container_service.h"
 
+#include "service/image_service.h"
+
 #include "common/ids.h"
 #include "common/logging.h"
 #include "common/strings.h"
@@ -108,6 +110,19 @@ Status ContainerService::Accept(const RequestContext& ctx, const std::string& id
 }
 
 Result<Container> ContainerService::Create(const RequestContext& ctx, Container c, bool run) {
+  if (images_) {
+    auto img = images_->Find(c.image);
+    if (img) {
+      ImageService::ApplyDefaults(*img, c, c.entrypoint.has_value());
+    } else if (img.error().code() != Code::kNotFound) {
+      return Err(img.error());
+    } else if (c.image_pull_policy == "never") {
+      return Err(Status::NotFound("Image " + c.image + " could not be found and image_pull_policy is never.",
+                                  "ImageNotFound"));
+    }
+    // Missing and pullable: registry pulls come with the registry client; until then the
+    // driver gets the name as it is.
+  }
   c.uuid = NewUuid();
   if (c.name.empty()) c.name = GenerateContainerName();
   c.status = status::kCreating;

@@ -40,6 +40,8 @@ struct ContainerPatch {
   std::optional<bool> auto_heal;
 };
 
+class ImageService;
+
 class ContainerService : public DriverEvents {
  public:
   using Clock = std::function<TimePoint()>;
@@ -54,6 +56,8 @@ class ContainerService : public DriverEvents {
 
   // `c` comes from the API with the request's fields and defaults applied; the service gives
   // it uuid, name (if empty), status, owner, host and times. Returns the record as stored.
+  // Images supply defaults (command, entrypoint, env, workdir, ports) to creates; optional.
+  void SetImages(ImageService* images) { images_ = images; }
   Result<Container> Create(const RequestContext& ctx, Container c, bool run);
   // uuid or name: NotFound, or Conflict when a name is ambiguous.
   Result<Container> Lookup(const std::string& ident);
@@ -136,6 +140,7 @@ class ContainerService : public DriverEvents {
   ActionStore* actions_;
   LogStore* logs_;
   SandboxDriver* driver_;
+  ImageService* images_ = nullptr;
   SerialExecutor* executor_;
   Clock clock_;
   std::mutex mu_;

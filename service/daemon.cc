@@ -16,6 +16,7 @@
 #include "rest/http.h"
 #include "service/container_service.h"
 #include "service/host_service.h"
+#include "service/image_service.h"
 #include "service/log_store.h"
 #include "service/serial_executor.h"
 
@@ -46,11 +47,14 @@ Status Daemon::Start() {
       cfg_, store_.get(), actions_.get(), logs_.get(), driver_.get(), executor_.get(),
       [] { return std::chrono::system_clock::now(); });
   driver_->SetEvents(containers_.get());
+  images_ = std::make_unique<ImageService>(db_.get(), store_.get(), cfg_.state_dir);
+  if (Status ist = images_->Init(); !ist.ok()) return ist;
+  containers_->SetImages(images_.get());
   hosts_ = std::make_unique<HostService>(cfg_, meta_.get(), containers_.get(), driver_.get());
   Status st = containers_->Recover();
   if (!st.ok()) return st;
 
-  api_ = std::make_unique<Api>(ApiDeps{&cfg_, containers_.get(), hosts_.get()});
+  api_ = std::make_unique<Api>(ApiDeps{&cfg_, containers_.get(), hosts_.get(), images_.get()});
   server_ = MakeCpprestServer();
   HttpServerOptions opts;
   opts.host = cfg_.host_ip;

@@ -25,6 +25,7 @@ class SandboxDriver;
 class SerialExecutor;
 class ContainerService;
 class HostService;
+class ImageService;
 class Api;
 class HttpServer;
 
@@ -41,6 +42,7 @@ class Daemon {
   bool WaitIdle(std::chrono::milliseconds timeout);
   ContainerService* containers() { return containers_.get(); }
   Api* api() { return api_.get(); }
+  ImageService* images() { return images_.get(); }
 
  private:
   void SyncLoop();
@@ -55,6 +57,7 @@ class Daemon {
   std::unique_ptr<SerialExecutor> executor_;
   std::unique_ptr<ContainerService> containers_;
   std::unique_ptr<HostService> hosts_;
+  std::unique_ptr<ImageService> images_;
   std::unique_ptr<Api> api_;
   std::unique_ptr<HttpServer> server_;
   std::thread sync_;

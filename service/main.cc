@@ -1,24 +1,37 @@
 // zunvmd: wiring only. Parses flags, loads the config, runs the Daemon until SIGINT/SIGTERM.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
+#include <cstring>
+#include <filesystem>
 #include <cstdio>
 #include <iostream>
 #include <string>
 
 #include "common/config.h"
 #include "common/logging.h"
+#include "db/container_store.h"
+#include "db/database.h"
 #include "service/daemon.h"
+#include "service/image_service.h"
 
 namespace {
 
 const char* kUsage =
     "usage: zunvmd [--config-file PATH] [--debug] [--state-dir DIR] [--host-ip ADDR] "
     "[--port N]\n"
+    "       zunvmd import-image [--config-file PATH] [--state-dir DIR] [--repo NAME] ARCHIVE\n"
     "  --config-file PATH  oslo-style INI file (see etc/zun/zunvm.conf.sample); without it the\n"
     "                      embedded defaults apply\n"
     "  --debug             debug logging ([DEFAULT] debug)\n"
     "  --state-dir DIR     overrides [DEFAULT] state_dir\n"
     "  --host-ip ADDR      overrides [api] host_ip\n"
-    "  --port N            overrides [api] port (0 picks a free port)\n";
+    "  --port N            overrides [api] port (0 picks a free port)\n"
+    "  import-image        imports a `docker save` or OCI image-layout archive (tar or tar.gz)\n"
+    "                      into the image store and exits; --repo names images that carry only\n"
+    "                      a tag. Safe while zunvmd runs.\n";
 
 int Fail(const std::string& msg) {
   std::fprintf(stderr, "zunvmd: %s\n", msg.c_str());
@@ -27,11 +40,34 @@ int Fail(const std::string& msg) {
 
 }  // namespace
 
+// `zunvmd import-image`: the same ImageService the daemon uses, on the same state dir.
+int ImportImage(const zunvm::Config& cfg, const std::string& archive, const std::string& repo) {
+  std::error_code ec;
+  std::filesystem::create_directories(cfg.state_dir, ec);
+  auto db = zunvm::Database::Open(cfg.DbPath());
+  if (!db) return Fail(db.error().message());
+  zunvm::ContainerStore containers(db->get());
+  zunvm::ImageService images(db->get(), &containers, cfg.state_dir);
+  zunvm::Status st = images.Init();
+  if (!st.ok()) return Fail(st.message());
+  int fd = ::open(archive.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Fail("cannot open " + archive + ": " + std::strerror(errno));
+  auto r = images.Import(fd, repo);
+  ::close(fd);
+  if (!r) return Fail("import of " + archive + " failed: " + r.error().message());
+  for (const auto& img : *r) {
+    std::printf("imported %s:%s %s (%lld bytes)\n", img.repo.c_str(), img.tag.c_str(), img.image_id.c_str(),
+                static_cast<long long>(img.size));
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
   zunvm::Config cfg;
-  std::string config_file, state_dir, host_ip, port;
+  std::string config_file, state_dir, host_ip, port, repo, archive;
   bool debug = false;
-  for (int i = 1; i < argc; ++i) {
+  bool import_image = argc > 1 && std::string(argv[1]) == "import-image";
+  for (int i = import_image ? 2 : 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](std::string& out) {
       if (i + 1 >= argc) return false;
@@ -51,6 +87,10 @@ int main(int argc, char** argv) {
       if (!value(host_ip)) return Fail("--host-ip needs an address");
     } else if (a == "--port") {
       if (!value(port)) return Fail("--port needs a number");
+    } else if (import_image && a == "--repo") {
+      if (!value(repo)) return Fail("--repo needs a name");
+    } else if (import_image && archive.empty() && !a.empty() && a[0] != '-') {
+      archive = a;
     } else {
       std::fputs(kUsage, stderr);
       return Fail("unknown argument " + a);
@@ -75,6 +115,10 @@ int main(int argc, char** argv) {
   zunvm::Status st = zunvm::ValidateConfig(cfg);
   if (!st.ok()) return Fail(st.message());
   zunvm::InitLogging(cfg.debug);
+  if (import_image) {
+    if (archive.empty()) return Fail("import-image needs an archive");
+    return ImportImage(cfg, archive, repo);
+  }
 
   // Signals are taken synchronously by this thread; block them before any thread starts.
   sigset_t set;

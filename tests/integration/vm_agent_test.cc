@@ -23,6 +23,7 @@
 
 #include "agent/client/agent_client.h"
 #include "tests/support/agent_events.h"
+#include "tests/support/tar_builder.h"
 #include "tests/support/test_vm.h"
 
 namespace zunvm::agent {
@@ -55,29 +56,8 @@ std::string Sha256Hex(const std::string& data) {
   return hex;
 }
 
-// A tar with one regular file.
 std::string OneFileTar(const std::string& name, const std::string& content) {
-  std::string out;
-  archive* a = archive_write_new();
-  archive_write_set_format_pax_restricted(a);
-  archive_write_open(
-      a, &out, nullptr,
-      [](archive*, void* o, const void* b, size_t n) -> la_ssize_t {
-        static_cast<std::string*>(o)->append(static_cast<const char*>(b), n);
-        return static_cast<la_ssize_t>(n);
-      },
-      nullptr);
-  archive_entry* e = archive_entry_new();
-  archive_entry_set_pathname(e, name.c_str());
-  archive_entry_set_filetype(e, AE_IFREG);
-  archive_entry_set_perm(e, 0644);
-  archive_entry_set_size(e, static_cast<la_int64_t>(content.size()));
-  archive_write_header(a, e);
-  archive_write_data(a, content.data(), content.size());
-  archive_entry_free(e);
-  archive_write_close(a);
-  archive_write_free(a);
-  return out;
+  return testing_util::MakeTar({{name, content}});
 }
 
 std::map<std::string, std::string> TarFiles(const std::string& tar) {

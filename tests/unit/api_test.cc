@@ -6,6 +6,8 @@
 
 #include "rest/api.h"
 #include "service/daemon.h"
+#include "common/sha256.h"
+#include "tests/support/tar_builder.h"
 #include "tests/unit/test_util.h"
 
 namespace zunvm {
@@ -215,6 +217,64 @@ TEST_F(ApiTest, HostsAndStatsAndTop) {
   auto top = Body(Call("GET", "/v1/containers/" + id + "/top?ps_args=None"));
   EXPECT_TRUE(top.contains("Titles"));
   EXPECT_GE(top["Processes"].size(), 1u);
+}
+
+// A docker-save archive of demo:1 whose config sets the container defaults.
+std::string DemoImageArchive() {
+  std::string layer = testing_util::MakeTar({{"hello.txt", "hi from the image\n"}});
+  json cfg = {{"architecture", "amd64"}, {"os", "linux"},
+              {"rootfs", {{"type", "layers"}, {"diff_ids", {Sha256Digest(layer)}}}},
+              {"config", {{"Cmd", {"echo", "from-image"}}, {"Env", {"FOO=bar", "PATH=/bin"}}, {"WorkingDir", "/w"},
+                          {"ExposedPorts", {{"8080/tcp", json::object()}}}}}};
+  std::string cfg_name = Sha256Digest(cfg.dump()).substr(7) + ".json";
+  json manifest = json::array({{{"Config", cfg_name}, {"RepoTags", {"demo:1"}}, {"Layers", {"l/layer.tar"}}}});
+  return testing_util::MakeTar({{"manifest.json", manifest.dump()}, {cfg_name, cfg.dump()}, {"l/layer.tar", layer}});
+}
+
+TEST_F(ApiTest, ImagesImportListShowDefaultsAndDelete) {
+  EXPECT_EQ(Call("POST", "/v1/images/import", "not a tar", "container 1.40", "application/x-tar").status, 400);
+  auto imp = Call("POST", "/v1/images/import", DemoImageArchive(), "container 1.40", "application/x-tar");
+  ASSERT_EQ(imp.status, 201) << imp.body;
+  json img = Body(imp)["images"][0];
+  EXPECT_EQ(img["repo"], "demo");
+  EXPECT_EQ(img["tag"], "1");
+  std::string uuid = img["uuid"];
+  auto list = Body(Call("GET", "/v1/images"));
+  ASSERT_EQ(list["images"].size(), 1u);
+  EXPECT_EQ(list["images"][0]["image_id"], img["image_id"]);
+  EXPECT_EQ(Call("GET", "/v1/images/" + uuid).status, 200);
+  EXPECT_EQ(Body(Call("GET", "/v1/images/demo:1"))["uuid"], uuid);
+  EXPECT_EQ(Call("GET", "/v1/images/demo:2").status, 404);
+  // The image's rootfs disk exists, built from its layer.
+  EXPECT_TRUE(std::filesystem::exists(dir_.path() + "/images/rootfs/" + img["image_id"].get<std::string>().substr(7) + ".ext4"));
+
+  // A create that leaves them out gets the image's command, env, workdir and ports.
+  auto c = Call("POST", "/v1/containers", R"({"image": "demo:1", "environment": {"FOO": "mine"}})");
+  ASSERT_EQ(c.status, 202) << c.body;
+  json cj = Body(c);
+  EXPECT_EQ(cj["command"], json({"echo", "from-image"}));
+  EXPECT_EQ(cj["environment"]["FOO"], "mine");
+  EXPECT_EQ(cj["environment"]["PATH"], "/bin");
+  EXPECT_EQ(cj["workdir"], "/w");
+  EXPECT_EQ(cj["ports"], json({8080}));
+  auto own = Body(Call("POST", "/v1/containers", R"({"image": "demo:1", "command": ["true"]})"));
+  EXPECT_EQ(own["command"], json({"true"}));
+
+  // Pull policy: a local image is "pulled" at once; a missing one cannot be with `never`.
+  EXPECT_EQ(Call("POST", "/v1/images", R"({"repo": "demo", "tag": "1", "host": "testhost"})").status, 202);
+  EXPECT_EQ(Call("POST", "/v1/images", R"({"repo": "missing", "host": "testhost"})").status, 501);
+  EXPECT_EQ(Call("POST", "/v1/containers", R"({"image": "missing", "image_pull_policy": "never"})").status, 404);
+
+  // In use: 409; once its containers are gone: 204, and then 404.
+  EXPECT_EQ(Call("DELETE", "/v1/images/" + uuid).status, 409);
+  ASSERT_TRUE(daemon_->WaitIdle(std::chrono::seconds(10)));
+  for (const std::string& id : {cj["uuid"].get<std::string>(), own["uuid"].get<std::string>()}) {
+    EXPECT_EQ(Call("DELETE", "/v1/containers/" + id + "?force=true").status, 204);
+  }
+  ASSERT_TRUE(Eventually([&] { return Body(Call("GET", "/v1/containers"))["containers"].empty(); }));
+  EXPECT_EQ(Call("DELETE", "/v1/images/" + uuid).status, 204);
+  EXPECT_EQ(Call("GET", "/v1/images/" + uuid).status, 404);
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/images/rootfs/" + img["image_id"].get<std::string>().substr(7) + ".ext4"));
 }
 
 }  // namespace

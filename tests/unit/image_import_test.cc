@@ -11,29 +11,15 @@
 #include <fstream>
 
 #include "common/sha256.h"
+#include "tests/support/tar_builder.h"
 
 namespace zunvm::image {
 namespace {
 
 using nlohmann::json;
 
-// A tar of {path, content} files, written to `file`.
 void WriteTar(const std::string& file, const std::vector<std::pair<std::string, std::string>>& files) {
-  archive* a = archive_write_new();
-  archive_write_set_format_pax_restricted(a);
-  ASSERT_EQ(archive_write_open_filename(a, file.c_str()), ARCHIVE_OK);
-  for (const auto& [name, data] : files) {
-    archive_entry* e = archive_entry_new();
-    archive_entry_set_pathname(e, name.c_str());
-    archive_entry_set_filetype(e, AE_IFREG);
-    archive_entry_set_perm(e, 0644);
-    archive_entry_set_size(e, static_cast<la_int64_t>(data.size()));
-    archive_write_header(a, e);
-    archive_write_data(a, data.data(), data.size());
-    archive_entry_free(e);
-  }
-  archive_write_close(a);
-  archive_write_free(a);
+  std::ofstream(file, std::ios::binary) << testing_util::MakeTar(files);
 }
 
 std::string Hex(const std::string& digest) { return digest.substr(7); }

@@ -1,0 +1,195 @@
+#include "service/image_service.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+
+#include "common/fs_at.h"
+#include "common/strings.h"
+#include "common/subprocess.h"
+#include "image/archive_import.h"
+#include "image/layer_unpack.h"
+#include "image/manifest.h"
+#include "image/reference.h"
+
+namespace zunvm {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int64_t kMaxArchiveBytes = int64_t{16} << 30;
+
+// "busybox" -> ("busybox", "latest"); a uuid or a bad name -> nullopt.
+std::optional<std::pair<std::string, std::string>> RepoTag(const std::string& ident) {
+  auto r = image::ParseReference(ident);
+  if (!r || !r->digest.empty()) return std::nullopt;
+  return std::make_pair(r->FamiliarName(), r->tag);
+}
+
+int64_t TreeBytes(const std::string& dir) {
+  int64_t total = 0;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::none, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    struct stat st{};
+    if (::lstat(it->path().c_str(), &st) == 0) total += st.st_blocks * 512 + 4096;
+  }
+  return total;
+}
+
+}  // namespace
+
+ImageService::ImageService(Database* db, ContainerStore* containers, std::string state_dir)
+    : db_(db), store_(db), containers_(containers), dir_(state_dir + "/images"), blobs_(dir_ + "/blobs") {}
+
+Status ImageService::Init() {
+  std::error_code ec;
+  fs::create_directories(dir_ + "/rootfs", ec);
+  fs::create_directories(dir_ + "/work", ec);
+  if (ec) return Status::Internal("creating " + dir_ + ": " + ec.message());
+  for (const auto& e : fs::directory_iterator(dir_ + "/work", ec)) fs::remove_all(e.path(), ec);  // a crash's leftovers
+  return blobs_.Init();
+}
+
+Result<std::vector<ImageRecord>> ImageService::Import(int fd, const std::string& default_repo) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto imported = image::ImportArchive(fd, blobs_, kMaxArchiveBytes, default_repo);
+  if (!imported) return Err(imported.error());
+  std::vector<ImageRecord> out;
+  for (auto& img : *imported) {
+    if (img.repo.empty()) return Err(Status::Invalid("the archive has an image without a name: give one"));
+    ImageRecord r;
+    r.repo = img.repo;
+    r.tag = img.tag;
+    r.image_id = img.config_digest;
+    r.digest = img.manifest_digest;
+    r.size = img.size;
+    r.config = image::ConfigToJson(img.config);
+    r.layers = img.layers;
+    auto disk = BuildRootfsDisk(r);
+    if (!disk) return Err(disk.error());
+    ZUNVM_RETURN_IF_ERROR(store_.Upsert(r));
+    out.push_back(r);
+  }
+  return out;
+}
+
+Result<std::vector<ImageRecord>> ImageService::List() { return store_.All(); }
+
+Result<ImageRecord> ImageService::Find(const std::string& ident) {
+  auto byuuid = store_.Get(ident);
+  if (byuuid || byuuid.error().code() != Code::kNotFound) return byuuid;
+  auto rt = RepoTag(ident);
+  if (!rt) return Err(Status::NotFound("Image " + ident + " could not be found.", "ImageNotFound"));
+  return store_.GetByName(rt->first, rt->second);
+}
+
+Status ImageService::Delete(const std::string& ident) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto img = Find(ident);
+  if (!img) return img.error();
+  auto all = containers_->All();
+  if (!all) return all.error();
+  for (const auto& c : *all) {
+    auto rt = RepoTag(c.image);
+    if (c.image == img->uuid || (rt && rt->first == img->repo && rt->second == img->tag)) {
+      return Status::Conflict("Image " + ident + " is in use by container " + c.uuid + ".", "ImageInUse");
+    }
+  }
+  ZUNVM_RETURN_IF_ERROR(store_.Delete(img->uuid));
+  auto left = store_.CountByImageId(img->image_id);
+  if (!left) return left.error();
+  if (*left == 0) {
+    std::error_code ec;
+    fs::remove(dir_ + "/rootfs/" + img->image_id.substr(7) + ".ext4", ec);
+    // Blobs shared with other images stay.
+    auto others = store_.All();
+    if (!others) return others.error();
+    std::set<std::string> used;
+    for (const auto& o : *others) {
+      used.insert(o.image_id);
+      used.insert(o.digest);
+      used.insert(o.layers.begin(), o.layers.end());
+    }
+    for (const auto& d : img->layers) {
+      if (!used.count(d)) (void)blobs_.Remove(d);
+    }
+    if (!used.count(img->image_id)) (void)blobs_.Remove(img->image_id);
+    if (!used.count(img->digest)) (void)blobs_.Remove(img->digest);
+  }
+  return Status::Ok();
+}
+
+void ImageService::ApplyDefaults(const ImageRecord& img, Container& c, bool entrypoint_given) {
+  auto cfg = image::ConfigFromJson(img.config);
+  if (!cfg) return;
+  if (!entrypoint_given && !cfg->entrypoint.empty()) c.entrypoint = cfg->entrypoint;
+  // As Docker: a new entrypoint drops the image's Cmd; a command replaces it.
+  if (!c.command && !entrypoint_given && !cfg->cmd.empty()) c.command = cfg->cmd;
+  for (const auto& kv : cfg->env) {
+    auto eq = kv.find('=');
+    std::string key = kv.substr(0, eq);
+    if (!c.environment.count(key)) c.environment[key] = eq == std::string::npos ? "" : kv.substr(eq + 1);
+  }
+  if (!c.workdir && !cfg->working_dir.empty()) c.workdir = cfg->working_dir;
+  if (c.exposed_ports.empty()) {
+    for (const auto& p : cfg->exposed_ports) {
+      // "8080/tcp" (or "8080"): anything else in a hostile config is ignored.
+      std::string num = p.substr(0, p.find('/'));
+      std::string proto = p.size() > num.size() ? p.substr(num.size() + 1) : "tcp";
+      auto port = ParseInt(num);
+      if (!port || *port < 1 || *port > 65535 || (proto != "tcp" && proto != "udp")) continue;
+      c.exposed_ports[num + "/" + proto] = nlohmann::json::object();
+      if (std::find(c.ports.begin(), c.ports.end(), *port) == c.ports.end()) c.ports.push_back(static_cast<int>(*port));
+    }
+  }
+}
+
+Result<std::string> ImageService::RootfsDisk(const ImageRecord& img) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return BuildRootfsDisk(img);
+}
+
+Result<std::string> ImageService::BuildRootfsDisk(const ImageRecord& img) {
+  if (!image::ValidDigest(img.image_id)) return Err(Status::Invalid("bad image id " + img.image_id));
+  std::string disk = dir_ + "/rootfs/" + img.image_id.substr(7) + ".ext4";
+  if (fs::exists(disk)) return disk;
+  std::string work = dir_ + "/work/" + img.image_id.substr(7, 16);
+  std::error_code ec;
+  fs::remove_all(work, ec);
+  fs::create_directories(work + "/root", ec);
+  if (ec) return Err(Status::Internal("creating " + work + ": " + ec.message()));
+  auto cleanup = [&] { fs::remove_all(work, ec); };
+  fsat::UniqueFd root(::open((work + "/root").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  for (const auto& layer : img.layers) {
+    fsat::UniqueFd lf(::open(blobs_.Path(layer).c_str(), O_RDONLY | O_CLOEXEC));
+    if (lf.get() < 0) {
+      cleanup();
+      return Err(Status::NotFound("layer " + layer + " is missing from the blob store"));
+    }
+    auto st = image::ApplyLayer(lf.get(), root.get(), image::UnpackLimits{});
+    if (!st) {
+      cleanup();
+      return Err(st.error());
+    }
+  }
+  // Room for the files plus ext4's own structures; the disk is read-only in the guest.
+  int64_t kib = (TreeBytes(work + "/root") * 5 / 4) / 1024 + 16 * 1024;
+  auto r = RunProcess({"mkfs.ext4", "-q", "-F", "-L", "zunvm-image", "-d", work + "/root", work + "/disk.ext4",
+                       std::to_string(kib) + "k"});
+  if (!r || r->exit_code != 0) {
+    cleanup();
+    return Err(Status::Internal("mkfs.ext4 for image " + img.repo + ": " + (r ? r->output : r.error().message())));
+  }
+  fs::rename(work + "/disk.ext4", disk, ec);
+  cleanup();
+  if (ec) return Err(Status::Internal("placing " + disk + ": " + ec.message()));
+  return disk;
+}
+
+}  // namespace zunvm

@@ -1,0 +1,52 @@
+// ImageService: the images this host has — imported from archives today (pulled from
+// registries next) — their records in SQLite, their blobs in the content-addressed store
+// under <state_dir>/images/blobs, and one read-only ext4 root-filesystem disk per image
+// (<state_dir>/images/rootfs/<hex>.ext4, made from the flattened layers with mkfs.ext4 -d, no
+// loop mount) that every container of the image shares.
+//
+// Thread safety: thread-safe; imports and disk builds are serialised by one mutex (they are
+// rare and heavy). Errors: NotFound ("ImageNotFound"), Conflict (delete of an image in use),
+// InvalidArgument (bad archive or name), Internal.
+#pragma once
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "db/container_store.h"
+#include "db/image_store.h"
+#include "image/blob_store.h"
+#include "service/container.h"
+
+namespace zunvm {
+
+class ImageService {
+ public:
+  ImageService(Database* db, ContainerStore* containers, std::string state_dir);
+  Status Init();
+  // Imports a docker-save or OCI archive from `fd`; every image gets its record (a repo:tag
+  // already present is moved to the new image) and its rootfs disk.
+  Result<std::vector<ImageRecord>> Import(int fd, const std::string& default_repo);
+  Result<std::vector<ImageRecord>> List();
+  // By uuid, "repo:tag" or "repo" (tag latest), as Docker names them ("busybox" is
+  // "docker.io/library/busybox:latest").
+  Result<ImageRecord> Find(const std::string& ident);
+  // Conflict while a container uses it. Blobs and the disk go when no record names the image.
+  Status Delete(const std::string& ident);
+  // Docker's rules for what the image supplies where a create request is silent: entrypoint,
+  // command, environment, working directory and exposed ports.
+  static void ApplyDefaults(const ImageRecord& img, Container& c, bool entrypoint_given);
+  // The image's shared read-only root filesystem disk, built on first use.
+  Result<std::string> RootfsDisk(const ImageRecord& img);
+
+ private:
+  Result<std::string> BuildRootfsDisk(const ImageRecord& img);
+  Database* db_;
+  ImageStore store_;
+  ContainerStore* containers_;
+  std::string dir_;
+  image::BlobStore blobs_;
+  std::mutex mu_;
+};
+
+}  // namespace zunvm
