@@ -128,9 +128,9 @@ Status ImageService::Delete(const std::string& ident) {
 void ImageService::ApplyDefaults(const ImageRecord& img, Container& c, bool entrypoint_given) {
   auto cfg = image::ConfigFromJson(img.config);
   if (!cfg) return;
-  if (!entrypoint_given && !cfg->entrypoint.empty()) c.entrypoint = cfg->entrypoint;
+  if (!entrypoint_given && !cfg->entrypoint.empty()) c.entrypoint = cfg->entrypoint;  // an empty command counts as none
   // As Docker: a new entrypoint drops the image's Cmd; a command replaces it.
-  if (!c.command && !entrypoint_given && !cfg->cmd.empty()) c.command = cfg->cmd;
+  if ((!c.command || c.command->empty()) && !entrypoint_given && !cfg->cmd.empty()) c.command = cfg->cmd;
   for (const auto& kv : cfg->env) {
     auto eq = kv.find('=');
     std::string key = kv.substr(0, eq);

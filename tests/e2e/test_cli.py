@@ -121,6 +121,36 @@ class CliTest(unittest.TestCase):
         self.assertNotIn("oops", only_out)
         self.osc("delete", "echoer")
 
+    def test_7_images_import_list_run_delete(self):
+        # busybox:latest built from busybox-static, imported with the zunvmd sub-command into the
+        # running daemon's state dir, then seen and used through the real CLI.
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        archive = os.path.join(self.daemon.state_dir, "busybox.tar")
+        subprocess.run([os.path.join(root, "guest", "build-busybox-image.sh"), archive], check=True,
+                       capture_output=True, timeout=300)
+        from zunvmd_proc import binary
+        imp = subprocess.run([binary(), "import-image", "--state-dir",
+                              self.daemon.state_dir, archive], capture_output=True, text=True, timeout=300)
+        self.assertEqual(imp.returncode, 0, imp.stderr)
+        self.assertIn("imported busybox:latest sha256:", imp.stdout)
+        images = self.osc("image", "list", fmt_json=True)
+        self.assertEqual([(i["repo"], i["tag"]) for i in images], [("busybox", "latest")])
+        shown = self.osc("image", "show", "busybox", fmt_json=True)
+        self.assertTrue(shown["image_id"].startswith("sha256:"))
+        # No command given: the image's Cmd (sh) is used; env comes from its config.
+        out = self.osc("run", "--name", "imgdefaults", "busybox", fmt_json=True)
+        self.assertEqual(out["command"], ["sh"])
+        self.assertIn("PATH", out["environment"])
+        # In use: refused with the error envelope's message.
+        # (the CLI reports a failed delete but exits 0)
+        busy = self.osc("image", "delete", shown["uuid"], check=False)
+        self.assertIn("in use", busy.stdout + busy.stderr)
+        self.assertEqual(len(self.osc("image", "list", fmt_json=True)), 1)
+        self.osc("delete", "--force", "imgdefaults")
+        wait_for(lambda: self.osc("show", "imgdefaults", check=False).returncode != 0, 30, "imgdefaults gone")
+        self.osc("image", "delete", shown["uuid"])
+        self.assertEqual(self.osc("image", "list", fmt_json=True), [])
+
     def test_3_cp_both_ways(self):
         self.osc("run", "--name", "files", "busybox", "sleep", "infinity")
         self.wait_status("files", "Running")
