@@ -1,8 +1,8 @@
 // /v1/images: the images this host holds (list, show, delete, pull of a local image), and the
 // zunvm extension POST /v1/images/import, which takes a `docker save` or OCI image-layout
 // archive as the request body (Content-Type application/x-tar; optional ?repo=NAME for
-// archives whose images carry only a tag). Pulls from registries are not implemented yet:
-// POST /v1/images for an image that is not here answers 501.
+// archives whose images carry only a tag). POST /v1/images pulls from the image's registry
+// (synchronously; the 202 carries the image) unless it is here and the policy is not `always`.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -79,16 +79,22 @@ void AddImageRoutes(Router& r, const ApiDeps& d) {
     if (auto tag = req.body.find("tag"); tag != req.body.end() && tag->is_string() && !tag->get<std::string>().empty()) {
       name += ":" + tag->get<std::string>();
     }
-    std::string policy = req.body.value("image_pull_policy", "ifnotpresent");
-    auto img = images->Find(name);
-    if (img && policy != "always") {
-      ApiResponse resp = ApiResponse::Json(202, ImageView(*img, req.base_url, host));
-      resp.headers.emplace_back("Location", req.base_url + "/v1/images/" + img->uuid);
-      return resp;
+    std::string policy = req.body.contains("image_pull_policy") && req.body["image_pull_policy"].is_string()
+                             ? req.body["image_pull_policy"].get<std::string>()
+                             : "ifnotpresent";
+    if (policy != "ifnotpresent" && policy != "always" && policy != "never") {
+      return Err(Status::Invalid("image_pull_policy must be ifnotpresent, always or never."));
     }
+    auto img = images->Find(name);
     if (!img && img.error().code() != Code::kNotFound) return Err(img.error());
-    return Err(Status::NotImplemented("Pulling images from registries is not available in this zunvmd yet; "
-                                      "import the image with POST /v1/images/import or `zunvmd import-image`."));
+    if (!img || policy == "always") {
+      if (policy == "never") return Err(img.error());
+      img = images->Pull(name);  // synchronous: the 202 carries the pulled image
+      if (!img) return Err(img.error());
+    }
+    ApiResponse resp = ApiResponse::Json(202, ImageView(*img, req.base_url, host));
+    resp.headers.emplace_back("Location", req.base_url + "/v1/images/" + img->uuid);
+    return resp;
   });
   r.Add("POST", "/v1/images/import", [images, host](ApiRequest& req) -> Result<ApiResponse> {
     return Import(images, req, host);

@@ -49,6 +49,7 @@ Status Daemon::Start() {
   driver_->SetEvents(containers_.get());
   images_ = std::make_unique<ImageService>(db_.get(), store_.get(), cfg_.state_dir);
   if (Status ist = images_->Init(); !ist.ok()) return ist;
+  images_->SetInsecureRegistries(cfg_.insecure_registries);
   containers_->SetImages(images_.get());
   hosts_ = std::make_unique<HostService>(cfg_, meta_.get(), containers_.get(), driver_.get());
   Status st = containers_->Recover();

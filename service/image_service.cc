@@ -14,6 +14,7 @@
 #include "image/archive_import.h"
 #include "image/layer_unpack.h"
 #include "image/manifest.h"
+#include "image/puller.h"
 #include "image/reference.h"
 
 namespace zunvm {
@@ -63,20 +64,66 @@ Result<std::vector<ImageRecord>> ImageService::Import(int fd, const std::string&
   std::vector<ImageRecord> out;
   for (auto& img : *imported) {
     if (img.repo.empty()) return Err(Status::Invalid("the archive has an image without a name: give one"));
-    ImageRecord r;
-    r.repo = img.repo;
-    r.tag = img.tag;
-    r.image_id = img.config_digest;
-    r.digest = img.manifest_digest;
-    r.size = img.size;
-    r.config = image::ConfigToJson(img.config);
-    r.layers = img.layers;
-    auto disk = BuildRootfsDisk(r);
-    if (!disk) return Err(disk.error());
-    ZUNVM_RETURN_IF_ERROR(store_.Upsert(r));
-    out.push_back(r);
+    auto r = Register(img);
+    if (!r) return Err(r.error());
+    out.push_back(*r);
   }
   return out;
+}
+
+// Caller holds mu_.
+Result<ImageRecord> ImageService::Register(const image::ImportedImage& img) {
+  ImageRecord r;
+  r.repo = img.repo;
+  r.tag = img.tag;
+  r.image_id = img.config_digest;
+  r.digest = img.manifest_digest;
+  r.size = img.size;
+  r.config = image::ConfigToJson(img.config);
+  r.layers = img.layers;
+  auto disk = BuildRootfsDisk(r);
+  if (!disk) return Err(disk.error());
+  ZUNVM_RETURN_IF_ERROR(store_.Upsert(r));
+  return r;
+}
+
+Result<ImageRecord> ImageService::Pull(const std::string& name) {
+  auto ref = image::ParseReference(name);
+  if (!ref) return Err(ref.error());
+  std::string key = ref->Canonical();
+  std::shared_future<Result<ImageRecord>> f;
+  bool mine = false;
+  std::promise<Result<ImageRecord>> promise;
+  {
+    std::lock_guard<std::mutex> l(pulls_mu_);
+    auto it = pulls_.find(key);
+    if (it != pulls_.end()) {
+      f = it->second;
+    } else {
+      f = promise.get_future().share();
+      pulls_[key] = f;
+      mine = true;
+    }
+  }
+  if (!mine) return f.get();
+  auto r = PullOnce(name);
+  promise.set_value(r);
+  std::lock_guard<std::mutex> l(pulls_mu_);
+  pulls_.erase(key);
+  return r;
+}
+
+Result<ImageRecord> ImageService::PullOnce(const std::string& name) {
+  auto ref = image::ParseReference(name);
+  if (!ref) return Err(ref.error());
+  image::RegistryOptions o;
+  o.insecure = ref->IsLocalRegistry() ||
+               std::find(insecure_.begin(), insecure_.end(), ref->registry) != insecure_.end();
+  image::RegistryClient client(ref->registry, o);
+  auto img = image::Pull(*ref, client, blobs_);
+  if (!img) return Err(img.error());
+  std::lock_guard<std::mutex> lock(mu_);
+  return Register(*img);
 }
 
 Result<std::vector<ImageRecord>> ImageService::List() { return store_.All(); }

@@ -9,12 +9,15 @@
 // InvalidArgument (bad archive or name), Internal.
 #pragma once
 
+#include <future>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "db/container_store.h"
 #include "db/image_store.h"
+#include "image/archive_import.h"
 #include "image/blob_store.h"
 #include "service/container.h"
 
@@ -27,6 +30,12 @@ class ImageService {
   // Imports a docker-save or OCI archive from `fd`; every image gets its record (a repo:tag
   // already present is moved to the new image) and its rootfs disk.
   Result<std::vector<ImageRecord>> Import(int fd, const std::string& default_repo);
+  // Registries reached over plain http besides localhost / 127.0.0.0/8 ([image]
+  // insecure_registries). Call before serving.
+  void SetInsecureRegistries(std::vector<std::string> registries) { insecure_ = std::move(registries); }
+  // Pulls `name` from its registry (Docker Hub naming) and registers it like an import. Two
+  // pulls of one reference at once share one download.
+  Result<ImageRecord> Pull(const std::string& name);
   Result<std::vector<ImageRecord>> List();
   // By uuid, "repo:tag" or "repo" (tag latest), as Docker names them ("busybox" is
   // "docker.io/library/busybox:latest").
@@ -41,12 +50,17 @@ class ImageService {
 
  private:
   Result<std::string> BuildRootfsDisk(const ImageRecord& img);
+  Result<ImageRecord> PullOnce(const std::string& name);
+  Result<ImageRecord> Register(const image::ImportedImage& img);
   Database* db_;
   ImageStore store_;
   ContainerStore* containers_;
   std::string dir_;
   image::BlobStore blobs_;
   std::mutex mu_;
+  std::vector<std::string> insecure_;
+  std::mutex pulls_mu_;  // guards pulls_
+  std::map<std::string, std::shared_future<Result<ImageRecord>>> pulls_;
 };
 
 }  // namespace zunvm

@@ -262,7 +262,10 @@ TEST_F(ApiTest, ImagesImportListShowDefaultsAndDelete) {
 
   // Pull policy: a local image is "pulled" at once; a missing one cannot be with `never`.
   EXPECT_EQ(Call("POST", "/v1/images", R"({"repo": "demo", "tag": "1", "host": "testhost"})").status, 202);
-  EXPECT_EQ(Call("POST", "/v1/images", R"({"repo": "missing", "host": "testhost"})").status, 501);
+  EXPECT_EQ(Call("POST", "/v1/images", R"({"repo": "missing", "host": "testhost", "image_pull_policy": "never"})").status, 404);
+  EXPECT_EQ(Call("POST", "/v1/images", R"({"repo": "demo", "host": "testhost", "image_pull_policy": "sometimes"})").status, 400);
+  // Not here: pulled from its registry; none listens on this port, so 503 (no network needed).
+  EXPECT_EQ(Call("POST", "/v1/images", R"({"repo": "127.0.0.1:9/nothing", "host": "testhost"})").status, 503);
   EXPECT_EQ(Call("POST", "/v1/containers", R"({"image": "missing", "image_pull_policy": "never"})").status, 404);
 
   // In use: 409; once its containers are gone: 204, and then 404.

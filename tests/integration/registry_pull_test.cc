@@ -1,0 +1,205 @@
+// Pulls from a real registry: Debian's docker-registry started here on 127.0.0.1 and a free
+// port (storage in a temp dir), images pushed into it with Debian's skopeo from archives this
+// test builds, and pulled through the real ImageService (RegistryClient, BlobStore, layer
+// unpacking, the per-image ext4 disk) into a real SQLite file.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "common/sha256.h"
+#include "common/subprocess.h"
+#include "db/container_store.h"
+#include "db/database.h"
+#include "rest/http.h"
+#include "service/image_service.h"
+#include "tests/support/tar_builder.h"
+#include "tests/unit/test_util.h"
+
+extern char** environ;
+
+namespace zunvm {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+bool PortOpen(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// A docker-save archive with three layers: files, then a whiteout and an opaque directory.
+std::string LayeredArchive(const std::string& flavour = "base") {
+  std::string l1 = testing_util::MakeTar({{"keep.txt", flavour}, {"gone.txt", "doomed"}, {"dir/old.txt", "old"}});
+  std::string l2 = testing_util::MakeTar({{".wh.gone.txt", ""}, {"dir/.wh..wh..opq", ""}, {"dir/new.txt", "new"}});
+  std::string l3 = testing_util::MakeTar({{"top.txt", "top"}});
+  json cfg = {{"architecture", "amd64"}, {"os", "linux"},
+              {"rootfs", {{"type", "layers"}, {"diff_ids", {Sha256Digest(l1), Sha256Digest(l2), Sha256Digest(l3)}}}},
+              {"config", {{"Entrypoint", {"/bin/app"}}, {"Cmd", {"--serve"}}, {"Env", {"MODE=prod"}}, {"WorkingDir", "/srv"}}}};
+  std::string cfg_name = Sha256Digest(cfg.dump()).substr(7) + ".json";
+  json manifest = json::array({{{"Config", cfg_name}, {"RepoTags", {"team/layers:1"}},
+                                {"Layers", {"1/layer.tar", "2/layer.tar", "3/layer.tar"}}}});
+  return testing_util::MakeTar({{"manifest.json", manifest.dump()}, {cfg_name, cfg.dump()},
+                                {"1/layer.tar", l1}, {"2/layer.tar", l2}, {"3/layer.tar", l3}});
+}
+
+class RegistryPullTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto port = PickFreePort("127.0.0.1");
+    ASSERT_TRUE(port);
+    port_ = *port;
+    reg_ = "127.0.0.1:" + std::to_string(port_);
+    std::ofstream(dir_.path() + "/registry.yml")
+        << "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: " << dir_.path()
+        << "/registry\nhttp:\n  addr: " << reg_ << "\n";
+    std::string conf = dir_.path() + "/registry.yml";
+    char* argv[] = {const_cast<char*>("docker-registry"), const_cast<char*>("serve"), conf.data(), nullptr};
+    posix_spawn_file_actions_t fa;  // its access log goes to a file, not the test output
+    posix_spawn_file_actions_init(&fa);
+    std::string log = dir_.path() + "/registry.log";
+    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    int rc = ::posix_spawnp(&registry_pid_, "docker-registry", &fa, nullptr, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    ASSERT_EQ(rc, 0);
+    ASSERT_TRUE(testing_util::Eventually([&] { return PortOpen(port_); }, std::chrono::seconds(20)));
+    auto db = Database::Open(dir_.path() + "/zunvm.sqlite");
+    ASSERT_TRUE(db);
+    db_ = std::move(*db);
+    containers_ = std::make_unique<ContainerStore>(db_.get());
+    images_ = std::make_unique<ImageService>(db_.get(), containers_.get(), dir_.path() + "/state");
+    ASSERT_TRUE(images_->Init().ok());
+  }
+  void TearDown() override {
+    if (registry_pid_ > 0) {
+      ::kill(registry_pid_, SIGTERM);
+      ::waitpid(registry_pid_, nullptr, 0);
+    }
+  }
+  // skopeo copy of a docker-save archive into the registry.
+  void Push(const std::string& archive_bytes, const std::string& dest) {
+    std::string file = dir_.path() + "/push.tar";
+    std::ofstream(file, std::ios::binary) << archive_bytes;
+    auto r = RunProcess({"skopeo", "copy", "--quiet", "--dest-tls-verify=false", "docker-archive:" + file,
+                         "docker://" + reg_ + "/" + dest});
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->exit_code, 0) << r->output;
+  }
+  std::string DiskFile(const ImageRecord& r) { return dir_.path() + "/state/images/rootfs/" + r.image_id.substr(7) + ".ext4"; }
+  std::string DebugFs(const std::string& disk, const std::string& cmd) {
+    auto r = RunProcess({"debugfs", "-R", cmd, disk});
+    return r ? r->output : "";
+  }
+
+  testing_util::TempDir dir_;
+  int port_ = 0;
+  std::string reg_;
+  pid_t registry_pid_ = -1;
+  std::unique_ptr<Database> db_;
+  std::unique_ptr<ContainerStore> containers_;
+  std::unique_ptr<ImageService> images_;
+};
+
+TEST_F(RegistryPullTest, MultiLayerImageWithWhiteoutsByTagAndByDigest) {
+  Push(LayeredArchive(), "team/layers:1");
+  auto img = images_->Pull(reg_ + "/team/layers:1");
+  ASSERT_TRUE(img) << img.error().ToString();
+  EXPECT_EQ(img->repo, reg_ + "/team/layers");
+  EXPECT_EQ(img->tag, "1");
+  EXPECT_EQ(img->layers.size(), 3u);
+  EXPECT_EQ(img->config["entrypoint"], json({"/bin/app"}));
+  EXPECT_EQ(img->config["working_dir"], "/srv");
+  // The flattened root: the whiteout removed gone.txt, the opaque dir dropped old.txt.
+  std::string ls = DebugFs(DiskFile(*img), "ls -p /");
+  EXPECT_NE(ls.find("/keep.txt/"), std::string::npos) << ls;
+  EXPECT_NE(ls.find("/top.txt/"), std::string::npos) << ls;
+  EXPECT_EQ(ls.find("gone.txt"), std::string::npos) << ls;
+  std::string dir = DebugFs(DiskFile(*img), "ls -p /dir");
+  EXPECT_NE(dir.find("/new.txt/"), std::string::npos) << dir;
+  EXPECT_EQ(dir.find("old.txt"), std::string::npos) << dir;
+  EXPECT_NE(DebugFs(DiskFile(*img), "cat /keep.txt").find("base"), std::string::npos);
+
+  auto pinned = images_->Pull(reg_ + "/team/layers@" + img->digest);
+  ASSERT_TRUE(pinned) << pinned.error().ToString();
+  EXPECT_EQ(pinned->image_id, img->image_id);
+  auto missing = images_->Pull(reg_ + "/team/layers:nope");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code(), Code::kNotFound);
+}
+
+TEST_F(RegistryPullTest, ManifestListResolvesToLinuxAmd64AndConcurrentPullsAgree) {
+  Push(LayeredArchive(), "team/layers:1");
+  Push(LayeredArchive("other"), "team/layers:arm");
+  // A manifest list naming the first for linux/amd64, the second (listed first) for arm64.
+  auto get = [&](const std::string& tag) {
+    return RunProcess({"curl", "-sf", "-H", "Accept: application/vnd.docker.distribution.manifest.v2+json",
+                       "http://" + reg_ + "/v2/team/layers/manifests/" + tag});
+  };
+  auto man = get("1");
+  auto arm = get("arm");
+  ASSERT_TRUE(man && arm);
+  ASSERT_EQ(man->exit_code, 0);
+  json list = {{"schemaVersion", 2}, {"mediaType", "application/vnd.docker.distribution.manifest.list.v2+json"},
+               {"manifests", {{{"mediaType", "application/vnd.docker.distribution.manifest.v2+json"},
+                               {"digest", Sha256Digest(arm->output)}, {"size", arm->output.size()},
+                               {"platform", {{"architecture", "arm64"}, {"os", "linux"}}}},
+                              {{"mediaType", "application/vnd.docker.distribution.manifest.v2+json"},
+                               {"digest", Sha256Digest(man->output)}, {"size", man->output.size()},
+                               {"platform", {{"architecture", "amd64"}, {"os", "linux"}}}}}}};
+  std::string lf = dir_.path() + "/list.json";
+  std::ofstream(lf) << list.dump();
+  auto put = RunProcess({"curl", "-sf", "-X", "PUT", "-H",
+                         "Content-Type: application/vnd.docker.distribution.manifest.list.v2+json",
+                         "--data-binary", "@" + lf, "http://" + reg_ + "/v2/team/layers/manifests/multi"});
+  ASSERT_TRUE(put);
+  ASSERT_EQ(put->exit_code, 0) << put->output;
+  Result<ImageRecord> a = Err(Status::Internal("unset")), b = Err(Status::Internal("unset"));
+  std::thread t1([&] { a = images_->Pull(reg_ + "/team/layers:multi"); });
+  std::thread t2([&] { b = images_->Pull(reg_ + "/team/layers:multi"); });
+  t1.join();
+  t2.join();
+  ASSERT_TRUE(a) << a.error().ToString();
+  ASSERT_TRUE(b) << b.error().ToString();
+  EXPECT_EQ(a->uuid, b->uuid);
+  EXPECT_EQ(a->digest, Sha256Digest(man->output));  // the platform manifest, not the list
+}
+
+TEST_F(RegistryPullTest, CorruptedBlobIsRejectedByDigest) {
+  Push(LayeredArchive(), "team/layers:1");
+  // Flip the content of every layer blob in the registry's storage.
+  int corrupted = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir_.path() + "/registry")) {
+    if (e.path().filename() == "data" && fs::file_size(e.path()) > 200 && fs::file_size(e.path()) < 100000) {
+      std::fstream f(e.path(), std::ios::in | std::ios::out | std::ios::binary);
+      f.seekp(100);
+      f.put('X');
+      ++corrupted;
+    }
+  }
+  ASSERT_GT(corrupted, 0);
+  auto img = images_->Pull(reg_ + "/team/layers:1");
+  ASSERT_FALSE(img);
+  EXPECT_EQ(img.error().code(), Code::kInvalidArgument) << img.error().ToString();
+  EXPECT_NE(img.error().message().find("digest"), std::string::npos) << img.error().message();
+  EXPECT_TRUE(images_->List()->empty());
+  EXPECT_TRUE(fs::is_empty(dir_.path() + "/state/images/blobs/tmp"));
+}
+
+}  // namespace
+}  // namespace zunvm
