@@ -23,6 +23,7 @@ const char* kUsage =
     "usage: zunvmd [--config-file PATH] [--debug] [--state-dir DIR] [--host-ip ADDR] "
     "[--port N]\n"
     "       zunvmd import-image [--config-file PATH] [--state-dir DIR] [--repo NAME] ARCHIVE\n"
+    "       zunvmd pull-image [--config-file PATH] [--state-dir DIR] IMAGE\n"
     "  --config-file PATH  oslo-style INI file (see etc/zun/zunvm.conf.sample); without it the\n"
     "                      embedded defaults apply\n"
     "  --debug             debug logging ([DEFAULT] debug)\n"
@@ -31,7 +32,9 @@ const char* kUsage =
     "  --port N            overrides [api] port (0 picks a free port)\n"
     "  import-image        imports a `docker save` or OCI image-layout archive (tar or tar.gz)\n"
     "                      into the image store and exits; --repo names images that carry only\n"
-    "                      a tag. Safe while zunvmd runs.\n";
+    "                      a tag. Safe while zunvmd runs.\n"
+    "  pull-image          pulls IMAGE (e.g. 127.0.0.1:5000/team/app:1) from its registry into\n"
+    "                      the image store and exits ([image] insecure_registries apply).\n";
 
 int Fail(const std::string& msg) {
   std::fprintf(stderr, "zunvmd: %s\n", msg.c_str());
@@ -40,8 +43,9 @@ int Fail(const std::string& msg) {
 
 }  // namespace
 
-// `zunvmd import-image`: the same ImageService the daemon uses, on the same state dir.
-int ImportImage(const zunvm::Config& cfg, const std::string& archive, const std::string& repo) {
+// `zunvmd import-image` / `pull-image`: the same ImageService the daemon uses, on the same
+// state dir.
+int ImageCommand(const zunvm::Config& cfg, const std::string& what, const std::string& repo, bool pull) {
   std::error_code ec;
   std::filesystem::create_directories(cfg.state_dir, ec);
   auto db = zunvm::Database::Open(cfg.DbPath());
@@ -50,14 +54,23 @@ int ImportImage(const zunvm::Config& cfg, const std::string& archive, const std:
   zunvm::ImageService images(db->get(), &containers, cfg.state_dir);
   zunvm::Status st = images.Init();
   if (!st.ok()) return Fail(st.message());
-  int fd = ::open(archive.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Fail("cannot open " + archive + ": " + std::strerror(errno));
-  auto r = images.Import(fd, repo);
-  ::close(fd);
-  if (!r) return Fail("import of " + archive + " failed: " + r.error().message());
-  for (const auto& img : *r) {
-    std::printf("imported %s:%s %s (%lld bytes)\n", img.repo.c_str(), img.tag.c_str(), img.image_id.c_str(),
-                static_cast<long long>(img.size));
+  images.SetInsecureRegistries(cfg.insecure_registries);
+  std::vector<zunvm::ImageRecord> done;
+  if (pull) {
+    auto r = images.Pull(what);
+    if (!r) return Fail("pull of " + what + " failed: " + r.error().message());
+    done.push_back(*r);
+  } else {
+    int fd = ::open(what.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Fail("cannot open " + what + ": " + std::strerror(errno));
+    auto r = images.Import(fd, repo);
+    ::close(fd);
+    if (!r) return Fail("import of " + what + " failed: " + r.error().message());
+    done = *r;
+  }
+  for (const auto& img : done) {
+    std::printf("%s %s:%s %s (%lld bytes)\n", pull ? "pulled" : "imported", img.repo.c_str(), img.tag.c_str(),
+                img.image_id.c_str(), static_cast<long long>(img.size));
   }
   return 0;
 }
@@ -67,7 +80,8 @@ int main(int argc, char** argv) {
   std::string config_file, state_dir, host_ip, port, repo, archive;
   bool debug = false;
   bool import_image = argc > 1 && std::string(argv[1]) == "import-image";
-  for (int i = import_image ? 2 : 1; i < argc; ++i) {
+  bool pull_image = argc > 1 && std::string(argv[1]) == "pull-image";
+  for (int i = import_image || pull_image ? 2 : 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](std::string& out) {
       if (i + 1 >= argc) return false;
@@ -89,7 +103,7 @@ int main(int argc, char** argv) {
       if (!value(port)) return Fail("--port needs a number");
     } else if (import_image && a == "--repo") {
       if (!value(repo)) return Fail("--repo needs a name");
-    } else if (import_image && archive.empty() && !a.empty() && a[0] != '-') {
+    } else if ((import_image || pull_image) && archive.empty() && !a.empty() && a[0] != '-') {
       archive = a;
     } else {
       std::fputs(kUsage, stderr);
@@ -115,9 +129,9 @@ int main(int argc, char** argv) {
   zunvm::Status st = zunvm::ValidateConfig(cfg);
   if (!st.ok()) return Fail(st.message());
   zunvm::InitLogging(cfg.debug);
-  if (import_image) {
-    if (archive.empty()) return Fail("import-image needs an archive");
-    return ImportImage(cfg, archive, repo);
+  if (import_image || pull_image) {
+    if (archive.empty()) return Fail(pull_image ? "pull-image needs an image name" : "import-image needs an archive");
+    return ImageCommand(cfg, archive, repo, pull_image);
   }
 
   // Signals are taken synchronously by this thread; block them before any thread starts.
