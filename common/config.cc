@@ -83,6 +83,7 @@ const OptionDesc kOptions[] = {
     {"guest", "boot_timeout", &Config::guest_boot_timeout},
     {"image", "image_dir", &Config::image_dir},
     {"image", "insecure_registries", &Config::insecure_registries},
+    {"image", "registry_credentials", &Config::registry_credentials},
 };
 
 const OptionDesc* FindOption(std::string_view section, std::string_view key) {
@@ -461,6 +462,8 @@ Status ValidateConfig(const Config& c) {
   ZUNVM_RETURN_IF_ERROR(ValidateApiSection(c));
   return ValidateVmSections(c);
 }
+
+std::string Config::ImageDir() const { return image_dir.empty() ? state_dir + "/images" : image_dir; }
 
 std::string Config::DbPath() const {
   return db_connection.empty() ? state_dir + "/zunvm.sqlite" : db_connection;

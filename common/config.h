@@ -66,6 +66,8 @@ struct Config {
   // [image]
   std::string image_dir;                  // empty: <state_dir>/images
   std::vector<std::string> insecure_registries;
+  std::vector<std::string> registry_credentials;  // "HOST=USER:PASSWORD"
+  std::string ImageDir() const;                   // image_dir or <state_dir>/images
 
   std::string DbPath() const;
   std::string HostName() const;  // `host` or the machine's hostname

@@ -47,9 +47,10 @@ Status Daemon::Start() {
       cfg_, store_.get(), actions_.get(), logs_.get(), driver_.get(), executor_.get(),
       [] { return std::chrono::system_clock::now(); });
   driver_->SetEvents(containers_.get());
-  images_ = std::make_unique<ImageService>(db_.get(), store_.get(), cfg_.state_dir);
+  images_ = std::make_unique<ImageService>(db_.get(), store_.get(), cfg_.ImageDir());
   if (Status ist = images_->Init(); !ist.ok()) return ist;
   images_->SetInsecureRegistries(cfg_.insecure_registries);
+  if (Status cst = images_->SetRegistryCredentials(cfg_.registry_credentials); !cst.ok()) return cst;
   containers_->SetImages(images_.get());
   hosts_ = std::make_unique<HostService>(cfg_, meta_.get(), containers_.get(), driver_.get());
   Status st = containers_->Recover();

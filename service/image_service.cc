@@ -45,8 +45,20 @@ int64_t TreeBytes(const std::string& dir) {
 
 }  // namespace
 
-ImageService::ImageService(Database* db, ContainerStore* containers, std::string state_dir)
-    : db_(db), store_(db), containers_(containers), dir_(state_dir + "/images"), blobs_(dir_ + "/blobs") {}
+ImageService::ImageService(Database* db, ContainerStore* containers, std::string images_dir)
+    : db_(db), store_(db), containers_(containers), dir_(std::move(images_dir)), blobs_(dir_ + "/blobs") {}
+
+Status ImageService::SetRegistryCredentials(const std::vector<std::string>& entries) {
+  for (const auto& e : entries) {
+    auto eq = e.find('=');
+    auto colon = eq == std::string::npos ? std::string::npos : e.find(':', eq);
+    if (eq == 0 || colon == std::string::npos || colon == eq + 1) {
+      return Status::Invalid("[image] registry_credentials entries are HOST=USER:PASSWORD");
+    }
+    credentials_[e.substr(0, eq)] = {e.substr(eq + 1, colon - eq - 1), e.substr(colon + 1)};
+  }
+  return Status::Ok();
+}
 
 Status ImageService::Init() {
   std::error_code ec;
@@ -119,6 +131,10 @@ Result<ImageRecord> ImageService::PullOnce(const std::string& name) {
   image::RegistryOptions o;
   o.insecure = ref->IsLocalRegistry() ||
                std::find(insecure_.begin(), insecure_.end(), ref->registry) != insecure_.end();
+  if (auto c = credentials_.find(ref->registry); c != credentials_.end()) {
+    o.username = c->second.first;
+    o.password = c->second.second;
+  }
   image::RegistryClient client(ref->registry, o);
   auto img = image::Pull(*ref, client, blobs_);
   if (!img) return Err(img.error());

@@ -25,7 +25,8 @@ namespace zunvm {
 
 class ImageService {
  public:
-  ImageService(Database* db, ContainerStore* containers, std::string state_dir);
+  // `images_dir` holds blobs/, rootfs/ and work/ (Config::ImageDir()).
+  ImageService(Database* db, ContainerStore* containers, std::string images_dir);
   Status Init();
   // Imports a docker-save or OCI archive from `fd`; every image gets its record (a repo:tag
   // already present is moved to the new image) and its rootfs disk.
@@ -33,6 +34,8 @@ class ImageService {
   // Registries reached over plain http besides localhost / 127.0.0.0/8 ([image]
   // insecure_registries). Call before serving.
   void SetInsecureRegistries(std::vector<std::string> registries) { insecure_ = std::move(registries); }
+  // "HOST=USER:PASSWORD" entries ([image] registry_credentials); InvalidArgument if malformed.
+  Status SetRegistryCredentials(const std::vector<std::string>& entries);
   // Pulls `name` from its registry (Docker Hub naming) and registers it like an import. Two
   // pulls of one reference at once share one download.
   Result<ImageRecord> Pull(const std::string& name);
@@ -59,6 +62,7 @@ class ImageService {
   image::BlobStore blobs_;
   std::mutex mu_;
   std::vector<std::string> insecure_;
+  std::map<std::string, std::pair<std::string, std::string>> credentials_;  // host -> user, password
   std::mutex pulls_mu_;  // guards pulls_
   std::map<std::string, std::shared_future<Result<ImageRecord>>> pulls_;
 };

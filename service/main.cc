@@ -51,10 +51,12 @@ int ImageCommand(const zunvm::Config& cfg, const std::string& what, const std::s
   auto db = zunvm::Database::Open(cfg.DbPath());
   if (!db) return Fail(db.error().message());
   zunvm::ContainerStore containers(db->get());
-  zunvm::ImageService images(db->get(), &containers, cfg.state_dir);
+  zunvm::ImageService images(db->get(), &containers, cfg.ImageDir());
   zunvm::Status st = images.Init();
   if (!st.ok()) return Fail(st.message());
   images.SetInsecureRegistries(cfg.insecure_registries);
+  st = images.SetRegistryCredentials(cfg.registry_credentials);
+  if (!st.ok()) return Fail(st.message());
   std::vector<zunvm::ImageRecord> done;
   if (pull) {
     auto r = images.Pull(what);

@@ -60,44 +60,61 @@ std::string LayeredArchive(const std::string& flavour = "base") {
 
 class RegistryPullTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { StartRegistry(""); }
+
+  // Starts docker-registry; with `auth_yaml`, that auth section goes into its config.
+  void StartRegistry(const std::string& auth_yaml) {
     auto port = PickFreePort("127.0.0.1");
     ASSERT_TRUE(port);
     port_ = *port;
     reg_ = "127.0.0.1:" + std::to_string(port_);
     std::ofstream(dir_.path() + "/registry.yml")
         << "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: " << dir_.path()
-        << "/registry\nhttp:\n  addr: " << reg_ << "\n";
-    std::string conf = dir_.path() + "/registry.yml";
-    char* argv[] = {const_cast<char*>("docker-registry"), const_cast<char*>("serve"), conf.data(), nullptr};
-    posix_spawn_file_actions_t fa;  // its access log goes to a file, not the test output
-    posix_spawn_file_actions_init(&fa);
-    std::string log = dir_.path() + "/registry.log";
-    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    int rc = ::posix_spawnp(&registry_pid_, "docker-registry", &fa, nullptr, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    ASSERT_EQ(rc, 0);
+        << "/registry\nhttp:\n  addr: " << reg_ << "\n" << auth_yaml;
+    registry_pid_ = Spawn({"docker-registry", "serve", dir_.path() + "/registry.yml"}, dir_.path() + "/registry.log");
+    ASSERT_GT(registry_pid_, 0);
     ASSERT_TRUE(testing_util::Eventually([&] { return PortOpen(port_); }, std::chrono::seconds(20)));
     auto db = Database::Open(dir_.path() + "/zunvm.sqlite");
     ASSERT_TRUE(db);
     db_ = std::move(*db);
     containers_ = std::make_unique<ContainerStore>(db_.get());
-    images_ = std::make_unique<ImageService>(db_.get(), containers_.get(), dir_.path() + "/state");
+    images_ = std::make_unique<ImageService>(db_.get(), containers_.get(), dir_.path() + "/state/images");
     ASSERT_TRUE(images_->Init().ok());
   }
-  void TearDown() override {
-    if (registry_pid_ > 0) {
-      ::kill(registry_pid_, SIGTERM);
-      ::waitpid(registry_pid_, nullptr, 0);
+  // posix_spawnp with stdout and stderr appended to `log`.
+  static pid_t Spawn(std::vector<std::string> argv, const std::string& log) {
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    pid_t pid = -1;
+    int rc = ::posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    return rc == 0 ? pid : -1;
+  }
+  void Stop(pid_t& pid) {
+    if (pid > 0) {
+      ::kill(pid, SIGTERM);
+      ::waitpid(pid, nullptr, 0);
     }
+    pid = -1;
+  }
+  void TearDown() override {
+    Stop(registry_pid_);
+    Stop(token_pid_);
   }
   // skopeo copy of a docker-save archive into the registry.
-  void Push(const std::string& archive_bytes, const std::string& dest) {
+  void Push(const std::string& archive_bytes, const std::string& dest, const std::string& creds = "") {
     std::string file = dir_.path() + "/push.tar";
     std::ofstream(file, std::ios::binary) << archive_bytes;
-    auto r = RunProcess({"skopeo", "copy", "--quiet", "--dest-tls-verify=false", "docker-archive:" + file,
-                         "docker://" + reg_ + "/" + dest});
+    std::vector<std::string> argv = {"skopeo", "copy", "--quiet", "--dest-tls-verify=false"};
+    if (!creds.empty()) argv.push_back("--dest-creds=" + creds);
+    argv.push_back("docker-archive:" + file);
+    argv.push_back("docker://" + reg_ + "/" + dest);
+    auto r = RunProcess(argv);
     ASSERT_TRUE(r);
     ASSERT_EQ(r->exit_code, 0) << r->output;
   }
@@ -111,6 +128,7 @@ class RegistryPullTest : public ::testing::Test {
   int port_ = 0;
   std::string reg_;
   pid_t registry_pid_ = -1;
+  pid_t token_pid_ = -1;
   std::unique_ptr<Database> db_;
   std::unique_ptr<ContainerStore> containers_;
   std::unique_ptr<ImageService> images_;
@@ -199,6 +217,41 @@ TEST_F(RegistryPullTest, CorruptedBlobIsRejectedByDigest) {
   EXPECT_NE(img.error().message().find("digest"), std::string::npos) << img.error().message();
   EXPECT_TRUE(images_->List()->empty());
   EXPECT_TRUE(fs::is_empty(dir_.path() + "/state/images/blobs/tmp"));
+}
+
+TEST_F(RegistryPullTest, TokenAuthFromTheChallengeWithConfiguredCredentials) {
+  // Re-start the registry behind token auth: a test token service signs JWTs with a
+  // throw-away key whose certificate the registry trusts.
+  Stop(registry_pid_);
+  std::string d = dir_.path();
+  auto cert = RunProcess({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", d + "/key.pem", "-out",
+                          d + "/cert.pem", "-days", "1", "-subj", "/CN=zunvm-test-token"});
+  ASSERT_TRUE(cert);
+  ASSERT_EQ(cert->exit_code, 0) << cert->output;
+  token_pid_ = Spawn({"/usr/bin/python3", ZUNVM_SOURCE_DIR "/tests/integration/token_server.py", d + "/token.port",
+                      d + "/key.pem", d + "/cert.pem", "zunvm-test-issuer", "alice:secret"},
+                     d + "/token.log");
+  ASSERT_GT(token_pid_, 0);
+  ASSERT_TRUE(testing_util::Eventually([&] { return fs::exists(d + "/token.port"); }, std::chrono::seconds(20)));
+  std::string tport;
+  std::ifstream(d + "/token.port") >> tport;
+  StartRegistry("auth:\n  token:\n    realm: http://127.0.0.1:" + tport +
+                "/token\n    service: zunvm-test\n    issuer: zunvm-test-issuer\n    rootcertbundle: " + d +
+                "/cert.pem\n");
+  Push(LayeredArchive(), "team/private:1", "alice:secret");
+
+  auto anonymous = images_->Pull(reg_ + "/team/private:1");
+  ASSERT_FALSE(anonymous);
+  EXPECT_EQ(anonymous.error().code(), Code::kUnauthorized) << anonymous.error().ToString();
+  ASSERT_TRUE(images_->SetRegistryCredentials({reg_ + "=alice:wrong"}).ok());
+  auto wrong = images_->Pull(reg_ + "/team/private:1");
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().code(), Code::kUnauthorized) << wrong.error().ToString();
+  ASSERT_TRUE(images_->SetRegistryCredentials({reg_ + "=alice:secret"}).ok());
+  auto ok = images_->Pull(reg_ + "/team/private:1");
+  ASSERT_TRUE(ok) << ok.error().ToString() << "\n" << RunProcess({"tail", "-5", d + "/registry.log"})->output;
+  EXPECT_EQ(ok->layers.size(), 3u);
+  EXPECT_FALSE(images_->SetRegistryCredentials({"no-equals-sign"}).ok());
 }
 
 }  // namespace
