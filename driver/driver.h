@@ -49,6 +49,7 @@ struct SandboxSpec {
   bool interactive = false;
   std::string runtime;     // e.g. "kata"
   std::map<std::string, std::string> labels;
+  std::string image_disk;  // the image's shared read-only ext4 root disk (drivers that UsesImages())
 };
 
 enum class SandboxState { kCreated, kRunning, kPaused, kStopped };
@@ -122,6 +123,9 @@ class SandboxDriver {
 
   // Short name, e.g. "fake" or "libvirt".
   virtual std::string Name() const = 0;
+  // Whether sandboxes are made from images on this host: creates then pull the image if
+  // needed (task_state image_pulling) and pass its root disk in SandboxSpec::image_disk.
+  virtual bool UsesImages() const { return true; }
   // Runtimes this driver provides, reported in /v1/hosts (e.g. {"kata"}).
   virtual std::vector<std::string> Runtimes() const = 0;
   // Must be called once before any other call; the sink must outlive the driver.

@@ -134,6 +134,10 @@ class ContainerService : public DriverEvents {
   void Reconcile(const std::string& uuid);
   // Marks the record Error with `reason` and clears task_state.
   void Fail(const std::string& uuid, const Status& st);
+  // The driver's spec for a create: for drivers that UsesImages(), the image is pulled first
+  // when the pull policy says so (task_state image_pulling), a freshly pulled image's
+  // defaults are applied to the record, and its root disk goes in the spec.
+  Result<SandboxSpec> PrepareCreate(const std::string& uuid);
 
   const Config& cfg_;
   ContainerStore* store_;

@@ -5,6 +5,7 @@
 
 #include "common/logging.h"
 #include "service/container_service.h"
+#include "service/image_service.h"
 
 namespace zunvm {
 
@@ -24,13 +25,59 @@ void ContainerService::Fail(const std::string& uuid, const Status& st) {
   }
 }
 
+Result<SandboxSpec> ContainerService::PrepareCreate(const std::string& uuid) {
+  auto c = store_->Get(uuid);
+  if (!c) return Err(c.error());
+  if (!images_ || !driver_->UsesImages()) return SpecFor(*c);
+  std::string policy = c->image_pull_policy.value_or("ifnotpresent");
+  auto img = images_->Find(c->image);
+  if (!img && img.error().code() != Code::kNotFound) return Err(img.error());
+  if (policy == "always" || (!img && policy != "never")) {
+    auto pulling = Mutate(uuid, [](Container& rec) -> Status {
+      rec.task_state = task::kImagePulling;
+      return Status::Ok();
+    });
+    if (!pulling) return Err(pulling.error());
+    auto pulled = images_->Pull(c->image);
+    if (!pulled && !img) return Err(pulled.error());  // `always` with a local copy: use it
+    if (pulled) {
+      bool fresh = !img;
+      img = pulled;
+      if (fresh) {
+        auto applied = Mutate(uuid, [&](Container& rec) -> Status {
+          ImageService::ApplyDefaults(*img, rec, rec.entrypoint.has_value());
+          return Status::Ok();
+        });
+        if (!applied) return Err(applied.error());
+        c = *applied;
+      }
+    }
+    auto creating = Mutate(uuid, [](Container& rec) -> Status {
+      rec.task_state = task::kCreating;
+      return Status::Ok();
+    });
+    if (!creating) return Err(creating.error());
+  }
+  if (!img) return Err(img.error());
+  auto disk = images_->RootfsDisk(*img);
+  if (!disk) return Err(disk.error());
+  SandboxSpec spec = SpecFor(*c);
+  spec.image_disk = *disk;
+  return spec;
+}
+
 Status ContainerService::DoCreate(const std::string& uuid, bool run) {
   auto c = Mutate(uuid, [](Container& rec) -> Status {
     rec.task_state = task::kCreating;
     return Status::Ok();
   });
   if (!c) return c.error();
-  auto info = driver_->Create(SpecFor(*c));
+  auto spec = PrepareCreate(uuid);
+  if (!spec) {
+    Fail(uuid, spec.error());
+    return spec.error();
+  }
+  auto info = driver_->Create(*spec);
   if (!info) {
     Fail(uuid, info.error());
     return info.error();
@@ -53,7 +100,12 @@ Status ContainerService::DoStart(const std::string& uuid) {
   if (!c) return c.error();
   if (!c->container_id) {
     // A failed create left no sandbox: make one first.
-    auto info = driver_->Create(SpecFor(*c));
+    auto spec = PrepareCreate(uuid);
+    if (!spec) {
+      Fail(uuid, spec.error());
+      return spec.error();
+    }
+    auto info = driver_->Create(*spec);
     if (!info) {
       Fail(uuid, info.error());
       return info.error();

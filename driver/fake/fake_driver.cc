@@ -252,6 +252,10 @@ FakeEnv FakeDriver::EnvOf(const Box& box) const {
 // ---- lifecycle ----
 
 Result<SandboxInfo> FakeDriver::Create(const SandboxSpec& spec) {
+  {
+    std::lock_guard<std::mutex> l(spec_mu_);
+    last_spec_ = spec;
+  }
   if (spec.uuid.empty()) return Err(Status::Invalid("sandbox uuid is empty"));
   std::lock_guard<std::mutex> lock(mu_);
   if (boxes_.count(spec.uuid)) {

@@ -27,6 +27,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <queue>
@@ -49,6 +50,14 @@ class FakeDriver : public SandboxDriver {
   FakeDriver& operator=(const FakeDriver&) = delete;
 
   std::string Name() const override { return "fake"; }
+  // The fake runs its programs without images unless a test asks it to want them.
+  bool UsesImages() const override { return uses_images_; }
+  void SetUsesImages(bool v) { uses_images_ = v; }
+  // The spec of the last Create (tests).
+  SandboxSpec LastSpec() const {
+    std::lock_guard<std::mutex> l(spec_mu_);
+    return last_spec_;
+  }
   std::vector<std::string> Runtimes() const override { return {"kata"}; }
   void SetEvents(DriverEvents* events) override;
 
@@ -140,6 +149,9 @@ class FakeDriver : public SandboxDriver {
   DriverEvents* sink_ = nullptr;
   bool stopping_ = false;
   std::thread thread_;  // last: started once everything above exists
+  std::atomic<bool> uses_images_{false};
+  mutable std::mutex spec_mu_;
+  SandboxSpec last_spec_;
 };
 
 }  // namespace zunvm

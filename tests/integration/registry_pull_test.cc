@@ -17,7 +17,12 @@
 
 #include "common/sha256.h"
 #include "common/subprocess.h"
+#include "db/action_store.h"
 #include "db/container_store.h"
+#include "driver/fake/fake_driver.h"
+#include "service/container_service.h"
+#include "service/log_store.h"
+#include "service/serial_executor.h"
 #include "db/database.h"
 #include "rest/http.h"
 #include "service/image_service.h"
@@ -252,6 +257,61 @@ TEST_F(RegistryPullTest, TokenAuthFromTheChallengeWithConfiguredCredentials) {
   ASSERT_TRUE(ok) << ok.error().ToString() << "\n" << RunProcess({"tail", "-5", d + "/registry.log"})->output;
   EXPECT_EQ(ok->layers.size(), 3u);
   EXPECT_FALSE(images_->SetRegistryCredentials({"no-equals-sign"}).ok());
+}
+
+// A create whose image is not here: the service pulls it (task_state image_pulling), takes the
+// image's defaults and hands the driver the image's root disk. The fake driver stands in for
+// the VM driver here, asking for images as that one does.
+TEST_F(RegistryPullTest, CreatePullsAMissingImageAndAppliesItsDefaults) {
+  Push(LayeredArchive(), "team/layers:1");
+  ActionStore actions(db_.get());
+  LogStore logs(dir_.path() + "/logs", 1 << 20);
+  FakeDriver driver;
+  driver.SetUsesImages(true);
+  SerialExecutor exec(2);
+  Config cfg;
+  cfg.host = "h";
+  ContainerService svc(cfg, containers_.get(), &actions, &logs, &driver, &exec,
+                       [] { return std::chrono::system_clock::now(); });
+  driver.SetEvents(&svc);
+  svc.SetImages(images_.get());
+  RequestContext ctx;
+  ctx.user_id = ctx.project_id = "t";
+
+  Container c;
+  c.image = reg_ + "/team/layers:1";
+  auto made = svc.Create(ctx, c, false);
+  ASSERT_TRUE(made) << made.error().ToString();
+  ASSERT_TRUE(testing_util::Eventually([&] {
+    auto r = containers_->Get(made->uuid);
+    return r && r->status == "Created";
+  }, std::chrono::seconds(60)));
+  auto rec = containers_->Get(made->uuid);
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(rec->entrypoint, std::vector<std::string>({"/bin/app"}));
+  EXPECT_EQ(rec->command, std::vector<std::string>({"--serve"}));
+  EXPECT_EQ(rec->environment.at("MODE"), "prod");
+  EXPECT_EQ(rec->workdir, "/srv");
+  auto img = images_->Find(c.image);
+  ASSERT_TRUE(img);
+  EXPECT_EQ(driver.LastSpec().image_disk, DiskFile(*img));
+  EXPECT_TRUE(fs::exists(driver.LastSpec().image_disk));
+
+  // Not in the registry: the container goes to Error with the reason.
+  Container bad;
+  bad.image = reg_ + "/team/none:1";
+  auto b = svc.Create(ctx, bad, false);
+  ASSERT_TRUE(b);
+  ASSERT_TRUE(testing_util::Eventually([&] { return containers_->Get(b->uuid)->status == "Error"; },
+                                       std::chrono::seconds(60)));
+  EXPECT_NE(containers_->Get(b->uuid)->status_reason.value_or("").find("not in registry"), std::string::npos)
+      << containers_->Get(b->uuid)->status_reason.value_or("");
+  // `never` with a missing image is refused at once.
+  Container never;
+  never.image = reg_ + "/team/none:2";
+  never.image_pull_policy = "never";
+  EXPECT_EQ(svc.Create(ctx, never, false).error().code(), Code::kNotFound);
+  exec.Shutdown();
 }
 
 }  // namespace
