@@ -84,6 +84,7 @@ const OptionDesc kOptions[] = {
     {"image", "image_dir", &Config::image_dir},
     {"image", "insecure_registries", &Config::insecure_registries},
     {"image", "registry_credentials", &Config::registry_credentials},
+    {"image", "registry_ca_file", &Config::registry_ca_file},
 };
 
 const OptionDesc* FindOption(std::string_view section, std::string_view key) {

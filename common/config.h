@@ -67,6 +67,7 @@ struct Config {
   std::string image_dir;                  // empty: <state_dir>/images
   std::vector<std::string> insecure_registries;
   std::vector<std::string> registry_credentials;  // "HOST=USER:PASSWORD"
+  std::string registry_ca_file;                   // extra CA for https registries
   std::string ImageDir() const;                   // image_dir or <state_dir>/images
 
   std::string DbPath() const;

@@ -100,8 +100,22 @@ Result<http::http_response> Send(const std::string& url, const std::string& acce
 }  // namespace
 
 RegistryClient::RegistryClient(std::string registry, RegistryOptions opts)
-    : base_url_((opts.insecure ? "http://" : "https://") + ApiHost(registry)), registry_(std::move(registry)),
-      opts_(std::move(opts)) {}
+    : base_url_("https://" + ApiHost(registry)), registry_(std::move(registry)), opts_(std::move(opts)) {}
+
+std::string RegistryClient::BaseUrl() {
+  std::lock_guard<std::mutex> l(mu_);
+  if (probed_ || !opts_.insecure) return base_url_;
+  probed_ = true;
+  RegistryOptions once = opts_;
+  once.timeout = std::chrono::seconds(10);
+  try {
+    auto r = Send(base_url_ + "/v2/", "", "", "", once);  // any HTTP answer means TLS works
+    if (r) return base_url_;
+  } catch (const std::exception&) {
+  }
+  base_url_ = "http://" + ApiHost(registry_);
+  return base_url_;
+}
 
 namespace {
 
@@ -185,7 +199,7 @@ Status Get(const std::string& base_url, const std::string& host, const std::stri
 Result<FetchedManifest> RegistryClient::GetManifest(const std::string& repository, const std::string& ref) {
   FetchedManifest out;
   std::string scope = "repository:" + repository + ":pull";
-  Status st = Get(base_url_, ApiHost(registry_), "/v2/" + repository + "/manifests/" + ref, kAccept, scope, opts_, mu_, tokens_,
+  Status st = Get(BaseUrl(), ApiHost(registry_), "/v2/" + repository + "/manifests/" + ref, kAccept, scope, opts_, mu_, tokens_,
                   [&](http::http_response& r) -> Status {
                     auto body = r.extract_vector().get();
                     if (body.size() > kMaxManifest) return Status::Invalid("manifest larger than 4 MiB");
@@ -206,7 +220,7 @@ Result<std::string> RegistryClient::FetchBlob(const std::string& repository, con
   if (store.Has(d.digest)) return d.digest;
   std::string digest;
   std::string scope = "repository:" + repository + ":pull";
-  Status st = Get(base_url_, ApiHost(registry_), "/v2/" + repository + "/blobs/" + d.digest, "", scope, opts_, mu_, tokens_,
+  Status st = Get(BaseUrl(), ApiHost(registry_), "/v2/" + repository + "/blobs/" + d.digest, "", scope, opts_, mu_, tokens_,
                   [&](http::http_response& r) -> Status {
                     auto body = r.body();
                     auto put = store.Put(d.digest, d.size, d.size, [&](char* buf, size_t cap) -> Result<size_t> {
@@ -227,7 +241,7 @@ Result<std::string> RegistryClient::FetchBlob(const std::string& repository, con
 
 Result<std::vector<std::string>> RegistryClient::Catalog(const std::string& term) {
   std::vector<std::string> out;
-  Status st = Get(base_url_, ApiHost(registry_), "/v2/_catalog?n=1000", "application/json", "registry:catalog:*", opts_, mu_,
+  Status st = Get(BaseUrl(), ApiHost(registry_), "/v2/_catalog?n=1000", "application/json", "registry:catalog:*", opts_, mu_,
                   tokens_, [&](http::http_response& r) -> Status {
                     auto body = r.extract_vector().get();
                     if (body.size() > kMaxManifest) return Status::Invalid("catalog too large");

@@ -25,7 +25,7 @@
 namespace zunvm::image {
 
 struct RegistryOptions {
-  bool insecure = false;          // plain http
+  bool insecure = false;          // plain http allowed: https is tried first, as Docker does
   std::string ca_file;            // extra CA for https
   std::string username, password; // basic credentials (for the registry or its token service)
   int retries = 3;
@@ -49,7 +49,11 @@ class RegistryClient {
   Result<std::vector<std::string>> Catalog(const std::string& term);
 
  private:
+  // "https://host" or, for an insecure registry that does not speak TLS, "http://host"; chosen
+  // by one probe of /v2/ on first use.
+  std::string BaseUrl();
   std::string base_url_;
+  bool probed_ = false;
   std::string registry_;
   RegistryOptions opts_;
   std::mutex mu_;

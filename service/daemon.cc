@@ -50,6 +50,7 @@ Status Daemon::Start() {
   images_ = std::make_unique<ImageService>(db_.get(), store_.get(), cfg_.ImageDir());
   if (Status ist = images_->Init(); !ist.ok()) return ist;
   images_->SetInsecureRegistries(cfg_.insecure_registries);
+  images_->SetRegistryCaFile(cfg_.registry_ca_file);
   if (Status cst = images_->SetRegistryCredentials(cfg_.registry_credentials); !cst.ok()) return cst;
   containers_->SetImages(images_.get());
   hosts_ = std::make_unique<HostService>(cfg_, meta_.get(), containers_.get(), driver_.get());

@@ -131,6 +131,7 @@ Result<ImageRecord> ImageService::PullOnce(const std::string& name) {
   image::RegistryOptions o;
   o.insecure = ref->IsLocalRegistry() ||
                std::find(insecure_.begin(), insecure_.end(), ref->registry) != insecure_.end();
+  o.ca_file = ca_file_;
   if (auto c = credentials_.find(ref->registry); c != credentials_.end()) {
     o.username = c->second.first;
     o.password = c->second.second;

@@ -36,6 +36,8 @@ class ImageService {
   void SetInsecureRegistries(std::vector<std::string> registries) { insecure_ = std::move(registries); }
   // "HOST=USER:PASSWORD" entries ([image] registry_credentials); InvalidArgument if malformed.
   Status SetRegistryCredentials(const std::vector<std::string>& entries);
+  // Extra CA certificates (PEM) for https registries ([image] registry_ca_file).
+  void SetRegistryCaFile(std::string path) { ca_file_ = std::move(path); }
   // Pulls `name` from its registry (Docker Hub naming) and registers it like an import. Two
   // pulls of one reference at once share one download.
   Result<ImageRecord> Pull(const std::string& name);
@@ -62,6 +64,7 @@ class ImageService {
   image::BlobStore blobs_;
   std::mutex mu_;
   std::vector<std::string> insecure_;
+  std::string ca_file_;
   std::map<std::string, std::pair<std::string, std::string>> credentials_;  // host -> user, password
   std::mutex pulls_mu_;  // guards pulls_
   std::map<std::string, std::shared_future<Result<ImageRecord>>> pulls_;

@@ -55,6 +55,7 @@ int ImageCommand(const zunvm::Config& cfg, const std::string& what, const std::s
   zunvm::Status st = images.Init();
   if (!st.ok()) return Fail(st.message());
   images.SetInsecureRegistries(cfg.insecure_registries);
+  images.SetRegistryCaFile(cfg.registry_ca_file);
   st = images.SetRegistryCredentials(cfg.registry_credentials);
   if (!st.ok()) return Fail(st.message());
   std::vector<zunvm::ImageRecord> done;

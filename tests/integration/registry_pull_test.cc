@@ -67,15 +67,16 @@ class RegistryPullTest : public ::testing::Test {
  protected:
   void SetUp() override { StartRegistry(""); }
 
-  // Starts docker-registry; with `auth_yaml`, that auth section goes into its config.
-  void StartRegistry(const std::string& auth_yaml) {
+  // Starts docker-registry; `extra_yaml` goes into its config (an auth section, or a tls
+  // section under http).
+  void StartRegistry(const std::string& extra_yaml) {
     auto port = PickFreePort("127.0.0.1");
     ASSERT_TRUE(port);
     port_ = *port;
     reg_ = "127.0.0.1:" + std::to_string(port_);
     std::ofstream(dir_.path() + "/registry.yml")
         << "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: " << dir_.path()
-        << "/registry\nhttp:\n  addr: " << reg_ << "\n" << auth_yaml;
+        << "/registry\nhttp:\n  addr: " << reg_ << "\n" << extra_yaml;
     registry_pid_ = Spawn({"docker-registry", "serve", dir_.path() + "/registry.yml"}, dir_.path() + "/registry.log");
     ASSERT_GT(registry_pid_, 0);
     ASSERT_TRUE(testing_util::Eventually([&] { return PortOpen(port_); }, std::chrono::seconds(20)));
@@ -312,6 +313,36 @@ TEST_F(RegistryPullTest, CreatePullsAMissingImageAndAppliesItsDefaults) {
   never.image_pull_policy = "never";
   EXPECT_EQ(svc.Create(ctx, never, false).error().code(), Code::kNotFound);
   exec.Shutdown();
+}
+
+TEST_F(RegistryPullTest, HttpsWithAConfiguredCa) {
+  Stop(registry_pid_);
+  std::string d = dir_.path();
+  // A throw-away CA and a server certificate for 127.0.0.1 signed by it.
+  for (const std::vector<std::string>& cmd : std::vector<std::vector<std::string>>{
+           {"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", d + "/ca.key", "-out", d + "/ca.pem",
+            "-days", "1", "-subj", "/CN=zunvm-test-ca"},
+           {"openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", d + "/srv.key", "-out", d + "/srv.csr", "-subj",
+            "/CN=127.0.0.1"},
+       }) {
+    auto r = RunProcess(cmd);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->exit_code, 0) << r->output;
+  }
+  std::ofstream(d + "/san.ext") << "subjectAltName = IP:127.0.0.1\n";
+  auto sign = RunProcess({"openssl", "x509", "-req", "-in", d + "/srv.csr", "-CA", d + "/ca.pem", "-CAkey", d + "/ca.key",
+                          "-CAcreateserial", "-out", d + "/srv.pem", "-days", "1", "-extfile", d + "/san.ext"});
+  ASSERT_TRUE(sign);
+  ASSERT_EQ(sign->exit_code, 0) << sign->output;
+  StartRegistry("  tls:\n    certificate: " + d + "/srv.pem\n    key: " + d + "/srv.key\n");
+  Push(LayeredArchive(), "team/tls:1");
+
+  auto untrusted = images_->Pull(reg_ + "/team/tls:1");  // the CA is not known yet
+  ASSERT_FALSE(untrusted);
+  images_->SetRegistryCaFile(d + "/ca.pem");
+  auto ok = images_->Pull(reg_ + "/team/tls:1");
+  ASSERT_TRUE(ok) << ok.error().ToString();
+  EXPECT_EQ(ok->layers.size(), 3u);
 }
 
 }  // namespace
