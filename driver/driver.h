@@ -50,6 +50,7 @@ struct SandboxSpec {
   std::string runtime;     // e.g. "kata"
   std::map<std::string, std::string> labels;
   std::string image_disk;  // the image's shared read-only ext4 root disk (drivers that UsesImages())
+  std::string upper_disk;  // this container's writable ext4 disk (overlay upper; kept across restarts)
 };
 
 enum class SandboxState { kCreated, kRunning, kPaused, kStopped };

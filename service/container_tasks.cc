@@ -61,8 +61,11 @@ Result<SandboxSpec> ContainerService::PrepareCreate(const std::string& uuid) {
   if (!img) return Err(img.error());
   auto disk = images_->RootfsDisk(*img);
   if (!disk) return Err(disk.error());
+  auto upper = images_->ContainerDisk(uuid, c->disk.value_or(cfg_.default_disk));
+  if (!upper) return Err(upper.error());
   SandboxSpec spec = SpecFor(*c);
   spec.image_disk = *disk;
+  spec.upper_disk = *upper;
   return spec;
 }
 
@@ -254,6 +257,7 @@ Status ContainerService::DoDelete(const std::string& uuid, bool force, bool stop
     return st;
   }
   (void)logs_->Remove(uuid);
+  if (images_) images_->RemoveContainerDisk(uuid);
   std::lock_guard<std::mutex> lock(mu_);
   return store_->Delete(uuid);
 }

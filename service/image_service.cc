@@ -9,6 +9,7 @@
 #include <set>
 
 #include "common/fs_at.h"
+#include "common/ids.h"
 #include "common/strings.h"
 #include "common/subprocess.h"
 #include "image/archive_import.h"
@@ -212,6 +213,30 @@ void ImageService::ApplyDefaults(const ImageRecord& img, Container& c, bool entr
       if (std::find(c.ports.begin(), c.ports.end(), *port) == c.ports.end()) c.ports.push_back(static_cast<int>(*port));
     }
   }
+}
+
+Result<std::string> ImageService::ContainerDisk(const std::string& uuid, int64_t gib) {
+  if (!IsUuidLike(uuid)) return Err(Status::Invalid("bad container uuid " + uuid));
+  std::string disk = dir_ + "/containers/" + uuid + ".ext4";
+  if (fs::exists(disk)) return disk;
+  std::error_code ec;
+  fs::create_directories(dir_ + "/containers", ec);
+  std::string tmp = disk + ".tmp";
+  auto r = RunProcess({"mkfs.ext4", "-q", "-F", "-L", "zunvm-upper", "-E", "lazy_itable_init=1,lazy_journal_init=1", tmp,
+                       std::to_string(std::max<int64_t>(gib, 1)) + "G"});
+  if (!r || r->exit_code != 0) {
+    fs::remove(tmp, ec);
+    return Err(Status::Internal("mkfs.ext4 for container " + uuid + ": " + (r ? r->output : r.error().message())));
+  }
+  fs::rename(tmp, disk, ec);
+  if (ec) return Err(Status::Internal("placing " + disk + ": " + ec.message()));
+  return disk;
+}
+
+void ImageService::RemoveContainerDisk(const std::string& uuid) {
+  if (!IsUuidLike(uuid)) return;
+  std::error_code ec;
+  fs::remove(dir_ + "/containers/" + uuid + ".ext4", ec);
 }
 
 Result<std::string> ImageService::RootfsDisk(const ImageRecord& img) {

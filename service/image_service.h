@@ -52,6 +52,10 @@ class ImageService {
   static void ApplyDefaults(const ImageRecord& img, Container& c, bool entrypoint_given);
   // The image's shared read-only root filesystem disk, built on first use.
   Result<std::string> RootfsDisk(const ImageRecord& img);
+  // A container's own writable disk (sparse, ext4, `gib` GiB; an existing one is kept: its
+  // files survive stop/start), under <images_dir>/containers/<uuid>.ext4; and its removal.
+  Result<std::string> ContainerDisk(const std::string& uuid, int64_t gib);
+  void RemoveContainerDisk(const std::string& uuid);
 
  private:
   Result<std::string> BuildRootfsDisk(const ImageRecord& img);

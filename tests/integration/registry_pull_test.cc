@@ -3,6 +3,7 @@
 // test builds, and pulled through the real ImageService (RegistryClient, BlobStore, layer
 // unpacking, the per-image ext4 disk) into a real SQLite file.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
@@ -297,6 +298,16 @@ TEST_F(RegistryPullTest, CreatePullsAMissingImageAndAppliesItsDefaults) {
   ASSERT_TRUE(img);
   EXPECT_EQ(driver.LastSpec().image_disk, DiskFile(*img));
   EXPECT_TRUE(fs::exists(driver.LastSpec().image_disk));
+  // Its own writable disk, sparse (a 10 GiB default costs next to nothing), gone with it.
+  std::string upper = driver.LastSpec().upper_disk;
+  ASSERT_FALSE(upper.empty());
+  ASSERT_TRUE(fs::exists(upper));
+  EXPECT_NE(DebugFs(upper, "stats").find("zunvm-upper"), std::string::npos);
+  struct stat st{};
+  ASSERT_EQ(::stat(upper.c_str(), &st), 0);
+  EXPECT_LT(st.st_blocks * 512, 512 << 20);
+  ASSERT_TRUE(svc.Delete(ctx, made->uuid, true, false).ok());
+  ASSERT_TRUE(testing_util::Eventually([&] { return !fs::exists(upper); }, std::chrono::seconds(30)));
 
   // Not in the registry: the container goes to Error with the reason.
   Container bad;
