@@ -258,4 +258,23 @@ Result<std::vector<std::string>> RegistryClient::Catalog(const std::string& term
   return out;
 }
 
+Result<std::vector<std::string>> RegistryClient::Tags(const std::string& repository) {
+  std::vector<std::string> out;
+  Status st = Get(BaseUrl(), ApiHost(registry_), "/v2/" + repository + "/tags/list", "application/json",
+                  "repository:" + repository + ":pull", opts_, mu_, tokens_, [&](http::http_response& r) -> Status {
+                    auto body = r.extract_vector().get();
+                    if (body.size() > kMaxManifest) return Status::Invalid("tag list too large");
+                    auto j = nlohmann::json::parse(body.begin(), body.end(), nullptr, false);
+                    if (!j.is_object() || !j.contains("tags")) return Status::Invalid("registry tag list is malformed");
+                    if (j["tags"].is_array()) {
+                      for (const auto& t : j["tags"]) {
+                        if (t.is_string()) out.push_back(t.get<std::string>());
+                      }
+                    }
+                    return Status::Ok();
+                  });
+  if (!st.ok()) return Err(st);
+  return out;
+}
+
 }  // namespace zunvm::image

@@ -47,6 +47,8 @@ class RegistryClient {
   Result<std::string> FetchBlob(const std::string& repository, const Descriptor& d, BlobStore& store);
   // The repositories the registry lists (GET /v2/_catalog), those containing `term`.
   Result<std::vector<std::string>> Catalog(const std::string& term);
+  // The tags of a repository (GET /v2/<repo>/tags/list).
+  Result<std::vector<std::string>> Tags(const std::string& repository);
 
  private:
   // "https://host" or, for an insecure registry that does not speak TLS, "http://host"; chosen

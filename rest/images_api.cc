@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "rest/api.h"
+#include "common/strings.h"
 #include "rest/views.h"
 #include "service/image_service.h"
 
@@ -95,6 +96,14 @@ void AddImageRoutes(Router& r, const ApiDeps& d) {
     ApiResponse resp = ApiResponse::Json(202, ImageView(*img, req.base_url, host));
     resp.headers.emplace_back("Location", req.base_url + "/v1/images/" + img->uuid);
     return resp;
+  });
+  r.Add("GET", "/v1/images/{id}/search", [images](ApiRequest& req) -> Result<ApiResponse> {
+    std::string driver = req.query.count("image_driver") ? req.query.at("image_driver") : "docker";
+    if (driver != "docker") return Err(Status::Invalid("image_driver must be docker (glance is not used by zunvmd)."));
+    bool exact = req.query.count("exact_match") && ToLower(req.query.at("exact_match")) == "true";
+    auto hits = images->Search(req.path.at("id"), exact);
+    if (!hits) return Err(hits.error());
+    return ApiResponse::Json(200, *hits);
   });
   r.Add("POST", "/v1/images/import", [images, host](ApiRequest& req) -> Result<ApiResponse> {
     return Import(images, req, host);

@@ -1,5 +1,5 @@
-// Resources that need OpenStack services zunvmd does not have (registry search until the
-// registry client lands, Neutron networks, Cinder-backed capsules, Keystone quotas, registries):
+// Resources that need OpenStack services zunvmd does not have (images only without an
+// ImageService, Neutron networks, Cinder-backed capsules, Keystone quotas, registries):
 // they answer with Zun's error envelope instead of a 404 from the router, so clients get a
 // reason. /v1/services and quota reads have honest answers for a single host.
 #include "rest/api.h"
@@ -30,8 +30,8 @@ void AddUnsupportedRoutes(Router& r, const ApiDeps& d) {
     r.Add("POST", "/v1/images", NotHere(images));
     r.Add("GET", "/v1/images/{id}", NotHere(images));
     r.Add("DELETE", "/v1/images/{id}", NotHere(images));
+    r.Add("GET", "/v1/images/{id}/search", NotHere(images));
   }
-  r.Add("GET", "/v1/images/{id}/search", NotHere("Searching registries is not available in this zunvmd yet."));
 
   const std::string capsules = "Capsules are not supported by zunvmd.";
   r.Add("GET", "/v1/capsules", NotHere(capsules));

@@ -146,6 +146,57 @@ Result<ImageRecord> ImageService::PullOnce(const std::string& name) {
 
 Result<std::vector<ImageRecord>> ImageService::List() { return store_.All(); }
 
+Result<nlohmann::json> ImageService::Search(const std::string& term, bool exact) {
+  if (term.empty() || term.size() > 255) return Err(Status::Invalid("search term must be 1 to 255 characters"));
+  std::set<std::string> registries;
+  std::string name = term;
+  if (auto slash = term.find('/'); slash != std::string::npos) {
+    std::string head = term.substr(0, slash);
+    if (head.find_first_of(".:") != std::string::npos || head == "localhost") {
+      registries.insert(head);
+      name = term.substr(slash + 1);
+    }
+  }
+  if (registries.empty()) {
+    registries.insert(insecure_.begin(), insecure_.end());
+    for (const auto& [host, _] : credentials_) registries.insert(host);
+    auto all = store_.All();
+    if (!all) return Err(all.error());
+    for (const auto& img : *all) {
+      auto ref = image::ParseReference(img.repo);
+      if (ref && ref->registry != "docker.io") registries.insert(ref->registry);
+    }
+  }
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& reg : registries) {
+    auto ref = image::ParseReference(reg + "/x");
+    if (!ref) continue;
+    image::RegistryOptions o;
+    o.retries = 0;
+    o.timeout = std::chrono::seconds(10);
+    o.insecure = ref->IsLocalRegistry() || std::find(insecure_.begin(), insecure_.end(), reg) != insecure_.end();
+    o.ca_file = ca_file_;
+    if (auto c = credentials_.find(reg); c != credentials_.end()) {
+      o.username = c->second.first;
+      o.password = c->second.second;
+    }
+    image::RegistryClient client(reg, o);
+    auto repos = client.Catalog(exact ? "" : name);
+    if (!repos) continue;
+    for (const auto& repo : *repos) {
+      if (exact && repo != name) continue;
+      auto tags = client.Tags(repo);
+      if (tags) std::sort(tags->begin(), tags->end());
+      std::string full = reg + "/" + repo;
+      out.push_back({{"ID", full}, {"Name", full}, {"Tags", tags ? *tags : std::vector<std::string>{}},
+                     {"Status", "available"}, {"Size", nullptr}, {"Metadata", {{"registry", reg}}},
+                     {"name", full}, {"description", ""}, {"is_official", false}, {"is_automated", false},
+                     {"star_count", 0}});
+    }
+  }
+  return out;
+}
+
 Result<ImageRecord> ImageService::Find(const std::string& ident) {
   auto byuuid = store_.Get(ident);
   if (byuuid || byuuid.error().code() != Code::kNotFound) return byuuid;

@@ -42,6 +42,12 @@ class ImageService {
   // pulls of one reference at once share one download.
   Result<ImageRecord> Pull(const std::string& name);
   Result<std::vector<ImageRecord>> List();
+  // Repositories matching `term` (substring, or the whole name with `exact`) in the catalogs
+  // of the registries zunvmd knows: the one named in `term` ("HOST/name"), else those of
+  // [image] insecure_registries and registry_credentials and of local images. Registries that
+  // do not answer are skipped. Entries carry Zun's search columns (ID, Name, Tags, Status,
+  // Size, Metadata) and Docker's (name, description, is_official, is_automated, star_count).
+  Result<nlohmann::json> Search(const std::string& term, bool exact);
   // By uuid, "repo:tag" or "repo" (tag latest), as Docker names them ("busybox" is
   // "docker.io/library/busybox:latest").
   Result<ImageRecord> Find(const std::string& ident);

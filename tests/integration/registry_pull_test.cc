@@ -356,5 +356,25 @@ TEST_F(RegistryPullTest, HttpsWithAConfiguredCa) {
   EXPECT_EQ(ok->layers.size(), 3u);
 }
 
+TEST_F(RegistryPullTest, SearchListsMatchingRepositoriesWithTheirTags) {
+  Push(LayeredArchive(), "team/layers:1");
+  Push(LayeredArchive("two"), "team/layers:2");
+  Push(LayeredArchive("other"), "other/thing:1");
+  auto named = images_->Search(reg_ + "/team", false);
+  ASSERT_TRUE(named) << named.error().ToString();
+  ASSERT_EQ(named->size(), 1u) << named->dump();
+  EXPECT_EQ((*named)[0]["Name"], reg_ + "/team/layers");
+  EXPECT_EQ((*named)[0]["Tags"], json({"1", "2"}));
+  auto exact = images_->Search(reg_ + "/other/thing", true);
+  ASSERT_TRUE(exact);
+  ASSERT_EQ(exact->size(), 1u);
+  EXPECT_EQ(images_->Search(reg_ + "/other", true)->size(), 0u);
+  // Without a registry in the term: the configured ones are searched.
+  EXPECT_EQ(images_->Search("thing", false)->size(), 0u);
+  images_->SetInsecureRegistries({reg_});
+  EXPECT_EQ(images_->Search("thing", false)->size(), 1u);
+  EXPECT_FALSE(images_->Search("", false));
+}
+
 }  // namespace
 }  // namespace zunvm

@@ -260,6 +260,11 @@ TEST_F(ApiTest, ImagesImportListShowDefaultsAndDelete) {
   auto own = Body(Call("POST", "/v1/containers", R"({"image": "demo:1", "command": ["true"]})"));
   EXPECT_EQ(own["command"], json({"true"}));
 
+  // Search: registries zunvmd knows (none here), Docker only.
+  auto search = Call("GET", "/v1/images/demo/search?exact_match=true");
+  EXPECT_EQ(search.status, 200) << search.body;
+  EXPECT_EQ(Body(search), json::array());
+  EXPECT_EQ(Call("GET", "/v1/images/demo/search?image_driver=glance").status, 400);
   // Pull policy: a local image is "pulled" at once; a missing one cannot be with `never`.
   EXPECT_EQ(Call("POST", "/v1/images", R"({"repo": "demo", "tag": "1", "host": "testhost"})").status, 202);
   EXPECT_EQ(Call("POST", "/v1/images", R"({"repo": "missing", "host": "testhost", "image_pull_policy": "never"})").status, 404);
