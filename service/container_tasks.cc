@@ -66,6 +66,7 @@ Result<SandboxSpec> ContainerService::PrepareCreate(const std::string& uuid) {
   SandboxSpec spec = SpecFor(*c);
   spec.image_disk = *disk;
   spec.upper_disk = *upper;
+  if (spec.user.empty()) spec.user = img->config.value("user", "");  // the image's USER
   return spec;
 }
 

@@ -56,7 +56,8 @@ std::string LayeredArchive(const std::string& flavour = "base") {
   std::string l3 = testing_util::MakeTar({{"top.txt", "top"}});
   json cfg = {{"architecture", "amd64"}, {"os", "linux"},
               {"rootfs", {{"type", "layers"}, {"diff_ids", {Sha256Digest(l1), Sha256Digest(l2), Sha256Digest(l3)}}}},
-              {"config", {{"Entrypoint", {"/bin/app"}}, {"Cmd", {"--serve"}}, {"Env", {"MODE=prod"}}, {"WorkingDir", "/srv"}}}};
+              {"config", {{"Entrypoint", {"/bin/app"}}, {"Cmd", {"--serve"}}, {"Env", {"MODE=prod"}}, {"WorkingDir", "/srv"},
+                          {"User", "1000:1000"}}}};
   std::string cfg_name = Sha256Digest(cfg.dump()).substr(7) + ".json";
   json manifest = json::array({{{"Config", cfg_name}, {"RepoTags", {"team/layers:1"}},
                                 {"Layers", {"1/layer.tar", "2/layer.tar", "3/layer.tar"}}}});
@@ -298,6 +299,7 @@ TEST_F(RegistryPullTest, CreatePullsAMissingImageAndAppliesItsDefaults) {
   ASSERT_TRUE(img);
   EXPECT_EQ(driver.LastSpec().image_disk, DiskFile(*img));
   EXPECT_TRUE(fs::exists(driver.LastSpec().image_disk));
+  EXPECT_EQ(driver.LastSpec().user, "1000:1000");
   // Its own writable disk, sparse (a 10 GiB default costs next to nothing), gone with it.
   std::string upper = driver.LastSpec().upper_disk;
   ASSERT_FALSE(upper.empty());
