@@ -101,7 +101,10 @@ void AddImageRoutes(Router& r, const ApiDeps& d) {
     std::string driver = req.query.count("image_driver") ? req.query.at("image_driver") : "docker";
     if (driver != "docker") return Err(Status::Invalid("image_driver must be docker (glance is not used by zunvmd)."));
     bool exact = req.query.count("exact_match") && ToLower(req.query.at("exact_match")) == "true";
-    auto hits = images->Search(req.path.at("id"), exact);
+    // A path segment cannot hold a "/": `?registry=HOST` (a zunvm extension) names the registry.
+    std::string term = req.path.at("id");
+    if (req.query.count("registry")) term = req.query.at("registry") + "/" + term;
+    auto hits = images->Search(term, exact);
     if (!hits) return Err(hits.error());
     return ApiResponse::Json(200, *hits);
   });

@@ -265,6 +265,9 @@ TEST_F(ApiTest, ImagesImportListShowDefaultsAndDelete) {
   EXPECT_EQ(search.status, 200) << search.body;
   EXPECT_EQ(Body(search), json::array());
   EXPECT_EQ(Call("GET", "/v1/images/demo/search?image_driver=glance").status, 400);
+  auto named = Call("GET", "/v1/images/team/search?registry=127.0.0.1:9");  // a registry that does not answer
+  EXPECT_EQ(named.status, 200) << named.body;
+  EXPECT_EQ(Body(named), json::array());
   // Pull policy: a local image is "pulled" at once; a missing one cannot be with `never`.
   EXPECT_EQ(Call("POST", "/v1/images", R"({"repo": "demo", "tag": "1", "host": "testhost"})").status, 202);
   EXPECT_EQ(Call("POST", "/v1/images", R"({"repo": "missing", "host": "testhost", "image_pull_policy": "never"})").status, 404);
