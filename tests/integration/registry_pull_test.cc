@@ -378,5 +378,24 @@ TEST_F(RegistryPullTest, SearchListsMatchingRepositoriesWithTheirTags) {
   EXPECT_FALSE(images_->Search("", false));
 }
 
+TEST_F(RegistryPullTest, BlobRedirectsAreFollowed) {
+  Push(LayeredArchive(), "team/layers:1");
+  std::string d = dir_.path();
+  token_pid_ = Spawn({"/usr/bin/python3", ZUNVM_SOURCE_DIR "/tests/integration/blob_redirector.py", d + "/front.port",
+                      "http://" + reg_},
+                     d + "/front.log");
+  ASSERT_GT(token_pid_, 0);
+  ASSERT_TRUE(testing_util::Eventually([&] { return fs::exists(d + "/front.port"); }, std::chrono::seconds(20)));
+  std::string fport;
+  std::ifstream(d + "/front.port") >> fport;
+  auto img = images_->Pull("127.0.0.1:" + fport + "/team/layers:1");
+  ASSERT_TRUE(img) << img.error().ToString();
+  EXPECT_EQ(img->layers.size(), 3u);
+  // The blobs really came through redirects to the registry itself.
+  std::ifstream log(d + "/registry.log");
+  std::string all((std::istreambuf_iterator<char>(log)), {});
+  EXPECT_NE(all.find("GET /v2/team/layers/blobs/" + img->layers[0]), std::string::npos);
+}
+
 }  // namespace
 }  // namespace zunvm

@@ -1,0 +1,58 @@
+#!/usr/bin/python3
+"""A registry front for the registry tests: manifests are proxied from TARGET, blobs answer
+307 with a Location on TARGET (as registries backed by object storage do).
+
+usage: blob_redirector.py PORT_FILE TARGET_BASE_URL
+Listens on 127.0.0.1 (free port written to PORT_FILE); exits when its parent goes away.
+"""
+import http.server
+import os
+import sys
+import threading
+import time
+import urllib.request
+
+
+def main():
+    port_file, target = sys.argv[1], sys.argv[2].rstrip("/")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            if "/blobs/" in self.path:
+                self.send_response(307)
+                self.send_header("Location", target + self.path)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            req = urllib.request.Request(target + self.path, headers={"Accept": self.headers.get("Accept", "*/*")})
+            try:
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    body, ctype, code = r.read(), r.headers.get("Content-Type", ""), r.status
+            except urllib.error.HTTPError as e:
+                body, ctype, code = e.read(), e.headers.get("Content-Type", ""), e.code
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    with open(port_file + ".tmp", "w") as f:
+        f.write(str(srv.server_address[1]))
+    os.rename(port_file + ".tmp", port_file)
+    parent = os.getppid()
+
+    def watchdog():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watchdog, daemon=True).start()
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
