@@ -204,6 +204,15 @@ TEST_F(RegistryPullTest, ManifestListResolvesToLinuxAmd64AndConcurrentPullsAgree
   ASSERT_TRUE(b) << b.error().ToString();
   EXPECT_EQ(a->uuid, b->uuid);
   EXPECT_EQ(a->digest, Sha256Digest(man->output));  // the platform manifest, not the list
+  // One download for both: every layer was fetched from the registry once.
+  std::ifstream log(dir_.path() + "/registry.log");
+  std::string all((std::istreambuf_iterator<char>(log)), {});
+  for (const auto& layer : a->layers) {
+    std::string get = "GET /v2/team/layers/blobs/" + layer;
+    size_t n = 0;
+    for (size_t at = all.find(get); at != std::string::npos; at = all.find(get, at + 1)) ++n;
+    EXPECT_EQ(n, 1u) << layer;
+  }
 }
 
 TEST_F(RegistryPullTest, CorruptedBlobIsRejectedByDigest) {
@@ -395,6 +404,24 @@ TEST_F(RegistryPullTest, BlobRedirectsAreFollowed) {
   std::ifstream log(d + "/registry.log");
   std::string all((std::istreambuf_iterator<char>(log)), {});
   EXPECT_NE(all.find("GET /v2/team/layers/blobs/" + img->layers[0]), std::string::npos);
+}
+
+TEST_F(RegistryPullTest, BasicAuthToTheRegistryFromConfiguredCredentials) {
+  Stop(registry_pid_);
+  std::string d = dir_.path();
+  auto hash = RunProcess({"/usr/bin/python3", "-W", "ignore", "-c",
+                          "import crypt; print(crypt.crypt('secret', crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)))"});
+  ASSERT_TRUE(hash);
+  ASSERT_EQ(hash->exit_code, 0) << hash->output;
+  std::ofstream(d + "/htpasswd") << "bob:" << hash->output;
+  StartRegistry("auth:\n  htpasswd:\n    realm: zunvm-test\n    path: " + d + "/htpasswd\n");
+  Push(LayeredArchive(), "team/basic:1", "bob:secret");
+  auto anonymous = images_->Pull(reg_ + "/team/basic:1");
+  ASSERT_FALSE(anonymous);
+  EXPECT_EQ(anonymous.error().code(), Code::kUnauthorized) << anonymous.error().ToString();
+  ASSERT_TRUE(images_->SetRegistryCredentials({reg_ + "=bob:secret"}).ok());
+  auto ok = images_->Pull(reg_ + "/team/basic:1");
+  ASSERT_TRUE(ok) << ok.error().ToString();
 }
 
 }  // namespace
