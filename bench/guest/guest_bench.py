@@ -33,52 +33,30 @@ import sys
 import tempfile
 import time
 import uuid
-from xml.sax.saxutils import escape as xml_escape
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VIRSH = ["virsh", "-c", "qemu:///system"]
-PORT_NAME = "org.zunvm.agent.0"
 MARKER = b"READY\n"
 BOOT_DEADLINE_S = 120.0
 OP_DEADLINE_S = 30.0
 
 
-def test_cmdline():
-    """The kernel command line of tests/integration/test_vm_boot.py (imported, so it stays in sync)."""
+def _test_vm_boot():
+    """tests/integration/test_vm_boot.py as a module: its domain and kernel command line are the
+    ones benchmarked, so they stay in sync."""
     path = os.path.join(ROOT, "tests", "integration", "test_vm_boot.py")
     spec = importlib.util.spec_from_file_location("zunvm_test_vm_boot", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    return mod.CMDLINE
+    return mod
+
+
+TEST_VM_BOOT = _test_vm_boot()
 
 
 def domain_xml(name, workdir, kernel, initrd, cmdline, memory_mib, vcpus):
-    """The domain of tests/integration/test_vm_boot.py, with the initrd and cmdline as parameters."""
-    e = xml_escape
-    return f"""<domain type='qemu'>
-  <name>{e(name)}</name>
-  <memory unit='MiB'>{int(memory_mib)}</memory>
-  <vcpu>{int(vcpus)}</vcpu>
-  <os>
-    <type arch='x86_64' machine='q35'>hvm</type>
-    <kernel>{e(kernel)}</kernel>
-    <initrd>{e(initrd)}</initrd>
-    <cmdline>{e(cmdline)}</cmdline>
-  </os>
-  <features><acpi/></features>
-  <clock offset='utc'/>
-  <on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot><on_crash>destroy</on_crash>
-  <devices>
-    <emulator>/usr/bin/qemu-system-x86_64</emulator>
-    <serial type='file'><source path='{e(workdir)}/console.log'/><target port='0'/></serial>
-    <channel type='unix'>
-      <source mode='bind' path='{e(workdir)}/agent.sock'/>
-      <target type='virtio' name='{PORT_NAME}'/>
-    </channel>
-    <controller type='usb' model='none'/>
-    <memballoon model='none'/>
-  </devices>
-</domain>"""
+    return TEST_VM_BOOT.domain_xml(name, workdir, kernel=kernel, initrd=initrd, cmdline=cmdline,
+                                   memory_mib=memory_mib, vcpus=vcpus)
 
 
 # Every domain this process created and has not destroyed yet: destroyed at exit whatever happens.
@@ -336,7 +314,7 @@ def main():
             sys.exit(f"missing {p} (run bench/guest/run.sh; the guest image comes from guest/build-image.sh)")
     with open(os.path.join(args.guest_dir, "kernel.version")) as f:
         args.kernel_version = f.read().strip()
-    base_cmdline = args.cmdline if args.cmdline is not None else test_cmdline()
+    base_cmdline = args.cmdline if args.cmdline is not None else TEST_VM_BOOT.CMDLINE
     args.cmdline = (base_cmdline + " " + args.extra_cmdline).strip()
     initrds = {"floor": args.floor_initrd, "agent": args.agent_initrd}
 

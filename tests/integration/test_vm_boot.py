@@ -27,17 +27,21 @@ CMDLINE = ("console=ttyS0 quiet cryptomgr.notests tsc=reliable no_timer_check mi
            "rcupdate.rcu_expedited=1 random.trust_cpu=on nokaslr")
 
 
-def domain_xml(name, workdir):
+def domain_xml(name, workdir, kernel=None, initrd=None, cmdline=CMDLINE, memory_mib=256, vcpus=1):
+    """The minimal domain: direct kernel boot, console to a file, the agent channel on a unix
+    socket in `workdir`. bench/guest/guest_bench.py boots the same one with other initrds."""
     from xml.sax.saxutils import escape as e
+    kernel = kernel or os.path.join(GUEST, "vmlinux")
+    initrd = initrd or os.path.join(GUEST, "initramfs.cpio")
     return f"""<domain type='qemu'>
   <name>{e(name)}</name>
-  <memory unit='MiB'>256</memory>
-  <vcpu>1</vcpu>
+  <memory unit='MiB'>{int(memory_mib)}</memory>
+  <vcpu>{int(vcpus)}</vcpu>
   <os>
     <type arch='x86_64' machine='q35'>hvm</type>
-    <kernel>{e(os.path.join(GUEST, 'vmlinux'))}</kernel>
-    <initrd>{e(os.path.join(GUEST, 'initramfs.cpio'))}</initrd>
-    <cmdline>{e(CMDLINE)}</cmdline>
+    <kernel>{e(kernel)}</kernel>
+    <initrd>{e(initrd)}</initrd>
+    <cmdline>{e(cmdline)}</cmdline>
   </os>
   <features><acpi/></features>
   <clock offset='utc'/>
