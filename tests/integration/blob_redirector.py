@@ -6,11 +6,10 @@ usage: blob_redirector.py PORT_FILE TARGET_BASE_URL
 Listens on 127.0.0.1 (free port written to PORT_FILE); exits when its parent goes away.
 """
 import http.server
-import os
 import sys
-import threading
-import time
 import urllib.request
+
+import helper_server
 
 
 def main():
@@ -39,20 +38,7 @@ def main():
             self.end_headers()
             self.wfile.write(body)
 
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    with open(port_file + ".tmp", "w") as f:
-        f.write(str(srv.server_address[1]))
-    os.rename(port_file + ".tmp", port_file)
-    parent = os.getppid()
-
-    def watchdog():
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(0)
-
-    threading.Thread(target=watchdog, daemon=True).start()
-    srv.serve_forever()
-
+    helper_server.serve(Handler, port_file)
 
 if __name__ == "__main__":
     main()

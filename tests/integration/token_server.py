@@ -11,9 +11,7 @@ and 401 otherwise. Exits when its parent (the test) goes away.
 import base64
 import http.server
 import json
-import os
 import sys
-import threading
 import time
 import urllib.parse
 import uuid
@@ -21,6 +19,8 @@ import uuid
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
+
+import helper_server
 
 
 def b64url(data):
@@ -64,20 +64,7 @@ def main():
             self.end_headers()
             self.wfile.write(body)
 
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    with open(port_file + ".tmp", "w") as f:
-        f.write(str(srv.server_address[1]))
-    os.rename(port_file + ".tmp", port_file)
-    parent = os.getppid()
-
-    def watchdog():
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(0)
-
-    threading.Thread(target=watchdog, daemon=True).start()
-    srv.serve_forever()
-
+    helper_server.serve(Handler, port_file)
 
 if __name__ == "__main__":
     main()
