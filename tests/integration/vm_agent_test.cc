@@ -6,14 +6,10 @@
 // overrides) and a running libvirtd (guest/start-libvirt.sh). scripts/test.sh provides both.
 // One VM serves the whole suite (booting under TCG takes seconds); tests use their own ids.
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
-
-#include <archive.h>
-#include <archive_entry.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -22,6 +18,7 @@
 
 
 #include "agent/client/agent_client.h"
+#include "common/sha256.h"
 #include "tests/support/agent_events.h"
 #include "tests/support/tar_builder.h"
 #include "tests/support/test_vm.h"
@@ -43,38 +40,8 @@ std::string Trim(std::string s) {
   return s;
 }
 
-std::string Sha256Hex(const std::string& data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(data.data(), data.size(), md, &n, EVP_sha256(), nullptr);
-  std::string hex;
-  char b[3];
-  for (unsigned i = 0; i < n; ++i) {
-    std::snprintf(b, sizeof b, "%02x", md[i]);
-    hex += b;
-  }
-  return hex;
-}
-
 std::string OneFileTar(const std::string& name, const std::string& content) {
   return testing_util::MakeTar({{name, content}});
-}
-
-std::map<std::string, std::string> TarFiles(const std::string& tar) {
-  std::map<std::string, std::string> out;
-  archive* a = archive_read_new();
-  archive_read_support_format_tar(a);
-  archive_read_open_memory(a, tar.data(), tar.size());
-  archive_entry* e;
-  while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
-    std::string v;
-    char buf[65536];
-    la_ssize_t n;
-    while ((n = archive_read_data(a, buf, sizeof buf)) > 0) v.append(buf, static_cast<size_t>(n));
-    out[archive_entry_pathname(e)] = v;
-  }
-  archive_read_free(a);
-  return out;
 }
 
 class VmAgentTest : public ::testing::Test {
@@ -207,7 +174,7 @@ TEST_F(VmAgentTest, FiveMegabytesArriveIntact) {
   ASSERT_EQ(ExecIn("big", {"sh", "-c", "head -c 5242880 /dev/urandom > /tmp/big; cat /tmp/big; sha256sum /tmp/big >&2"}), 0);
   std::string out = events_.Out("big");
   ASSERT_EQ(out.size(), 5242880u);
-  EXPECT_EQ(events_.Err("big").substr(0, 64), Sha256Hex(out));
+  EXPECT_EQ(events_.Err("big").substr(0, 64), Sha256Digest(out).substr(7));
 }
 
 TEST_F(VmAgentTest, StatsAndProcessList) {
@@ -232,7 +199,7 @@ TEST_F(VmAgentTest, FileCopyBothWaysAndSymlinkEscapeRefused) {
   json stat;
   auto tar = client_->CopyOut("box", "/etc/passwd", &stat, seconds(60));
   ASSERT_TRUE(tar) << tar.error().ToString();
-  EXPECT_NE(TarFiles(*tar)["passwd"].find("user:x:1000:1000"), std::string::npos);
+  EXPECT_NE(testing_util::ReadTar(*tar)["passwd"].find("user:x:1000:1000"), std::string::npos);
   EXPECT_EQ(stat["name"], "passwd");
   // 3 MiB: several chunks each way.
   std::string blob(3 << 20, 'z');
@@ -240,7 +207,7 @@ TEST_F(VmAgentTest, FileCopyBothWaysAndSymlinkEscapeRefused) {
   ASSERT_TRUE(client_->CopyIn("box", "/tmp", OneFileTar("blob", blob), seconds(120)).ok());
   auto back = client_->CopyOut("box", "/tmp/blob", nullptr, seconds(120));
   ASSERT_TRUE(back);
-  EXPECT_TRUE(TarFiles(*back)["blob"] == blob);
+  EXPECT_TRUE(testing_util::ReadTar(*back)["blob"] == blob);
 
   // The guest's own root holds /init (the agent); the container's does not. A symlink that
   // climbs out of the container root must not reach it.

@@ -16,13 +16,11 @@
 #include <fstream>
 #include <mutex>
 
-#include <archive.h>
-#include <archive_entry.h>
-
 #include "agent/client/agent_client.h"
 #include "agent/protocol/frame.h"
 #include "common/base64.h"
 #include "tests/support/agent_events.h"
+#include "tests/support/tar_builder.h"
 
 namespace zunvm::agent {
 namespace {
@@ -319,60 +317,9 @@ TEST_F(ContainerTest, BadSpecsAreRefused) {
   EXPECT_EQ(client_->Call("start_container", {{"id", "nope"}}, seconds(10)).error().code(), Code::kNotFound);
 }
 
-// A tar built entry by entry: {name, type ('0' file, '2' symlink, '5' dir), content/target}.
-struct TarItem {
-  std::string name;
-  char type;
-  std::string data;
-};
-std::string MakeTar(const std::vector<TarItem>& items) {
-  std::string out;
-  archive* a = archive_write_new();
-  archive_write_set_format_pax_restricted(a);
-  archive_write_open(
-      a, &out, nullptr,
-      [](archive*, void* o, const void* b, size_t n) -> la_ssize_t {
-        static_cast<std::string*>(o)->append(static_cast<const char*>(b), n);
-        return static_cast<la_ssize_t>(n);
-      },
-      nullptr);
-  for (const auto& it : items) {
-    archive_entry* e = archive_entry_new();
-    archive_entry_set_pathname(e, it.name.c_str());
-    archive_entry_set_filetype(e, it.type == '5' ? AE_IFDIR : it.type == '2' ? AE_IFLNK : AE_IFREG);
-    archive_entry_set_perm(e, it.type == '5' ? 0755 : 0640);
-    if (it.type == '2') archive_entry_set_symlink(e, it.data.c_str());
-    if (it.type == '0') archive_entry_set_size(e, static_cast<la_int64_t>(it.data.size()));
-    archive_write_header(a, e);
-    if (it.type == '0') archive_write_data(a, it.data.data(), it.data.size());
-    archive_entry_free(e);
-  }
-  archive_write_close(a);
-  archive_write_free(a);
-  return out;
-}
-
-// name -> content (files) or "->target" (symlinks) or "/" (directories).
-std::map<std::string, std::string> ReadTar(const std::string& tar) {
-  std::map<std::string, std::string> out;
-  archive* a = archive_read_new();
-  archive_read_support_format_tar(a);
-  if (archive_read_open_memory(a, tar.data(), tar.size()) != ARCHIVE_OK) return out;
-  archive_entry* e;
-  while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
-    std::string v;
-    if (archive_entry_filetype(e) == AE_IFDIR) v = "/";
-    else if (archive_entry_filetype(e) == AE_IFLNK) v = std::string("->") + archive_entry_symlink(e);
-    else {
-      char buf[4096];
-      la_ssize_t n;
-      while ((n = archive_read_data(a, buf, sizeof buf)) > 0) v.append(buf, static_cast<size_t>(n));
-    }
-    out[archive_entry_pathname(e)] = v;
-  }
-  archive_read_free(a);
-  return out;
-}
+using testing_util::MakeTarEntries;
+using testing_util::ReadTar;
+using testing_util::TarItem;
 
 std::string Slurp(const std::string& path) {
   std::ifstream f(path);
@@ -409,11 +356,11 @@ TEST_F(ContainerTest, CopyOutAndInStayInsideTheRoot) {
   auto out = client_->CopyOut("c", "/tmp/esc/etc/hostname", nullptr, seconds(10));
   ASSERT_FALSE(out);
   EXPECT_EQ(out.error().code(), Code::kForbidden);
-  Status in = client_->CopyIn("c", "/tmp/esc", MakeTar({{"pwned", '0', "x"}}), seconds(10));
+  Status in = client_->CopyIn("c", "/tmp/esc", MakeTarEntries({{"pwned", '0', "x"}}), seconds(10));
   EXPECT_EQ(in.code(), Code::kForbidden) << in.ToString();
 
   // Extraction: directories created, content and mode kept.
-  ASSERT_TRUE(client_->CopyIn("c", "/tmp", MakeTar({{"a", '5', ""}, {"a/b.txt", '0', "bee"}, {"a/l", '2', "b.txt"}}),
+  ASSERT_TRUE(client_->CopyIn("c", "/tmp", MakeTarEntries({{"a", '5', ""}, {"a/b.txt", '0', "bee", 0640}, {"a/l", '2', "b.txt"}}),
                               seconds(10)).ok());
   EXPECT_EQ(Slurp(root_ + "/tmp/a/b.txt"), "bee");
   EXPECT_EQ(std::filesystem::status(root_ + "/tmp/a/b.txt").permissions(), std::filesystem::perms(0640));
@@ -425,13 +372,13 @@ TEST_F(ContainerTest, CopyOutAndInStayInsideTheRoot) {
            {{"ok2", '0', "x"}, {"/evil", '0', "x"}},
            {{"ok3", '0', "x"}, {"l", '2', "/"}, {"l/evil", '0', "x"}},
        }) {
-    Status st = client_->CopyIn("c", "/tmp", MakeTar(bad), seconds(10));
+    Status st = client_->CopyIn("c", "/tmp", MakeTarEntries(bad), seconds(10));
     EXPECT_EQ(st.code(), Code::kInvalidArgument) << bad.back().name << ": " << st.ToString();
   }
   EXPECT_FALSE(std::filesystem::exists(root_ + "/tmp/ok1"));
   EXPECT_FALSE(std::filesystem::exists(root_ + "/tmp/ok3"));
   // Writing through a symlink already in the container is refused too.
-  Status through = client_->CopyIn("c", "/tmp", MakeTar({{"abs/evil", '0', "x"}}), seconds(10));
+  Status through = client_->CopyIn("c", "/tmp", MakeTarEntries({{"abs/evil", '0', "x"}}), seconds(10));
   EXPECT_EQ(through.code(), Code::kInvalidArgument) << through.ToString();
   EXPECT_FALSE(std::filesystem::exists(root_ + "/etc/evil"));
   EXPECT_FALSE(std::filesystem::exists("/evil"));

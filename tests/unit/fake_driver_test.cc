@@ -2,8 +2,6 @@
 // Waits are on a condition variable with a deadline; nothing sleeps to synchronise.
 #include "driver/fake/fake_driver.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <gtest/gtest.h>
 
 #include <condition_variable>
@@ -12,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "tests/support/tar_builder.h"
 #include "tests/unit/test_util.h"
 
 namespace zunvm {
@@ -99,26 +98,7 @@ class FakeDriverTest : public ::testing::Test {
 };
 
 std::string OneFileTar(const std::string& name, const std::string& data) {
-  std::string out;
-  archive* a = archive_write_new();
-  archive_write_set_format_pax_restricted(a);
-  archive_write_open(
-      a, &out, nullptr,
-      [](archive*, void* o, const void* b, size_t n) -> la_ssize_t {
-        static_cast<std::string*>(o)->append(static_cast<const char*>(b), n);
-        return static_cast<la_ssize_t>(n);
-      },
-      nullptr);
-  archive_entry* e = archive_entry_new();
-  archive_entry_set_pathname(e, name.c_str());
-  archive_entry_set_mode(e, AE_IFREG | 0644);
-  archive_entry_set_size(e, static_cast<la_int64_t>(data.size()));
-  archive_write_header(a, e);
-  archive_write_data(a, data.data(), data.size());
-  archive_entry_free(e);
-  archive_write_close(a);
-  archive_write_free(a);
-  return out;
+  return testing_util::MakeTar({{name, data}});
 }
 
 TEST_F(FakeDriverTest, IdentityAndCreate) {
