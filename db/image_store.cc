@@ -38,66 +38,54 @@ ImageRecord FromRow(SQLite::Statement& q) {
 Status ImageStore::Upsert(ImageRecord& r) {
   return db_->Run([&](SQLite::Database& db) {
     SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
-    std::string data = json{{"config", r.config}, {"layers", r.layers}}.dump();
-    SQLite::Statement find(db, "SELECT uuid FROM images WHERE repo = ? AND tag = ?");
-    find.bind(1, r.repo);
-    find.bind(2, r.tag);
-    if (find.executeStep()) {
-      r.uuid = find.getColumn(0).getString();
-      SQLite::Statement up(db, "UPDATE images SET image_id = ?, digest = ?, size = ?, data = ? WHERE uuid = ?");
-      up.bind(1, r.image_id);
-      up.bind(2, r.digest);
-      up.bind(3, r.size);
-      up.bind(4, data);
-      up.bind(5, r.uuid);
-      up.exec();
-    } else {
-      if (r.uuid.empty()) r.uuid = NewUuid();
-      if (r.created_at.empty()) r.created_at = FormatApiTime(std::chrono::system_clock::now());
-      SQLite::Statement ins(db,
-                            "INSERT INTO images(uuid, repo, tag, image_id, digest, size, data, created_at) "
-                            "VALUES(?, ?, ?, ?, ?, ?, ?, ?)");
-      ins.bind(1, r.uuid);
-      ins.bind(2, r.repo);
-      ins.bind(3, r.tag);
-      ins.bind(4, r.image_id);
-      ins.bind(5, r.digest);
-      ins.bind(6, r.size);
-      ins.bind(7, data);
-      ins.bind(8, r.created_at);
-      ins.exec();
-      r.id = db.getLastInsertRowid();
+    if (r.uuid.empty()) r.uuid = NewUuid();
+    if (r.created_at.empty()) r.created_at = FormatApiTime(std::chrono::system_clock::now());
+    // A repo:tag already here keeps its uuid and creation time and points at the new image.
+    SQLite::Statement up(db,
+                         "INSERT INTO images(uuid, repo, tag, image_id, digest, size, data, created_at) "
+                         "VALUES(?, ?, ?, ?, ?, ?, ?, ?) "
+                         "ON CONFLICT(repo, tag) DO UPDATE SET image_id = excluded.image_id, "
+                         "digest = excluded.digest, size = excluded.size, data = excluded.data");
+    up.bind(1, r.uuid);
+    up.bind(2, r.repo);
+    up.bind(3, r.tag);
+    up.bind(4, r.image_id);
+    up.bind(5, r.digest);
+    up.bind(6, r.size);
+    up.bind(7, json{{"config", r.config}, {"layers", r.layers}}.dump());
+    up.bind(8, r.created_at);
+    up.exec();
+    SQLite::Statement back(db, "SELECT id, uuid, created_at FROM images WHERE repo = ? AND tag = ?");
+    back.bind(1, r.repo);
+    back.bind(2, r.tag);
+    if (back.executeStep()) {
+      r.id = back.getColumn(0).getInt64();
+      r.uuid = back.getColumn(1).getString();
+      r.created_at = back.getColumn(2).getString();
     }
     tx.commit();
     return Status::Ok();
   });
 }
 
-Result<ImageRecord> ImageStore::Get(const std::string& uuid) {
+Result<ImageRecord> ImageStore::One(const std::string& where, const std::vector<std::string>& args,
+                                    const std::string& name) {
   std::optional<ImageRecord> out;
   Status st = db_->Run([&](SQLite::Database& db) {
-    SQLite::Statement q(db, std::string("SELECT ") + kColumns + " FROM images WHERE uuid = ?");
-    q.bind(1, uuid);
+    SQLite::Statement q(db, std::string("SELECT ") + kColumns + " FROM images WHERE " + where);
+    for (size_t i = 0; i < args.size(); ++i) q.bind(static_cast<int>(i + 1), args[i]);
     if (q.executeStep()) out = FromRow(q);
     return Status::Ok();
   });
   if (!st.ok()) return Err(st);
-  if (!out) return Err(Status::NotFound("Image " + uuid + " could not be found.", "ImageNotFound"));
+  if (!out) return Err(Status::NotFound("Image " + name + " could not be found.", "ImageNotFound"));
   return *out;
 }
 
+Result<ImageRecord> ImageStore::Get(const std::string& uuid) { return One("uuid = ?", {uuid}, uuid); }
+
 Result<ImageRecord> ImageStore::GetByName(const std::string& repo, const std::string& tag) {
-  std::optional<ImageRecord> out;
-  Status st = db_->Run([&](SQLite::Database& db) {
-    SQLite::Statement q(db, std::string("SELECT ") + kColumns + " FROM images WHERE repo = ? AND tag = ?");
-    q.bind(1, repo);
-    q.bind(2, tag);
-    if (q.executeStep()) out = FromRow(q);
-    return Status::Ok();
-  });
-  if (!st.ok()) return Err(st);
-  if (!out) return Err(Status::NotFound("Image " + repo + ":" + tag + " could not be found.", "ImageNotFound"));
-  return *out;
+  return One("repo = ? AND tag = ?", {repo, tag}, repo + ":" + tag);
 }
 
 Result<std::vector<ImageRecord>> ImageStore::All() {

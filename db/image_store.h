@@ -41,6 +41,8 @@ class ImageStore {
   Status Delete(const std::string& uuid);
 
  private:
+  // The row matching `where` (a fixed SQL condition with ? for `args`); NotFound names `name`.
+  Result<ImageRecord> One(const std::string& where, const std::vector<std::string>& args, const std::string& name);
   Database* db_;  // not owned
 };
 

@@ -239,6 +239,10 @@ TEST_F(ApiTest, ImagesImportListShowDefaultsAndDelete) {
   EXPECT_EQ(img["repo"], "demo");
   EXPECT_EQ(img["tag"], "1");
   std::string uuid = img["uuid"];
+  // Importing it again keeps the record (same uuid, one row).
+  auto again = Call("POST", "/v1/images/import", DemoImageArchive(), "container 1.40", "application/x-tar");
+  ASSERT_EQ(again.status, 201) << again.body;
+  EXPECT_EQ(Body(again)["images"][0]["uuid"], uuid);
   auto list = Body(Call("GET", "/v1/images"));
   ASSERT_EQ(list["images"].size(), 1u);
   EXPECT_EQ(list["images"][0]["image_id"], img["image_id"]);
