@@ -7,6 +7,7 @@ Listens on 127.0.0.1 (free port written to PORT_FILE); exits when its parent goe
 """
 import http.server
 import sys
+import urllib.error
 import urllib.request
 
 import helper_server
@@ -32,13 +33,10 @@ def main():
                     body, ctype, code = r.read(), r.headers.get("Content-Type", ""), r.status
             except urllib.error.HTTPError as e:
                 body, ctype, code = e.read(), e.headers.get("Content-Type", ""), e.code
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            helper_server.reply(self, code, body, ctype)
 
     helper_server.serve(Handler, port_file)
+
 
 if __name__ == "__main__":
     main()

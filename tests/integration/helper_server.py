@@ -21,3 +21,12 @@ def serve(handler_class, port_file):
 
     threading.Thread(target=watchdog, daemon=True).start()
     srv.serve_forever()
+
+
+def reply(handler, code, body, content_type):
+    """Sends a whole response with its length."""
+    handler.send_response(code)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)

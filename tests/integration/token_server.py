@@ -58,13 +58,10 @@ def main():
             signing = b64url(json.dumps(header).encode()) + "." + b64url(json.dumps(claims).encode())
             sig = key.sign(signing.encode(), padding.PKCS1v15(), hashes.SHA256())
             body = json.dumps({"token": signing + "." + b64url(sig), "expires_in": 300}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            helper_server.reply(self, 200, body, "application/json")
 
     helper_server.serve(Handler, port_file)
+
 
 if __name__ == "__main__":
     main()
