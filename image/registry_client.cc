@@ -63,37 +63,40 @@ std::string Header(const http::http_response& r, const char* name) {
   return it == r.headers().end() ? "" : it->second;
 }
 
+// "host" or "host:port" of a URI.
+std::string HostPort(const web::uri& uri) {
+  return uri.authority().host() + (uri.port() > 0 ? ":" + std::to_string(uri.port()) : "");
+}
+
 // One request with redirects followed; `auth` is only sent to `auth_host`.
 Result<http::http_response> Send(const std::string& url, const std::string& accept, const std::string& auth,
-                                          const std::string& auth_host, const RegistryOptions& o) {
-    std::string target = url;
-    for (int hop = 0; hop < 5; ++hop) {
-      web::uri uri(target);
-      http_client_config cfg;
-      cfg.set_timeout(o.timeout);
-      if (!o.ca_file.empty()) {
-        std::string ca = o.ca_file;
-        cfg.set_ssl_context_callback([ca](boost::asio::ssl::context& ctx) { ctx.load_verify_file(ca); });
-      }
-      http_client client(uri.scheme() + "://" + uri.authority().host() +
-                             (uri.port() > 0 ? ":" + std::to_string(uri.port()) : ""),
-                         cfg);
-      http::http_request req(http::methods::GET);
-      req.set_request_uri(uri.resource());
-      if (!accept.empty()) req.headers().add("Accept", accept);
-      std::string host = uri.authority().host() + (uri.port() > 0 ? ":" + std::to_string(uri.port()) : "");
-      if (!auth.empty() && host == auth_host) req.headers().add("Authorization", auth);
-      http::http_response resp = client.request(req).get();
-      int code = resp.status_code();
-      if (code == 301 || code == 302 || code == 303 || code == 307 || code == 308) {
-        std::string loc = Header(resp, "Location");
-        if (loc.empty()) return Err(Status::Unavailable("redirect without Location from " + host));
-        if (loc.rfind("http", 0) != 0) loc = uri.scheme() + "://" + host + (loc[0] == '/' ? "" : "/") + loc;
-        target = loc;
-        continue;
-      }
-      return resp;
+                                 const std::string& auth_host, const RegistryOptions& o) {
+  std::string target = url;
+  for (int hop = 0; hop < 5; ++hop) {
+    web::uri uri(target);
+    std::string host = HostPort(uri);
+    http_client_config cfg;
+    cfg.set_timeout(o.timeout);
+    if (!o.ca_file.empty()) {
+      std::string ca = o.ca_file;
+      cfg.set_ssl_context_callback([ca](boost::asio::ssl::context& ctx) { ctx.load_verify_file(ca); });
     }
+    http_client client(uri.scheme() + "://" + host, cfg);
+    http::http_request req(http::methods::GET);
+    req.set_request_uri(uri.resource());
+    if (!accept.empty()) req.headers().add("Accept", accept);
+    if (!auth.empty() && host == auth_host) req.headers().add("Authorization", auth);
+    http::http_response resp = client.request(req).get();
+    int code = resp.status_code();
+    if (code == 301 || code == 302 || code == 303 || code == 307 || code == 308) {
+      std::string loc = Header(resp, "Location");
+      if (loc.empty()) return Err(Status::Unavailable("redirect without Location from " + host));
+      if (loc.rfind("http", 0) != 0) loc = uri.scheme() + "://" + host + (loc[0] == '/' ? "" : "/") + loc;
+      target = loc;
+      continue;
+    }
+    return resp;
+  }
     return Err(Status::Unavailable("too many redirects for " + url));
 }
 
@@ -154,8 +157,7 @@ Status Get(const std::string& base_url, const std::string& host, const std::stri
         }
         std::string realm = ch["realm"];
         std::string q = "?service=" + PercentEncode(ch["service"]) + "&scope=" + PercentEncode(ch.count("scope") ? ch["scope"] : scope);
-        web::uri ruri(realm);
-        std::string rhost = ruri.authority().host() + (ruri.port() > 0 ? ":" + std::to_string(ruri.port()) : "");
+        std::string rhost = HostPort(web::uri(realm));
         auto tresp = Send(realm + q, "", basic, rhost, o);
         if (!tresp) return tresp.error();
         if (tresp->status_code() != 200) {

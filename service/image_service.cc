@@ -47,7 +47,7 @@ int64_t TreeBytes(const std::string& dir) {
 }  // namespace
 
 ImageService::ImageService(Database* db, ContainerStore* containers, std::string images_dir)
-    : db_(db), store_(db), containers_(containers), dir_(std::move(images_dir)), blobs_(dir_ + "/blobs") {}
+    : store_(db), containers_(containers), dir_(std::move(images_dir)), blobs_(dir_ + "/blobs") {}
 
 Status ImageService::SetRegistryCredentials(const std::vector<std::string>& entries) {
   for (const auto& e : entries) {

@@ -67,7 +67,6 @@ class ImageService {
   Result<std::string> BuildRootfsDisk(const ImageRecord& img);
   Result<ImageRecord> PullOnce(const std::string& name);
   Result<ImageRecord> Register(const image::ImportedImage& img);
-  Database* db_;
   ImageStore store_;
   ContainerStore* containers_;
   std::string dir_;
