@@ -138,9 +138,9 @@ AgentServer::~AgentServer() {
 
 void AgentServer::Send(const Message& m) {
   if (fd_ < 0 || !connected_) return;  // a response for a host that left is dropped
-  auto frame = EncodeFrame(SerializeMessage(m));
-  if (!frame) return;  // cannot happen for our own bounded messages
-  if (!WriteAll(fd_, *frame)) Disconnected();
+  std::string payload = SerializeMessage(m);
+  if (payload.size() > kMaxFrameBytes) return;  // cannot happen for our own bounded messages
+  if (!WritePayload(fd_, payload)) Disconnected();
 }
 
 void AgentServer::Emit(Message ev) {
