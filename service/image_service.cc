@@ -119,26 +119,24 @@ Result<ImageRecord> ImageService::Pull(const std::string& name) {
     }
   }
   if (!mine) return f.get();
-  auto r = PullOnce(name);
+  auto r = PullOnce(*ref);
   promise.set_value(r);
   std::lock_guard<std::mutex> l(pulls_mu_);
   pulls_.erase(key);
   return r;
 }
 
-Result<ImageRecord> ImageService::PullOnce(const std::string& name) {
-  auto ref = image::ParseReference(name);
-  if (!ref) return Err(ref.error());
+Result<ImageRecord> ImageService::PullOnce(const image::Reference& ref) {
   image::RegistryOptions o;
-  o.insecure = ref->IsLocalRegistry() ||
-               std::find(insecure_.begin(), insecure_.end(), ref->registry) != insecure_.end();
+  o.insecure = ref.IsLocalRegistry() ||
+               std::find(insecure_.begin(), insecure_.end(), ref.registry) != insecure_.end();
   o.ca_file = ca_file_;
-  if (auto c = credentials_.find(ref->registry); c != credentials_.end()) {
+  if (auto c = credentials_.find(ref.registry); c != credentials_.end()) {
     o.username = c->second.first;
     o.password = c->second.second;
   }
-  image::RegistryClient client(ref->registry, o);
-  auto img = image::Pull(*ref, client, blobs_);
+  image::RegistryClient client(ref.registry, o);
+  auto img = image::Pull(ref, client, blobs_);
   if (!img) return Err(img.error());
   std::lock_guard<std::mutex> lock(mu_);
   return Register(*img);

@@ -19,6 +19,7 @@
 #include "db/image_store.h"
 #include "image/archive_import.h"
 #include "image/blob_store.h"
+#include "image/reference.h"
 #include "service/container.h"
 
 namespace zunvm {
@@ -65,7 +66,7 @@ class ImageService {
 
  private:
   Result<std::string> BuildRootfsDisk(const ImageRecord& img);
-  Result<ImageRecord> PullOnce(const std::string& name);
+  Result<ImageRecord> PullOnce(const image::Reference& ref);
   Result<ImageRecord> Register(const image::ImportedImage& img);
   ImageStore store_;
   ContainerStore* containers_;
