@@ -131,6 +131,9 @@ class SandboxDriver {
   virtual std::vector<std::string> Runtimes() const = 0;
   // Must be called once before any other call; the sink must outlive the driver.
   virtual void SetEvents(DriverEvents* events) = 0;
+  // Connects to the backend and adopts the sandboxes it still has (events may flow from here
+  // on). Called once, after SetEvents and before any other call.
+  virtual Status Init() { return Status::Ok(); }
 
   // Creates the sandbox and its container (not started). AlreadyExists-like repeats are an
   // error (Conflict).

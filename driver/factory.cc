@@ -1,16 +1,42 @@
 #include "driver/factory.h"
 
+#include <unistd.h>
+
 #include "driver/fake/fake_driver.h"
+#include "driver/libvirt/libvirt_driver.h"
+#include "driver/libvirt/libvirt_hypervisor.h"
+
+#ifndef ZUNVM_DEFAULT_GUEST_DIR
+#define ZUNVM_DEFAULT_GUEST_DIR "/usr/share/zunvm/guest"
+#endif
 
 namespace zunvm {
+
+std::string DefaultGuestDir() { return ZUNVM_DEFAULT_GUEST_DIR; }
 
 Result<std::unique_ptr<SandboxDriver>> MakeDriver(const Config& cfg) {
   if (cfg.container_driver == "fake") {
     return std::unique_ptr<SandboxDriver>(
         std::make_unique<FakeDriver>(cfg.state_dir + "/fake-driver.json"));
   }
+  if (cfg.container_driver == "libvirt") {
+    libvirt::LibvirtDriverOptions o;
+    o.state_dir = cfg.state_dir;
+    o.virt_type = cfg.virt_type;
+    o.kernel = cfg.guest_kernel.empty() ? DefaultGuestDir() + "/vmlinux" : cfg.guest_kernel;
+    o.initrd = cfg.guest_initrd.empty() ? DefaultGuestDir() + "/initramfs.cpio" : cfg.guest_initrd;
+    o.boot_timeout = std::chrono::seconds(cfg.guest_boot_timeout);
+    for (const std::string& f : {o.kernel, o.initrd}) {
+      if (::access(f.c_str(), R_OK) != 0) {
+        return Err(Status::Invalid("the guest image file " + f +
+                                   " is missing: build it with guest/build-image.sh or set [guest] kernel/initrd"));
+      }
+    }
+    return std::unique_ptr<SandboxDriver>(std::make_unique<libvirt::LibvirtDriver>(
+        o, std::make_unique<libvirt::LibvirtHypervisor>(cfg.libvirt_uri)));
+  }
   return Err(Status::Invalid("[DEFAULT] container_driver = " + cfg.container_driver +
-                             " is not available in this build (available: fake)"));
+                             " is not available (available: libvirt, fake)"));
 }
 
 }  // namespace zunvm

@@ -9,6 +9,9 @@
 
 namespace zunvm {
 
+// The driver is not started: call SetEvents, then Init.
 Result<std::unique_ptr<SandboxDriver>> MakeDriver(const Config& cfg);
+// Where the guest image (vmlinux, initramfs.cpio) is looked for when [guest] does not say.
+std::string DefaultGuestDir();
 
 }  // namespace zunvm

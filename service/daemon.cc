@@ -30,10 +30,14 @@ Status Daemon::Start() {
   std::error_code ec;
   std::filesystem::create_directories(cfg_.state_dir + "/logs", ec);
   if (ec) return Status::Internal("cannot create state dir " + cfg_.state_dir + ": " + ec.message());
-  ::chmod(cfg_.state_dir.c_str(), 0700);
+  // Traversable (qemu, as libvirt's unprivileged user, opens disks and sockets below it) but
+  // not listable; what is private is 0600/0700 itself.
+  ::chmod(cfg_.state_dir.c_str(), 0711);
+  ::chmod((cfg_.state_dir + "/logs").c_str(), 0700);
 
   auto db = Database::Open(cfg_.DbPath());
   if (!db) return db.error();
+  for (const char* suffix : {"", "-wal", "-shm"}) ::chmod((cfg_.DbPath() + suffix).c_str(), 0600);
   db_ = std::move(*db);
   store_ = std::make_unique<ContainerStore>(db_.get());
   actions_ = std::make_unique<ActionStore>(db_.get());
@@ -47,6 +51,7 @@ Status Daemon::Start() {
       cfg_, store_.get(), actions_.get(), logs_.get(), driver_.get(), executor_.get(),
       [] { return std::chrono::system_clock::now(); });
   driver_->SetEvents(containers_.get());
+  if (Status dst = driver_->Init(); !dst.ok()) return dst;
   images_ = std::make_unique<ImageService>(db_.get(), store_.get(), cfg_.ImageDir());
   if (Status ist = images_->Init(); !ist.ok()) return ist;
   images_->SetInsecureRegistries(cfg_.insecure_registries);

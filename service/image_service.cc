@@ -270,6 +270,7 @@ Result<std::string> ImageService::ContainerDisk(const std::string& uuid, int64_t
   if (fs::exists(disk)) return disk;
   std::error_code ec;
   fs::create_directories(dir_ + "/containers", ec);
+  ::chmod((dir_ + "/containers").c_str(), 0711);  // qemu reaches the disks; nobody lists them
   std::string tmp = disk + ".tmp";
   auto r = RunProcess({"mkfs.ext4", "-q", "-F", "-L", "zunvm-upper", "-E", "lazy_itable_init=1,lazy_journal_init=1", tmp,
                        std::to_string(std::max<int64_t>(gib, 1)) + "G"});
@@ -277,6 +278,7 @@ Result<std::string> ImageService::ContainerDisk(const std::string& uuid, int64_t
     fs::remove(tmp, ec);
     return Err(Status::Internal("mkfs.ext4 for container " + uuid + ": " + (r ? r->output : r.error().message())));
   }
+  ::chmod(tmp.c_str(), 0600);  // libvirt hands it to the qemu user while the VM runs
   fs::rename(tmp, disk, ec);
   if (ec) return Err(Status::Internal("placing " + disk + ": " + ec.message()));
   return disk;

@@ -121,6 +121,11 @@ void AgentClient::SendOneWay(const std::string& op, json body) {
   if (frame) (void)WriteFrame(*frame);  // a lost ack only delays freeing the guest's backlog
 }
 
+void AgentClient::Ack() {
+  uint64_t seq = last_seq_;
+  if (seq != 0 && alive_) SendOneWay("ack", {{"seq", seq}});
+}
+
 Result<json> AgentClient::Call(const std::string& op, json body, std::chrono::milliseconds timeout) {
   auto p = std::make_shared<Pending>();
   uint64_t id;

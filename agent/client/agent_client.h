@@ -52,6 +52,10 @@ class AgentClient {
   // The sequence number of the last event delivered (pass it to the next connection and to
   // `hello {ack}` after a reconnect).
   uint64_t LastSeq() const { return last_seq_; }
+  // Acknowledges every event delivered so far (the guest frees them), without waiting. The
+  // reader acknowledges every 64th event itself; callers that persist events call this on a timer
+  // so a restart replays little.
+  void Ack();
 
  private:
   struct Pending {

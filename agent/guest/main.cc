@@ -50,6 +50,7 @@ int ListenUnix(const char* path) {
 
 int RunAsInit() {
   using namespace zunvm::agent;
+  int64_t started_ms = UptimeMs();
   zunvm::Status st = LeaveInitramfsRoot();
   if (st.ok()) st = MountPseudoFilesystems();
   if (st.ok()) st = LoadModules("/lib/modules");
@@ -69,6 +70,7 @@ int RunAsInit() {
   opts.cgroup_root = "/sys/fs/cgroup/zunvm";
   opts.log = ConsoleLog;
   opts.boot_id = BootId();
+  opts.started_uptime_ms = started_ms;
   AgentServer server(*fd, opts);
   server.Run();
   ConsoleLog("powering off");

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <ctime>
 #include <cstring>
 #include <set>
 #include <sstream>
@@ -26,6 +27,12 @@
 namespace zunvm::agent {
 
 using nlohmann::json;
+
+int64_t UptimeMs() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_BOOTTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
 
 namespace {
 
@@ -315,6 +322,8 @@ Result<json> AgentServer::Dispatch(const Message& m) {
                 {"agent_version", opts_.agent_version},
                 {"boot_id", opts_.boot_id},
                 {"kernel", u.release},
+                {"started_uptime_ms", opts_.started_uptime_ms},
+                {"uptime_ms", UptimeMs()},
                 {"capabilities", {"exec", "wait", "signal", "stdin", "tty", "processes", "stats",
                                   "containers", "disks", "copy", "update", "oom", "shutdown"}}};
   }

@@ -23,11 +23,17 @@
 
 namespace zunvm::agent {
 
+// Guest uptime in ms (CLOCK_BOOTTIME).
+int64_t UptimeMs();
+
 struct ServerOptions {
   bool pid1 = false;            // reaps every child; shutdown powers the VM off
   bool exit_on_eof = true;      // tests: the host closing the channel ends the loop
   size_t backlog_bytes = 8 << 20;  // events kept until the host acknowledges them
   std::string boot_id;
+  // Guest uptime (CLOCK_BOOTTIME, ms) when the agent started: the host derives when the kernel
+  // handed over to /init from it and `uptime_ms` in the hello answer.
+  int64_t started_uptime_ms = 0;
   std::string agent_version = "0.1.0";
   // Parent cgroup of containers (limits, OOM events); empty: none (host-side tests).
   std::string cgroup_root;

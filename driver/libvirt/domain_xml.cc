@@ -1,0 +1,121 @@
+#include "driver/libvirt/domain_xml.h"
+
+#include <cmath>
+#include <sstream>
+#include <utility>
+
+namespace zunvm::libvirt {
+
+namespace {
+
+// Writes nested elements; Open/Close pair up, attributes and text are escaped.
+class XmlWriter {
+ public:
+  using Attrs = std::vector<std::pair<std::string, std::string>>;
+  XmlWriter& Open(const std::string& tag, const Attrs& attrs = {}) {
+    Start(tag, attrs);
+    out_ << '>';
+    stack_.push_back(tag);
+    return *this;
+  }
+  XmlWriter& Close() {
+    out_ << "</" << stack_.back() << '>';
+    stack_.pop_back();
+    return *this;
+  }
+  XmlWriter& Empty(const std::string& tag, const Attrs& attrs = {}) {
+    Start(tag, attrs);
+    out_ << "/>";
+    return *this;
+  }
+  XmlWriter& Text(const std::string& tag, const std::string& text, const Attrs& attrs = {}) {
+    Start(tag, attrs);
+    out_ << '>' << XmlEscape(text) << "</" << tag << '>';
+    return *this;
+  }
+  std::string str() const { return out_.str(); }
+
+ private:
+  void Start(const std::string& tag, const Attrs& attrs) {
+    out_ << '<' << tag;
+    for (const auto& [k, v] : attrs) out_ << ' ' << k << "='" << XmlEscape(v) << '\'';
+  }
+  std::ostringstream out_;
+  std::vector<std::string> stack_;
+};
+
+}  // namespace
+
+std::string XmlEscape(const std::string& s) {
+  std::string o;
+  o.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&': o += "&amp;"; break;
+      case '<': o += "&lt;"; break;
+      case '>': o += "&gt;"; break;
+      case '\'': o += "&apos;"; break;
+      case '"': o += "&quot;"; break;
+      default: o += c;
+    }
+  }
+  return o;
+}
+
+std::string DomainName(const std::string& uuid) { return kDomainPrefix + uuid; }
+
+int VcpusFor(double cpu) { return std::max(1, static_cast<int>(std::ceil(cpu - 1e-9))); }
+
+int64_t VcpuQuotaFor(double cpu) {
+  int n = VcpusFor(cpu);
+  if (std::fabs(cpu - n) < 1e-9) return 0;
+  // Spread the total over the vCPUs: n vCPUs * quota = cpu * period. At least 1 ms (libvirt's floor).
+  return std::max<int64_t>(1000, std::llround(cpu * kCpuPeriodUs / n));
+}
+
+std::string BuildDomainXml(const DomainConfig& c) {
+  XmlWriter w;
+  w.Open("domain", {{"type", c.virt_type}});
+  w.Text("name", DomainName(c.uuid));
+  w.Text("uuid", c.uuid);  // the domain's libvirt uuid is the container's
+  w.Open("metadata").Open(std::string(kMetadataPrefix) + ":sandbox",
+                          {{std::string("xmlns:") + kMetadataPrefix, kMetadataNs}});
+  w.Text(std::string(kMetadataPrefix) + ":container", c.uuid).Close().Close();
+  w.Text("memory", std::to_string(c.memory_mib), {{"unit", "MiB"}});
+  w.Text("vcpu", std::to_string(VcpusFor(c.cpu)));
+  if (int64_t quota = VcpuQuotaFor(c.cpu); quota > 0) {
+    w.Open("cputune").Text("period", std::to_string(kCpuPeriodUs)).Text("quota", std::to_string(quota)).Close();
+  }
+  w.Open("os").Text("type", "hvm", {{"arch", "x86_64"}, {"machine", "q35"}});
+  w.Text("kernel", c.kernel).Text("initrd", c.initrd).Text("cmdline", c.cmdline).Close();
+  w.Open("features").Empty("acpi").Close();
+  if (c.virt_type == "kvm") w.Empty("cpu", {{"mode", "host-passthrough"}});
+  w.Empty("clock", {{"offset", "utc"}});
+  // The guest powers itself off when its agent is told to (or fails): the domain goes away.
+  w.Text("on_poweroff", "destroy").Text("on_reboot", "destroy").Text("on_crash", "destroy");
+  w.Open("devices");
+  if (!c.emulator.empty()) w.Text("emulator", c.emulator);
+  char dev = 'a';
+  for (const auto& d : c.disks) {
+    w.Open("disk", {{"type", "file"}, {"device", "disk"}});
+    w.Empty("driver", {{"name", "qemu"}, {"type", "raw"}});
+    w.Empty("source", {{"file", d.path}});
+    w.Empty("target", {{"dev", std::string("vd") + dev++}, {"bus", "virtio"}});
+    w.Text("serial", d.serial);
+    if (d.readonly) w.Empty("readonly").Empty("shareable");
+    w.Close();
+  }
+  w.Open("serial", {{"type", "file"}}).Empty("source", {{"path", c.console_log}})
+      .Empty("target", {{"port", "0"}}).Close();
+  w.Open("channel", {{"type", "unix"}}).Empty("source", {{"mode", "bind"}, {"path", c.agent_socket}})
+      .Empty("target", {{"type", "virtio"}, {"name", kAgentPortName}}).Close();
+  // Entropy for the guest's CRNG (containers reading /dev/random early would wait without it).
+  w.Open("rng", {{"model", "virtio"}}).Text("backend", "/dev/urandom", {{"model", "random"}}).Close();
+  w.Empty("controller", {{"type", "usb"}, {"model", "none"}});
+  w.Empty("memballoon", {{"model", "none"}});
+  w.Close();  // devices
+  w.Close();  // domain
+  return w.str();
+}
+
+}  // namespace zunvm::libvirt

@@ -1,0 +1,122 @@
+// LibvirtDriver: the real SandboxDriver. Every sandbox is one transient libvirt domain
+// (zunvm-<uuid>) that boots the guest image directly (kernel + initramfs, the agent as PID 1)
+// with the image's shared read-only disk and the container's own writable disk, and talks to
+// its agent over a virtio-serial unix socket in <state_dir>/sandboxes/<uuid>/.
+//
+// Life cycle: Create boots the VM, waits for the agent and creates the container (stopped
+// before execve); Start releases it. When the main process exits (or Stop ends it) the VM is
+// shut down; a later Start boots a new VM on the same writable disk, so file changes stay.
+// Pause/Unpause suspend and resume the whole VM.
+//
+// Durability: each sandbox's spec and state are in sandbox.json (sandbox_record.h). Init()
+// adopts what it finds: VMs still running are reconnected (the agent replays unacknowledged
+// events), domains of ours without a sandbox directory are destroyed, and sandboxes whose VM
+// vanished are reported lost (Inspect: NotFound with the reason).
+//
+// Threads: the agents' reader threads deliver output (OnOutput) directly; exits and VM losses
+// are handled on the driver's one worker thread, which also acknowledges delivered events every
+// 200 ms. Each sandbox has an operation mutex (one life-cycle call at a time) and a field mutex
+// that is never held across a call into libvirt or an agent.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "driver/driver.h"
+#include "driver/libvirt/hypervisor.h"
+
+namespace zunvm::agent {
+class AgentClient;
+}
+
+namespace zunvm::libvirt {
+
+struct LibvirtDriverOptions {
+  std::string state_dir;           // sandboxes/ is made under it
+  std::string virt_type = "kvm";
+  std::string kernel, initrd, cmdline;
+  std::chrono::seconds boot_timeout{60};
+  int64_t memory_overhead_mib = 128;  // guest kernel + agent, on top of the container's memory
+};
+
+// The kernel command line the guest image is tuned for (docs/feasibility.md §1).
+extern const char kDefaultGuestCmdline[];
+
+class LibvirtDriver : public SandboxDriver {
+ public:
+  LibvirtDriver(LibvirtDriverOptions opts, std::unique_ptr<Hypervisor> hv);
+  ~LibvirtDriver() override;
+  // Connects to libvirt and adopts existing sandboxes. Call once, after SetEvents.
+  Status Init() override;
+
+  std::string Name() const override { return "libvirt"; }
+  std::vector<std::string> Runtimes() const override { return {"kata", "runc"}; }
+  void SetEvents(DriverEvents* events) override { events_ = events; }
+
+  Result<SandboxInfo> Create(const SandboxSpec& spec) override;
+  Status Start(const std::string& uuid) override;
+  Result<int> Stop(const std::string& uuid, std::chrono::seconds timeout) override;
+  Status Kill(const std::string& uuid, int signal) override;
+  Status Pause(const std::string& uuid) override;
+  Status Unpause(const std::string& uuid) override;
+  Status Delete(const std::string& uuid, bool force) override;
+  Result<SandboxInfo> Inspect(const std::string& uuid) override;
+  Result<std::vector<SandboxInfo>> List() override;
+  Result<ExecResult> Exec(const std::string& uuid, const std::vector<std::string>& argv,
+                          std::chrono::seconds timeout) override;
+  Status ResizeTty(const std::string& uuid, int width, int height) override;
+  Result<TopResult> Top(const std::string& uuid, const std::string& ps_args) override;
+  Result<SandboxStats> Stats(const std::string& uuid) override;
+  Result<Archive> GetArchive(const std::string& uuid, const std::string& path) override;
+  Status PutArchive(const std::string& uuid, const std::string& path, const std::string& tar) override;
+  Result<bool> Update(const std::string& uuid, double cpu, int64_t memory_mib) override;
+  Result<std::string> Commit(const std::string& uuid, const std::string& repository,
+                             const std::string& tag) override;
+
+  // The sandbox's directory (socket, console log, sandbox.json): for tests and benches.
+  std::string SandboxDir(const std::string& uuid) const;
+
+ private:
+  struct Box;
+  std::shared_ptr<Box> Find(const std::string& uuid);
+  Result<std::shared_ptr<Box>> FindOrNotFound(const std::string& uuid);
+  // Boots the VM and creates the container in it. Caller holds the box's op mutex.
+  Status Boot(Box& b);
+  // Powers the VM off (gracefully: the agent syncs first) and drops the agent. Caller holds op.
+  void Teardown(Box& b, bool graceful);
+  Status Save(Box& b);
+  // The running VM's agent, or Conflict when the sandbox is not running.
+  Result<std::shared_ptr<agent::AgentClient>> RunningAgent(Box& b);
+  void OnAgentEvent(const std::weak_ptr<Box>& weak, uint64_t gen, const nlohmann::json& ev,
+                    const std::string& op);
+  void HandleMainExit(const std::shared_ptr<Box>& b, uint64_t gen);
+  void CheckLost(const std::shared_ptr<Box>& b, const std::string& reason);
+  void Post(std::function<void()> fn);
+  void WorkerLoop();
+  Status Adopt(const std::shared_ptr<Box>& b, const DomainInfo* dom);
+
+  LibvirtDriverOptions opts_;
+  std::unique_ptr<Hypervisor> hv_;
+  DriverEvents* events_ = nullptr;
+  std::mutex mu_;  // guards boxes_
+  std::map<std::string, std::shared_ptr<Box>> boxes_;
+  std::atomic<uint64_t> next_exec_{1};
+
+  std::mutex work_mu_;
+  std::condition_variable work_cv_;
+  std::deque<std::function<void()>> work_;
+  bool stopping_ = false;
+  std::thread worker_;
+};
+
+}  // namespace zunvm::libvirt

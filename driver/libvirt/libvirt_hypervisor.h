@@ -1,0 +1,59 @@
+// LibvirtHypervisor: Hypervisor over libvirt's C API (one shared connection, reopened when
+// libvirtd goes away). libvirt's default event loop is registered once per process before the
+// first connection opens and runs on its own thread for the life of the process; lifecycle
+// events and the connection's close callback arrive there.
+//
+// Thread safety: all methods are thread-safe; no lock of ours is held across a libvirt call
+// except the short one that hands out a referenced connection.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "driver/libvirt/hypervisor.h"
+
+namespace zunvm::libvirt {
+
+class LibvirtHypervisor : public Hypervisor {
+ public:
+  explicit LibvirtHypervisor(std::string uri);
+  ~LibvirtHypervisor() override;
+
+  void SetEventHandler(EventHandler h) override { on_event_ = std::move(h); }
+  void SetReconnectHandler(std::function<void()> h) override { on_reconnect_ = std::move(h); }
+  Status Open() override;
+  Status Create(const std::string& xml) override;
+  Status Destroy(const std::string& name) override;
+  Status Suspend(const std::string& name) override;
+  Status Resume(const std::string& name) override;
+  Result<DomainState> State(const std::string& name) override;
+  Result<std::vector<DomainInfo>> ListOurs() override;
+  Status SetVcpuQuota(const std::string& name, int64_t period_us, int64_t quota_us) override;
+
+  // libvirt C callbacks (public for the trampolines only).
+  void OnLifecycle(const std::string& name, int event, int detail);
+  void OnClosed(int reason);
+
+ private:
+  struct Conn;  // a referenced virConnectPtr, released by its destructor
+  Result<std::shared_ptr<Conn>> Connection();
+  Status OpenLocked();
+  void ReconnectLoop();
+  template <typename Fn>
+  Status WithDomain(const std::string& name, Fn fn);
+
+  std::string uri_;
+  EventHandler on_event_;
+  std::function<void()> on_reconnect_;
+  std::mutex mu_;              // guards conn_, callback_id_, reconnecting_, stopping_
+  void* conn_ = nullptr;       // virConnectPtr
+  int callback_id_ = -1;
+  bool reconnecting_ = false;
+  bool stopping_ = false;
+  std::thread reconnector_;
+};
+
+}  // namespace zunvm::libvirt
