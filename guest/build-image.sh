@@ -37,7 +37,7 @@ if [[ ! -f "$out/vmlinux" || "$deb" -nt "$out/vmlinux" ]]; then
 fi
 
 # The modules the agent needs, with their dependencies, deepest first.
-mods=(virtio_pci virtio_mmio virtio_console virtio_blk virtio_net crc32c_generic ext4 overlay)
+mods=(virtio_pci virtio_mmio virtio_console virtio_blk virtio_net virtio-rng crc32c_generic ext4 overlay)
 moddir=$(ls -d "$work"/pkg/lib/modules/* 2>/dev/null | head -1)
 if [[ -z "$moddir" ]]; then
   rm -rf "$work" && mkdir -p "$work" && dpkg -x "$deb" "$work/pkg" && depmod -b "$work/pkg" "$kver"

@@ -150,23 +150,30 @@ Result<Container> ContainerService::Update(const RequestContext& ctx, const std:
   int64_t action = RecordAction(ctx, found->uuid, "update");
   bool limits = (patch.cpu && *patch.cpu != found->cpu) ||
                 (patch.memory && *patch.memory != found->memory);
+  std::optional<bool> live;
   if (limits && found->container_id) {
-    auto live = driver_->Update(found->uuid, patch.cpu.value_or(found->cpu),
-                                patch.memory.value_or(found->memory));
-    if (!live) {
-      FinishAction(action, live.error());
-      return Err(live.error());
+    auto applied = driver_->Update(found->uuid, patch.cpu.value_or(found->cpu),
+                                   patch.memory.value_or(found->memory));
+    if (!applied) {
+      FinishAction(action, applied.error());
+      return Err(applied.error());
     }
+    live = *applied;
   }
   auto c = Mutate(found->uuid, [&](Container& rec) -> Status {
     if (patch.cpu) rec.cpu = *patch.cpu;
     if (patch.memory) rec.memory = *patch.memory;
+    if (live) rec.status_reason = LimitsNote(*live);
     if (patch.name) rec.name = *patch.name;
     if (patch.auto_heal) rec.auto_heal = *patch.auto_heal;
     return Status::Ok();
   });
   FinishAction(action, c ? Status::Ok() : c.error());
   return c;
+}
+
+std::string ContainerService::LimitsNote(bool live) {
+  return live ? "cpu/memory updated live" : "cpu/memory change applies at the next start";
 }
 
 Result<Container> ContainerService::Rename(const RequestContext& ctx, const std::string& ident,
@@ -314,7 +321,7 @@ Result<std::string> ContainerService::Commit(const RequestContext& ctx, const st
   if (!c) return Err(c.error());
   ZUNVM_RETURN_IF_ERROR(CheckAllowed("commit", c->uuid, c->status));
   int64_t action = RecordAction(ctx, c->uuid, "commit");
-  auto id = driver_->Commit(c->uuid, repository, tag);
+  auto id = CommitImage(*c, repository, tag);
   FinishAction(action, id ? Status::Ok() : id.error());
   return id;
 }
@@ -330,6 +337,21 @@ Result<ContainerAction> ContainerService::Action(const std::string& ident,
   auto c = Lookup(ident);
   if (!c) return Err(c.error());
   return actions_->Get(c->uuid, request_id);
+}
+
+// Drivers whose sandboxes come from images: the container's whole filesystem (as the agent
+// archives "/", pseudo filesystems left out) becomes the one layer of a new local image with the
+// original image's runtime config. Others snapshot in the driver.
+Result<std::string> ContainerService::CommitImage(const Container& c, const std::string& repository,
+                                                  const std::string& tag) {
+  if (!images_ || !driver_->UsesImages()) return driver_->Commit(c.uuid, repository, tag);
+  auto base = images_->Find(c.image);
+  if (!base) return Err(base.error());
+  auto files = driver_->GetArchive(c.uuid, "/");
+  if (!files) return Err(files.error());
+  auto img = images_->Commit(*base, files->tar, repository, tag);
+  if (!img) return Err(img.error());
+  return img->uuid;
 }
 
 SandboxSpec ContainerService::SpecFor(const Container& c) const {

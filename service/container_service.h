@@ -118,6 +118,10 @@ class ContainerService : public DriverEvents {
   // Queues `fn` under the container's key; `fn` returns the outcome for the action record.
   void Queue(const std::string& uuid, int64_t action_id, std::function<Status()> fn);
   SandboxSpec SpecFor(const Container& c) const;
+  Result<std::string> CommitImage(const Container& c, const std::string& repository,
+                                  const std::string& tag);
+  // What status_reason says after a cpu/memory change: applied live or at the next start.
+  static std::string LimitsNote(bool live);
 
   // Worker-side steps (run on the SerialExecutor under the container's key).
   Status DoCreate(const std::string& uuid, bool run);

@@ -218,13 +218,20 @@ Status ContainerService::DoRebuild(const std::string& uuid,
     Fail(uuid, st);
     return st;
   }
+  // A rebuild starts again from the image: the old writable layer goes.
+  if (images_) images_->RemoveContainerDisk(uuid);
   auto c = Mutate(uuid, [&](Container& rec) -> Status {
     if (image) rec.image = *image;
     rec.container_id.reset();
     return Status::Ok();
   });
   if (!c) return c.error();
-  auto created = driver_->Create(SpecFor(*c));
+  auto spec = PrepareCreate(uuid);
+  if (!spec) {
+    Fail(uuid, spec.error());
+    return spec.error();
+  }
+  auto created = driver_->Create(*spec);
   if (!created) {
     Fail(uuid, created.error());
     return created.error();
@@ -266,13 +273,16 @@ Status ContainerService::DoDelete(const std::string& uuid, bool force, bool stop
 Status ContainerService::DoUpdate(const std::string& uuid, const ContainerPatch& patch) {
   auto c = store_->Get(uuid);
   if (!c) return c.error();
+  std::optional<bool> live;
   if (c->container_id) {
-    auto live = driver_->Update(uuid, patch.cpu.value_or(c->cpu), patch.memory.value_or(c->memory));
-    if (!live) return live.error();
+    auto applied = driver_->Update(uuid, patch.cpu.value_or(c->cpu), patch.memory.value_or(c->memory));
+    if (!applied) return applied.error();
+    live = *applied;
   }
   auto r = Mutate(uuid, [&](Container& rec) -> Status {
     if (patch.cpu) rec.cpu = *patch.cpu;
     if (patch.memory) rec.memory = *patch.memory;
+    if (live) rec.status_reason = LimitsNote(*live);
     return Status::Ok();
   });
   return r ? Status::Ok() : r.error();
@@ -419,6 +429,7 @@ Status ContainerService::Recover() {
     if (!known) {
       Logger("service")->info("removing sandbox {} that has no record", s.uuid);
       (void)driver_->Delete(s.uuid, true);
+      if (images_) images_->RemoveContainerDisk(s.uuid);
     }
   }
   for (const auto& c : *all) {

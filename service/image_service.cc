@@ -100,6 +100,52 @@ Result<ImageRecord> ImageService::Register(const image::ImportedImage& img) {
   return r;
 }
 
+Result<ImageRecord> ImageService::Commit(const ImageRecord& base, const std::string& rootfs_tar,
+                                         const std::string& repository, const std::string& tag) {
+  auto ref = image::ParseReference(repository + ":" + (tag.empty() ? "latest" : tag));
+  if (!ref) return Err(ref.error());
+  auto layer = blobs_.PutBytes(rootfs_tar);
+  if (!layer) return Err(layer.error());
+  nlohmann::json cfg = base.config;
+  nlohmann::json runtime{{"Env", cfg.value("env", nlohmann::json::array())},
+                         {"Entrypoint", cfg.value("entrypoint", nlohmann::json::array())},
+                         {"Cmd", cfg.value("cmd", nlohmann::json::array())},
+                         {"WorkingDir", cfg.value("working_dir", "")},
+                         {"User", cfg.value("user", "")},
+                         {"Labels", cfg.value("labels", nlohmann::json::object())}};
+  nlohmann::json ports = nlohmann::json::object();
+  for (const auto& p : cfg.value("exposed_ports", nlohmann::json::array())) {
+    if (p.is_string()) ports[p.get<std::string>()] = nlohmann::json::object();
+  }
+  runtime["ExposedPorts"] = ports;
+  nlohmann::json config_doc{{"architecture", "amd64"}, {"os", "linux"}, {"config", runtime},
+                            {"rootfs", {{"type", "layers"}, {"diff_ids", {*layer}}}},
+                            {"history", {{{"created_by", "zunvm commit"}}}}};
+  std::string config_body = config_doc.dump();
+  auto config_digest = blobs_.PutBytes(config_body);
+  if (!config_digest) return Err(config_digest.error());
+  nlohmann::json manifest{{"schemaVersion", 2},
+                          {"mediaType", "application/vnd.oci.image.manifest.v1+json"},
+                          {"config", {{"mediaType", "application/vnd.oci.image.config.v1+json"},
+                                      {"digest", *config_digest}, {"size", config_body.size()}}},
+                          {"layers", {{{"mediaType", "application/vnd.oci.image.layer.v1.tar"},
+                                       {"digest", *layer}, {"size", rootfs_tar.size()}}}}};
+  auto manifest_digest = blobs_.PutBytes(manifest.dump());
+  if (!manifest_digest) return Err(manifest_digest.error());
+  auto parsed = image::ParseImageConfig(config_body);
+  if (!parsed) return Err(parsed.error());
+  image::ImportedImage img;
+  img.repo = ref->FamiliarName();
+  img.tag = ref->tag;
+  img.manifest_digest = *manifest_digest;
+  img.config_digest = *config_digest;
+  img.config = *parsed;
+  img.layers = {*layer};
+  img.size = static_cast<int64_t>(rootfs_tar.size() + config_body.size());
+  std::lock_guard<std::mutex> lock(mu_);
+  return Register(img);
+}
+
 Result<ImageRecord> ImageService::Pull(const std::string& name) {
   auto ref = image::ParseReference(name);
   if (!ref) return Err(ref.error());

@@ -52,6 +52,11 @@ class ImageService {
   // By uuid, "repo:tag" or "repo" (tag latest), as Docker names them ("busybox" is
   // "docker.io/library/busybox:latest").
   Result<ImageRecord> Find(const std::string& ident);
+  // A new local image whose one layer is `rootfs_tar` (a container's whole filesystem) and
+  // whose runtime config is `base`'s: what `commit` makes. Named repository:tag (tag "latest"
+  // when empty).
+  Result<ImageRecord> Commit(const ImageRecord& base, const std::string& rootfs_tar,
+                             const std::string& repository, const std::string& tag);
   // Conflict while a container uses it. Blobs and the disk go when no record names the image.
   Status Delete(const std::string& ident);
   // Docker's rules for what the image supplies where a create request is silent: entrypoint,

@@ -22,6 +22,7 @@ namespace {
 const char* kUsage =
     "usage: zunvmd [--config-file PATH] [--debug] [--state-dir DIR] [--host-ip ADDR] "
     "[--port N]\n"
+    "              [--driver libvirt|fake] [--virt-type kvm|qemu]\n"
     "       zunvmd import-image [--config-file PATH] [--state-dir DIR] [--repo NAME] ARCHIVE\n"
     "       zunvmd pull-image [--config-file PATH] [--state-dir DIR] IMAGE\n"
     "  --config-file PATH  oslo-style INI file (see etc/zun/zunvm.conf.sample); without it the\n"
@@ -30,6 +31,10 @@ const char* kUsage =
     "  --state-dir DIR     overrides [DEFAULT] state_dir\n"
     "  --host-ip ADDR      overrides [api] host_ip\n"
     "  --port N            overrides [api] port (0 picks a free port)\n"
+    "  --driver NAME       overrides [DEFAULT] container_driver (libvirt: a VM per container;\n"
+    "                      fake: in-process stand-in for API work without VMs)\n"
+    "  --virt-type TYPE    overrides [libvirt] virt_type (kvm, the default; qemu where KVM is\n"
+    "                      missing or nested KVM does not work)\n"
     "  import-image        imports a `docker save` or OCI image-layout archive (tar or tar.gz)\n"
     "                      into the image store and exits; --repo names images that carry only\n"
     "                      a tag. Safe while zunvmd runs.\n"
@@ -80,7 +85,7 @@ int ImageCommand(const zunvm::Config& cfg, const std::string& what, const std::s
 
 int main(int argc, char** argv) {
   zunvm::Config cfg;
-  std::string config_file, state_dir, host_ip, port, repo, archive;
+  std::string config_file, state_dir, host_ip, port, repo, archive, driver, virt_type;
   bool debug = false;
   bool import_image = argc > 1 && std::string(argv[1]) == "import-image";
   bool pull_image = argc > 1 && std::string(argv[1]) == "pull-image";
@@ -104,6 +109,10 @@ int main(int argc, char** argv) {
       if (!value(host_ip)) return Fail("--host-ip needs an address");
     } else if (a == "--port") {
       if (!value(port)) return Fail("--port needs a number");
+    } else if (a == "--driver") {
+      if (!value(driver)) return Fail("--driver needs a name");
+    } else if (a == "--virt-type") {
+      if (!value(virt_type)) return Fail("--virt-type needs kvm or qemu");
     } else if (import_image && a == "--repo") {
       if (!value(repo)) return Fail("--repo needs a name");
     } else if ((import_image || pull_image) && archive.empty() && !a.empty() && a[0] != '-') {
@@ -120,6 +129,8 @@ int main(int argc, char** argv) {
   if (debug) cfg.debug = true;
   if (!state_dir.empty()) cfg.state_dir = state_dir;
   if (!host_ip.empty()) cfg.host_ip = host_ip;
+  if (!driver.empty()) cfg.container_driver = driver;
+  if (!virt_type.empty()) cfg.virt_type = virt_type;
   if (!port.empty()) {
     try {
       size_t used = 0;

@@ -80,7 +80,8 @@ std::string BuildDomainXml(const DomainConfig& c) {
   w.Text("uuid", c.uuid);  // the domain's libvirt uuid is the container's
   w.Open("metadata").Open(std::string(kMetadataPrefix) + ":sandbox",
                           {{std::string("xmlns:") + kMetadataPrefix, kMetadataNs}});
-  w.Text(std::string(kMetadataPrefix) + ":container", c.uuid).Close().Close();
+  w.Text(std::string(kMetadataPrefix) + ":container", c.uuid);
+  w.Text(std::string(kMetadataPrefix) + ":instance", c.instance).Close().Close();
   w.Text("memory", std::to_string(c.memory_mib), {{"unit", "MiB"}});
   w.Text("vcpu", std::to_string(VcpusFor(c.cpu)));
   if (int64_t quota = VcpuQuotaFor(c.cpu); quota > 0) {

@@ -23,6 +23,7 @@ struct DiskConfig {
 
 struct DomainConfig {
   std::string uuid;            // the container uuid; name is zunvm-<uuid>
+  std::string instance;        // the zunvmd (state dir) that owns the domain, in <metadata>
   std::string virt_type = "kvm";  // kvm | qemu
   std::string emulator;        // empty: libvirt's default for the arch
   double cpu = 1;              // vCPUs = ceil(cpu); a fraction sets a cpu quota

@@ -19,7 +19,8 @@ enum class DomainState { kRunning, kPaused, kShutoff, kOther };
 
 struct DomainInfo {
   std::string name;
-  std::string container_uuid;  // from our <metadata>; empty for domains that are not ours
+  std::string container_uuid;  // from our <metadata>
+  std::string instance;        // the owning zunvmd's instance id, from our <metadata>
   DomainState state = DomainState::kOther;
 };
 
@@ -46,7 +47,7 @@ class Hypervisor {
   virtual Status Suspend(const std::string& name) = 0;
   virtual Status Resume(const std::string& name) = 0;
   virtual Result<DomainState> State(const std::string& name) = 0;
-  // Our domains (name prefix and metadata), and only those.
+  // Domains with our name prefix and metadata (of any zunvmd instance on this hypervisor).
   virtual Result<std::vector<DomainInfo>> ListOurs() = 0;
   // Live per-vCPU CFS quota (0 = none) on a running domain.
   virtual Status SetVcpuQuota(const std::string& name, int64_t period_us, int64_t quota_us) = 0;

@@ -8,12 +8,15 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <limits>
+#include <type_traits>
 
 #include "agent/client/agent_client.h"
 #include "common/base64.h"
 #include "common/ids.h"
 #include "common/logging.h"
 #include "common/strings.h"
+#include "common/timefmt.h"
 #include "driver/libvirt/domain_xml.h"
 #include "driver/libvirt/sandbox_record.h"
 
@@ -84,6 +87,21 @@ std::string ConsoleTail(const std::string& path) {
     if (c == '\n' || c == '\r') c = ' ';
   }
   return all;
+}
+
+// A field of an agent answer (untrusted): its value when it has the expected type, else T{}.
+template <typename T>
+T Field(const json& j, const char* key) {
+  if (!j.is_object()) return T{};
+  auto it = j.find(key);
+  if (it == j.end()) return T{};
+  if constexpr (std::is_same_v<T, std::string>) {
+    return it->is_string() ? it->get<std::string>() : T{};
+  } else if constexpr (std::is_unsigned_v<T>) {
+    return it->is_number_unsigned() && it->get<uint64_t>() <= std::numeric_limits<T>::max() ? it->get<T>() : T{};
+  } else {
+    return it->is_number_integer() ? it->get<T>() : T{};
+  }
 }
 
 SandboxState ToSandboxState(RecordState s) {
@@ -228,11 +246,11 @@ void LibvirtDriver::OnAgentEvent(const std::weak_ptr<Box>& weak, uint64_t gen, c
                                  const std::string& op) {
   auto b = weak.lock();
   if (!b) return;
-  std::string exec_id = body.value("exec_id", "");
+  std::string exec_id = Field<std::string>(body, "exec_id");
   if (op == "output") {
-    auto data = Base64Decode(body.value("data", ""));
+    auto data = Base64Decode(Field<std::string>(body, "data"));
     if (!data) return;
-    Stream stream = body.value("stream", "") == "stderr" ? Stream::kStderr : Stream::kStdout;
+    Stream stream = Field<std::string>(body, "stream") == "stderr" ? Stream::kStderr : Stream::kStdout;
     if (exec_id == b->uuid) {
       {
         std::lock_guard<std::mutex> lock(b->mu);
@@ -245,7 +263,8 @@ void LibvirtDriver::OnAgentEvent(const std::weak_ptr<Box>& weak, uint64_t gen, c
     auto it = b->execs.find(exec_id);
     if (it != b->execs.end() && it->second->out.size() < (size_t{16} << 20)) it->second->out += *data;
   } else if (op == "exit") {
-    int code = body.value("exit_code", -1);
+    int64_t raw = body.contains("exit_code") ? Field<int64_t>(body, "exit_code") : -1;
+    int code = raw < -1 || raw > 255 ? -1 : static_cast<int>(raw);
     bool ours = false;
     {
       std::lock_guard<std::mutex> lock(b->mu);
@@ -261,7 +280,7 @@ void LibvirtDriver::OnAgentEvent(const std::weak_ptr<Box>& weak, uint64_t gen, c
     if (ours) Post([this, b, gen] { HandleMainExit(b, gen); });
   } else if (op == "oom") {
     Logger("libvirt")->info("sandbox {}: the container ran out of memory ({} OOM kills)", b->uuid,
-                            body.value("oom_kills", 0));
+                            Field<uint64_t>(body, "oom_kills"));
   }
 }
 
@@ -344,6 +363,7 @@ Status LibvirtDriver::Boot(Box& b) {
   ::unlink(b.socket().c_str());
   DomainConfig dc;
   dc.uuid = b.uuid;
+  dc.instance = instance_;
   dc.virt_type = opts_.virt_type;
   dc.cpu = s.cpu;
   dc.memory_mib = s.memory_mib + opts_.memory_overhead_mib;
@@ -375,7 +395,7 @@ Status LibvirtDriver::Boot(Box& b) {
   if (!hello) return fail(Status(hello.error().code(), "the guest agent did not answer: " + hello.error().message()));
   double ready = Since(t0);
   // The guest's own clock: how long the agent had been running when it answered.
-  double init_age = (hello->value("uptime_ms", int64_t{0}) - hello->value("started_uptime_ms", int64_t{0})) / 1000.0;
+  double init_age = (Field<int64_t>(*hello, "uptime_ms") - Field<int64_t>(*hello, "started_uptime_ms")) / 1000.0;
   {
     std::lock_guard<std::mutex> lock(b.mu);
     b.agent = a;
@@ -726,8 +746,9 @@ Result<TopResult> LibvirtDriver::Top(const std::string& uuid, const std::string&
   if (!r) return Err(r.error());
   TopResult t;
   auto cell = [](const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
-  for (const auto& title : r->value("titles", json::array())) t.titles.push_back(cell(title));
-  for (const auto& row : r->value("processes", json::array())) {
+  auto list = [&](const char* key) { return r->contains(key) && (*r)[key].is_array() ? (*r)[key] : json::array(); };
+  for (const auto& title : list("titles")) t.titles.push_back(cell(title));
+  for (const auto& row : list("processes")) {
     std::vector<std::string> cells;
     if (row.is_array()) {
       for (const auto& c : row) cells.push_back(cell(c));
@@ -746,7 +767,7 @@ Result<SandboxStats> LibvirtDriver::Stats(const std::string& uuid) {
   auto sample = [&]() { return (*a)->Call("stats", json::object(), kCallTimeout); };
   auto r = sample();
   if (!r) return Err(r.error());
-  uint64_t usec = r->value("cpu_usage_usec", uint64_t{0});
+  uint64_t usec = Field<uint64_t>(*r, "cpu_usage_usec");
   Clock::time_point now = Clock::now();
   uint64_t prev_usec;
   Clock::time_point prev_at;
@@ -762,7 +783,7 @@ Result<SandboxStats> LibvirtDriver::Stats(const std::string& uuid) {
     std::this_thread::sleep_for(milliseconds(200));
     r = sample();
     if (!r) return Err(r.error());
-    usec = r->value("cpu_usage_usec", uint64_t{0});
+    usec = Field<uint64_t>(*r, "cpu_usage_usec");
     now = Clock::now();
   }
   SandboxStats s;
@@ -775,39 +796,69 @@ Result<SandboxStats> LibvirtDriver::Stats(const std::string& uuid) {
     vcpus = VcpusFor(box.vm_cpu);
   }
   if (wall_usec > 0 && usec >= prev_usec) s.cpu_percent = 100.0 * (usec - prev_usec) / wall_usec / vcpus;
-  s.mem_usage_mib = r->value("mem_used_bytes", uint64_t{0}) / 1048576.0;
+  s.mem_usage_mib = Field<uint64_t>(*r, "mem_used_bytes") / 1048576.0;
   s.mem_limit_mib = static_cast<double>(box.rec.spec.memory_mib);
-  s.block_read = r->value("block_read_bytes", uint64_t{0});
-  s.block_write = r->value("block_write_bytes", uint64_t{0});
-  s.net_rx = r->value("net_rx_bytes", uint64_t{0});
-  s.net_tx = r->value("net_tx_bytes", uint64_t{0});
+  s.block_read = Field<uint64_t>(*r, "block_read_bytes");
+  s.block_write = Field<uint64_t>(*r, "block_write_bytes");
+  s.net_rx = Field<uint64_t>(*r, "net_rx_bytes");
+  s.net_tx = Field<uint64_t>(*r, "net_tx_bytes");
   return s;
 }
 
-Result<Archive> LibvirtDriver::GetArchive(const std::string& uuid, const std::string& path) {
+// Files of a stopped sandbox are on its writable disk: a VM is booted for the copy (the
+// container is created, never started) and shut down again. A paused VM cannot answer.
+Status LibvirtDriver::WithFiles(const std::string& uuid,
+                                const std::function<Status(agent::AgentClient&)>& fn) {
   auto b = FindOrNotFound(uuid);
-  if (!b) return Err(b.error());
-  auto a = RunningAgent(**b);
-  if (!a) return Err(a.error());
+  if (!b) return b.error();
+  Box& box = **b;
+  std::shared_ptr<agent::AgentClient> a;
+  {
+    std::lock_guard<std::mutex> lock(box.mu);
+    if (box.lost) return Status::Conflict("The sandbox VM of " + uuid + " is gone: " + box.lost_reason);
+    if (box.vm_up && box.rec.state == RecordState::kPaused) {
+      return Status::Conflict("Sandbox " + uuid + " is paused: unpause it to copy files");
+    }
+    a = box.vm_up ? box.agent : nullptr;
+  }
+  if (a) return fn(*a);
+  std::lock_guard<std::mutex> op(box.op);
+  {
+    std::lock_guard<std::mutex> lock(box.mu);
+    a = box.vm_up ? box.agent : nullptr;  // started meanwhile
+  }
+  if (a) return fn(*a);
+  ZUNVM_RETURN_IF_ERROR(Boot(box));
+  {
+    std::lock_guard<std::mutex> lock(box.mu);
+    a = box.agent;
+  }
+  Status st = fn(*a);
+  a.reset();
+  Teardown(box, /*graceful=*/true);  // keeps rec.state (stopped or created)
+  return st;
+}
+
+Result<Archive> LibvirtDriver::GetArchive(const std::string& uuid, const std::string& path) {
   json stat;
-  auto tar = (*a)->CopyOut(uuid, path, &stat, seconds(300));
-  if (!tar) return Err(tar.error());
+  Result<std::string> tar = Err(Status::Internal("no copy was made"));
+  Status st = WithFiles(uuid, [&](agent::AgentClient& a) {
+    tar = a.CopyOut(uuid, path, &stat, seconds(300));
+    return tar ? Status::Ok() : tar.error();
+  });
+  if (!st.ok()) return Err(st);
   Archive out;
   out.tar = std::move(*tar);
-  out.stat.name = stat.value("name", "");
-  out.stat.size = stat.value("size", int64_t{0});
-  out.stat.mode = stat.value("mode", 0u);
-  out.stat.mtime = stat.value("mtime", "");
-  out.stat.link_target = stat.value("link_target", "");
+  out.stat.name = Field<std::string>(stat, "name");
+  out.stat.size = Field<int64_t>(stat, "size");
+  out.stat.mode = Field<uint32_t>(stat, "mode");
+  out.stat.mtime = FormatRfc3339Nano(FromMicros(Field<int64_t>(stat, "mtime") * 1000000));
+  out.stat.link_target = Field<std::string>(stat, "link_target");
   return out;
 }
 
 Status LibvirtDriver::PutArchive(const std::string& uuid, const std::string& path, const std::string& tar) {
-  auto b = FindOrNotFound(uuid);
-  if (!b) return b.error();
-  auto a = RunningAgent(**b);
-  if (!a) return a.error();
-  return (*a)->CopyIn(uuid, path, tar, seconds(300));
+  return WithFiles(uuid, [&](agent::AgentClient& a) { return a.CopyIn(uuid, path, tar, seconds(300)); });
 }
 
 Result<bool> LibvirtDriver::Update(const std::string& uuid, double cpu, int64_t memory_mib) {
@@ -845,6 +896,27 @@ Result<std::string> LibvirtDriver::Commit(const std::string&, const std::string&
 
 // ---- Start-up ---------------------------------------------------------------------------------
 
+// The id that marks this state dir's domains: made once, kept in <state_dir>/instance-id.
+Status LibvirtDriver::LoadInstanceId() {
+  std::string path = opts_.state_dir + "/instance-id";
+  std::ifstream in(path);
+  std::string id;
+  if (in && std::getline(in, id) && IsUuidLike(id)) {
+    instance_ = id;
+    return Status::Ok();
+  }
+  id = NewUuid();
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << id << "\n";
+    if (!out.flush()) return Status::Internal("cannot write " + tmp);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return Status::Internal("cannot write " + path);
+  instance_ = id;
+  return Status::Ok();
+}
+
 Status LibvirtDriver::Adopt(const std::shared_ptr<Box>& b, const DomainInfo* dom) {
   RecordState rs = b->rec.state;
   bool want_vm = rs == RecordState::kCreated || rs == RecordState::kRunning || rs == RecordState::kPaused;
@@ -874,7 +946,8 @@ Status LibvirtDriver::Adopt(const std::shared_ptr<Box>& b, const DomainInfo* dom
   b->agent = std::shared_ptr<agent::AgentClient>(std::move(*client));
   b->vm_up = true;
   b->vm_cpu = b->rec.spec.cpu;
-  b->vm_mem_mib = b->rec.boot.value("memory_mib", b->rec.spec.memory_mib + opts_.memory_overhead_mib);
+  int64_t booted = Field<int64_t>(b->rec.boot, "memory_mib");
+  b->vm_mem_mib = booted > 0 ? booted : b->rec.spec.memory_mib + opts_.memory_overhead_mib;
   if (dom->state == DomainState::kPaused) b->rec.state = RecordState::kPaused;
   else if (rs == RecordState::kPaused) b->rec.state = RecordState::kRunning;
   Logger("libvirt")->info("adopted running sandbox {} ({})", b->uuid, RecordStateName(b->rec.state));
@@ -903,10 +976,13 @@ Status LibvirtDriver::Init() {
   fs::create_directories(root, ec);
   if (ec) return Status::Internal("cannot create " + root + ": " + ec.message());
   ::chmod(root.c_str(), 0711);
+  ZUNVM_RETURN_IF_ERROR(LoadInstanceId());
   auto doms = hv_->ListOurs();
   if (!doms) return doms.error();
   std::map<std::string, DomainInfo> by_uuid;
-  for (const auto& d : *doms) by_uuid[d.container_uuid] = d;
+  for (const auto& d : *doms) {
+    if (d.instance == instance_) by_uuid[d.container_uuid] = d;  // other zunvmds' are theirs
+  }
   for (const auto& entry : fs::directory_iterator(root, ec)) {
     std::string uuid = entry.path().filename().string();
     if (!IsUuidLike(uuid) || !entry.is_directory()) continue;

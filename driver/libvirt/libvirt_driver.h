@@ -11,7 +11,9 @@
 // Durability: each sandbox's spec and state are in sandbox.json (sandbox_record.h). Init()
 // adopts what it finds: VMs still running are reconnected (the agent replays unacknowledged
 // events), domains of ours without a sandbox directory are destroyed, and sandboxes whose VM
-// vanished are reported lost (Inspect: NotFound with the reason).
+// vanished are reported lost (Inspect: NotFound with the reason). "Ours" is the instance id
+// kept in <state_dir>/instance-id and written into each domain's metadata: several zunvmds
+// (tests side by side) can share one libvirtd without touching each other's VMs.
 //
 // Threads: the agents' reader threads deliver output (OnOutput) directly; exits and VM losses
 // are handled on the driver's one worker thread, which also acknowledges delivered events every
@@ -97,6 +99,8 @@ class LibvirtDriver : public SandboxDriver {
   Status Save(Box& b);
   // The running VM's agent, or Conflict when the sandbox is not running.
   Result<std::shared_ptr<agent::AgentClient>> RunningAgent(Box& b);
+  // Runs `fn` with an agent that sees the sandbox's files, booting a VM for it when stopped.
+  Status WithFiles(const std::string& uuid, const std::function<Status(agent::AgentClient&)>& fn);
   void OnAgentEvent(const std::weak_ptr<Box>& weak, uint64_t gen, const nlohmann::json& ev,
                     const std::string& op);
   void HandleMainExit(const std::shared_ptr<Box>& b, uint64_t gen);
@@ -104,8 +108,10 @@ class LibvirtDriver : public SandboxDriver {
   void Post(std::function<void()> fn);
   void WorkerLoop();
   Status Adopt(const std::shared_ptr<Box>& b, const DomainInfo* dom);
+  Status LoadInstanceId();
 
   LibvirtDriverOptions opts_;
+  std::string instance_;  // marks our domains among other zunvmds' on the same libvirtd
   std::unique_ptr<Hypervisor> hv_;
   DriverEvents* events_ = nullptr;
   std::mutex mu_;  // guards boxes_

@@ -253,15 +253,17 @@ Result<std::vector<DomainInfo>> LibvirtHypervisor::ListOurs() {
     std::string m(meta);
     free(meta);
     // libvirt hands the element back without our prefix: <sandbox><container>UUID</container>.
-    std::string open = "container>";
-    size_t a = m.find(open);
-    size_t b = a == std::string::npos ? a : m.find('<', a + open.size());
-    if (b == std::string::npos) continue;
-    std::string uuid = m.substr(a + open.size(), b - a - open.size());
+    auto text = [&](const std::string& tag) {
+      std::string open = "<" + tag + ">";
+      size_t a = m.find(open);
+      size_t b = a == std::string::npos ? a : m.find('<', a + open.size());
+      return b == std::string::npos ? std::string() : m.substr(a + open.size(), b - a - open.size());
+    };
+    std::string uuid = text("container");
     if (!IsUuidLike(uuid) || name != DomainName(uuid)) continue;
     int state = 0, reason = 0;
     if (virDomainGetState(d.p, &state, &reason, 0) < 0) continue;
-    out.push_back(DomainInfo{name, uuid, MapState(state)});
+    out.push_back(DomainInfo{name, uuid, text("instance"), MapState(state)});
   }
   free(doms);
   return out;

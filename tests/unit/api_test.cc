@@ -24,6 +24,7 @@ class ApiTest : public ::testing::Test {
   void Boot() {
     Config cfg;
     cfg.state_dir = dir_.path();
+    cfg.container_driver = "fake";
     cfg.port = 0;
     cfg.sync_container_state_interval = 0;
     cfg.execute_timeout = 2;

@@ -1,0 +1,112 @@
+// The domain definition builder: typed fields in, escaped XML out, sizing rules.
+#include <gtest/gtest.h>
+
+#include "driver/libvirt/domain_xml.h"
+#include "driver/libvirt/sandbox_record.h"
+
+namespace zunvm::libvirt {
+namespace {
+
+DomainConfig Sample() {
+  DomainConfig c;
+  c.uuid = "0b7e1c4a-1111-2222-3333-444455556666";
+  c.instance = "inst";
+  c.virt_type = "qemu";
+  c.cpu = 1;
+  c.memory_mib = 640;
+  c.kernel = "/g/vmlinux";
+  c.initrd = "/g/initramfs.cpio";
+  c.cmdline = "console=ttyS0 quiet";
+  c.console_log = "/s/console.log";
+  c.agent_socket = "/s/agent.sock";
+  c.disks = {{"/i/rootfs.ext4", "rootfs", true}, {"/i/upper.ext4", "upper", false}};
+  return c;
+}
+
+TEST(DomainXml, CarriesNameUuidMetadataAndSizing) {
+  std::string x = BuildDomainXml(Sample());
+  EXPECT_NE(x.find("<domain type='qemu'>"), std::string::npos) << x;
+  EXPECT_NE(x.find("<name>zunvm-0b7e1c4a-1111-2222-3333-444455556666</name>"), std::string::npos);
+  EXPECT_NE(x.find("<zunvm:container>0b7e1c4a-1111-2222-3333-444455556666</zunvm:container>"), std::string::npos);
+  EXPECT_NE(x.find("<zunvm:instance>inst</zunvm:instance>"), std::string::npos);
+  EXPECT_NE(x.find("<memory unit='MiB'>640</memory>"), std::string::npos);
+  EXPECT_NE(x.find("<vcpu>1</vcpu>"), std::string::npos);
+  EXPECT_EQ(x.find("<cputune>"), std::string::npos);  // a whole cpu: no quota
+  EXPECT_NE(x.find("<kernel>/g/vmlinux</kernel>"), std::string::npos);
+  EXPECT_NE(x.find("<serial>rootfs</serial><readonly/><shareable/>"), std::string::npos);
+  EXPECT_NE(x.find("<target dev='vdb' bus='virtio'/><serial>upper</serial></disk>"), std::string::npos);
+  EXPECT_NE(x.find("<target type='virtio' name='org.zunvm.agent.0'/>"), std::string::npos);
+  EXPECT_NE(x.find("<rng model='virtio'>"), std::string::npos);
+  EXPECT_NE(x.find("<memballoon model='none'/>"), std::string::npos);
+  EXPECT_EQ(x.find("host-passthrough"), std::string::npos);  // TCG: no host cpu model
+}
+
+TEST(DomainXml, KvmPassesTheHostCpuThrough) {
+  DomainConfig c = Sample();
+  c.virt_type = "kvm";
+  EXPECT_NE(BuildDomainXml(c).find("<cpu mode='host-passthrough'/>"), std::string::npos);
+}
+
+TEST(DomainXml, FractionalCpuGetsVcpusAndAQuota) {
+  EXPECT_EQ(VcpusFor(0.5), 1);
+  EXPECT_EQ(VcpusFor(1.0), 1);
+  EXPECT_EQ(VcpusFor(1.5), 2);
+  EXPECT_EQ(VcpusFor(2.0), 2);
+  EXPECT_EQ(VcpuQuotaFor(2.0), 0);
+  EXPECT_EQ(VcpuQuotaFor(0.5), 50000);
+  EXPECT_EQ(VcpuQuotaFor(1.5), 75000);  // 2 vCPUs share 1.5 cpus
+  EXPECT_EQ(VcpuQuotaFor(0.001), 1000);  // libvirt's floor
+  DomainConfig c = Sample();
+  c.cpu = 1.5;
+  std::string x = BuildDomainXml(c);
+  EXPECT_NE(x.find("<vcpu>2</vcpu>"), std::string::npos);
+  EXPECT_NE(x.find("<cputune><period>100000</period><quota>75000</quota></cputune>"), std::string::npos) << x;
+}
+
+TEST(DomainXml, EveryValueIsEscaped) {
+  DomainConfig c = Sample();
+  c.cmdline = "a='b' <c> & \"d\"";
+  c.console_log = "/s/x'/><evil/>";
+  c.disks[0].serial = "</serial><evil/>";
+  std::string x = BuildDomainXml(c);
+  EXPECT_EQ(x.find("<evil/>"), std::string::npos) << x;
+  EXPECT_NE(x.find("<cmdline>a=&apos;b&apos; &lt;c&gt; &amp; &quot;d&quot;</cmdline>"), std::string::npos);
+  EXPECT_NE(x.find("path='/s/x&apos;/&gt;&lt;evil/&gt;'"), std::string::npos);
+}
+
+TEST(SandboxRecord, RoundTripsThroughItsFile) {
+  char dir[] = "/tmp/zunvm-rec-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  SandboxRecord r;
+  r.spec.uuid = "0b7e1c4a-1111-2222-3333-444455556666";
+  r.spec.argv = {"sh", "-c", "echo 'x'"};
+  r.spec.env = {{"A", "1"}};
+  r.spec.cpu = 0.5;
+  r.spec.memory_mib = 256;
+  r.spec.image_disk = "/i/r.ext4";
+  r.spec.upper_disk = "/i/u.ext4";
+  r.state = RecordState::kStopped;
+  r.exit_code = 143;
+  r.boot = {{"agent_ready_s", 2.5}};
+  std::string path = std::string(dir) + "/sandbox.json";
+  ASSERT_TRUE(SaveRecord(path, r).ok());
+  auto back = LoadRecord(path);
+  ASSERT_TRUE(back) << back.error().ToString();
+  EXPECT_EQ(back->spec.argv, r.spec.argv);
+  EXPECT_EQ(back->spec.env, r.spec.env);
+  EXPECT_DOUBLE_EQ(back->spec.cpu, 0.5);
+  EXPECT_EQ(back->spec.upper_disk, "/i/u.ext4");
+  EXPECT_EQ(back->state, RecordState::kStopped);
+  EXPECT_EQ(back->exit_code, 143);
+  EXPECT_DOUBLE_EQ(back->boot["agent_ready_s"].get<double>(), 2.5);
+  // A damaged record is an error, not a crash.
+  { FILE* f = std::fopen(path.c_str(), "w"); std::fputs("{\"spec\": {\"uuid\": 7}}", f); std::fclose(f); }
+  EXPECT_FALSE(LoadRecord(path));
+  { FILE* f = std::fopen(path.c_str(), "w"); std::fputs("not json", f); std::fclose(f); }
+  EXPECT_FALSE(LoadRecord(path));
+  std::remove(path.c_str());
+  ::rmdir(dir);
+}
+
+}  // namespace
+}  // namespace zunvm::libvirt
