@@ -320,6 +320,36 @@ class VmCliTest(unittest.TestCase):
         wait_for(lambda: not os.path.exists(os.path.join(self.state, "sandboxes", uuid)), 60,
                  "the orphan sandbox dir removed")
 
+    def test_7_libvirtd_restart(self):
+        # libvirtd goes away and comes back: the VM runs on, zunvmd reconnects and keeps managing
+        # it (pause needs libvirt; losing the VM afterwards is still noticed).
+        c = self.osc("run", "--name", "steady", "busybox", "sleep", "1000", fmt_json=True)
+        uuid = c["uuid"]
+        self.wait_status("steady", "Running")
+        subprocess.run(["pkill", "-x", "libvirtd"], check=True)
+        wait_for(lambda: subprocess.run(["pgrep", "-x", "libvirtd"], capture_output=True).returncode != 0,
+                 60, "libvirtd to exit")
+        self.assertEqual(self.osc("exec", "steady", "echo", "no-libvirt-needed").stdout.strip(),
+                         "no-libvirt-needed")
+        subprocess.run([os.path.join(ROOT, "guest", "start-libvirt.sh")], check=True, timeout=120)
+        self.assertIn("zunvm-" + uuid, domains())
+
+        def pauses():
+            p = self.osc("pause", "steady", check=False)
+            return p.returncode == 0
+        wait_for(pauses, 60, "pause after the reconnect")
+        self.wait_status("steady", "Paused", 60)
+        self.osc("unpause", "steady")
+        self.wait_status("steady", "Running", 60)
+        with open("/run/libvirt/qemu/zunvm-%s.pid" % uuid) as f:
+            os.kill(int(f.read().strip()), signal.SIGKILL)
+        gone = wait_for(lambda: self.show("steady")["status"] == "Error" and self.show("steady"), 30,
+                        "steady leaves Running")
+        self.assertIn("stopped unexpectedly", gone["status_reason"])
+        self.osc("delete", "steady")
+        wait_for(lambda: self.show("steady")["status"] == "gone(404)", 60, "steady deleted")
+        self.assert_no_trace(uuid)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
