@@ -11,6 +11,7 @@ std::string Container::StatusDetail(TimePoint now) const {
     TimePoint since = started_at.value_or(created_at);
     std::string s = "Up " + HumanDuration(duration_cast<seconds>(now - since));
     if (status == status::kPaused) s += " (paused)";
+    else if (health) s += " (" + *health + ")";  // as `docker ps` shows it
     return s;
   }
   if (status == status::kStopped) {
@@ -83,6 +84,7 @@ json ToStorageJson(const Container& c) {
   } else {
     j["healthcheck"] = nullptr;
   }
+  j["health"] = Opt(c.health);
   j["registry_id"] = Opt(c.registry_id);
   j["user_id"] = c.user_id;
   j["project_id"] = c.project_id;
@@ -137,6 +139,7 @@ Container FromStorageJson(const json& j) {
     c.healthcheck = Healthcheck{hc->value("test", std::string()), hc->value("interval", 0),
                                 hc->value("retries", 0), hc->value("timeout", 0)};
   }
+  c.health = GetOpt<std::string>(j, "health");
   c.registry_id = GetOpt<std::string>(j, "registry_id");
   c.user_id = j.value("user_id", std::string());
   c.project_id = j.value("project_id", std::string());

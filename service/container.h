@@ -87,6 +87,8 @@ struct Container {
   std::optional<std::string> runtime;
   bool privileged = false;
   std::optional<Healthcheck> healthcheck;
+  // Result of the healthcheck while Running: "starting", "healthy" or "unhealthy" (Docker's).
+  std::optional<std::string> health;
   std::optional<std::string> registry_id;
   std::string user_id;
   std::string project_id;

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -53,6 +54,10 @@ class ContainerService : public DriverEvents {
   Status Recover();
   // Queues a reconcile of every settled container (the periodic sync loop calls this).
   void SyncAll();
+  // Runs the healthchecks that are due (Docker's rules: `retries` failures in a row make a
+  // Running container unhealthy; with auto_heal it is then rebooted). Called about once a
+  // second from one thread; a check blocks that thread for at most its timeout.
+  void CheckHealth();
 
   // `c` comes from the API with the request's fields and defaults applied; the service gives
   // it uuid, name (if empty), status, owner, host and times. Returns the record as stored.
@@ -142,6 +147,12 @@ class ContainerService : public DriverEvents {
   // when the pull policy says so (task_state image_pulling), a freshly pulled image's
   // defaults are applied to the record, and its root disk goes in the spec.
   Result<SandboxSpec> PrepareCreate(const std::string& uuid);
+
+  struct HealthState {
+    TimePoint next;
+    int failures = 0;
+  };
+  std::map<std::string, HealthState> health_;  // only touched by CheckHealth's thread
 
   const Config& cfg_;
   ContainerStore* store_;

@@ -3,6 +3,7 @@
 // container), except the DriverEvents callbacks, which only queue work.
 #include <algorithm>
 
+#include "common/ids.h"
 #include "common/logging.h"
 #include "service/container_service.h"
 #include "service/image_service.h"
@@ -130,6 +131,7 @@ Status ContainerService::DoStart(const std::string& uuid) {
     rec.status_reason.reset();
     rec.task_state.reset();
     rec.started_at = clock_();
+    rec.health.reset();
     rec.exit_code.reset();
     rec.manually_stopped = false;
     return Status::Ok();
@@ -300,6 +302,7 @@ void ContainerService::HandleExit(const std::string& uuid, int exit_code, bool m
     if (!live && !manual) return Status::Conflict("stale exit");  // already handled
     manual = manual || c.manually_stopped;
     c.status = status::kStopped;
+    c.health.reset();
     c.exit_code = exit_code;
     c.finished_at = clock_();
     c.task_state.reset();
@@ -344,6 +347,7 @@ void ContainerService::PolicyRestart(const std::string& uuid) {
   auto r = Mutate(uuid, [&](Container& rec) -> Status {
     rec.status = status::kRunning;
     rec.started_at = clock_();
+    rec.health.reset();
     rec.restart_count += 1;
     rec.exit_code.reset();
     return Status::Ok();
@@ -476,6 +480,61 @@ Status ContainerService::Recover() {
     }
   }
   return Status::Ok();
+}
+
+}  // namespace zunvm
+
+namespace zunvm {
+
+void ContainerService::CheckHealth() {
+  auto all = store_->All();
+  if (!all) return;
+  TimePoint now = clock_();
+  std::map<std::string, HealthState> next;
+  for (const auto& c : *all) {
+    if (!c.healthcheck || c.healthcheck->test.empty() || c.status != status::kRunning || c.task_state) continue;
+    HealthState st = health_.count(c.uuid) ? health_[c.uuid] : HealthState{now, 0};
+    // Docker's defaults for what the request left at 0: every 30 s, 30 s timeout, 3 retries.
+    auto interval = std::chrono::seconds(c.healthcheck->interval > 0 ? c.healthcheck->interval : 30);
+    int timeout = c.healthcheck->timeout > 0 ? c.healthcheck->timeout : 30;
+    int retries = c.healthcheck->retries > 0 ? c.healthcheck->retries : 3;
+    if (!c.health) {
+      (void)Mutate(c.uuid, [](Container& rec) -> Status {
+        rec.health = "starting";
+        return Status::Ok();
+      });
+    }
+    if (now < st.next) {
+      next[c.uuid] = st;
+      continue;
+    }
+    auto r = driver_->Exec(c.uuid, {"sh", "-c", c.healthcheck->test}, std::chrono::seconds(timeout));
+    st.failures = r && r->exit_code == 0 ? 0 : st.failures + 1;
+    st.next = clock_() + interval;
+    std::string health = st.failures == 0 ? "healthy" : st.failures >= retries ? "unhealthy" : c.health.value_or("starting");
+    bool heal = false;
+    auto updated = Mutate(c.uuid, [&](Container& rec) -> Status {
+      if (rec.status != status::kRunning || rec.task_state) return Status::Conflict("changed meanwhile");
+      rec.health = health;
+      if (health == "unhealthy" && rec.auto_heal) {
+        heal = true;
+        rec.status = status::kRestarting;
+        rec.task_state = task::kRebooting;
+        rec.status_reason = "unhealthy: rebooted by auto_heal";
+      }
+      return Status::Ok();
+    });
+    if (!updated) continue;
+    if (heal) {
+      Logger("service")->info("container {} is unhealthy: rebooting it (auto_heal)", c.uuid);
+      std::string uuid = c.uuid;
+      RequestContext ctx{"req-" + NewUuid(), c.user_id, c.project_id};
+      Queue(uuid, RecordAction(ctx, uuid, "reboot"), [this, uuid] { return DoReboot(uuid, 10); });
+      st = HealthState{clock_() + interval, 0};
+    }
+    next[c.uuid] = st;
+  }
+  health_.swap(next);
 }
 
 }  // namespace zunvm

@@ -75,6 +75,7 @@ Status Daemon::Start() {
   st = server_->Start(opts, [this](const HttpRequest& r) { return api_->Handle(r); });
   if (!st.ok()) return st;
   if (cfg_.sync_container_state_interval > 0) sync_ = std::thread([this] { SyncLoop(); });
+  health_ = std::thread([this] { HealthLoop(); });
   Logger("service")->info("zunvmd serving on {}://{}:{} (driver {}, state {})",
                           cfg_.ssl_cert_file.empty() ? "http" : "https", cfg_.host_ip,
                           server_->Port(), driver_->Name(), cfg_.state_dir);
@@ -94,6 +95,17 @@ void Daemon::SyncLoop() {
   }
 }
 
+void Daemon::HealthLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    cv_.wait_for(lock, std::chrono::seconds(1));
+    if (stopping_) break;
+    lock.unlock();
+    containers_->CheckHealth();
+    lock.lock();
+  }
+}
+
 bool Daemon::WaitIdle(std::chrono::milliseconds timeout) {
   return executor_ ? executor_->WaitIdle(timeout) : true;
 }
@@ -105,6 +117,7 @@ void Daemon::Stop() {
   }
   cv_.notify_all();
   if (sync_.joinable()) sync_.join();
+  if (health_.joinable()) health_.join();
   if (server_) server_->Stop();
   if (executor_) executor_->Shutdown();
   // The driver goes before the service it sends events to.

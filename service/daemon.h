@@ -46,6 +46,7 @@ class Daemon {
 
  private:
   void SyncLoop();
+  void HealthLoop();
 
   Config cfg_;
   std::unique_ptr<Database> db_;
@@ -61,6 +62,7 @@ class Daemon {
   std::unique_ptr<Api> api_;
   std::unique_ptr<HttpServer> server_;
   std::thread sync_;
+  std::thread health_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;

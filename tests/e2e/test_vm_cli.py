@@ -134,6 +134,16 @@ class VmCliTest(unittest.TestCase):
         uuid = c["uuid"]
         self.wait_status("web", "Running")
         self.assertIn("zunvm-" + uuid, domains())
+        # qemu runs unprivileged, under libvirt's seccomp sandbox.
+        with open("/run/libvirt/qemu/zunvm-%s.pid" % uuid) as f:
+            qemu = int(f.read().strip())
+        with open("/proc/%d/status" % qemu) as f:
+            uid = [line.split()[1] for line in f if line.startswith("Uid:")][0]
+        self.assertNotEqual(uid, "0")
+        with open("/proc/%d/cmdline" % qemu) as f:
+            argv = f.read().split("\0")
+        self.assertIn("-sandbox", argv)
+        self.assertTrue(argv[argv.index("-sandbox") + 1].startswith("on"), argv)
 
         # A kernel of its own: the guest's, not the host's.
         p = self.osc("exec", "web", "uname", "-r")
@@ -320,12 +330,18 @@ class VmCliTest(unittest.TestCase):
         wait_for(lambda: not os.path.exists(os.path.join(self.state, "sandboxes", uuid)), 60,
                  "the orphan sandbox dir removed")
 
-    def test_7_libvirtd_restart(self):
+    def test_7_healthcheck_and_libvirtd_restart(self):
         # libvirtd goes away and comes back: the VM runs on, zunvmd reconnects and keeps managing
         # it (pause needs libvirt; losing the VM afterwards is still noticed).
-        c = self.osc("run", "--name", "steady", "busybox", "sleep", "1000", fmt_json=True)
+        c = self.osc("run", "--name", "steady", "--healthcheck",
+                     "cmd=test -f /tmp/ok,interval=1,retries=2,timeout=10", "busybox", "sleep", "1000",
+                     fmt_json=True)
         uuid = c["uuid"]
         self.wait_status("steady", "Running")
+        # The healthcheck runs in the VM: unhealthy until the file exists, then healthy.
+        wait_for(lambda: "(unhealthy)" in self.show("steady")["status_detail"], 60, "unhealthy")
+        self.osc("exec", "steady", "touch", "/tmp/ok")
+        wait_for(lambda: "(healthy)" in self.show("steady")["status_detail"], 60, "healthy")
         subprocess.run(["pkill", "-x", "libvirtd"], check=True)
         wait_for(lambda: subprocess.run(["pgrep", "-x", "libvirtd"], capture_output=True).returncode != 0,
                  60, "libvirtd to exit")

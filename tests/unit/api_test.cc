@@ -293,5 +293,34 @@ TEST_F(ApiTest, ImagesImportListShowDefaultsAndDelete) {
   EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/images/rootfs/" + img["image_id"].get<std::string>().substr(7) + ".ext4"));
 }
 
+TEST_F(ApiTest, HealthchecksMarkHealthAndAutoHealReboots) {
+  std::string good = Run(R"({"image": "busybox", "command": ["sleep", "inf"],
+                             "healthcheck": {"cmd": "true", "interval": 1, "retries": 2, "timeout": 2}})");
+  std::string bad = Run(R"({"image": "busybox", "command": ["sleep", "inf"],
+                            "healthcheck": {"cmd": "false", "interval": 1, "retries": 2, "timeout": 2}})");
+  std::string heal = Run(R"({"image": "busybox", "command": ["sleep", "inf"], "auto_heal": true,
+                             "healthcheck": {"cmd": "false", "interval": 1, "retries": 1, "timeout": 2}})");
+  auto detail = [&](const std::string& id) {
+    return Body(Call("GET", "/v1/containers/" + id))["status_detail"].get<std::string>();
+  };
+  ASSERT_TRUE(Eventually([&] { return detail(good).find("(healthy)") != std::string::npos; }, std::chrono::seconds(20)))
+      << detail(good);
+  ASSERT_TRUE(Eventually([&] { return detail(bad).find("(unhealthy)") != std::string::npos; }, std::chrono::seconds(20)))
+      << detail(bad);
+  EXPECT_EQ(StatusOf(bad), "Running");  // no auto_heal: only marked
+  auto actions = [&](const std::string& id) {
+    std::vector<std::string> names;
+    json body = Body(Call("GET", "/v1/containers/" + id + "/container_actions"));
+    for (const auto& a : body["containerActions"]) {
+      names.push_back(a["action"].get<std::string>());
+    }
+    return names;
+  };
+  ASSERT_TRUE(Eventually([&] {
+    auto a = actions(heal);
+    return std::count(a.begin(), a.end(), "reboot") >= 1 && StatusOf(heal) == "Running";
+  }, std::chrono::seconds(20))) << StatusOf(heal);
+}
+
 }  // namespace
 }  // namespace zunvm
