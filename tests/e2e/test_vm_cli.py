@@ -249,6 +249,18 @@ class VmCliTest(unittest.TestCase):
         self.assertEqual(self.logs("fromimg").strip(), "kept-across-stop")
         self.osc("delete", "fromimg")
 
+        # Half a cpu, live: the guest cgroup and the domain's vCPU quota.
+        self.osc("set", "--cpu", "0.5", "web")
+        self.assertEqual(self.show("web")["status_reason"], "cpu/memory updated live")
+        sched = subprocess.run(VIRSH + ["schedinfo", "zunvm-" + uuid], capture_output=True, text=True).stdout
+        self.assertRegex(sched, r"vcpu_quota\s*:\s*50000")
+
+        # Rebuild: a fresh sandbox from the image; the old files are gone.
+        self.osc("rebuild", "web")
+        self.wait_status("web", "Running")
+        p = self.osc("exec", "web", "sh", "-c", "cat /root/marker || echo no-marker")
+        self.assertIn("no-marker", p.stdout)
+
         self.osc("delete", "--force", "web")
         wait_for(lambda: self.show("web")["status"] == "gone(404)", 60, "web deleted")
         self.assert_no_trace(uuid)
@@ -314,6 +326,27 @@ class VmCliTest(unittest.TestCase):
         self.assertNotIn("zunvm-" + uuid, domains())
         self.osc("delete", "halfway")
         wait_for(lambda: self.show("halfway")["status"] == "gone(404)", 60, "halfway deleted")
+        self.assert_no_trace(uuid)
+
+    def test_5b_zunvmd_sigkill_during_stop_and_delete(self):
+        # sh as the container's PID 1 ignores SIGTERM: the stop waits out its timeout, and
+        # zunvmd is killed meanwhile. The next zunvmd adopts the VM and settles the record.
+        c = self.osc("run", "--name", "stubborn", "busybox", "sh", "-c", "while true; do sleep 1; done",
+                     fmt_json=True)
+        uuid = c["uuid"]
+        self.wait_status("stubborn", "Running")
+        self.osc("stop", "--timeout", "60", "stubborn")
+        wait_for(lambda: self.show("stubborn").get("task_state") == "container_stopping", 30, "stopping")
+        self.daemon.stop(signal.SIGKILL)
+        self.daemon.start(timeout=60)
+        self.wait_status("stubborn", "Running", 60)
+        self.assertEqual(self.osc("exec", "stubborn", "echo", "adopted").stdout.strip(), "adopted")
+        # Killed right after accepting a delete: the next zunvmd finishes it.
+        code, _ = self.api("DELETE", "/v1/containers/stubborn?force=true")
+        self.assertEqual(code, 204)
+        self.daemon.stop(signal.SIGKILL)
+        self.daemon.start(timeout=60)
+        wait_for(lambda: self.show("stubborn")["status"] == "gone(404)", 60, "stubborn deleted")
         self.assert_no_trace(uuid)
 
     def test_6_domains_without_records_are_removed(self):
