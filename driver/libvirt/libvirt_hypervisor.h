@@ -3,8 +3,10 @@
 // first connection opens and runs on its own thread for the life of the process; lifecycle
 // events and the connection's close callback arrive there.
 //
-// Thread safety: all methods are thread-safe; no lock of ours is held across a libvirt call
-// except the short one that hands out a referenced connection.
+// Thread safety: all methods are thread-safe. Domain calls hold no lock of ours (they take a
+// referenced connection and go); only opening and reopening the connection happen under `mu_`.
+// A watcher thread checks the connection every 500 ms and reopens it after libvirtd went away,
+// then calls the reconnect handler (events are not delivered while disconnected).
 #pragma once
 
 #include <atomic>
