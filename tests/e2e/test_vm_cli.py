@@ -127,6 +127,12 @@ class VmCliTest(unittest.TestCase):
         wait_for(lambda: self.show("hello")["status"] == "gone(404)", 60, "hello deleted")
         self.assert_no_trace(c["uuid"])
 
+        # auto_remove: gone with its VM, disk and logs once the process exits.
+        c = self.osc("run", "--name", "ephemeral", "--auto-remove", "busybox", "true", fmt_json=True)
+        wait_for(lambda: self.show("ephemeral")["status"] == "gone(404)", BOOT, "ephemeral removed")
+        self.assert_no_trace(c["uuid"])
+        self.assertFalse(os.path.exists(os.path.join(self.state, "logs", c["uuid"] + ".log")))
+
     def test_2_long_running_lifecycle(self):
         script = ('trap "echo got-term; exit 143" TERM; echo started; '
                   'while true; do sleep 0.2; done')
