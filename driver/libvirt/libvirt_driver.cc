@@ -238,7 +238,15 @@ Result<std::shared_ptr<LibvirtDriver::Box>> LibvirtDriver::FindOrNotFound(const 
   return b;
 }
 
-Status LibvirtDriver::Save(Box& b) { return SaveRecord(b.record(), b.rec); }
+Status LibvirtDriver::Record(Box& b, const std::function<void(SandboxRecord&)>& change) {
+  SandboxRecord copy;
+  {
+    std::lock_guard<std::mutex> lock(b.mu);
+    change(b.rec);
+    copy = b.rec;
+  }
+  return SaveRecord(b.record(), copy);
+}
 
 // ---- Events -----------------------------------------------------------------------------------
 
@@ -296,9 +304,10 @@ void LibvirtDriver::HandleMainExit(const std::shared_ptr<Box>& b, uint64_t gen) 
       code = *b->main_exit;
     }
     Teardown(*b, /*graceful=*/true);
-    b->rec.state = RecordState::kStopped;
-    b->rec.exit_code = code;
-    Status st = Save(*b);
+    Status st = Record(*b, [&](SandboxRecord& r) {
+      r.state = RecordState::kStopped;
+      r.exit_code = code;
+    });
     if (!st.ok()) Logger("libvirt")->warn("sandbox {}: {}", b->uuid, st.ToString());
   }
   Logger("libvirt")->info("sandbox {}: main process exited with {}; VM shut down", b->uuid, code);
@@ -423,6 +432,7 @@ Status LibvirtDriver::Boot(Box& b) {
   if (s.argv.empty()) return fail(Status::Invalid("the container has no command (the image gives none either)"));
   auto created = a->Call("create_container", body, Left(deadline));
   if (!created) return fail(created.error());
+  std::lock_guard<std::mutex> lock(b.mu);
   b.rec.boot = {{"domain_started_s", defined},
                 {"kernel_booted_s", std::max(defined, ready - init_age)},
                 {"agent_ready_s", ready},
@@ -492,14 +502,12 @@ Result<SandboxInfo> LibvirtDriver::Create(const SandboxSpec& spec) {
   } else {
     ::chmod(b->dir.c_str(), 0777);
   }
-  b->rec.state = RecordState::kCreating;
-  b->rec.exit_code.reset();
-  Status st = Save(*b);
+  Status st = Record(*b, [](SandboxRecord& r) {
+    r.state = RecordState::kCreating;
+    r.exit_code.reset();
+  });
   if (st.ok()) st = Boot(*b);
-  if (st.ok()) {
-    b->rec.state = RecordState::kCreated;
-    st = Save(*b);
-  }
+  if (st.ok()) st = Record(*b, [](SandboxRecord& r) { r.state = RecordState::kCreated; });
   if (!st.ok()) {
     Teardown(*b, false);
     fs::remove_all(b->dir, ec);
@@ -535,13 +543,13 @@ Status LibvirtDriver::Start(const std::string& uuid) {
   auto r = a->Call("start_container", {{"id", uuid}}, kCallTimeout);
   if (!r) {
     Teardown(box, false);
-    box.rec.state = RecordState::kStopped;
-    (void)Save(box);
+    (void)Record(box, [](SandboxRecord& rec) { rec.state = RecordState::kStopped; });
     return r.error();
   }
-  box.rec.state = RecordState::kRunning;
-  box.rec.exit_code.reset();
-  return Save(box);
+  return Record(box, [](SandboxRecord& rec) {
+    rec.state = RecordState::kRunning;
+    rec.exit_code.reset();
+  });
 }
 
 Result<int> LibvirtDriver::Stop(const std::string& uuid, seconds timeout) {
@@ -581,9 +589,10 @@ Result<int> LibvirtDriver::Stop(const std::string& uuid, seconds timeout) {
     std::lock_guard<std::mutex> lock(box.mu);
     box.stopping = false;
   }
-  box.rec.state = RecordState::kStopped;
-  box.rec.exit_code = code;
-  ZUNVM_RETURN_IF_ERROR(Save(box));
+  ZUNVM_RETURN_IF_ERROR(Record(box, [&](SandboxRecord& r) {
+    r.state = RecordState::kStopped;
+    r.exit_code = code;
+  }));
   return code;
 }
 
@@ -604,8 +613,7 @@ Status LibvirtDriver::Kill(const std::string& uuid, int signal) {
   if (!a) return a.error();
   if (box.rec.state == RecordState::kPaused) {
     ZUNVM_RETURN_IF_ERROR(hv_->Resume(box.name()));
-    box.rec.state = RecordState::kRunning;
-    (void)Save(box);
+    (void)Record(box, [](SandboxRecord& r) { r.state = RecordState::kRunning; });
   }
   auto r = (*a)->Call("signal", {{"exec_id", uuid}, {"signal", signal}}, kCallTimeout);
   return r ? Status::Ok() : r.error();
@@ -619,8 +627,7 @@ Status LibvirtDriver::Pause(const std::string& uuid) {
   if (auto a = RunningAgent(box); !a) return a.error();
   if (box.rec.state != RecordState::kRunning) return Status::Conflict("Sandbox " + uuid + " is not running");
   ZUNVM_RETURN_IF_ERROR(hv_->Suspend(box.name()));
-  box.rec.state = RecordState::kPaused;
-  return Save(box);
+  return Record(box, [](SandboxRecord& r) { r.state = RecordState::kPaused; });
 }
 
 Status LibvirtDriver::Unpause(const std::string& uuid) {
@@ -630,8 +637,7 @@ Status LibvirtDriver::Unpause(const std::string& uuid) {
   std::lock_guard<std::mutex> op(box.op);
   if (box.rec.state != RecordState::kPaused) return Status::Conflict("Sandbox " + uuid + " is not paused");
   ZUNVM_RETURN_IF_ERROR(hv_->Resume(box.name()));
-  box.rec.state = RecordState::kRunning;
-  return Save(box);
+  return Record(box, [](SandboxRecord& r) { r.state = RecordState::kRunning; });
 }
 
 Status LibvirtDriver::Delete(const std::string& uuid, bool force) {
@@ -797,7 +803,10 @@ Result<SandboxStats> LibvirtDriver::Stats(const std::string& uuid) {
   }
   if (wall_usec > 0 && usec >= prev_usec) s.cpu_percent = 100.0 * (usec - prev_usec) / wall_usec / vcpus;
   s.mem_usage_mib = Field<uint64_t>(*r, "mem_used_bytes") / 1048576.0;
-  s.mem_limit_mib = static_cast<double>(box.rec.spec.memory_mib);
+  {
+    std::lock_guard<std::mutex> lock(box.mu);
+    s.mem_limit_mib = static_cast<double>(box.rec.spec.memory_mib);
+  }
   s.block_read = Field<uint64_t>(*r, "block_read_bytes");
   s.block_write = Field<uint64_t>(*r, "block_write_bytes");
   s.net_rx = Field<uint64_t>(*r, "net_rx_bytes");
@@ -866,9 +875,10 @@ Result<bool> LibvirtDriver::Update(const std::string& uuid, double cpu, int64_t 
   if (!b) return Err(b.error());
   Box& box = **b;
   std::lock_guard<std::mutex> op(box.op);
-  box.rec.spec.cpu = cpu;
-  box.rec.spec.memory_mib = memory_mib;
-  ZUNVM_RETURN_IF_ERROR(Save(box));
+  ZUNVM_RETURN_IF_ERROR(Record(box, [&](SandboxRecord& r) {
+    r.spec.cpu = cpu;
+    r.spec.memory_mib = memory_mib;
+  }));
   std::shared_ptr<agent::AgentClient> a;
   double vm_cpu;
   int64_t vm_mem;

@@ -36,6 +36,7 @@
 
 #include "driver/driver.h"
 #include "driver/libvirt/hypervisor.h"
+#include "driver/libvirt/sandbox_record.h"
 
 namespace zunvm::agent {
 class AgentClient;
@@ -96,7 +97,10 @@ class LibvirtDriver : public SandboxDriver {
   Status Boot(Box& b);
   // Powers the VM off (gracefully: the agent syncs first) and drops the agent. Caller holds op.
   void Teardown(Box& b, bool graceful);
-  Status Save(Box& b);
+  // Applies `change` to the box's record under its field mutex, then writes the record to
+  // sandbox.json. Callers hold the box's op mutex (so saves happen in order); readers of the
+  // record hold either mutex.
+  Status Record(Box& b, const std::function<void(SandboxRecord&)>& change);
   // The running VM's agent, or Conflict when the sandbox is not running.
   Result<std::shared_ptr<agent::AgentClient>> RunningAgent(Box& b);
   // Runs `fn` with an agent that sees the sandbox's files, booting a VM for it when stopped.
