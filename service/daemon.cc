@@ -74,8 +74,12 @@ Status Daemon::Start() {
   opts.key_file = cfg_.ssl_key_file;
   st = server_->Start(opts, [this](const HttpRequest& r) { return api_->Handle(r); });
   if (!st.ok()) return st;
-  if (cfg_.sync_container_state_interval > 0) sync_ = std::thread([this] { SyncLoop(); });
-  health_ = std::thread([this] { HealthLoop(); });
+  if (cfg_.sync_container_state_interval > 0) {
+    sync_ = std::thread([this] {
+      Every(std::chrono::seconds(cfg_.sync_container_state_interval), [this] { containers_->SyncAll(); });
+    });
+  }
+  health_ = std::thread([this] { Every(std::chrono::seconds(1), [this] { containers_->CheckHealth(); }); });
   Logger("service")->info("zunvmd serving on {}://{}:{} (driver {}, state {})",
                           cfg_.ssl_cert_file.empty() ? "http" : "https", cfg_.host_ip,
                           server_->Port(), driver_->Name(), cfg_.state_dir);
@@ -84,24 +88,13 @@ Status Daemon::Start() {
 
 int Daemon::Port() const { return server_ ? server_->Port() : 0; }
 
-void Daemon::SyncLoop() {
+void Daemon::Every(std::chrono::seconds interval, const std::function<void()>& fn) {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
-    cv_.wait_for(lock, std::chrono::seconds(cfg_.sync_container_state_interval));
+    cv_.wait_for(lock, interval);
     if (stopping_) break;
     lock.unlock();
-    containers_->SyncAll();
-    lock.lock();
-  }
-}
-
-void Daemon::HealthLoop() {
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!stopping_) {
-    cv_.wait_for(lock, std::chrono::seconds(1));
-    if (stopping_) break;
-    lock.unlock();
-    containers_->CheckHealth();
+    fn();
     lock.lock();
   }
 }

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -45,8 +46,8 @@ class Daemon {
   ImageService* images() { return images_.get(); }
 
  private:
-  void SyncLoop();
-  void HealthLoop();
+  // Calls fn every `interval` until Stop().
+  void Every(std::chrono::seconds interval, const std::function<void()>& fn);
 
   Config cfg_;
   std::unique_ptr<Database> db_;

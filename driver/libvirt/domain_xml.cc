@@ -66,11 +66,10 @@ std::string DomainName(const std::string& uuid) { return kDomainPrefix + uuid; }
 
 int VcpusFor(double cpu) { return std::max(1, static_cast<int>(std::ceil(cpu - 1e-9))); }
 
-int64_t VcpuQuotaFor(double cpu) {
-  int n = VcpusFor(cpu);
-  if (std::fabs(cpu - n) < 1e-9) return 0;
-  // Spread the total over the vCPUs: n vCPUs * quota = cpu * period. At least 1 ms (libvirt's floor).
-  return std::max<int64_t>(1000, std::llround(cpu * kCpuPeriodUs / n));
+int64_t VcpuQuotaFor(double cpu, int vcpus) {
+  if (cpu + 1e-9 >= vcpus) return 0;
+  // Spread the total over the vCPUs: vcpus * quota = cpu * period. At least 1 ms (libvirt's floor).
+  return std::max<int64_t>(1000, std::llround(cpu * kCpuPeriodUs / vcpus));
 }
 
 std::string BuildDomainXml(const DomainConfig& c) {

@@ -37,9 +37,11 @@ struct DomainConfig {
 std::string DomainName(const std::string& uuid);
 // vCPUs for a (possibly fractional) cpu value: at least 1.
 int VcpusFor(double cpu);
-// The per-vCPU CFS quota (µs per kPeriodUs) for a fractional cpu value, or 0 for none.
+// The per-vCPU CFS quota (µs per kCpuPeriodUs) that gives `vcpus` vCPUs `cpu` CPUs' worth of
+// time in all, or 0 for none (cpu covers every vCPU). `vcpus` defaults to VcpusFor(cpu).
 inline constexpr int64_t kCpuPeriodUs = 100000;
-int64_t VcpuQuotaFor(double cpu);
+int64_t VcpuQuotaFor(double cpu, int vcpus);
+inline int64_t VcpuQuotaFor(double cpu) { return VcpuQuotaFor(cpu, VcpusFor(cpu)); }
 std::string BuildDomainXml(const DomainConfig& c);
 // Escapes text or attribute content (& < > ' ").
 std::string XmlEscape(const std::string& s);

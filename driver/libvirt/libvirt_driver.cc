@@ -200,12 +200,7 @@ void LibvirtDriver::WorkerLoop() {
     lock.unlock();
     // Tick: acknowledge delivered events (a restart then replays little) and notice agents
     // whose channel died without a libvirt event.
-    std::vector<std::shared_ptr<Box>> boxes;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      for (auto& [u, b] : boxes_) boxes.push_back(b);
-    }
-    for (auto& b : boxes) {
+    for (auto& b : Boxes()) {
       std::shared_ptr<agent::AgentClient> a;
       {
         std::lock_guard<std::mutex> l(b->mu);
@@ -230,6 +225,13 @@ std::shared_ptr<LibvirtDriver::Box> LibvirtDriver::Find(const std::string& uuid)
   std::lock_guard<std::mutex> lock(mu_);
   auto it = boxes_.find(uuid);
   return it == boxes_.end() ? nullptr : it->second;
+}
+
+std::vector<std::shared_ptr<LibvirtDriver::Box>> LibvirtDriver::Boxes() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::shared_ptr<Box>> out;
+  for (auto& [uuid, b] : boxes_) out.push_back(b);
+  return out;
 }
 
 Result<std::shared_ptr<LibvirtDriver::Box>> LibvirtDriver::FindOrNotFound(const std::string& uuid) {
@@ -673,13 +675,8 @@ Result<SandboxInfo> LibvirtDriver::Inspect(const std::string& uuid) {
 }
 
 Result<std::vector<SandboxInfo>> LibvirtDriver::List() {
-  std::vector<std::shared_ptr<Box>> boxes;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto& [u, b] : boxes_) boxes.push_back(b);
-  }
   std::vector<SandboxInfo> out;
-  for (auto& b : boxes) {
+  for (auto& b : Boxes()) {
     std::lock_guard<std::mutex> lock(b->mu);
     out.push_back(SandboxInfo{b->uuid, b->name(), ToSandboxState(b->rec.state), b->rec.exit_code,
                               b->rec.spec.hostname});
@@ -893,9 +890,7 @@ Result<bool> LibvirtDriver::Update(const std::string& uuid, double cpu, int64_t 
   if (VcpusFor(cpu) > VcpusFor(vm_cpu) || memory_mib + opts_.memory_overhead_mib > vm_mem) return false;
   auto r = a->Call("update", {{"id", uuid}, {"memory_bytes", memory_mib << 20}, {"cpus", cpu}}, kCallTimeout);
   if (!r) return Err(r.error());
-  int n = VcpusFor(vm_cpu);
-  int64_t quota = cpu + 1e-9 < n ? std::max<int64_t>(1000, std::llround(cpu * kCpuPeriodUs / n)) : 0;
-  Status st = hv_->SetVcpuQuota(box.name(), kCpuPeriodUs, quota);
+  Status st = hv_->SetVcpuQuota(box.name(), kCpuPeriodUs, VcpuQuotaFor(cpu, VcpusFor(vm_cpu)));
   if (!st.ok()) Logger("libvirt")->warn("sandbox {}: {}", uuid, st.ToString());
   return true;
 }
@@ -972,12 +967,7 @@ Status LibvirtDriver::Init() {
   });
   hv_->SetReconnectHandler([this] {
     Post([this] {
-      std::vector<std::shared_ptr<Box>> boxes;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        for (auto& [u, b] : boxes_) boxes.push_back(b);
-      }
-      for (auto& b : boxes) CheckLost(b, "its VM vanished while libvirtd was away");
+      for (auto& b : Boxes()) CheckLost(b, "its VM vanished while libvirtd was away");
     });
   });
   ZUNVM_RETURN_IF_ERROR(hv_->Open());

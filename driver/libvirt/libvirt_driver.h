@@ -92,6 +92,8 @@ class LibvirtDriver : public SandboxDriver {
  private:
   struct Box;
   std::shared_ptr<Box> Find(const std::string& uuid);
+  // Every box, copied out from under mu_.
+  std::vector<std::shared_ptr<Box>> Boxes();
   Result<std::shared_ptr<Box>> FindOrNotFound(const std::string& uuid);
   // Boots the VM and creates the container in it. Caller holds the box's op mutex.
   Status Boot(Box& b);

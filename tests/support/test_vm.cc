@@ -9,27 +9,16 @@
 #include <random>
 #include <sstream>
 
+#include "driver/libvirt/domain_xml.h"
+
 namespace zunvm::testvm {
+
+using libvirt::XmlEscape;
 
 namespace {
 
-std::string Escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    switch (c) {
-      case '&': o += "&amp;"; break;
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '\'': o += "&apos;"; break;
-      case '"': o += "&quot;"; break;
-      default: o += c;
-    }
-  }
-  return o;
-}
-
 std::string Disk(const std::string& file, const char* dev, const char* serial, bool readonly) {
-  return "<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='" + Escape(file) +
+  return "<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='" + XmlEscape(file) +
          "'/><target dev='" + dev + "' bus='virtio'/><serial>" + serial + "</serial>" +
          (readonly ? "<readonly/><shareable/>" : "") + "</disk>";
 }
@@ -76,14 +65,14 @@ Status TestVm::Boot(const TestVmOptions& opts) {
   x << "<domain type='qemu'><name>" << name_ << "</name>"
     << "<memory unit='MiB'>" << opts.memory_mib << "</memory><vcpu>1</vcpu>"
     << "<os><type arch='x86_64' machine='q35'>hvm</type>"
-    << "<kernel>" << Escape(opts.guest_dir + "/vmlinux") << "</kernel>"
-    << "<initrd>" << Escape(opts.initramfs.empty() ? opts.guest_dir + "/initramfs.cpio" : opts.initramfs) << "</initrd>"
-    << "<cmdline>" << Escape(opts.cmdline.empty() ? kDefaultCmdline : opts.cmdline) << "</cmdline></os>"
+    << "<kernel>" << XmlEscape(opts.guest_dir + "/vmlinux") << "</kernel>"
+    << "<initrd>" << XmlEscape(opts.initramfs.empty() ? opts.guest_dir + "/initramfs.cpio" : opts.initramfs) << "</initrd>"
+    << "<cmdline>" << XmlEscape(opts.cmdline.empty() ? kDefaultCmdline : opts.cmdline) << "</cmdline></os>"
     << "<features><acpi/></features><clock offset='utc'/>"
     << "<on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot><on_crash>destroy</on_crash>"
     << "<devices><emulator>/usr/bin/qemu-system-x86_64</emulator>" << devices
-    << "<serial type='file'><source path='" << Escape(work_ + "/console.log") << "'/><target port='0'/></serial>"
-    << "<channel type='unix'><source mode='bind' path='" << Escape(socket_) << "'/>"
+    << "<serial type='file'><source path='" << XmlEscape(work_ + "/console.log") << "'/><target port='0'/></serial>"
+    << "<channel type='unix'><source mode='bind' path='" << XmlEscape(socket_) << "'/>"
     << "<target type='virtio' name='org.zunvm.agent.0'/></channel>"
     << "<controller type='usb' model='none'/><memballoon model='none'/></devices></domain>";
   { std::ofstream(work_ + "/dom.xml") << x.str(); }

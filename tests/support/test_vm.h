@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "driver/libvirt/libvirt_driver.h"
 
 namespace zunvm::testvm {
 
@@ -19,10 +20,8 @@ struct TestVmOptions {
   std::string cmdline;              // default: kDefaultCmdline
 };
 
-inline constexpr const char kDefaultCmdline[] =
-    "console=ttyS0 quiet cryptomgr.notests tsc=reliable no_timer_check mitigations=off "
-    "i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd 8250.nr_uarts=1 audit=0 "
-    "rcupdate.rcu_expedited=1 random.trust_cpu=on nokaslr";
+// The guest command line zunvmd boots with (driver/libvirt).
+inline const char* const kDefaultCmdline = libvirt::kDefaultGuestCmdline;
 
 class TestVm {
  public:
