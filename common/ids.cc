@@ -29,6 +29,16 @@ bool IsUuidLike(const std::string& s) {
   return hex.size() == 32 && (s.size() == 32 || s.size() == 36);
 }
 
+std::string CanonicalUuid(const std::string& s) {
+  if (!IsUuidLike(s)) return "";
+  std::string hex;
+  for (char c : s) {
+    if (c != '-') hex.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  }
+  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
+         hex.substr(16, 4) + "-" + hex.substr(20);
+}
+
 std::string RandomHex(size_t bytes) {
   std::string raw(bytes, '\0');
   if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1) {

@@ -9,6 +9,8 @@ namespace zunvm {
 std::string NewUuid();                    // lower-case 8-4-4-4-12
 std::string NewRequestId();               // "req-" + uuid
 bool IsUuidLike(const std::string& s);    // 32 hex digits, with or without the dashes
+// The lower-case 8-4-4-4-12 form of a uuid-like string; empty when !IsUuidLike(s).
+std::string CanonicalUuid(const std::string& s);
 std::string RandomHex(size_t bytes);      // 2*bytes hex chars from OpenSSL's RAND_bytes
 // Zun-style generated name: "<greek-letter>-<1..24>-container", e.g. "zeta-22-container".
 std::string GenerateContainerName();

@@ -5,6 +5,7 @@
 #include <map>
 #include <regex>
 
+#include "common/ids.h"
 #include "common/shlex.h"
 #include "common/strings.h"
 
@@ -132,6 +133,16 @@ Result<Container> ParseCreateBody(const json& body, const ApiVersion& v, const C
          auto s = String("image", x, 2, 255);
          if (!s) return s.error();
          c.image = *s;
+         return Status::Ok();
+       }}},
+      // zunvm extension: the caller chooses the uuid (Zun's driver passes the uuid Zun gave
+      // the container). A uuid already in use is refused with 409 by the store.
+      {"uuid", {1, false, [](const json& x, Container& c) -> Status {
+         if (x.is_null()) return Status::Ok();
+         if (!x.is_string() || !IsUuidLike(x.get<std::string>())) {
+           return SchemaError("uuid", x, "Expected a uuid");
+         }
+         c.uuid = CanonicalUuid(x.get<std::string>());
          return Status::Ok();
        }}},
       {"name", {1, false, [](const json& x, Container& c) -> Status {

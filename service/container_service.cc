@@ -19,12 +19,7 @@ ContainerService::ContainerService(const Config& cfg, ContainerStore* store,
 
 Result<Container> ContainerService::Lookup(const std::string& ident) {
   if (IsUuidLike(ident)) {
-    std::string uuid = ToLower(ident);
-    if (uuid.size() == 32) {
-      uuid = uuid.substr(0, 8) + "-" + uuid.substr(8, 4) + "-" + uuid.substr(12, 4) + "-" +
-             uuid.substr(16, 4) + "-" + uuid.substr(20);
-    }
-    auto c = store_->Get(uuid);
+    auto c = store_->Get(CanonicalUuid(ident));
     if (c) return c;
     if (c.error().code() != Code::kNotFound) return c;
   }
@@ -123,7 +118,7 @@ Result<Container> ContainerService::Create(const RequestContext& ctx, Container 
     // Missing and pullable: registry pulls come with the registry client; until then the
     // driver gets the name as it is.
   }
-  c.uuid = NewUuid();
+  if (c.uuid.empty()) c.uuid = NewUuid();  // else chosen by the caller (Zun's driver)
   if (c.name.empty()) c.name = GenerateContainerName();
   c.status = status::kCreating;
   c.task_state.reset();
@@ -134,6 +129,10 @@ Result<Container> ContainerService::Create(const RequestContext& ctx, Container 
   if (!c.hostname) c.hostname = c.uuid.substr(0, 8) + c.uuid.substr(9, 4);
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (store_->Get(c.uuid)) {
+      return Err(Status::Conflict("A container with UUID " + c.uuid + " already exists.",
+                                  "ContainerAlreadyExists"));
+    }
     ZUNVM_RETURN_IF_ERROR(store_->Insert(c));
   }
   int64_t action = RecordAction(ctx, c.uuid, "create");

@@ -152,6 +152,17 @@ TEST_F(ApiTest, NamesAmbiguityAndErrors) {
   EXPECT_EQ(Call("GET", "/v1/containers?sort_dir=sideways").status, 400);
 }
 
+TEST_F(ApiTest, CreateWithCallerChosenUuid) {
+  const std::string uuid = "5d3a9c1e-0b7f-4c2a-9e61-3f0d8b2a7c44";
+  auto r = Call("POST", "/v1/containers", R"({"image": "busybox", "command": ["true"], "uuid": ")" + uuid + "\"}");
+  ASSERT_EQ(r.status, 202);
+  EXPECT_EQ(Body(r)["uuid"], uuid);
+  EXPECT_EQ(Call("GET", "/v1/containers/" + uuid).status, 200);
+  auto again = Call("POST", "/v1/containers", R"({"image": "busybox", "uuid": ")" + uuid + "\"}");
+  EXPECT_EQ(again.status, 409);
+  EXPECT_EQ(Body(again)["errors"][0]["code"], "container.container-already-exists");
+}
+
 TEST_F(ApiTest, ListPaginationFollowsNext) {
   for (int i = 0; i < 5; ++i) Run(R"({"image": "busybox", "command": ["sleep", "inf"]})");
   std::string target = "/v1/containers/?limit=2";

@@ -107,7 +107,16 @@ INSTANTIATE_TEST_SUITE_P(
         Bad{R"({"image": "busybox", "privileged": false})", v1_40, "PolicyNotAuthorized", Code::kForbidden},
         Bad{R"({"image": "busybox", "runtime": "runc"})", v1_40, "InvalidValue", Code::kInvalidArgument},
         Bad{R"({"image": "busybox", "exposed_ports": {"99999/tcp": {}}})", v1_40, "SchemaValidationError", Code::kInvalidArgument},
-        Bad{R"({"image": "busybox", "hostname": "under_score"})", v1_40, "SchemaValidationError", Code::kInvalidArgument}));
+        Bad{R"({"image": "busybox", "hostname": "under_score"})", v1_40, "SchemaValidationError", Code::kInvalidArgument},
+        Bad{R"({"image": "busybox", "uuid": "not-a-uuid"})", v1_40, "SchemaValidationError", Code::kInvalidArgument},
+        Bad{R"({"image": "busybox", "uuid": 7})", v1_1, "SchemaValidationError", Code::kInvalidArgument}));
+
+TEST(CreateSchema, CallerChosenUuidIsCanonical) {
+  Config cfg;
+  auto c = ParseCreateBody(json{{"image", "busybox"}, {"uuid", "0A1B2C3D4E5F40718293A4B5C6D7E8F9"}}, v1_1, cfg);
+  ASSERT_TRUE(c) << c.error().ToString();
+  EXPECT_EQ(c->uuid, "0a1b2c3d-4e5f-4071-8293-a4b5c6d7e8f9");
+}
 
 TEST(PatchSchema, KeysAndVersions) {
   Config cfg;
