@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "rest/api.h"
+#include "common/base64.h"
 #include "common/strings.h"
 #include "rest/views.h"
 #include "service/image_service.h"
@@ -107,6 +108,14 @@ void AddImageRoutes(Router& r, const ApiDeps& d) {
     auto hits = images->Search(term, exact);
     if (!hits) return Err(hits.error());
     return ApiResponse::Json(200, *hits);
+  });
+  // zunvm extension: the image as a base64 `docker save` archive (what Zun's commit uploads
+  // to Glance), at most [api] max_body_bytes of blobs.
+  size_t max_export = static_cast<size_t>(d.cfg->max_body_bytes);
+  r.Add("GET", "/v1/images/{id}/export", [images, max_export](ApiRequest& req) -> Result<ApiResponse> {
+    auto tar = images->Export(req.path.at("id"), max_export);
+    if (!tar) return Err(tar.error());
+    return ApiResponse::Json(200, {{"data", Base64Encode(*tar)}});
   });
   r.Add("POST", "/v1/images/import", [images, host](ApiRequest& req) -> Result<ApiResponse> {
     return Import(images, req, host);

@@ -338,13 +338,17 @@ Result<ContainerAction> ContainerService::Action(const std::string& ident,
   return actions_->Get(c->uuid, request_id);
 }
 
-// Drivers whose sandboxes come from images: the container's whole filesystem (as the agent
-// archives "/", pseudo filesystems left out) becomes the one layer of a new local image with the
-// original image's runtime config. Others snapshot in the driver.
+// When the container's image is here: the container's whole filesystem (as the agent archives
+// "/", pseudo filesystems left out) becomes the one layer of a new local image with the
+// original image's runtime config. A driver that needs no images (the fake) snapshots in the
+// driver when the image is absent.
 Result<std::string> ContainerService::CommitImage(const Container& c, const std::string& repository,
                                                   const std::string& tag) {
-  if (!images_ || !driver_->UsesImages()) return driver_->Commit(c.uuid, repository, tag);
+  if (!images_) return driver_->Commit(c.uuid, repository, tag);
   auto base = images_->Find(c.image);
+  if (!base && base.error().code() == Code::kNotFound && !driver_->UsesImages()) {
+    return driver_->Commit(c.uuid, repository, tag);
+  }
   if (!base) return Err(base.error());
   auto files = driver_->GetArchive(c.uuid, "/");
   if (!files) return Err(files.error());

@@ -12,6 +12,7 @@
 #include "common/ids.h"
 #include "common/strings.h"
 #include "common/subprocess.h"
+#include "image/archive_export.h"
 #include "image/archive_import.h"
 #include "image/layer_unpack.h"
 #include "image/manifest.h"
@@ -239,6 +240,16 @@ Result<nlohmann::json> ImageService::Search(const std::string& term, bool exact)
     }
   }
   return out;
+}
+
+Result<std::string> ImageService::Export(const std::string& ident, size_t max_bytes) {
+  auto img = Find(ident);
+  if (!img) return Err(img.error());
+  image::ExportedImage e;
+  e.repo_tag = img->repo.empty() ? "" : img->repo + ":" + (img->tag.empty() ? "latest" : img->tag);
+  e.config_digest = img->image_id;
+  e.layers = img->layers;
+  return image::ExportDockerArchive(blobs_, e, max_bytes);
 }
 
 Result<ImageRecord> ImageService::Find(const std::string& ident) {

@@ -57,6 +57,9 @@ class ImageService {
   // when empty).
   Result<ImageRecord> Commit(const ImageRecord& base, const std::string& rootfs_tar,
                              const std::string& repository, const std::string& tag);
+  // The image as a `docker save` archive (image/archive_export.h), at most `max_bytes` of
+  // blobs (PayloadTooLarge past it).
+  Result<std::string> Export(const std::string& ident, size_t max_bytes);
   // Conflict while a container uses it. Blobs and the disk go when no record names the image.
   Status Delete(const std::string& ident);
   // Docker's rules for what the image supplies where a create request is silent: entrypoint,

@@ -1,5 +1,6 @@
 // Importing docker-save and OCI-layout archives into a real BlobStore in a temp dir.
 #include "image/archive_import.h"
+#include "image/archive_export.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -70,6 +71,38 @@ TEST_F(ImageImportTest, DockerSaveArchive) {
   auto man = blobs_->Read(img.manifest_digest, 1 << 20);  // the synthesised v2 manifest
   ASSERT_TRUE(man);
   EXPECT_TRUE(ParseManifest(*man));
+}
+
+TEST_F(ImageImportTest, ExportIsADockerSaveArchiveThatImportsBack) {
+  std::string cfg_name = Hex(Sha256Digest(config_)) + ".json";
+  json manifest = json::array({{{"Config", cfg_name}, {"RepoTags", {"team/app:v2"}}, {"Layers", {"abc/layer.tar"}}}});
+  auto r = Import({{"manifest.json", manifest.dump()}, {cfg_name, config_}, {"abc/layer.tar", layer_}});
+  ASSERT_TRUE(r) << r.error().ToString();
+  const ImportedImage& img = (*r)[0];
+  ExportedImage e{"team/app:v2", img.config_digest, img.layers};
+  auto tar = ExportDockerArchive(*blobs_, e, 1 << 20);
+  ASSERT_TRUE(tar) << tar.error().ToString();
+
+  BlobStore other(dir_ + "/other");
+  ASSERT_TRUE(other.Init().ok());
+  std::ofstream(dir_ + "/export.tar", std::ios::binary) << *tar;
+  int fd = ::open((dir_ + "/export.tar").c_str(), O_RDONLY | O_CLOEXEC);
+  auto back = ImportArchive(fd, other, 1 << 30);
+  ::close(fd);
+  ASSERT_TRUE(back) << back.error().ToString();
+  ASSERT_EQ(back->size(), 1u);
+  EXPECT_EQ((*back)[0].repo, "team/app");
+  EXPECT_EQ((*back)[0].tag, "v2");
+  EXPECT_EQ((*back)[0].config_digest, img.config_digest);
+  EXPECT_EQ((*back)[0].layers, img.layers);
+
+  auto small = ExportDockerArchive(*blobs_, e, 8);
+  ASSERT_FALSE(small);
+  EXPECT_EQ(small.error().code(), Code::kPayloadTooLarge);
+  ExportedImage missing{"", img.config_digest, {Sha256Digest("not stored")}};
+  auto gone = ExportDockerArchive(*blobs_, missing, 1 << 20);
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().code(), Code::kNotFound);
 }
 
 TEST_F(ImageImportTest, OciLayoutArchiveWithAnIndex) {
