@@ -1,0 +1,36 @@
+"""Options of the zunvm driver, in zun.conf's ``[zunvm]`` section."""
+
+from oslo_config import cfg
+
+GROUP = cfg.OptGroup(name='zunvm', title='zunvm driver options',
+                     help='How zun-compute reaches this host\'s zunvmd.')
+
+OPTS = [
+    cfg.URIOpt('api_url', default='http://127.0.0.1:9517', schemes=['http', 'https'],
+               help='Base URL of this host\'s zunvmd (without /v1).'),
+    cfg.StrOpt('auth_token', secret=True, default='',
+               help='Sent as X-Auth-Token; must be one of zunvmd\'s [api] auth_tokens when '
+                    'zunvmd runs with auth_strategy = token.'),
+    cfg.StrOpt('ca_file', default='',
+               help='PEM CA bundle to verify an https api_url; empty uses the system CAs.'),
+    cfg.FloatOpt('timeout', default=60.0, min=1.0,
+                 help='Seconds one HTTP request to zunvmd may take (pulls and execs have '
+                      'their own limits).'),
+    cfg.IntOpt('create_timeout', default=600, min=1,
+               help='Seconds a create, start, stop, reboot, delete... may take in zunvmd '
+                    '(image pull plus VM boot for a create) before the driver gives up.'),
+    cfg.IntOpt('exec_timeout', default=660, min=1,
+               help='Seconds an execute request may take; keep it above zunvmd\'s '
+                    '[DEFAULT] execute_timeout so zunvmd answers the timeout itself.'),
+    cfg.FloatOpt('poll_interval', default=0.2, min=0.01,
+                 help='Seconds between polls while waiting for zunvmd to finish an action.'),
+]
+
+
+def register_opts(conf):
+    conf.register_group(GROUP)
+    conf.register_opts(OPTS, group=GROUP)
+
+
+def list_opts():
+    return [(GROUP, OPTS)]

@@ -1,0 +1,133 @@
+"""End to end: the zunvm Zun driver over a zunvmd that runs real VMs (libvirt driver).
+
+The manager's sequence for `openstack appcontainer run` (pull_image, create, start), then
+exec, logs, stop, start, update, stats and delete, as zun-compute calls them, and the
+periodic status sync noticing a VM that died. Needs libvirtd and the guest image
+(scripts/test.sh prepares both); ctest runs it as e2e_zun_driver_vm.
+"""
+import os
+import platform
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import ROOT, new_container
+
+from zun.common import consts
+
+VIRSH = ['virsh', '-c', 'qemu:///system']
+
+
+def domains():
+    out = subprocess.run(VIRSH + ['list', '--name'], capture_output=True, text=True, timeout=60)
+    return set(out.stdout.split())
+
+
+def eventually(fn, ok, timeout, what):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if ok(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError('%s: last value %r' % (what, value))
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope='module')
+def vm_zunvmd():
+    from zunvmd_proc import Zunvmd, binary
+    state = tempfile.mkdtemp(prefix='zvd-', dir='/tmp')  # short: agent sockets live here
+    archive = os.path.join(state, 'busybox.tar')
+    subprocess.run([os.path.join(ROOT, 'guest', 'build-busybox-image.sh'), archive], check=True,
+                   capture_output=True, timeout=300)
+    subprocess.run([binary(), 'import-image', '--state-dir', state, archive], check=True,
+                   capture_output=True, timeout=300)
+    d = Zunvmd(state_dir=state, driver='libvirt').start(timeout=60)
+    yield d
+    d.stop()
+    for dom in domains():
+        if dom.startswith('zunvm-') and os.path.exists(os.path.join(state, 'sandboxes', dom[6:])):
+            subprocess.run(VIRSH + ['destroy', dom], capture_output=True)
+    subprocess.run(['rm', '-rf', state])
+
+
+@pytest.fixture
+def vm_driver(conf, vm_zunvmd):
+    from zunvm_zun import driver as zdriver
+    conf.set_override('api_url', vm_zunvmd.url, group='zunvm')
+    conf.set_override('poll_interval', 0.2, group='zunvm')
+    return zdriver.ZunvmDriver()
+
+
+def test_run_exec_stop_start_delete_in_a_real_vm(vm_driver, ctx):
+    d = vm_driver
+    c = new_container(ctx, command=['sh', '-c', 'echo booted; trap "exit 0" TERM; '
+                                    'while true; do sleep 1; done'], memory='256')
+    # container_create: pull (already imported: ifnotpresent), then create.
+    image, loaded = d.pull_image(ctx, 'busybox', 'latest', 'ifnotpresent', 'docker')
+    assert loaded is True
+    image['repo'], image['tag'] = 'busybox', 'latest'
+    c.task_state = consts.CONTAINER_CREATING
+    c = d.create(ctx, c, image, [], {c.uuid: []})
+    c.task_state = None
+    assert c.status == consts.CREATED and c.container_id == c.uuid
+    assert 'zunvm-' + c.uuid in domains()  # the VM is up (booted at create)
+
+    c = d.start(ctx, c)
+    assert c.status == consts.RUNNING
+    exec_id = d.execute_create(ctx, c, 'uname -r', False)
+    out, code = d.execute_run(exec_id, 'uname -r')
+    assert code == 0
+    assert out.strip() and out.strip().decode() != platform.release()  # the guest's kernel
+    logs = eventually(lambda: d.show_logs(ctx, c), lambda s: b'booted' in s, 60, 'logs')
+    assert logs.startswith(b'booted')
+    stats = d.stats(ctx, c)
+    assert stats['MEM LIMIT(MiB)'] > 0
+
+    c.memory = '384'
+    d.update(ctx, c)
+    assert c.status_reason in ('cpu/memory updated live',
+                               'cpu/memory change applies at the next start')
+
+    c = d.stop(ctx, c, 10)
+    assert c.status == consts.STOPPED
+    assert 'Exited(0)' in (c.status_detail or '')
+    assert 'zunvm-' + c.uuid not in domains()
+    c = d.start(ctx, c)
+    assert c.status == consts.RUNNING
+
+    res = d.get_available_resources()
+    assert res['running_containers'] >= 1 and 'kata' in res['runtimes']
+
+    d.delete(ctx, c, True)
+    assert not d.check_container_exist(c)
+    assert 'zunvm-' + c.uuid not in domains()
+
+
+def test_sync_marks_a_container_whose_vm_died(vm_driver, ctx, vm_zunvmd):
+    from zun import objects
+    d = vm_driver
+    c = new_container(ctx, command=['sleep', '3600'])
+    c = d.create(ctx, c, {'repo': 'busybox', 'tag': 'latest', 'driver': 'docker'}, [], {})
+    c = d.start(ctx, c)
+    c.save(ctx)
+    pid_file = '/run/libvirt/qemu/zunvm-%s.pid' % c.uuid
+    with open(pid_file) as f:
+        os.kill(int(f.read().strip()), signal.SIGKILL)
+
+    class Manager(object):
+        def container_rebuild(self, context, container, run):
+            raise AssertionError('no auto_heal: no rebuild')
+
+    def synced():
+        d.update_containers_states(ctx, objects.Container.list(ctx), Manager())
+        return objects.Container.get_by_uuid(ctx, c.uuid)
+
+    row = eventually(synced, lambda r: r.status == consts.ERROR, 60, 'sync to Error')
+    assert 'stopped unexpectedly' in (row.status_reason or '')
+    d.delete(ctx, row, True)
+    assert 'zunvm-' + c.uuid not in domains()
