@@ -559,6 +559,14 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
             raise ZunvmError(error_msg='zunvmd reports no host')
         return hosts[0]
 
+    # [compute] *_allocation_ratio default to None, and zun-compute's container_update
+    # multiplies by them: fall back to the initial_* ratios placement also starts from.
+    def get_cpu_allocation_ratio(self):
+        return self.cpu_allocation_ratio or CONF.compute.initial_cpu_allocation_ratio
+
+    def get_ram_allocation_ratio(self):
+        return self.ram_allocation_ratio or CONF.compute.initial_ram_allocation_ratio
+
     def node_support_disk_quota(self):
         return True
 

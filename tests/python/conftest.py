@@ -52,7 +52,18 @@ def conf():
     import zun.conf
     from zunvm_zun import driver  # noqa: F401  (registers [zunvm])
     CONF = zun.conf.CONF
-    if not CONF._args:
+    if USING_REAL_ZUN:
+        # Zun's own database in memory (one StaticPool connection), its schema from the models.
+        from zun.common import config as zun_config
+        from zun.db import api as db_api  # noqa: F401  (registers [database])
+        from zun.db.sqlalchemy import api as sqla_api
+        from zun.db.sqlalchemy import models
+        CONF.set_default('connection', 'sqlite://', group='database')
+        CONF.set_default('sqlite_synchronous', False, group='database')
+        zun_config.parse_args([], default_config_files=[])
+        CONF.set_override('auth_type', 'none', group='keystone_auth')
+        models.Base.metadata.create_all(sqla_api.get_engine())
+    elif not CONF._args:
         CONF([], project='zun', default_config_files=[])
     CONF.set_override('host', 'zunvm-test-host')
     CONF.set_override('poll_interval', 0.05, group='zunvm')
@@ -70,6 +81,15 @@ def zunvmd():
     d.cleanup() if hasattr(d, 'cleanup') else None
 
 
+@pytest.fixture(scope='session')
+def busybox_tar(tmp_path_factory):
+    """busybox:latest as a docker-save archive (Debian's busybox-static), built once."""
+    tar = str(tmp_path_factory.mktemp('img') / 'busybox.tar')
+    subprocess.run([os.path.join(ROOT, 'guest', 'build-busybox-image.sh'), tar], check=True,
+                   stdout=subprocess.DEVNULL)
+    return tar
+
+
 @pytest.fixture
 def driver(conf, zunvmd):
     from zunvm_zun import driver as zdriver
@@ -85,7 +105,8 @@ def ctx():
 def admin_context():
     if USING_REAL_ZUN:
         from zun.common import context
-        return context.get_admin_context()
+        return context.RequestContext(user_id='u', project_id='p', is_admin=True,
+                                      all_projects=True)
     return object()
 
 

@@ -10,12 +10,10 @@ import os
 import tarfile
 import time
 
-import subprocess
-
 import pytest
 import requests
 
-from conftest import ROOT, new_container
+from conftest import admin_context, new_container
 
 from zun.common import consts
 from zun.common import exception
@@ -51,7 +49,7 @@ def started(driver, ctx, **kw):
 
 def db_row(c):
     from zun import objects
-    return objects.Container.get_by_uuid(None, c.uuid)
+    return objects.Container.get_by_uuid(admin_context(), c.uuid)
 
 
 # --- loading -------------------------------------------------------------------------------
@@ -326,14 +324,6 @@ def test_missing_auto_heal_container_is_rebuilt_by_the_manager(driver, ctx, zunv
 
 # --- images and the host -------------------------------------------------------------------------
 
-@pytest.fixture(scope='module')
-def busybox_tar(tmp_path_factory):
-    tar = str(tmp_path_factory.mktemp('img') / 'busybox.tar')
-    subprocess.run([os.path.join(ROOT, 'guest', 'build-busybox-image.sh'), tar], check=True,
-                   stdout=subprocess.DEVNULL)
-    return tar
-
-
 def test_images_pull_inspect_search_delete(driver, ctx, zunvmd, busybox_tar):
     tar = busybox_tar
     driver.load_image(tar)
@@ -358,6 +348,8 @@ def test_images_pull_inspect_search_delete(driver, ctx, zunvmd, busybox_tar):
 
 
 def test_available_resources_describe_this_host(driver, conf):
+    assert driver.get_cpu_allocation_ratio() == 16.0  # [compute] initial_* when unset
+    assert driver.get_ram_allocation_ratio() == 1.5
     res = driver.get_available_resources()
     assert res['cpus'] == os.cpu_count()
     assert 'kata' in res['runtimes']

@@ -13,8 +13,10 @@ CONF.register_opts([
 ])
 CONF.register_opts([
     cfg.FloatOpt('reserve_disk_for_image', default=0.2),
-    cfg.FloatOpt('cpu_allocation_ratio', default=1.0),
-    cfg.FloatOpt('ram_allocation_ratio', default=1.0),
+    cfg.FloatOpt('cpu_allocation_ratio', default=None),
+    cfg.FloatOpt('ram_allocation_ratio', default=None),
+    cfg.FloatOpt('initial_cpu_allocation_ratio', default=16.0),
+    cfg.FloatOpt('initial_ram_allocation_ratio', default=1.5),
     cfg.BoolOpt('enable_cpu_pinning', default=False),
 ], group='compute')
 CONF.register_opts([cfg.ListOpt('driver_list', default=['cinder', 'local'])], group='volume')
