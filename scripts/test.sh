@@ -18,5 +18,10 @@ export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tests/lsan.supp:print_sup
 
 echo "== ASan/UBSan build: all tests"
 ctest --test-dir "$root/build-asan" --output-on-failure -j 2 --timeout 900
+if [[ -n "${ZUNVM_ZUN_SRC:-}" ]]; then
+  echo "== the Zun driver against the real Zun in $ZUNVM_ZUN_SRC (and zun-compute's Manager)"
+  (cd "$root" && ZUNVMD="$root/build-asan/zunvmd" PYTHONDONTWRITEBYTECODE=1 \
+     /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/python)
+fi
 echo "== release build: unit tests"
 ctest --test-dir "$root/build" --output-on-failure -j 2 -E '^(e2e|fuzz|integration)_' --timeout 300

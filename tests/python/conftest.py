@@ -19,8 +19,26 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, 'python'))
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'e2e'))
 
+def _zun_dist_info(src):
+    """Zun's entry points (setup.cfg) as installed metadata, which stevedore reads."""
+    import configparser
+    out = tempfile.mkdtemp(prefix='zun-dist-')
+    info = os.path.join(out, 'zun-10.0.0.dist-info')
+    os.mkdir(info)
+    with open(os.path.join(info, 'METADATA'), 'w') as f:
+        f.write('Metadata-Version: 2.1\nName: zun\nVersion: 10.0.0\n')
+    cp = configparser.ConfigParser(interpolation=None)
+    cp.read(os.path.join(src, 'setup.cfg'))
+    with open(os.path.join(info, 'entry_points.txt'), 'w') as f:
+        for group, body in cp['entry_points'].items():
+            f.write('[%s]\n' % group)
+            f.writelines(line.strip() + '\n' for line in body.splitlines() if line.strip())
+    return out
+
+
 if os.environ.get('ZUNVM_ZUN_SRC'):
     sys.path.insert(0, os.environ['ZUNVM_ZUN_SRC'])
+    sys.path.insert(0, _zun_dist_info(os.environ['ZUNVM_ZUN_SRC']))
     os.environ.setdefault('PBR_VERSION', '10.0.0')
 else:
     sys.path.insert(0, os.path.join(HERE, 'zun_standin'))
