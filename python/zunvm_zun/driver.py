@@ -33,6 +33,8 @@ LOG = logging.getLogger(__name__)
 
 # Statuses the manager may act on for a rebuild (zun/common/utils.py VALID_STATES).
 REBUILD_STATES = (consts.CREATED, consts.RUNNING, consts.STOPPED, consts.ERROR)
+# execute_create ids kept for execute_run; older ones are forgotten past this many.
+MAX_PENDING_EXECS = 1024
 # zunvmd's statuses are Zun's; anything else it might say is shown as Unknown.
 KNOWN_STATUSES = frozenset([
     consts.ERROR, consts.RUNNING, consts.STOPPED, consts.PAUSED, consts.UNKNOWN,
@@ -380,6 +382,8 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
         if interactive:
             raise ZunvmNotSupported(what='Interactive exec (a websocket console)')
         exec_id = uuidlib.uuid4().hex
+        while len(self._execs) >= MAX_PENDING_EXECS:  # created but never run: drop the oldest
+            self._execs.pop(next(iter(self._execs)))
         self._execs[exec_id] = (cid, command)
         return exec_id
 
