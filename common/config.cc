@@ -62,6 +62,9 @@ const OptionDesc kOptions[] = {
     {kDefault, "sync_container_state_interval", &Config::sync_container_state_interval},
     {kDefault, "execute_timeout", &Config::execute_timeout},
     {kDefault, "container_log_max_bytes", &Config::container_log_max_bytes},
+    {kDefault, "log_file", &Config::log_file},
+    {kDefault, "log_max_bytes", &Config::log_max_bytes},
+    {kDefault, "log_backup_count", &Config::log_backup_count},
     {"api", "host_ip", &Config::host_ip},
     {"api", "port", &Config::port},
     {"api", "threads", &Config::api_threads},
@@ -379,6 +382,10 @@ Status ValidateDefaultSection(const Config& c) {
   if (c.execute_timeout < 1) return Bad("[DEFAULT] execute_timeout", "must be at least 1");
   if (c.container_log_max_bytes < 4096) {
     return Bad("[DEFAULT] container_log_max_bytes", "must be at least 4096");
+  }
+  if (c.log_max_bytes < 4096) return Bad("[DEFAULT] log_max_bytes", "must be at least 4096");
+  if (c.log_backup_count < 1 || c.log_backup_count > 100) {
+    return Bad("[DEFAULT] log_backup_count", "must be between 1 and 100");
   }
   return ValidateResources(c);
 }

@@ -35,6 +35,9 @@ struct Config {
   int sync_container_state_interval = 60;  // seconds; 0 disables the sync loop
   int execute_timeout = 60;                // seconds for a synchronous exec
   int64_t container_log_max_bytes = 64 * 1024 * 1024;  // per container log file
+  std::string log_file;                    // empty: stderr (the journal under systemd)
+  int64_t log_max_bytes = 64 * 1024 * 1024;  // log_file rotates at this size
+  int log_backup_count = 5;                // rotated files kept: log_file.1 .. .N
 
   // [api]
   std::string host_ip = "127.0.0.1";

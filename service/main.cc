@@ -143,6 +143,11 @@ int main(int argc, char** argv) {
   zunvm::Status st = zunvm::ValidateConfig(cfg);
   if (!st.ok()) return Fail(st.message());
   zunvm::InitLogging(cfg.debug);
+  if (!cfg.log_file.empty()) {
+    st = zunvm::SetLogFile(cfg.log_file, static_cast<size_t>(cfg.log_max_bytes),
+                           static_cast<size_t>(cfg.log_backup_count));
+    if (!st.ok()) return Fail(st.message());
+  }
   if (import_image || pull_image) {
     if (archive.empty()) return Fail(pull_image ? "pull-image needs an image name" : "import-image needs an archive");
     return ImageCommand(cfg, archive, repo, pull_image);

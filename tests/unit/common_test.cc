@@ -1,7 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "common/base64.h"
 #include "common/ids.h"
+#include "common/logging.h"
 #include "common/shlex.h"
 #include "common/strings.h"
 #include "common/timefmt.h"
@@ -110,6 +113,31 @@ TEST(Base64, RoundTripAndRejects) {
   EXPECT_FALSE(Base64Decode("a"));
   EXPECT_FALSE(Base64Decode("a=b="));
   EXPECT_FALSE(Base64Decode("!!!!"));
+}
+
+}  // namespace
+}  // namespace zunvm
+
+namespace zunvm {
+namespace {
+
+TEST(Logging, LogFileRotatesAndCanGoBackToStderr) {
+  char tmpl[] = "/tmp/zunvm-log-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl, file = dir + "/zunvmd.log";
+  ASSERT_TRUE(SetLogFile(file, 4096, 2).ok());
+  auto log = Logger("logtest");
+  for (int i = 0; i < 200; ++i) log->warn("line {} of a log that outgrows 4096 bytes", i);
+  log->flush();
+  EXPECT_TRUE(std::filesystem::exists(file));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/zunvmd.1.log"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/zunvmd.2.log"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/zunvmd.3.log"));  // backups: 2
+  EXPECT_LE(std::filesystem::file_size(file), 4096u);
+  EXPECT_TRUE(SetLogFile("", 0, 0).ok());  // back to stderr for the other tests
+  Status bad = SetLogFile(file + "/under-a-regular-file.log", 4096, 2);
+  EXPECT_EQ(bad.code(), Code::kInternal) << bad.ToString();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -26,6 +26,7 @@ auto Tie(const Config& c) {
                   c.default_disk, c.minimum_cpus, c.maximum_cpus, c.minimum_memory,
                   c.maximum_memory, c.minimum_disk, c.maximum_disk, c.workers,
                   c.sync_container_state_interval, c.execute_timeout, c.container_log_max_bytes,
+                  c.log_file, c.log_max_bytes, c.log_backup_count,
                   c.host_ip, c.port, c.api_threads, c.api_workers, c.max_limit, c.max_body_bytes,
                   c.auth_strategy, c.auth_tokens, c.allow_insecure_bind, c.ssl_cert_file,
                   c.ssl_key_file, c.allow_privileged, c.public_url, c.db_connection,
@@ -84,6 +85,7 @@ TEST(ConfigLoad, SetsEachType) {
       "container_log_max_bytes = 8589934592\n"  // > 2^32: int64
       "runtimes = kata, runc,,  \n"
       "host = compute-1\n"
+      "log_file = /var/log/zunvm/zunvmd.log\n"
       "[api]\n"
       "port = 0\n"
       "auth_strategy = token\n"
@@ -100,6 +102,7 @@ TEST(ConfigLoad, SetsEachType) {
   EXPECT_EQ(cfg.runtimes, (std::vector<std::string>{"kata", "runc"}));
   EXPECT_EQ(cfg.host, "compute-1");
   EXPECT_EQ(cfg.HostName(), "compute-1");
+  EXPECT_EQ(cfg.log_file, "/var/log/zunvm/zunvmd.log");
   EXPECT_EQ(cfg.port, 0);
   EXPECT_EQ(cfg.auth_tokens, (std::vector<std::string>{"a", "b"}));
   EXPECT_EQ(cfg.guest_boot_timeout, -5);
@@ -283,6 +286,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadLoad{"[api]\nthreads = 1\n", "invalid option [api] threads: must be at least 2"},
         BadLoad{"[api]\nworkers = 0\n", "invalid option [api] workers"},
         BadLoad{"[DEFAULT]\nworkers = 0\n", "invalid option [DEFAULT] workers"},
+        BadLoad{"[DEFAULT]\nlog_max_bytes = 100\n", "[DEFAULT] log_max_bytes"},
+        BadLoad{"[DEFAULT]\nlog_backup_count = 0\n", "[DEFAULT] log_backup_count"},
         BadLoad{"[api]\nmax_limit = 0\n", "[api] max_limit"},
         BadLoad{"[api]\nmax_body_bytes = 1023\n", "[api] max_body_bytes"},
         BadLoad{"[api]\npublic_url = zun.example:9517\n", "[api] public_url"},
