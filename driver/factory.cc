@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <filesystem>
+
 #include "driver/fake/fake_driver.h"
 #include "driver/libvirt/libvirt_driver.h"
 #include "driver/libvirt/libvirt_hypervisor.h"
@@ -12,7 +14,17 @@
 
 namespace zunvm {
 
-std::string DefaultGuestDir() { return ZUNVM_DEFAULT_GUEST_DIR; }
+// An installed zunvmd (<prefix>/bin/zunvmd) uses <prefix>/share/zunvm/guest when it holds the
+// image; a zunvmd in the build tree uses the image built there (the compiled default).
+std::string DefaultGuestDir() {
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    auto installed = exe.parent_path().parent_path() / "share" / "zunvm" / "guest";
+    if (std::filesystem::exists(installed / "vmlinux", ec)) return installed.string();
+  }
+  return ZUNVM_DEFAULT_GUEST_DIR;
+}
 
 Result<std::unique_ptr<SandboxDriver>> MakeDriver(const Config& cfg) {
   if (cfg.container_driver == "fake") {

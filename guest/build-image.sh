@@ -71,6 +71,8 @@ for m in "${order[@]}"; do
   esac
   echo "$base" >> "$rootfs/lib/modules/modules.order"
 done
-(cd "$rootfs" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet) > "$out/initramfs.cpio"
+# Written aside and renamed: VMs booting meanwhile read either the old or the new file whole.
+(cd "$rootfs" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet) > "$out/initramfs.cpio.tmp"
+mv -f "$out/initramfs.cpio.tmp" "$out/initramfs.cpio"
 echo "$kver" > "$out/kernel.version"
 echo "guest image: $out/vmlinux ($(du -h "$out/vmlinux" | cut -f1)), $out/initramfs.cpio ($(du -h "$out/initramfs.cpio" | cut -f1)), kernel $kver, modules: $(tr '\n' ' ' < "$rootfs/lib/modules/modules.order")"

@@ -18,6 +18,9 @@ packages=(
   qemu-system-x86 libvirt-daemon-system libvirt-clients cpio xz-utils kmod file binutils
   # end-to-end clients and tools
   busybox-static curl openssl python3-openstackclient python3-zunclient wrk sqlite3 procps
+  # the Zun driver (python/) and its tests; the devstack plugin's checks
+  python3-requests python3-oslo.config python3-oslo.log python3-stevedore python3-setuptools
+  python3-pip python3-pytest shellcheck systemd
 )
 
 missing=()
