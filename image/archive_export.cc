@@ -1,26 +1,11 @@
 #include "image/archive_export.h"
 
-#include <archive.h>
-#include <archive_entry.h>
-
-#include <memory>
-
 #include <nlohmann/json.hpp>
+
+#include "common/libarchive_util.h"
 
 namespace zunvm::image {
 namespace {
-
-struct WriteFree {
-  void operator()(archive* a) const { archive_write_free(a); }
-};
-struct EntryFree {
-  void operator()(archive_entry* e) const { archive_entry_free(e); }
-};
-
-la_ssize_t Append(archive*, void* out, const void* buf, size_t n) {
-  static_cast<std::string*>(out)->append(static_cast<const char*>(buf), n);
-  return static_cast<la_ssize_t>(n);
-}
 
 std::string Hex(const std::string& digest) {
   auto colon = digest.find(':');
@@ -31,15 +16,12 @@ std::string Hex(const std::string& digest) {
 
 Result<std::string> ExportDockerArchive(const BlobStore& blobs, const ExportedImage& img,
                                         size_t max_bytes) {
-  std::string out;
-  std::unique_ptr<archive, WriteFree> a(archive_write_new());
-  if (archive_write_set_format_pax_restricted(a.get()) != ARCHIVE_OK ||
-      archive_write_open(a.get(), &out, nullptr, Append, nullptr) != ARCHIVE_OK) {
-    return Err(Status::Internal(std::string("tar: ") + archive_error_string(a.get())));
-  }
+  std::string out, err;
+  ArchiveWriter a = OpenTarWriterToString(&out, &err);
+  if (!a) return Err(Status::Internal(err));
   size_t total = 0;
   auto add = [&](const std::string& name, const std::string& data, bool dir) -> Status {
-    std::unique_ptr<archive_entry, EntryFree> e(archive_entry_new());
+    ArchiveEntry e(archive_entry_new());
     archive_entry_set_pathname(e.get(), name.c_str());
     archive_entry_set_mode(e.get(), dir ? (AE_IFDIR | 0755) : (AE_IFREG | 0644));
     archive_entry_set_size(e.get(), static_cast<la_int64_t>(data.size()));

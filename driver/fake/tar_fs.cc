@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "common/base64.h"
+#include "common/libarchive_util.h"
 #include "common/strings.h"
 
 namespace zunvm {
@@ -58,21 +59,6 @@ bool SafeName(const std::string& name) {
     if (part == "..") return false;
   }
   return true;
-}
-
-struct WriteFree {
-  void operator()(archive* a) const { archive_write_free(a); }
-};
-struct ReadFree {
-  void operator()(archive* a) const { archive_read_free(a); }
-};
-struct EntryFree {
-  void operator()(archive_entry* e) const { archive_entry_free(e); }
-};
-
-la_ssize_t AppendToString(archive*, void* out, const void* buf, size_t n) {
-  static_cast<std::string*>(out)->append(static_cast<const char*>(buf), n);
-  return static_cast<la_ssize_t>(n);
 }
 
 }  // namespace
@@ -222,14 +208,12 @@ Result<Archive> TarFs::Export(const std::string& path) const {
   std::string top = Base(Normalize(path));
   if (top == "/") top = ".";
 
-  std::unique_ptr<archive, WriteFree> a(archive_write_new());
   Archive out;
-  if (archive_write_set_format_pax_restricted(a.get()) != ARCHIVE_OK ||
-      archive_write_open(a.get(), &out.tar, nullptr, AppendToString, nullptr) != ARCHIVE_OK) {
-    return Err(Status::Internal(std::string("tar: ") + archive_error_string(a.get())));
-  }
+  std::string err;
+  ArchiveWriter a = OpenTarWriterToString(&out.tar, &err);
+  if (!a) return Err(Status::Internal(err));
   auto add = [&](const std::string& name, const Node& n) -> Status {
-    std::unique_ptr<archive_entry, EntryFree> e(archive_entry_new());
+    ArchiveEntry e(archive_entry_new());
     archive_entry_set_pathname(e.get(), name.c_str());
     archive_entry_set_mode(e.get(), TypeBits(n.type) | (n.mode & 07777));
     archive_entry_set_mtime(e.get(), n.mtime, 0);
@@ -273,7 +257,7 @@ Status TarFs::Import(const std::string& dir, const std::string& tar) {
   if (base_it == nodes_.end()) return Status::NotFound("Could not find the file " + dir);
   if (base_it->second.type != Type::kDir) return Status::Invalid(dir + " is not a directory");
 
-  std::unique_ptr<archive, ReadFree> a(archive_read_new());
+  ArchiveReader a(archive_read_new());
   archive_read_support_format_tar(a.get());
   archive_read_support_filter_all(a.get());
   if (archive_read_open_memory(a.get(), tar.data(), tar.size()) != ARCHIVE_OK) {

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 
 import pytest
@@ -144,3 +145,15 @@ def new_container(ctx, **kw):
     c = objects.Container(ctx, **fields)
     c.create(ctx)
     return c
+
+
+def eventually(fn, ok, timeout=20, what='condition'):
+    """Polls fn() until ok(value) holds; returns the value, or fails at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if ok(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError('%s not met; last value %r' % (what, value))
+        time.sleep(0.05)

@@ -8,12 +8,11 @@ import io
 import json
 import os
 import tarfile
-import time
 
 import pytest
 import requests
 
-from conftest import admin_context, new_container
+from conftest import admin_context, eventually, new_container
 
 from zun.common import consts
 from zun.common import exception
@@ -152,7 +151,7 @@ def test_exec_logs_top_stats(driver, ctx):
     with pytest.raises(exception.Invalid):
         driver.execute_resize('nope', 10, 10)
 
-    logs = _eventually(lambda: driver.show_logs(ctx, c), lambda s: b'oops' in s)
+    logs = eventually(lambda: driver.show_logs(ctx, c), lambda s: b'oops' in s)
     assert b'hello\n' in logs
     assert driver.show_logs(ctx, c, stdout=True, stderr=False) == b'hello\n'
     assert driver.show_logs(ctx, c, tail='1') == b'oops\n'
@@ -216,14 +215,14 @@ def test_delete_removes_it_and_is_idempotent(driver, ctx, zunvmd):
 def test_show_reads_zunvmd_and_handles_a_vanished_container(driver, ctx, zunvmd):
     c = started(driver, ctx)
     api(zunvmd, 'POST', '/containers/%s/stop?timeout=0' % c.uuid)
-    _eventually(lambda: zunvmd_view(zunvmd, c.uuid)['status'], lambda s: s == 'Stopped')
+    eventually(lambda: zunvmd_view(zunvmd, c.uuid)['status'], lambda s: s == 'Stopped')
     c = driver.show(ctx, c)
     assert c.status == consts.STOPPED
 
     c.task_state = consts.CONTAINER_STARTING  # a task in flight: show keeps Zun's status
     c.status = consts.CREATED
     api(zunvmd, 'DELETE', '/containers/' + c.uuid)
-    _eventually(lambda: zunvmd_view(zunvmd, c.uuid), lambda v: v is None)
+    eventually(lambda: zunvmd_view(zunvmd, c.uuid), lambda v: v is None)
     c.task_state = None
     c = driver.show(ctx, c)
     assert c.status == consts.ERROR
@@ -273,10 +272,10 @@ def test_list_and_update_containers_states(driver, ctx, zunvmd, conf):
     api(zunvmd, 'POST', '/containers/%s/stop?timeout=0' % busy.uuid)
     for g in (gone, gone_auto):
         api(zunvmd, 'DELETE', '/containers/%s?force=True' % g.uuid)
-    _eventually(lambda: [zunvmd_view(zunvmd, x.uuid) for x in (gone, gone_auto)],
+    eventually(lambda: [zunvmd_view(zunvmd, x.uuid) for x in (gone, gone_auto)],
                 lambda vs: vs == [None, None])
-    _eventually(lambda: zunvmd_view(zunvmd, busy.uuid)['status'], lambda s: s == 'Stopped')
-    _eventually(lambda: zunvmd_view(zunvmd, stopped_behind.uuid)['status'],
+    eventually(lambda: zunvmd_view(zunvmd, busy.uuid)['status'], lambda s: s == 'Stopped')
+    eventually(lambda: zunvmd_view(zunvmd, stopped_behind.uuid)['status'],
                 lambda s: s == 'Stopped')
     busy.task_state = consts.CONTAINER_REBOOTING
     busy.save(ctx)
@@ -311,7 +310,7 @@ def test_missing_auto_heal_container_is_rebuilt_by_the_manager(driver, ctx, zunv
     from zun import objects
     c = started(driver, ctx, auto_heal=True)
     api(zunvmd, 'DELETE', '/containers/%s?force=True' % c.uuid)
-    _eventually(lambda: zunvmd_view(zunvmd, c.uuid), lambda v: v is None)
+    eventually(lambda: zunvmd_view(zunvmd, c.uuid), lambda v: v is None)
     calls = []
 
     class Manager(object):
@@ -432,14 +431,3 @@ def _tar_of(name, payload):
         info.size = len(payload)
         tar.addfile(info, io.BytesIO(payload))
     return buf.getvalue()
-
-
-def _eventually(fn, ok, timeout=20):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if ok(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError('condition not met; last value %r' % (value,))
-        time.sleep(0.05)

@@ -10,11 +10,10 @@ import platform
 import signal
 import subprocess
 import tempfile
-import time
 
 import pytest
 
-from conftest import ROOT, new_container
+from conftest import ROOT, eventually, new_container
 
 from zun.common import consts
 
@@ -24,17 +23,6 @@ VIRSH = ['virsh', '-c', 'qemu:///system']
 def domains():
     out = subprocess.run(VIRSH + ['list', '--name'], capture_output=True, text=True, timeout=60)
     return set(out.stdout.split())
-
-
-def eventually(fn, ok, timeout, what):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if ok(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError('%s: last value %r' % (what, value))
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope='module')
