@@ -31,3 +31,23 @@ install(FILES ${ZUNVM_GUEST_BUILD}/vmlinux ${ZUNVM_GUEST_BUILD}/initramfs.cpio
         DESTINATION ${CMAKE_INSTALL_DATADIR}/zunvm/guest OPTIONAL)
 install(FILES ${CMAKE_SOURCE_DIR}/build/images/busybox.tar
         DESTINATION ${CMAKE_INSTALL_DATADIR}/zunvm/images OPTIONAL)
+
+# Tests of the above and of the devstack plugin (no VMs):
+#   packaging_install  `cmake --install` of this tree into a temp DESTDIR; every file, the
+#                      installed zunvmd runs, the unit passes `systemd-analyze verify`
+#   devstack_lint      bash -n and shellcheck on devstack/
+#   devstack_steps     devstack/lib/zunvm's steps outside devstack into temp dirs (fake
+#                      sandboxes, a free port). It always builds and installs the release tree
+#                      build/, so it is defined there only, not in build-asan/.
+# Both install tests write build/install_manifest.txt (devstack_steps installs build/), and
+# packaging_install starts the installed zunvmd on libvirtd (no VM), which e2e_vm_cli restarts.
+add_test(NAME packaging_install
+         COMMAND ${CMAKE_SOURCE_DIR}/tests/packaging/test_install.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(packaging_install PROPERTIES TIMEOUT 300
+                     RESOURCE_LOCK "libvirtd;zunvm_release_install")
+if(NOT ZUNVM_SANITIZE)
+  add_test(NAME devstack_lint COMMAND ${CMAKE_SOURCE_DIR}/tests/packaging/lint_devstack.sh)
+  add_test(NAME devstack_steps COMMAND ${CMAKE_SOURCE_DIR}/tests/packaging/test_devstack_steps.sh)
+  set_tests_properties(devstack_lint devstack_steps PROPERTIES TIMEOUT 900)
+  set_tests_properties(devstack_steps PROPERTIES RESOURCE_LOCK zunvm_release_install)
+endif()

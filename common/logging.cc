@@ -16,6 +16,9 @@ spdlog::sink_ptr StderrSink() {
 }
 spdlog::sink_ptr g_sink;  // guarded by g_mu; null: stderr
 spdlog::sink_ptr Sink() { return g_sink ? g_sink : StderrSink(); }
+// stderr is unbuffered; a log file is written through a stdio buffer, flushed after every line
+// so that `tail -f` and a crash see everything up to the last line.
+spdlog::level::level_enum FlushLevel() { return g_sink ? spdlog::level::trace : spdlog::level::warn; }
 }  // namespace
 
 void InitLogging(bool debug) {
@@ -37,7 +40,10 @@ Status SetLogFile(const std::string& log_file, size_t max_bytes, size_t backups)
   }
   g_sink = sink;
   spdlog::sink_ptr now = Sink();
-  spdlog::apply_all([&now](std::shared_ptr<spdlog::logger> l) { l->sinks().assign(1, now); });
+  spdlog::apply_all([&now](std::shared_ptr<spdlog::logger> l) {
+    l->sinks().assign(1, now);
+    l->flush_on(FlushLevel());
+  });
   return Status::Ok();
 }
 
@@ -47,7 +53,7 @@ std::shared_ptr<spdlog::logger> Logger(const std::string& name) {
   auto l = std::make_shared<spdlog::logger>(name, Sink());
   l->set_level(g_level);
   l->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ [%n] %v");
-  l->flush_on(spdlog::level::warn);
+  l->flush_on(FlushLevel());
   spdlog::register_logger(l);
   return l;
 }

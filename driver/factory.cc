@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "common/logging.h"
 #include "driver/fake/fake_driver.h"
 #include "driver/libvirt/libvirt_driver.h"
 #include "driver/libvirt/libvirt_hypervisor.h"
@@ -44,6 +45,8 @@ Result<std::unique_ptr<SandboxDriver>> MakeDriver(const Config& cfg) {
                                    " is missing: build it with guest/build-image.sh or set [guest] kernel/initrd"));
       }
     }
+    Logger("driver")->info("libvirt driver: {} domains, guest kernel {}, initrd {}", o.virt_type, o.kernel,
+                           o.initrd);
     return std::unique_ptr<SandboxDriver>(std::make_unique<libvirt::LibvirtDriver>(
         o, std::make_unique<libvirt::LibvirtHypervisor>(cfg.libvirt_uri)));
   }

@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
 
 #include "common/base64.h"
 #include "common/ids.h"
@@ -127,6 +130,12 @@ TEST(Logging, LogFileRotatesAndCanGoBackToStderr) {
   const std::string dir = tmpl, file = dir + "/zunvmd.log";
   ASSERT_TRUE(SetLogFile(file, 4096, 2).ok());
   auto log = Logger("logtest");
+  log->info("first line");  // in the file at once, without a flush (tail -f, crashes)
+  {
+    std::ifstream in(file);
+    std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_NE(all.find("info [logtest] first line"), std::string::npos) << all;
+  }
   for (int i = 0; i < 200; ++i) log->warn("line {} of a log that outgrows 4096 bytes", i);
   log->flush();
   EXPECT_TRUE(std::filesystem::exists(file));
