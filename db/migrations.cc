@@ -53,6 +53,7 @@ const std::vector<std::string>& Steps() {
       CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
       )sql",
       // 2: images (one row per repo:tag; blobs live in the content-addressed store on disk).
+      // 3: networks and their address allocations.
       R"sql(
       CREATE TABLE images (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -67,6 +68,26 @@ const std::vector<std::string>& Steps() {
         UNIQUE(repo, tag)
       );
       CREATE INDEX images_image_id ON images(image_id);
+      )sql",
+      // 3: networks and the addresses allocated on them.
+      R"sql(
+      CREATE TABLE networks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL UNIQUE,
+        subnet TEXT NOT NULL UNIQUE,
+        gateway TEXT NOT NULL,
+        created_at TEXT NOT NULL
+      );
+      CREATE TABLE ip_allocations (
+        network_uuid TEXT NOT NULL REFERENCES networks(uuid),
+        address TEXT NOT NULL,
+        container_uuid TEXT NOT NULL,
+        port_id TEXT NOT NULL UNIQUE,
+        mac TEXT NOT NULL UNIQUE,
+        PRIMARY KEY (network_uuid, address)
+      );
+      CREATE INDEX ip_allocations_container ON ip_allocations(container_uuid);
       )sql",
   };
   return steps;

@@ -1,0 +1,220 @@
+#include "db/network_store.h"
+
+#include <chrono>
+#include <set>
+
+#include "common/ids.h"
+#include "common/timefmt.h"
+
+namespace zunvm {
+namespace {
+
+constexpr const char* kNetColumns = "uuid, name, subnet, gateway, created_at";
+constexpr const char* kAllocColumns = "network_uuid, container_uuid, address, port_id, mac";
+
+NetworkRecord NetFromRow(SQLite::Statement& q) {
+  return {q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getString(),
+          q.getColumn(3).getString(), q.getColumn(4).getString()};
+}
+
+IpAllocation AllocFromRow(SQLite::Statement& q) {
+  return {q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getString(),
+          q.getColumn(3).getString(), q.getColumn(4).getString()};
+}
+
+// 52:54:00 (the prefix libvirt and QEMU use) and three random bytes.
+std::string NewMac() {
+  std::string hex = RandomHex(3);
+  return "52:54:00:" + hex.substr(0, 2) + ":" + hex.substr(2, 2) + ":" + hex.substr(4, 2);
+}
+
+Status NetworkNotFound(const std::string& id) {
+  return Status::NotFound("Network " + id + " could not be found.", "NetworkNotFound");
+}
+
+}  // namespace
+
+Result<NetworkRecord> NetworkStore::Create(const std::string& name, const std::string& subnet) {
+  auto s = ParseIpv4Subnet(subnet);
+  if (!s) return Err(s.error());
+  if (s->prefix > 30) {
+    return Err(Status::Invalid("Subnet " + subnet + " is too small: it needs a gateway and hosts.",
+                               "InvalidValue"));
+  }
+  NetworkRecord r{NewUuid(), name, s->ToString(), FormatIpv4(s->FirstHost()),
+                  FormatApiTime(std::chrono::system_clock::now())};
+  Status st = db_->Run([&](SQLite::Database& db) {
+    SQLite::Statement taken(db, "SELECT name FROM networks WHERE name = ? OR subnet = ?");
+    taken.bind(1, r.name);
+    taken.bind(2, r.subnet);
+    if (taken.executeStep()) {
+      return Status::Conflict("A network named " + r.name + " or with subnet " + r.subnet +
+                                  " already exists.",
+                              "NetworkAlreadyExists");
+    }
+    SQLite::Statement q(db, std::string("INSERT INTO networks(") + kNetColumns +
+                                ") VALUES(?, ?, ?, ?, ?)");
+    q.bind(1, r.uuid);
+    q.bind(2, r.name);
+    q.bind(3, r.subnet);
+    q.bind(4, r.gateway);
+    q.bind(5, r.created_at);
+    q.exec();
+    return Status::Ok();
+  });
+  if (!st.ok()) return Err(st);
+  return r;
+}
+
+Result<NetworkRecord> NetworkStore::Get(const std::string& id) {
+  std::optional<NetworkRecord> out;
+  Status st = db_->Run([&](SQLite::Database& db) {
+    SQLite::Statement q(db, std::string("SELECT ") + kNetColumns +
+                                " FROM networks WHERE uuid = ? OR name = ? ORDER BY uuid = ? DESC");
+    q.bind(1, id);
+    q.bind(2, id);
+    q.bind(3, id);
+    if (q.executeStep()) out = NetFromRow(q);
+    return Status::Ok();
+  });
+  if (!st.ok()) return Err(st);
+  if (!out) return Err(NetworkNotFound(id));
+  return *out;
+}
+
+Result<std::vector<NetworkRecord>> NetworkStore::All() {
+  std::vector<NetworkRecord> out;
+  Status st = db_->Run([&](SQLite::Database& db) {
+    SQLite::Statement q(db, std::string("SELECT ") + kNetColumns + " FROM networks ORDER BY id");
+    while (q.executeStep()) out.push_back(NetFromRow(q));
+    return Status::Ok();
+  });
+  if (!st.ok()) return Err(st);
+  return out;
+}
+
+Status NetworkStore::Delete(const std::string& uuid) {
+  return db_->Run([&](SQLite::Database& db) {
+    SQLite::Transaction tx(db);
+    SQLite::Statement used(db, "SELECT COUNT(*) FROM ip_allocations WHERE network_uuid = ?");
+    used.bind(1, uuid);
+    used.executeStep();
+    if (used.getColumn(0).getInt() > 0) {
+      return Status::Conflict("Network " + uuid + " still has addresses in use.", "NetworkInUse");
+    }
+    SQLite::Statement q(db, "DELETE FROM networks WHERE uuid = ?");
+    q.bind(1, uuid);
+    if (q.exec() == 0) return NetworkNotFound(uuid);
+    tx.commit();
+    return Status::Ok();
+  });
+}
+
+Result<IpAllocation> NetworkStore::Allocate(const std::string& network_uuid,
+                                            const std::string& container_uuid,
+                                            const std::optional<std::string>& fixed_ip) {
+  std::optional<uint32_t> wanted;
+  if (fixed_ip) {
+    auto a = ParseIpv4(*fixed_ip);
+    if (!a) return Err(a.error());
+    wanted = *a;
+  }
+  IpAllocation out;
+  Status st = db_->Run([&](SQLite::Database& db) {
+    SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+    SQLite::Statement n(db, "SELECT subnet FROM networks WHERE uuid = ?");
+    n.bind(1, network_uuid);
+    if (!n.executeStep()) return NetworkNotFound(network_uuid);
+    auto subnet = ParseIpv4Subnet(n.getColumn(0).getString());
+    if (!subnet) return Status::Internal("stored subnet is damaged: " + subnet.error().message());
+    std::set<uint32_t> used;
+    std::set<std::string> macs;
+    SQLite::Statement u(db, "SELECT address FROM ip_allocations WHERE network_uuid = ?");
+    u.bind(1, network_uuid);
+    while (u.executeStep()) {
+      if (auto a = ParseIpv4(u.getColumn(0).getString())) used.insert(*a);
+    }
+    const uint32_t gateway = subnet->FirstHost();
+    uint32_t addr = 0;
+    if (wanted) {
+      if (!subnet->Contains(*wanted) || *wanted == subnet->base || *wanted == gateway ||
+          *wanted == subnet->Broadcast()) {
+        return Status::Invalid("Fixed IP " + *fixed_ip + " is not a host address of subnet " +
+                                   subnet->ToString() + " (the gateway " + FormatIpv4(gateway) +
+                                   " is reserved).",
+                               "InvalidValue");
+      }
+      if (used.count(*wanted)) {
+        return Status::Conflict("IP address " + *fixed_ip + " is already in use.", "IpAddressInUse");
+      }
+      addr = *wanted;
+    } else {
+      for (uint32_t a = gateway + 1; a <= subnet->LastHost(); ++a) {
+        if (!used.count(a)) {
+          addr = a;
+          break;
+        }
+      }
+      if (addr == 0) {
+        return Status(Code::kUnavailable, "No more IP addresses available on subnet " +
+                                              subnet->ToString() + ".",
+                      "NoMoreIpAddresses");
+      }
+    }
+    out = {network_uuid, container_uuid, FormatIpv4(addr), NewUuid(), ""};
+    for (int tries = 0; tries < 16 && out.mac.empty(); ++tries) {
+      std::string mac = NewMac();
+      SQLite::Statement m(db, "SELECT 1 FROM ip_allocations WHERE mac = ?");
+      m.bind(1, mac);
+      if (!m.executeStep()) out.mac = mac;
+    }
+    if (out.mac.empty()) return Status::Internal("could not pick a unique MAC address");
+    SQLite::Statement q(db, std::string("INSERT INTO ip_allocations(") + kAllocColumns +
+                                ") VALUES(?, ?, ?, ?, ?)");
+    q.bind(1, out.network_uuid);
+    q.bind(2, out.container_uuid);
+    q.bind(3, out.address);
+    q.bind(4, out.port_id);
+    q.bind(5, out.mac);
+    q.exec();
+    tx.commit();
+    return Status::Ok();
+  });
+  if (!st.ok()) return Err(st);
+  return out;
+}
+
+Result<std::vector<IpAllocation>> NetworkStore::ForContainer(const std::string& container_uuid) {
+  std::vector<IpAllocation> out;
+  Status st = db_->Run([&](SQLite::Database& db) {
+    SQLite::Statement q(db, std::string("SELECT ") + kAllocColumns +
+                                " FROM ip_allocations WHERE container_uuid = ? ORDER BY rowid");
+    q.bind(1, container_uuid);
+    while (q.executeStep()) out.push_back(AllocFromRow(q));
+    return Status::Ok();
+  });
+  if (!st.ok()) return Err(st);
+  return out;
+}
+
+Status NetworkStore::Release(const std::string& port_id) {
+  return db_->Run([&](SQLite::Database& db) {
+    SQLite::Statement q(db, "DELETE FROM ip_allocations WHERE port_id = ?");
+    q.bind(1, port_id);
+    if (q.exec() == 0) {
+      return Status::NotFound("Port " + port_id + " could not be found.", "PortNotFound");
+    }
+    return Status::Ok();
+  });
+}
+
+Status NetworkStore::ReleaseContainer(const std::string& container_uuid) {
+  return db_->Run([&](SQLite::Database& db) {
+    SQLite::Statement q(db, "DELETE FROM ip_allocations WHERE container_uuid = ?");
+    q.bind(1, container_uuid);
+    q.exec();
+    return Status::Ok();
+  });
+}
+
+}  // namespace zunvm

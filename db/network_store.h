@@ -1,0 +1,60 @@
+// NetworkStore: zunvmd's networks and the addresses handed out on them, in SQLite.
+//
+// A network has a name, a uuid and an IPv4 subnet whose first host address is the gateway
+// (kept for the bridge). Allocate() hands a container the lowest free host address of a
+// network, or the fixed address it asks for, in one transaction, so no address is ever given
+// twice; each allocation also gets a port id and a MAC (52:54:00 + three random bytes, unique).
+// Release*() frees addresses; rows survive restarts like every other table.
+//
+// Thread safety: thread-safe (through Database). Errors: NotFound ("NetworkNotFound"),
+// Conflict ("NetworkAlreadyExists", "IpAddressInUse"), InvalidArgument (a fixed address outside
+// the subnet or reserved), Unavailable ("NoMoreIpAddresses"), Internal.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/ipv4.h"
+#include "db/database.h"
+
+namespace zunvm {
+
+struct NetworkRecord {
+  std::string uuid;
+  std::string name;
+  std::string subnet;   // "10.88.0.0/24"
+  std::string gateway;  // first host address
+  std::string created_at;
+};
+
+struct IpAllocation {
+  std::string network_uuid;
+  std::string container_uuid;
+  std::string address;
+  std::string port_id;  // uuid, Zun's `port` in addresses
+  std::string mac;
+};
+
+class NetworkStore {
+ public:
+  explicit NetworkStore(Database* db) : db_(db) {}
+  // Conflict when the name or the subnet is taken; InvalidArgument for a subnet with fewer
+  // than two host addresses (gateway plus one).
+  Result<NetworkRecord> Create(const std::string& name, const std::string& subnet);
+  Result<NetworkRecord> Get(const std::string& uuid_or_name);
+  Result<std::vector<NetworkRecord>> All();
+  // Conflict while addresses are allocated on it.
+  Status Delete(const std::string& uuid);
+
+  Result<IpAllocation> Allocate(const std::string& network_uuid, const std::string& container_uuid,
+                                const std::optional<std::string>& fixed_ip);
+  Result<std::vector<IpAllocation>> ForContainer(const std::string& container_uuid);
+  Status Release(const std::string& port_id);
+  Status ReleaseContainer(const std::string& container_uuid);
+
+ private:
+  Database* db_;  // not owned
+};
+
+}  // namespace zunvm

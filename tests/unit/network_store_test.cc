@@ -1,0 +1,115 @@
+// Networks and address allocation on a real SQLite file.
+#include "db/network_store.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "tests/unit/test_util.h"
+
+namespace zunvm {
+namespace {
+
+using testing_util::TempDir;
+
+TEST(Ipv4, ParsesStrictlyAndFormats) {
+  EXPECT_EQ(FormatIpv4(*ParseIpv4("10.88.0.254")), "10.88.0.254");
+  for (const char* bad : {"", "10.88.0", "10.88.0.256", "10.088.0.1", "1.2.3.4.5", "a.b.c.d",
+                          "10.88.0.1 ", "-1.0.0.0", "1..2.3"}) {
+    EXPECT_FALSE(ParseIpv4(bad)) << bad;
+  }
+  auto s = ParseIpv4Subnet("10.88.4.0/22");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(FormatIpv4(s->FirstHost()), "10.88.4.1");
+  EXPECT_EQ(FormatIpv4(s->LastHost()), "10.88.7.254");
+  EXPECT_TRUE(s->Contains(*ParseIpv4("10.88.7.9")));
+  EXPECT_FALSE(s->Contains(*ParseIpv4("10.88.8.1")));
+  for (const char* bad : {"10.88.0.1/24", "10.88.0.0", "10.88.0.0/33", "10.88.0.0/", "10.88.0.0/024",
+                          "10.88.0.0/x"}) {
+    EXPECT_FALSE(ParseIpv4Subnet(bad)) << bad;
+  }
+}
+
+class NetworkStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Open(); }
+  void Open() {
+    store_.reset();
+    db_.reset();
+    auto db = Database::Open(dir_.path() + "/z.sqlite");
+    ASSERT_TRUE(db) << db.error().ToString();
+    db_ = std::move(*db);
+    store_ = std::make_unique<NetworkStore>(db_.get());
+  }
+  TempDir dir_;
+  std::unique_ptr<Database> db_;
+  std::unique_ptr<NetworkStore> store_;
+};
+
+TEST_F(NetworkStoreTest, CreateFindAndRefuseDuplicates) {
+  auto n = store_->Create("blue", "10.88.1.0/24");
+  ASSERT_TRUE(n) << n.error().ToString();
+  EXPECT_EQ(n->gateway, "10.88.1.1");
+  EXPECT_EQ(store_->Get("blue")->uuid, n->uuid);
+  EXPECT_EQ(store_->Get(n->uuid)->name, "blue");
+  EXPECT_EQ(store_->Create("blue", "10.88.2.0/24").error().code(), Code::kConflict);
+  EXPECT_EQ(store_->Create("green", "10.88.1.0/24").error().code(), Code::kConflict);
+  EXPECT_EQ(store_->Create("tiny", "10.88.3.0/31").error().code(), Code::kInvalidArgument);
+  EXPECT_EQ(store_->Create("bad", "10.88.3.1/24").error().code(), Code::kInvalidArgument);
+  EXPECT_EQ(store_->Get("nope").error().kind(), "NetworkNotFound");
+}
+
+TEST_F(NetworkStoreTest, AddressesAreNeverGivenTwiceAndSurviveReopen) {
+  auto n = store_->Create("small", "192.168.7.0/29");  // hosts .1-.6, .1 is the gateway
+  ASSERT_TRUE(n);
+  std::set<std::string> addrs, macs, ports;
+  for (int i = 0; i < 5; ++i) {
+    auto a = store_->Allocate(n->uuid, "c" + std::to_string(i), std::nullopt);
+    ASSERT_TRUE(a) << a.error().ToString();
+    addrs.insert(a->address);
+    macs.insert(a->mac);
+    ports.insert(a->port_id);
+    EXPECT_EQ(a->mac.substr(0, 9), "52:54:00:");
+  }
+  EXPECT_EQ(addrs, (std::set<std::string>{"192.168.7.2", "192.168.7.3", "192.168.7.4",
+                                          "192.168.7.5", "192.168.7.6"}));
+  EXPECT_EQ(macs.size(), 5u);
+  EXPECT_EQ(ports.size(), 5u);
+  auto full = store_->Allocate(n->uuid, "c5", std::nullopt);
+  ASSERT_FALSE(full);
+  EXPECT_EQ(full.error().kind(), "NoMoreIpAddresses");
+
+  Open();  // a restart keeps every allocation
+  ASSERT_TRUE(store_->ReleaseContainer("c2").ok());
+  auto again = store_->Allocate(n->uuid, "c6", std::nullopt);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->address, "192.168.7.4");  // c2's, freed
+  EXPECT_EQ(store_->ForContainer("c6")->size(), 1u);
+  EXPECT_TRUE(store_->ForContainer("c2")->empty());
+  EXPECT_EQ(store_->Delete(n->uuid).code(), Code::kConflict);  // still in use
+}
+
+TEST_F(NetworkStoreTest, FixedAddressesAreHonouredOrRefused) {
+  auto n = store_->Create("fixed", "10.88.9.0/24");
+  ASSERT_TRUE(n);
+  auto a = store_->Allocate(n->uuid, "c1", std::string("10.88.9.77"));
+  ASSERT_TRUE(a) << a.error().ToString();
+  EXPECT_EQ(a->address, "10.88.9.77");
+  EXPECT_EQ(store_->Allocate(n->uuid, "c2", std::string("10.88.9.77")).error().kind(), "IpAddressInUse");
+  for (const char* bad : {"10.88.9.1", "10.88.9.0", "10.88.9.255", "10.88.10.5", "not-an-ip"}) {
+    auto r = store_->Allocate(n->uuid, "c3", std::string(bad));
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().code(), Code::kInvalidArgument) << bad;
+  }
+  auto next = store_->Allocate(n->uuid, "c4", std::nullopt);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->address, "10.88.9.2");
+  ASSERT_TRUE(store_->Release(a->port_id).ok());
+  EXPECT_EQ(store_->Release(a->port_id).code(), Code::kNotFound);
+  ASSERT_TRUE(store_->ReleaseContainer("c4").ok());
+  EXPECT_TRUE(store_->Delete(n->uuid).ok());
+  EXPECT_EQ(store_->Allocate(n->uuid, "c5", std::nullopt).error().kind(), "NetworkNotFound");
+}
+
+}  // namespace
+}  // namespace zunvm
