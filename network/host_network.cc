@@ -1,0 +1,131 @@
+#include "network/host_network.h"
+
+#include <vector>
+
+#include "common/subprocess.h"
+
+namespace zunvm {
+namespace {
+
+std::string Hex(const std::string& id, size_t n) {
+  std::string out;
+  for (char c : id) {
+    if (std::isxdigit(static_cast<unsigned char>(c))) out.push_back(static_cast<char>(std::tolower(c)));
+    if (out.size() == n) break;
+  }
+  return out;
+}
+
+Result<ProcessResult> Ip(const std::vector<std::string>& args) {
+  std::vector<std::string> argv{"ip"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunProcess(argv);
+}
+
+// Runs `ip ARGS`; Internal with the output when it fails.
+Status Must(const std::vector<std::string>& args) {
+  auto r = Ip(args);
+  if (!r) return r.error();
+  if (r->exit_code != 0) {
+    std::string cmd = "ip";
+    for (const auto& a : args) cmd += " " + a;
+    return Status::Internal(cmd + " failed (" + std::to_string(r->exit_code) + "): " + r->output);
+  }
+  return Status::Ok();
+}
+
+bool Succeeds(const std::vector<std::string>& args) {
+  auto r = Ip(args);
+  return r && r->exit_code == 0;
+}
+
+}  // namespace
+
+std::string NetnsName(const std::string& network_uuid) { return "zvn-" + Hex(network_uuid, 8); }
+std::string TapName(const std::string& port_id) { return "zvt" + Hex(port_id, 12); }
+
+Status IpHostNetwork::EnsureNetwork(const std::string& netns, const std::string& gateway_cidr) {
+  if (!Succeeds({"netns", "exec", netns, "true"})) {
+    ZUNVM_RETURN_IF_ERROR(Must({"netns", "add", netns}));
+  }
+  ZUNVM_RETURN_IF_ERROR(Must({"-n", netns, "link", "set", "lo", "up"}));
+  if (!Succeeds({"-n", netns, "link", "show", "br0"})) {
+    ZUNVM_RETURN_IF_ERROR(Must({"-n", netns, "link", "add", "br0", "type", "bridge"}));
+  }
+  ZUNVM_RETURN_IF_ERROR(Must({"-n", netns, "addr", "replace", gateway_cidr, "dev", "br0"}));
+  return Must({"-n", netns, "link", "set", "br0", "up"});
+}
+
+Status IpHostNetwork::RemoveNetwork(const std::string& netns) {
+  if (!Succeeds({"netns", "exec", netns, "true"})) return Status::Ok();
+  return Must({"netns", "del", netns});
+}
+
+Status IpHostNetwork::CreateTap(const std::string& tap) {
+  if (Succeeds({"link", "show", tap})) return Status::Ok();
+  return Must({"tuntap", "add", "dev", tap, "mode", "tap"});
+}
+
+Status IpHostNetwork::AttachToNetwork(const std::string& ifname, const std::string& netns) {
+  if (Succeeds({"link", "show", ifname})) {
+    ZUNVM_RETURN_IF_ERROR(Must({"link", "set", ifname, "netns", netns}));
+  }
+  ZUNVM_RETURN_IF_ERROR(Must({"-n", netns, "link", "set", ifname, "master", "br0"}));
+  return Must({"-n", netns, "link", "set", ifname, "up"});
+}
+
+Status IpHostNetwork::DeleteLink(const std::string& ifname, const std::string& netns) {
+  if (Succeeds({"link", "show", ifname})) return Must({"link", "del", ifname});
+  if (!netns.empty() && Succeeds({"-n", netns, "link", "show", ifname})) {
+    return Must({"-n", netns, "link", "del", ifname});
+  }
+  return Status::Ok();
+}
+
+Status FakeHostNetwork::EnsureNetwork(const std::string& netns, const std::string& gateway_cidr) {
+  std::lock_guard<std::mutex> lock(mu_);
+  networks_[netns] = gateway_cidr;
+  return Status::Ok();
+}
+
+Status FakeHostNetwork::RemoveNetwork(const std::string& netns) {
+  std::lock_guard<std::mutex> lock(mu_);
+  networks_.erase(netns);
+  for (auto it = links_.begin(); it != links_.end();) {
+    it = it->second == netns ? links_.erase(it) : std::next(it);
+  }
+  return Status::Ok();
+}
+
+Status FakeHostNetwork::CreateTap(const std::string& tap) {
+  std::lock_guard<std::mutex> lock(mu_);
+  links_.emplace(tap, "");
+  return Status::Ok();
+}
+
+Status FakeHostNetwork::AttachToNetwork(const std::string& ifname, const std::string& netns) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!networks_.count(netns)) return Status::Internal("no network namespace " + netns);
+  auto it = links_.find(ifname);
+  if (it == links_.end()) return Status::Internal("no link " + ifname);
+  it->second = netns;
+  return Status::Ok();
+}
+
+Status FakeHostNetwork::DeleteLink(const std::string& ifname, const std::string&) {
+  std::lock_guard<std::mutex> lock(mu_);
+  links_.erase(ifname);
+  return Status::Ok();
+}
+
+std::map<std::string, std::string> FakeHostNetwork::Networks() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return networks_;
+}
+
+std::map<std::string, std::string> FakeHostNetwork::Links() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return links_;
+}
+
+}  // namespace zunvm

@@ -1,0 +1,70 @@
+// HostNetwork: the host side of zunvmd's networks. Each network is a Linux network namespace
+// that zunvmd owns ("zvn-" + 8 hex of the network uuid), holding a bridge `br0` whose address
+// is the network's gateway; a sandbox's NIC is a tap device created in the host namespace
+// (where libvirt opens it), then moved into the network's namespace and enslaved to `br0`.
+// Nothing in a network namespace routes to the host's own namespace, so containers reach
+// each other only on a shared network and never reach the host's services.
+//
+// IpHostNetwork runs iproute2's `ip` (argv only, never a shell); FakeHostNetwork keeps the
+// same state in memory for unit tests of callers. Thread safety: IpHostNetwork is stateless
+// (the kernel serialises); FakeHostNetwork is guarded by a mutex. Errors: Internal (with the
+// command's output) when `ip` fails; every method is idempotent.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "common/status.h"
+
+namespace zunvm {
+
+// "zvn-<first 8 hex digits of the uuid>"
+std::string NetnsName(const std::string& network_uuid);
+// "zvt" + 12 hex digits of the port id: at most 15 characters, as interface names must be.
+std::string TapName(const std::string& port_id);
+
+class HostNetwork {
+ public:
+  virtual ~HostNetwork() = default;
+  // The namespace, its loopback up, `br0` up with `gateway_cidr` (e.g. "10.88.0.1/24").
+  virtual Status EnsureNetwork(const std::string& netns, const std::string& gateway_cidr) = 0;
+  // Deletes the namespace (and what is inside it).
+  virtual Status RemoveNetwork(const std::string& netns) = 0;
+  // A persistent tap in the host namespace (before the VM starts).
+  virtual Status CreateTap(const std::string& tap) = 0;
+  // Moves the link `ifname` (a tap, or a veth end in tests) into `netns` onto `br0`, up.
+  virtual Status AttachToNetwork(const std::string& ifname, const std::string& netns) = 0;
+  // Deletes the link wherever it is (host namespace or `netns`).
+  virtual Status DeleteLink(const std::string& ifname, const std::string& netns) = 0;
+};
+
+class IpHostNetwork : public HostNetwork {
+ public:
+  Status EnsureNetwork(const std::string& netns, const std::string& gateway_cidr) override;
+  Status RemoveNetwork(const std::string& netns) override;
+  Status CreateTap(const std::string& tap) override;
+  Status AttachToNetwork(const std::string& ifname, const std::string& netns) override;
+  Status DeleteLink(const std::string& ifname, const std::string& netns) override;
+};
+
+class FakeHostNetwork : public HostNetwork {
+ public:
+  Status EnsureNetwork(const std::string& netns, const std::string& gateway_cidr) override;
+  Status RemoveNetwork(const std::string& netns) override;
+  Status CreateTap(const std::string& tap) override;
+  Status AttachToNetwork(const std::string& ifname, const std::string& netns) override;
+  Status DeleteLink(const std::string& ifname, const std::string& netns) override;
+
+  // netns -> gateway; link -> namespace it is in ("" = host).
+  std::map<std::string, std::string> Networks();
+  std::map<std::string, std::string> Links();
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::string> networks_;
+  std::map<std::string, std::string> links_;
+};
+
+}  // namespace zunvm
