@@ -1,8 +1,11 @@
 #include "driver/libvirt/domain_xml.h"
 
+#include <cctype>
 #include <cmath>
 #include <sstream>
 #include <utility>
+
+#include "common/ids.h"
 
 namespace zunvm::libvirt {
 
@@ -44,7 +47,59 @@ class XmlWriter {
   std::vector<std::string> stack_;
 };
 
+bool ValidIfName(const std::string& n) {
+  if (n.empty() || n.size() > 15 || n == "." || n == "..") return false;
+  for (char c : n) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') return false;
+  }
+  return true;
+}
+
+bool ValidMac(const std::string& m) {
+  if (m.size() != 17) return false;
+  for (size_t i = 0; i < m.size(); ++i) {
+    if (i % 3 == 2 ? m[i] != ':' : !std::isxdigit(static_cast<unsigned char>(m[i]))) return false;
+  }
+  int first = std::stoi(m.substr(0, 2), nullptr, 16);
+  return (first & 1) == 0;  // not multicast
+}
+
+void WriteInterface(XmlWriter& w, const NicConfig& n) {
+  bool ovs = n.kind == NicConfig::Kind::kOpenvswitch;
+  w.Open("interface", {{"type", ovs ? "bridge" : "ethernet"}});
+  w.Empty("mac", {{"address", n.mac}});
+  if (ovs) {
+    w.Empty("source", {{"bridge", n.bridge}});
+    w.Open("virtualport", {{"type", "openvswitch"}}).Empty("parameters", {{"interfaceid", n.port_id}}).Close();
+    w.Empty("target", {{"dev", n.dev}});
+  } else {
+    w.Empty("target", {{"dev", n.dev}, {"managed", "no"}});
+  }
+  w.Empty("model", {{"type", "virtio"}});
+  if (n.mtu > 0) w.Empty("mtu", {{"size", std::to_string(n.mtu)}});
+  w.Close();
+}
+
 }  // namespace
+
+Status ValidateNic(const NicConfig& n) {
+  if (!ValidMac(n.mac)) return Status::Invalid("Invalid MAC address " + n.mac + ".", "InvalidValue");
+  if (!ValidIfName(n.dev)) return Status::Invalid("Invalid tap device name " + n.dev + ".", "InvalidValue");
+  if (n.mtu < 0 || n.mtu > 65535) return Status::Invalid("Invalid MTU " + std::to_string(n.mtu) + ".", "InvalidValue");
+  if (n.kind == NicConfig::Kind::kOpenvswitch) {
+    if (!ValidIfName(n.bridge)) return Status::Invalid("Invalid bridge name " + n.bridge + ".", "InvalidValue");
+    if (!IsUuidLike(n.port_id)) return Status::Invalid("Invalid port id " + n.port_id + ".", "InvalidValue");
+  }
+  return Status::Ok();
+}
+
+std::string BuildInterfaceXml(const NicConfig& n) {
+  XmlWriter w;
+  WriteInterface(w, n);
+  return w.str();
+}
+
+std::string OvsTapName(const std::string& port_id) { return "tap" + port_id.substr(0, 11); }
 
 std::string XmlEscape(const std::string& s) {
   std::string o;
@@ -105,6 +160,7 @@ std::string BuildDomainXml(const DomainConfig& c) {
     if (d.readonly) w.Empty("readonly").Empty("shareable");
     w.Close();
   }
+  for (const auto& n : c.nics) WriteInterface(w, n);
   w.Open("serial", {{"type", "file"}}).Empty("source", {{"path", c.console_log}})
       .Empty("target", {{"port", "0"}}).Close();
   w.Open("channel", {{"type", "unix"}}).Empty("source", {{"mode", "bind"}, {"path", c.agent_socket}})

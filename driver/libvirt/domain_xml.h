@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "common/status.h"
+
 namespace zunvm::libvirt {
 
 // Our XML namespace for <metadata>; reconciliation recognises our domains by it.
@@ -21,6 +23,20 @@ struct DiskConfig {
   bool readonly = false;
 };
 
+// A sandbox NIC (virtio-net). kTap: a tap zunvmd created and moves onto its network's bridge
+// (`<interface type='ethernet'>`, managed='no'). kOpenvswitch: a Neutron port plugged the way
+// Nova's libvirt driver plugs an OVS port: libvirt adds the tap to `bridge` (br-int) with
+// external-ids:iface-id = `port_id`, where the Neutron OVS agent finds and wires it.
+struct NicConfig {
+  enum class Kind { kTap, kOpenvswitch };
+  Kind kind = Kind::kTap;
+  std::string mac;      // 52:54:00:aa:bb:cc (any unicast MAC)
+  std::string dev;      // host tap name, <= 15 characters
+  std::string bridge;   // kOpenvswitch: the integration bridge
+  std::string port_id;  // kOpenvswitch: the Neutron port uuid (the OVS interface id)
+  int mtu = 0;          // 0: libvirt's default
+};
+
 struct DomainConfig {
   std::string uuid;            // the container uuid; name is zunvm-<uuid>
   std::string instance;        // the zunvmd (state dir) that owns the domain, in <metadata>
@@ -32,6 +48,7 @@ struct DomainConfig {
   std::string console_log;     // serial console to this file
   std::string agent_socket;    // virtio-serial port's unix socket (qemu binds it)
   std::vector<DiskConfig> disks;
+  std::vector<NicConfig> nics;
 };
 
 std::string DomainName(const std::string& uuid);
@@ -43,6 +60,14 @@ inline constexpr int64_t kCpuPeriodUs = 100000;
 int64_t VcpuQuotaFor(double cpu, int vcpus);
 inline int64_t VcpuQuotaFor(double cpu) { return VcpuQuotaFor(cpu, VcpusFor(cpu)); }
 std::string BuildDomainXml(const DomainConfig& c);
+// InvalidArgument unless the MAC is six hex pairs (unicast), the tap name a valid interface
+// name, and for kOpenvswitch the bridge a valid name and the port id a uuid; values may come
+// from Neutron, so they are checked before they reach libvirt.
+Status ValidateNic(const NicConfig& n);
+// One <interface> element: what BuildDomainXml writes per NIC and what a hot-plug attaches.
+std::string BuildInterfaceXml(const NicConfig& n);
+// Nova's OVS tap name for a Neutron port: "tap" + the first 11 characters of the port id.
+std::string OvsTapName(const std::string& port_id);
 // Escapes text or attribute content (& < > ' ").
 std::string XmlEscape(const std::string& s);
 

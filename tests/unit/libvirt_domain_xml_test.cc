@@ -1,5 +1,8 @@
 // The domain definition builder: typed fields in, escaped XML out, sizing rules.
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "common/subprocess.h"
 
 #include "driver/libvirt/domain_xml.h"
 #include "driver/libvirt/sandbox_record.h"
@@ -72,6 +75,88 @@ TEST(DomainXml, EveryValueIsEscaped) {
   EXPECT_EQ(x.find("<evil/>"), std::string::npos) << x;
   EXPECT_NE(x.find("<cmdline>a=&apos;b&apos; &lt;c&gt; &amp; &quot;d&quot;</cmdline>"), std::string::npos);
   EXPECT_NE(x.find("path='/s/x&apos;/&gt;&lt;evil/&gt;'"), std::string::npos);
+}
+
+TEST(DomainXml, TapNicOnZunvmsNetwork) {
+  NicConfig n;
+  n.mac = "52:54:00:0a:0b:0c";
+  n.dev = "zvt0a1b2c3d4e5f";
+  ASSERT_TRUE(ValidateNic(n).ok());
+  EXPECT_EQ(BuildInterfaceXml(n),
+            "<interface type='ethernet'><mac address='52:54:00:0a:0b:0c'/>"
+            "<target dev='zvt0a1b2c3d4e5f' managed='no'/><model type='virtio'/></interface>");
+  DomainConfig c = Sample();
+  c.nics = {n};
+  std::string x = BuildDomainXml(c);
+  EXPECT_NE(x.find(BuildInterfaceXml(n)), std::string::npos) << x;
+  EXPECT_LT(x.find("<interface"), x.find("<serial type='file'>"));
+}
+
+TEST(DomainXml, NeutronPortPlugsIntoOpenvswitchLikeNova) {
+  NicConfig n;
+  n.kind = NicConfig::Kind::kOpenvswitch;
+  n.mac = "fa:16:3e:11:22:33";
+  n.port_id = "3f2a9c1e-0b7f-4c2a-9e61-3f0d8b2a7c44";
+  n.dev = OvsTapName(n.port_id);
+  n.bridge = "br-int";
+  n.mtu = 1450;
+  EXPECT_EQ(n.dev, "tap3f2a9c1e-0b");
+  ASSERT_TRUE(ValidateNic(n).ok()) << ValidateNic(n).ToString();
+  EXPECT_EQ(BuildInterfaceXml(n),
+            "<interface type='bridge'><mac address='fa:16:3e:11:22:33'/><source bridge='br-int'/>"
+            "<virtualport type='openvswitch'><parameters interfaceid='3f2a9c1e-0b7f-4c2a-9e61-3f0d8b2a7c44'/>"
+            "</virtualport><target dev='tap3f2a9c1e-0b'/><model type='virtio'/><mtu size='1450'/></interface>");
+}
+
+// libvirt's own schema (virt-xml-validate, from libvirt-clients) accepts the whole definition
+// with both kinds of NIC.
+TEST(DomainXml, ValidatesAgainstLibvirtsSchema) {
+  DomainConfig c = Sample();
+  NicConfig tap;
+  tap.mac = "52:54:00:0a:0b:0c";
+  tap.dev = "zvt0a1b2c3d4e5f";
+  NicConfig ovs;
+  ovs.kind = NicConfig::Kind::kOpenvswitch;
+  ovs.mac = "fa:16:3e:11:22:33";
+  ovs.port_id = "3f2a9c1e-0b7f-4c2a-9e61-3f0d8b2a7c44";
+  ovs.dev = OvsTapName(ovs.port_id);
+  ovs.bridge = "br-int";
+  ovs.mtu = 1450;
+  c.nics = {tap, ovs};
+  c.cpu = 0.5;
+  char path[] = "/tmp/zunvm-domain-XXXXXX";
+  int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  std::string x = BuildDomainXml(c);
+  ASSERT_EQ(::write(fd, x.data(), x.size()), static_cast<ssize_t>(x.size()));
+  ::close(fd);
+  auto r = RunProcess({"virt-xml-validate", path, "domain"});
+  ::unlink(path);
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->exit_code, 0) << r->output << x;
+}
+
+TEST(DomainXml, HostileNicValuesAreRefused) {
+  NicConfig good;
+  good.kind = NicConfig::Kind::kOpenvswitch;
+  good.mac = "fa:16:3e:11:22:33";
+  good.port_id = "3f2a9c1e-0b7f-4c2a-9e61-3f0d8b2a7c44";
+  good.dev = "tap3f2a9c1e-0b";
+  good.bridge = "br-int";
+  ASSERT_TRUE(ValidateNic(good).ok());
+  auto bad = [&](auto mutate) {
+    NicConfig n = good;
+    mutate(n);
+    return ValidateNic(n).code() == Code::kInvalidArgument;
+  };
+  EXPECT_TRUE(bad([](NicConfig& n) { n.mac = "01:00:5e:00:00:01"; }));  // multicast
+  EXPECT_TRUE(bad([](NicConfig& n) { n.mac = "fa:16:3e:11:22"; }));
+  EXPECT_TRUE(bad([](NicConfig& n) { n.mac = "fa:16:3e:11:22:3g"; }));
+  EXPECT_TRUE(bad([](NicConfig& n) { n.dev = "much-too-long-name0"; }));
+  EXPECT_TRUE(bad([](NicConfig& n) { n.dev = "tap'/><evil"; }));
+  EXPECT_TRUE(bad([](NicConfig& n) { n.bridge = "br int"; }));
+  EXPECT_TRUE(bad([](NicConfig& n) { n.port_id = "'/><evil/>"; }));
+  EXPECT_TRUE(bad([](NicConfig& n) { n.mtu = 70000; }));
 }
 
 TEST(SandboxRecord, RoundTripsThroughItsFile) {
