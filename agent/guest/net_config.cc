@@ -1,0 +1,163 @@
+#include "agent/guest/net_config.h"
+
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <net/route.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace zunvm::agent {
+namespace {
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+Status Errno(const std::string& what) {
+  return Status::Internal(what + ": " + std::strerror(errno));
+}
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// The interface whose hardware address is `mac`, by walking if_nameindex().
+Result<std::string> IfnameForMac(int sock, const std::string& mac) {
+  std::string want = Lower(mac);
+  struct if_nameindex* list = ::if_nameindex();
+  if (!list) return Err(Errno("if_nameindex"));
+  std::string found;
+  for (auto* i = list; i->if_index != 0 && found.empty(); ++i) {
+    struct ifreq r {};
+    std::strncpy(r.ifr_name, i->if_name, IFNAMSIZ - 1);
+    if (::ioctl(sock, SIOCGIFHWADDR, &r) != 0) continue;
+    const auto* b = reinterpret_cast<const unsigned char*>(r.ifr_hwaddr.sa_data);
+    char text[18];
+    std::snprintf(text, sizeof text, "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4], b[5]);
+    if (want == text) found = i->if_name;
+  }
+  ::if_freenameindex(list);
+  if (found.empty()) return Err(Status::NotFound("no network interface has MAC " + mac));
+  return found;
+}
+
+Result<in_addr> Addr(const std::string& text) {
+  in_addr a{};
+  if (::inet_pton(AF_INET, text.c_str(), &a) != 1) {
+    return Err(Status::Invalid("not an IPv4 address: " + text));
+  }
+  return a;
+}
+
+void SetSockaddr(sockaddr* sa, in_addr a) {
+  auto* in = reinterpret_cast<sockaddr_in*>(sa);
+  in->sin_family = AF_INET;
+  in->sin_addr = a;
+}
+
+Status Up(int sock, const std::string& ifname) {
+  struct ifreq r {};
+  std::strncpy(r.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
+  if (::ioctl(sock, SIOCGIFFLAGS, &r) != 0) return Errno("SIOCGIFFLAGS " + ifname);
+  r.ifr_flags = static_cast<short>(r.ifr_flags | IFF_UP | IFF_RUNNING);
+  if (::ioctl(sock, SIOCSIFFLAGS, &r) != 0) return Errno("SIOCSIFFLAGS " + ifname);
+  return Status::Ok();
+}
+
+Status Configure(int sock, const std::string& ifname, const NicSettings& n) {
+  auto slash = n.cidr.find('/');
+  if (slash == std::string::npos) return Status::Invalid("expected ADDRESS/PREFIX: " + n.cidr);
+  auto addr = Addr(n.cidr.substr(0, slash));
+  if (!addr) return addr.error();
+  int prefix = -1;
+  try {
+    size_t used = 0;
+    prefix = std::stoi(n.cidr.substr(slash + 1), &used);
+    if (used != n.cidr.size() - slash - 1) prefix = -1;
+  } catch (const std::exception&) {
+    prefix = -1;
+  }
+  if (prefix < 1 || prefix > 32) return Status::Invalid("bad prefix length in " + n.cidr);
+  in_addr mask{};
+  mask.s_addr = htonl(prefix == 32 ? 0xffffffffu : ~(0xffffffffu >> prefix));
+
+  struct ifreq r {};
+  std::strncpy(r.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
+  if (n.mtu > 0) {
+    r.ifr_mtu = n.mtu;
+    if (::ioctl(sock, SIOCSIFMTU, &r) != 0) return Errno("SIOCSIFMTU " + ifname);
+  }
+  SetSockaddr(&r.ifr_addr, *addr);
+  if (::ioctl(sock, SIOCSIFADDR, &r) != 0) return Errno("SIOCSIFADDR " + ifname);
+  SetSockaddr(&r.ifr_netmask, mask);
+  if (::ioctl(sock, SIOCSIFNETMASK, &r) != 0) return Errno("SIOCSIFNETMASK " + ifname);
+  return Up(sock, ifname);
+}
+
+Status DefaultRoute(int sock, const std::string& gateway) {
+  auto gw = Addr(gateway);
+  if (!gw) return gw.error();
+  struct rtentry rt {};
+  SetSockaddr(&rt.rt_dst, in_addr{});
+  SetSockaddr(&rt.rt_genmask, in_addr{});
+  SetSockaddr(&rt.rt_gateway, *gw);
+  rt.rt_flags = RTF_UP | RTF_GATEWAY;
+  if (::ioctl(sock, SIOCADDRT, &rt) != 0 && errno != EEXIST) return Errno("SIOCADDRT via " + gateway);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> ApplyNetwork(const NetworkSettings& s) {
+  Fd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (sock.get() < 0) return Err(Errno("socket"));
+  ZUNVM_RETURN_IF_ERROR(Up(sock.get(), "lo"));
+  std::vector<std::string> names;
+  for (const auto& n : s.nics) {
+    auto ifname = IfnameForMac(sock.get(), n.mac);
+    if (!ifname) return Err(ifname.error());
+    ZUNVM_RETURN_IF_ERROR(Configure(sock.get(), *ifname, n));
+    names.push_back(*ifname);
+  }
+  if (!s.gateway.empty()) ZUNVM_RETURN_IF_ERROR(DefaultRoute(sock.get(), s.gateway));
+  return names;
+}
+
+std::string HostsFile(const NetworkSettings& s) {
+  std::string out = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+  if (!s.hostname.empty()) {
+    for (const auto& n : s.nics) {
+      out += n.cidr.substr(0, n.cidr.find('/')) + "\t" + s.hostname + "\n";
+      break;  // the first NIC's address names the container
+    }
+  }
+  for (const auto& line : s.hosts) {
+    if (line.find('\n') == std::string::npos) out += line + "\n";
+  }
+  return out;
+}
+
+std::string ResolvConf(const NetworkSettings& s) {
+  std::string out;
+  for (const auto& d : s.dns) {
+    if (d.find_first_of("\n ") == std::string::npos) out += "nameserver " + d + "\n";
+  }
+  return out;
+}
+
+}  // namespace zunvm::agent
