@@ -138,26 +138,4 @@ Result<std::vector<std::string>> ApplyNetwork(const NetworkSettings& s) {
   return names;
 }
 
-std::string HostsFile(const NetworkSettings& s) {
-  std::string out = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
-  if (!s.hostname.empty()) {
-    for (const auto& n : s.nics) {
-      out += n.cidr.substr(0, n.cidr.find('/')) + "\t" + s.hostname + "\n";
-      break;  // the first NIC's address names the container
-    }
-  }
-  for (const auto& line : s.hosts) {
-    if (line.find('\n') == std::string::npos) out += line + "\n";
-  }
-  return out;
-}
-
-std::string ResolvConf(const NetworkSettings& s) {
-  std::string out;
-  for (const auto& d : s.dns) {
-    if (d.find_first_of("\n ") == std::string::npos) out += "nameserver " + d + "\n";
-  }
-  return out;
-}
-
 }  // namespace zunvm::agent

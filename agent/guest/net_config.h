@@ -1,8 +1,8 @@
 // The guest's network, as zunvmd describes it: each NIC (found by its MAC) gets its address,
-// netmask and MTU and is brought up, loopback is up, the default route goes via the gateway;
-// the container's /etc/hosts, /etc/resolv.conf and /etc/hostname are written from the same
-// description. Containers share the VM's network namespace (as in a Kata sandbox), so this
-// is done once per VM, in the agent's namespace.
+// netmask and MTU and is brought up, loopback is up, the default route goes via the gateway.
+// Containers share the VM's network namespace (as in a Kata sandbox), so this is done once
+// per VM, in the agent's namespace; a container's /etc/hosts and resolv.conf come with
+// create_container.
 //
 // Uses ioctl(2) on an AF_INET socket only (no netlink, no /sys: it works in whatever network
 // namespace the caller is in). Errors: NotFound (no NIC with that MAC), InvalidArgument (bad
@@ -24,17 +24,10 @@ struct NicSettings {
 
 struct NetworkSettings {
   std::vector<NicSettings> nics;
-  std::string gateway;                 // default route via this address; empty: none
-  std::string hostname;                // empty: leave /etc/hostname alone
-  std::vector<std::string> hosts;      // extra /etc/hosts lines ("10.88.0.3 web")
-  std::vector<std::string> dns;        // nameservers for /etc/resolv.conf; empty: leave it
+  std::string gateway;  // default route via this address; empty: none
 };
 
 // Returns the interface names configured, in the order of `s.nics`.
 Result<std::vector<std::string>> ApplyNetwork(const NetworkSettings& s);
-// The text of /etc/hosts and /etc/resolv.conf for `s` (written by the caller into the
-// container's root, through its confined file helpers).
-std::string HostsFile(const NetworkSettings& s);
-std::string ResolvConf(const NetworkSettings& s);
 
 }  // namespace zunvm::agent

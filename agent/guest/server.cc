@@ -1,5 +1,7 @@
 #include "agent/guest/server.h"
 
+#include "agent/guest/net_config.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <pty.h>
@@ -372,6 +374,7 @@ Result<json> AgentServer::Dispatch(const Message& m) {
     ZUNVM_RETURN_IF_ERROR(UpdateLimits(c->second.cgroup_dir, mem, cpus));
     return json::object();
   }
+  if (m.op == "configure_network") return ConfigureNetwork(b);
   if (m.op == "guest_details") {
     struct utsname u{};
     ::uname(&u);
@@ -383,6 +386,29 @@ Result<json> AgentServer::Dispatch(const Message& m) {
     return json::object();
   }
   return Err(Status::NotImplemented("unknown op " + m.op));
+}
+
+// {nics: [{mac, cidr, mtu?}], gateway?} -> the interfaces configured. The body comes from the
+// host, but is checked like any input.
+Result<json> AgentServer::ConfigureNetwork(const json& b) {
+  NetworkSettings s;
+  auto nics = b.find("nics");
+  if (nics == b.end() || !nics->is_array() || nics->size() > 16) {
+    return Err(Status::Invalid("configure_network needs nics: a list of at most 16"));
+  }
+  for (const auto& n : *nics) {
+    if (!n.is_object()) return Err(Status::Invalid("each nic must be an object"));
+    NicSettings ns{Str(n, "mac"), Str(n, "cidr"), 0};
+    if (auto mtu = n.find("mtu"); mtu != n.end()) {
+      if (!mtu->is_number_integer() || *mtu < 68 || *mtu > 65535) return Err(Status::Invalid("bad mtu"));
+      ns.mtu = mtu->get<int>();
+    }
+    s.nics.push_back(ns);
+  }
+  s.gateway = Str(b, "gateway");
+  auto names = ApplyNetwork(s);
+  if (!names) return Err(names.error());
+  return json{{"interfaces", *names}};
 }
 
 // The stdio of a new process: pipes, or one pty for tty processes (as `docker exec -t`).

@@ -101,6 +101,8 @@ class AgentServer {
   Result<nlohmann::json> Signal(const nlohmann::json& body);
   Result<nlohmann::json> WriteStdin(const nlohmann::json& body, bool close_after);
   Result<nlohmann::json> ResizeTty(const nlohmann::json& body);
+  // The VM's network (agent/guest/net_config.h).
+  Result<nlohmann::json> ConfigureNetwork(const nlohmann::json& body);
   nlohmann::json Processes() const;
   void Send(const Message& m);
   // Events get a sequence number and stay in a bounded backlog until acknowledged (`ack`, or

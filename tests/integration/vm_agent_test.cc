@@ -18,7 +18,9 @@
 
 
 #include "agent/client/agent_client.h"
+#include "common/ids.h"
 #include "common/sha256.h"
+#include "network/host_network.h"
 #include "tests/support/agent_events.h"
 #include "tests/support/tar_builder.h"
 #include "tests/support/test_vm.h"
@@ -51,10 +53,21 @@ class VmAgentTest : public ::testing::Test {
     for (const char* f : {"vmlinux", "initramfs.cpio", "kernel.version", "test-rootfs.ext4"}) {
       ASSERT_TRUE(fs::exists(guest_ + "/" + f)) << "guest image incomplete, missing " << f;
     }
+    // A network as zunvmd makes one: a namespace with a bridge, and the VM's tap on it.
+    netns_ = NetnsName(NewUuid());
+    tap_ = TapName(NewUuid());
+    ASSERT_TRUE(net_.EnsureNetwork(netns_, "10.211.0.1/24").ok());
+    ASSERT_TRUE(net_.CreateTap(tap_).ok());
     vm_ = std::make_unique<testvm::TestVm>();
     testvm::TestVmOptions o;
     o.guest_dir = guest_;
+    libvirt::NicConfig nic;
+    nic.mac = kMac;
+    nic.dev = tap_;
+    o.nics = {nic};
     Status st = vm_->Boot(o);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    st = net_.AttachToNetwork(tap_, netns_);
     ASSERT_TRUE(st.ok()) << st.ToString();
     Connect();
     ASSERT_NE(client_, nullptr);
@@ -78,6 +91,8 @@ class VmAgentTest : public ::testing::Test {
   static void TearDownTestSuite() {
     client_.reset();
     vm_.reset();
+    (void)net_.DeleteLink(tap_, netns_);
+    (void)net_.RemoveNetwork(netns_);
   }
   static void Connect(uint64_t last_seq = 0) {
     auto c = AgentClient::Connect(vm_->socket_path(), std::chrono::seconds(180),
@@ -105,12 +120,36 @@ class VmAgentTest : public ::testing::Test {
     return events_.WaitExit(id, seconds(120));
   }
 
+  static constexpr const char* kMac = "52:54:00:21:10:02";
+  static inline IpHostNetwork net_;
+  static inline std::string netns_, tap_;
   static inline std::string guest_;
   static inline std::unique_ptr<testvm::TestVm> vm_;
   static inline std::unique_ptr<AgentClient> client_;
   static inline Events events_;
   static inline json hello_;
 };
+
+// The VM's NIC, configured by the agent, answers from its network's namespace (all traffic
+// stays between that namespace, which this test made, and the VM).
+TEST_F(VmAgentTest, NicConfiguredByTheAgentAnswersOnItsNetwork) {
+  auto r = client_->Call("configure_network",
+                         {{"nics", json::array({{{"mac", kMac}, {"cidr", "10.211.0.2/24"}, {"mtu", 1400}}})},
+                          {"gateway", "10.211.0.1"}},
+                         seconds(30));
+  ASSERT_TRUE(r) << r.error().ToString() << "\n" << vm_->Console();
+  ASSERT_EQ((*r)["interfaces"].size(), 1u);
+  std::string out;
+  EXPECT_EQ(testvm::Shell("ip netns exec " + netns_ + " busybox ping -c 1 -W 10 10.211.0.2", &out), 0) << out;
+  // The container shares the VM's network: it sees the address.
+  std::string ifname = (*r)["interfaces"][0].get<std::string>();
+  EXPECT_EQ(ExecIn("net1", {"sh", "-c", "grep -q 1400 /sys/class/net/" + ifname + "/mtu"}), 0);
+  auto bad = client_->Call("configure_network", {{"nics", json::array({{{"mac", "52:54:00:00:00:09"}, {"cidr", "10.211.0.9/24"}}})}},
+                           seconds(30));
+  EXPECT_FALSE(bad);
+  auto hostile = client_->Call("configure_network", {{"nics", "x"}}, seconds(30));
+  EXPECT_FALSE(hostile);
+}
 
 TEST_F(VmAgentTest, GuestKernelInsideTheContainer) {
   std::string kver = Trim(Slurp(guest_ + "/kernel.version"));

@@ -61,6 +61,7 @@ Status TestVm::Boot(const TestVmOptions& opts) {
     devices = Disk(opts.guest_dir + "/test-rootfs.ext4", "vda", "rootfs", true) +
               Disk(work_ + "/upper.ext4", "vdb", "upper", false);
   }
+  for (const auto& n : opts.nics) devices += libvirt::BuildInterfaceXml(n);
   std::ostringstream x;
   x << "<domain type='qemu'><name>" << name_ << "</name>"
     << "<memory unit='MiB'>" << opts.memory_mib << "</memory><vcpu>1</vcpu>"

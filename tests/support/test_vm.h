@@ -6,8 +6,10 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "common/status.h"
+#include "driver/libvirt/domain_xml.h"
 #include "driver/libvirt/libvirt_driver.h"
 
 namespace zunvm::testvm {
@@ -18,6 +20,7 @@ struct TestVmOptions {
   bool disks = true;                // attach the test rootfs and a blank upper disk
   int memory_mib = 384;
   std::string cmdline;              // default: kDefaultCmdline
+  std::vector<libvirt::NicConfig> nics;  // virtio NICs (taps the test made)
 };
 
 // The guest command line zunvmd boots with (driver/libvirt).

@@ -76,16 +76,5 @@ TEST_F(NetConfigTest, UnknownMacAndBadAddressesAreErrors) {
   }
 }
 
-TEST(NetConfigFiles, HostsAndResolvConf) {
-  NetworkSettings s;
-  s.nics = {{"52:54:00:ab:cd:ef", "10.77.0.2/24", 0}};
-  s.hostname = "web1";
-  s.hosts = {"10.77.0.3\tdb", "bad\nline"};
-  s.dns = {"10.77.0.1", "evil\nnameserver 6.6.6.6"};
-  EXPECT_EQ(HostsFile(s), "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-                          "10.77.0.2\tweb1\n10.77.0.3\tdb\n");
-  EXPECT_EQ(ResolvConf(s), "nameserver 10.77.0.1\n");
-}
-
 }  // namespace
 }  // namespace zunvm::agent
