@@ -26,6 +26,25 @@ DomainConfig Sample() {
   return c;
 }
 
+NicConfig TapNic() {
+  NicConfig n;
+  n.mac = "52:54:00:0a:0b:0c";
+  n.dev = "zvt0a1b2c3d4e5f";
+  return n;
+}
+
+// A Neutron port as Nova plugs it into Open vSwitch.
+NicConfig OvsNic() {
+  NicConfig n;
+  n.kind = NicConfig::Kind::kOpenvswitch;
+  n.mac = "fa:16:3e:11:22:33";
+  n.port_id = "3f2a9c1e-0b7f-4c2a-9e61-3f0d8b2a7c44";
+  n.dev = OvsTapName(n.port_id);
+  n.bridge = "br-int";
+  n.mtu = 1450;
+  return n;
+}
+
 TEST(DomainXml, CarriesNameUuidMetadataAndSizing) {
   std::string x = BuildDomainXml(Sample());
   EXPECT_NE(x.find("<domain type='qemu'>"), std::string::npos) << x;
@@ -78,9 +97,7 @@ TEST(DomainXml, EveryValueIsEscaped) {
 }
 
 TEST(DomainXml, TapNicOnZunvmsNetwork) {
-  NicConfig n;
-  n.mac = "52:54:00:0a:0b:0c";
-  n.dev = "zvt0a1b2c3d4e5f";
+  NicConfig n = TapNic();
   ASSERT_TRUE(ValidateNic(n).ok());
   EXPECT_EQ(BuildInterfaceXml(n),
             "<interface type='ethernet'><mac address='52:54:00:0a:0b:0c'/>"
@@ -93,13 +110,7 @@ TEST(DomainXml, TapNicOnZunvmsNetwork) {
 }
 
 TEST(DomainXml, NeutronPortPlugsIntoOpenvswitchLikeNova) {
-  NicConfig n;
-  n.kind = NicConfig::Kind::kOpenvswitch;
-  n.mac = "fa:16:3e:11:22:33";
-  n.port_id = "3f2a9c1e-0b7f-4c2a-9e61-3f0d8b2a7c44";
-  n.dev = OvsTapName(n.port_id);
-  n.bridge = "br-int";
-  n.mtu = 1450;
+  NicConfig n = OvsNic();
   EXPECT_EQ(n.dev, "tap3f2a9c1e-0b");
   ASSERT_TRUE(ValidateNic(n).ok()) << ValidateNic(n).ToString();
   EXPECT_EQ(BuildInterfaceXml(n),
@@ -112,17 +123,7 @@ TEST(DomainXml, NeutronPortPlugsIntoOpenvswitchLikeNova) {
 // with both kinds of NIC.
 TEST(DomainXml, ValidatesAgainstLibvirtsSchema) {
   DomainConfig c = Sample();
-  NicConfig tap;
-  tap.mac = "52:54:00:0a:0b:0c";
-  tap.dev = "zvt0a1b2c3d4e5f";
-  NicConfig ovs;
-  ovs.kind = NicConfig::Kind::kOpenvswitch;
-  ovs.mac = "fa:16:3e:11:22:33";
-  ovs.port_id = "3f2a9c1e-0b7f-4c2a-9e61-3f0d8b2a7c44";
-  ovs.dev = OvsTapName(ovs.port_id);
-  ovs.bridge = "br-int";
-  ovs.mtu = 1450;
-  c.nics = {tap, ovs};
+  c.nics = {TapNic(), OvsNic()};
   c.cpu = 0.5;
   char path[] = "/tmp/zunvm-domain-XXXXXX";
   int fd = ::mkstemp(path);
@@ -137,12 +138,7 @@ TEST(DomainXml, ValidatesAgainstLibvirtsSchema) {
 }
 
 TEST(DomainXml, HostileNicValuesAreRefused) {
-  NicConfig good;
-  good.kind = NicConfig::Kind::kOpenvswitch;
-  good.mac = "fa:16:3e:11:22:33";
-  good.port_id = "3f2a9c1e-0b7f-4c2a-9e61-3f0d8b2a7c44";
-  good.dev = "tap3f2a9c1e-0b";
-  good.bridge = "br-int";
+  NicConfig good = OvsNic();
   ASSERT_TRUE(ValidateNic(good).ok());
   auto bad = [&](auto mutate) {
     NicConfig n = good;
