@@ -1,7 +1,5 @@
 #include "common/ipv4.h"
 
-#include <vector>
-
 namespace zunvm {
 
 Result<uint32_t> ParseIpv4(const std::string& text) {
@@ -36,7 +34,7 @@ std::string FormatIpv4(uint32_t a) {
 
 std::string Ipv4Subnet::ToString() const { return FormatIpv4(base) + "/" + std::to_string(prefix); }
 
-Result<Ipv4Subnet> ParseIpv4Subnet(const std::string& text) {
+Result<Ipv4Subnet> ParseIpv4Cidr(const std::string& text) {
   auto bad = [&](const std::string& why) {
     return Err(Status::Invalid("Invalid IPv4 subnet " + text + ": " + why, "InvalidValue"));
   };
@@ -52,8 +50,15 @@ Result<Ipv4Subnet> ParseIpv4Subnet(const std::string& text) {
     prefix = prefix * 10 + (c - '0');
   }
   if (prefix > 32) return bad("length over 32");
-  Ipv4Subnet s{*addr, prefix};
-  if ((*addr & s.Mask()) != *addr) return bad("host bits are set");
+  return Ipv4Subnet{*addr, prefix};
+}
+
+Result<Ipv4Subnet> ParseIpv4Subnet(const std::string& text) {
+  auto s = ParseIpv4Cidr(text);
+  if (!s) return s;
+  if ((s->base & s->Mask()) != s->base) {
+    return Err(Status::Invalid("Invalid IPv4 subnet " + text + ": host bits are set", "InvalidValue"));
+  }
   return s;
 }
 

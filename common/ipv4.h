@@ -25,7 +25,10 @@ struct Ipv4Subnet {
 // InvalidArgument for anything but four decimal octets 0..255.
 Result<uint32_t> ParseIpv4(const std::string& text);
 std::string FormatIpv4(uint32_t addr);
-// "10.88.0.0/24"; InvalidArgument when host bits are set or the length is out of 0..32.
+// An address with its prefix length, "10.88.0.2/24" (host bits allowed): `base` is the address.
+// InvalidArgument for a bad address or a length out of 0..32.
+Result<Ipv4Subnet> ParseIpv4Cidr(const std::string& text);
+// "10.88.0.0/24"; as ParseIpv4Cidr, and InvalidArgument when host bits are set.
 Result<Ipv4Subnet> ParseIpv4Subnet(const std::string& text);
 
 }  // namespace zunvm

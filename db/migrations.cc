@@ -69,7 +69,6 @@ const std::vector<std::string>& Steps() {
       );
       CREATE INDEX images_image_id ON images(image_id);
       )sql",
-      // 3: networks and the addresses allocated on them.
       R"sql(
       CREATE TABLE networks (
         id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -128,7 +128,6 @@ Result<IpAllocation> NetworkStore::Allocate(const std::string& network_uuid,
     auto subnet = ParseIpv4Subnet(n.getColumn(0).getString());
     if (!subnet) return Status::Internal("stored subnet is damaged: " + subnet.error().message());
     std::set<uint32_t> used;
-    std::set<std::string> macs;
     SQLite::Statement u(db, "SELECT address FROM ip_allocations WHERE network_uuid = ?");
     u.bind(1, network_uuid);
     while (u.executeStep()) {

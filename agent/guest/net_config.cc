@@ -12,33 +12,20 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/fs_at.h"
+#include "common/ipv4.h"
+#include "common/strings.h"
+
 namespace zunvm::agent {
 namespace {
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 Status Errno(const std::string& what) {
   return Status::Internal(what + ": " + std::strerror(errno));
 }
 
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 // The interface whose hardware address is `mac`, by walking if_nameindex().
 Result<std::string> IfnameForMac(int sock, const std::string& mac) {
-  std::string want = Lower(mac);
+  std::string want = ToLower(mac);
   struct if_nameindex* list = ::if_nameindex();
   if (!list) return Err(Errno("if_nameindex"));
   std::string found;
@@ -57,11 +44,11 @@ Result<std::string> IfnameForMac(int sock, const std::string& mac) {
 }
 
 Result<in_addr> Addr(const std::string& text) {
-  in_addr a{};
-  if (::inet_pton(AF_INET, text.c_str(), &a) != 1) {
-    return Err(Status::Invalid("not an IPv4 address: " + text));
-  }
-  return a;
+  auto a = ParseIpv4(text);
+  if (!a) return Err(a.error());
+  in_addr out{};
+  out.s_addr = htonl(*a);
+  return out;
 }
 
 void SetSockaddr(sockaddr* sa, in_addr a) {
@@ -80,21 +67,12 @@ Status Up(int sock, const std::string& ifname) {
 }
 
 Status Configure(int sock, const std::string& ifname, const NicSettings& n) {
-  auto slash = n.cidr.find('/');
-  if (slash == std::string::npos) return Status::Invalid("expected ADDRESS/PREFIX: " + n.cidr);
-  auto addr = Addr(n.cidr.substr(0, slash));
-  if (!addr) return addr.error();
-  int prefix = -1;
-  try {
-    size_t used = 0;
-    prefix = std::stoi(n.cidr.substr(slash + 1), &used);
-    if (used != n.cidr.size() - slash - 1) prefix = -1;
-  } catch (const std::exception&) {
-    prefix = -1;
-  }
-  if (prefix < 1 || prefix > 32) return Status::Invalid("bad prefix length in " + n.cidr);
-  in_addr mask{};
-  mask.s_addr = htonl(prefix == 32 ? 0xffffffffu : ~(0xffffffffu >> prefix));
+  auto cidr = ParseIpv4Cidr(n.cidr);
+  if (!cidr) return cidr.error();
+  if (cidr->prefix < 1) return Status::Invalid("bad prefix length in " + n.cidr);
+  in_addr addr{}, mask{};
+  addr.s_addr = htonl(cidr->base);
+  mask.s_addr = htonl(cidr->Mask());
 
   struct ifreq r {};
   std::strncpy(r.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
@@ -102,7 +80,7 @@ Status Configure(int sock, const std::string& ifname, const NicSettings& n) {
     r.ifr_mtu = n.mtu;
     if (::ioctl(sock, SIOCSIFMTU, &r) != 0) return Errno("SIOCSIFMTU " + ifname);
   }
-  SetSockaddr(&r.ifr_addr, *addr);
+  SetSockaddr(&r.ifr_addr, addr);
   if (::ioctl(sock, SIOCSIFADDR, &r) != 0) return Errno("SIOCSIFADDR " + ifname);
   SetSockaddr(&r.ifr_netmask, mask);
   if (::ioctl(sock, SIOCSIFNETMASK, &r) != 0) return Errno("SIOCSIFNETMASK " + ifname);
@@ -124,7 +102,7 @@ Status DefaultRoute(int sock, const std::string& gateway) {
 }  // namespace
 
 Result<std::vector<std::string>> ApplyNetwork(const NetworkSettings& s) {
-  Fd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  fsat::UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (sock.get() < 0) return Err(Errno("socket"));
   ZUNVM_RETURN_IF_ERROR(Up(sock.get(), "lo"));
   std::vector<std::string> names;

@@ -76,6 +76,12 @@ def _translate(err, container=None, image=None):
     return ZunvmError(error_msg='%s (HTTP %d)' % (detail, err.status))
 
 
+def _memory_mib(value):
+    """Zun keeps memory as a string of MiB ("512"); tolerate a trailing M as zunvmd would not."""
+    text = str(value)
+    return text.rstrip('Mm') or text
+
+
 def _to_int(value, default):
     try:
         return int(value)
@@ -194,8 +200,8 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
                 'cmd': hc.get('test', hc.get('cmd', '')),
                 **{k: _to_int(hc[k], 0) for k in ('interval', 'retries', 'timeout')
                    if hc.get(k) is not None}}
-        if isinstance(body.get('memory'), str):
-            body['memory'] = body['memory'].rstrip('Mm') or body['memory']
+        if 'memory' in body:
+            body['memory'] = _memory_mib(body['memory'])
         return body
 
     def create(self, context, container, image, requested_networks, requested_volumes):
@@ -450,7 +456,7 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
         if 'cpu' in changes and container.cpu is not None:
             body['cpu'] = container.cpu
         if 'memory' in changes and container.memory is not None:
-            body['memory'] = str(container.memory).rstrip('Mm')
+            body['memory'] = _memory_mib(container.memory)
         if not body:
             return container
         view = self._call(self.api.patch, self._require_id(container), body,

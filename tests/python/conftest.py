@@ -97,7 +97,7 @@ def zunvmd():
     d = Zunvmd(driver='fake').start()
     yield d
     d.stop()
-    d.cleanup() if hasattr(d, 'cleanup') else None
+    d.cleanup()
 
 
 @pytest.fixture(scope='session')
