@@ -103,12 +103,23 @@ struct Archive {
   PathStat stat;
 };
 
+// Where a chunk of output sits in its sandbox's event stream: `boot` names one boot of the
+// guest, `seq` orders chunks within it. A driver that can replay output after a restart (the
+// libvirt one: the guest keeps unacknowledged events) sets it so the receiver can drop chunks
+// it already stored; an empty `boot` means "no position, store unconditionally".
+struct OutputMark {
+  std::string boot;
+  uint64_t seq = 0;
+};
+
 // Receives asynchronous events. Implemented by the service layer.
 class DriverEvents {
  public:
   virtual ~DriverEvents() = default;
-  // A chunk of the main process's output; chunks of one stream arrive in order.
-  virtual void OnOutput(const std::string& uuid, Stream stream, const std::string& data) = 0;
+  // A chunk of the main process's output; chunks of one stream arrive in order. A chunk with
+  // a mark may arrive again after a daemon restart (at-least-once); its mark identifies it.
+  virtual void OnOutput(const std::string& uuid, Stream stream, const std::string& data,
+                        const OutputMark& mark) = 0;
   // The main process exited on its own or through Kill() (code is 128+signal when killed by a
   // signal). At most once per start. NOT sent for a process ended by Stop() (which returns
   // the code), Delete() or a restart inside Reboot: the service records those itself, and a

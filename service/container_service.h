@@ -103,7 +103,8 @@ class ContainerService : public DriverEvents {
   TimePoint Now() const { return clock_(); }
 
   // DriverEvents (called on the driver's event thread).
-  void OnOutput(const std::string& uuid, Stream stream, const std::string& data) override;
+  void OnOutput(const std::string& uuid, Stream stream, const std::string& data,
+                const OutputMark& mark) override;
   void OnExit(const std::string& uuid, int exit_code) override;
   void OnLost(const std::string& uuid, const std::string& reason) override;
 

@@ -355,8 +355,9 @@ void ContainerService::PolicyRestart(const std::string& uuid) {
   (void)r;
 }
 
-void ContainerService::OnOutput(const std::string& uuid, Stream stream, const std::string& data) {
-  Status st = logs_->Append(uuid, stream, data, clock_());
+void ContainerService::OnOutput(const std::string& uuid, Stream stream, const std::string& data,
+                                const OutputMark& mark) {
+  Status st = logs_->Append(uuid, stream, data, clock_(), mark);
   if (!st.ok()) Logger("service")->warn("log of {}: {}", uuid, st.ToString());
 }
 

@@ -83,8 +83,8 @@ void AgentClient::ReadLoop() {
       if (m->kind == Kind::kEvent) {
         uint64_t seq = m->body.value("seq", uint64_t{0});
         if (seq != 0 && seq <= last_seq_) continue;  // a replay of something already delivered
-        if (seq != 0) last_seq_ = seq;
         if (on_event_) on_event_(*m);
+        if (seq != 0) last_seq_ = seq;  // after the handler: Ack() never covers an unhandled event
         if (seq % 64 == 0 && seq != 0) SendOneWay("ack", {{"seq", seq}});  // frees the guest's backlog
         continue;
       }

@@ -49,7 +49,7 @@ class AgentClient {
                               nlohmann::json* stat, std::chrono::milliseconds timeout);
   Status CopyIn(const std::string& container, const std::string& path, const std::string& tar,
                 std::chrono::milliseconds timeout);
-  // The sequence number of the last event delivered (pass it to the next connection and to
+  // The sequence number of the last event whose handler has returned (pass it to the next connection and to
   // `hello {ack}` after a reconnect).
   uint64_t LastSeq() const { return last_seq_; }
   // Acknowledges every event delivered so far (the guest frees them), without waiting. The

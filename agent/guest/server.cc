@@ -167,7 +167,8 @@ void AgentServer::EmitOutput(const std::string& id, int stream, const std::strin
   p += json(id).dump(-1, ' ', false, json::error_handler_t::replace);
   p += stream == 0 ? R"(,"stream":"stdout","data":")" : R"(,"stream":"stderr","data":")";
   p += Base64Encode(data);
-  p += R"(","seq":)" + std::to_string(seq_) + "}}";
+  p += R"(","boot":)" + json(opts_.boot_id).dump();
+  p += R"(,"seq":)" + std::to_string(seq_) + "}}";
   Queue(std::move(p));
 }
 

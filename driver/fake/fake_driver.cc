@@ -230,7 +230,7 @@ void FakeDriver::EventLoop() {
       if (d.exit)
         sink->OnExit(d.uuid, d.code);
       else
-        sink->OnOutput(d.uuid, d.stream, d.data);
+        sink->OnOutput(d.uuid, d.stream, d.data, OutputMark{});
     }
     lock.lock();
   }

@@ -266,7 +266,9 @@ void LibvirtDriver::OnAgentEvent(const std::weak_ptr<Box>& weak, uint64_t gen, c
         std::lock_guard<std::mutex> lock(b->mu);
         if (b->gen != gen) return;
       }
-      if (events_) events_->OnOutput(b->uuid, stream, *data);
+      // The mark lets the log drop what a replay after a zunvmd restart sends again.
+      OutputMark mark{Field<std::string>(body, "boot"), Field<uint64_t>(body, "seq")};
+      if (events_) events_->OnOutput(b->uuid, stream, *data, mark);
       return;
     }
     std::lock_guard<std::mutex> lock(b->mu);

@@ -25,7 +25,7 @@ using testing_util::TempDir;
 // Records events per sandbox, and which thread delivered them.
 class Recorder : public DriverEvents {
  public:
-  void OnOutput(const std::string& uuid, Stream s, const std::string& d) override {
+  void OnOutput(const std::string& uuid, Stream s, const std::string& d, const OutputMark&) override {
     std::lock_guard<std::mutex> l(mu_);
     (s == Stream::kStdout ? out_ : err_)[uuid] += d;
     threads_.push_back(std::this_thread::get_id());

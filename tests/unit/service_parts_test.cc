@@ -3,7 +3,9 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
 #include <fstream>
+#include <iterator>
 
 #include "service/log_store.h"
 #include "service/serial_executor.h"
@@ -53,6 +55,48 @@ TEST(LogStore, RotatesAndReadsAcrossFiles) {
   EXPECT_EQ(*logs.Read("c", q), "line9\n");
   std::ifstream rotated(dir.path() + "/c.log.1");
   EXPECT_TRUE(rotated.good());
+}
+
+TEST(LogStore, MarkedChunksAreStoredOnceAcrossRestarts) {
+  TempDir dir;
+  {
+    LogStore logs(dir.path(), 1 << 20);
+    ASSERT_TRUE(logs.Append("c", Stream::kStdout, "a\nb", At(1), {"Boot1+/=", 1}).ok());
+    ASSERT_TRUE(logs.Append("c", Stream::kStdout, "c\n", At(2), {"Boot1+/=", 2}).ok());
+    ASSERT_TRUE(logs.Append("c", Stream::kStdout, "c\n", At(3), {"Boot1+/=", 2}).ok());  // replay
+  }
+  LogStore logs(dir.path(), 1 << 20);  // a restarted daemon: the marks come from the file
+  ASSERT_TRUE(logs.Append("c", Stream::kStdout, "a\nb", At(4), {"Boot1+/=", 1}).ok());
+  ASSERT_TRUE(logs.Append("c", Stream::kStdout, "c\n", At(5), {"Boot1+/=", 2}).ok());
+  ASSERT_TRUE(logs.Append("c", Stream::kStdout, "d\n", At(6), {"Boot1+/=", 3}).ok());
+  ASSERT_TRUE(logs.Append("c", Stream::kStdout, "e\n", At(7), {"Boot2", 1}).ok());  // next boot
+  ASSERT_TRUE(logs.Append("c", Stream::kStdout, "f\n", At(8), {}).ok());  // unmarked: always
+  ASSERT_TRUE(logs.Append("c", Stream::kStdout, "f\n", At(9), {}).ok());
+  // A hostile boot id that would break the record is stored without a mark.
+  ASSERT_TRUE(logs.Append("c", Stream::kStdout, "g\n", At(10), {"x y\nz", 9}).ok());
+  LogQuery all;
+  EXPECT_EQ(*logs.Read("c", all), "a\nbc\nd\ne\nf\nf\ng\n");
+  std::ifstream f(dir.path() + "/c.log");
+  std::string text((std::istreambuf_iterator<char>(f)), {});
+  EXPECT_NE(text.find(" stdout F:Boot1+/=.2 c\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("x y"), std::string::npos);
+  ASSERT_TRUE(logs.Remove("c").ok());
+  ASSERT_TRUE(logs.Append("c", Stream::kStdout, "new\n", At(11), {"Boot2", 1}).ok());
+  EXPECT_EQ(*logs.Read("c", all), "new\n");
+}
+
+TEST(LogStore, MarksAreFoundInTheRotatedFile) {
+  TempDir dir;
+  {
+    LogStore logs(dir.path(), 40);
+    ASSERT_TRUE(logs.Append("c", Stream::kStderr, "a long enough line to rotate\n", At(1), {"B", 7}).ok());
+  }
+  ASSERT_EQ(::rename((dir.path() + "/c.log").c_str(), (dir.path() + "/c.log.1").c_str()), 0);
+  LogStore logs(dir.path(), 40);
+  ASSERT_TRUE(logs.Append("c", Stream::kStderr, "again\n", At(2), {"B", 7}).ok());
+  ASSERT_TRUE(logs.Append("c", Stream::kStderr, "next\n", At(3), {"B", 8}).ok());
+  LogQuery all;
+  EXPECT_EQ(*logs.Read("c", all), "a long enough line to rotate\nnext\n");
 }
 
 TEST(SerialExecutor, OneAtATimePerKeyInOrder) {
