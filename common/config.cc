@@ -1,5 +1,7 @@
 #include "common/config.h"
 
+#include "common/ipv4.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <ini.h>
@@ -88,6 +90,11 @@ const OptionDesc kOptions[] = {
     {"image", "insecure_registries", &Config::insecure_registries},
     {"image", "registry_credentials", &Config::registry_credentials},
     {"image", "registry_ca_file", &Config::registry_ca_file},
+    {"network", "default_network", &Config::default_network},
+    {"network", "default_subnet", &Config::default_subnet},
+    {"network", "subnet_pool", &Config::subnet_pool},
+    {"network", "mtu", &Config::network_mtu},
+    {"network", "published_host_ip", &Config::published_host_ip},
 };
 
 const OptionDesc* FindOption(std::string_view section, std::string_view key) {
@@ -444,6 +451,13 @@ Status ValidateVmSections(const Config& c) {
     return Bad("[libvirt] virt_type", "must be kvm or qemu");
   }
   if (c.guest_boot_timeout < 1) return Bad("[guest] boot_timeout", "must be at least 1");
+  auto def = ParseIpv4Subnet(c.default_subnet);
+  if (!def || def->prefix > 29) return Bad("[network] default_subnet", "must be an IPv4 subnet of /29 or larger, like 10.88.0.0/16");
+  auto pool = ParseIpv4Subnet(c.subnet_pool);
+  if (!pool || pool->prefix > 24) return Bad("[network] subnet_pool", "must be an IPv4 subnet of /24 or larger, like 10.89.0.0/16");
+  if (c.default_network.empty() || c.default_network.size() > 255) return Bad("[network] default_network", "must be a name");
+  if (c.network_mtu < 576 || c.network_mtu > 9000) return Bad("[network] mtu", "must be within 576..9000");
+  if (!ParseIpv4(c.published_host_ip)) return Bad("[network] published_host_ip", "must be an IPv4 address");
   return Status::Ok();
 }
 

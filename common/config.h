@@ -73,6 +73,13 @@ struct Config {
   std::string registry_ca_file;                   // extra CA for https registries
   std::string ImageDir() const;                   // image_dir or <state_dir>/images
 
+  // [network]
+  std::string default_network = "zunvm";          // containers that ask for no network join it
+  std::string default_subnet = "10.88.0.0/16";
+  std::string subnet_pool = "10.89.0.0/16";       // networks made on demand take a /24 of it
+  int network_mtu = 1500;
+  std::string published_host_ip = "127.0.0.1";    // where exposed ports are published
+
   std::string DbPath() const;
   std::string HostName() const;  // `host` or the machine's hostname
 };

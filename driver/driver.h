@@ -32,6 +32,19 @@ namespace zunvm {
 
 enum class Stream { kStdout = 1, kStderr = 2 };
 
+// One NIC of a sandbox on one of zunvmd's networks (network/host_network.h): the tap is
+// TapName(port_id), on the bridge of namespace `netns`.
+struct SandboxNic {
+  std::string port_id;
+  std::string network_uuid;
+  std::string netns;
+  std::string mac;       // 52:54:00:xx:xx:xx
+  std::string address;   // 10.88.0.2
+  int prefix_len = 24;
+  std::string gateway;   // the bridge's address: the default route of the first NIC
+  int mtu = 1500;
+};
+
 // What the service asks a driver to create. Argv is final (entrypoint + command).
 struct SandboxSpec {
   std::string uuid;
@@ -51,6 +64,7 @@ struct SandboxSpec {
   std::map<std::string, std::string> labels;
   std::string image_disk;  // the image's shared read-only ext4 root disk (drivers that UsesImages())
   std::string upper_disk;  // this container's writable ext4 disk (overlay upper; kept across restarts)
+  std::vector<SandboxNic> nics;  // drivers without networking ignore them
 };
 
 enum class SandboxState { kCreated, kRunning, kPaused, kStopped };
@@ -183,6 +197,12 @@ class SandboxDriver {
   // Snapshots the container filesystem to a local image; returns the new image id.
   virtual Result<std::string> Commit(const std::string& uuid, const std::string& repository,
                                      const std::string& tag) = 0;
+  // Adds a NIC to the sandbox's spec and, when its VM runs, hot-plugs it and configures it in
+  // the guest. Conflict when the port is already there; InvalidArgument for a bad NIC.
+  virtual Status AttachNic(const std::string& uuid, const SandboxNic& nic) = 0;
+  // Unplugs the NIC with `port_id` (live when running) and drops it from the spec; NotFound
+  // when the sandbox has no such port.
+  virtual Status DetachNic(const std::string& uuid, const std::string& port_id) = 0;
 };
 
 }  // namespace zunvm

@@ -8,6 +8,7 @@
 #include "driver/fake/fake_driver.h"
 #include "driver/libvirt/libvirt_driver.h"
 #include "driver/libvirt/libvirt_hypervisor.h"
+#include "network/host_network.h"
 
 #ifndef ZUNVM_DEFAULT_GUEST_DIR
 #define ZUNVM_DEFAULT_GUEST_DIR "/usr/share/zunvm/guest"
@@ -48,7 +49,7 @@ Result<std::unique_ptr<SandboxDriver>> MakeDriver(const Config& cfg) {
     Logger("driver")->info("libvirt driver: {} domains, guest kernel {}, initrd {}", o.virt_type, o.kernel,
                            o.initrd);
     return std::unique_ptr<SandboxDriver>(std::make_unique<libvirt::LibvirtDriver>(
-        o, std::make_unique<libvirt::LibvirtHypervisor>(cfg.libvirt_uri)));
+        o, std::make_unique<libvirt::LibvirtHypervisor>(cfg.libvirt_uri), std::make_unique<IpHostNetwork>()));
   }
   return Err(Status::Invalid("[DEFAULT] container_driver = " + cfg.container_driver +
                              " is not available (available: libvirt, fake)"));

@@ -45,6 +45,7 @@ std::string NetnsName(const std::string& network_uuid) { return "zvn-" + Hex(net
 std::string TapName(const std::string& port_id) { return "zvt" + Hex(port_id, 12); }
 
 Status IpHostNetwork::EnsureNetwork(const std::string& netns, const std::string& gateway_cidr) {
+  std::lock_guard<std::mutex> lock(ensure_mu_);
   if (!Succeeds({"netns", "exec", netns, "true"})) {
     ZUNVM_RETURN_IF_ERROR(Must({"netns", "add", netns}));
   }

@@ -6,8 +6,8 @@
 // each other only on a shared network and never reach the host's services.
 //
 // IpHostNetwork runs iproute2's `ip` (argv only, never a shell); FakeHostNetwork keeps the
-// same state in memory for unit tests of callers. Thread safety: IpHostNetwork is stateless
-// (the kernel serialises); FakeHostNetwork is guarded by a mutex. Errors: Internal (with the
+// same state in memory for unit tests of callers. Thread safety: both are thread-safe;
+// IpHostNetwork serialises EnsureNetwork (check-then-create) with a mutex. Errors: Internal (with the
 // command's output) when `ip` fails; every method is idempotent.
 #pragma once
 
@@ -47,6 +47,9 @@ class IpHostNetwork : public HostNetwork {
   Status CreateTap(const std::string& tap) override;
   Status AttachToNetwork(const std::string& ifname, const std::string& netns) override;
   Status DeleteLink(const std::string& ifname, const std::string& netns) override;
+
+ private:
+  std::mutex ensure_mu_;
 };
 
 class FakeHostNetwork : public HostNetwork {

@@ -310,6 +310,33 @@ Result<ApiResponse> NetworkList(const ApiDeps& d, ApiRequest& req) {
   return ApiResponse::Json(200, flat);
 }
 
+// network_attach?network=N[&fixed_ip=IP]: 200 (as the real zun-api answers).
+Result<ApiResponse> NetworkAttach(const ApiDeps& d, ApiRequest& req) {
+  auto network = req.Param("network");
+  auto port = req.Param("port");
+  if (network && port) return Err(Status::Invalid("Specify either network or port, not both.", "InvalidValue"));
+  if (port) return Err(Status::Invalid("Neutron ports need the OpenStack driver; name a zunvmd network.", "InvalidValue"));
+  if (!network || network->empty()) return Err(Status::Invalid("Missing required parameter network.", "InvalidValue"));
+  auto fixed = req.Param("fixed_ip");
+  std::optional<std::string> ip;
+  if (fixed && !fixed->empty()) ip = *fixed;
+  auto c = d.containers->NetworkAttach(req.ctx, Id(req), *network, ip);
+  if (!c) return Err(c.error());
+  return ApiResponse::Empty(200);
+}
+
+// network_detach?network=N | port=P: 202.
+Result<ApiResponse> NetworkDetach(const ApiDeps& d, ApiRequest& req) {
+  auto network = req.Param("network");
+  auto port = req.Param("port");
+  if (network && port) return Err(Status::Invalid("Specify either network or port, not both.", "InvalidValue"));
+  auto which = network ? network : port;
+  if (!which || which->empty()) return Err(Status::Invalid("Missing required parameter network or port.", "InvalidValue"));
+  auto c = d.containers->NetworkDetach(req.ctx, Id(req), *which);
+  if (!c) return Err(c.error());
+  return ApiResponse::Empty(202);
+}
+
 Result<ApiResponse> NeedsNeutron(const ApiDeps& d, ApiRequest& req, const std::string& what) {
   auto c = d.containers->Lookup(Id(req));
   if (!c) return Err(c.error());
@@ -380,9 +407,9 @@ void AddContainerActionRoutes(Router& r, const ApiDeps& d) {
         {1, 19});
   r.Add("GET", base + "network_list", [d](ApiRequest& q) { return NetworkList(d, q); }, {1, 13});
   r.Add("POST", base + "network_attach",
-        [d](ApiRequest& q) { return NeedsNeutron(d, q, "network_attach"); }, {1, 8});
+        [d](ApiRequest& q) { return NetworkAttach(d, q); }, {1, 8});
   r.Add("POST", base + "network_detach",
-        [d](ApiRequest& q) { return NeedsNeutron(d, q, "network_detach"); }, {1, 6});
+        [d](ApiRequest& q) { return NetworkDetach(d, q); }, {1, 6});
   r.Add("POST", base + "add_security_group",
         [d](ApiRequest& q) { return NeedsNeutron(d, q, "add_security_group"); }, {1, 1}, {1, 14});
   r.Add("POST", base + "remove_security_group",

@@ -300,7 +300,7 @@ Result<Container> ParseCreateBody(const json& body, const ApiVersion& v, const C
          c.security_groups = *l;
          return Status::Ok();
        }}},
-      {"nets", {2, false, [](const json& x, Container&) -> Status {
+      {"nets", {2, false, [](const json& x, Container& c) -> Status {
          if (x.is_null()) return Status::Ok();
          if (!x.is_array()) return SchemaError("nets", x, "Expected an array");
          for (const auto& n : x) {
@@ -314,10 +314,7 @@ Result<Container> ParseCreateBody(const json& body, const ApiVersion& v, const C
              if (!it.value().is_string()) return SchemaError("nets", x, "Expected strings");
            }
          }
-         if (!x.empty()) {
-           return Status::Invalid("Requested networks are not supported yet: every container "
-                                  "gets the default network.", "InvalidValue");
-         }
+         c.requested_nets = x;
          return Status::Ok();
        }}},
       {"mounts", {11, false, [](const json& x, Container&) -> Status {

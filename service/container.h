@@ -75,6 +75,7 @@ struct Container {
   std::vector<int> ports;                       // exposed ports (numbers)
   std::map<std::string, nlohmann::json> exposed_ports;  // {"80/tcp": {}}
   nlohmann::json addresses = nlohmann::json::object();
+  nlohmann::json requested_nets = nlohmann::json::array();  // create's `nets`, as given
   std::optional<std::string> host;
   RestartPolicy restart_policy;
   std::optional<std::string> image_pull_policy;

@@ -3,6 +3,7 @@
 #include "service/container_service.h"
 
 #include "service/image_service.h"
+#include "service/network_service.h"
 
 #include "common/ids.h"
 #include "common/logging.h"
@@ -127,18 +128,91 @@ Result<Container> ContainerService::Create(const RequestContext& ctx, Container 
   c.host = cfg_.HostName();
   c.created_at = clock_();
   if (!c.hostname) c.hostname = c.uuid.substr(0, 8) + c.uuid.substr(9, 4);
+  std::vector<NetRequest> nets;
+  if (networks_) {
+    auto parsed = NetworkService::ParseNets(c.requested_nets);
+    if (!parsed) return Err(parsed.error());
+    nets = *parsed;
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (store_->Get(c.uuid)) {
       return Err(Status::Conflict("A container with UUID " + c.uuid + " already exists.",
                                   "ContainerAlreadyExists"));
     }
-    ZUNVM_RETURN_IF_ERROR(store_->Insert(c));
+    // Addresses are taken before the record exists, so a refused address is a refused create.
+    if (networks_) {
+      auto nics = networks_->Allocate(c.uuid, nets);
+      if (!nics) return Err(nics.error());
+      c.addresses = NetworkService::Addresses(*nics);
+    }
+    Status inserted = store_->Insert(c);
+    if (!inserted.ok()) {
+      if (networks_) (void)networks_->ReleaseContainer(c.uuid);
+      return Err(inserted);
+    }
   }
   int64_t action = RecordAction(ctx, c.uuid, "create");
   std::string uuid = c.uuid;
   Queue(uuid, action, [this, uuid, run] { return DoCreate(uuid, run); });
   return c;
+}
+
+Result<Container> ContainerService::NetworkAttach(const RequestContext& ctx, const std::string& ident,
+                                                  const std::string& network,
+                                                  const std::optional<std::string>& fixed_ip) {
+  if (!networks_) return Err(Status::NotImplemented("This zunvmd has no networks."));
+  auto found = Lookup(ident);
+  if (!found) return found;
+  ZUNVM_RETURN_IF_ERROR(CheckAllowed("network_attach", found->uuid, found->status));
+  int64_t action = RecordAction(ctx, found->uuid, "network_attach");
+  auto nic = networks_->AllocateOne(found->uuid, {network, fixed_ip});
+  Status st = nic ? Status::Ok() : nic.error();
+  if (st.ok() && found->container_id) {
+    st = driver_->AttachNic(found->uuid, *nic);
+    if (!st.ok()) (void)networks_->ReleasePort(nic->port_id);
+  }
+  FinishAction(action, st);
+  if (!st.ok()) return Err(st);
+  return RefreshAddresses(found->uuid);
+}
+
+Result<Container> ContainerService::NetworkDetach(const RequestContext& ctx, const std::string& ident,
+                                                  const std::string& network_or_port) {
+  if (!networks_) return Err(Status::NotImplemented("This zunvmd has no networks."));
+  auto found = Lookup(ident);
+  if (!found) return found;
+  ZUNVM_RETURN_IF_ERROR(CheckAllowed("network_detach", found->uuid, found->status));
+  auto nics = networks_->NicsOf(found->uuid);
+  if (!nics) return Err(nics.error());
+  auto net = networks_->Find(network_or_port);
+  std::optional<SandboxNic> nic;
+  for (const auto& n : *nics) {
+    if (n.port_id == network_or_port || (net && n.network_uuid == net->uuid)) nic = n;
+  }
+  if (!nic) {
+    return Err(Status::NotFound("Container " + found->uuid + " has no port on " + network_or_port + ".",
+                                "NetworkNotFound"));
+  }
+  int64_t action = RecordAction(ctx, found->uuid, "network_detach");
+  Status st = Status::Ok();
+  if (found->container_id) {
+    st = driver_->DetachNic(found->uuid, nic->port_id);
+    if (st.code() == Code::kNotFound) st = Status::Ok();  // not in the sandbox: only the address to free
+  }
+  if (st.ok()) st = networks_->ReleasePort(nic->port_id);
+  FinishAction(action, st);
+  if (!st.ok()) return Err(st);
+  return RefreshAddresses(found->uuid);
+}
+
+Result<Container> ContainerService::RefreshAddresses(const std::string& uuid) {
+  auto nics = networks_->NicsOf(uuid);
+  if (!nics) return Err(nics.error());
+  return Mutate(uuid, [&](Container& rec) -> Status {
+    rec.addresses = NetworkService::Addresses(*nics);
+    return Status::Ok();
+  });
 }
 
 Result<Container> ContainerService::Update(const RequestContext& ctx, const std::string& ident,

@@ -42,6 +42,7 @@ struct ContainerPatch {
 };
 
 class ImageService;
+class NetworkService;
 
 class ContainerService : public DriverEvents {
  public:
@@ -63,6 +64,8 @@ class ContainerService : public DriverEvents {
   // it uuid, name (if empty), status, owner, host and times. Returns the record as stored.
   // Images supply defaults (command, entrypoint, env, workdir, ports) to creates; optional.
   void SetImages(ImageService* images) { images_ = images; }
+  // Networks give creates their NICs and `addresses` (from the record's `nets`); optional.
+  void SetNetworks(NetworkService* networks) { networks_ = networks; }
   Result<Container> Create(const RequestContext& ctx, Container c, bool run);
   // uuid or name: NotFound, or Conflict when a name is ambiguous.
   Result<Container> Lookup(const std::string& ident);
@@ -96,6 +99,13 @@ class ContainerService : public DriverEvents {
                     const std::string& tar);
   Result<std::string> Commit(const RequestContext& ctx, const std::string& ident,
                              const std::string& repository, const std::string& tag);
+  // Hot-plug: a port on `network` (made on demand), in the running VM too; the record's
+  // addresses follow. Detach takes a network name/uuid or a port id; NotFound when the
+  // container has no such port.
+  Result<Container> NetworkAttach(const RequestContext& ctx, const std::string& ident,
+                                  const std::string& network, const std::optional<std::string>& fixed_ip);
+  Result<Container> NetworkDetach(const RequestContext& ctx, const std::string& ident,
+                                  const std::string& network_or_port);
   Result<std::vector<ContainerAction>> Actions(const std::string& ident);
   Result<ContainerAction> Action(const std::string& ident, const std::string& request_id);
   Result<std::vector<Container>> All() { return store_->All(); }
@@ -124,6 +134,8 @@ class ContainerService : public DriverEvents {
   // Queues `fn` under the container's key; `fn` returns the outcome for the action record.
   void Queue(const std::string& uuid, int64_t action_id, std::function<Status()> fn);
   SandboxSpec SpecFor(const Container& c) const;
+  // Sets the record's `addresses` from its ports.
+  Result<Container> RefreshAddresses(const std::string& uuid);
   Result<std::string> CommitImage(const Container& c, const std::string& repository,
                                   const std::string& tag);
   // What status_reason says after a cpu/memory change: applied live or at the next start.
@@ -148,6 +160,8 @@ class ContainerService : public DriverEvents {
   // when the pull policy says so (task_state image_pulling), a freshly pulled image's
   // defaults are applied to the record, and its root disk goes in the spec.
   Result<SandboxSpec> PrepareCreate(const std::string& uuid);
+  // PrepareCreate without the NICs.
+  Result<SandboxSpec> PrepareImage(const std::string& uuid);
 
   struct HealthState {
     TimePoint next;
@@ -161,6 +175,7 @@ class ContainerService : public DriverEvents {
   LogStore* logs_;
   SandboxDriver* driver_;
   ImageService* images_ = nullptr;
+  NetworkService* networks_ = nullptr;
   SerialExecutor* executor_;
   Clock clock_;
   std::mutex mu_;

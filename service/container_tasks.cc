@@ -7,6 +7,7 @@
 #include "common/logging.h"
 #include "service/container_service.h"
 #include "service/image_service.h"
+#include "service/network_service.h"
 
 namespace zunvm {
 
@@ -27,6 +28,15 @@ void ContainerService::Fail(const std::string& uuid, const Status& st) {
 }
 
 Result<SandboxSpec> ContainerService::PrepareCreate(const std::string& uuid) {
+  auto spec = PrepareImage(uuid);
+  if (!spec || !networks_) return spec;
+  auto nics = networks_->NicsOf(uuid);
+  if (!nics) return Err(nics.error());
+  spec->nics = *nics;
+  return spec;
+}
+
+Result<SandboxSpec> ContainerService::PrepareImage(const std::string& uuid) {
   auto c = store_->Get(uuid);
   if (!c) return Err(c.error());
   if (!images_ || !driver_->UsesImages()) return SpecFor(*c);
@@ -268,6 +278,10 @@ Status ContainerService::DoDelete(const std::string& uuid, bool force, bool stop
   }
   (void)logs_->Remove(uuid);
   if (images_) images_->RemoveContainerDisk(uuid);
+  if (networks_) {
+    Status released = networks_->ReleaseContainer(uuid);
+    if (!released.ok()) Logger("service")->warn("addresses of {}: {}", uuid, released.ToString());
+  }
   std::lock_guard<std::mutex> lock(mu_);
   return store_->Delete(uuid);
 }

@@ -11,12 +11,14 @@
 #include "db/container_store.h"
 #include "db/database.h"
 #include "db/meta_store.h"
+#include "db/network_store.h"
 #include "driver/factory.h"
 #include "rest/api.h"
 #include "rest/http.h"
 #include "service/container_service.h"
 #include "service/host_service.h"
 #include "service/image_service.h"
+#include "service/network_service.h"
 #include "service/log_store.h"
 #include "service/serial_executor.h"
 
@@ -58,6 +60,10 @@ Status Daemon::Start() {
   images_->SetRegistryCaFile(cfg_.registry_ca_file);
   if (Status cst = images_->SetRegistryCredentials(cfg_.registry_credentials); !cst.ok()) return cst;
   containers_->SetImages(images_.get());
+  network_store_ = std::make_unique<NetworkStore>(db_.get());
+  networks_ = std::make_unique<NetworkService>(cfg_, network_store_.get());
+  if (Status nst = networks_->Init(); !nst.ok()) return nst;
+  containers_->SetNetworks(networks_.get());
   hosts_ = std::make_unique<HostService>(cfg_, meta_.get(), containers_.get(), driver_.get());
   Status st = containers_->Recover();
   if (!st.ok()) return st;

@@ -27,6 +27,8 @@ class SerialExecutor;
 class ContainerService;
 class HostService;
 class ImageService;
+class NetworkStore;
+class NetworkService;
 class Api;
 class HttpServer;
 
@@ -60,6 +62,8 @@ class Daemon {
   std::unique_ptr<ContainerService> containers_;
   std::unique_ptr<HostService> hosts_;
   std::unique_ptr<ImageService> images_;
+  std::unique_ptr<NetworkStore> network_store_;
+  std::unique_ptr<NetworkService> networks_;
   std::unique_ptr<Api> api_;
   std::unique_ptr<HttpServer> server_;
   std::thread sync_;

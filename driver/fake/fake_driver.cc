@@ -17,6 +17,7 @@
 #include "common/base64.h"
 #include "common/logging.h"
 #include "common/strings.h"
+#include "driver/spec_json.h"
 
 namespace zunvm {
 
@@ -82,44 +83,6 @@ std::string Sha256Hex(const std::string& data) {
     hex += "0123456789abcdef"[md[i] & 15];
   }
   return hex;
-}
-
-json SpecToJson(const SandboxSpec& s) {
-  return {{"uuid", s.uuid},
-          {"name", s.name},
-          {"image", s.image},
-          {"argv", s.argv},
-          {"env", s.env},
-          {"workdir", s.workdir},
-          {"hostname", s.hostname},
-          {"user", s.user},
-          {"cpu", s.cpu},
-          {"memory_mib", s.memory_mib},
-          {"disk_gib", s.disk_gib},
-          {"tty", s.tty},
-          {"interactive", s.interactive},
-          {"runtime", s.runtime},
-          {"labels", s.labels}};
-}
-
-SandboxSpec SpecFromJson(const json& j) {  // throws json::exception on a bad shape
-  SandboxSpec s;
-  s.uuid = j.at("uuid").get<std::string>();
-  s.name = j.at("name").get<std::string>();
-  s.image = j.at("image").get<std::string>();
-  s.argv = j.at("argv").get<std::vector<std::string>>();
-  s.env = j.at("env").get<std::map<std::string, std::string>>();
-  s.workdir = j.at("workdir").get<std::string>();
-  s.hostname = j.at("hostname").get<std::string>();
-  s.user = j.at("user").get<std::string>();
-  s.cpu = j.at("cpu").get<double>();
-  s.memory_mib = j.at("memory_mib").get<int64_t>();
-  s.disk_gib = j.at("disk_gib").get<int64_t>();
-  s.tty = j.at("tty").get<bool>();
-  s.interactive = j.at("interactive").get<bool>();
-  s.runtime = j.at("runtime").get<std::string>();
-  s.labels = j.at("labels").get<std::map<std::string, std::string>>();
-  return s;
 }
 
 }  // namespace
@@ -531,6 +494,32 @@ Result<std::string> FakeDriver::Commit(const std::string& uuid, const std::strin
   auto box = Find(uuid);
   if (!box) return Err(box.error());
   return "sha256:" + Sha256Hex(uuid + "\n" + repository + "\n" + tag);
+}
+
+Status FakeDriver::AttachNic(const std::string& uuid, const SandboxNic& nic) {
+  if (nic.port_id.empty() || nic.mac.empty()) return Status::Invalid("a NIC needs a port id and a MAC");
+  std::lock_guard<std::mutex> lock(mu_);
+  auto box = Find(uuid);
+  if (!box) return box.error();
+  auto& nics = (*box)->spec.nics;
+  for (const auto& n : nics) {
+    if (n.port_id == nic.port_id) return Status::Conflict("port " + nic.port_id + " is already attached");
+  }
+  nics.push_back(nic);
+  Persist();
+  return Status::Ok();
+}
+
+Status FakeDriver::DetachNic(const std::string& uuid, const std::string& port_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto box = Find(uuid);
+  if (!box) return box.error();
+  auto& nics = (*box)->spec.nics;
+  auto it = std::find_if(nics.begin(), nics.end(), [&](const SandboxNic& n) { return n.port_id == port_id; });
+  if (it == nics.end()) return Status::NotFound("sandbox " + uuid + " has no port " + port_id);
+  nics.erase(it);
+  Persist();
+  return Status::Ok();
 }
 
 // ---- persistence ----

@@ -161,6 +161,15 @@ std::string BuildDomainXml(const DomainConfig& c) {
     w.Close();
   }
   for (const auto& n : c.nics) WriteInterface(w, n);
+  // q35's root bus takes no hot-plug: each later device needs a free root port of its own.
+  // libvirt fills free root ports with the devices above first (disks, NICs, the virtio-serial
+  // controller, the rng), so those come on top of the spare ones.
+  if (c.hotplug_ports > 0) {
+    size_t ports = c.disks.size() + c.nics.size() + 2 + static_cast<size_t>(c.hotplug_ports);
+    for (size_t i = 1; i <= ports; ++i) {
+      w.Empty("controller", {{"type", "pci"}, {"index", std::to_string(i)}, {"model", "pcie-root-port"}});
+    }
+  }
   w.Open("serial", {{"type", "file"}}).Empty("source", {{"path", c.console_log}})
       .Empty("target", {{"port", "0"}}).Close();
   w.Open("channel", {{"type", "unix"}}).Empty("source", {{"mode", "bind"}, {"path", c.agent_socket}})

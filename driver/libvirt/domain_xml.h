@@ -49,6 +49,7 @@ struct DomainConfig {
   std::string agent_socket;    // virtio-serial port's unix socket (qemu binds it)
   std::vector<DiskConfig> disks;
   std::vector<NicConfig> nics;
+  int hotplug_ports = 0;       // spare PCIe root ports (beyond those the devices take), for hot-plugged NICs
 };
 
 std::string DomainName(const std::string& uuid);

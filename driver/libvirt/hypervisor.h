@@ -50,6 +50,9 @@ class Hypervisor {
   // Domains with our name prefix and metadata (of any zunvmd instance on this hypervisor).
   virtual Result<std::vector<DomainInfo>> ListOurs() = 0;
   // Live per-vCPU CFS quota (0 = none) on a running domain.
+  // Hot-plugs / unplugs a device (e.g. an <interface>) of a running domain (live only).
+  virtual Status AttachDevice(const std::string& name, const std::string& xml) = 0;
+  virtual Status DetachDevice(const std::string& name, const std::string& xml) = 0;
   virtual Status SetVcpuQuota(const std::string& name, int64_t period_us, int64_t quota_us) = 0;
 };
 

@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
+#include <optional>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +16,7 @@
 #include "agent/client/agent_client.h"
 #include "common/base64.h"
 #include "common/ids.h"
+#include "common/ipv4.h"
 #include "common/logging.h"
 #include "common/strings.h"
 #include "common/timefmt.h"
@@ -141,8 +144,9 @@ struct LibvirtDriver::Box {
   std::string record() const { return dir + "/sandbox.json"; }
 };
 
-LibvirtDriver::LibvirtDriver(LibvirtDriverOptions opts, std::unique_ptr<Hypervisor> hv)
-    : opts_(std::move(opts)), hv_(std::move(hv)) {
+LibvirtDriver::LibvirtDriver(LibvirtDriverOptions opts, std::unique_ptr<Hypervisor> hv,
+                             std::unique_ptr<HostNetwork> net)
+    : opts_(std::move(opts)), hv_(std::move(hv)), net_(std::move(net)) {
   worker_ = std::thread([this] { WorkerLoop(); });
 }
 
@@ -386,19 +390,33 @@ Status LibvirtDriver::Boot(Box& b) {
   dc.console_log = b.console();
   dc.agent_socket = b.socket();
   dc.disks = {{s.image_disk, "rootfs", true}, {s.upper_disk, "upper", false}};
+  dc.hotplug_ports = opts_.hotplug_ports;
   if (b.socket().size() >= 108) return Status::Invalid("state_dir is too long for a unix socket path: " + b.socket());
 
   auto t0 = Clock::now();
   auto deadline = t0 + opts_.boot_timeout;
-  ZUNVM_RETURN_IF_ERROR(hv_->Create(BuildDomainXml(dc)));
-  double defined = Since(t0);
-  std::weak_ptr<Box> weak = Find(b.uuid);
+  for (const auto& nic : s.nics) {
+    NicConfig n{NicConfig::Kind::kTap, nic.mac, TapName(nic.port_id)};
+    ZUNVM_RETURN_IF_ERROR(ValidateNic(n));
+    ZUNVM_RETURN_IF_ERROR(PrepareTap(nic));
+    dc.nics.push_back(n);
+  }
   auto fail = [&](const Status& st) {
     Status out(st.code() == Code::kDeadlineExceeded ? Code::kUnavailable : st.code(),
                st.message() + " (guest console: " + ConsoleTail(b.console()) + ")");
     Teardown(b, false);
     return out;
   };
+  if (Status st = hv_->Create(BuildDomainXml(dc)); !st.ok()) {
+    Teardown(b, false);  // removes the taps
+    return st;
+  }
+  double defined = Since(t0);
+  // qemu holds the taps open now: they move onto their networks' bridges.
+  for (const auto& nic : s.nics) {
+    if (Status st = net_->AttachToNetwork(TapName(nic.port_id), nic.netns); !st.ok()) return fail(st);
+  }
+  std::weak_ptr<Box> weak = Find(b.uuid);
   auto client = agent::AgentClient::Connect(
       b.socket(), Left(deadline),
       [this, weak, gen](const agent::Message& m) { OnAgentEvent(weak, gen, m.body, m.op); });
@@ -427,13 +445,17 @@ Status LibvirtDriver::Boot(Box& b) {
             {"uid", uid},
             {"gid", gid},
             {"hostname", s.hostname.substr(0, 63)},
-            {"hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t" +
+            {"hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" +
+                          (s.nics.empty() ? std::string("127.0.1.1") : s.nics[0].address) + "\t" +
                           s.hostname.substr(0, 63) + "\n"},
             {"memory_bytes", s.memory_mib << 20},
             {"cpus", s.cpu},
             {"tty", s.tty},
             {"stdin", s.interactive}};
   if (s.argv.empty()) return fail(Status::Invalid("the container has no command (the image gives none either)"));
+  if (!s.nics.empty()) {
+    if (Status st = ConfigureGuestNics(*a, s.nics, true, Left(deadline)); !st.ok()) return fail(st);
+  }
   auto created = a->Call("create_container", body, Left(deadline));
   if (!created) return fail(created.error());
   std::lock_guard<std::mutex> lock(b.mu);
@@ -475,6 +497,39 @@ void LibvirtDriver::Teardown(Box& b, bool graceful) {
   }
   a.reset();
   ::unlink(b.socket().c_str());
+  std::vector<SandboxNic> nics;
+  {
+    std::lock_guard<std::mutex> lock(b.mu);
+    nics = b.rec.spec.nics;
+  }
+  for (const auto& nic : nics) {
+    Status del = net_->DeleteLink(TapName(nic.port_id), nic.netns);
+    if (!del.ok()) Logger("libvirt")->warn("sandbox {}: {}", b.uuid, del.ToString());
+  }
+}
+
+Status LibvirtDriver::PrepareTap(const SandboxNic& nic) {
+  auto gw = ParseIpv4(nic.gateway);
+  if (!gw || nic.prefix_len < 1 || nic.prefix_len > 30) {
+    return Status::Invalid("NIC " + nic.port_id + " has a bad gateway or prefix");
+  }
+  ZUNVM_RETURN_IF_ERROR(net_->EnsureNetwork(nic.netns, nic.gateway + "/" + std::to_string(nic.prefix_len)));
+  std::string tap = TapName(nic.port_id);
+  ZUNVM_RETURN_IF_ERROR(net_->DeleteLink(tap, nic.netns));  // left by a VM that died
+  return net_->CreateTap(tap);
+}
+
+Status LibvirtDriver::ConfigureGuestNics(agent::AgentClient& a, const std::vector<SandboxNic>& nics,
+                                         bool route, std::chrono::milliseconds timeout) {
+  json list = json::array();
+  for (const auto& n : nics) {
+    list.push_back({{"mac", n.mac}, {"cidr", n.address + "/" + std::to_string(n.prefix_len)}, {"mtu", n.mtu}});
+  }
+  json body{{"nics", list}};
+  if (route && !nics.empty() && !nics[0].gateway.empty()) body["gateway"] = nics[0].gateway;
+  auto r = a.Call("configure_network", body, timeout);
+  if (!r) return Status(r.error().code(), "the guest could not configure its network: " + r.error().message());
+  return Status::Ok();
 }
 
 // ---- Life cycle -------------------------------------------------------------------------------
@@ -867,6 +922,74 @@ Result<Archive> LibvirtDriver::GetArchive(const std::string& uuid, const std::st
 
 Status LibvirtDriver::PutArchive(const std::string& uuid, const std::string& path, const std::string& tar) {
   return WithFiles(uuid, [&](agent::AgentClient& a) { return a.CopyIn(uuid, path, tar, seconds(300)); });
+}
+
+// A NIC joins the spec (so every later boot has it); a running VM gets it hot-plugged on a
+// spare root port and configured by its agent.
+Status LibvirtDriver::AttachNic(const std::string& uuid, const SandboxNic& nic) {
+  auto b = FindOrNotFound(uuid);
+  if (!b) return b.error();
+  Box& box = **b;
+  NicConfig n{NicConfig::Kind::kTap, nic.mac, TapName(nic.port_id)};
+  ZUNVM_RETURN_IF_ERROR(ValidateNic(n));
+  std::lock_guard<std::mutex> op(box.op);
+  std::shared_ptr<agent::AgentClient> a;
+  {
+    std::lock_guard<std::mutex> lock(box.mu);
+    for (const auto& have : box.rec.spec.nics) {
+      if (have.port_id == nic.port_id) return Status::Conflict("port " + nic.port_id + " is already attached");
+    }
+    if (box.vm_up && box.rec.state == RecordState::kPaused) {
+      return Status::Conflict("Sandbox " + uuid + " is paused; unpause it to attach a network");
+    }
+    if (box.vm_up) a = box.agent;
+  }
+  if (a) {
+    ZUNVM_RETURN_IF_ERROR(PrepareTap(nic));
+    Status st = hv_->AttachDevice(box.name(), BuildInterfaceXml(n));
+    if (st.ok()) st = net_->AttachToNetwork(n.dev, nic.netns);
+    // The guest sees a hot-plugged NIC once its PCIe hot-plug completes (seconds under TCG).
+    auto deadline = Clock::now() + kCallTimeout;
+    while (st.ok()) {
+      st = ConfigureGuestNics(*a, {nic}, false, kCallTimeout);
+      if (st.code() != Code::kNotFound || Clock::now() > deadline) break;
+      std::this_thread::sleep_for(milliseconds(200));
+      st = Status::Ok();
+    }
+    if (!st.ok()) {
+      (void)hv_->DetachDevice(box.name(), BuildInterfaceXml(n));
+      (void)net_->DeleteLink(n.dev, nic.netns);
+      return st;
+    }
+  }
+  return Record(box, [&](SandboxRecord& r) { r.spec.nics.push_back(nic); });
+}
+
+Status LibvirtDriver::DetachNic(const std::string& uuid, const std::string& port_id) {
+  auto b = FindOrNotFound(uuid);
+  if (!b) return b.error();
+  Box& box = **b;
+  std::lock_guard<std::mutex> op(box.op);
+  std::optional<SandboxNic> nic;
+  bool live;
+  {
+    std::lock_guard<std::mutex> lock(box.mu);
+    for (const auto& have : box.rec.spec.nics) {
+      if (have.port_id == port_id) nic = have;
+    }
+    live = box.vm_up;
+  }
+  if (!nic) return Status::NotFound("Sandbox " + uuid + " has no port " + port_id);
+  if (live) {
+    NicConfig n{NicConfig::Kind::kTap, nic->mac, TapName(port_id)};
+    Status st = hv_->DetachDevice(box.name(), BuildInterfaceXml(n));
+    if (!st.ok() && st.code() != Code::kNotFound) return st;
+  }
+  ZUNVM_RETURN_IF_ERROR(Record(box, [&](SandboxRecord& r) {
+    auto& v = r.spec.nics;
+    v.erase(std::remove_if(v.begin(), v.end(), [&](const SandboxNic& x) { return x.port_id == port_id; }), v.end());
+  }));
+  return net_->DeleteLink(TapName(port_id), nic->netns);
 }
 
 Result<bool> LibvirtDriver::Update(const std::string& uuid, double cpu, int64_t memory_mib) {

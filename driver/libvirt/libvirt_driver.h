@@ -37,6 +37,7 @@
 #include "driver/driver.h"
 #include "driver/libvirt/hypervisor.h"
 #include "driver/libvirt/sandbox_record.h"
+#include "network/host_network.h"
 
 namespace zunvm::agent {
 class AgentClient;
@@ -50,6 +51,7 @@ struct LibvirtDriverOptions {
   std::string kernel, initrd, cmdline;
   std::chrono::seconds boot_timeout{60};
   int64_t memory_overhead_mib = 128;  // guest kernel + agent, on top of the container's memory
+  int hotplug_ports = 4;              // NICs that can be hot-plugged into a running VM
 };
 
 // The kernel command line the guest image is tuned for (docs/feasibility.md §1).
@@ -57,7 +59,8 @@ extern const char kDefaultGuestCmdline[];
 
 class LibvirtDriver : public SandboxDriver {
  public:
-  LibvirtDriver(LibvirtDriverOptions opts, std::unique_ptr<Hypervisor> hv);
+  // `net` plumbs the sandboxes' NICs into zunvmd's networks (taps on namespace bridges).
+  LibvirtDriver(LibvirtDriverOptions opts, std::unique_ptr<Hypervisor> hv, std::unique_ptr<HostNetwork> net);
   ~LibvirtDriver() override;
   // Connects to libvirt and adopts existing sandboxes. Call once, after SetEvents.
   Status Init() override;
@@ -85,6 +88,8 @@ class LibvirtDriver : public SandboxDriver {
   Result<bool> Update(const std::string& uuid, double cpu, int64_t memory_mib) override;
   Result<std::string> Commit(const std::string& uuid, const std::string& repository,
                              const std::string& tag) override;
+  Status AttachNic(const std::string& uuid, const SandboxNic& nic) override;
+  Status DetachNic(const std::string& uuid, const std::string& port_id) override;
 
   // The sandbox's directory (socket, console log, sandbox.json): for tests and benches.
   std::string SandboxDir(const std::string& uuid) const;
@@ -99,6 +104,11 @@ class LibvirtDriver : public SandboxDriver {
   Status Boot(Box& b);
   // Powers the VM off (gracefully: the agent syncs first) and drops the agent. Caller holds op.
   void Teardown(Box& b, bool graceful);
+  // A NIC's tap, made afresh in the host namespace (qemu opens it there) on its network.
+  Status PrepareTap(const SandboxNic& nic);
+  // Configures `nics` in the guest (the first one's gateway as default route when `route`).
+  Status ConfigureGuestNics(agent::AgentClient& a, const std::vector<SandboxNic>& nics, bool route,
+                            std::chrono::milliseconds timeout);
   // Applies `change` to the box's record under its field mutex, then writes the record to
   // sandbox.json. Callers hold the box's op mutex (so saves happen in order); readers of the
   // record hold either mutex.
@@ -119,6 +129,7 @@ class LibvirtDriver : public SandboxDriver {
   LibvirtDriverOptions opts_;
   std::string instance_;  // marks our domains among other zunvmds' on the same libvirtd
   std::unique_ptr<Hypervisor> hv_;
+  std::unique_ptr<HostNetwork> net_;
   DriverEvents* events_ = nullptr;
   std::mutex mu_;  // guards boxes_
   std::map<std::string, std::shared_ptr<Box>> boxes_;

@@ -213,6 +213,22 @@ Status LibvirtHypervisor::Resume(const std::string& name) {
   });
 }
 
+Status LibvirtHypervisor::AttachDevice(const std::string& name, const std::string& xml) {
+  return WithDomain(name, [&](virDomainPtr d) {
+    return virDomainAttachDeviceFlags(d, xml.c_str(), VIR_DOMAIN_AFFECT_LIVE) == 0
+               ? Status::Ok()
+               : LastError("cannot attach a device to " + name);
+  });
+}
+
+Status LibvirtHypervisor::DetachDevice(const std::string& name, const std::string& xml) {
+  return WithDomain(name, [&](virDomainPtr d) {
+    return virDomainDetachDeviceFlags(d, xml.c_str(), VIR_DOMAIN_AFFECT_LIVE) == 0
+               ? Status::Ok()
+               : LastError("cannot detach a device from " + name);
+  });
+}
+
 namespace {
 DomainState MapState(int s) {
   switch (s) {

@@ -33,6 +33,8 @@ class LibvirtHypervisor : public Hypervisor {
   Status Resume(const std::string& name) override;
   Result<DomainState> State(const std::string& name) override;
   Result<std::vector<DomainInfo>> ListOurs() override;
+  Status AttachDevice(const std::string& name, const std::string& xml) override;
+  Status DetachDevice(const std::string& name, const std::string& xml) override;
   Status SetVcpuQuota(const std::string& name, int64_t period_us, int64_t quota_us) override;
 
   // libvirt C callbacks (public for the trampolines only).

@@ -25,8 +25,6 @@ struct SandboxRecord {
 };
 
 const char* RecordStateName(RecordState s);
-nlohmann::json SpecToJson(const SandboxSpec& s);
-Result<SandboxSpec> SpecFromJson(const nlohmann::json& j);
 Status SaveRecord(const std::string& path, const SandboxRecord& r);
 Result<SandboxRecord> LoadRecord(const std::string& path);
 

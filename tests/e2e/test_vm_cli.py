@@ -17,7 +17,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from zunvmd_proc import Zunvmd, binary, wait_for  # noqa: E402
+from zunvmd_proc import Zunvmd, binary, remove_networks, wait_for  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OPENSTACK = "/usr/bin/openstack"
@@ -59,6 +59,7 @@ class VmCliTest(unittest.TestCase):
             for d in domains():
                 if d.startswith("zunvm-") and os.path.exists(os.path.join(cls.state, "sandboxes", d[6:])):
                     subprocess.run(VIRSH + ["destroy", d], capture_output=True)
+            remove_networks(cls.state)
             subprocess.run(["rm", "-rf", cls.state])
 
     # ---- clients ----
@@ -306,6 +307,7 @@ class VmCliTest(unittest.TestCase):
         numbers = [int(t[4:]) for t in ticks]
         self.assertEqual(numbers, sorted(numbers))  # in order, nothing twice
         self.assertEqual(len(numbers), len(set(numbers)))
+        self.assertEqual(numbers, list(range(1, len(numbers) + 1)))  # and nothing lost
 
         # Its qemu dies: the container leaves Running with a reason, within seconds.
         with open("/run/libvirt/qemu/zunvm-%s.pid" % uuid) as f:

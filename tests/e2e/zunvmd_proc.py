@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import tempfile
 import threading
@@ -96,6 +97,23 @@ class Zunvmd:
         self.stop(signal.SIGKILL)
         if self.own_dir:
             shutil.rmtree(self.state_dir, ignore_errors=True)
+
+
+def remove_networks(state_dir):
+    """Deletes the network namespaces of a stopped zunvmd's networks (zunvmd keeps them while
+    their networks exist, and a test's networks end with its state dir)."""
+    path = os.path.join(state_dir, "zunvm.sqlite")
+    if not os.path.exists(path):
+        return
+    db = sqlite3.connect(path)
+    try:
+        uuids = [row[0] for row in db.execute("SELECT uuid FROM networks")]
+    except sqlite3.Error:
+        uuids = []
+    finally:
+        db.close()
+    for uuid in uuids:
+        subprocess.run(["ip", "netns", "del", "zvn-" + uuid.replace("-", "")[:8]], capture_output=True)
 
 
 def wait_for(cond, timeout=30.0, what="condition"):

@@ -27,7 +27,7 @@ def domains():
 
 @pytest.fixture(scope='module')
 def vm_zunvmd():
-    from zunvmd_proc import Zunvmd, binary
+    from zunvmd_proc import Zunvmd, binary, remove_networks
     state = tempfile.mkdtemp(prefix='zvd-', dir='/tmp')  # short: agent sockets live here
     archive = os.path.join(state, 'busybox.tar')
     subprocess.run([os.path.join(ROOT, 'guest', 'build-busybox-image.sh'), archive], check=True,
@@ -40,6 +40,7 @@ def vm_zunvmd():
     for dom in domains():
         if dom.startswith('zunvm-') and os.path.exists(os.path.join(state, 'sandboxes', dom[6:])):
             subprocess.run(VIRSH + ['destroy', dom], capture_output=True)
+    remove_networks(state)
     subprocess.run(['rm', '-rf', state])
 
 

@@ -209,6 +209,54 @@ TEST_F(ApiTest, StateSurvivesRestart) {
   EXPECT_EQ(ex["exit_code"], 0);
 }
 
+TEST_F(ApiTest, NetworksAddressesAttachDetachAndRelease) {
+  // No nets: the default network, its first free address (the gateway is .1).
+  std::string a = Run(R"({"image": "busybox", "command": ["sleep", "100"], "name": "na"})");
+  json ca = Body(Call("GET", "/v1/containers/na"));
+  ASSERT_EQ(ca["addresses"].size(), 1u) << ca.dump();
+  std::string def_net = ca["addresses"].begin().key();
+  json addr = ca["addresses"][def_net][0];
+  EXPECT_EQ(addr["addr"], "10.88.0.2");
+  EXPECT_EQ(addr["version"], 4);
+  EXPECT_EQ(addr["preserve_on_delete"], false);
+  EXPECT_EQ(addr["port"].get<std::string>().size(), 36u);
+  // A named network is made on demand from the pool; a fixed IP is honoured.
+  std::string b = Run(R"({"image": "busybox", "command": ["sleep", "100"], "name": "nb",
+                          "nets": [{"network": "blue", "v4-fixed-ip": "10.89.0.7"}]})");
+  json cb = Body(Call("GET", "/v1/containers/nb"));
+  ASSERT_EQ(cb["addresses"].size(), 1u) << cb.dump();
+  EXPECT_EQ(cb["addresses"].begin().value()[0]["addr"], "10.89.0.7");
+  // The same fixed IP again: 409 and no record; a foreign one: 400; a Neutron port: 400.
+  auto dup = Call("POST", "/v1/containers", R"({"image": "busybox", "name": "nc",
+                   "nets": [{"network": "blue", "v4-fixed-ip": "10.89.0.7"}]})");
+  EXPECT_EQ(dup.status, 409) << dup.body;
+  EXPECT_EQ(Call("GET", "/v1/containers/nc").status, 404);
+  EXPECT_EQ(Call("POST", "/v1/containers", R"({"image": "busybox",
+                  "nets": [{"network": "blue", "v4-fixed-ip": "10.1.0.7"}]})").status, 400);
+  EXPECT_EQ(Call("POST", "/v1/containers", R"({"image": "busybox",
+                  "nets": [{"port": "3f2a9c1e-0b7f-4c2a-9e61-3f0d8b2a7c44"}]})").status, 400);
+  // Attach a second network, list it, detach it.
+  ASSERT_TRUE(Eventually([&] { return StatusOf(a) == "Running"; }));
+  auto att = Call("POST", "/v1/containers/na/network_attach?network=blue", "");
+  EXPECT_EQ(att.status, 200) << att.body;
+  EXPECT_EQ(Call("POST", "/v1/containers/na/network_attach?network=blue", "").status, 409);
+  json list = Body(Call("GET", "/v1/containers/na/network_list"));
+  ASSERT_EQ(list["networks"].size(), 2u) << list.dump();
+  EXPECT_EQ(Body(Call("GET", "/v1/containers/na"))["addresses"].size(), 2u);
+  EXPECT_EQ(Call("POST", "/v1/containers/na/network_detach?network=blue", "").status, 202);
+  EXPECT_EQ(Call("POST", "/v1/containers/na/network_detach?network=blue", "").status, 404);
+  EXPECT_EQ(Body(Call("GET", "/v1/containers/na"))["addresses"].size(), 1u);
+  // Addresses survive a restart; delete frees them for the next container.
+  daemon_.reset();
+  Boot();
+  EXPECT_EQ(Body(Call("GET", "/v1/containers/nb"))["addresses"].begin().value()[0]["addr"], "10.89.0.7");
+  ASSERT_EQ(Call("DELETE", "/v1/containers/nb?force=true").status, 204);
+  ASSERT_TRUE(Eventually([&] { return StatusOf(b) == "gone"; }));
+  Run(R"({"image": "busybox", "command": ["sleep", "100"], "name": "nd",
+          "nets": [{"network": "blue", "v4-fixed-ip": "10.89.0.7"}]})");
+  EXPECT_EQ(Body(Call("GET", "/v1/containers/nd"))["addresses"].begin().value()[0]["addr"], "10.89.0.7");
+}
+
 TEST_F(ApiTest, HostsAndStatsAndTop) {
   auto hosts = Call("GET", "/v1/hosts");
   ASSERT_EQ(hosts.status, 200) << hosts.body;

@@ -96,6 +96,12 @@ TEST(DomainXml, EveryValueIsEscaped) {
   EXPECT_NE(x.find("path='/s/x&apos;/&gt;&lt;evil/&gt;'"), std::string::npos);
 }
 
+size_t CountOf(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
 TEST(DomainXml, TapNicOnZunvmsNetwork) {
   NicConfig n = TapNic();
   ASSERT_TRUE(ValidateNic(n).ok());
@@ -125,6 +131,10 @@ TEST(DomainXml, ValidatesAgainstLibvirtsSchema) {
   DomainConfig c = Sample();
   c.nics = {TapNic(), OvsNic()};
   c.cpu = 0.5;
+  c.hotplug_ports = 2;
+  // Its two disks, two NICs, the virtio-serial controller and the rng take six; two stay free.
+  EXPECT_EQ(CountOf(BuildDomainXml(c), "model='pcie-root-port'/>"), 8u);
+  EXPECT_NE(BuildDomainXml(c).find("<controller type='pci' index='8' model='pcie-root-port'/>"), std::string::npos);
   char path[] = "/tmp/zunvm-domain-XXXXXX";
   int fd = ::mkstemp(path);
   ASSERT_GE(fd, 0);

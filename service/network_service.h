@@ -1,0 +1,68 @@
+// NetworkService: which of zunvmd's networks a container is on, and with which address.
+//
+// Networks are NetworkStore rows; the default one ([network] default_network/default_subnet)
+// is made at start. A create's `nets` names networks; one that does not exist yet is made with
+// the next /24 of [network] subnet_pool that no network uses. Each requested network gives the
+// container a port (address, MAC, port id) that becomes a SandboxNic for the driver and an
+// entry of the container's `addresses` in Zun's shape. Ports are released on delete/detach.
+// The host side (namespaces, bridges, taps) belongs to the driver.
+//
+// Thread safety: thread-safe; making a network on demand is serialised by `mu_`.
+// Errors: as NetworkStore (NotFound NetworkNotFound, Conflict IpAddressInUse, InvalidArgument
+// for a bad fixed IP, Unavailable NoMoreIpAddresses), and InvalidArgument for a bad request.
+#pragma once
+
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/config.h"
+#include "db/network_store.h"
+#include "driver/driver.h"
+
+namespace zunvm {
+
+// One entry of a create's `nets`: a network name (or uuid) and maybe a fixed address.
+struct NetRequest {
+  std::string network;
+  std::optional<std::string> fixed_ip;
+};
+
+class NetworkService {
+ public:
+  // Nothing owned; both must outlive the service.
+  NetworkService(const Config& cfg, NetworkStore* store) : cfg_(cfg), store_(store) {}
+
+  // Makes the default network if it is missing.
+  Status Init();
+  // `nets` of a create ([{network, v4-fixed-ip}...], already schema-checked); empty means the
+  // default network. InvalidArgument for entries this zunvmd cannot honour (Neutron ports).
+  static Result<std::vector<NetRequest>> ParseNets(const nlohmann::json& nets);
+  // Ports for a new container, all or none: on an error nothing stays allocated.
+  Result<std::vector<SandboxNic>> Allocate(const std::string& container_uuid,
+                                           const std::vector<NetRequest>& nets);
+  // One more port for an existing container (network_attach): Conflict when it is already on
+  // that network; nothing stays allocated on an error.
+  Result<SandboxNic> AllocateOne(const std::string& container_uuid, const NetRequest& net);
+  // The container's ports as NICs, in allocation order.
+  Result<std::vector<SandboxNic>> NicsOf(const std::string& container_uuid);
+  Status ReleaseContainer(const std::string& container_uuid);
+  Status ReleasePort(const std::string& port_id);
+  // The network a name or uuid refers to (NotFound when none).
+  Result<NetworkRecord> Find(const std::string& name_or_uuid) { return store_->Get(name_or_uuid); }
+  // Zun's `addresses`: {network uuid: [{addr, version, port, subnet_id, preserve_on_delete}]}.
+  static nlohmann::json Addresses(const std::vector<SandboxNic>& nics);
+
+ private:
+  Result<NetworkRecord> FindOrMake(const std::string& name);
+  Result<SandboxNic> NicFor(const IpAllocation& a);
+
+  const Config& cfg_;
+  NetworkStore* store_;
+  std::mutex mu_;
+};
+
+}  // namespace zunvm

