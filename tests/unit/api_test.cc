@@ -230,6 +230,7 @@ TEST_F(ApiTest, NetworksAddressesAttachDetachAndRelease) {
   auto dup = Call("POST", "/v1/containers", R"({"image": "busybox", "name": "nc",
                    "nets": [{"network": "blue", "v4-fixed-ip": "10.89.0.7"}]})");
   EXPECT_EQ(dup.status, 409) << dup.body;
+  EXPECT_EQ(Body(dup)["errors"][0]["code"], "container.ip-address-in-use");
   EXPECT_EQ(Call("GET", "/v1/containers/nc").status, 404);
   EXPECT_EQ(Call("POST", "/v1/containers", R"({"image": "busybox",
                   "nets": [{"network": "blue", "v4-fixed-ip": "10.1.0.7"}]})").status, 400);
