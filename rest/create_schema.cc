@@ -6,6 +6,7 @@
 #include <regex>
 
 #include "common/ids.h"
+#include "common/ipv4.h"
 #include "common/shlex.h"
 #include "common/strings.h"
 
@@ -414,13 +415,29 @@ Result<Container> ParseCreateBody(const json& body, const ApiVersion& v, const C
          for (auto it = x.begin(); it != x.end(); ++it) {
            std::smatch m;
            const std::string& k = it.key();
-           if (!std::regex_match(k, m, re) || !it.value().is_object() || !it.value().empty()) {
-             return SchemaError("exposed_ports", x, "Keys must be PORT[/tcp|/udp] with {} values");
+           if (!std::regex_match(k, m, re) || !it.value().is_object()) {
+             return SchemaError("exposed_ports", x, "Keys must be PORT[/tcp|/udp] with object values");
            }
            int port = std::stoi(m[1].str());
            if (port < 1 || port > 65535) return SchemaError("exposed_ports", x, "Port out of range");
+           // zunvm extension: {"host_port": N, "host_ip": "A.B.C.D"} chooses where it is published.
+           json binding = json::object();
+           for (auto b = it.value().begin(); b != it.value().end(); ++b) {
+             if (b.key() == "host_port") {
+               if (!b.value().is_number_integer() || b.value().get<int64_t>() < 1 || b.value().get<int64_t>() > 65535) {
+                 return SchemaError("exposed_ports", x, "host_port must be an integer 1..65535");
+               }
+             } else if (b.key() == "host_ip") {
+               if (!b.value().is_string() || !ParseIpv4(b.value().get<std::string>())) {
+                 return SchemaError("exposed_ports", x, "host_ip must be an IPv4 address");
+               }
+             } else {
+               return AdditionalProperty(b.key());
+             }
+             binding[b.key()] = b.value();
+           }
            std::string key = m[1].str() + "/" + (m[3].matched ? m[3].str() : "tcp");
-           c.exposed_ports[key] = json::object();
+           c.exposed_ports[key] = binding;
            if (std::find(c.ports.begin(), c.ports.end(), port) == c.ports.end()) c.ports.push_back(port);
          }
          return Status::Ok();
