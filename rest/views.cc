@@ -40,6 +40,7 @@ json ContainerView(const Container& c, const std::string& base_url, TimePoint no
   j["labels"] = c.labels;
   j["hostname"] = Opt(c.hostname);
   j["ports"] = c.ports;
+  j["published_ports"] = c.published_ports;
   j["addresses"] = c.addresses;
   j["host"] = Opt(c.host);
   if (c.restart_policy.name.empty()) {

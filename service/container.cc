@@ -66,6 +66,7 @@ json ToStorageJson(const Container& c) {
   j["exposed_ports"] = c.exposed_ports;
   j["addresses"] = c.addresses;
   j["nets"] = c.requested_nets;
+  j["published_ports"] = c.published_ports;
   j["host"] = Opt(c.host);
   j["restart_policy"] = {{"name", c.restart_policy.name}, {"max_retry", c.restart_policy.max_retry}};
   j["image_pull_policy"] = Opt(c.image_pull_policy);
@@ -123,6 +124,7 @@ Container FromStorageJson(const json& j) {
   c.exposed_ports = j.value("exposed_ports", std::map<std::string, json>{});
   c.addresses = j.value("addresses", json::object());
   c.requested_nets = j.value("nets", json::array());
+  c.published_ports = j.value("published_ports", json::array());
   c.host = GetOpt<std::string>(j, "host");
   if (auto rp = j.find("restart_policy"); rp != j.end() && rp->is_object()) {
     c.restart_policy.name = rp->value("name", std::string());

@@ -76,6 +76,9 @@ struct Container {
   std::map<std::string, nlohmann::json> exposed_ports;  // {"80/tcp": {}}
   nlohmann::json addresses = nlohmann::json::object();
   nlohmann::json requested_nets = nlohmann::json::array();  // create's `nets`, as given
+  // zunvm extension: where exposed ports are published while the container runs,
+  // [{"port", "protocol", "host_ip", "host_port"}] (service/port_bindings.h).
+  nlohmann::json published_ports = nlohmann::json::array();
   std::optional<std::string> host;
   RestartPolicy restart_policy;
   std::optional<std::string> image_pull_policy;

@@ -4,6 +4,7 @@
 
 #include "service/image_service.h"
 #include "service/network_service.h"
+#include "service/port_bindings.h"
 
 #include "common/ids.h"
 #include "common/logging.h"
@@ -43,15 +44,33 @@ Result<std::vector<Container>> ContainerService::List(const ListQuery& q) {
 }
 
 Result<Container> ContainerService::Mutate(const std::string& uuid, const Mutator& fn) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto c = store_->Get(uuid);
-  if (!c) return c;
-  Status st = fn(*c);
-  if (!st.ok()) return Err(st);
-  c->updated_at = clock_();
-  st = store_->Update(*c);
-  if (!st.ok()) return Err(st);
+  Result<Container> c = Err(Status::Internal("unset"));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    c = store_->Get(uuid);
+    if (!c) return c;
+    Status st = fn(*c);
+    if (!st.ok()) return Err(st);
+    c->updated_at = clock_();
+    st = store_->Update(*c);
+    if (!st.ok()) return Err(st);
+  }
+  SyncPorts(*c);  // every status change passes here
   return c;
+}
+
+void ContainerService::SyncPorts(const Container& c) {
+  if (!ports_) return;
+  std::string warning;
+  nlohmann::json now = ports_->Sync(c, &warning);
+  if (now == c.published_ports && warning.empty()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto rec = store_->Get(c.uuid);
+  if (!rec) return;
+  rec->published_ports = now;
+  if (!warning.empty()) rec->status_reason = warning;
+  Status st = store_->Update(*rec);
+  if (!st.ok()) Logger("service")->warn("published ports of {}: {}", c.uuid, st.ToString());
 }
 
 int64_t ContainerService::RecordAction(const RequestContext& ctx, const std::string& uuid,
@@ -139,6 +158,11 @@ Result<Container> ContainerService::Create(const RequestContext& ctx, Container 
     if (store_->Get(c.uuid)) {
       return Err(Status::Conflict("A container with UUID " + c.uuid + " already exists.",
                                   "ContainerAlreadyExists"));
+    }
+    if (ports_) {
+      auto all = store_->All();
+      if (!all) return Err(all.error());
+      ZUNVM_RETURN_IF_ERROR(ports_->CheckCreate(c, *all));
     }
     // Addresses are taken before the record exists, so a refused address is a refused create.
     if (networks_) {

@@ -43,6 +43,7 @@ struct ContainerPatch {
 
 class ImageService;
 class NetworkService;
+class PortBindings;
 
 class ContainerService : public DriverEvents {
  public:
@@ -66,6 +67,9 @@ class ContainerService : public DriverEvents {
   void SetImages(ImageService* images) { images_ = images; }
   // Networks give creates their NICs and `addresses` (from the record's `nets`); optional.
   void SetNetworks(NetworkService* networks) { networks_ = networks; }
+  // Exposed ports are published while containers run (and host-port conflicts are 409 at
+  // create); optional.
+  void SetPorts(PortBindings* ports) { ports_ = ports; }
   Result<Container> Create(const RequestContext& ctx, Container c, bool run);
   // uuid or name: NotFound, or Conflict when a name is ambiguous.
   Result<Container> Lookup(const std::string& ident);
@@ -134,6 +138,8 @@ class ContainerService : public DriverEvents {
   // Queues `fn` under the container's key; `fn` returns the outcome for the action record.
   void Queue(const std::string& uuid, int64_t action_id, std::function<Status()> fn);
   SandboxSpec SpecFor(const Container& c) const;
+  // Publishes or unpublishes `c`'s exposed ports as its status says, and records where.
+  void SyncPorts(const Container& c);
   // Sets the record's `addresses` from its ports.
   Result<Container> RefreshAddresses(const std::string& uuid);
   Result<std::string> CommitImage(const Container& c, const std::string& repository,
@@ -176,6 +182,7 @@ class ContainerService : public DriverEvents {
   SandboxDriver* driver_;
   ImageService* images_ = nullptr;
   NetworkService* networks_ = nullptr;
+  PortBindings* ports_ = nullptr;
   SerialExecutor* executor_;
   Clock clock_;
   std::mutex mu_;

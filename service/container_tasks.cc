@@ -8,6 +8,7 @@
 #include "service/container_service.h"
 #include "service/image_service.h"
 #include "service/network_service.h"
+#include "service/port_bindings.h"
 
 namespace zunvm {
 
@@ -278,6 +279,7 @@ Status ContainerService::DoDelete(const std::string& uuid, bool force, bool stop
   }
   (void)logs_->Remove(uuid);
   if (images_) images_->RemoveContainerDisk(uuid);
+  if (ports_) ports_->Drop(uuid);
   if (networks_) {
     Status released = networks_->ReleaseContainer(uuid);
     if (!released.ok()) Logger("service")->warn("addresses of {}: {}", uuid, released.ToString());
@@ -494,6 +496,10 @@ Status ContainerService::Recover() {
       executor_->Post(uuid, [this, uuid] { Reconcile(uuid); });
     }
   }
+  // Containers that run on (their VMs were adopted) are published again.
+  for (const auto& c : *all) executor_->Post(c.uuid, [this, uuid = c.uuid] {
+    if (auto rec = store_->Get(uuid)) SyncPorts(*rec);
+  });
   return Status::Ok();
 }
 

@@ -19,6 +19,8 @@
 #include "service/host_service.h"
 #include "service/image_service.h"
 #include "service/network_service.h"
+#include "service/port_bindings.h"
+#include "network/port_publisher.h"
 #include "service/log_store.h"
 #include "service/serial_executor.h"
 
@@ -64,6 +66,9 @@ Status Daemon::Start() {
   networks_ = std::make_unique<NetworkService>(cfg_, network_store_.get());
   if (Status nst = networks_->Init(); !nst.ok()) return nst;
   containers_->SetNetworks(networks_.get());
+  publisher_ = std::make_unique<PortPublisher>();
+  ports_ = std::make_unique<PortBindings>(cfg_, publisher_.get(), networks_.get());
+  containers_->SetPorts(ports_.get());
   hosts_ = std::make_unique<HostService>(cfg_, meta_.get(), containers_.get(), driver_.get());
   Status st = containers_->Recover();
   if (!st.ok()) return st;

@@ -29,6 +29,8 @@ class HostService;
 class ImageService;
 class NetworkStore;
 class NetworkService;
+class PortPublisher;
+class PortBindings;
 class Api;
 class HttpServer;
 
@@ -64,6 +66,8 @@ class Daemon {
   std::unique_ptr<ImageService> images_;
   std::unique_ptr<NetworkStore> network_store_;
   std::unique_ptr<NetworkService> networks_;
+  std::unique_ptr<PortPublisher> publisher_;
+  std::unique_ptr<PortBindings> ports_;
   std::unique_ptr<Api> api_;
   std::unique_ptr<HttpServer> server_;
   std::thread sync_;

@@ -170,6 +170,38 @@ class VmNetworkTest(unittest.TestCase):
         a3 = self.wait_running("a3")
         self.assertEqual(self.addrs(a3)[net_a], [ip_a2])
 
+    def test_5_published_port_serves_httpd_on_loopback(self):
+        port = free_port()
+        script = ("mkdir -p /www && echo hello-from-a-vm > /www/index.html && "
+                  "exec httpd -f -p 80 -h /www")
+        self.run_container("web", ["sh", "-c", script], nets=[{"network": "other"}],
+                           exposed_ports={"80/tcp": {"host_port": port}})
+        web = self.wait_running("web")
+        self.assertEqual(web["published_ports"],
+                         [{"port": 80, "protocol": "tcp", "host_ip": "127.0.0.1", "host_port": port}])
+
+        def page():
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:%d/" % port, timeout=10) as r:
+                    return r.read().decode()
+            except OSError:
+                return None
+        self.assertEqual(wait_for(page, 60, "the page"), "hello-from-a-vm\n")
+        # A restarted zunvmd adopts the VM and publishes its port again.
+        self.daemon.restart()
+        self.assertEqual(wait_for(page, 60, "the page after a restart"), "hello-from-a-vm\n")
+        # The port is taken while web runs: another create asking for it is refused.
+        code, err = self.api("POST", "/v1/containers", {"image": "busybox", "name": "web2",
+                                                         "exposed_ports": {"8080/tcp": {"host_port": port}}})
+        self.assertEqual(code, 409, err)
+        self.assertIn("already", err["errors"][0]["detail"])
+        # Delete frees the published port.
+        code, _ = self.api("DELETE", "/v1/containers/web?force=true")
+        self.assertEqual(code, 204)
+        wait_for(lambda: self.api("GET", "/v1/containers/web")[0] == 404, 120, "web deleted")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

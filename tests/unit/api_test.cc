@@ -2,6 +2,11 @@
 // HTTP server on port 0) driven through Api::Handle with hand-made requests.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 #include "rest/api.h"
@@ -256,6 +261,59 @@ TEST_F(ApiTest, NetworksAddressesAttachDetachAndRelease) {
   Run(R"({"image": "busybox", "command": ["sleep", "100"], "name": "nd",
           "nets": [{"network": "blue", "v4-fixed-ip": "10.89.0.7"}]})");
   EXPECT_EQ(Body(Call("GET", "/v1/containers/nd"))["addresses"].begin().value()[0]["addr"], "10.89.0.7");
+}
+
+// Under the fake driver the published host port is really bound (the relay itself is tested
+// with real VMs in e2e_vm_network and in port_publisher_test).
+TEST_F(ApiTest, ExposedPortsArePublishedWhileRunningAndConflictsAre409) {
+  int free_port = 0;
+  {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    free_port = ntohs(a.sin_port);
+    ::close(fd);
+  }
+  auto bound = [&] {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(free_port));
+    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    return ok;
+  };
+  std::string body = R"({"image": "busybox", "command": ["sleep", "100"], "name": "web",
+      "exposed_ports": {"80/tcp": {"host_port": )" + std::to_string(free_port) + R"(}, "53/udp": {}}})";
+  std::string id = Run(body);
+  ASSERT_TRUE(Eventually([&] { return StatusOf(id) == "Running"; }));
+  json c = Body(Call("GET", "/v1/containers/web"));
+  ASSERT_EQ(c["published_ports"].size(), 2u) << c.dump();
+  EXPECT_TRUE(bound());
+  // The same host port again: 409 at create, nothing stored.
+  auto dup = Call("POST", "/v1/containers", R"({"image": "busybox", "name": "web2",
+      "exposed_ports": {"8080/tcp": {"host_port": )" + std::to_string(free_port) + R"(}}})");
+  EXPECT_EQ(dup.status, 409) << dup.body;
+  EXPECT_EQ(Body(dup)["errors"][0]["code"], "container.port-in-use");
+  EXPECT_EQ(Call("GET", "/v1/containers/web2").status, 404);
+  EXPECT_EQ(Call("POST", "/v1/containers", R"({"image": "busybox",
+      "exposed_ports": {"80/tcp": {"host_port": 70000}}})").status, 400);
+  // Stopped: unpublished; started again: published again.
+  ASSERT_EQ(Call("POST", "/v1/containers/web/stop").status, 202);
+  ASSERT_TRUE(Eventually([&] { return StatusOf(id) == "Stopped"; }));
+  EXPECT_FALSE(bound());
+  EXPECT_TRUE(Body(Call("GET", "/v1/containers/web"))["published_ports"].empty());
+  ASSERT_EQ(Call("POST", "/v1/containers/web/start").status, 202);
+  ASSERT_TRUE(Eventually([&] { return StatusOf(id) == "Running"; }));
+  EXPECT_TRUE(bound());
+  ASSERT_EQ(Call("DELETE", "/v1/containers/web?force=true").status, 204);
+  ASSERT_TRUE(Eventually([&] { return StatusOf(id) == "gone"; }));
+  EXPECT_FALSE(bound());
 }
 
 TEST_F(ApiTest, HostsAndStatsAndTop) {

@@ -140,20 +140,27 @@ TEST(PortPublisher, TcpRelaysBothWaysWithHalfCloseAndLargeData) {
   EXPECT_EQ(pub.List()[0].host_port, *port);
 }
 
+// One datagram to the published port comes back from the echo server behind it.
+void ExpectUdpEcho(int port, const std::string& text) {
+  UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  sockaddr_in a = Loopback(port);
+  ASSERT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::send(fd.get(), text.data(), text.size(), 0), static_cast<ssize_t>(text.size()));
+  pollfd p{fd.get(), POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 5000), 1);
+  char buf[64];
+  ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(std::string(buf, static_cast<size_t>(n)), text);
+}
+
 TEST(PortPublisher, UdpRelaysDatagramsBothWays) {
   Echo echo("", SOCK_DGRAM);
   PortPublisher pub;
   auto port = pub.Publish(Spec("c1", "udp", "", echo.port()));
   ASSERT_TRUE(port) << port.error().ToString();
-  UniqueFd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  sockaddr_in a = Loopback(*port);
-  ASSERT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(::send(fd.get(), "ping", 4, 0), 4);
-  pollfd p{fd.get(), POLLIN, 0};
-  ASSERT_EQ(::poll(&p, 1, 5000), 1);
-  char buf[16];
-  ASSERT_EQ(::recv(fd.get(), buf, sizeof buf, 0), 4);
-  EXPECT_EQ(std::string(buf, 4), "ping");
+  ExpectUdpEcho(*port, "ping");
+  ExpectUdpEcho(*port, "second client");
 }
 
 TEST(PortPublisher, ConflictsAreRefusedAndUnpublishFreesThePortAndItsConnections) {
@@ -205,6 +212,10 @@ TEST(PortPublisher, ReachesAServerInsideANetworkNamespace) {
   auto port = pub.Publish(Spec("c1", "tcp", ns, tcp.port()));
   ASSERT_TRUE(port) << port.error().ToString();
   EXPECT_EQ(RoundTrip(*port, "inside"), "inside");
+  Echo udp(ns, SOCK_DGRAM);
+  auto uport = pub.Publish(Spec("c1", "udp", ns, udp.port()));
+  ASSERT_TRUE(uport) << uport.error().ToString();
+  ExpectUdpEcho(*uport, "inside too");
   EXPECT_FALSE(SocketInNamespace("../etc", SOCK_STREAM));
 }
 
