@@ -125,6 +125,9 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
         if isinstance(ports, list) and all(isinstance(p, int) for p in ports):
             if ports != (container.ports or []):
                 container.ports = ports
+        addresses = view.get('addresses')
+        if isinstance(addresses, dict) and addresses != (container.addresses or {}):
+            container.addresses = addresses  # zunvmd's networks, in Zun's shape
         runtime = view.get('runtime')
         if isinstance(runtime, str) and runtime and container.runtime != runtime:
             container.runtime = runtime

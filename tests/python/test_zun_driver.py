@@ -95,6 +95,10 @@ def test_create_passes_the_spec_and_leaves_created(driver, ctx, zunvmd):
     assert v['healthcheck']['test'] == 'true'
     assert v['runtime'] == 'kata'
     assert c.ports == [80]
+    # zunvmd's network address, in Zun's shape, on the Zun object.
+    assert c.addresses == v['addresses'] and len(c.addresses) == 1
+    [addr] = list(c.addresses.values())[0]
+    assert addr['addr'].startswith('10.88.') and addr['version'] == 4 and addr['port']
 
 
 def test_start_stop_pause_unpause_reboot_kill(driver, ctx, zunvmd):
