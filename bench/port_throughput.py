@@ -15,6 +15,7 @@ All traffic is on 127.0.0.1 and inside the namespace zunvmd made for the contain
 import ctypes
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -52,8 +53,12 @@ def drain(port, size):
 def read_all(s, size):
     got = 0
     t0 = time.monotonic()
+    s.settimeout(30)
     while got < size:
-        chunk = s.recv(1 << 20)
+        try:
+            chunk = s.recv(1 << 20)
+        except OSError:  # timed out: the round is retried
+            return None
         if not chunk:
             return None
         got += len(chunk)
@@ -106,6 +111,7 @@ def api(url, method, path, body=None):
 
 
 def main():
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so `finally` cleans up
     size = SIZE_MIB << 20
     count = size // 65536
     state = tempfile.mkdtemp(prefix="zvb-", dir="/tmp")
