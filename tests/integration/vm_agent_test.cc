@@ -267,8 +267,8 @@ TEST_F(VmAgentTest, ReconnectMidStreamLosesNothing) {
                                      {"container", "box"}, {"env", {"PATH=/bin"}}},
                             seconds(30)));
   ASSERT_TRUE(events_.WaitOut("seq", "line10\n"));
-  uint64_t last = client_->LastSeq();
-  client_.reset();  // zunvmd goes away mid-stream ...
+  client_.reset();  // zunvmd goes away mid-stream (its reader is gone after this) ...
+  uint64_t last = events_.LastSeq();  // what it stored, as zunvmd's log knows it
   Connect(last);    // ... and a new one picks up where it left off
   ASSERT_NE(client_, nullptr);
   EXPECT_EQ(events_.WaitExit("seq", seconds(120)), 0);

@@ -2,7 +2,9 @@
 // lets a test wait for them with a deadline. Thread-safe: On() runs on the client's reader.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -19,6 +21,7 @@ class Events {
  public:
   void On(const Message& m) {
     std::lock_guard<std::mutex> l(mu_);
+    last_seq_ = std::max(last_seq_, m.body.value("seq", uint64_t{0}));
     std::string id = m.body.value("exec_id", "");
     if (m.op == "output") {
       auto data = Base64Decode(m.body.value("data", ""));
@@ -50,6 +53,9 @@ class Events {
       return false;
     });
   }
+  // The last event stored here, as a consumer that persists events (zunvmd's log) knows it:
+  // consistent with Out(), unlike the client's LastSeq() while a handler runs.
+  uint64_t LastSeq() { std::lock_guard<std::mutex> l(mu_); return last_seq_; }
   int Signal(const std::string& id) { std::lock_guard<std::mutex> l(mu_); return signal_[id]; }
   std::string Out(const std::string& id) { std::lock_guard<std::mutex> l(mu_); return out_[id]; }
   std::string Err(const std::string& id) { std::lock_guard<std::mutex> l(mu_); return err_[id]; }
@@ -60,6 +66,7 @@ class Events {
   std::map<std::string, std::string> out_, err_;
   std::map<std::string, int> exit_, signal_;
   std::vector<std::string> oom_;
+  uint64_t last_seq_ = 0;
 };
 
 }  // namespace zunvm::agent
