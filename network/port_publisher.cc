@@ -57,10 +57,18 @@ Status ConnectWithin(int fd, const sockaddr_in& to, int timeout_ms, int wake) {
   return Status::Ok();
 }
 
-bool SendAll(int fd, const char* data, size_t n) {
+// Sends everything unless `wake` becomes readable first (a peer that stops reading must not
+// hold up Unpublish).
+bool SendAll(int fd, const char* data, size_t n, int wake) {
   while (n > 0) {
-    ssize_t w = ::send(fd, data, n, MSG_NOSIGNAL);
+    ssize_t w = ::send(fd, data, n, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      pollfd p[2] = {{fd, POLLOUT, 0}, {wake, POLLIN, 0}};
+      if (::poll(p, 2, -1) < 0 && errno != EINTR) return false;
+      if (p[1].revents) return false;
+      continue;
+    }
     if (w <= 0) return false;
     data += w;
     n -= static_cast<size_t>(w);
@@ -178,7 +186,7 @@ void PortPublisher::Publication::RelayTcp(int client_fd) {
         if (r < 0) return;
         continue;
       }
-      if (!SendAll(fds[1 - i], buf, static_cast<size_t>(r))) return;
+      if (!SendAll(fds[1 - i], buf, static_cast<size_t>(r), wake.get())) return;
     }
   }
 }
@@ -301,7 +309,9 @@ void PortPublisher::Unpublish(const std::string& key) {
     p->Stop();
     if (p->thread.joinable()) p->thread.join();
     std::unique_lock<std::mutex> lock(p->mu);
-    p->cv.wait(lock, [&] { return p->relays == 0; });  // every relay polls `wake`
+    p->cv.wait(lock, [&] { return p->relays == 0; });  // every relay polls `wake`, also when sending
+    // Closed here, not when the last relay lets go of the publication: the port is free now.
+    p->listener = UniqueFd();
   }
 }
 

@@ -4,7 +4,8 @@
 // (zunvmd's namespaces have no route to the host, so this is the only way in) connected to
 // target_ip:target_port.
 //
-// TCP: one thread accepts; each connection is relayed by its own thread (at most
+// TCP: one thread accepts; each connection is relayed by its own thread, which never blocks
+// without also watching for Unpublish (at most
 // kMaxConnections per publication; more are closed at once), half-closes are passed on.
 // UDP: one thread per publication relays datagrams; each client address gets its own socket in
 // the namespace (a "flow", at most kMaxFlows, dropped after kFlowIdle without traffic).

@@ -197,6 +197,39 @@ TEST(PortPublisher, ConflictsAreRefusedAndUnpublishFreesThePortAndItsConnections
   EXPECT_TRUE(pub.Publish(again)) << "the port is free again";
 }
 
+// A client that stops reading fills every buffer on the way; Unpublish must still end its relay
+// at once (a relay blocked in send() used to hang it for good).
+TEST(PortPublisher, UnpublishIsPromptWhenAClientStopsReading) {
+  Echo echo("", SOCK_STREAM);
+  PortPublisher pub;
+  auto port = pub.Publish(Spec("c1", "tcp", "", echo.port()));
+  ASSERT_TRUE(port);
+  UniqueFd stalled = Connect(*port);
+  std::string chunk(65536, 'x');
+  size_t sent = 0;
+  for (int idle = 0; idle < 3 && sent < (size_t{256} << 20);) {
+    ssize_t n = ::send(stalled.get(), chunk.data(), chunk.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+      idle = 0;
+      continue;
+    }
+    pollfd p{stalled.get(), POLLOUT, 0};
+    if (::poll(&p, 1, 300) == 0) ++idle;  // nothing moves: every buffer is full
+  }
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  std::thread([&pub, done] {
+    pub.Unpublish("c1");
+    *done = true;
+  }).detach();
+  ASSERT_TRUE(testing_util::Eventually([&] { return done->load(); }, std::chrono::seconds(5)))
+      << "Unpublish hangs behind a stalled client";
+  PublishedPort same = Spec("c1", "tcp", "", echo.port());
+  same.host_port = *port;
+  auto again = pub.Publish(same);
+  EXPECT_TRUE(again) << "the port is free as soon as Unpublish returns";
+}
+
 // Through a real namespace that has no route to the host: only the publisher's socket, made
 // inside it, reaches the server.
 TEST(PortPublisher, ReachesAServerInsideANetworkNamespace) {
