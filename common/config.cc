@@ -95,6 +95,7 @@ const OptionDesc kOptions[] = {
     {"network", "subnet_pool", &Config::subnet_pool},
     {"network", "mtu", &Config::network_mtu},
     {"network", "published_host_ip", &Config::published_host_ip},
+    {"network", "nat", &Config::network_nat},
 };
 
 const OptionDesc* FindOption(std::string_view section, std::string_view key) {

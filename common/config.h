@@ -79,6 +79,7 @@ struct Config {
   std::string subnet_pool = "10.89.0.0/16";       // networks made on demand take a /24 of it
   int network_mtu = 1500;
   std::string published_host_ip = "127.0.0.1";    // where exposed ports are published
+  bool network_nat = false;                       // outbound NAT from the networks
 
   std::string DbPath() const;
   std::string HostName() const;  // `host` or the machine's hostname

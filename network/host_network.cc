@@ -119,6 +119,24 @@ Status FakeHostNetwork::DeleteLink(const std::string& ifname, const std::string&
   return Status::Ok();
 }
 
+Status FakeHostNetwork::EnableNat(const std::string& netns, const std::string& subnet) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!networks_.count(netns)) return Status::Internal("no network namespace " + netns);
+  nat_[netns] = subnet;
+  return Status::Ok();
+}
+
+Status FakeHostNetwork::DisableNat(const std::string& netns, const std::string&) {
+  std::lock_guard<std::mutex> lock(mu_);
+  nat_.erase(netns);
+  return Status::Ok();
+}
+
+std::map<std::string, std::string> FakeHostNetwork::Nat() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return nat_;
+}
+
 std::map<std::string, std::string> FakeHostNetwork::Networks() {
   std::lock_guard<std::mutex> lock(mu_);
   return networks_;

@@ -38,7 +38,16 @@ class HostNetwork {
   virtual Status AttachToNetwork(const std::string& ifname, const std::string& netns) = 0;
   // Deletes the link wherever it is (host namespace or `netns`).
   virtual Status DeleteLink(const std::string& ifname, const std::string& netns) = 0;
+  // Outbound NAT for the network `subnet` in `netns` (off unless [network] nat): a veth from
+  // the host (NatLinkName) into the namespace, which routes by default through it; proxy ARP
+  // both ends; the host forwards and masquerades the subnet (nftables table inet zunvm) and
+  // drops new connections from any such link to the host itself or to another network.
+  virtual Status EnableNat(const std::string& netns, const std::string& subnet) = 0;
+  virtual Status DisableNat(const std::string& netns, const std::string& subnet) = 0;
 };
+
+// "zvx" + the namespace's 8 hex digits: the host end of a network's NAT link.
+std::string NatLinkName(const std::string& netns);
 
 class IpHostNetwork : public HostNetwork {
  public:
@@ -47,6 +56,8 @@ class IpHostNetwork : public HostNetwork {
   Status CreateTap(const std::string& tap) override;
   Status AttachToNetwork(const std::string& ifname, const std::string& netns) override;
   Status DeleteLink(const std::string& ifname, const std::string& netns) override;
+  Status EnableNat(const std::string& netns, const std::string& subnet) override;
+  Status DisableNat(const std::string& netns, const std::string& subnet) override;
 
  private:
   std::mutex ensure_mu_;
@@ -59,15 +70,19 @@ class FakeHostNetwork : public HostNetwork {
   Status CreateTap(const std::string& tap) override;
   Status AttachToNetwork(const std::string& ifname, const std::string& netns) override;
   Status DeleteLink(const std::string& ifname, const std::string& netns) override;
+  Status EnableNat(const std::string& netns, const std::string& subnet) override;
+  Status DisableNat(const std::string& netns, const std::string& subnet) override;
 
-  // netns -> gateway; link -> namespace it is in ("" = host).
+  // netns -> gateway; link -> namespace it is in ("" = host); netns -> NATed subnet.
   std::map<std::string, std::string> Networks();
   std::map<std::string, std::string> Links();
+  std::map<std::string, std::string> Nat();
 
  private:
   std::mutex mu_;
   std::map<std::string, std::string> networks_;
   std::map<std::string, std::string> links_;
+  std::map<std::string, std::string> nat_;
 };
 
 }  // namespace zunvm

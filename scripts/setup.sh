@@ -16,6 +16,8 @@ packages=(
   googletest libgtest-dev libgmock-dev
   # guest image and VMs (kernel unpacked with dpkg -x, initramfs with cpio)
   qemu-system-x86 libvirt-daemon-system libvirt-clients cpio xz-utils kmod file binutils
+  # networks: namespaces, bridges and taps (iproute2), the optional NAT (nftables)
+  iproute2 nftables
   # end-to-end clients and tools
   busybox-static curl openssl python3-openstackclient python3-zunclient wrk sqlite3 procps
   # the Zun driver (python/) and its tests; the devstack plugin's checks

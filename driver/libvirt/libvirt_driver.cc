@@ -514,6 +514,10 @@ Status LibvirtDriver::PrepareTap(const SandboxNic& nic) {
     return Status::Invalid("NIC " + nic.port_id + " has a bad gateway or prefix");
   }
   ZUNVM_RETURN_IF_ERROR(net_->EnsureNetwork(nic.netns, nic.gateway + "/" + std::to_string(nic.prefix_len)));
+  if (opts_.nat) {
+    Ipv4Subnet subnet{*gw & Ipv4Subnet{0, nic.prefix_len}.Mask(), nic.prefix_len};
+    ZUNVM_RETURN_IF_ERROR(net_->EnableNat(nic.netns, subnet.ToString()));
+  }
   std::string tap = TapName(nic.port_id);
   ZUNVM_RETURN_IF_ERROR(net_->DeleteLink(tap, nic.netns));  // left by a VM that died
   return net_->CreateTap(tap);

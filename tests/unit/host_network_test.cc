@@ -2,9 +2,20 @@
 // for every test here). All traffic stays between namespaces this test creates.
 #include "network/host_network.h"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
+#include <fstream>
+
+#include "common/fs_at.h"
 #include "common/ids.h"
+#include "network/port_publisher.h"
 #include "common/subprocess.h"
 
 namespace zunvm {
@@ -100,6 +111,82 @@ TEST_F(HostNetworkTest, TapMovesOntoTheBridgeAndIsDeleted) {
   ASSERT_TRUE(net_.RemoveNetwork(n).ok());  // idempotent
 }
 
+// Whether a TCP connection from inside namespace `ns` to ip:port completes within 3 s.
+bool ConnectsFrom(const std::string& ns, const std::string& ip, int port) {
+  auto s = SocketInNamespace(ns, SOCK_STREAM);
+  if (!s) return false;
+  fsat::UniqueFd fd(*s);
+  ::fcntl(fd.get(), F_SETFL, O_NONBLOCK);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET, ip.c_str(), &to.sin_addr);
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&to), sizeof to) == 0) return true;
+  pollfd p{fd.get(), POLLOUT, 0};
+  if (::poll(&p, 1, 3000) != 1) return false;
+  int err = 0;
+  socklen_t len = sizeof err;
+  ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+  return err == 0;
+}
+
+// With NAT a container reaches an "outside" network — a namespace this test makes behind a veth
+// on the host, 198.51.100.0/24 (TEST-NET-2) — with the host's address as its source; it still
+// cannot open connections to the host itself, nor reach another network through the host.
+TEST_F(HostNetworkTest, NatReachesOutsideButNeitherTheHostNorOtherNetworks) {
+  std::ifstream fwd_in("/proc/sys/net/ipv4/ip_forward");
+  std::string forwarding;
+  std::getline(fwd_in, forwarding);
+  std::string a = Network("10.204.0.1/24"), b = Network("10.205.0.1/24");
+  Endpoint a1 = Plug(a, "10.204.0.2/24"), b1 = Plug(b, "10.205.0.2/24");
+  EXPECT_EQ(Exec({"ip", "-n", a1.ns, "route", "add", "default", "via", "10.204.0.1"}), 0);
+  EXPECT_EQ(Exec({"ip", "-n", b1.ns, "route", "add", "default", "via", "10.205.0.1"}), 0);
+  std::string hex = RandomHex(4);
+  std::string outside = "zvtest-o" + hex, veth = "zvo" + hex;
+  struct Cleanup {
+    std::vector<std::vector<std::string>> cmds;
+    ~Cleanup() {
+      for (const auto& c : cmds) (void)RunProcess(c);
+    }
+  } cleanup{{{"ip", "netns", "del", outside}, {"ip", "link", "del", veth}}};
+  ASSERT_EQ(Exec({"ip", "netns", "add", outside}), 0);
+  ASSERT_EQ(Exec({"ip", "link", "add", veth, "type", "veth", "peer", "name", "c" + veth}), 0);
+  ASSERT_EQ(Exec({"ip", "link", "set", "c" + veth, "netns", outside}), 0);
+  ASSERT_EQ(Exec({"ip", "addr", "add", "198.51.100.1/24", "dev", veth}), 0);
+  ASSERT_EQ(Exec({"ip", "link", "set", veth, "up"}), 0);
+  ASSERT_EQ(Exec({"ip", "-n", outside, "addr", "add", "198.51.100.2/24", "dev", "c" + veth}), 0);
+  ASSERT_EQ(Exec({"ip", "-n", outside, "link", "set", "c" + veth, "up"}), 0);
+  EXPECT_FALSE(Ping(a1, "198.51.100.2"));  // NAT is off: no way out
+
+  Status st = net_.EnableNat(a, "10.204.0.0/24");
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_TRUE(net_.EnableNat(a, "10.204.0.0/24").ok());  // idempotent
+  ASSERT_TRUE(net_.EnableNat(b, "10.205.0.0/24").ok());
+  cleanup.cmds.push_back({"sh", "-c", "echo " + forwarding + " > /proc/sys/net/ipv4/ip_forward"});
+  // `outside` has no route back to 10.204.0.0/24: an answer means the source was the host's.
+  EXPECT_TRUE(Ping(a1, "198.51.100.2"));
+  EXPECT_TRUE(Ping(b1, "198.51.100.2"));
+  EXPECT_FALSE(Ping(a1, "10.205.0.2"));    // another network, even through the host
+  EXPECT_FALSE(Ping(a1, "198.51.100.1"));  // the host itself
+  // A service on the host (any address): reachable from `outside`, not from a container.
+  int l = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  ASSERT_EQ(::bind(l, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(l, 4), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(l, reinterpret_cast<sockaddr*>(&addr), &len);
+  EXPECT_TRUE(ConnectsFrom(outside, "198.51.100.1", ntohs(addr.sin_port)));
+  EXPECT_FALSE(ConnectsFrom(a1.ns, "198.51.100.1", ntohs(addr.sin_port)));
+  ::close(l);
+
+  ASSERT_TRUE(net_.DisableNat(a, "10.204.0.0/24").ok());
+  ASSERT_TRUE(net_.DisableNat(b, "10.205.0.0/24").ok());
+  EXPECT_NE(Exec({"ip", "link", "show", NatLinkName(a)}), 0);
+  EXPECT_EQ(Out({"nft", "list", "chain", "inet", "zunvm", "postrouting"}).find("10.204.0.0/24"), std::string::npos);
+  EXPECT_FALSE(Ping(a1, "198.51.100.2"));
+}
+
 TEST(FakeHostNetwork, TracksNamespacesAndLinks) {
   FakeHostNetwork f;
   ASSERT_TRUE(f.EnsureNetwork("zvn-1", "10.88.0.1/24").ok());
@@ -107,6 +194,11 @@ TEST(FakeHostNetwork, TracksNamespacesAndLinks) {
   EXPECT_FALSE(f.AttachToNetwork("zvt1", "zvn-2").ok());
   ASSERT_TRUE(f.AttachToNetwork("zvt1", "zvn-1").ok());
   EXPECT_EQ(f.Links().at("zvt1"), "zvn-1");
+  EXPECT_FALSE(f.EnableNat("zvn-2", "10.89.0.0/24").ok());
+  ASSERT_TRUE(f.EnableNat("zvn-1", "10.88.0.0/24").ok());
+  EXPECT_EQ(f.Nat().at("zvn-1"), "10.88.0.0/24");
+  ASSERT_TRUE(f.DisableNat("zvn-1", "10.88.0.0/24").ok());
+  EXPECT_TRUE(f.Nat().empty());
   ASSERT_TRUE(f.RemoveNetwork("zvn-1").ok());
   EXPECT_TRUE(f.Links().empty());
 }
