@@ -52,10 +52,16 @@ Result<Container> ContainerService::Mutate(const std::string& uuid, const Mutato
     Status st = fn(*c);
     if (!st.ok()) return Err(st);
     c->updated_at = clock_();
+    // Every status change passes here: the ports follow it before anyone can see the new
+    // status, so a reader that sees Running finds them published (and Stopped, released).
+    if (ports_) {
+      std::string warning;
+      c->published_ports = ports_->Sync(*c, &warning);
+      if (!warning.empty()) c->status_reason = warning;
+    }
     st = store_->Update(*c);
     if (!st.ok()) return Err(st);
   }
-  SyncPorts(*c);  // every status change passes here
   return c;
 }
 

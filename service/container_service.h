@@ -138,7 +138,8 @@ class ContainerService : public DriverEvents {
   // Queues `fn` under the container's key; `fn` returns the outcome for the action record.
   void Queue(const std::string& uuid, int64_t action_id, std::function<Status()> fn);
   SandboxSpec SpecFor(const Container& c) const;
-  // Publishes or unpublishes `c`'s exposed ports as its status says, and records where.
+  // Publishes or unpublishes `c`'s exposed ports as its status says, and records where (for
+  // records no Mutate touches: containers adopted at start). Mutate does the same inline.
   void SyncPorts(const Container& c);
   // Sets the record's `addresses` from its ports.
   Result<Container> RefreshAddresses(const std::string& uuid);
