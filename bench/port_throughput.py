@@ -20,14 +20,13 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
-from zunvmd_proc import Zunvmd, binary, remove_networks, wait_for  # noqa: E402
+from zunvmd_proc import Zunvmd, remove_vm_state, vm_state_dir, wait_for  # noqa: E402
 
 SIZE_MIB = int(os.environ.get("SIZE_MIB", "64"))
 ROUNDS = int(os.environ.get("ROUNDS", "5"))
@@ -114,10 +113,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so `finally` cleans up
     size = SIZE_MIB << 20
     count = size // 65536
-    state = tempfile.mkdtemp(prefix="zvb-", dir="/tmp")
-    archive = os.path.join(state, "busybox.tar")
-    subprocess.run([os.path.join(ROOT, "guest", "build-busybox-image.sh"), archive], check=True, capture_output=True)
-    subprocess.run([binary(), "import-image", "--state-dir", state, archive], check=True, capture_output=True)
+    state = vm_state_dir("zvb-")
     daemon = Zunvmd(state_dir=state, driver="libvirt").start(timeout=60)
     host_port, local_port = free_port(), free_port()
     local = subprocess.Popen(["busybox", "sh", "-c", SERVE % (count, local_port)],
@@ -156,8 +152,7 @@ def main():
             wait_for(lambda: not api(daemon.url, "GET", "/v1/containers")["containers"], 120, "cleanup")
         finally:
             daemon.stop()
-            remove_networks(state)
-            subprocess.run(["rm", "-rf", state])
+            remove_vm_state(state)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from zunvmd_proc import Zunvmd, binary, remove_networks, wait_for  # noqa: E402
+from zunvmd_proc import Zunvmd, remove_vm_state, vm_state_dir, wait_for  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OPENSTACK = "/usr/bin/openstack"
@@ -38,13 +38,7 @@ def domains():
 class VmCliTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        # Short path: the agent's unix socket lives under the state dir (< 108 bytes).
-        cls.state = tempfile.mkdtemp(prefix="zvm-", dir="/tmp")
-        archive = os.path.join(cls.state, "busybox.tar")
-        subprocess.run([os.path.join(ROOT, "guest", "build-busybox-image.sh"), archive], check=True,
-                       capture_output=True, timeout=300)
-        subprocess.run([binary(), "import-image", "--state-dir", cls.state, archive], check=True,
-                       capture_output=True, timeout=300)
+        cls.state = vm_state_dir("zvm-")
         cls.daemon = Zunvmd(state_dir=cls.state, driver="libvirt",
                             config_text="[DEFAULT]\nexecute_timeout = 8\n").start(timeout=60)
 
@@ -56,11 +50,7 @@ class VmCliTest(unittest.TestCase):
             wait_for(lambda: not cls.api("GET", "/v1/containers")[1].get("containers"), 120, "cleanup")
         finally:
             cls.daemon.stop()
-            for d in domains():
-                if d.startswith("zunvm-") and os.path.exists(os.path.join(cls.state, "sandboxes", d[6:])):
-                    subprocess.run(VIRSH + ["destroy", d], capture_output=True)
-            remove_networks(cls.state)
-            subprocess.run(["rm", "-rf", cls.state])
+            remove_vm_state(cls.state)
 
     # ---- clients ----
 

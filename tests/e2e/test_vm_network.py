@@ -13,12 +13,11 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from zunvmd_proc import Zunvmd, binary, remove_networks, wait_for  # noqa: E402
+from zunvmd_proc import Zunvmd, remove_vm_state, vm_state_dir, wait_for  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VIRSH = ["virsh", "-c", "qemu:///system"]
@@ -39,12 +38,7 @@ def namespaces():
 class VmNetworkTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.state = tempfile.mkdtemp(prefix="zvn-", dir="/tmp")
-        archive = os.path.join(cls.state, "busybox.tar")
-        subprocess.run([os.path.join(ROOT, "guest", "build-busybox-image.sh"), archive], check=True,
-                       capture_output=True, timeout=300)
-        subprocess.run([binary(), "import-image", "--state-dir", cls.state, archive], check=True,
-                       capture_output=True, timeout=300)
+        cls.state = vm_state_dir("zvn-")
         cls.daemon = Zunvmd(state_dir=cls.state, driver="libvirt",
                             config_text="[DEFAULT]\nexecute_timeout = 20\n").start(timeout=60)
 
@@ -56,8 +50,7 @@ class VmNetworkTest(unittest.TestCase):
             wait_for(lambda: not cls.api("GET", "/v1/containers")[1].get("containers"), 120, "cleanup")
         finally:
             cls.daemon.stop()
-            remove_networks(cls.state)
-            subprocess.run(["rm", "-rf", cls.state])
+            remove_vm_state(cls.state)
 
     @classmethod
     def api(cls, method, path, body=None):

@@ -99,6 +99,30 @@ class Zunvmd:
             shutil.rmtree(self.state_dir, ignore_errors=True)
 
 
+def vm_state_dir(prefix):
+    """A temporary state dir for a libvirt-driver zunvmd, with busybox:latest imported. Short
+    (under /tmp): the agents' unix sockets live below it and must stay under 108 bytes."""
+    state = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+    archive = os.path.join(state, "busybox.tar")
+    subprocess.run([os.path.join(ROOT, "guest", "build-busybox-image.sh"), archive], check=True,
+                   capture_output=True, timeout=300)
+    subprocess.run([binary(), "import-image", "--state-dir", state, archive], check=True,
+                   capture_output=True, timeout=300)
+    return state
+
+
+def remove_vm_state(state_dir):
+    """After its zunvmd stopped: destroys the VMs it left behind, deletes its networks'
+    namespaces, then the directory."""
+    out = subprocess.run(["virsh", "-c", "qemu:///system", "list", "--name"], capture_output=True,
+                         text=True, timeout=60)
+    for d in out.stdout.split():
+        if d.startswith("zunvm-") and os.path.exists(os.path.join(state_dir, "sandboxes", d[6:])):
+            subprocess.run(["virsh", "-c", "qemu:///system", "destroy", d], capture_output=True)
+    remove_networks(state_dir)
+    shutil.rmtree(state_dir, ignore_errors=True)
+
+
 def remove_networks(state_dir):
     """Deletes the network namespaces of a stopped zunvmd's networks (zunvmd keeps them while
     their networks exist, and a test's networks end with its state dir)."""

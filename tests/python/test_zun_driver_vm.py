@@ -9,11 +9,10 @@ import os
 import platform
 import signal
 import subprocess
-import tempfile
 
 import pytest
 
-from conftest import ROOT, eventually, new_container
+from conftest import eventually, new_container
 
 from zun.common import consts
 
@@ -27,21 +26,12 @@ def domains():
 
 @pytest.fixture(scope='module')
 def vm_zunvmd():
-    from zunvmd_proc import Zunvmd, binary, remove_networks
-    state = tempfile.mkdtemp(prefix='zvd-', dir='/tmp')  # short: agent sockets live here
-    archive = os.path.join(state, 'busybox.tar')
-    subprocess.run([os.path.join(ROOT, 'guest', 'build-busybox-image.sh'), archive], check=True,
-                   capture_output=True, timeout=300)
-    subprocess.run([binary(), 'import-image', '--state-dir', state, archive], check=True,
-                   capture_output=True, timeout=300)
+    from zunvmd_proc import Zunvmd, remove_vm_state, vm_state_dir
+    state = vm_state_dir('zvd-')
     d = Zunvmd(state_dir=state, driver='libvirt').start(timeout=60)
     yield d
     d.stop()
-    for dom in domains():
-        if dom.startswith('zunvm-') and os.path.exists(os.path.join(state, 'sandboxes', dom[6:])):
-            subprocess.run(VIRSH + ['destroy', dom], capture_output=True)
-    remove_networks(state)
-    subprocess.run(['rm', '-rf', state])
+    remove_vm_state(state)
 
 
 @pytest.fixture
