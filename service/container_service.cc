@@ -54,29 +54,29 @@ Result<Container> ContainerService::Mutate(const std::string& uuid, const Mutato
     c->updated_at = clock_();
     // Every status change passes here: the ports follow it before anyone can see the new
     // status, so a reader that sees Running finds them published (and Stopped, released).
-    if (ports_) {
-      std::string warning;
-      c->published_ports = ports_->Sync(*c, &warning);
-      if (!warning.empty()) c->status_reason = warning;
-    }
+    ApplyPorts(*c);
     st = store_->Update(*c);
     if (!st.ok()) return Err(st);
   }
   return c;
 }
 
-void ContainerService::SyncPorts(const Container& c) {
-  if (!ports_) return;
+bool ContainerService::ApplyPorts(Container& rec) {
+  if (!ports_) return false;
   std::string warning;
-  nlohmann::json now = ports_->Sync(c, &warning);
-  if (now == c.published_ports && warning.empty()) return;
+  nlohmann::json now = ports_->Sync(rec, &warning);
+  if (now == rec.published_ports && warning.empty()) return false;
+  rec.published_ports = now;
+  if (!warning.empty()) rec.status_reason = warning;
+  return true;
+}
+
+void ContainerService::SyncPorts(const std::string& uuid) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto rec = store_->Get(c.uuid);
-  if (!rec) return;
-  rec->published_ports = now;
-  if (!warning.empty()) rec->status_reason = warning;
+  auto rec = store_->Get(uuid);
+  if (!rec || !ApplyPorts(*rec)) return;
   Status st = store_->Update(*rec);
-  if (!st.ok()) Logger("service")->warn("published ports of {}: {}", c.uuid, st.ToString());
+  if (!st.ok()) Logger("service")->warn("published ports of {}: {}", uuid, st.ToString());
 }
 
 int64_t ContainerService::RecordAction(const RequestContext& ctx, const std::string& uuid,

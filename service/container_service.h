@@ -138,9 +138,11 @@ class ContainerService : public DriverEvents {
   // Queues `fn` under the container's key; `fn` returns the outcome for the action record.
   void Queue(const std::string& uuid, int64_t action_id, std::function<Status()> fn);
   SandboxSpec SpecFor(const Container& c) const;
-  // Publishes or unpublishes `c`'s exposed ports as its status says, and records where (for
-  // records no Mutate touches: containers adopted at start). Mutate does the same inline.
-  void SyncPorts(const Container& c);
+  // Publishes or releases `rec`'s exposed ports as its status says and records where in it;
+  // true when `rec` changed. Needs mu_ (Mutate calls it before storing a change).
+  bool ApplyPorts(Container& rec);
+  // ApplyPorts on the stored record, for records no Mutate touches (containers adopted at start).
+  void SyncPorts(const std::string& uuid);
   // Sets the record's `addresses` from its ports.
   Result<Container> RefreshAddresses(const std::string& uuid);
   Result<std::string> CommitImage(const Container& c, const std::string& repository,

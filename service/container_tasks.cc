@@ -497,9 +497,7 @@ Status ContainerService::Recover() {
     }
   }
   // Containers that run on (their VMs were adopted) are published again.
-  for (const auto& c : *all) executor_->Post(c.uuid, [this, uuid = c.uuid] {
-    if (auto rec = store_->Get(uuid)) SyncPorts(*rec);
-  });
+  for (const auto& c : *all) executor_->Post(c.uuid, [this, uuid = c.uuid] { SyncPorts(uuid); });
   return Status::Ok();
 }
 

@@ -107,6 +107,9 @@ T Field(const json& j, const char* key) {
   }
 }
 
+// A sandbox NIC on one of zunvmd's networks: its tap, with libvirt managing nothing.
+NicConfig TapNic(const SandboxNic& nic) { return NicConfig{NicConfig::Kind::kTap, nic.mac, TapName(nic.port_id)}; }
+
 SandboxState ToSandboxState(RecordState s) {
   switch (s) {
     case RecordState::kRunning: return SandboxState::kRunning;
@@ -396,7 +399,7 @@ Status LibvirtDriver::Boot(Box& b) {
   auto t0 = Clock::now();
   auto deadline = t0 + opts_.boot_timeout;
   for (const auto& nic : s.nics) {
-    NicConfig n{NicConfig::Kind::kTap, nic.mac, TapName(nic.port_id)};
+    NicConfig n = TapNic(nic);
     ZUNVM_RETURN_IF_ERROR(ValidateNic(n));
     ZUNVM_RETURN_IF_ERROR(PrepareTap(nic));
     dc.nics.push_back(n);
@@ -934,7 +937,7 @@ Status LibvirtDriver::AttachNic(const std::string& uuid, const SandboxNic& nic) 
   auto b = FindOrNotFound(uuid);
   if (!b) return b.error();
   Box& box = **b;
-  NicConfig n{NicConfig::Kind::kTap, nic.mac, TapName(nic.port_id)};
+  NicConfig n = TapNic(nic);
   ZUNVM_RETURN_IF_ERROR(ValidateNic(n));
   std::lock_guard<std::mutex> op(box.op);
   std::shared_ptr<agent::AgentClient> a;
@@ -985,7 +988,7 @@ Status LibvirtDriver::DetachNic(const std::string& uuid, const std::string& port
   }
   if (!nic) return Status::NotFound("Sandbox " + uuid + " has no port " + port_id);
   if (live) {
-    NicConfig n{NicConfig::Kind::kTap, nic->mac, TapName(port_id)};
+    NicConfig n = TapNic(*nic);
     Status st = hv_->DetachDevice(box.name(), BuildInterfaceXml(n));
     if (!st.ok() && st.code() != Code::kNotFound) return st;
   }
