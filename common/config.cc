@@ -1,5 +1,6 @@
 #include "common/config.h"
 
+#include "common/ids.h"
 #include "common/ipv4.h"
 
 #include <arpa/inet.h>
@@ -96,6 +97,9 @@ const OptionDesc kOptions[] = {
     {"network", "mtu", &Config::network_mtu},
     {"network", "published_host_ip", &Config::published_host_ip},
     {"network", "nat", &Config::network_nat},
+    {"network", "dns_nameservers", &Config::dns_nameservers},
+    {"network", "dns_search", &Config::dns_search},
+    {"network", "ovs_bridge", &Config::ovs_bridge},
 };
 
 const OptionDesc* FindOption(std::string_view section, std::string_view key) {
@@ -459,6 +463,17 @@ Status ValidateVmSections(const Config& c) {
   if (c.default_network.empty() || c.default_network.size() > 255) return Bad("[network] default_network", "must be a name");
   if (c.network_mtu < 576 || c.network_mtu > 9000) return Bad("[network] mtu", "must be within 576..9000");
   if (!ParseIpv4(c.published_host_ip)) return Bad("[network] published_host_ip", "must be an IPv4 address");
+  for (const auto& ns : c.dns_nameservers) {
+    if (!ParseIpv4(ns)) return Bad("[network] dns_nameservers", "must be IPv4 addresses");
+  }
+  for (const auto& d : c.dns_search) {
+    if (d.size() > 253 || d.find_first_of(" \t\r\n#;") != std::string::npos) {
+      return Bad("[network] dns_search", "must be domain names");
+    }
+  }
+  if (!c.ovs_bridge.empty() && !ValidIfName(c.ovs_bridge)) {
+    return Bad("[network] ovs_bridge", "must be an interface name (at most 15 characters)");
+  }
   return Status::Ok();
 }
 

@@ -80,6 +80,10 @@ struct Config {
   int network_mtu = 1500;
   std::string published_host_ip = "127.0.0.1";    // where exposed ports are published
   bool network_nat = false;                       // outbound NAT from the networks
+  // The guests' /etc/resolv.conf nameservers; empty: the host's own, less loopback ones.
+  std::vector<std::string> dns_nameservers;
+  std::vector<std::string> dns_search;
+  std::string ovs_bridge;                         // OpenStack mode: Neutron ports' OVS bridge
 
   std::string DbPath() const;
   std::string HostName() const;  // `host` or the machine's hostname

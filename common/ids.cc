@@ -70,4 +70,21 @@ std::string GenerateContainerName() {
          "-container";
 }
 
+bool ValidIfName(const std::string& n) {
+  if (n.empty() || n.size() > 15 || n == "." || n == "..") return false;
+  for (char c : n) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') return false;
+  }
+  return true;
+}
+
+bool ValidMac(const std::string& m) {
+  if (m.size() != 17) return false;
+  for (size_t i = 0; i < m.size(); ++i) {
+    if (i % 3 == 2 ? m[i] != ':' : !std::isxdigit(static_cast<unsigned char>(m[i]))) return false;
+  }
+  int first = std::stoi(m.substr(0, 2), nullptr, 16);
+  return (first & 1) == 0;  // not multicast
+}
+
 }  // namespace zunvm

@@ -14,5 +14,9 @@ std::string CanonicalUuid(const std::string& s);
 std::string RandomHex(size_t bytes);      // 2*bytes hex chars from OpenSSL's RAND_bytes
 // Zun-style generated name: "<greek-letter>-<1..24>-container", e.g. "zeta-22-container".
 std::string GenerateContainerName();
+// A Linux interface name: 1..15 of [A-Za-z0-9_.-], not "." or "..".
+bool ValidIfName(const std::string& n);
+// A unicast MAC written xx:xx:xx:xx:xx:xx.
+bool ValidMac(const std::string& m);
 
 }  // namespace zunvm

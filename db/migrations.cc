@@ -88,6 +88,15 @@ const std::vector<std::string>& Steps() {
       );
       CREATE INDEX ip_allocations_container ON ip_allocations(container_uuid);
       )sql",
+      // 4: Neutron ports plugged in OpenStack mode (Neutron does their addresses).
+      R"sql(
+      CREATE TABLE neutron_ports (
+        port_id TEXT PRIMARY KEY,
+        container_uuid TEXT NOT NULL,
+        data TEXT NOT NULL
+      );
+      CREATE INDEX neutron_ports_container ON neutron_ports(container_uuid);
+      )sql",
   };
   return steps;
 }

@@ -196,22 +196,53 @@ Result<std::vector<IpAllocation>> NetworkStore::ForContainer(const std::string& 
   return out;
 }
 
+Status NetworkStore::AddNeutronPort(const std::string& container_uuid, const std::string& port_id,
+                                    const std::string& data) {
+  return db_->Run([&](SQLite::Database& db) {
+    SQLite::Statement q(db, "INSERT OR IGNORE INTO neutron_ports (port_id, container_uuid, data) VALUES (?, ?, ?)");
+    q.bind(1, port_id);
+    q.bind(2, container_uuid);
+    q.bind(3, data);
+    if (q.exec() == 0) {
+      return Status::Conflict("Port " + port_id + " is plugged into a container already.", "PortInUse");
+    }
+    return Status::Ok();
+  });
+}
+
+Result<std::vector<std::string>> NetworkStore::NeutronPortsOf(const std::string& container_uuid) {
+  std::vector<std::string> out;
+  Status st = db_->Run([&](SQLite::Database& db) {
+    SQLite::Statement q(db, "SELECT data FROM neutron_ports WHERE container_uuid = ? ORDER BY rowid");
+    q.bind(1, container_uuid);
+    while (q.executeStep()) out.push_back(q.getColumn(0).getString());
+    return Status::Ok();
+  });
+  if (!st.ok()) return Err(st);
+  return out;
+}
+
 Status NetworkStore::Release(const std::string& port_id) {
   return db_->Run([&](SQLite::Database& db) {
-    SQLite::Statement q(db, "DELETE FROM ip_allocations WHERE port_id = ?");
-    q.bind(1, port_id);
-    if (q.exec() == 0) {
-      return Status::NotFound("Port " + port_id + " could not be found.", "PortNotFound");
+    int n = 0;
+    for (const char* sql : {"DELETE FROM ip_allocations WHERE port_id = ?", "DELETE FROM neutron_ports WHERE port_id = ?"}) {
+      SQLite::Statement q(db, sql);
+      q.bind(1, port_id);
+      n += q.exec();
     }
+    if (n == 0) return Status::NotFound("Port " + port_id + " could not be found.", "PortNotFound");
     return Status::Ok();
   });
 }
 
 Status NetworkStore::ReleaseContainer(const std::string& container_uuid) {
   return db_->Run([&](SQLite::Database& db) {
-    SQLite::Statement q(db, "DELETE FROM ip_allocations WHERE container_uuid = ?");
-    q.bind(1, container_uuid);
-    q.exec();
+    for (const char* sql : {"DELETE FROM ip_allocations WHERE container_uuid = ?",
+                            "DELETE FROM neutron_ports WHERE container_uuid = ?"}) {
+      SQLite::Statement q(db, sql);
+      q.bind(1, container_uuid);
+      q.exec();
+    }
     return Status::Ok();
   });
 }

@@ -50,6 +50,13 @@ class NetworkStore {
   Result<IpAllocation> Allocate(const std::string& network_uuid, const std::string& container_uuid,
                                 const std::optional<std::string>& fixed_ip);
   Result<std::vector<IpAllocation>> ForContainer(const std::string& container_uuid);
+  // Neutron ports (OpenStack mode) are only recorded: `data` is the port as given, kept
+  // verbatim. Conflict ("PortInUse") when the port is recorded already.
+  Status AddNeutronPort(const std::string& container_uuid, const std::string& port_id,
+                        const std::string& data);
+  // The container's Neutron ports' data, in the order they were added.
+  Result<std::vector<std::string>> NeutronPortsOf(const std::string& container_uuid);
+  // Both release addresses and Neutron ports alike.
   Status Release(const std::string& port_id);
   Status ReleaseContainer(const std::string& container_uuid);
 

@@ -32,17 +32,23 @@ namespace zunvm {
 
 enum class Stream { kStdout = 1, kStderr = 2 };
 
-// One NIC of a sandbox on one of zunvmd's networks (network/host_network.h): the tap is
-// TapName(port_id), on the bridge of namespace `netns`.
+// One NIC of a sandbox. On one of zunvmd's networks (network/host_network.h): the tap is
+// TapName(port_id), on the bridge of namespace `netns`. A Neutron port (OpenStack mode) has
+// `ovs_bridge` set and no `netns`: it is plugged into that Open vSwitch bridge with the port id
+// as the interface id, and Neutron owns its address.
 struct SandboxNic {
   std::string port_id;
-  std::string network_uuid;
+  std::string network_uuid;  // zunvmd's network, or the Neutron network
   std::string netns;
-  std::string mac;       // 52:54:00:xx:xx:xx
+  std::string mac;       // 52:54:00:xx:xx:xx (Neutron: fa:16:3e:xx:xx:xx)
   std::string address;   // 10.88.0.2
   int prefix_len = 24;
-  std::string gateway;   // the bridge's address: the default route of the first NIC
+  std::string gateway;   // the default route of the first NIC (may be empty for a Neutron port)
   int mtu = 1500;
+  std::string ovs_bridge;                // Neutron port: the integration bridge
+  std::string subnet_id;                 // Neutron port: its subnet (Zun's addresses)
+  bool preserve_on_delete = false;       // Neutron port: the user's own, kept on delete
+  std::vector<std::string> nameservers;  // Neutron port: its subnet's DNS servers
 };
 
 // What the service asks a driver to create. Argv is final (entrypoint + command).
@@ -65,6 +71,7 @@ struct SandboxSpec {
   std::string image_disk;  // the image's shared read-only ext4 root disk (drivers that UsesImages())
   std::string upper_disk;  // this container's writable ext4 disk (overlay upper; kept across restarts)
   std::vector<SandboxNic> nics;  // drivers without networking ignore them
+  std::string resolv_conf;       // the container's /etc/resolv.conf; empty keeps the image's
 };
 
 enum class SandboxState { kCreated, kRunning, kPaused, kStopped };

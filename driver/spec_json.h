@@ -1,4 +1,4 @@
-// SandboxSpec (with its NICs) <-> JSON, for the drivers that persist their specs.
+// SandboxSpec and SandboxNic <-> JSON, for the drivers that persist their specs.
 // SpecFromJson throws nlohmann::json exceptions on a bad shape (callers catch at their edge);
 // fields missing from older files take their defaults.
 #pragma once
@@ -11,5 +11,7 @@ namespace zunvm {
 
 nlohmann::json SpecToJson(const SandboxSpec& s);
 SandboxSpec SpecFromJson(const nlohmann::json& j);
+nlohmann::json NicToJson(const SandboxNic& n);
+SandboxNic NicFromJson(const nlohmann::json& j);
 
 }  // namespace zunvm

@@ -310,17 +310,24 @@ Result<ApiResponse> NetworkList(const ApiDeps& d, ApiRequest& req) {
   return ApiResponse::Json(200, flat);
 }
 
-// network_attach?network=N[&fixed_ip=IP]: 200 (as the real zun-api answers).
+// network_attach?network=N[&fixed_ip=IP]: 200 (as the real zun-api answers). The zunvm
+// extension {"net": <a Neutron port as in a create's nets>} plugs a port the Zun driver made.
 Result<ApiResponse> NetworkAttach(const ApiDeps& d, ApiRequest& req) {
-  auto network = req.Param("network");
-  auto port = req.Param("port");
-  if (network && port) return Err(Status::Invalid("Specify either network or port, not both.", "InvalidValue"));
-  if (port) return Err(Status::Invalid("Neutron ports need the OpenStack driver; name a zunvmd network.", "InvalidValue"));
-  if (!network || network->empty()) return Err(Status::Invalid("Missing required parameter network.", "InvalidValue"));
-  auto fixed = req.Param("fixed_ip");
-  std::optional<std::string> ip;
-  if (fixed && !fixed->empty()) ip = *fixed;
-  auto c = d.containers->NetworkAttach(req.ctx, Id(req), *network, ip);
+  json net;
+  if (req.body.is_object() && req.body.contains("net")) {
+    net = req.body["net"];
+    if (!net.is_object()) return Err(Status::Invalid("net must be an object.", "InvalidValue"));
+  } else {
+    auto network = req.Param("network");
+    auto port = req.Param("port");
+    if (network && port) return Err(Status::Invalid("Specify either network or port, not both.", "InvalidValue"));
+    if (port) return Err(Status::Invalid("A Neutron port is attached with its details in the body's net.", "InvalidValue"));
+    if (!network || network->empty()) return Err(Status::Invalid("Missing required parameter network.", "InvalidValue"));
+    net = {{"network", *network}};
+    auto fixed = req.Param("fixed_ip");
+    if (fixed && !fixed->empty()) net["v4-fixed-ip"] = *fixed;
+  }
+  auto c = d.containers->NetworkAttach(req.ctx, Id(req), net);
   if (!c) return Err(c.error());
   return ApiResponse::Empty(200);
 }

@@ -309,10 +309,14 @@ Result<Container> ParseCreateBody(const json& body, const ApiVersion& v, const C
            for (auto it = n.begin(); it != n.end(); ++it) {
              static const std::vector<std::string> keys = {"network", "port", "v4-fixed-ip",
                                                            "v6-fixed-ip"};
-             if (std::find(keys.begin(), keys.end(), it.key()) == keys.end()) {
+             // A Neutron port's details (zunvm extension, service/neutron_port.h checks them).
+             static const std::vector<std::string> port_keys = {
+                 "mac_address", "fixed_ips", "mtu", "dns_nameservers", "preserve_on_delete"};
+             bool plain = std::find(keys.begin(), keys.end(), it.key()) != keys.end();
+             if (!plain && std::find(port_keys.begin(), port_keys.end(), it.key()) == port_keys.end()) {
                return AdditionalProperty(it.key());
              }
-             if (!it.value().is_string()) return SchemaError("nets", x, "Expected strings");
+             if (plain && !it.value().is_string()) return SchemaError("nets", x, "Expected strings");
            }
          }
          c.requested_nets = x;

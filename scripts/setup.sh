@@ -16,8 +16,9 @@ packages=(
   googletest libgtest-dev libgmock-dev
   # guest image and VMs (kernel unpacked with dpkg -x, initramfs with cpio)
   qemu-system-x86 libvirt-daemon-system libvirt-clients cpio xz-utils kmod file binutils
-  # networks: namespaces, bridges and taps (iproute2), the optional NAT (nftables)
-  iproute2 nftables
+  # networks: namespaces, bridges and taps (iproute2), the optional NAT (nftables), OpenStack
+  # mode's Open vSwitch (its end-to-end test)
+  iproute2 nftables openvswitch-switch
   # end-to-end clients and tools
   busybox-static curl openssl python3-openstackclient python3-zunclient wrk sqlite3 procps
   # the Zun driver (python/) and its tests; the devstack plugin's checks

@@ -155,7 +155,7 @@ Result<Container> ContainerService::Create(const RequestContext& ctx, Container 
   if (!c.hostname) c.hostname = c.uuid.substr(0, 8) + c.uuid.substr(9, 4);
   std::vector<NetRequest> nets;
   if (networks_) {
-    auto parsed = NetworkService::ParseNets(c.requested_nets);
+    auto parsed = networks_->ParseNets(c.requested_nets);
     if (!parsed) return Err(parsed.error());
     nets = *parsed;
   }
@@ -189,14 +189,15 @@ Result<Container> ContainerService::Create(const RequestContext& ctx, Container 
 }
 
 Result<Container> ContainerService::NetworkAttach(const RequestContext& ctx, const std::string& ident,
-                                                  const std::string& network,
-                                                  const std::optional<std::string>& fixed_ip) {
+                                                  const nlohmann::json& net) {
   if (!networks_) return Err(Status::NotImplemented("This zunvmd has no networks."));
   auto found = Lookup(ident);
   if (!found) return found;
   ZUNVM_RETURN_IF_ERROR(CheckAllowed("network_attach", found->uuid, found->status));
+  auto request = networks_->ParseNet(net);
+  if (!request) return Err(request.error());
   int64_t action = RecordAction(ctx, found->uuid, "network_attach");
-  auto nic = networks_->AllocateOne(found->uuid, {network, fixed_ip});
+  auto nic = networks_->AllocateOne(found->uuid, *request);
   Status st = nic ? Status::Ok() : nic.error();
   if (st.ok() && found->container_id) {
     st = driver_->AttachNic(found->uuid, *nic);
@@ -218,7 +219,10 @@ Result<Container> ContainerService::NetworkDetach(const RequestContext& ctx, con
   auto net = networks_->Find(network_or_port);
   std::optional<SandboxNic> nic;
   for (const auto& n : *nics) {
-    if (n.port_id == network_or_port || (net && n.network_uuid == net->uuid)) nic = n;
+    if (n.port_id == network_or_port || n.network_uuid == network_or_port ||
+        (net && n.network_uuid == net->uuid)) {
+      nic = n;
+    }
   }
   if (!nic) {
     return Err(Status::NotFound("Container " + found->uuid + " has no port on " + network_or_port + ".",

@@ -103,11 +103,11 @@ class ContainerService : public DriverEvents {
                     const std::string& tar);
   Result<std::string> Commit(const RequestContext& ctx, const std::string& ident,
                              const std::string& repository, const std::string& tag);
-  // Hot-plug: a port on `network` (made on demand), in the running VM too; the record's
-  // addresses follow. Detach takes a network name/uuid or a port id; NotFound when the
-  // container has no such port.
+  // Hot-plug: a port for one `nets` entry ({network, v4-fixed-ip}: made on demand; or a
+  // Neutron port), in the running VM too; the record's addresses follow. Detach takes a
+  // network name/uuid or a port id; NotFound when the container has no such port.
   Result<Container> NetworkAttach(const RequestContext& ctx, const std::string& ident,
-                                  const std::string& network, const std::optional<std::string>& fixed_ip);
+                                  const nlohmann::json& net);
   Result<Container> NetworkDetach(const RequestContext& ctx, const std::string& ident,
                                   const std::string& network_or_port);
   Result<std::vector<ContainerAction>> Actions(const std::string& ident);

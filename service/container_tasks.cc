@@ -34,6 +34,7 @@ Result<SandboxSpec> ContainerService::PrepareCreate(const std::string& uuid) {
   auto nics = networks_->NicsOf(uuid);
   if (!nics) return Err(nics.error());
   spec->nics = *nics;
+  spec->resolv_conf = networks_->ResolvConf(*nics);
   return spec;
 }
 

@@ -47,6 +47,7 @@ class Daemon {
   bool WaitIdle(std::chrono::milliseconds timeout);
   ContainerService* containers() { return containers_.get(); }
   Api* api() { return api_.get(); }
+  SandboxDriver* driver() { return driver_.get(); }  // for tests
   ImageService* images() { return images_.get(); }
 
  private:

@@ -1,38 +1,63 @@
 #include "service/network_service.h"
 
+#include <fstream>
 #include <set>
+#include <sstream>
 
 #include "common/ipv4.h"
+#include "driver/spec_json.h"
 #include "network/host_network.h"
+#include "service/neutron_port.h"
+#include "service/resolv_conf.h"
 
 namespace zunvm {
 
 using nlohmann::json;
 
 Status NetworkService::Init() {
+  std::ifstream in("/etc/resolv.conf");
+  std::stringstream text;
+  text << in.rdbuf();
+  host_nameservers_ = ReachableNameservers(text.str());
   auto r = FindOrMake(cfg_.default_network);
   return r ? Status::Ok() : r.error();
 }
 
-Result<std::vector<NetRequest>> NetworkService::ParseNets(const json& nets) {
+std::string NetworkService::ResolvConf(const std::vector<SandboxNic>& nics) const {
+  return BuildResolvConf(nics, cfg_.dns_nameservers.empty() ? host_nameservers_ : cfg_.dns_nameservers,
+                         cfg_.dns_search);
+}
+
+Result<NetRequest> NetworkService::ParseNet(const json& n) const {
+  if (IsNeutronPortEntry(n)) {
+    auto nic = ParseNeutronPort(n, cfg_);
+    if (!nic) return Err(nic.error());
+    return NetRequest{nic->network_uuid, std::nullopt, *nic};
+  }
+  if (n.contains("v6-fixed-ip") && n["v6-fixed-ip"].is_string() && !n["v6-fixed-ip"].get<std::string>().empty()) {
+    return Err(Status::Invalid("zunvmd networks are IPv4 only.", "InvalidValue"));
+  }
+  NetRequest r;
+  if (n.contains("network") && n["network"].is_string()) r.network = n["network"].get<std::string>();
+  if (r.network.empty()) return Err(Status::Invalid("Each of nets needs a network.", "InvalidValue"));
+  if (r.network.size() > 255) return Err(Status::Invalid("A network name is at most 255 characters.", "InvalidValue"));
+  if (n.contains("v4-fixed-ip") && n["v4-fixed-ip"].is_string() && !n["v4-fixed-ip"].get<std::string>().empty()) {
+    r.fixed_ip = n["v4-fixed-ip"].get<std::string>();
+  }
+  return r;
+}
+
+Result<std::vector<NetRequest>> NetworkService::ParseNets(const json& nets) const {
   std::vector<NetRequest> out;
   if (!nets.is_array()) return out;
   for (const auto& n : nets) {
-    if (n.contains("port") && !n["port"].get<std::string>().empty()) {
-      return Err(Status::Invalid("Neutron ports (nets: port) need the OpenStack driver; name a "
-                                 "zunvmd network with nets: network instead.",
+    auto r = ParseNet(n);
+    if (!r) return Err(r.error());
+    if (!out.empty() && out[0].neutron_port.has_value() != r->neutron_port.has_value()) {
+      return Err(Status::Invalid("nets mixes Neutron ports and zunvmd networks; a container has one kind.",
                                  "InvalidValue"));
     }
-    if (n.contains("v6-fixed-ip") && !n["v6-fixed-ip"].get<std::string>().empty()) {
-      return Err(Status::Invalid("zunvmd networks are IPv4 only.", "InvalidValue"));
-    }
-    NetRequest r;
-    r.network = n.value("network", "");
-    if (r.network.empty()) return Err(Status::Invalid("Each of nets needs a network.", "InvalidValue"));
-    if (r.network.size() > 255) return Err(Status::Invalid("A network name is at most 255 characters.", "InvalidValue"));
-    std::string ip = n.value("v4-fixed-ip", "");
-    if (!ip.empty()) r.fixed_ip = ip;
-    out.push_back(std::move(r));
+    out.push_back(std::move(*r));
   }
   return out;
 }
@@ -73,16 +98,28 @@ Result<SandboxNic> NetworkService::NicFor(const IpAllocation& a) {
   return nic;
 }
 
+Result<SandboxNic> NetworkService::Take(const std::string& container_uuid, const NetRequest& r) {
+  if (r.neutron_port) {
+    Status st = store_->AddNeutronPort(container_uuid, r.neutron_port->port_id, NicToJson(*r.neutron_port).dump());
+    if (!st.ok()) return Err(st);
+    return *r.neutron_port;
+  }
+  auto net = FindOrMake(r.network);
+  if (!net) return Err(net.error());
+  auto a = store_->Allocate(net->uuid, container_uuid, r.fixed_ip);
+  if (!a) return Err(a.error());
+  auto nic = NicFor(*a);
+  if (!nic) (void)store_->Release(a->port_id);
+  return nic;
+}
+
 Result<std::vector<SandboxNic>> NetworkService::Allocate(const std::string& container_uuid,
                                                          const std::vector<NetRequest>& nets) {
   std::vector<NetRequest> wanted = nets;
-  if (wanted.empty()) wanted.push_back({cfg_.default_network, std::nullopt});
+  if (wanted.empty()) wanted.push_back({cfg_.default_network, std::nullopt, std::nullopt});
   std::vector<SandboxNic> out;
   for (const auto& r : wanted) {
-    auto net = FindOrMake(r.network);
-    Result<IpAllocation> a = net ? store_->Allocate(net->uuid, container_uuid, r.fixed_ip)
-                                 : Result<IpAllocation>(Err(net.error()));
-    Result<SandboxNic> nic = a ? NicFor(*a) : Result<SandboxNic>(Err(a.error()));
+    auto nic = Take(container_uuid, r);
     if (!nic) {
       (void)store_->ReleaseContainer(container_uuid);
       return Err(nic.error());
@@ -99,21 +136,25 @@ Result<std::vector<SandboxNic>> NetworkService::Allocate(const std::string& cont
 }
 
 Result<SandboxNic> NetworkService::AllocateOne(const std::string& container_uuid, const NetRequest& r) {
-  auto net = FindOrMake(r.network);
-  if (!net) return Err(net.error());
+  std::string network_uuid = r.network;
+  if (!r.neutron_port) {
+    auto net = FindOrMake(r.network);
+    if (!net) return Err(net.error());
+    network_uuid = net->uuid;
+  }
   auto have = NicsOf(container_uuid);
   if (!have) return Err(have.error());
   for (const auto& n : *have) {
-    if (n.network_uuid == net->uuid) {
+    if (n.network_uuid == network_uuid) {
       return Err(Status::Conflict("The container is already attached to network " + r.network + ".",
                                   "InvalidValue"));
     }
+    if (n.ovs_bridge.empty() == r.neutron_port.has_value()) {
+      return Err(Status::Invalid("A container is on zunvmd networks or on Neutron ports, not both.",
+                                 "InvalidValue"));
+    }
   }
-  auto a = store_->Allocate(net->uuid, container_uuid, r.fixed_ip);
-  if (!a) return Err(a.error());
-  auto nic = NicFor(*a);
-  if (!nic) (void)store_->Release(a->port_id);
-  return nic;
+  return Take(container_uuid, r);
 }
 
 Result<std::vector<SandboxNic>> NetworkService::NicsOf(const std::string& container_uuid) {
@@ -124,6 +165,15 @@ Result<std::vector<SandboxNic>> NetworkService::NicsOf(const std::string& contai
     auto nic = NicFor(a);
     if (!nic) return Err(nic.error());
     out.push_back(*nic);
+  }
+  auto ports = store_->NeutronPortsOf(container_uuid);
+  if (!ports) return Err(ports.error());
+  for (const auto& data : *ports) {
+    try {
+      out.push_back(NicFromJson(json::parse(data)));
+    } catch (const json::exception& e) {
+      return Err(Status::Internal("stored Neutron port is damaged: " + std::string(e.what())));
+    }
   }
   return out;
 }
@@ -137,11 +187,12 @@ Status NetworkService::ReleasePort(const std::string& port_id) { return store_->
 json NetworkService::Addresses(const std::vector<SandboxNic>& nics) {
   json out = json::object();
   for (const auto& n : nics) {
+    bool neutron = !n.ovs_bridge.empty();
     out[n.network_uuid].push_back({{"addr", n.address},
                                    {"version", 4},
                                    {"port", n.port_id},
-                                   {"subnet_id", n.network_uuid},
-                                   {"preserve_on_delete", false}});
+                                   {"subnet_id", neutron ? n.subnet_id : n.network_uuid},
+                                   {"preserve_on_delete", neutron && n.preserve_on_delete}});
   }
   return out;
 }

@@ -5,7 +5,9 @@
 // the next /24 of [network] subnet_pool that no network uses. Each requested network gives the
 // container a port (address, MAC, port id) that becomes a SandboxNic for the driver and an
 // entry of the container's `addresses` in Zun's shape. Ports are released on delete/detach.
-// The host side (namespaces, bridges, taps) belongs to the driver.
+// In OpenStack mode a container may instead have Neutron ports, which are only recorded (never
+// both kinds: the first NIC carries the default route). The host side (namespaces, bridges,
+// taps) belongs to the driver.
 //
 // Thread safety: thread-safe; making a network on demand is serialised by `mu_`.
 // Errors: as NetworkStore (NotFound NetworkNotFound, Conflict IpAddressInUse, InvalidArgument
@@ -25,10 +27,12 @@
 
 namespace zunvm {
 
-// One entry of a create's `nets`: a network name (or uuid) and maybe a fixed address.
+// One entry of a create's `nets`: a network name (or uuid) and maybe a fixed address, or a
+// Neutron port the Zun driver made (OpenStack mode, service/neutron_port.h), whole.
 struct NetRequest {
   std::string network;
   std::optional<std::string> fixed_ip;
+  std::optional<SandboxNic> neutron_port;
 };
 
 class NetworkService {
@@ -36,11 +40,12 @@ class NetworkService {
   // Nothing owned; both must outlive the service.
   NetworkService(const Config& cfg, NetworkStore* store) : cfg_(cfg), store_(store) {}
 
-  // Makes the default network if it is missing.
+  // Makes the default network if it is missing; reads the host's nameservers.
   Status Init();
-  // `nets` of a create ([{network, v4-fixed-ip}...], already schema-checked); empty means the
-  // default network. InvalidArgument for entries this zunvmd cannot honour (Neutron ports).
-  static Result<std::vector<NetRequest>> ParseNets(const nlohmann::json& nets);
+  // `nets` of a create ([{network, v4-fixed-ip}...] or Neutron ports, keys schema-checked);
+  // empty means the default network. InvalidArgument for entries this zunvmd cannot honour.
+  Result<std::vector<NetRequest>> ParseNets(const nlohmann::json& nets) const;
+  Result<NetRequest> ParseNet(const nlohmann::json& entry) const;
   // Ports for a new container, all or none: on an error nothing stays allocated.
   Result<std::vector<SandboxNic>> Allocate(const std::string& container_uuid,
                                            const std::vector<NetRequest>& nets);
@@ -55,14 +60,19 @@ class NetworkService {
   Result<NetworkRecord> Find(const std::string& name_or_uuid) { return store_->Get(name_or_uuid); }
   // Zun's `addresses`: {network uuid: [{addr, version, port, subnet_id, preserve_on_delete}]}.
   static nlohmann::json Addresses(const std::vector<SandboxNic>& nics);
+  // The /etc/resolv.conf of a container with these NICs (service/resolv_conf.h).
+  std::string ResolvConf(const std::vector<SandboxNic>& nics) const;
 
  private:
   Result<NetworkRecord> FindOrMake(const std::string& name);
   Result<SandboxNic> NicFor(const IpAllocation& a);
+  // Records a Neutron port or allocates an address on a zunvmd network.
+  Result<SandboxNic> Take(const std::string& container_uuid, const NetRequest& r);
 
   const Config& cfg_;
   NetworkStore* store_;
   std::mutex mu_;
+  std::vector<std::string> host_nameservers_;  // set by Init
 };
 
 }  // namespace zunvm

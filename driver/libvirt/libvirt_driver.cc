@@ -107,8 +107,18 @@ T Field(const json& j, const char* key) {
   }
 }
 
-// A sandbox NIC on one of zunvmd's networks: its tap, with libvirt managing nothing.
-NicConfig TapNic(const SandboxNic& nic) { return NicConfig{NicConfig::Kind::kTap, nic.mac, TapName(nic.port_id)}; }
+bool IsNeutron(const SandboxNic& nic) { return !nic.ovs_bridge.empty(); }
+
+// A sandbox NIC as libvirt plugs it: a tap on one of zunvmd's networks, with libvirt managing
+// nothing; or a Neutron port that libvirt plugs into the OVS bridge itself, its tap named as
+// Nova names it ("tap" + the first 11 characters of the port id).
+NicConfig NicFor(const SandboxNic& nic) {
+  if (IsNeutron(nic)) {
+    return NicConfig{NicConfig::Kind::kOpenvswitch, nic.mac, "tap" + nic.port_id.substr(0, 11), nic.ovs_bridge,
+                     nic.port_id, nic.mtu};
+  }
+  return NicConfig{NicConfig::Kind::kTap, nic.mac, TapName(nic.port_id)};
+}
 
 SandboxState ToSandboxState(RecordState s) {
   switch (s) {
@@ -399,7 +409,7 @@ Status LibvirtDriver::Boot(Box& b) {
   auto t0 = Clock::now();
   auto deadline = t0 + opts_.boot_timeout;
   for (const auto& nic : s.nics) {
-    NicConfig n = TapNic(nic);
+    NicConfig n = NicFor(nic);
     ZUNVM_RETURN_IF_ERROR(ValidateNic(n));
     ZUNVM_RETURN_IF_ERROR(PrepareTap(nic));
     dc.nics.push_back(n);
@@ -417,7 +427,7 @@ Status LibvirtDriver::Boot(Box& b) {
   double defined = Since(t0);
   // qemu holds the taps open now: they move onto their networks' bridges.
   for (const auto& nic : s.nics) {
-    if (Status st = net_->AttachToNetwork(TapName(nic.port_id), nic.netns); !st.ok()) return fail(st);
+    if (Status st = JoinNetwork(nic); !st.ok()) return fail(st);
   }
   std::weak_ptr<Box> weak = Find(b.uuid);
   auto client = agent::AgentClient::Connect(
@@ -453,6 +463,7 @@ Status LibvirtDriver::Boot(Box& b) {
                           s.hostname.substr(0, 63) + "\n"},
             {"memory_bytes", s.memory_mib << 20},
             {"cpus", s.cpu},
+            {"resolv_conf", s.resolv_conf},
             {"tty", s.tty},
             {"stdin", s.interactive}};
   if (s.argv.empty()) return fail(Status::Invalid("the container has no command (the image gives none either)"));
@@ -506,12 +517,23 @@ void LibvirtDriver::Teardown(Box& b, bool graceful) {
     nics = b.rec.spec.nics;
   }
   for (const auto& nic : nics) {
-    Status del = net_->DeleteLink(TapName(nic.port_id), nic.netns);
+    Status del = RemoveTap(nic);
     if (!del.ok()) Logger("libvirt")->warn("sandbox {}: {}", b.uuid, del.ToString());
   }
 }
 
+Status LibvirtDriver::JoinNetwork(const SandboxNic& nic) {
+  if (IsNeutron(nic)) return Status::Ok();  // libvirt plugged it into the OVS bridge
+  return net_->AttachToNetwork(TapName(nic.port_id), nic.netns);
+}
+
+Status LibvirtDriver::RemoveTap(const SandboxNic& nic) {
+  if (IsNeutron(nic)) return Status::Ok();  // libvirt unplugs it and qemu's exit removes it
+  return net_->DeleteLink(TapName(nic.port_id), nic.netns);
+}
+
 Status LibvirtDriver::PrepareTap(const SandboxNic& nic) {
+  if (IsNeutron(nic)) return Status::Ok();  // libvirt makes the tap
   auto gw = ParseIpv4(nic.gateway);
   if (!gw || nic.prefix_len < 1 || nic.prefix_len > 30) {
     return Status::Invalid("NIC " + nic.port_id + " has a bad gateway or prefix");
@@ -937,7 +959,7 @@ Status LibvirtDriver::AttachNic(const std::string& uuid, const SandboxNic& nic) 
   auto b = FindOrNotFound(uuid);
   if (!b) return b.error();
   Box& box = **b;
-  NicConfig n = TapNic(nic);
+  NicConfig n = NicFor(nic);
   ZUNVM_RETURN_IF_ERROR(ValidateNic(n));
   std::lock_guard<std::mutex> op(box.op);
   std::shared_ptr<agent::AgentClient> a;
@@ -954,7 +976,7 @@ Status LibvirtDriver::AttachNic(const std::string& uuid, const SandboxNic& nic) 
   if (a) {
     ZUNVM_RETURN_IF_ERROR(PrepareTap(nic));
     Status st = hv_->AttachDevice(box.name(), BuildInterfaceXml(n));
-    if (st.ok()) st = net_->AttachToNetwork(n.dev, nic.netns);
+    if (st.ok()) st = JoinNetwork(nic);
     // The guest sees a hot-plugged NIC once its PCIe hot-plug completes (seconds under TCG).
     auto deadline = Clock::now() + kCallTimeout;
     while (st.ok()) {
@@ -965,7 +987,7 @@ Status LibvirtDriver::AttachNic(const std::string& uuid, const SandboxNic& nic) 
     }
     if (!st.ok()) {
       (void)hv_->DetachDevice(box.name(), BuildInterfaceXml(n));
-      (void)net_->DeleteLink(n.dev, nic.netns);
+      (void)RemoveTap(nic);
       return st;
     }
   }
@@ -988,15 +1010,14 @@ Status LibvirtDriver::DetachNic(const std::string& uuid, const std::string& port
   }
   if (!nic) return Status::NotFound("Sandbox " + uuid + " has no port " + port_id);
   if (live) {
-    NicConfig n = TapNic(*nic);
-    Status st = hv_->DetachDevice(box.name(), BuildInterfaceXml(n));
+    Status st = hv_->DetachDevice(box.name(), BuildInterfaceXml(NicFor(*nic)));
     if (!st.ok() && st.code() != Code::kNotFound) return st;
   }
   ZUNVM_RETURN_IF_ERROR(Record(box, [&](SandboxRecord& r) {
     auto& v = r.spec.nics;
     v.erase(std::remove_if(v.begin(), v.end(), [&](const SandboxNic& x) { return x.port_id == port_id; }), v.end());
   }));
-  return net_->DeleteLink(TapName(port_id), nic->netns);
+  return RemoveTap(*nic);
 }
 
 Result<bool> LibvirtDriver::Update(const std::string& uuid, double cpu, int64_t memory_mib) {

@@ -106,7 +106,11 @@ class LibvirtDriver : public SandboxDriver {
   // Powers the VM off (gracefully: the agent syncs first) and drops the agent. Caller holds op.
   void Teardown(Box& b, bool graceful);
   // A NIC's tap, made afresh in the host namespace (qemu opens it there) on its network.
+  // JoinNetwork moves it onto its network's bridge once qemu holds it; RemoveTap deletes it.
+  // All three leave a Neutron port's tap to libvirt (it plugs and unplugs it on the OVS bridge).
   Status PrepareTap(const SandboxNic& nic);
+  Status JoinNetwork(const SandboxNic& nic);
+  Status RemoveTap(const SandboxNic& nic);
   // Configures `nics` in the guest (the first one's gateway as default route when `route`).
   Status ConfigureGuestNics(agent::AgentClient& a, const std::vector<SandboxNic>& nics, bool route,
                             std::chrono::milliseconds timeout);

@@ -8,11 +8,15 @@ hot-plug, published ports (tcp and udp) and that delete frees addresses and port
 All traffic stays on this machine: between the namespaces zunvmd made, and to 127.0.0.1.
 Needs libvirtd, the guest image in build/guest and busybox-static (scripts/test.sh prepares them).
 """
+import base64
+import io
 import json
 import os
 import socket
 import subprocess
 import sys
+import tarfile
+import tempfile
 import unittest
 import urllib.request
 
@@ -40,7 +44,9 @@ class VmNetworkTest(unittest.TestCase):
     def setUpClass(cls):
         cls.state = vm_state_dir("zvn-")
         cls.daemon = Zunvmd(state_dir=cls.state, driver="libvirt",
-                            config_text="[DEFAULT]\nexecute_timeout = 20\n").start(timeout=60)
+                            config_text="[DEFAULT]\nexecute_timeout = 20\n"
+                                        "[network]\ndns_nameservers = 10.77.0.53\n"
+                                        "dns_search = zunvm.test\n").start(timeout=60)
 
     @classmethod
     def tearDownClass(cls):
@@ -111,6 +117,8 @@ class VmNetworkTest(unittest.TestCase):
         self.assertIn(ip_a1 + "/", out)
         rc, out = self.exec("a1", "cat /etc/hosts")
         self.assertIn(ip_a1, out)
+        rc, out = self.exec("a1", "cat /etc/resolv.conf")
+        self.assertEqual(out, "nameserver 10.77.0.53\nsearch zunvm.test\n")
         rc, out = self.exec("a1", "ping -c 1 -W 10 " + ip_a2)
         self.assertEqual(rc, 0, out)
         rc, out = self.exec("b1", "ping -c 1 -W 3 " + ip_a1)
@@ -193,6 +201,38 @@ class VmNetworkTest(unittest.TestCase):
         self.assertEqual(code, 204)
         wait_for(lambda: self.api("GET", "/v1/containers/web")[0] == 404, 120, "web deleted")
         with socket.socket() as s:
+            s.bind(("127.0.0.1", port))
+
+    def test_6_published_udp_port_reaches_a_udp_server_in_the_vm(self):
+        # busybox has no UDP server: a static echo server is compiled here and copied in.
+        with tempfile.TemporaryDirectory() as tmp:
+            exe = os.path.join(tmp, "udpecho")
+            subprocess.run(["gcc", "-static", "-O2", "-o", exe,
+                            os.path.join(ROOT, "tests", "e2e", "udp_echo.c")], check=True, timeout=120)
+            buf = io.BytesIO()
+            with tarfile.open(fileobj=buf, mode="w") as tar:
+                tar.add(exe, arcname="udpecho")
+        port = free_port(socket.SOCK_DGRAM)
+        self.run_container("udp", ["sh", "-c", "until [ -x /udpecho ]; do sleep 0.2; done; exec /udpecho 5300"],
+                           nets=[{"network": "other"}], exposed_ports={"5300/udp": {"host_port": port}})
+        self.wait_running("udp")
+        code, r = self.api("POST", "/v1/containers/udp/put_archive?path=/",
+                           {"data": base64.b64encode(buf.getvalue()).decode()})
+        self.assertEqual(code, 200, r)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(2)
+
+            def echoed():
+                s.sendto(b"ping-udp", ("127.0.0.1", port))
+                try:
+                    return s.recvfrom(2048)[0]
+                except socket.timeout:
+                    return None
+            self.assertEqual(wait_for(echoed, 60, "the udp echo"), b"echo:ping-udp")
+        code, _ = self.api("DELETE", "/v1/containers/udp?force=true")
+        self.assertEqual(code, 204)
+        wait_for(lambda: self.api("GET", "/v1/containers/udp")[0] == 404, 120, "udp deleted")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind(("127.0.0.1", port))
 
 

@@ -32,7 +32,8 @@ auto Tie(const Config& c) {
                   c.ssl_key_file, c.allow_privileged, c.public_url, c.db_connection,
                   c.libvirt_uri, c.virt_type, c.guest_kernel, c.guest_initrd,
                   c.guest_boot_timeout, c.image_dir, c.insecure_registries, c.registry_credentials, c.registry_ca_file,
-                  c.default_network, c.default_subnet, c.subnet_pool, c.network_mtu, c.published_host_ip, c.network_nat);
+                  c.default_network, c.default_subnet, c.subnet_pool, c.network_mtu, c.published_host_ip, c.network_nat,
+                  c.dns_nameservers, c.dns_search, c.ovs_bridge);
 }
 
 std::string SamplePath() {
