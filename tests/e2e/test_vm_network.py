@@ -10,7 +10,6 @@ Needs libvirtd, the guest image in build/guest and busybox-static (scripts/test.
 """
 import base64
 import io
-import json
 import os
 import socket
 import subprocess
@@ -21,11 +20,10 @@ import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from zunvmd_proc import Zunvmd, remove_vm_state, vm_state_dir, wait_for  # noqa: E402
+from zunvmd_proc import VmApi, Zunvmd, remove_vm_state, vm_state_dir, wait_for  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VIRSH = ["virsh", "-c", "qemu:///system"]
-BOOT = 120
 
 
 def free_port(kind=socket.SOCK_STREAM):
@@ -39,7 +37,7 @@ def namespaces():
     return {line.split()[0] for line in out.stdout.splitlines() if line.strip()}
 
 
-class VmNetworkTest(unittest.TestCase):
+class VmNetworkTest(VmApi, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.state = vm_state_dir("zvn-")
@@ -51,27 +49,10 @@ class VmNetworkTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         try:
-            for c in cls.api("GET", "/v1/containers")[1].get("containers", []):
-                cls.api("DELETE", "/v1/containers/%s?force=true" % c["uuid"])
-            wait_for(lambda: not cls.api("GET", "/v1/containers")[1].get("containers"), 120, "cleanup")
+            cls.delete_all()
         finally:
             cls.daemon.stop()
             remove_vm_state(cls.state)
-
-    @classmethod
-    def api(cls, method, path, body=None):
-        req = urllib.request.Request(cls.daemon.url + path, method=method,
-                                     data=None if body is None else json.dumps(body).encode())
-        req.add_header("OpenStack-API-Version", "container 1.40")
-        if body is not None:
-            req.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(req, timeout=180) as r:
-                text = r.read().decode()
-                return r.status, json.loads(text) if text else None
-        except urllib.error.HTTPError as e:
-            text = e.read().decode()
-            return e.code, json.loads(text) if text else None
 
     def run_container(self, name, command, **extra):
         body = {"name": name, "image": "busybox", "command": command}
@@ -79,21 +60,6 @@ class VmNetworkTest(unittest.TestCase):
         code, c = self.api("POST", "/v1/containers?run=true", body)
         self.assertEqual(code, 202, c)
         return c
-
-    def wait_running(self, name):
-        def check():
-            code, c = self.api("GET", "/v1/containers/" + name)
-            if c["status"] == "Error":
-                self.fail("%s went to Error: %s\n%s" % (name, c.get("status_reason"),
-                                                        "".join(self.daemon.output[-30:])))
-            return c if c["status"] == "Running" and not c.get("task_state") else None
-        return wait_for(check, BOOT, name + " Running")
-
-    def exec(self, name, cmd):
-        code, r = self.api("POST", "/v1/containers/%s/execute?run=true&command=%s" %
-                           (name, urllib.parse.quote(cmd)))
-        self.assertEqual(code, 200, r)
-        return r["exit_code"], r["output"]
 
     @staticmethod
     def addrs(c):
@@ -200,8 +166,12 @@ class VmNetworkTest(unittest.TestCase):
         code, _ = self.api("DELETE", "/v1/containers/web?force=true")
         self.assertEqual(code, 204)
         wait_for(lambda: self.api("GET", "/v1/containers/web")[0] == 404, 120, "web deleted")
+        # No listener is left. SO_REUSEADDR as any server sets it: the relay's side of the
+        # page's connection may sit in TIME_WAIT on this port, which is not a listener.
         with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind(("127.0.0.1", port))
+            s.listen()
 
     def test_6_published_udp_port_reaches_a_udp_server_in_the_vm(self):
         # busybox has no UDP server: a static echo server is compiled here and copied in.

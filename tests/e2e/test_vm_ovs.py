@@ -8,21 +8,17 @@ plain learning switch (the Neutron OVS agent would program it by those interface
 The bridge uses the userspace datapath (no openvswitch kernel module here). All traffic stays
 between the two VMs on the test's own bridge.
 """
-import json
 import os
 import random
 import subprocess
 import sys
 import unittest
-import urllib.parse
-import urllib.request
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from zunvmd_proc import Zunvmd, remove_vm_state, vm_state_dir, wait_for  # noqa: E402
+from zunvmd_proc import VmApi, Zunvmd, remove_vm_state, vm_state_dir, wait_for  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BOOT = 120
 
 
 def vsctl(*args):
@@ -30,7 +26,7 @@ def vsctl(*args):
                           text=True, timeout=60).stdout.strip()
 
 
-class VmOvsTest(unittest.TestCase):
+class VmOvsTest(VmApi, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         subprocess.run([os.path.join(ROOT, "guest", "start-ovs.sh")], check=True, timeout=120)
@@ -50,26 +46,9 @@ class VmOvsTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         try:
-            for c in cls.api("GET", "/v1/containers")[1].get("containers", []):
-                cls.api("DELETE", "/v1/containers/%s?force=true" % c["uuid"])
-            wait_for(lambda: not cls.api("GET", "/v1/containers")[1].get("containers"), 120, "cleanup")
+            cls.delete_all()
         finally:
             cls.daemon.stop()
-
-    @classmethod
-    def api(cls, method, path, body=None):
-        req = urllib.request.Request(cls.daemon.url + path, method=method,
-                                     data=None if body is None else json.dumps(body).encode())
-        req.add_header("OpenStack-API-Version", "container 1.40")
-        if body is not None:
-            req.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(req, timeout=180) as r:
-                text = r.read().decode()
-                return r.status, json.loads(text) if text else None
-        except urllib.error.HTTPError as e:
-            text = e.read().decode()
-            return e.code, json.loads(text) if text else None
 
     def port(self, host):
         """A Neutron port as the Zun driver passes it (made up here, as Neutron would)."""
@@ -83,21 +62,6 @@ class VmOvsTest(unittest.TestCase):
         code, c = self.api("POST", "/v1/containers?run=true",
                            {"name": name, "image": "busybox", "command": ["sleep", "1000"], "nets": [port]})
         self.assertEqual(code, 202, c)
-
-    def wait_running(self, name):
-        def check():
-            code, c = self.api("GET", "/v1/containers/" + name)
-            if c["status"] == "Error":
-                self.fail("%s went to Error: %s\n%s" % (name, c.get("status_reason"),
-                                                        "".join(self.daemon.output[-30:])))
-            return c if c["status"] == "Running" and not c.get("task_state") else None
-        return wait_for(check, BOOT, name + " Running")
-
-    def exec(self, name, cmd):
-        code, r = self.api("POST", "/v1/containers/%s/execute?run=true&command=%s" %
-                           (name, urllib.parse.quote(cmd)))
-        self.assertEqual(code, 200, r)
-        return r["exit_code"], r["output"]
 
     def test_neutron_ports_plug_into_ovs_and_reach_each_other(self):
         p1, p2 = self.port(11), self.port(12)

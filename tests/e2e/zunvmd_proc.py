@@ -3,6 +3,7 @@
 The daemon runs on 127.0.0.1 with port 0 (it prints the port it chose) and a temporary state
 directory, so several test runs can go side by side. Uses only the standard library.
 """
+import json
 import os
 import re
 import shutil
@@ -12,6 +13,9 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -150,3 +154,49 @@ def wait_for(cond, timeout=30.0, what="condition"):
             return last
         time.sleep(0.1)
     raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+
+
+class VmApi:
+    """The API client of the VM test classes (unittest.TestCase with a class attribute
+    `daemon`, a started Zunvmd): urllib, as a program would use the API."""
+
+    BOOT = 120  # seconds a container may take to be Running under TCG
+
+    @classmethod
+    def api(cls, method, path, body=None):
+        """(HTTP status, parsed JSON or None)."""
+        req = urllib.request.Request(cls.daemon.url + path, method=method,
+                                     data=None if body is None else json.dumps(body).encode())
+        req.add_header("OpenStack-API-Version", "container 1.40")
+        if body is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=180) as r:
+                text = r.read().decode()
+                return r.status, json.loads(text) if text else None
+        except urllib.error.HTTPError as e:
+            text = e.read().decode()
+            return e.code, json.loads(text) if text else None
+
+    @classmethod
+    def delete_all(cls):
+        for c in cls.api("GET", "/v1/containers")[1].get("containers", []):
+            cls.api("DELETE", "/v1/containers/%s?force=true" % c["uuid"])
+        wait_for(lambda: not cls.api("GET", "/v1/containers")[1].get("containers"), 120, "cleanup")
+
+    def wait_running(self, name):
+        """The container's view once Running with no task; fails at once on Error."""
+        def check():
+            code, c = self.api("GET", "/v1/containers/" + name)
+            if c["status"] == "Error":
+                self.fail("%s went to Error: %s\n%s" % (name, c.get("status_reason"),
+                                                        "".join(self.daemon.output[-30:])))
+            return c if c["status"] == "Running" and not c.get("task_state") else None
+        return wait_for(check, self.BOOT, name + " Running")
+
+    def exec(self, name, cmd):
+        """(exit code, output) of `cmd` run in the container."""
+        code, r = self.api("POST", "/v1/containers/%s/execute?run=true&command=%s" %
+                           (name, urllib.parse.quote(cmd)))
+        self.assertEqual(code, 200, r)
+        return r["exit_code"], r["output"]
