@@ -131,6 +131,7 @@ TEST_F(NeutronApiTest, BadPortEntriesAre400) {
     auto r = create(e);
     EXPECT_EQ(r.status, 400) << key << "=" << value.dump() << ": " << r.body;
     EXPECT_EQ(Body(r)["errors"][0]["code"], "container.invalid-value") << r.body;
+    EXPECT_NE(Body(r)["errors"][0]["detail"].get<std::string>().find(key), std::string::npos) << r.body;
   }
   json unknown = good;
   unknown["binding:host_id"] = "x";
