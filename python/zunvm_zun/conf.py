@@ -24,6 +24,11 @@ OPTS = [
                     '[DEFAULT] execute_timeout so zunvmd answers the timeout itself.'),
     cfg.FloatOpt('poll_interval', default=0.2, min=0.01,
                  help='Seconds between polls while waiting for zunvmd to finish an action.'),
+    cfg.BoolOpt('use_neutron', default=False,
+                help='OpenStack mode: make (or bind) a Neutron port for each requested network '
+                     'and have zunvmd plug it into its [network] ovs_bridge, as Nova plugs '
+                     'ports; ports made here are deleted with the container, ports the user '
+                     'passed are unbound. False: containers use zunvmd\'s own networks.'),
 ]
 
 

@@ -14,6 +14,7 @@ uuid), so ``container_id == uuid`` and zunvmd's VM is named ``zunvm-<uuid>``.
 """
 
 import base64
+import ipaddress
 import uuid as uuidlib
 
 from oslo_log import log as logging
@@ -126,8 +127,11 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
             if ports != (container.ports or []):
                 container.ports = ports
         addresses = view.get('addresses')
-        if isinstance(addresses, dict) and addresses != (container.addresses or {}):
-            container.addresses = addresses  # zunvmd's networks, in Zun's shape
+        if (not CONF.zunvm.use_neutron and isinstance(addresses, dict)
+                and addresses != (container.addresses or {})):
+            # zunvmd's networks, in Zun's shape (with Neutron, Neutron's own list is kept:
+            # zunvmd knows only the IPv4 address it configures)
+            container.addresses = addresses
         runtime = view.get('runtime')
         if isinstance(runtime, str) and runtime and container.runtime != runtime:
             container.runtime = runtime
@@ -212,7 +216,17 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
         if volumes:
             raise ZunvmNotSupported(what='Attaching volumes')
         body = self._create_body(container, image)
-        self._call(self.api.create, body, container=container)
+        if CONF.zunvm.use_neutron:
+            body['nets'] = self._plug_ports(context, container, requested_networks or [])
+        try:
+            self._call(self.api.create, body, container=container)
+        except Exception:
+            # zunvmd kept nothing: neither may Neutron.
+            if CONF.zunvm.use_neutron:
+                self._unplug_ports(context, container, container.addresses)
+                container.addresses = {}
+                container.save(context)
+            raise
         container.container_id = container.uuid
         view = self._call(self.api.wait, container.uuid, self._settled,
                           CONF.zunvm.create_timeout, container=container)
@@ -225,6 +239,87 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
         container.addresses = container.addresses or {}
         container.save(context)
         return container
+
+    # --- Neutron ports (OpenStack mode, [zunvm] use_neutron) -------------------------------
+    def _neutron_api(self, context):
+        """Zun's own Neutron API (imported here: it needs neutronclient)."""
+        from zun.network import neutron
+        return neutron.NeutronAPI(context)
+
+    @staticmethod
+    def _security_group_ids(context, container):
+        if not container.security_groups:
+            return None
+        from zun.common import utils
+        return utils.get_security_group_ids(context, container.security_groups)
+
+    def _plug_port(self, neutron_api, context, container, requested_network):
+        """Makes or binds the port of one requested network (Zun's build_requested_networks
+        shape) on this host; returns (its Zun addresses, its `nets` entry for zunvmd)."""
+        addresses, port = neutron_api.create_or_update_port(
+            container, requested_network['network'], requested_network, 'compute:zunvm',
+            security_groups=self._security_group_ids(context, container),
+            set_binding_host=True)
+        v4 = [ip for ip in port.get('fixed_ips') or []
+              if ipaddress.ip_address(ip['ip_address']).version == 4]
+        if not v4:
+            raise exception.Invalid(_msg('Neutron port %s has no IPv4 address; zunvm '
+                                         'configures IPv4 only.' % port['id']))
+        subnet = neutron_api.show_subnet(v4[0]['subnet_id'])['subnet']
+        entry = {
+            'network': port['network_id'], 'port': port['id'],
+            'mac_address': port['mac_address'],
+            'fixed_ips': [{'ip_address': v4[0]['ip_address'], 'cidr': subnet['cidr'],
+                           'gateway_ip': subnet.get('gateway_ip'),
+                           'subnet_id': v4[0]['subnet_id']}],
+            'dns_nameservers': [d for d in subnet.get('dns_nameservers') or []
+                                if ipaddress.ip_address(d).version == 4],
+            'preserve_on_delete': bool(requested_network.get('preserve_on_delete')),
+        }
+        mtu = neutron_api.get_neutron_network(port['network_id']).get('mtu')
+        if mtu:
+            entry['mtu'] = mtu
+        return addresses, entry
+
+    def _plug_ports(self, context, container, requested_networks):
+        """A port per requested network, recorded in container.addresses (saved) as soon as
+        it exists, so a failure at any later point leaves them to delete(); returns the
+        `nets` for zunvmd. On a failure here, the ports made so far are undone."""
+        neutron_api = self._neutron_api(context)
+        nets = []
+        container.addresses = {}
+        try:
+            for rn in requested_networks:
+                addresses, entry = self._plug_port(neutron_api, context, container, rn)
+                merged = dict(container.addresses)
+                merged[entry['network']] = addresses
+                container.addresses = merged
+                nets.append(entry)
+        except Exception:
+            self._unplug_ports(context, container, container.addresses, neutron_api)
+            container.addresses = {}
+            raise
+        finally:
+            container.save(context)
+        return nets
+
+    def _unplug_ports(self, context, container, addresses, neutron_api=None):
+        """Deletes the ports in `addresses` this driver made and unbinds the user's own
+        (preserve_on_delete); Neutron failures are logged, not raised."""
+        ports, to_delete = [], []
+        for entries in (addresses or {}).values():
+            for a in entries:
+                if a.get('port') and a['port'] not in ports:
+                    ports.append(a['port'])
+                    if not a.get('preserve_on_delete'):
+                        to_delete.append(a['port'])
+        if not ports:
+            return
+        try:
+            (neutron_api or self._neutron_api(context)).delete_or_unbind_ports(ports, to_delete)
+        except Exception as e:  # the container is gone either way
+            LOG.warning('Could not release Neutron ports %s of container %s: %s',
+                        ports, container.uuid, e)
 
     def start(self, context, container):
         return self._act(container, 'start')
@@ -268,16 +363,18 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
         try:
             self.api.delete(container.container_id, force=bool(force))
         except zclient.ApiError as e:
-            if e.status == 404:
-                return
-            raise _translate(e, container=container)
+            if e.status != 404:
+                raise _translate(e, container=container)
         except zclient.Unreachable as e:
             raise _translate(e)
-        view = self._call(self.api.wait, container.container_id,
-                          lambda v: v.get('status') == consts.ERROR,
-                          CONF.zunvm.create_timeout, container=container)
-        if view is not None:
-            raise ZunvmError(error_msg=view.get('status_reason') or 'delete failed')
+        else:
+            view = self._call(self.api.wait, container.container_id,
+                              lambda v: v.get('status') == consts.ERROR,
+                              CONF.zunvm.create_timeout, container=container)
+            if view is not None:
+                raise ZunvmError(error_msg=view.get('status_reason') or 'delete failed')
+        if CONF.zunvm.use_neutron:
+            self._unplug_ports(context, container, container.addresses)
 
     def show(self, context, container):
         if container.container_id is None:
@@ -623,10 +720,43 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
         raise ZunvmNotSupported(what='Security groups')
 
     def network_attach(self, context, container, requested_network):
-        raise ZunvmNotSupported(what='Attaching networks')
+        if not CONF.zunvm.use_neutron:
+            raise ZunvmNotSupported(what='Attaching Neutron networks')
+        network = requested_network['network']
+        if network in (container.addresses or {}):
+            raise exception.Conflict(_msg('Container %s is already connected to network %s.'
+                                          % (container.uuid, network)))
+        neutron_api = self._neutron_api(context)
+        addresses, entry = self._plug_port(neutron_api, context, container, requested_network)
+        try:
+            self._call(self.api.action, self._require_id(container), 'network_attach',
+                       body={'net': entry}, container=container)
+        except Exception:
+            self._unplug_ports(context, container, {network: addresses}, neutron_api)
+            raise
+        merged = dict(container.addresses or {})
+        merged[network] = addresses
+        container.addresses = merged
+        container.save(context)
 
     def network_detach(self, context, container, network):
-        raise ZunvmNotSupported(what='Detaching networks')
+        if not CONF.zunvm.use_neutron:
+            raise ZunvmNotSupported(what='Detaching Neutron networks')
+        addresses = (container.addresses or {}).get(network) or []
+        for port in sorted({a['port'] for a in addresses if a.get('port')}):
+            try:
+                self.api.action(self._require_id(container), 'network_detach',
+                                params={'port': port})
+            except zclient.ApiError as e:
+                if e.status != 404:  # zunvmd no longer has it: only Neutron's side is left
+                    raise _translate(e, container=container)
+            except zclient.Unreachable as e:
+                raise _translate(e)
+        self._unplug_ports(context, container, {network: addresses})
+        update = dict(container.addresses or {})
+        update.pop(network, None)
+        container.addresses = update
+        container.save(context)
 
     def create_network(self, context, network):
         raise ZunvmNotSupported(what='Creating networks')
