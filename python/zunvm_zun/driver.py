@@ -218,27 +218,45 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
         body = self._create_body(container, image)
         if CONF.zunvm.use_neutron:
             body['nets'] = self._plug_ports(context, container, requested_networks or [])
+        accepted = False
         try:
             self._call(self.api.create, body, container=container)
+            accepted = True
+            container.container_id = container.uuid
+            view = self._call(self.api.wait, container.uuid, self._settled,
+                              CONF.zunvm.create_timeout, container=container)
+            if view is None:
+                raise ZunvmError(error_msg='container %s vanished while it was created'
+                                 % container.uuid)
+            if view.get('status') == consts.ERROR:
+                raise ZunvmError(error_msg=view.get('status_reason') or 'create failed')
         except Exception:
-            # zunvmd kept nothing: neither may Neutron.
             if CONF.zunvm.use_neutron:
-                self._unplug_ports(context, container, container.addresses)
-                container.addresses = {}
-                container.save(context)
+                self._undo_create(context, container, accepted)
             raise
-        container.container_id = container.uuid
-        view = self._call(self.api.wait, container.uuid, self._settled,
-                          CONF.zunvm.create_timeout, container=container)
-        if view is None:
-            raise ZunvmError(error_msg='container %s vanished while it was created'
-                             % container.uuid)
-        if view.get('status') == consts.ERROR:
-            raise ZunvmError(error_msg=view.get('status_reason') or 'create failed')
         self._populate(container, view, force=True)
         container.addresses = container.addresses or {}
         container.save(context)
         return container
+
+    def _undo_create(self, context, container, in_zunvmd):
+        """Releases what a failed create holds in zunvmd and Neutron. The manager unsets the
+        host of a container whose create failed, and zun-api then destroys it without a
+        call to zun-compute: no delete() will come for it."""
+        if in_zunvmd:
+            try:
+                self.api.delete(container.uuid, force=True)
+                if self.api.wait(container.uuid, lambda v: v.get('status') == consts.ERROR,
+                                 CONF.zunvm.create_timeout) is not None:
+                    LOG.warning('Could not delete failed container %s in zunvmd',
+                                container.uuid)
+            except (zclient.ApiError, zclient.Unreachable) as e:
+                if getattr(e, 'status', None) != 404:
+                    LOG.warning('Could not delete failed container %s in zunvmd: %s',
+                                container.uuid, e)
+        self._unplug_ports(context, container, container.addresses)
+        container.addresses = {}
+        container.save(context)
 
     # --- Neutron ports (OpenStack mode, [zunvm] use_neutron) -------------------------------
     def _neutron_api(self, context):
@@ -260,6 +278,18 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
             container, requested_network['network'], requested_network, 'compute:zunvm',
             security_groups=self._security_group_ids(context, container),
             set_binding_host=True)
+        try:
+            return addresses, self._nets_entry(neutron_api, port, requested_network)
+        except Exception:
+            keep = requested_network.get('preserve_on_delete')
+            self._release_ports(context, container, [port['id']],
+                                [] if keep else [port['id']], neutron_api)
+            raise
+
+    @staticmethod
+    def _nets_entry(neutron_api, port, requested_network):
+        """zunvmd's `nets` entry for a Neutron port: its first IPv4 fixed IP (zunvmd
+        configures exactly one per NIC) with its subnet, IPv4 nameservers and the MTU."""
         v4 = [ip for ip in port.get('fixed_ips') or []
               if ipaddress.ip_address(ip['ip_address']).version == 4]
         if not v4:
@@ -279,12 +309,13 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
         mtu = neutron_api.get_neutron_network(port['network_id']).get('mtu')
         if mtu:
             entry['mtu'] = mtu
-        return addresses, entry
+        return entry
 
     def _plug_ports(self, context, container, requested_networks):
         """A port per requested network, recorded in container.addresses (saved) as soon as
-        it exists, so a failure at any later point leaves them to delete(); returns the
-        `nets` for zunvmd. On a failure here, the ports made so far are undone."""
+        it exists, so that delete() finds them even if zun-compute dies before the create
+        ends; returns the `nets` for zunvmd. On a failure here, the ports made so far are
+        undone."""
         neutron_api = self._neutron_api(context)
         nets = []
         container.addresses = {}
@@ -313,6 +344,9 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
                     ports.append(a['port'])
                     if not a.get('preserve_on_delete'):
                         to_delete.append(a['port'])
+        self._release_ports(context, container, ports, to_delete, neutron_api)
+
+    def _release_ports(self, context, container, ports, to_delete, neutron_api=None):
         if not ports:
             return
         try:
@@ -358,22 +392,22 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
         return container
 
     def delete(self, context, container, force):
-        if container.container_id is None:
-            return
-        try:
-            self.api.delete(container.container_id, force=bool(force))
-        except zclient.ApiError as e:
-            if e.status != 404:
-                raise _translate(e, container=container)
-        except zclient.Unreachable as e:
-            raise _translate(e)
-        else:
-            view = self._call(self.api.wait, container.container_id,
-                              lambda v: v.get('status') == consts.ERROR,
-                              CONF.zunvm.create_timeout, container=container)
-            if view is not None:
-                raise ZunvmError(error_msg=view.get('status_reason') or 'delete failed')
+        if container.container_id is not None:
+            try:
+                self.api.delete(container.container_id, force=bool(force))
+            except zclient.ApiError as e:
+                if e.status != 404:
+                    raise _translate(e, container=container)
+            except zclient.Unreachable as e:
+                raise _translate(e)
+            else:
+                view = self._call(self.api.wait, container.container_id,
+                                  lambda v: v.get('status') == consts.ERROR,
+                                  CONF.zunvm.create_timeout, container=container)
+                if view is not None:
+                    raise ZunvmError(error_msg=view.get('status_reason') or 'delete failed')
         if CONF.zunvm.use_neutron:
+            # also when zunvmd never had it: ports are made (and saved) before its create
             self._unplug_ports(context, container, container.addresses)
 
     def show(self, context, container):

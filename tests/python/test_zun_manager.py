@@ -5,6 +5,7 @@ stand-in has no Manager. Placement and the resource tracker are replaced by mock
 placement service here) and eventlet's spawn_n runs the work inline, so each manager call
 returns when the driver is done.
 """
+import contextlib
 from unittest import mock
 
 import pytest
@@ -15,8 +16,9 @@ pytestmark = pytest.mark.skipif(not USING_REAL_ZUN,
                                 reason='needs the real Zun (ZUNVM_ZUN_SRC=<checkout>)')
 
 
-@pytest.fixture
-def manager(conf, zunvmd, busybox_tar):
+@contextlib.contextmanager
+def real_manager(conf, zunvmd, busybox_tar):
+    """zun-compute's Manager on zunvmd, its driver loaded through the entry points."""
     from zun.compute import claims
     from zun.compute import manager as manager_mod
     conf.set_override('api_url', zunvmd.url, group='zunvm')
@@ -35,6 +37,12 @@ def manager(conf, zunvmd, busybox_tar):
         yield mgr
     conf.clear_override('container_driver')
     conf.clear_override('capsule_driver')
+
+
+@pytest.fixture
+def manager(conf, zunvmd, busybox_tar):
+    with real_manager(conf, zunvmd, busybox_tar) as mgr:
+        yield mgr
 
 
 def action_ctx(c, name):
