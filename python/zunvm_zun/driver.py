@@ -231,8 +231,7 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
             if view.get('status') == consts.ERROR:
                 raise ZunvmError(error_msg=view.get('status_reason') or 'create failed')
         except Exception:
-            if CONF.zunvm.use_neutron:
-                self._undo_create(context, container, accepted)
+            self._undo_create(context, container, accepted)
             raise
         self._populate(container, view, force=True)
         container.addresses = container.addresses or {}
@@ -254,6 +253,8 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
                 if getattr(e, 'status', None) != 404:
                     LOG.warning('Could not delete failed container %s in zunvmd: %s',
                                 container.uuid, e)
+        if not CONF.zunvm.use_neutron:
+            return
         self._unplug_ports(context, container, container.addresses)
         container.addresses = {}
         container.save(context)

@@ -242,6 +242,26 @@ def test_create_failure_raises_a_docker_error_with_the_reason(driver, ctx):
     assert 'no-such-image-here' in str(e.value)
 
 
+def test_a_create_failing_after_zunvmd_accepted_it_leaves_nothing_in_zunvmd(driver, ctx, zunvmd):
+    """zun-compute unsets the host of a failed create and zun-api then destroys it without
+    calling zun-compute: the driver itself removes what zunvmd made."""
+    from zunvm_zun import client as zclient
+    wait = driver.api.wait
+    calls = []
+
+    def wait_times_out_once(uuid_, done, deadline):
+        if not calls:
+            calls.append(uuid_)
+            raise zclient.ApiError(408, 'container.timeout', 'Timeout', 'still Creating')
+        return wait(uuid_, done, deadline)
+    driver.api.wait = wait_times_out_once
+    c = new_container(ctx)
+    with pytest.raises(exception.ZunException):
+        driver.create(ctx, c, {'repo': 'busybox', 'tag': 'latest'}, [], {c.uuid: []})
+    assert calls == [c.uuid]
+    assert zunvmd_view(zunvmd, c.uuid) is None
+
+
 def test_uuid_taken_is_a_conflict(driver, ctx):
     c = created(driver, ctx)
     twin = new_container(ctx)
