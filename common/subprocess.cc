@@ -48,4 +48,15 @@ Result<ProcessResult> RunProcess(const std::vector<std::string>& argv) {
   return r;
 }
 
+Status RunChecked(const std::vector<std::string>& argv) {
+  auto r = RunProcess(argv);
+  if (!r) return r.error();
+  if (r->exit_code != 0) {
+    std::string cmd;
+    for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
+    return Status::Internal(cmd + " failed (" + std::to_string(r->exit_code) + "): " + r->output);
+  }
+  return Status::Ok();
+}
+
 }  // namespace zunvm

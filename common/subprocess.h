@@ -16,5 +16,7 @@ struct ProcessResult {
 };
 
 Result<ProcessResult> RunProcess(const std::vector<std::string>& argv);
+// RunProcess, and Internal "<argv> failed (<code>): <output>" when it exits non-zero.
+Status RunChecked(const std::vector<std::string>& argv);
 
 }  // namespace zunvm

@@ -11,17 +11,6 @@ namespace {
 
 constexpr const char* kTable = "zunvm";
 
-Status Run(const std::vector<std::string>& argv) {
-  auto r = RunProcess(argv);
-  if (!r) return r.error();
-  if (r->exit_code != 0) {
-    std::string cmd;
-    for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
-    return Status::Internal(cmd + " failed (" + std::to_string(r->exit_code) + "): " + r->output);
-  }
-  return Status::Ok();
-}
-
 std::string Output(const std::vector<std::string>& argv) {
   auto r = RunProcess(argv);
   return r && r->exit_code == 0 ? r->output : "";
@@ -38,17 +27,17 @@ Status WriteSysctl(const std::string& path, const std::string& value) {
 // existing table or chain is a no-op, and the fixed rules are added only to new chains).
 Status EnsureTable() {
   if (Output({"nft", "list", "table", "inet", kTable}).empty()) {
-    ZUNVM_RETURN_IF_ERROR(Run({"nft", "add", "table", "inet", kTable}));
-    ZUNVM_RETURN_IF_ERROR(Run({"nft", "add", "chain", "inet", kTable, "input",
+    ZUNVM_RETURN_IF_ERROR(RunChecked({"nft", "add", "table", "inet", kTable}));
+    ZUNVM_RETURN_IF_ERROR(RunChecked({"nft", "add", "chain", "inet", kTable, "input",
                                "{ type filter hook input priority 0 ; policy accept ; }"}));
-    ZUNVM_RETURN_IF_ERROR(Run({"nft", "add", "rule", "inet", kTable, "input", "iifname", "zvx*", "ct", "state",
+    ZUNVM_RETURN_IF_ERROR(RunChecked({"nft", "add", "rule", "inet", kTable, "input", "iifname", "zvx*", "ct", "state",
                                "established,related", "accept"}));
-    ZUNVM_RETURN_IF_ERROR(Run({"nft", "add", "rule", "inet", kTable, "input", "iifname", "zvx*", "drop"}));
-    ZUNVM_RETURN_IF_ERROR(Run({"nft", "add", "chain", "inet", kTable, "forward",
+    ZUNVM_RETURN_IF_ERROR(RunChecked({"nft", "add", "rule", "inet", kTable, "input", "iifname", "zvx*", "drop"}));
+    ZUNVM_RETURN_IF_ERROR(RunChecked({"nft", "add", "chain", "inet", kTable, "forward",
                                "{ type filter hook forward priority 0 ; policy accept ; }"}));
-    ZUNVM_RETURN_IF_ERROR(Run({"nft", "add", "rule", "inet", kTable, "forward", "iifname", "zvx*", "oifname",
+    ZUNVM_RETURN_IF_ERROR(RunChecked({"nft", "add", "rule", "inet", kTable, "forward", "iifname", "zvx*", "oifname",
                                "zvx*", "drop"}));
-    ZUNVM_RETURN_IF_ERROR(Run({"nft", "add", "chain", "inet", kTable, "postrouting",
+    ZUNVM_RETURN_IF_ERROR(RunChecked({"nft", "add", "chain", "inet", kTable, "postrouting",
                                "{ type nat hook postrouting priority 100 ; policy accept ; }"}));
   }
   return Status::Ok();
@@ -78,20 +67,20 @@ Status IpHostNetwork::EnableNat(const std::string& netns, const std::string& sub
   std::string host = NatLinkName(netns);
   std::string peer = "zvy" + host.substr(3);
   if (Output({"ip", "link", "show", host}).empty()) {
-    ZUNVM_RETURN_IF_ERROR(Run({"ip", "link", "add", host, "type", "veth", "peer", "name", peer}));
-    ZUNVM_RETURN_IF_ERROR(Run({"ip", "link", "set", peer, "netns", netns}));
+    ZUNVM_RETURN_IF_ERROR(RunChecked({"ip", "link", "add", host, "type", "veth", "peer", "name", peer}));
+    ZUNVM_RETURN_IF_ERROR(RunChecked({"ip", "link", "set", peer, "netns", netns}));
   }
-  ZUNVM_RETURN_IF_ERROR(Run({"ip", "link", "set", host, "up"}));
-  ZUNVM_RETURN_IF_ERROR(Run({"ip", "-n", netns, "link", "set", peer, "up"}));
+  ZUNVM_RETURN_IF_ERROR(RunChecked({"ip", "link", "set", host, "up"}));
+  ZUNVM_RETURN_IF_ERROR(RunChecked({"ip", "-n", netns, "link", "set", peer, "up"}));
   ZUNVM_RETURN_IF_ERROR(WriteSysctl("/proc/sys/net/ipv4/ip_forward", "1"));
   ZUNVM_RETURN_IF_ERROR(WriteSysctl("/proc/sys/net/ipv4/conf/" + host + "/proxy_arp", "1"));
-  ZUNVM_RETURN_IF_ERROR(Run({"ip", "netns", "exec", netns, "sysctl", "-qw", "net.ipv4.ip_forward=1"}));
-  ZUNVM_RETURN_IF_ERROR(Run({"ip", "netns", "exec", netns, "sysctl", "-qw", "net.ipv4.conf." + peer + ".proxy_arp=1"}));
-  ZUNVM_RETURN_IF_ERROR(Run({"ip", "-n", netns, "route", "replace", "default", "dev", peer}));
-  ZUNVM_RETURN_IF_ERROR(Run({"ip", "route", "replace", s->ToString(), "dev", host}));
+  ZUNVM_RETURN_IF_ERROR(RunChecked({"ip", "netns", "exec", netns, "sysctl", "-qw", "net.ipv4.ip_forward=1"}));
+  ZUNVM_RETURN_IF_ERROR(RunChecked({"ip", "netns", "exec", netns, "sysctl", "-qw", "net.ipv4.conf." + peer + ".proxy_arp=1"}));
+  ZUNVM_RETURN_IF_ERROR(RunChecked({"ip", "-n", netns, "route", "replace", "default", "dev", peer}));
+  ZUNVM_RETURN_IF_ERROR(RunChecked({"ip", "route", "replace", s->ToString(), "dev", host}));
   ZUNVM_RETURN_IF_ERROR(EnsureTable());
   if (MasqueradeHandle(s->ToString()).empty()) {
-    ZUNVM_RETURN_IF_ERROR(Run({"nft", "add", "rule", "inet", kTable, "postrouting", "ip", "saddr", s->ToString(),
+    ZUNVM_RETURN_IF_ERROR(RunChecked({"nft", "add", "rule", "inet", kTable, "postrouting", "ip", "saddr", s->ToString(),
                                "oifname", "!=", "zvx*", "masquerade"}));
   }
   return Status::Ok();
@@ -102,10 +91,10 @@ Status IpHostNetwork::DisableNat(const std::string& netns, const std::string& su
   if (!s) return s.error();
   std::lock_guard<std::mutex> lock(ensure_mu_);
   std::string host = NatLinkName(netns);
-  if (!Output({"ip", "link", "show", host}).empty()) ZUNVM_RETURN_IF_ERROR(Run({"ip", "link", "del", host}));
+  if (!Output({"ip", "link", "show", host}).empty()) ZUNVM_RETURN_IF_ERROR(RunChecked({"ip", "link", "del", host}));
   std::string handle = MasqueradeHandle(s->ToString());
   if (!handle.empty()) {
-    ZUNVM_RETURN_IF_ERROR(Run({"nft", "delete", "rule", "inet", kTable, "postrouting", "handle", handle}));
+    ZUNVM_RETURN_IF_ERROR(RunChecked({"nft", "delete", "rule", "inet", kTable, "postrouting", "handle", handle}));
   }
   return Status::Ok();
 }

@@ -16,26 +16,17 @@ std::string Hex(const std::string& id, size_t n) {
   return out;
 }
 
-Result<ProcessResult> Ip(const std::vector<std::string>& args) {
+std::vector<std::string> IpArgv(const std::vector<std::string>& args) {
   std::vector<std::string> argv{"ip"};
   argv.insert(argv.end(), args.begin(), args.end());
-  return RunProcess(argv);
+  return argv;
 }
 
 // Runs `ip ARGS`; Internal with the output when it fails.
-Status Must(const std::vector<std::string>& args) {
-  auto r = Ip(args);
-  if (!r) return r.error();
-  if (r->exit_code != 0) {
-    std::string cmd = "ip";
-    for (const auto& a : args) cmd += " " + a;
-    return Status::Internal(cmd + " failed (" + std::to_string(r->exit_code) + "): " + r->output);
-  }
-  return Status::Ok();
-}
+Status Must(const std::vector<std::string>& args) { return RunChecked(IpArgv(args)); }
 
 bool Succeeds(const std::vector<std::string>& args) {
-  auto r = Ip(args);
+  auto r = RunProcess(IpArgv(args));
   return r && r->exit_code == 0;
 }
 
