@@ -41,18 +41,11 @@ class VmNetworkTest(VmApi, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.state = vm_state_dir("zvn-")
+        cls.addClassCleanup(remove_vm_state, cls.state)
         cls.daemon = Zunvmd(state_dir=cls.state, driver="libvirt",
                             config_text="[DEFAULT]\nexecute_timeout = 20\n"
                                         "[network]\ndns_nameservers = 10.77.0.53\n"
                                         "dns_search = zunvm.test\n").start(timeout=60)
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.delete_all()
-        finally:
-            cls.daemon.stop()
-            remove_vm_state(cls.state)
 
     def run_container(self, name, command, **extra):
         body = {"name": name, "image": "busybox", "command": command}

@@ -43,13 +43,6 @@ class VmOvsTest(VmApi, unittest.TestCase):
                             config_text="[DEFAULT]\nexecute_timeout = 20\n"
                                         "[network]\novs_bridge = %s\n" % cls.bridge).start(timeout=60)
 
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.delete_all()
-        finally:
-            cls.daemon.stop()
-
     def port(self, host):
         """A Neutron port as the Zun driver passes it (made up here, as Neutron would)."""
         return {"network": self.net, "port": str(uuid.uuid4()),

@@ -158,7 +158,8 @@ def wait_for(cond, timeout=30.0, what="condition"):
 
 class VmApi:
     """The API client of the VM test classes (unittest.TestCase with a class attribute
-    `daemon`, a started Zunvmd): urllib, as a program would use the API."""
+    `daemon`, a started Zunvmd): urllib, as a program would use the API. Its tearDownClass
+    deletes what the tests left and stops the daemon."""
 
     BOOT = 120  # seconds a container may take to be Running under TCG
 
@@ -177,6 +178,14 @@ class VmApi:
         except urllib.error.HTTPError as e:
             text = e.read().decode()
             return e.code, json.loads(text) if text else None
+
+    @classmethod
+    def tearDownClass(cls):
+        """Deletes the containers, then stops zunvmd (class cleanups run after this)."""
+        try:
+            cls.delete_all()
+        finally:
+            cls.daemon.stop()
 
     @classmethod
     def delete_all(cls):

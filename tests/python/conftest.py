@@ -147,6 +147,22 @@ def new_container(ctx, **kw):
     return c
 
 
+def time_out_first_wait(driver):
+    """Makes the driver's next wait for zunvmd fail as a timeout (once); returns the list that
+    gets the uuid it was waiting for."""
+    from zunvm_zun import client as zclient
+    wait = driver.api.wait
+    timed_out = []
+
+    def wait_times_out_once(uuid_, done, deadline):
+        if not timed_out:
+            timed_out.append(uuid_)
+            raise zclient.ApiError(408, 'container.timeout', 'Timeout', 'still Creating')
+        return wait(uuid_, done, deadline)
+    driver.api.wait = wait_times_out_once
+    return timed_out
+
+
 def eventually(fn, ok, timeout=20, what='condition'):
     """Polls fn() until ok(value) holds; returns the value, or fails at the deadline."""
     deadline = time.monotonic() + timeout

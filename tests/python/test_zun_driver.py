@@ -12,7 +12,7 @@ import tarfile
 import pytest
 import requests
 
-from conftest import admin_context, eventually, new_container
+from conftest import admin_context, eventually, new_container, time_out_first_wait
 
 from zun.common import consts
 from zun.common import exception
@@ -245,16 +245,7 @@ def test_create_failure_raises_a_docker_error_with_the_reason(driver, ctx):
 def test_a_create_failing_after_zunvmd_accepted_it_leaves_nothing_in_zunvmd(driver, ctx, zunvmd):
     """zun-compute unsets the host of a failed create and zun-api then destroys it without
     calling zun-compute: the driver itself removes what zunvmd made."""
-    from zunvm_zun import client as zclient
-    wait = driver.api.wait
-    calls = []
-
-    def wait_times_out_once(uuid_, done, deadline):
-        if not calls:
-            calls.append(uuid_)
-            raise zclient.ApiError(408, 'container.timeout', 'Timeout', 'still Creating')
-        return wait(uuid_, done, deadline)
-    driver.api.wait = wait_times_out_once
+    calls = time_out_first_wait(driver)
     c = new_container(ctx)
     with pytest.raises(exception.ZunException):
         driver.create(ctx, c, {'repo': 'busybox', 'tag': 'latest'}, [], {c.uuid: []})

@@ -11,11 +11,10 @@ import uuid
 import pytest
 import requests
 
-from conftest import new_container
+from conftest import new_container, time_out_first_wait
 
 from zun.common import consts
 from zun.common import exception
-from zunvm_zun import client as zclient
 
 NET = str(uuid.uuid4())
 NET2 = str(uuid.uuid4())
@@ -262,15 +261,7 @@ def test_a_create_failing_after_zunvmd_accepted_it_is_undone(ndriver, ctx, ovs_z
     """The manager unsets the host of a failed create and zun-api then destroys it without
     calling zun-compute: the driver itself removes it from zunvmd and releases the ports."""
     own = neutron.user_port(NET)
-    wait = ndriver.api.wait
-    timeouts = []
-
-    def wait_times_out_once(uuid_, done, deadline):
-        if not timeouts:
-            timeouts.append(uuid_)
-            raise zclient.ApiError(408, 'container.timeout', 'Timeout', 'still Creating')
-        return wait(uuid_, done, deadline)
-    ndriver.api.wait = wait_times_out_once
+    timeouts = time_out_first_wait(ndriver)
     c = new_container(ctx)
     with pytest.raises(exception.ZunException):
         ndriver.create(ctx, c, {'repo': 'busybox'}, [requested(NET, own, True), requested(NET2)],
