@@ -244,15 +244,10 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
         call to zun-compute: no delete() will come for it."""
         if in_zunvmd:
             try:
-                self.api.delete(container.uuid, force=True)
-                if self.api.wait(container.uuid, lambda v: v.get('status') == consts.ERROR,
-                                 CONF.zunvm.create_timeout) is not None:
-                    LOG.warning('Could not delete failed container %s in zunvmd',
-                                container.uuid)
-            except (zclient.ApiError, zclient.Unreachable) as e:
-                if getattr(e, 'status', None) != 404:
-                    LOG.warning('Could not delete failed container %s in zunvmd: %s',
-                                container.uuid, e)
+                self._remove_from_zunvmd(container, True)
+            except exception.ZunException as e:
+                LOG.warning('Could not delete failed container %s in zunvmd: %s',
+                            container.uuid, e)
         if not CONF.zunvm.use_neutron:
             return
         self._unplug_ports(context, container, container.addresses)
@@ -392,21 +387,26 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
                 self._populate(container, view, force=True)
         return container
 
+    def _remove_from_zunvmd(self, container, force):
+        """Deletes the container in zunvmd and waits until it is gone (one zunvmd does not
+        have is gone already). Zun exceptions; ZunvmError when zunvmd's delete failed."""
+        try:
+            self.api.delete(container.container_id, force=bool(force))
+        except zclient.ApiError as e:
+            if e.status == 404:
+                return
+            raise _translate(e, container=container)
+        except zclient.Unreachable as e:
+            raise _translate(e)
+        view = self._call(self.api.wait, container.container_id,
+                          lambda v: v.get('status') == consts.ERROR,
+                          CONF.zunvm.create_timeout, container=container)
+        if view is not None:
+            raise ZunvmError(error_msg=view.get('status_reason') or 'delete failed')
+
     def delete(self, context, container, force):
         if container.container_id is not None:
-            try:
-                self.api.delete(container.container_id, force=bool(force))
-            except zclient.ApiError as e:
-                if e.status != 404:
-                    raise _translate(e, container=container)
-            except zclient.Unreachable as e:
-                raise _translate(e)
-            else:
-                view = self._call(self.api.wait, container.container_id,
-                                  lambda v: v.get('status') == consts.ERROR,
-                                  CONF.zunvm.create_timeout, container=container)
-                if view is not None:
-                    raise ZunvmError(error_msg=view.get('status_reason') or 'delete failed')
+            self._remove_from_zunvmd(container, force)
         if CONF.zunvm.use_neutron:
             # also when zunvmd never had it: ports are made (and saved) before its create
             self._unplug_ports(context, container, container.addresses)
