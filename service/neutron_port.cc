@@ -21,15 +21,20 @@ std::optional<std::string> Str(const json& j, const char* key) {
   return it->get<std::string>();
 }
 
+// The IPv4 address that `j` holds as a string; InvalidArgument for anything else.
+Result<uint32_t> Ipv4Of(const json& j) {
+  if (!j.is_string()) return Err(Status::Invalid("not a string"));
+  return ParseIpv4(j.get<std::string>());
+}
+
 Status ParseFixedIp(const json& ips, SandboxNic& nic) {
   if (!ips.is_array() || ips.size() != 1 || !ips[0].is_object()) {
     return Bad("fixed_ips must hold exactly one IPv4 address (zunvmd configures one per port)");
   }
   const json& ip = ips[0];
-  auto addr_text = Str(ip, "ip_address");
+  auto addr = Ipv4Of(ip.value("ip_address", json()));
   auto cidr_text = Str(ip, "cidr");
-  auto addr = addr_text ? ParseIpv4(*addr_text) : Result<uint32_t>(Err(Status::Invalid("")));
-  auto cidr = cidr_text ? ParseIpv4Subnet(*cidr_text) : Result<Ipv4Subnet>(Err(Status::Invalid("")));
+  auto cidr = cidr_text ? ParseIpv4Subnet(*cidr_text) : Result<Ipv4Subnet>(Err(Status::Invalid("not a string")));
   if (!addr) return Bad("fixed_ips[0].ip_address must be an IPv4 address");
   if (!cidr || cidr->prefix < 1 || cidr->prefix > 30) return Bad("fixed_ips[0].cidr must be an IPv4 subnet of /1 to /30");
   if (!cidr->Contains(*addr) || *addr == cidr->base || *addr == cidr->Broadcast()) {
@@ -39,7 +44,7 @@ Status ParseFixedIp(const json& ips, SandboxNic& nic) {
   nic.prefix_len = cidr->prefix;
   auto gw = ip.find("gateway_ip");
   if (gw != ip.end() && !gw->is_null()) {
-    auto g = gw->is_string() ? ParseIpv4(gw->get<std::string>()) : Result<uint32_t>(Err(Status::Invalid("")));
+    auto g = Ipv4Of(*gw);
     if (!g || !cidr->Contains(*g) || *g == *addr) {
       return Bad("fixed_ips[0].gateway_ip must be another address of the cidr, or null");
     }
@@ -90,7 +95,7 @@ Result<SandboxNic> ParseNeutronPort(const json& entry, const Config& cfg) {
   if (auto dns = entry.find("dns_nameservers"); dns != entry.end() && !dns->is_null()) {
     if (!dns->is_array() || dns->size() > 8) return Err(Bad("dns_nameservers must be a list of at most 8 IPv4 addresses"));
     for (const auto& d : *dns) {
-      auto a = d.is_string() ? ParseIpv4(d.get<std::string>()) : Result<uint32_t>(Err(Status::Invalid("")));
+      auto a = Ipv4Of(d);
       if (!a) return Err(Bad("dns_nameservers must be a list of at most 8 IPv4 addresses"));
       nic.nameservers.push_back(FormatIpv4(*a));
     }
