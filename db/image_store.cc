@@ -99,6 +99,18 @@ Result<std::vector<ImageRecord>> ImageStore::All() {
   return out;
 }
 
+Result<std::vector<ImageRecord>> ImageStore::ByImageId(const std::string& image_id) {
+  std::vector<ImageRecord> out;
+  Status st = db_->Run([&](SQLite::Database& db) {
+    SQLite::Statement q(db, std::string("SELECT ") + kColumns + " FROM images WHERE image_id = ? ORDER BY id");
+    q.bind(1, image_id);
+    while (q.executeStep()) out.push_back(FromRow(q));
+    return Status::Ok();
+  });
+  if (!st.ok()) return Err(st);
+  return out;
+}
+
 Result<int> ImageStore::CountByImageId(const std::string& image_id) {
   int n = 0;
   Status st = db_->Run([&](SQLite::Database& db) {

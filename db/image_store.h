@@ -38,6 +38,8 @@ class ImageStore {
   Result<std::vector<ImageRecord>> All();
   // Rows still naming this image id (another tag of the same image).
   Result<int> CountByImageId(const std::string& image_id);
+  // Every row of this image id (its tags), oldest first.
+  Result<std::vector<ImageRecord>> ByImageId(const std::string& image_id);
   Status Delete(const std::string& uuid);
 
  private:

@@ -255,6 +255,20 @@ Result<std::string> ImageService::Export(const std::string& ident, size_t max_by
 Result<ImageRecord> ImageService::Find(const std::string& ident) {
   auto byuuid = store_.Get(ident);
   if (byuuid || byuuid.error().code() != Code::kNotFound) return byuuid;
+  // Docker's image id (what `inspect` calls Id and Zun keeps as image_id): one image, or a
+  // Conflict when several repo:tags name it, as `docker rmi <id>` refuses.
+  std::string as_id = ident.size() == 64 ? "sha256:" + ident : ident;
+  if (image::ValidDigest(as_id)) {
+    auto tagged = store_.ByImageId(as_id);
+    if (!tagged) return Err(tagged.error());
+    if (tagged->size() == 1) return tagged->front();
+    if (tagged->size() > 1) {
+      std::string names;
+      for (const auto& t : *tagged) names += (names.empty() ? "" : ", ") + t.repo + ":" + t.tag;
+      return Err(Status::Conflict("Image " + ident + " is referenced by several repositories (" + names +
+                                  "): name one of them.", "ImageInUse"));
+    }
+  }
   auto rt = RepoTag(ident);
   if (!rt) return Err(Status::NotFound("Image " + ident + " could not be found.", "ImageNotFound"));
   return store_.GetByName(rt->first, rt->second);

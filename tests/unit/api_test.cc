@@ -288,15 +288,15 @@ TEST_F(ApiTest, HostsAndStatsAndTop) {
   EXPECT_GE(top["Processes"].size(), 1u);
 }
 
-// A docker-save archive of demo:1 whose config sets the container defaults.
-std::string DemoImageArchive() {
+// A docker-save archive of `repo_tag` whose config sets the container defaults.
+std::string DemoImageArchive(const std::string& repo_tag = "demo:1") {
   std::string layer = testing_util::MakeTar({{"hello.txt", "hi from the image\n"}});
   json cfg = {{"architecture", "amd64"}, {"os", "linux"},
               {"rootfs", {{"type", "layers"}, {"diff_ids", {Sha256Digest(layer)}}}},
               {"config", {{"Cmd", {"echo", "from-image"}}, {"Env", {"FOO=bar", "PATH=/bin"}}, {"WorkingDir", "/w"},
                           {"ExposedPorts", {{"8080/tcp", json::object()}}}}}};
   std::string cfg_name = Sha256Digest(cfg.dump()).substr(7) + ".json";
-  json manifest = json::array({{{"Config", cfg_name}, {"RepoTags", {"demo:1"}}, {"Layers", {"l/layer.tar"}}}});
+  json manifest = json::array({{{"Config", cfg_name}, {"RepoTags", {repo_tag}}, {"Layers", {"l/layer.tar"}}}});
   return testing_util::MakeTar({{"manifest.json", manifest.dump()}, {cfg_name, cfg.dump()}, {"l/layer.tar", layer}});
 }
 
@@ -359,6 +359,30 @@ TEST_F(ApiTest, ImagesImportListShowDefaultsAndDelete) {
   EXPECT_EQ(Call("DELETE", "/v1/images/" + uuid).status, 204);
   EXPECT_EQ(Call("GET", "/v1/images/" + uuid).status, 404);
   EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/images/rootfs/" + img["image_id"].get<std::string>().substr(7) + ".ext4"));
+}
+
+// Zun keeps Docker's image id (inspect's Id) and deletes by it: zunvmd resolves sha256:<hex>
+// (and the bare hex) to the one image carrying it, and refuses when several tags share it.
+TEST_F(ApiTest, ImagesResolveByDockerImageId) {
+  auto imp = Call("POST", "/v1/images/import", DemoImageArchive(), "container 1.40", "application/x-tar");
+  ASSERT_EQ(imp.status, 201) << imp.body;
+  json img = Body(imp)["images"][0];
+  std::string image_id = img["image_id"];
+  ASSERT_EQ(image_id.rfind("sha256:", 0), 0u);
+  EXPECT_EQ(Body(Call("GET", "/v1/images/" + image_id))["uuid"], img["uuid"]);
+  EXPECT_EQ(Body(Call("GET", "/v1/images/" + image_id.substr(7)))["uuid"], img["uuid"]);
+  EXPECT_EQ(Call("GET", "/v1/images/sha256:" + std::string(64, '0')).status, 404);
+
+  auto twin = Call("POST", "/v1/images/import", DemoImageArchive("demo:2"), "container 1.40", "application/x-tar");
+  ASSERT_EQ(twin.status, 201) << twin.body;
+  EXPECT_EQ(Body(twin)["images"][0]["image_id"], image_id);
+  auto ambiguous = Call("DELETE", "/v1/images/" + image_id);
+  EXPECT_EQ(ambiguous.status, 409) << ambiguous.body;
+  EXPECT_NE(ambiguous.body.find("demo:2"), std::string::npos) << ambiguous.body;
+  EXPECT_EQ(Call("DELETE", "/v1/images/demo:2").status, 204);
+  EXPECT_EQ(Call("DELETE", "/v1/images/" + image_id).status, 204);
+  EXPECT_EQ(Call("GET", "/v1/images/" + img["uuid"].get<std::string>()).status, 404);
+  EXPECT_EQ(Call("DELETE", "/v1/images/" + image_id).status, 404);
 }
 
 TEST_F(ApiTest, HealthchecksMarkHealthAndAutoHealReboots) {
