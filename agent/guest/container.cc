@@ -229,6 +229,23 @@ Status UpdateLimits(const std::string& dir, std::optional<int64_t> memory_bytes,
   return Status::Ok();
 }
 
+Status FreezeCgroup(const std::string& dir, bool frozen, std::chrono::milliseconds timeout) {
+  ZUNVM_RETURN_IF_ERROR(WriteCgroup(dir + "/cgroup.freeze", frozen ? "1" : "0"));
+  const std::string want = std::string("frozen ") + (frozen ? "1" : "0");
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    std::ifstream events(dir + "/cgroup.events");
+    std::string line;
+    while (std::getline(events, line)) {
+      if (line == want) return Status::Ok();
+    }
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    ::usleep(1000);
+  }
+  if (frozen) (void)WriteCgroup(dir + "/cgroup.freeze", "0");  // never leave it half frozen
+  return Status::Unavailable("the container's cgroup did not become " + want + " in time");
+}
+
 Result<std::pair<pid_t, int>> CreateContainerProcess(const ContainerSpec& spec, const StdioFds& fds) {
   int startp[2], errp[2];
   if (::pipe2(startp, O_CLOEXEC) != 0) return Err(Status::Internal("pipe"));

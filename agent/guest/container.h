@@ -10,6 +10,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <map>
 #include <optional>
 #include <string>
@@ -56,6 +57,10 @@ Result<pid_t> ExecInContainer(pid_t init_pid, const std::vector<std::string>& ar
                               const StdioFds& fds, bool new_session_tty);
 // Writes one cgroup control file (cgroup.procs, memory.max...).
 Status WriteCgroup(const std::string& path, const std::string& value);
+// Freezes (or thaws) every process of a container cgroup with cgroup v2's cgroup.freeze and
+// waits until cgroup.events reports it, at most `timeout`; a freeze that does not complete is
+// undone and is Unavailable. This is how a container is paused: the guest keeps running.
+Status FreezeCgroup(const std::string& cgroup_dir, bool frozen, std::chrono::milliseconds timeout);
 // cgroup v2 limits for an existing container cgroup; live.
 Status UpdateLimits(const std::string& cgroup_dir, std::optional<int64_t> memory_bytes,
                     std::optional<double> cpus);

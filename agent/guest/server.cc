@@ -328,7 +328,7 @@ Result<json> AgentServer::Dispatch(const Message& m) {
                 {"started_uptime_ms", opts_.started_uptime_ms},
                 {"uptime_ms", UptimeMs()},
                 {"capabilities", {"exec", "wait", "signal", "stdin", "tty", "processes", "stats",
-                                  "containers", "disks", "copy", "update", "oom", "shutdown"}}};
+                                  "containers", "disks", "copy", "update", "freeze", "oom", "shutdown"}}};
   }
   if (m.op == "ack") {
     auto seq = b.find("seq");
@@ -373,6 +373,16 @@ Result<json> AgentServer::Dispatch(const Message& m) {
     if (auto v = b.find("cpus"); v != b.end() && v->is_number()) cpus = v->get<double>();
     if ((mem && *mem < (4 << 20)) || (cpus && *cpus <= 0)) return Err(Status::Invalid("bad limits"));
     ZUNVM_RETURN_IF_ERROR(UpdateLimits(c->second.cgroup_dir, mem, cpus));
+    return json::object();
+  }
+  if (m.op == "freeze") {  // {id, frozen}: pause/unpause a container, the guest runs on
+    std::string id = Str(b, "id");
+    auto c = containers_.find(id);
+    if (c == containers_.end()) return Err(Status::NotFound("no such container " + id));
+    if (c->second.cgroup_dir.empty()) return Err(Status::Conflict("container " + id + " has no cgroup"));
+    auto frozen = b.find("frozen");
+    if (frozen == b.end() || !frozen->is_boolean()) return Err(Status::Invalid("frozen must be a boolean"));
+    ZUNVM_RETURN_IF_ERROR(FreezeCgroup(c->second.cgroup_dir, frozen->get<bool>(), std::chrono::seconds(5)));
     return json::object();
   }
   if (m.op == "configure_network") return ConfigureNetwork(b);

@@ -652,7 +652,7 @@ Result<int> LibvirtDriver::Stop(const std::string& uuid, seconds timeout) {
     box.stopping = true;
     a = box.agent;
   }
-  if (box.rec.state == RecordState::kPaused) (void)hv_->Resume(box.name());
+  if (box.rec.state == RecordState::kPaused) (void)Freeze(*a, uuid, false);
   if (box.rec.state != RecordState::kCreated) {
     auto exited = [&](Clock::time_point deadline) {
       std::unique_lock<std::mutex> lock(box.mu);
@@ -700,21 +700,29 @@ Status LibvirtDriver::Kill(const std::string& uuid, int signal) {
   auto a = RunningAgent(box);
   if (!a) return a.error();
   if (box.rec.state == RecordState::kPaused) {
-    ZUNVM_RETURN_IF_ERROR(hv_->Resume(box.name()));
+    ZUNVM_RETURN_IF_ERROR(Freeze(**a, uuid, false));
     (void)Record(box, [](SandboxRecord& r) { r.state = RecordState::kRunning; });
   }
   auto r = (*a)->Call("signal", {{"exec_id", uuid}, {"signal", signal}}, kCallTimeout);
   return r ? Status::Ok() : r.error();
 }
 
+Status LibvirtDriver::Freeze(agent::AgentClient& a, const std::string& uuid, bool frozen) {
+  auto r = a.Call("freeze", {{"id", uuid}, {"frozen", frozen}}, kCallTimeout);
+  return r ? Status::Ok() : r.error();
+}
+
+// Pause freezes the container's cgroup inside its guest (as Kata does), not the VM: the agent
+// keeps answering, so files can be copied and a commit taken while the container is paused.
 Status LibvirtDriver::Pause(const std::string& uuid) {
   auto b = FindOrNotFound(uuid);
   if (!b) return b.error();
   Box& box = **b;
   std::lock_guard<std::mutex> op(box.op);
-  if (auto a = RunningAgent(box); !a) return a.error();
+  auto a = RunningAgent(box);
+  if (!a) return a.error();
   if (box.rec.state != RecordState::kRunning) return Status::Conflict("Sandbox " + uuid + " is not running");
-  ZUNVM_RETURN_IF_ERROR(hv_->Suspend(box.name()));
+  ZUNVM_RETURN_IF_ERROR(Freeze(**a, uuid, true));
   return Record(box, [](SandboxRecord& r) { r.state = RecordState::kPaused; });
 }
 
@@ -724,7 +732,9 @@ Status LibvirtDriver::Unpause(const std::string& uuid) {
   Box& box = **b;
   std::lock_guard<std::mutex> op(box.op);
   if (box.rec.state != RecordState::kPaused) return Status::Conflict("Sandbox " + uuid + " is not paused");
-  ZUNVM_RETURN_IF_ERROR(hv_->Resume(box.name()));
+  auto a = RunningAgent(box);
+  if (!a) return a.error();
+  ZUNVM_RETURN_IF_ERROR(Freeze(**a, uuid, false));
   return Record(box, [](SandboxRecord& r) { r.state = RecordState::kRunning; });
 }
 
@@ -898,7 +908,8 @@ Result<SandboxStats> LibvirtDriver::Stats(const std::string& uuid) {
 }
 
 // Files of a stopped sandbox are on its writable disk: a VM is booted for the copy (the
-// container is created, never started) and shut down again. A paused VM cannot answer.
+// container is created, never started) and shut down again. A paused container's agent
+// answers as usual (pause freezes the container, not the VM).
 Status LibvirtDriver::WithFiles(const std::string& uuid,
                                 const std::function<Status(agent::AgentClient&)>& fn) {
   auto b = FindOrNotFound(uuid);
@@ -908,9 +919,6 @@ Status LibvirtDriver::WithFiles(const std::string& uuid,
   {
     std::lock_guard<std::mutex> lock(box.mu);
     if (box.lost) return Status::Conflict("The sandbox VM of " + uuid + " is gone: " + box.lost_reason);
-    if (box.vm_up && box.rec.state == RecordState::kPaused) {
-      return Status::Conflict("Sandbox " + uuid + " is paused: unpause it to copy files");
-    }
     a = box.vm_up ? box.agent : nullptr;
   }
   if (a) return fn(*a);
@@ -967,9 +975,6 @@ Status LibvirtDriver::AttachNic(const std::string& uuid, const SandboxNic& nic) 
     std::lock_guard<std::mutex> lock(box.mu);
     for (const auto& have : box.rec.spec.nics) {
       if (have.port_id == nic.port_id) return Status::Conflict("port " + nic.port_id + " is already attached");
-    }
-    if (box.vm_up && box.rec.state == RecordState::kPaused) {
-      return Status::Conflict("Sandbox " + uuid + " is paused; unpause it to attach a network");
     }
     if (box.vm_up) a = box.agent;
   }
@@ -1034,7 +1039,7 @@ Result<bool> LibvirtDriver::Update(const std::string& uuid, double cpu, int64_t 
   int64_t vm_mem;
   {
     std::lock_guard<std::mutex> lock(box.mu);
-    if (!box.vm_up || box.rec.state == RecordState::kPaused) return false;
+    if (!box.vm_up) return false;
     a = box.agent;
     vm_cpu = box.vm_cpu;
     vm_mem = box.vm_mem_mib;
@@ -1106,8 +1111,7 @@ Status LibvirtDriver::Adopt(const std::shared_ptr<Box>& b, const DomainInfo* dom
   b->vm_cpu = b->rec.spec.cpu;
   int64_t booted = Field<int64_t>(b->rec.boot, "memory_mib");
   b->vm_mem_mib = booted > 0 ? booted : b->rec.spec.memory_mib + opts_.memory_overhead_mib;
-  if (dom->state == DomainState::kPaused) b->rec.state = RecordState::kPaused;
-  else if (rs == RecordState::kPaused) b->rec.state = RecordState::kRunning;
+  // A paused container stays frozen in its running guest: the record keeps saying so.
   Logger("libvirt")->info("adopted running sandbox {} ({})", b->uuid, RecordStateName(b->rec.state));
   return Status::Ok();
 }

@@ -119,6 +119,8 @@ class LibvirtDriver : public SandboxDriver {
   // record hold either mutex.
   Status Record(Box& b, const std::function<void(SandboxRecord&)>& change);
   // The running VM's agent, or Conflict when the sandbox is not running.
+  // Freezes or thaws the container's cgroup in the guest (the agent's `freeze`).
+  static Status Freeze(agent::AgentClient& a, const std::string& uuid, bool frozen);
   Result<std::shared_ptr<agent::AgentClient>> RunningAgent(Box& b);
   // Runs `fn` with an agent that sees the sandbox's files, booting a VM for it when stopped.
   Status WithFiles(const std::string& uuid, const std::function<Status(agent::AgentClient&)>& fn);

@@ -7,11 +7,14 @@ zunvmd or a VM's qemu is killed with SIGKILL.
 VM boots are kept to about a dozen (each is a few seconds under TCG). Needs libvirtd, the guest
 image in build/guest and Debian's busybox-static (scripts/test.sh prepares all of them).
 """
+import base64
+import io
 import json
 import os
 import signal
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import unittest
@@ -125,8 +128,8 @@ class VmCliTest(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(self.state, "logs", c["uuid"] + ".log")))
 
     def test_2_long_running_lifecycle(self):
-        script = ('trap "echo got-term; exit 143" TERM; echo started; '
-                  'while true; do sleep 0.2; done')
+        script = ('trap "echo got-term; exit 143" TERM; echo started; n=0; '
+                  'while true; do n=$((n+1)); echo $n > /tmp/tick; sleep 0.2; done')
         c = self.osc("run", "--name", "web", "busybox", "sh", "-c", script, fmt_json=True)
         uuid = c["uuid"]
         self.wait_status("web", "Running")
@@ -187,19 +190,30 @@ class VmCliTest(unittest.TestCase):
         self.osc("set", "--memory", "1024", "web")
         self.assertEqual(self.show("web")["status_reason"], "cpu/memory change applies at the next start")
 
-        # Pause / unpause suspend the whole VM.
+        # Pause freezes the container inside its running guest (as Kata does): the VM runs on
+        # and its agent answers, so files can be copied and a commit taken while paused
+        # (Zun's commit pauses a running container first).
+        def tick():
+            code, r = self.api("GET", "/v1/containers/web/get_archive?path=/tmp/tick")
+            self.assertEqual(code, 200, r)
+            with tarfile.open(fileobj=io.BytesIO(base64.b64decode(r["data"]))) as t:
+                return int(t.extractfile("tick").read())
         self.osc("pause", "web")
         self.wait_status("web", "Paused", 60)
         state = subprocess.run(VIRSH + ["domstate", "zunvm-" + uuid], capture_output=True, text=True).stdout
-        self.assertIn("paused", state)
-        self.osc("unpause", "web")
-        self.wait_status("web", "Running", 60)
-        self.assertEqual(self.osc("exec", "web", "echo", "back").stdout.strip(), "back")
-
+        self.assertIn("running", state)
+        frozen_at = tick()
+        time.sleep(1.5)  # an unfrozen loop ticks 5 times per second: a window to see none
+        self.assertEqual(tick(), frozen_at)
         # Commit: the container's files become a local image another container runs from.
         self.osc("commit", "web", "webimg:v1")
         images = self.osc("image", "list", fmt_json=True)
         self.assertIn(("webimg", "v1"), [(i["repo"], i["tag"]) for i in images])
+        self.assertEqual(self.show("web")["status"], "Paused")
+        self.osc("unpause", "web")
+        self.wait_status("web", "Running", 60)
+        wait_for(lambda: tick() > frozen_at, 30, "the loop ticking again after unpause")
+        self.assertEqual(self.osc("exec", "web", "echo", "back").stdout.strip(), "back")
 
         # Stop (SIGTERM, trapped), then start again: a new VM, the same files.
         self.osc("stop", "web")
@@ -299,6 +313,17 @@ class VmCliTest(unittest.TestCase):
         self.assertEqual(len(numbers), len(set(numbers)))
         self.assertEqual(numbers, list(range(1, len(numbers) + 1)))  # and nothing lost
 
+        # Paused (frozen in its running guest), it stays paused across another zunvmd kill.
+        self.osc("pause", "survivor")
+        self.wait_status("survivor", "Paused", 60)
+        self.daemon.stop(signal.SIGKILL)
+        self.daemon.start(timeout=60)
+        self.assertEqual(self.show("survivor")["status"], "Paused")
+        paused_ticks = self.logs("survivor").count("tick")
+        self.osc("unpause", "survivor")
+        self.wait_status("survivor", "Running", 60)
+        wait_for(lambda: self.logs("survivor").count("tick") > paused_ticks + 2, 60, "ticks after unpause")
+
         # Its qemu dies: the container leaves Running with a reason, within seconds.
         with open("/run/libvirt/qemu/zunvm-%s.pid" % uuid) as f:
             os.kill(int(f.read().strip()), signal.SIGKILL)
@@ -363,7 +388,7 @@ class VmCliTest(unittest.TestCase):
 
     def test_7_healthcheck_and_libvirtd_restart(self):
         # libvirtd goes away and comes back: the VM runs on, zunvmd reconnects and keeps managing
-        # it (pause needs libvirt; losing the VM afterwards is still noticed).
+        # it (pause, and losing the VM afterwards is still noticed).
         c = self.osc("run", "--name", "steady", "--healthcheck",
                      "cmd=test -f /tmp/ok,interval=1,retries=2,timeout=10", "busybox", "sleep", "1000",
                      fmt_json=True)
