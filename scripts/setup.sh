@@ -24,6 +24,8 @@ packages=(
   # the Zun driver (python/) and its tests; the devstack plugin's checks
   python3-requests python3-oslo.config python3-oslo.log python3-stevedore python3-setuptools
   python3-pip python3-pytest shellcheck systemd
+  # the commit tests reach a fake Glance through the real glanceclient, as Zun's GlanceDriver does
+  python3-glanceclient
 )
 
 missing=()

@@ -14,13 +14,15 @@ uuid), so ``container_id == uuid`` and zunvmd's VM is named ``zunvm-<uuid>``.
 """
 
 import base64
+import io
 import ipaddress
-import uuid as uuidlib
+import secrets
 
 from oslo_log import log as logging
 
 from zun.common import consts
 from zun.common import exception
+from zun.compute import container_actions
 import zun.conf
 from zun.container import driver
 from zun import objects
@@ -36,6 +38,9 @@ LOG = logging.getLogger(__name__)
 REBUILD_STATES = (consts.CREATED, consts.RUNNING, consts.STOPPED, consts.ERROR)
 # execute_create ids kept for execute_run; older ones are forgotten past this many.
 MAX_PENDING_EXECS = 1024
+# Where the driver keeps zunvmd's addresses in default mode (the container's annotations):
+# Zun's own `addresses` are Neutron ports to Zun (its rebuild asks Neutron about each one).
+ADDRESSES_ANNOTATION = 'zunvm.addresses'
 # zunvmd's statuses are Zun's; anything else it might say is shown as Unknown.
 KNOWN_STATUSES = frozenset([
     consts.ERROR, consts.RUNNING, consts.STOPPED, consts.PAUSED, consts.UNKNOWN,
@@ -70,6 +75,8 @@ def _translate(err, container=None, image=None):
         return exception.NotFound(detail)
     if err.status in (400, 413, 415, 406):
         return exception.Invalid(detail)
+    if err.status == 501:  # zunvmd does not offer it (yet): a clear 400, not a 500
+        return exception.Invalid(detail)
     if err.status == 409:
         return exception.Conflict(detail)
     if err.status == 403:
@@ -88,6 +95,19 @@ def _to_int(value, default):
         return int(value)
     except (TypeError, ValueError):
         return default
+
+
+def _signal_name(signal):
+    """The signal as zunvmd takes it, or None for "no signal" (SIGKILL). zunclient sends the
+    string 'None' when the user gives no signal."""
+    if signal is None:
+        return None
+    text = str(signal).strip()
+    return None if text in ('', 'None') else text
+
+
+def _is_sigkill(signal):
+    return signal is None or signal.upper().lstrip('SIG') in ('KILL', '9')
 
 
 class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDriver):
@@ -127,11 +147,15 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
             if ports != (container.ports or []):
                 container.ports = ports
         addresses = view.get('addresses')
-        if (not CONF.zunvm.use_neutron and isinstance(addresses, dict)
-                and addresses != (container.addresses or {})):
-            # zunvmd's networks, in Zun's shape (with Neutron, Neutron's own list is kept:
-            # zunvmd knows only the IPv4 address it configures)
-            container.addresses = addresses
+        if not CONF.zunvm.use_neutron and isinstance(addresses, dict):
+            # zunvmd's own networks are not Neutron's: Zun's rebuild looks up every entry of
+            # `addresses` in Neutron, so they are kept in the annotations instead, where
+            # create() finds them again to keep the addresses across a rebuild. (With
+            # Neutron, Neutron's own list is kept in `addresses`: zunvmd knows only the IPv4
+            # address it configures.)
+            ZunvmDriver._set_annotation(container, ADDRESSES_ANNOTATION, addresses)
+            if container.addresses:
+                container.addresses = {}
         runtime = view.get('runtime')
         if isinstance(runtime, str) and runtime and container.runtime != runtime:
             container.runtime = runtime
@@ -148,6 +172,13 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
             container.status_reason = reason if isinstance(reason, str) else None
         if container.status_detail != detail:
             container.status_detail = detail if isinstance(detail, str) else None
+
+    @staticmethod
+    def _set_annotation(container, key, value):
+        notes = dict(container.annotations or {})
+        if notes.get(key) != value:
+            notes[key] = value
+            container.annotations = notes
 
     def _settled(self, view):
         return not view.get('task_state') and view.get('status') not in (
@@ -211,6 +242,40 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
             body['memory'] = _memory_mib(body['memory'])
         return body
 
+    @staticmethod
+    def _previous_nets(container, fixed=True):
+        """zunvmd `nets` for the networks (and, with `fixed`, the addresses) a rebuilt or
+        healed container had, from the annotation _populate keeps; [] for a new one."""
+        known = (container.annotations or {}).get(ADDRESSES_ANNOTATION)
+        nets = []
+        for network, entries in sorted((known or {}).items()) if isinstance(known, dict) else []:
+            net = {'network': str(network)}
+            v4 = [e.get('addr') for e in entries or []
+                  if isinstance(e, dict) and e.get('version') == 4 and e.get('addr')]
+            if fixed and v4:
+                net['v4-fixed-ip'] = str(v4[0])
+            nets.append(net)
+        return nets
+
+    def _create_in_zunvmd(self, container, body):
+        """POSTs the create; in default mode a rebuilt/healed container asks for its previous
+        addresses, and for any address on the same networks when one is taken meanwhile."""
+        if CONF.zunvm.use_neutron or 'nets' in body:
+            return self._call(self.api.create, body, container=container)
+        previous = self._previous_nets(container)
+        if not previous:
+            return self._call(self.api.create, body, container=container)
+        try:
+            return self.api.create(dict(body, nets=previous))
+        except zclient.ApiError as e:
+            if e.status not in (400, 404, 409):
+                raise _translate(e, container=container)
+            LOG.warning('Container %s cannot have its previous addresses back (%s): taking '
+                        'new ones', container.uuid, e.detail)
+        except zclient.Unreachable as e:
+            raise _translate(e)
+        return self._call(self.api.create, body, container=container)
+
     def create(self, context, container, image, requested_networks, requested_volumes):
         volumes = (requested_volumes or {}).get(container.uuid) or []
         if volumes:
@@ -220,7 +285,7 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
             body['nets'] = self._plug_ports(context, container, requested_networks or [])
         accepted = False
         try:
-            self._call(self.api.create, body, container=container)
+            self._create_in_zunvmd(container, body)
             accepted = True
             container.container_id = container.uuid
             view = self._call(self.api.wait, container.uuid, self._settled,
@@ -373,14 +438,14 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
         return self._act(container, 'unpause')
 
     def kill(self, context, container, signal=None):
-        params = {'signal': str(signal)} if signal else None
-        self._act(container, 'kill', params=params)
-        if container.status == consts.RUNNING and str(signal or 'KILL').upper().lstrip(
-                'SIG') in ('KILL', '9'):
-            # The VM reports the exit a moment after the signal: wait for it, briefly.
+        name = _signal_name(signal)
+        self._act(container, 'kill', params={'signal': name} if name else None)
+        if container.status == consts.RUNNING and _is_sigkill(name):
+            # The VM reports the exit a moment after the signal: wait for it.
             try:
                 view = self.api.wait(container.container_id,
-                                     lambda v: v.get('status') != consts.RUNNING, 10)
+                                     lambda v: v.get('status') != consts.RUNNING,
+                                     CONF.zunvm.timeout)
             except (zclient.ApiError, zclient.Unreachable):
                 view = None
             if view is not None:
@@ -452,8 +517,9 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
         local = self._local_containers(context, list(by_id))
         missing = []
         for container in local:
-            if container.status in (consts.CREATING, consts.DELETING, consts.DELETED):
-                continue
+            if container.status in (consts.CREATING, consts.DELETING, consts.DELETED,
+                                    consts.REBUILDING) or container.task_state:
+                continue  # mid-operation (a rebuild is between its delete and its create)
             view = by_id.get(container.container_id) if container.container_id else None
             if view is None:
                 missing.append(container)
@@ -462,6 +528,13 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
         return local, missing
 
     def update_containers_states(self, context, containers, manager):
+        """zun-compute's sync calls this twice per period: with the Containers, then with the
+        Capsules. Only the objects passed are synced or healed, so the second call does not
+        heal the containers of the first again."""
+        containers = [c for c in containers or [] if not _is_capsule(c)]
+        if not containers:
+            return
+        wanted = {c.uuid for c in containers}
         local, missing = self.list(context)
         if not local:
             return
@@ -480,7 +553,7 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
                 container.host = CONF.host
                 container.save(context)
         for container in missing:
-            if container.host != CONF.host:
+            if container.host != CONF.host or container.uuid not in wanted:
                 continue
             if container.auto_remove:
                 container.status = consts.DELETED
@@ -496,6 +569,10 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
             LOG.warning('Container %s is gone from zunvmd: rebuilding it (auto_heal)',
                         container.uuid)
             try:
+                # As Docker's driver does: the rebuild's finish step needs its action.
+                context.project_id = container.project_id
+                objects.ContainerAction.action_start(
+                    context, container.uuid, container_actions.REBUILD, want_result=False)
                 manager.container_rebuild(context, container, run)
                 return
             except Exception as e:  # the manager's own failure: fall back to Error
@@ -522,7 +599,7 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
         cid = self._require_id(container)
         if interactive:
             raise ZunvmNotSupported(what='Interactive exec (a websocket console)')
-        exec_id = uuidlib.uuid4().hex
+        exec_id = secrets.token_hex(32)  # Zun's API takes 64 hex characters (exec_id)
         while len(self._execs) >= MAX_PENDING_EXECS:  # created but never run: drop the oldest
             self._execs.pop(next(iter(self._execs)))
         self._execs[exec_id] = (cid, command)
@@ -547,9 +624,8 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
                                      "non-interactively." % exec_id))
 
     def get_websocket_url(self, context, container):
-        # zunvmd refuses attach until it serves a console; its answer becomes the error.
-        self._call(self.api.query, self._require_id(container), 'attach', container=container)
-        raise ZunvmNotSupported(what='Attaching to a container')
+        self._require_id(container)
+        raise ZunvmNotSupported(what='Attaching to a container (no websocket console yet)')
 
     def resize(self, context, container, height, width):
         self._call(self.api.action, self._require_id(container), 'resize',
@@ -690,12 +766,24 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
         return image_driver.create_image(context, image_name)
 
     def upload_image_data(self, context, image, image_tag, image_data, image_driver):
-        image_driver.update_image(context, image.id, container_fmt='docker',
-                                  disk_fmt='raw', tag=image_tag)
+        # zun.image.glance.driver.GlanceDriver.update_image(context, img_id, disk_format=,
+        # container_format=, tag=): the data is a `docker save` tar, as Zun's docs upload it.
+        image_driver.update_image(context, image.id, disk_format='raw',
+                                  container_format='docker', tag=image_tag)
+        if isinstance(image_data, (bytes, bytearray)):
+            # glanceclient uploads from a file-like object (GlanceDriver turns only docker-py's
+            # generators into one)
+            image_data = io.BytesIO(image_data)
         return image_driver.upload_image_data(context, image.id, image_data)
 
     def delete_committed_image(self, context, img_id, image_driver):
-        return image_driver.delete_committed_image(context, img_id, image_driver)
+        """Removes the Glance image of a failed commit. The manager calls this inside its
+        error handler and then deletes zunvmd's image: a Glance failure here is logged, not
+        raised, so that it neither hides the first error nor skips that delete."""
+        try:
+            image_driver.delete_committed_image(context, img_id)
+        except Exception as e:
+            LOG.warning('Could not delete the committed image %s in Glance: %s', img_id, e)
 
     # --- the host -------------------------------------------------------------------------
     def _host_view(self):
@@ -798,6 +886,11 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
 
     def delete_network(self, context, network):
         raise ZunvmNotSupported(what='Deleting networks')
+
+
+def _is_capsule(obj):
+    capsule_cls = getattr(objects, 'Capsule', None)
+    return capsule_cls is not None and isinstance(obj, capsule_cls)
 
 
 def _shell_quote(word):

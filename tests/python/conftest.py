@@ -126,7 +126,8 @@ def admin_context():
         from zun.common import context
         return context.RequestContext(user_id='u', project_id='p', is_admin=True,
                                       all_projects=True)
-    return object()
+    import types
+    return types.SimpleNamespace(user_id='u', project_id='p', is_admin=True, all_projects=True)
 
 
 def new_container(ctx, **kw):
@@ -145,6 +146,78 @@ def new_container(ctx, **kw):
     c = objects.Container(ctx, **fields)
     c.create(ctx)
     return c
+
+
+def tiny_image_archive(path, marker):
+    """A docker-save archive of a one-file image (/marker holding `marker`), its own content:
+    no other image shares its id."""
+    import hashlib
+    import io
+    import json
+    import tarfile
+
+    def tar_bytes(files):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode='w') as t:
+            for name, data in files:
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                t.addfile(info, io.BytesIO(data))
+        return buf.getvalue()
+    layer = tar_bytes([('marker', marker.encode())])
+    config = json.dumps({'architecture': 'amd64', 'os': 'linux',
+                         'config': {'Cmd': ['cat', '/marker']},
+                         'rootfs': {'type': 'layers',
+                                    'diff_ids': ['sha256:' + hashlib.sha256(layer).hexdigest()]}
+                         }).encode()
+    manifest = json.dumps([{'Config': 'config.json', 'RepoTags': [],
+                            'Layers': ['layer/layer.tar']}]).encode()
+    with open(path, 'wb') as f:
+        f.write(tar_bytes([('manifest.json', manifest), ('config.json', config),
+                           ('layer/layer.tar', layer)]))
+    return path
+
+
+@pytest.fixture(scope='session')
+def registry(tmp_path_factory):
+    """Debian's docker-registry on 127.0.0.1 (a free port, storage in a temp dir) holding a
+    one-file image as pulltest:v1 (pushed with skopeo); yields 'host:port'."""
+    import socket
+    d = tmp_path_factory.mktemp('registry')
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        addr = '127.0.0.1:%d' % s.getsockname()[1]
+    (d / 'registry.yml').write_text(
+        'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\n'
+        'http:\n  addr: %s\n' % (d / 'data', addr))
+    archive = tiny_image_archive(str(d / 'pulltest.tar'), 'pulled')
+    log = open(str(d / 'registry.log'), 'w')
+    proc = subprocess.Popen(['docker-registry', 'serve', str(d / 'registry.yml')], stdout=log,
+                            stderr=subprocess.STDOUT)
+    try:
+        def pushed():
+            return subprocess.run(
+                ['skopeo', 'copy', '--quiet', '--dest-tls-verify=false',
+                 'docker-archive:' + archive, 'docker://%s/pulltest:v1' % addr],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+        eventually(pushed, bool, timeout=30, what='a push to docker-registry')
+        yield addr
+    finally:
+        proc.terminate()
+        proc.wait()
+        log.close()
+
+
+@pytest.fixture
+def glance(monkeypatch):
+    """A fake Glance over HTTP behind the real glanceclient, as Zun's (or the stand-in's)
+    GlanceDriver reaches it through zun.common.clients.OpenStackClients.glance()."""
+    from fake_glance import FakeGlance
+    from zun.common import clients
+    g = FakeGlance()
+    monkeypatch.setattr(clients.OpenStackClients, 'glance', lambda self: g.client())
+    yield g
+    g.stop()
 
 
 def time_out_first_wait(driver):

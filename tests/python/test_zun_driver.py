@@ -7,7 +7,10 @@ itself reports over its API.
 import io
 import json
 import os
+import re
 import tarfile
+
+import uuid
 
 import pytest
 import requests
@@ -95,10 +98,80 @@ def test_create_passes_the_spec_and_leaves_created(driver, ctx, zunvmd):
     assert v['healthcheck']['test'] == 'true'
     assert v['runtime'] == 'kata'
     assert c.ports == [80]
-    # zunvmd's network address, in Zun's shape, on the Zun object.
-    assert c.addresses == v['addresses'] and len(c.addresses) == 1
-    [addr] = list(c.addresses.values())[0]
+    # zunvmd's network address is kept in the annotations, not in `addresses`, which Zun
+    # treats as Neutron ports (its rebuild looks each one up in Neutron).
+    assert c.addresses == {} and db_row(c).addresses == {}
+    kept = db_row(c).annotations['zunvm.addresses']
+    assert kept == v['addresses'] and len(kept) == 1
+    [addr] = list(kept.values())[0]
     assert addr['addr'].startswith('10.88.') and addr['version'] == 4 and addr['port']
+
+
+def _zunvmd_addr(zunvmd, c):
+    [entries] = list(zunvmd_view(zunvmd, c.uuid)['addresses'].values())
+    return entries[0]['addr']
+
+
+def test_rebuild_as_the_manager_does_keeps_the_address(driver, ctx, zunvmd):
+    """Issue 14 row 4: Zun's rebuild is check_container_exist, delete(force) and create
+    with the networks _get_network_info found in `addresses` (none in default mode)."""
+    c = started(driver, ctx)
+    before = _zunvmd_addr(zunvmd, c)
+    c.task_state = consts.CONTAINER_REBUILDING
+    c.status = consts.REBUILDING
+    c.save(ctx)
+    assert c.addresses == {}  # _get_network_info asks Neutron about nothing
+    assert driver.check_container_exist(c)
+    driver.delete(ctx, c, True)
+    assert zunvmd_view(zunvmd, c.uuid) is None
+    c = driver.create(ctx, c, {'repo': 'busybox', 'tag': 'latest'}, [], {c.uuid: []})
+    c = driver.start(ctx, c)
+    assert c.status == consts.RUNNING and _zunvmd_addr(zunvmd, c) == before
+    assert c.addresses == {}
+    # Its address was taken meanwhile: the rebuilt container gets another one.
+    [network] = list(zunvmd_view(zunvmd, c.uuid)['addresses'])
+    driver.delete(ctx, c, True)
+    squatter = api(zunvmd, 'POST', '/containers?run=false', json={
+        'image': 'busybox', 'command': ['sleep', '1000'],
+        'nets': [{'network': network, 'v4-fixed-ip': before}]})
+    assert squatter.status_code == 202, squatter.text
+    c = driver.create(ctx, c, {'repo': 'busybox', 'tag': 'latest'}, [], {c.uuid: []})
+    assert _zunvmd_addr(zunvmd, c) not in ('', before)
+    api(zunvmd, 'DELETE', '/containers/%s?force=True' % squatter.json()['uuid'])
+    driver.delete(ctx, c, True)
+
+
+def _exit_reported_late(driver, reads=3):
+    """zunvmd's view says Running for a few reads after a kill, as with a VM, which reports
+    the exit a moment after the signal (the race seen under load)."""
+    real_action, real_get = driver.api.action, driver.api.get
+    late = {'reads': 0}
+
+    def action(uuid_, name, **kw):
+        out = real_action(uuid_, name, **kw)
+        if name == 'kill':
+            late['reads'] = reads
+        return out
+
+    def get(uuid_):
+        view = real_get(uuid_)
+        if late['reads'] > 0:
+            late['reads'] -= 1
+            view = dict(view, status='Running', task_state=None)
+        return view
+    driver.api.action, driver.api.get = action, get
+
+
+def test_kill_without_a_signal_waits_until_the_container_stopped(driver, ctx, zunvmd):
+    """Issue 14 row 5: zunclient sends the string 'None' for "no signal" (SIGKILL); kill
+    returns once the container left Running."""
+    _exit_reported_late(driver)
+    for signal in ('None', None, 'SIGKILL', '9'):
+        c = started(driver, ctx)
+        c = driver.kill(ctx, c, signal)
+        assert c.status == consts.STOPPED, signal
+        assert zunvmd_view(zunvmd, c.uuid)['status'] == 'Stopped'
+        driver.delete(ctx, c, True)
 
 
 def test_start_stop_pause_unpause_reboot_kill(driver, ctx, zunvmd):
@@ -146,6 +219,7 @@ def test_uncreated_container_is_invalid(driver, ctx):
 def test_exec_logs_top_stats(driver, ctx):
     c = started(driver, ctx, command=['sh', '-c', 'echo hello; echo oops >&2; sleep 1000'])
     exec_id = driver.execute_create(ctx, c, 'sh -c "echo out; exit 3"', False)
+    assert re.fullmatch('[0-9a-f]{64}', exec_id)  # Zun's API takes exec ids of 64 hex
     output, code = driver.execute_run(exec_id, 'sh -c "echo out; exit 3"')
     assert output == b'out\n' and code == 3
     with pytest.raises(exception.Invalid):  # an exec id runs once
@@ -267,8 +341,8 @@ def test_volumes_and_capsules_and_networks_are_refused_clearly(driver, ctx):
         driver.create(ctx, c, {'repo': 'busybox', 'tag': 'latest'}, [], {c.uuid: ['vol']})
     assert 'volumes' in str(e.value)
     for call in (lambda: driver.create_capsule(ctx, c), lambda: driver.network_attach(ctx, c, {}),
-                 lambda: driver.get_websocket_url(ctx, c)):
-        with pytest.raises(exception.Invalid):
+                 lambda: driver.get_websocket_url(ctx, created(driver, ctx))):
+        with pytest.raises(exception.Invalid):  # a clear 400 in Zun, not a DockerError's 500
             call()
 
 
@@ -309,8 +383,12 @@ def test_list_and_update_containers_states(driver, ctx, zunvmd, conf):
         def container_rebuild(self, context, container, run):
             self.rebuilt.append((container.uuid, run))
 
+    # Between a rebuild's delete and its create (issue 14 row 7): not in zunvmd, not an error.
+    rebuilding = new_container(ctx, container_id=str(uuid.uuid4()), status=consts.REBUILDING,
+                               task_state=consts.CONTAINER_REBUILDING, auto_heal=True)
     all_containers = objects.Container.list(ctx)
     driver.update_containers_states(ctx, all_containers, Manager())
+    assert db_row(rebuilding).status == consts.REBUILDING and not Manager.rebuilt
     assert db_row(stopped_behind).status == consts.STOPPED
     assert db_row(running).status == consts.RUNNING
     assert db_row(busy).status == consts.RUNNING  # task in flight: not overwritten
@@ -322,6 +400,8 @@ def test_list_and_update_containers_states(driver, ctx, zunvmd, conf):
 
 
 def test_missing_auto_heal_container_is_rebuilt_by_the_manager(driver, ctx, zunvmd):
+    """Issue 14 rows 6 and 8: the sync (containers, then capsules) asks for one rebuild, after
+    recording the rebuild action its finish step needs."""
     from zun import objects
     c = started(driver, ctx, auto_heal=True)
     api(zunvmd, 'DELETE', '/containers/%s?force=True' % c.uuid)
@@ -332,8 +412,12 @@ def test_missing_auto_heal_container_is_rebuilt_by_the_manager(driver, ctx, zunv
         def container_rebuild(self, context, container, run):
             calls.append((container.uuid, run))
 
+    # what Manager.sync_container_state does
     driver.update_containers_states(ctx, objects.Container.list(ctx), Manager())
-    assert (c.uuid, True) in calls
+    driver.update_containers_states(ctx, objects.Capsule.list(ctx), Manager())
+    assert [call for call in calls if call[0] == c.uuid] == [(c.uuid, True)]
+    actions = objects.ContainerAction.get_by_container_uuid(ctx, c.uuid)
+    assert [a.action if hasattr(a, 'action') else a[1] for a in actions][-1] == 'rebuild'
 
 
 # --- images and the host -------------------------------------------------------------------------
@@ -397,46 +481,82 @@ def test_hostile_percent_in_an_error_detail_does_not_break_the_exception(driver,
     assert '100%done' in str(e.value)
 
 
-def test_commit_then_upload_as_the_manager_does(driver, ctx, busybox_tar):
+def _glance_driver():
+    """Zun's concrete image driver (the stand-in copies its signatures)."""
+    from zun.image.glance import driver as glance_driver
+    return glance_driver.GlanceDriver()
+
+
+def _layer_names(docker_save):
+    with tarfile.open(fileobj=io.BytesIO(docker_save)) as t:
+        manifest = json.load(t.extractfile('manifest.json'))
+        layer = t.extractfile(manifest[0]['Layers'][0]).read()
+    with tarfile.open(fileobj=io.BytesIO(layer)) as t:
+        return manifest[0]['RepoTags'], [n.lstrip('./') for n in t.getnames()]
+
+
+def test_commit_then_upload_to_glance_as_the_manager_does(driver, ctx, busybox_tar, glance):
+    """Issue 14 row 1: the manager passes zun.image.glance.driver.GlanceDriver, whose
+    update_image takes disk_format=/container_format=/tag=."""
     driver.load_image(busybox_tar)
     c = started(driver, ctx)
     driver.put_archive(ctx, c, '/', _tar_of('marker.txt', b'committed'))
-
-    class Glance(object):  # the calls Zun's commit makes on its Glance image driver
-        def __init__(self):
-            self.calls = []
-
-        def create_image(self, context, image_name):
-            self.calls.append(('create', image_name))
-            return type('Image', (), {'id': 'glance-1'})()
-
-        def update_image(self, context, img_id, container_fmt=None, disk_fmt=None, tag=None):
-            self.calls.append(('update', img_id, container_fmt, disk_fmt, tag))
-
-        def upload_image_data(self, context, img_id, data):
-            self.calls.append(('upload', img_id))
-            self.data = data
-
-    glance = Glance()
-    snapshot = driver.create_image(ctx, 'snap', glance)
+    snapshot = driver.create_image(ctx, 'snap', _glance_driver())
+    assert glance.images[snapshot.id]['status'] == 'queued'
+    c = driver.pause(ctx, c)  # the manager pauses a running container first
     image_id = driver.commit(ctx, c, 'snap', 'v1')
-    assert image_id
+    c = driver.unpause(ctx, c)
+    assert image_id and c.status == consts.RUNNING
     data = driver.get_image('snap:v1')
-    driver.upload_image_data(ctx, snapshot, 'v1', data, glance)
-    assert glance.calls == [('create', 'snap'), ('update', 'glance-1', 'docker', 'raw', 'v1'),
-                            ('upload', 'glance-1')]
-    with tarfile.open(fileobj=io.BytesIO(glance.data)) as t:
-        manifest = json.load(t.extractfile('manifest.json'))
-        assert manifest[0]['RepoTags'] == ['snap:v1']
-        layer = t.extractfile(manifest[0]['Layers'][0]).read()
-    with tarfile.open(fileobj=io.BytesIO(layer)) as t:
-        names = [n.lstrip('./') for n in t.getnames()]
-    assert 'marker.txt' in names
+    driver.upload_image_data(ctx, snapshot, 'v1', data, _glance_driver())
+    stored = glance.images[snapshot.id]
+    assert (stored['container_format'], stored['disk_format'], stored['tags'],
+            stored['status']) == ('docker', 'raw', ['v1'], 'active')
+    assert glance.data[snapshot.id] == data
+    tags, names = _layer_names(glance.data[snapshot.id])
+    assert tags == ['snap:v1'] and 'marker.txt' in names
     assert driver.inspect_image('snap:v1')['RepoTags'] == ['snap:v1']
     driver.delete(ctx, c, True)
     driver.delete_image(ctx, image_id, 'docker')
     with pytest.raises(exception.ImageNotFound):
         driver.inspect_image('snap:v1')
+
+
+def test_a_failed_upload_is_undone_in_glance_and_zunvmd(driver, ctx, busybox_tar, glance):
+    """Issue 14 row 2: the manager's error handler calls delete_committed_image(ctx, id,
+    GlanceDriver()) and then delete_image(ctx, <commit's id>, 'docker'). Neither may raise
+    a TypeError, and a Glance that also fails the delete must not keep zunvmd's image."""
+    driver.load_image(busybox_tar)
+    c = started(driver, ctx)
+    for glance_delete_fails in (False, True):
+        glance.fail_upload, glance.fail_delete = True, glance_delete_fails
+        snapshot = driver.create_image(ctx, 'undo', _glance_driver())
+        image_id = driver.commit(ctx, c, 'undo', 'v1')
+        data = driver.get_image('undo:v1')
+        with pytest.raises(exception.ZunException):
+            driver.upload_image_data(ctx, snapshot, 'v1', data, _glance_driver())
+        # what zun.compute.manager.Manager._do_container_image_upload does next
+        driver.delete_committed_image(ctx, snapshot.id, _glance_driver())
+        driver.delete_image(ctx, image_id, 'docker')
+        assert (snapshot.id in glance.images) is glance_delete_fails
+        with pytest.raises(exception.ImageNotFound):
+            driver.inspect_image('undo:v1')
+    driver.delete(ctx, c, True)
+
+
+def test_delete_image_by_the_id_zun_keeps(driver, ctx, busybox_tar, zunvmd):
+    """Issue 14 row 3: the manager stores inspect_image()['Id'] (sha256:...) as the Zun
+    image's image_id and deletes by it."""
+    driver.load_image(busybox_tar)
+    c = started(driver, ctx)
+    driver.commit(ctx, c, 'byid', 'v1')
+    driver.delete(ctx, c, True)
+    info = driver.inspect_image('byid:v1')
+    assert info['Id'].startswith('sha256:')
+    driver.delete_image(ctx, info['Id'])
+    with pytest.raises(exception.ImageNotFound):
+        driver.inspect_image('byid:v1')
+    assert api(zunvmd, 'GET', '/images/byid:v1').status_code == 404
 
 
 def _tar_of(name, payload):

@@ -319,8 +319,9 @@ def test_without_neutron_mode_requested_networks_are_not_used(conf, driver, ctx,
     driver._neutron_api = no_neutron
     c = new_container(ctx)
     c = driver.create(ctx, c, {'repo': 'busybox'}, [requested(NET)], {c.uuid: []})
-    [net] = c.addresses  # zunvmd's own default network, copied from zunvmd
-    assert net != NET and c.addresses == view(zunvmd, c.uuid)['addresses']
+    assert c.addresses == {}  # zunvmd's own default network is not Neutron's: annotations
+    [net] = c.annotations['zunvm.addresses']
+    assert net != NET and c.annotations['zunvm.addresses'] == view(zunvmd, c.uuid)['addresses']
     with pytest.raises(exception.Invalid):
         driver.network_attach(ctx, c, requested(NET2))
     driver.delete(ctx, c, True)

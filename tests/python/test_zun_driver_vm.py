@@ -5,6 +5,7 @@ exec, logs, stop, start, update, stats and delete, as zun-compute calls them, an
 periodic status sync noticing a VM that died. Needs libvirtd and the guest image
 (scripts/test.sh prepares both); ctest runs it as e2e_zun_driver_vm.
 """
+import json
 import os
 import platform
 import signal
@@ -110,3 +111,46 @@ def test_sync_marks_a_container_whose_vm_died(vm_driver, ctx, vm_zunvmd):
     assert 'stopped unexpectedly' in (row.status_reason or '')
     d.delete(ctx, row, True)
     assert 'zunvm-' + c.uuid not in domains()
+
+
+def test_commit_of_a_running_container_as_zun_does(vm_driver, ctx, vm_zunvmd, glance, conf,
+                                                   busybox_tar):
+    """Issue 14 row 11: Zun's commit pauses a running container, commits it, unpauses it and
+    uploads the image to Glance. Pause freezes the container in its guest, so the commit
+    reaches its files. With the real Zun, zun-compute's own Manager does it."""
+    import io
+    import tarfile
+    from conftest import USING_REAL_ZUN
+    d = vm_driver
+    c = new_container(ctx, command=['sleep', '3600'])
+    c = d.create(ctx, c, {'repo': 'busybox', 'tag': 'latest', 'driver': 'docker'}, [], {})
+    c = d.start(ctx, c)
+    c.save(ctx)
+    out, code = d.execute_run(d.execute_create(ctx, c, 'sh -c "echo vm-commit > /marker"'), None)
+    assert code == 0, out
+    if USING_REAL_ZUN:
+        from test_zun_manager import action_ctx, real_manager, reload
+        with real_manager(conf, vm_zunvmd, busybox_tar) as mgr:
+            snapshot_id = mgr.container_commit(action_ctx(c, 'commit'), reload(c), 'vmsnap',
+                                               'v1')['uuid']
+        c = reload(c)
+    else:
+        from zun.image.glance import driver as glance_driver
+        snapshot = d.create_image(ctx, 'vmsnap', glance_driver.GlanceDriver())
+        snapshot_id = snapshot.id
+        c = d.pause(ctx, c)
+        assert c.status == consts.PAUSED
+        d.commit(ctx, c, 'vmsnap', 'v1')
+        data = d.get_image('vmsnap:v1')
+        c = d.unpause(ctx, c)
+        d.upload_image_data(ctx, snapshot, 'v1', data, glance_driver.GlanceDriver())
+    assert c.status == consts.RUNNING
+    assert glance.images[snapshot_id]['status'] == 'active'
+    with tarfile.open(fileobj=io.BytesIO(glance.data[snapshot_id])) as t:
+        manifest = json.load(t.extractfile('manifest.json'))
+        layer = t.extractfile(manifest[0]['Layers'][0]).read()
+    with tarfile.open(fileobj=io.BytesIO(layer)) as t:
+        assert t.extractfile([n for n in t.getnames() if n.lstrip('./') == 'marker'][0]).read() \
+            == b'vm-commit\n'
+    d.delete(ctx, c, True)
+    d.delete_image(ctx, 'vmsnap:v1')

@@ -129,5 +129,27 @@ class Container(object):
         return cls.list(context, filters={'host': host})
 
 
+class Capsule(object):
+    """Only what the status sync needs: zun-compute lists capsules and passes them to
+    update_containers_states as well (none exist in the stand-in)."""
+
+    @classmethod
+    def list(cls, context, **kwargs):
+        return []
+
+
+class ContainerAction(object):
+    """Container actions in memory: (uuid, action name, project) rows, as action_start makes."""
+    rows = []
+
+    @classmethod
+    def action_start(cls, context, container_uuid, action_name, want_result=True):
+        cls.rows.append((container_uuid, action_name, getattr(context, 'project_id', None)))
+
+    @classmethod
+    def get_by_container_uuid(cls, context, container_uuid):
+        return [r for r in cls.rows if r[0] == container_uuid]
+
+
 def register_all():
     return None

@@ -1,0 +1,11 @@
+"""zun/compute/container_actions.py: the action names the driver records."""
+CREATE = 'create'
+DELETE = 'delete'
+START = 'start'
+STOP = 'stop'
+REBOOT = 'reboot'
+PAUSE = 'pause'
+UNPAUSE = 'unpause'
+KILL = 'kill'
+REBUILD = 'rebuild'
+COMMIT = 'commit'
