@@ -66,6 +66,9 @@ struct SandboxSpec {
   int64_t disk_gib = 0;    // 0: driver default
   bool tty = false;
   bool interactive = false;
+  // All capabilities, no seccomp, every device of the guest (Docker's meaning); otherwise
+  // Docker's default privileges inside the sandbox (docs/security.md).
+  bool privileged = false;
   std::string runtime;     // e.g. "kata"
   std::map<std::string, std::string> labels;
   std::string image_disk;  // the image's shared read-only ext4 root disk (drivers that UsesImages())

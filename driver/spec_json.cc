@@ -52,7 +52,7 @@ json SpecToJson(const SandboxSpec& s) {
   return json{{"uuid", s.uuid}, {"name", s.name}, {"image", s.image}, {"argv", s.argv},
               {"env", s.env}, {"workdir", s.workdir}, {"hostname", s.hostname}, {"user", s.user},
               {"cpu", s.cpu}, {"memory_mib", s.memory_mib}, {"disk_gib", s.disk_gib},
-              {"tty", s.tty}, {"interactive", s.interactive}, {"runtime", s.runtime},
+              {"tty", s.tty}, {"interactive", s.interactive}, {"privileged", s.privileged}, {"runtime", s.runtime},
               {"labels", s.labels}, {"image_disk", s.image_disk}, {"upper_disk", s.upper_disk},
               {"nics", NicsToJson(s.nics)}, {"resolv_conf", s.resolv_conf}};
 }
@@ -72,6 +72,7 @@ SandboxSpec SpecFromJson(const json& j) {
   s.disk_gib = j.value("disk_gib", int64_t{0});
   s.tty = j.value("tty", false);
   s.interactive = j.value("interactive", false);
+  s.privileged = j.value("privileged", false);
   s.runtime = j.value("runtime", "");
   s.labels = j.value("labels", std::map<std::string, std::string>{});
   s.image_disk = j.value("image_disk", "");

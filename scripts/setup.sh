@@ -11,7 +11,7 @@ packages=(
   build-essential cmake ninja-build pkg-config clang libclang-rt-14-dev
   # libraries of the daemon
   libcpprest-dev libboost-dev nlohmann-json3-dev libsqlitecpp-dev libsqlite3-dev
-  libspdlog-dev libfmt-dev libssl-dev uuid-dev libinih-dev libexpected-dev libarchive-dev libvirt-dev e2fsprogs docker-registry skopeo
+  libspdlog-dev libfmt-dev libssl-dev uuid-dev libinih-dev libexpected-dev libarchive-dev libseccomp-dev libvirt-dev e2fsprogs docker-registry skopeo
   # tests
   googletest libgtest-dev libgmock-dev
   # guest image and VMs (kernel unpacked with dpkg -x, initramfs with cpio)

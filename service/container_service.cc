@@ -480,6 +480,7 @@ SandboxSpec ContainerService::SpecFor(const Container& c) const {
   s.disk_gib = c.disk.value_or(0);
   s.tty = c.tty;
   s.interactive = c.interactive;
+  s.privileged = c.privileged;
   s.runtime = c.runtime.value_or(cfg_.container_runtime);
   s.labels = c.labels;
   return s;

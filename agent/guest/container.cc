@@ -93,37 +93,23 @@ int ChildMain(void* raw) {
   ::dup2(a->fds.in >= 0 ? a->fds.in : a->devnull, 0);
   ::dup2(a->fds.out, 1);
   ::dup2(a->fds.err >= 0 ? a->fds.err : a->fds.out, 2);
+  const ContainerSecurity& sec = s.security;
+  auto check = [&](const Status& st) {
+    if (st.ok()) return;
+    (void)!::write(a->err_fd, st.message().data(), st.message().size());
+    ::_exit(127);
+  };
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) ChildFail(a->err_fd, "make / private");
   if (::mount(r.c_str(), r.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) ChildFail(a->err_fd, "bind rootfs");
+  check(ApplyRootRules(r, sec));
   for (const char* d : {"/proc", "/sys", "/dev", "/etc", "/tmp"}) ::mkdir((r + d).c_str(), 0755);
   if (::mount("proc", (r + "/proc").c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
     ChildFail(a->err_fd, "mount /proc");
   }
-  if (::mount("sysfs", (r + "/sys").c_str(), "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
-    ChildFail(a->err_fd, "mount /sys");
-  }
-  if (::mount("tmpfs", (r + "/dev").c_str(), "tmpfs", MS_NOSUID, "mode=755") != 0) ChildFail(a->err_fd, "mount /dev");
-  for (const char* dev : {"null", "zero", "full", "random", "urandom", "tty"}) {
-    std::string target = r + "/dev/" + dev;
-    ::close(::open(target.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0666));
-    if (::mount((std::string("/dev/") + dev).c_str(), target.c_str(), nullptr, MS_BIND, nullptr) != 0) {
-      ChildFail(a->err_fd, std::string("bind /dev/") + dev);
-    }
-  }
-  ::mkdir((r + "/dev/pts").c_str(), 0755);
-  if (::mount("devpts", (r + "/dev/pts").c_str(), "devpts", MS_NOSUID | MS_NOEXEC,
-              "newinstance,ptmxmode=0666,mode=0620") != 0) {
-    ChildFail(a->err_fd, "mount /dev/pts");
-  }
-  (void)!::symlink("pts/ptmx", (r + "/dev/ptmx").c_str());
-  ::mkdir((r + "/dev/shm").c_str(), 01777);
-  if (::mount("shm", (r + "/dev/shm").c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) {
-    ChildFail(a->err_fd, "mount /dev/shm");
-  }
-  (void)!::symlink("/proc/self/fd", (r + "/dev/fd").c_str());
-  (void)!::symlink("/proc/self/fd/0", (r + "/dev/stdin").c_str());
-  (void)!::symlink("/proc/self/fd/1", (r + "/dev/stdout").c_str());
-  (void)!::symlink("/proc/self/fd/2", (r + "/dev/stderr").c_str());
+  unsigned long sys_flags = (sec.privileged ? 0 : MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  if (::mount("sysfs", (r + "/sys").c_str(), "sysfs", sys_flags, nullptr) != 0) ChildFail(a->err_fd, "mount /sys");
+  check(SetUpDev(r, sec));
+  check(ApplyPathRules(r, sec));
   if (!s.hosts.empty() && !WriteFile(r + "/etc/hosts", s.hosts)) ChildFail(a->err_fd, "write /etc/hosts");
   if (!s.resolv_conf.empty() && !WriteFile(r + "/etc/resolv.conf", s.resolv_conf)) {
     ChildFail(a->err_fd, "write /etc/resolv.conf");
@@ -141,10 +127,14 @@ int ChildMain(void* raw) {
     rlimit rl{static_cast<rlim_t>(value), static_cast<rlim_t>(value)};
     if (::setrlimit(RlimitNames().at(name), &rl) != 0) ChildFail(a->err_fd, "setrlimit " + name);
   }
+  check(DropBoundingSet(sec));
   if (::setgroups(0, nullptr) != 0 || ::setgid(s.gid) != 0 || ::setuid(s.uid) != 0) {
     ChildFail(a->err_fd, "set user");
   }
   if (::chdir(s.cwd.c_str()) != 0) ChildFail(a->err_fd, "chdir " + s.cwd);
+  // Last: the process's own privileges and the seccomp filter; what follows (the pipes and
+  // execve) is allowed under them.
+  check(ApplyProcessRules(sec, s.seccomp ? *s.seccomp : std::vector<sock_filter>{}));
   (void)!::write(a->err_fd, "R", 1);
   ::close(a->err_fd);
   char go = 0;
@@ -216,6 +206,11 @@ Result<ContainerSpec> ParseContainerSpec(const json& b) {
     if (!c->is_number() || c->get<double>() <= 0 || c->get<double>() > 1024) return Err(Field("cpus", "must be > 0"));
     s.cpus = c->get<double>();
   }
+  auto privileged = b.find("privileged");
+  if (privileged != b.end() && !privileged->is_null() && !privileged->is_boolean()) {
+    return Err(Field("privileged", "must be a boolean"));
+  }
+  s.security = DockerDefaults(privileged != b.end() && privileged->is_boolean() && privileged->get<bool>());
   return s;
 }
 
@@ -302,7 +297,8 @@ Result<std::pair<pid_t, int>> CreateContainerProcess(const ContainerSpec& spec, 
 
 Result<pid_t> ExecInContainer(pid_t init_pid, const std::vector<std::string>& argv,
                               const std::vector<std::string>& env, const std::string& cwd,
-                              const StdioFds& fds, bool new_session_tty) {
+                              const StdioFds& fds, bool new_session_tty, const ContainerSecurity& sec,
+                              const std::vector<sock_filter>* prog) {
   std::string ns = "/proc/" + std::to_string(init_pid) + "/ns/";
   int own_pid = ::open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
   int target_pid = ::open((ns + "pid").c_str(), O_RDONLY | O_CLOEXEC);
@@ -344,6 +340,12 @@ Result<pid_t> ExecInContainer(pid_t init_pid, const std::vector<std::string>& ar
     ::dup2(fds.out, 1);
     ::dup2(fds.err >= 0 ? fds.err : fds.out, 2);
     if (::chdir(cwd.empty() ? "/" : cwd.c_str()) != 0) ChildFail(errp[1], "chdir " + cwd);
+    Status rules = DropBoundingSet(sec);
+    if (rules.ok()) rules = ApplyProcessRules(sec, prog ? *prog : std::vector<sock_filter>{});
+    if (!rules.ok()) {
+      (void)!::write(errp[1], rules.message().data(), rules.message().size());
+      ::_exit(127);
+    }
     std::vector<char*> a, e;
     std::vector<std::string> args = argv, envs = env;
     for (auto& x : args) a.push_back(x.data());

@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/guest/security.h"
 #include "common/status.h"
 
 namespace zunvm::agent {
@@ -39,6 +40,10 @@ struct ContainerSpec {
   // The parent cgroup: the container gets <cgroup_root>/<id> (limits, OOM events). Empty: no
   // cgroup (host-side tests). Set by the agent itself, never taken from the host.
   std::string cgroup_root;
+  // Docker's default privileges, or all of them with `privileged` (security.h).
+  ContainerSecurity security;
+  // The compiled seccomp filter (the agent's, built once); required when security.seccomp.
+  const std::vector<sock_filter>* seccomp = nullptr;
 };
 
 // Parses and validates a create_container body. InvalidArgument names the field.
@@ -51,10 +56,12 @@ struct StdioFds {
 // Clones the container init (stopped before execve). Returns its pid (in the agent's pid
 // namespace) and the write end of its start pipe.
 Result<std::pair<pid_t, int>> CreateContainerProcess(const ContainerSpec& spec, const StdioFds& fds);
-// Forks a process inside the namespaces of the container whose init is `init_pid`.
+// Forks a process inside the namespaces of the container whose init is `init_pid`, with the
+// container's privileges `sec` (and seccomp program `prog`, when sec.seccomp).
 Result<pid_t> ExecInContainer(pid_t init_pid, const std::vector<std::string>& argv,
                               const std::vector<std::string>& env, const std::string& cwd,
-                              const StdioFds& fds, bool new_session_tty);
+                              const StdioFds& fds, bool new_session_tty, const ContainerSecurity& sec,
+                              const std::vector<sock_filter>* prog);
 // Writes one cgroup control file (cgroup.procs, memory.max...).
 Status WriteCgroup(const std::string& path, const std::string& value);
 // Freezes (or thaws) every process of a container cgroup with cgroup v2's cgroup.freeze and

@@ -1,6 +1,7 @@
 #include "agent/guest/server.h"
 
 #include "agent/guest/net_config.h"
+#include "agent/guest/seccomp_profile.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -21,6 +22,7 @@
 #include <sstream>
 
 #include "agent/guest/container.h"
+#include "agent/guest/seccomp_profile.h"
 #include "agent/guest/disks.h"
 #include "agent/guest/files.h"
 #include "agent/guest/procfs.h"
@@ -565,14 +567,22 @@ Result<json> AgentServer::Exec(const json& b) {
   bool tty = b.value("tty", false);
   std::string container = Str(b, "container");
   pid_t init = 0;
+  const ContainerSecurity* sec = nullptr;
+  const std::vector<sock_filter>* prog = nullptr;
   if (!container.empty()) {
     auto c = containers_.find(container);
     if (c == containers_.end()) return Err(Status::NotFound("no such container " + container));
     init = c->second.init;
+    sec = &c->second.security;
+    if (sec->seccomp) {
+      auto p = SeccompProgram();
+      if (!p) return Err(p.error());
+      prog = *p;
+    }
   }
   auto pid = Launch(Str(b, "exec_id"), tty, b.value("stdin", false), [&](const StdioFds& fds) {
     return container.empty() ? SpawnPlain(*argv, *env, cwd, fds, tty)
-                             : ExecInContainer(init, *argv, *env, cwd, fds, tty);
+                             : ExecInContainer(init, *argv, *env, cwd, fds, tty, *sec, prog);
   }, container.empty() ? "" : "/proc/" + std::to_string(init) + "/root/dev/pts/ptmx");
   if (!pid) return Err(pid.error());
   if (!container.empty() && !containers_[container].cgroup_dir.empty()) {
@@ -601,6 +611,14 @@ Result<json> AgentServer::CreateContainer(const json& body) {
     return Err(spec.error());
   }
   spec->cgroup_root = opts_.cgroup_root;
+  if (spec->security.seccomp) {
+    auto prog = SeccompProgram();
+    if (!prog) {
+      if (disks) UnmountContainerDisks(id);
+      return Err(prog.error());
+    }
+    spec->seccomp = *prog;
+  }
   int start_fd = -1;
   auto pid = Launch(spec->id, b.value("tty", false), b.value("stdin", false),
                     [&](const StdioFds& fds) -> Result<pid_t> {
@@ -617,6 +635,7 @@ Result<json> AgentServer::CreateContainer(const json& body) {
   c.init = *pid;
   c.start_fd = start_fd;
   c.disks = disks;
+  c.security = spec->security;
   if (!opts_.cgroup_root.empty()) {
     c.cgroup_dir = opts_.cgroup_root + "/" + id;
     c.events_fd = ::open((c.cgroup_dir + "/memory.events").c_str(), O_RDONLY | O_CLOEXEC);
@@ -625,6 +644,15 @@ Result<json> AgentServer::CreateContainer(const json& body) {
   containers_[id] = c;
   Log("container " + id + " created: init pid " + std::to_string(*pid));
   return json{{"pid", *pid}};
+}
+
+Result<const std::vector<sock_filter>*> AgentServer::SeccompProgram() {
+  if (seccomp_prog_.empty()) {
+    auto prog = BuildDefaultFilter();
+    if (!prog) return Err(prog.error());
+    seccomp_prog_ = std::move(*prog);
+  }
+  return &seccomp_prog_;
 }
 
 Result<json> AgentServer::StartContainer(const json& b) {

@@ -74,7 +74,10 @@ class AgentServer {
     int events_fd = -1;      // <cgroup>/memory.events, polled for OOM kills
     uint64_t oom_kills = 0;
     bool disks = false;      // root filesystem on disks mounted by the agent
+    ContainerSecurity security;  // its execs get the same privileges
   };
+  // Docker's default seccomp program, compiled on first use and kept.
+  Result<const std::vector<sock_filter>*> SeccompProgram();
   // `ptmx`: allocate a tty from that devpts (a container's); empty: the agent's own.
   Result<Stdio> MakeStdio(bool tty, bool want_stdin, const std::string& ptmx);
   Result<pid_t> SpawnPlain(const std::vector<std::string>& argv, const std::vector<std::string>& env,
@@ -145,6 +148,7 @@ class AgentServer {
   std::map<std::string, std::string> blobs_;
   size_t blob_bytes_ = 0;
   size_t backlog_bytes_ = 0;
+  std::vector<sock_filter> seccomp_prog_;
 };
 
 }  // namespace zunvm::agent

@@ -465,7 +465,8 @@ Status LibvirtDriver::Boot(Box& b) {
             {"cpus", s.cpu},
             {"resolv_conf", s.resolv_conf},
             {"tty", s.tty},
-            {"stdin", s.interactive}};
+            {"stdin", s.interactive},
+            {"privileged", s.privileged}};
   if (s.argv.empty()) return fail(Status::Invalid("the container has no command (the image gives none either)"));
   if (!s.nics.empty()) {
     if (Status st = ConfigureGuestNics(*a, s.nics, true, Left(deadline)); !st.ok()) return fail(st);

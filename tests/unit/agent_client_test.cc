@@ -14,7 +14,9 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
+#include <sstream>
 
 #include "agent/client/agent_client.h"
 #include "agent/protocol/frame.h"
@@ -242,7 +244,7 @@ std::string MakeBusyboxRoot(const std::string& dir) {
   std::filesystem::create_directories(dir + "/bin");
   std::filesystem::create_directories(dir + "/etc");
   std::filesystem::copy_file("/bin/busybox", dir + "/bin/busybox");
-  for (const char* a : {"sh", "echo", "cat", "hostname", "id", "pwd", "sleep", "ls", "env", "uname"}) {
+  for (const char* a : {"sh", "echo", "cat", "hostname", "id", "pwd", "sleep", "ls", "env", "uname", "head", "wc"}) {
     std::filesystem::create_symlink("busybox", dir + "/bin/" + a);
   }
   return dir;
@@ -303,6 +305,100 @@ TEST_F(ContainerTest, UserAndRlimitsApply) {
   ASSERT_TRUE(client_->Call("start_container", {{"id", "u"}}, seconds(10)));
   EXPECT_EQ(events_.WaitExit("u"), 0);
   EXPECT_EQ(events_.Out("u"), "1000\n1000\n123\n");
+}
+
+// The probe's table ("row: result" lines) as a map.
+std::map<std::string, std::string> ProbeTable(const std::string& out) {
+  std::map<std::string, std::string> t;
+  std::istringstream in(out);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto colon = line.find(": ");
+    if (colon != std::string::npos) t[line.substr(0, colon)] = line.substr(colon + 2);
+  }
+  return t;
+}
+
+// Docker's default privileges inside the container, on the host kernel (the VM test,
+// test_vm_security.py, runs the same probe in a guest): the probe's attempts fail where
+// Docker's would, and an exec gets the same rules as the container's init.
+TEST_F(ContainerTest, DefaultPrivilegesAreDockers) {
+  if (!std::filesystem::exists("/bin/busybox")) GTEST_SKIP() << "busybox-static is not installed";
+  std::filesystem::copy_file(ZUNVM_ESCAPE_PROBE, root_ + "/bin/probe");
+  std::filesystem::create_directories(root_ + "/tmp");
+  ASSERT_TRUE(Create("sec", {"sh", "-c", "/bin/probe; sleep 30"}));
+  ASSERT_TRUE(client_->Call("start_container", {{"id", "sec"}}, seconds(10)));
+  for (int i = 0; i < 1000 && events_.Out("sec").find("setuid_euid") == std::string::npos; ++i) ::usleep(10000);
+  for (const std::string& out : {events_.Out("sec"), std::string()}) {
+    std::string text = out;
+    if (text.empty()) {  // the same table from an exec into the running container
+      ASSERT_TRUE(Exec("probe-exec", {"/bin/probe"}, {{"container", "sec"}}));
+      EXPECT_EQ(events_.WaitExit("probe-exec"), 0);
+      text = events_.Out("probe-exec");
+    }
+    auto t = ProbeTable(text);
+    EXPECT_EQ(t["capeff"], "00000000a80425fb") << text;  // Docker's 14 capabilities
+    EXPECT_EQ(t["capbnd"], "00000000a80425fb") << text;
+    EXPECT_EQ(t["no_new_privs"], "1") << text;
+    EXPECT_EQ(t["seccomp"], "2") << text;  // filter mode
+    for (const char* row : {"mount", "unshare_mount_ns", "clone_new_user_ns", "finit_module", "add_key", "keyctl",
+                            "reboot", "bpf", "perf_event_open", "kexec_load", "swapon", "settimeofday",
+                            "sethostname", "io_uring_setup", "open_by_handle_at"}) {
+      EXPECT_EQ(t[row], "EPERM") << row << "\n" << text;
+    }
+    EXPECT_EQ(t["clone3"], "ENOSYS") << text;  // libc falls back to clone
+    EXPECT_EQ(t["mknod_port"], "ok") << text;  // CAP_MKNOD, as Docker: but the node cannot open
+    EXPECT_EQ(t["open_port"], "EACCES") << text;
+    EXPECT_EQ(t["open_port_in_dev"], "EACCES") << text;
+    // Masked by /dev/null, read-only (kernels built without them have neither file).
+    bool kcore = std::filesystem::exists("/proc/kcore"), sysrq = std::filesystem::exists("/proc/sysrq-trigger");
+    EXPECT_EQ(t["kcore_bytes"], kcore ? "0" : "ENOENT") << text;
+    EXPECT_EQ(t["write_proc_sys"], "EROFS") << text;
+    EXPECT_EQ(t["write_sysrq_trigger"], sysrq ? "EROFS" : "ENOENT") << text;
+    EXPECT_EQ(t["write_sys"], "EROFS") << text;
+    EXPECT_EQ(t["setuid_euid"], "65534") << text;  // no_new_privs: set-user-id gains nothing
+  }
+  // The standard devices still work.
+  ASSERT_TRUE(Exec("devs", {"sh", "-c", "echo hi > /dev/null && head -c 4 /dev/urandom | wc -c && ls /dev/pts"},
+                   {{"container", "sec"}}));
+  EXPECT_EQ(events_.WaitExit("devs"), 0) << events_.Out("devs");
+  ASSERT_TRUE(client_->Call("signal", {{"exec_id", "sec"}, {"signal", SIGKILL}}, seconds(10)));
+  events_.WaitExit("sec");
+}
+
+// privileged: Docker's meaning, everything the guest root may do.
+TEST_F(ContainerTest, PrivilegedHasEverything) {
+  if (!std::filesystem::exists("/bin/busybox")) GTEST_SKIP() << "busybox-static is not installed";
+  std::filesystem::copy_file(ZUNVM_ESCAPE_PROBE, root_ + "/bin/probe");
+  std::filesystem::create_directories(root_ + "/tmp");
+  ASSERT_TRUE(Create("priv", {"/bin/probe"}, {{"privileged", true}}));
+  ASSERT_TRUE(client_->Call("start_container", {{"id", "priv"}}, seconds(10)));
+  EXPECT_EQ(events_.WaitExit("priv"), 0);
+  std::string text = events_.Out("priv");
+  auto t = ProbeTable(text);
+  // Everything this test (the agent's parent) holds: all 41 capabilities in a VM.
+  std::string own;
+  {
+    std::ifstream status("/proc/self/status");
+    for (std::string line; std::getline(status, line);) {
+      if (line.rfind("CapEff:", 0) == 0) own = line.substr(line.find_first_not_of(" \t", 7));
+    }
+  }
+  EXPECT_EQ(t["capeff"], own) << text;
+  EXPECT_EQ(t["no_new_privs"], "0") << text;
+  EXPECT_EQ(t["seccomp"], "0") << text;
+  EXPECT_EQ(t["mount"], "ok") << text;
+  EXPECT_NE(t["finit_module"], "EPERM") << text;  // past the checks: the bad fd, or no modules
+  EXPECT_EQ(t["open_port"], "ok") << text;
+  if (std::filesystem::exists("/proc/kcore")) {
+    EXPECT_NE(t["kcore_bytes"], "0") << text;
+  }
+  EXPECT_EQ(t["write_proc_sys"], "ok") << text;
+  EXPECT_EQ(t["write_sys"], "ok") << text;
+  EXPECT_EQ(t["setuid_euid"], "0") << text;
+  EXPECT_EQ(client_->Call("create_container", {{"id", "bad"}, {"rootfs", root_}, {"argv", {"sh"}}, {"privileged", "yes"}},
+                          seconds(10)).error().code(),
+            Code::kInvalidArgument);
 }
 
 TEST_F(ContainerTest, BadSpecsAreRefused) {
