@@ -87,6 +87,7 @@ const OptionDesc kOptions[] = {
     {"guest", "kernel", &Config::guest_kernel},
     {"guest", "initrd", &Config::guest_initrd},
     {"guest", "boot_timeout", &Config::guest_boot_timeout},
+    {"guest", "kernel_cmdline_extra", &Config::guest_cmdline_extra},
     {"image", "image_dir", &Config::image_dir},
     {"image", "insecure_registries", &Config::insecure_registries},
     {"image", "registry_credentials", &Config::registry_credentials},

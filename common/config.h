@@ -65,6 +65,7 @@ struct Config {
   std::string guest_kernel;               // empty: the image built into the build tree
   std::string guest_initrd;
   int guest_boot_timeout = 60;            // seconds to agent-ready
+  std::string guest_cmdline_extra;        // appended to the guest kernel's command line
 
   // [image]
   std::string image_dir;                  // empty: <state_dir>/images

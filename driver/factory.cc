@@ -40,6 +40,9 @@ Result<std::unique_ptr<SandboxDriver>> MakeDriver(const Config& cfg) {
     o.kernel = cfg.guest_kernel.empty() ? DefaultGuestDir() + "/vmlinux" : cfg.guest_kernel;
     o.initrd = cfg.guest_initrd.empty() ? DefaultGuestDir() + "/initramfs.cpio" : cfg.guest_initrd;
     o.boot_timeout = std::chrono::seconds(cfg.guest_boot_timeout);
+    if (!cfg.guest_cmdline_extra.empty()) {
+      o.cmdline = std::string(libvirt::kDefaultGuestCmdline) + " " + cfg.guest_cmdline_extra;
+    }
     o.nat = cfg.network_nat;
     for (const std::string& f : {o.kernel, o.initrd}) {
       if (::access(f.c_str(), R_OK) != 0) {

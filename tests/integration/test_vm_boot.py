@@ -22,9 +22,9 @@ import uuid
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GUEST = os.environ.get("ZUNVM_GUEST_DIR", os.path.join(ROOT, "build", "guest"))
 VIRSH = ["virsh", "-c", "qemu:///system"]
-CMDLINE = ("console=ttyS0 quiet cryptomgr.notests tsc=reliable no_timer_check mitigations=off "
+CMDLINE = ("console=ttyS0 quiet cryptomgr.notests tsc=reliable no_timer_check "
            "i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd 8250.nr_uarts=1 audit=0 "
-           "rcupdate.rcu_expedited=1 random.trust_cpu=on nokaslr")
+           "rcupdate.rcu_expedited=1 random.trust_cpu=on")
 
 
 def domain_xml(name, workdir, kernel=None, initrd=None, cmdline=CMDLINE, memory_mib=256, vcpus=1):
