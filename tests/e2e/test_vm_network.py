@@ -20,7 +20,7 @@ import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from zunvmd_proc import VmApi, Zunvmd, remove_vm_state, vm_state_dir, wait_for  # noqa: E402
+from zunvmd_proc import VmApi, wait_for  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VIRSH = ["virsh", "-c", "qemu:///system"]
@@ -40,12 +40,8 @@ def namespaces():
 class VmNetworkTest(VmApi, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.state = vm_state_dir("zvn-")
-        cls.addClassCleanup(remove_vm_state, cls.state)
-        cls.daemon = Zunvmd(state_dir=cls.state, driver="libvirt",
-                            config_text="[DEFAULT]\nexecute_timeout = 20\n"
-                                        "[network]\ndns_nameservers = 10.77.0.53\n"
-                                        "dns_search = zunvm.test\n").start(timeout=60)
+        cls.start_vm_daemon("zvn-", "[DEFAULT]\nexecute_timeout = 20\n"
+                                    "[network]\ndns_nameservers = 10.77.0.53\ndns_search = zunvm.test\n")
 
     def run_container(self, name, command, **extra):
         body = {"name": name, "image": "busybox", "command": command}

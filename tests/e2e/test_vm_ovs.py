@@ -16,7 +16,7 @@ import unittest
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from zunvmd_proc import VmApi, Zunvmd, remove_vm_state, vm_state_dir, wait_for  # noqa: E402
+from zunvmd_proc import VmApi, wait_for  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -37,11 +37,7 @@ class VmOvsTest(VmApi, unittest.TestCase):
         cls.net = str(uuid.uuid4())
         cls.subnet = str(uuid.uuid4())
         cls.prefix = "10.%d.%d" % (random.randrange(200, 250), random.randrange(1, 250))
-        cls.state = vm_state_dir("zvo-")
-        cls.addClassCleanup(remove_vm_state, cls.state)
-        cls.daemon = Zunvmd(state_dir=cls.state, driver="libvirt",
-                            config_text="[DEFAULT]\nexecute_timeout = 20\n"
-                                        "[network]\novs_bridge = %s\n" % cls.bridge).start(timeout=60)
+        cls.start_vm_daemon("zvo-", "[DEFAULT]\nexecute_timeout = 20\n[network]\novs_bridge = %s\n" % cls.bridge)
 
     def port(self, host):
         """A Neutron port as the Zun driver passes it (made up here, as Neutron would)."""

@@ -16,7 +16,7 @@ import tarfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from zunvmd_proc import ROOT, VmApi, Zunvmd, remove_vm_state, vm_state_dir, wait_for  # noqa: E402
+from zunvmd_proc import ROOT, VmApi, wait_for  # noqa: E402
 
 PROBE = os.environ.get("ZUNVM_ESCAPE_PROBE") or os.path.join(ROOT, "build", "escape-probe")
 
@@ -86,10 +86,7 @@ def probe_archive():
 class VmSecurityTest(VmApi, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.state = vm_state_dir("zvs-")
-        cls.addClassCleanup(remove_vm_state, cls.state)
-        cls.daemon = Zunvmd(state_dir=cls.state, driver="libvirt",
-                            config_text="[api]\nallow_privileged = true\n").start(timeout=60)
+        cls.start_vm_daemon("zvs-", "[api]\nallow_privileged = true\n")
 
     def run_probe(self, name, privileged):
         body = {"name": name, "image": "busybox", "command": ["sleep", "3600"]}

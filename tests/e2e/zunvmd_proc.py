@@ -164,6 +164,14 @@ class VmApi:
     BOOT = 120  # seconds a container may take to be Running under TCG
 
     @classmethod
+    def start_vm_daemon(cls, prefix, config_text=None):
+        """A libvirt zunvmd on a new state dir with busybox imported; the dir, its VMs and
+        networks are removed by a class cleanup."""
+        cls.state = vm_state_dir(prefix)
+        cls.addClassCleanup(remove_vm_state, cls.state)
+        cls.daemon = Zunvmd(state_dir=cls.state, driver="libvirt", config_text=config_text).start(timeout=60)
+
+    @classmethod
     def api(cls, method, path, body=None):
         """(HTTP status, parsed JSON or None)."""
         req = urllib.request.Request(cls.daemon.url + path, method=method,
