@@ -10,29 +10,9 @@
 
 #include "common/timefmt.h"
 #include "db/database.h"
+#include "model/action.h"
 
 namespace zunvm {
-
-struct ActionEvent {
-  std::string event;
-  TimePoint start_time{};
-  std::optional<TimePoint> finish_time;
-  std::optional<std::string> result;
-  std::optional<std::string> traceback;
-};
-
-struct ContainerAction {
-  int64_t id = 0;
-  std::string action;
-  std::string container_uuid;
-  std::string request_id;
-  std::string user_id;
-  std::string project_id;
-  TimePoint start_time{};
-  std::optional<TimePoint> finish_time;
-  std::optional<std::string> message;
-  std::vector<ActionEvent> events;
-};
 
 class ActionStore {
  public:

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "common/strings.h"
+#include "db/container_codec.h"
 
 namespace zunvm {
 
@@ -29,8 +30,8 @@ void BindRecord(SQLite::Statement& q, const Container& c) {
   q.bind(":uuid", c.uuid);
   q.bind(":name", c.name);
   q.bind(":image", c.image);
-  q.bind(":status", c.status);
-  if (c.task_state) q.bind(":task_state", *c.task_state); else q.bind(":task_state");
+  q.bind(":status", ToString(c.status));
+  if (c.task_state) q.bind(":task_state", ToString(*c.task_state)); else q.bind(":task_state");
   q.bind(":memory", static_cast<int64_t>(c.memory));
   q.bind(":cpu", c.cpu);
   if (c.host) q.bind(":host", *c.host); else q.bind(":host");
@@ -44,21 +45,6 @@ void BindRecord(SQLite::Statement& q, const Container& c) {
 }
 
 }  // namespace
-
-const std::vector<std::string>& ContainerStore::FilterKeys() {
-  static const std::vector<std::string> keys = {"name", "image", "project_id", "user_id",
-                                                "memory", "host", "task_state", "status",
-                                                "auto_remove"};
-  return keys;
-}
-
-bool ContainerStore::IsSortKey(const std::string& key) {
-  static const std::set<std::string> keys = {"id", "uuid", "name", "image", "status",
-                                             "task_state", "memory", "cpu", "host",
-                                             "project_id", "user_id", "auto_remove",
-                                             "created_at", "updated_at"};
-  return keys.count(key) > 0;
-}
 
 Status ContainerStore::Insert(Container& c) {
   return db_->Run([&](SQLite::Database& db) {
@@ -118,20 +104,13 @@ Result<std::vector<Container>> ContainerStore::FindByName(const std::string& nam
 }
 
 Result<std::vector<Container>> ContainerStore::List(const ListQuery& lq) {
-  if (!IsSortKey(lq.sort_key)) {
-    return Err(Status::Invalid("Invalid sort_key: " + lq.sort_key + ".", "InvalidParameterValue"));
-  }
+  ZUNVM_RETURN_IF_ERROR(lq.Validate());  // keys and sort key: the SQL below names them
   std::string where;
   std::vector<std::pair<std::string, std::string>> binds;  // placeholder order
   for (const auto& [key, value] : lq.filters) {
-    if (std::find(FilterKeys().begin(), FilterKeys().end(), key) == FilterKeys().end()) {
-      return Err(Status::Invalid("Unknown parameters: " + key));
-    }
     where += where.empty() ? " WHERE " : " AND ";
     if (key == "auto_remove") {
-      auto b = ParseBoolExtended(value);
-      if (!b) return Err(Status::Invalid("Invalid value for auto_remove: " + value));
-      where += "auto_remove = " + std::string(*b ? "1" : "0");
+      where += "auto_remove = " + std::string(*ParseBoolExtended(value) ? "1" : "0");
     } else if (key == "memory") {
       auto m = ParseInt(value);
       where += m ? "memory = " + std::to_string(*m) : std::string("0 = 1");

@@ -11,24 +11,14 @@
 #include <vector>
 
 #include "db/database.h"
-#include "service/container.h"
+#include "model/container.h"
+#include "model/list_query.h"
 
 namespace zunvm {
-
-struct ListQuery {
-  std::map<std::string, std::string> filters;  // exact match on filterable columns
-  std::string sort_key = "id";
-  bool descending = false;
-  int limit = 1000;
-  std::optional<std::string> marker;           // uuid of the last item of the previous page
-};
 
 class ContainerStore {
  public:
   explicit ContainerStore(Database* db) : db_(db) {}
-
-  static const std::vector<std::string>& FilterKeys();  // name image project_id ...
-  static bool IsSortKey(const std::string& key);
 
   // Inserts and sets c.id. Conflict if the uuid exists.
   Status Insert(Container& c);
@@ -36,7 +26,7 @@ class ContainerStore {
   Status Update(const Container& c);
   Result<Container> Get(const std::string& uuid);
   Result<std::vector<Container>> FindByName(const std::string& name);
-  // InvalidArgument for a bad sort key or filter; NotFound for an unknown marker.
+  // InvalidArgument for a query that fails ListQuery::Validate; NotFound for an unknown marker.
   Result<std::vector<Container>> List(const ListQuery& q);
   Result<std::vector<Container>> All();
   // Removes the record and its action history. Deleting a missing record is OK.

@@ -1,6 +1,5 @@
 // SandboxDriver: the one interface between the service layer and whatever runs a container's
-// sandbox. driver/fake/ is an in-memory (file-persisted) implementation for unit tests and
-// for running the API without VMs; driver/libvirt/ (a later issue) boots one VM per sandbox.
+// sandbox. driver/libvirt/ boots one VM per sandbox; tests/fakes/ holds a fake for tests.
 // Nothing in rest/ or service/ may know which implementation runs.
 //
 // Identity: a sandbox is keyed by the container uuid the service gives it.
@@ -27,10 +26,9 @@
 #include <vector>
 
 #include "common/status.h"
+#include "model/results.h"
 
 namespace zunvm {
-
-enum class Stream { kStdout = 1, kStderr = 2 };
 
 // One NIC of a sandbox. On one of zunvmd's networks (network/host_network.h): the tap is
 // TapName(port_id), on the bridge of namespace `netns`. A Neutron port (OpenStack mode) has
@@ -94,37 +92,6 @@ struct SandboxInfo {
   SandboxState state = SandboxState::kCreated;
   std::optional<int> exit_code;      // set once the main process exited
   std::string hostname;
-};
-
-struct ExecResult {
-  std::string output;   // stdout and stderr, interleaved as produced
-  int exit_code = 0;
-};
-
-struct TopResult {
-  std::vector<std::string> titles;
-  std::vector<std::vector<std::string>> processes;
-};
-
-struct SandboxStats {
-  double cpu_percent = 0;
-  double mem_usage_mib = 0;
-  double mem_limit_mib = 0;
-  uint64_t block_read = 0, block_write = 0;
-  uint64_t net_rx = 0, net_tx = 0;
-};
-
-struct PathStat {
-  std::string name;
-  int64_t size = 0;
-  uint32_t mode = 0;
-  std::string mtime;        // RFC 3339
-  std::string link_target;
-};
-
-struct Archive {
-  std::string tar;          // raw tar bytes
-  PathStat stat;
 };
 
 // Where a chunk of output sits in its sandbox's event stream: `boot` names one boot of the

@@ -163,11 +163,7 @@ Result<ApiResponse> Execute(const ApiDeps& d, ApiRequest& req) {
 Result<ApiResponse> ExecuteResize(const ApiDeps& d, ApiRequest& req) {
   auto c = d.containers->Lookup(Id(req));
   if (!c) return Err(c.error());
-  if (c->status != status::kRunning) {
-    return Err(Status::Conflict("Cannot execute_resize container " + c->uuid + " in " +
-                                    c->status + " state.",
-                                "InvalidStateException"));
-  }
+  ZUNVM_RETURN_IF_ERROR(CheckAllowed(Op::kExecuteResize, c->uuid, c->status));
   auto exec_id = req.Param("exec_id");
   return Err(Status::Invalid("no such exec instance: " + exec_id.value_or(""), "InvalidValue"));
 }
@@ -175,11 +171,7 @@ Result<ApiResponse> ExecuteResize(const ApiDeps& d, ApiRequest& req) {
 Result<ApiResponse> Attach(const ApiDeps& d, ApiRequest& req) {
   auto c = d.containers->Lookup(Id(req));
   if (!c) return Err(c.error());
-  if (c->status != status::kRunning) {
-    return Err(Status::Conflict("Cannot attach container " + c->uuid + " in " + c->status +
-                                    " state.",
-                                "InvalidStateException"));
-  }
+  ZUNVM_RETURN_IF_ERROR(CheckAllowed(Op::kAttach, c->uuid, c->status));
   if (!c->interactive) {
     return Err(Status::Invalid("Container doesn't support to be attached, please check the "
                                "interactive set properly", "InvalidValue"));

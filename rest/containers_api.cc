@@ -42,13 +42,7 @@ Result<ApiResponse> List(const ApiDeps& d, ApiRequest& req) {
   lq.descending = page->descending;
   lq.limit = page->limit;
   lq.marker = page->marker;
-  std::vector<std::string> unknown;
-  for (const auto& [k, v] : query) {
-    const auto& keys = ContainerStore::FilterKeys();
-    if (std::find(keys.begin(), keys.end(), k) == keys.end()) unknown.push_back(k);
-    else lq.filters[k] = v;
-  }
-  if (!unknown.empty()) return Err(Status::Invalid("Unknown parameters: " + Join(unknown, ", ")));
+  lq.filters.insert(query.begin(), query.end());  // what is left: filters (ListQuery::Validate)
   auto list = d.containers->List(lq);
   if (!list) return Err(list.error());
   json items = json::array();

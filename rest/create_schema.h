@@ -9,7 +9,7 @@
 #include "common/config.h"
 #include "common/status.h"
 #include "rest/microversion.h"
-#include "service/container.h"
+#include "model/container.h"
 #include "service/container_service.h"
 
 namespace zunvm {

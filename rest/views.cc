@@ -27,10 +27,10 @@ json ContainerView(const Container& c, const std::string& base_url, TimePoint no
   j["image"] = c.image;
   j["command"] = Opt(c.command);
   j["entrypoint"] = Opt(c.entrypoint);
-  j["status"] = c.status;
+  j["status"] = ToString(c.status);
   j["status_reason"] = Opt(c.status_reason);
   j["status_detail"] = c.StatusDetail(now);
-  j["task_state"] = Opt(c.task_state);
+  j["task_state"] = c.task_state ? json(ToString(*c.task_state)) : json(nullptr);
   j["cpu"] = c.cpu;
   j["memory"] = std::to_string(c.memory);
   j["disk"] = Opt(c.disk);

@@ -5,8 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "db/action_store.h"
-#include "service/container.h"
+#include "model/action.h"
+#include "model/container.h"
 #include "service/host_service.h"
 
 namespace zunvm {

@@ -113,15 +113,15 @@ void ContainerService::Queue(const std::string& uuid, int64_t action_id,
 }
 
 Status ContainerService::Accept(const RequestContext& ctx, const std::string& ident,
-                                const std::string& op, const std::string& action,
-                                const char* task_state, const char* new_status,
+                                Op op, const std::string& action, TaskState task_state,
+                                std::optional<ContainerStatus> new_status,
                                 std::function<Status(const std::string& uuid)> work) {
   auto found = Lookup(ident);
   if (!found) return found.error();
   auto c = Mutate(found->uuid, [&](Container& rec) -> Status {
     ZUNVM_RETURN_IF_ERROR(CheckAllowed(op, rec.uuid, rec.status));
     rec.task_state = task_state;
-    if (new_status) rec.status = new_status;
+    if (new_status) rec.status = *new_status;
     return Status::Ok();
   });
   if (!c) return c.error();
@@ -146,7 +146,7 @@ Result<Container> ContainerService::Create(const RequestContext& ctx, Container 
   }
   if (c.uuid.empty()) c.uuid = NewUuid();  // else chosen by the caller (Zun's driver)
   if (c.name.empty()) c.name = GenerateContainerName();
-  c.status = status::kCreating;
+  c.status = ContainerStatus::kCreating;
   c.task_state.reset();
   c.user_id = ctx.user_id;
   c.project_id = ctx.project_id;
@@ -193,7 +193,7 @@ Result<Container> ContainerService::NetworkAttach(const RequestContext& ctx, con
   if (!networks_) return Err(Status::NotImplemented("This zunvmd has no networks."));
   auto found = Lookup(ident);
   if (!found) return found;
-  ZUNVM_RETURN_IF_ERROR(CheckAllowed("network_attach", found->uuid, found->status));
+  ZUNVM_RETURN_IF_ERROR(CheckAllowed(Op::kNetworkAttach, found->uuid, found->status));
   auto request = networks_->ParseNet(net);
   if (!request) return Err(request.error());
   int64_t action = RecordAction(ctx, found->uuid, "network_attach");
@@ -213,7 +213,7 @@ Result<Container> ContainerService::NetworkDetach(const RequestContext& ctx, con
   if (!networks_) return Err(Status::NotImplemented("This zunvmd has no networks."));
   auto found = Lookup(ident);
   if (!found) return found;
-  ZUNVM_RETURN_IF_ERROR(CheckAllowed("network_detach", found->uuid, found->status));
+  ZUNVM_RETURN_IF_ERROR(CheckAllowed(Op::kNetworkDetach, found->uuid, found->status));
   auto nics = networks_->NicsOf(found->uuid);
   if (!nics) return Err(nics.error());
   auto net = networks_->Find(network_or_port);
@@ -253,7 +253,7 @@ Result<Container> ContainerService::Update(const RequestContext& ctx, const std:
                                            const ContainerPatch& patch) {
   auto found = Lookup(ident);
   if (!found) return found;
-  ZUNVM_RETURN_IF_ERROR(CheckAllowed("update", found->uuid, found->status));
+  ZUNVM_RETURN_IF_ERROR(CheckAllowed(Op::kUpdate, found->uuid, found->status));
   int64_t action = RecordAction(ctx, found->uuid, "update");
   bool limits = (patch.cpu && *patch.cpu != found->cpu) ||
                 (patch.memory && *patch.memory != found->memory);
@@ -305,7 +305,7 @@ Result<Container> ContainerService::ResizeContainer(const RequestContext& ctx,
                                                     const ContainerPatch& patch) {
   auto found = Lookup(ident);
   if (!found) return found;
-  ZUNVM_RETURN_IF_ERROR(CheckAllowed("resize_container", found->uuid, found->status));
+  ZUNVM_RETURN_IF_ERROR(CheckAllowed(Op::kResizeContainer, found->uuid, found->status));
   int64_t action = RecordAction(ctx, found->uuid, "resize");
   std::string uuid = found->uuid;
   Queue(uuid, action, [this, uuid, patch] { return DoUpdate(uuid, patch); });
@@ -314,52 +314,52 @@ Result<Container> ContainerService::ResizeContainer(const RequestContext& ctx,
 
 Status ContainerService::Delete(const RequestContext& ctx, const std::string& ident, bool force,
                                 bool stop) {
-  std::string op = force ? "delete_force" : stop ? "delete_stop" : "delete";
-  return Accept(ctx, ident, op, "delete", task::kDeleting, status::kDeleting,
+  Op op = force ? Op::kDeleteForce : stop ? Op::kDeleteStop : Op::kDelete;
+  return Accept(ctx, ident, op, "delete", TaskState::kDeleting, ContainerStatus::kDeleting,
                 [this, force, stop](const std::string& uuid) { return DoDelete(uuid, force, stop); });
 }
 
 Status ContainerService::Start(const RequestContext& ctx, const std::string& ident) {
-  return Accept(ctx, ident, "start", "start", task::kStarting, nullptr,
+  return Accept(ctx, ident, Op::kStart, "start", TaskState::kStarting, std::nullopt,
                 [this](const std::string& uuid) { return DoStart(uuid); });
 }
 
 Status ContainerService::Stop(const RequestContext& ctx, const std::string& ident, int timeout) {
-  return Accept(ctx, ident, "stop", "stop", task::kStopping, nullptr,
+  return Accept(ctx, ident, Op::kStop, "stop", TaskState::kStopping, std::nullopt,
                 [this, timeout](const std::string& uuid) { return DoStop(uuid, timeout); });
 }
 
 Status ContainerService::Reboot(const RequestContext& ctx, const std::string& ident,
                                 int timeout) {
-  return Accept(ctx, ident, "reboot", "reboot", task::kRebooting, status::kRestarting,
+  return Accept(ctx, ident, Op::kReboot, "reboot", TaskState::kRebooting, ContainerStatus::kRestarting,
                 [this, timeout](const std::string& uuid) { return DoReboot(uuid, timeout); });
 }
 
 Status ContainerService::Pause(const RequestContext& ctx, const std::string& ident) {
-  return Accept(ctx, ident, "pause", "pause", task::kPausing, nullptr,
+  return Accept(ctx, ident, Op::kPause, "pause", TaskState::kPausing, std::nullopt,
                 [this](const std::string& uuid) { return DoPause(uuid, true); });
 }
 
 Status ContainerService::Unpause(const RequestContext& ctx, const std::string& ident) {
-  return Accept(ctx, ident, "unpause", "unpause", task::kUnpausing, nullptr,
+  return Accept(ctx, ident, Op::kUnpause, "unpause", TaskState::kUnpausing, std::nullopt,
                 [this](const std::string& uuid) { return DoPause(uuid, false); });
 }
 
 Status ContainerService::Kill(const RequestContext& ctx, const std::string& ident, int signal) {
-  return Accept(ctx, ident, "kill", "kill", task::kKilling, nullptr,
+  return Accept(ctx, ident, Op::kKill, "kill", TaskState::kKilling, std::nullopt,
                 [this, signal](const std::string& uuid) { return DoKill(uuid, signal); });
 }
 
 Status ContainerService::Rebuild(const RequestContext& ctx, const std::string& ident,
                                  const std::optional<std::string>& image) {
-  return Accept(ctx, ident, "rebuild", "rebuild", task::kRebuilding, status::kRebuilding,
+  return Accept(ctx, ident, Op::kRebuild, "rebuild", TaskState::kRebuilding, ContainerStatus::kRebuilding,
                 [this, image](const std::string& uuid) { return DoRebuild(uuid, image); });
 }
 
 Result<std::string> ContainerService::Logs(const std::string& ident, const LogQuery& q) {
   auto c = Lookup(ident);
   if (!c) return Err(c.error());
-  ZUNVM_RETURN_IF_ERROR(CheckAllowed("logs", c->uuid, c->status));
+  ZUNVM_RETURN_IF_ERROR(CheckAllowed(Op::kLogs, c->uuid, c->status));
   return logs_->Read(c->uuid, q);
 }
 
@@ -368,7 +368,7 @@ Result<ExecResult> ContainerService::Execute(const RequestContext& ctx, const st
                                              const std::string& text) {
   auto c = Lookup(ident);
   if (!c) return Err(c.error());
-  ZUNVM_RETURN_IF_ERROR(CheckAllowed("execute", c->uuid, c->status));
+  ZUNVM_RETURN_IF_ERROR(CheckAllowed(Op::kExecute, c->uuid, c->status));
   int64_t action = RecordAction(ctx, c->uuid, "exec_cmd");
   auto r = driver_->Exec(c->uuid, argv, std::chrono::seconds(cfg_.execute_timeout));
   if (!r && r.error().code() == Code::kDeadlineExceeded) {
@@ -383,21 +383,21 @@ Result<ExecResult> ContainerService::Execute(const RequestContext& ctx, const st
 Status ContainerService::Resize(const std::string& ident, int width, int height) {
   auto c = Lookup(ident);
   if (!c) return c.error();
-  ZUNVM_RETURN_IF_ERROR(CheckAllowed("resize", c->uuid, c->status));
+  ZUNVM_RETURN_IF_ERROR(CheckAllowed(Op::kResize, c->uuid, c->status));
   return driver_->ResizeTty(c->uuid, width, height);
 }
 
 Result<TopResult> ContainerService::Top(const std::string& ident, const std::string& ps_args) {
   auto c = Lookup(ident);
   if (!c) return Err(c.error());
-  ZUNVM_RETURN_IF_ERROR(CheckAllowed("top", c->uuid, c->status));
+  ZUNVM_RETURN_IF_ERROR(CheckAllowed(Op::kTop, c->uuid, c->status));
   return driver_->Top(c->uuid, ps_args);
 }
 
 Result<std::pair<Container, SandboxStats>> ContainerService::Stats(const std::string& ident) {
   auto c = Lookup(ident);
   if (!c) return Err(c.error());
-  ZUNVM_RETURN_IF_ERROR(CheckAllowed("stats", c->uuid, c->status));
+  ZUNVM_RETURN_IF_ERROR(CheckAllowed(Op::kStats, c->uuid, c->status));
   auto s = driver_->Stats(c->uuid);
   if (!s) return Err(s.error());
   return std::make_pair(*c, *s);
@@ -406,7 +406,7 @@ Result<std::pair<Container, SandboxStats>> ContainerService::Stats(const std::st
 Result<Archive> ContainerService::GetArchive(const std::string& ident, const std::string& path) {
   auto c = Lookup(ident);
   if (!c) return Err(c.error());
-  ZUNVM_RETURN_IF_ERROR(CheckAllowed("get_archive", c->uuid, c->status));
+  ZUNVM_RETURN_IF_ERROR(CheckAllowed(Op::kGetArchive, c->uuid, c->status));
   return driver_->GetArchive(c->uuid, path);
 }
 
@@ -414,7 +414,7 @@ Status ContainerService::PutArchive(const RequestContext& ctx, const std::string
                                     const std::string& path, const std::string& tar) {
   auto c = Lookup(ident);
   if (!c) return c.error();
-  ZUNVM_RETURN_IF_ERROR(CheckAllowed("put_archive", c->uuid, c->status));
+  ZUNVM_RETURN_IF_ERROR(CheckAllowed(Op::kPutArchive, c->uuid, c->status));
   int64_t action = RecordAction(ctx, c->uuid, "put_archive");
   Status st = driver_->PutArchive(c->uuid, path, tar);
   FinishAction(action, st);
@@ -426,7 +426,7 @@ Result<std::string> ContainerService::Commit(const RequestContext& ctx, const st
                                              const std::string& tag) {
   auto c = Lookup(ident);
   if (!c) return Err(c.error());
-  ZUNVM_RETURN_IF_ERROR(CheckAllowed("commit", c->uuid, c->status));
+  ZUNVM_RETURN_IF_ERROR(CheckAllowed(Op::kCommit, c->uuid, c->status));
   int64_t action = RecordAction(ctx, c->uuid, "commit");
   auto id = CommitImage(*c, repository, tag);
   FinishAction(action, id ? Status::Ok() : id.error());

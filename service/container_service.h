@@ -22,17 +22,16 @@
 #include "db/action_store.h"
 #include "db/container_store.h"
 #include "driver/driver.h"
-#include "service/container.h"
+#include "model/action.h"
+#include "model/container.h"
+#include "model/list_query.h"
+#include "model/request_context.h"
+#include "model/results.h"
 #include "service/log_store.h"
 #include "service/serial_executor.h"
+#include "service/state_table.h"
 
 namespace zunvm {
-
-struct RequestContext {
-  std::string request_id;
-  std::string user_id;
-  std::string project_id;
-};
 
 struct ContainerPatch {
   std::optional<double> cpu;
@@ -129,8 +128,8 @@ class ContainerService : public DriverEvents {
   // Looks up, checks the state table for `op`, sets `task_state` (and `new_status` if
   // given), records the action and queues `work` under the container's uuid, all before
   // returning: what an accepted (202) operation does.
-  Status Accept(const RequestContext& ctx, const std::string& ident, const std::string& op,
-                const std::string& action, const char* task_state, const char* new_status,
+  Status Accept(const RequestContext& ctx, const std::string& ident, Op op, const std::string& action,
+                TaskState task_state, std::optional<ContainerStatus> new_status,
                 std::function<Status(const std::string& uuid)> work);
   int64_t RecordAction(const RequestContext& ctx, const std::string& uuid,
                        const std::string& action);

@@ -18,7 +18,7 @@ bool IsNotFound(const Status& st) { return st.code() == Code::kNotFound; }
 
 void ContainerService::Fail(const std::string& uuid, const Status& st) {
   auto r = Mutate(uuid, [&](Container& c) {
-    c.status = status::kError;
+    c.status = ContainerStatus::kError;
     c.status_reason = st.message();
     c.task_state.reset();
     return Status::Ok();
@@ -47,7 +47,7 @@ Result<SandboxSpec> ContainerService::PrepareImage(const std::string& uuid) {
   if (!img && img.error().code() != Code::kNotFound) return Err(img.error());
   if (policy == "always" || (!img && policy != "never")) {
     auto pulling = Mutate(uuid, [](Container& rec) -> Status {
-      rec.task_state = task::kImagePulling;
+      rec.task_state = TaskState::kImagePulling;
       return Status::Ok();
     });
     if (!pulling) return Err(pulling.error());
@@ -66,7 +66,7 @@ Result<SandboxSpec> ContainerService::PrepareImage(const std::string& uuid) {
       }
     }
     auto creating = Mutate(uuid, [](Container& rec) -> Status {
-      rec.task_state = task::kCreating;
+      rec.task_state = TaskState::kCreating;
       return Status::Ok();
     });
     if (!creating) return Err(creating.error());
@@ -85,7 +85,7 @@ Result<SandboxSpec> ContainerService::PrepareImage(const std::string& uuid) {
 
 Status ContainerService::DoCreate(const std::string& uuid, bool run) {
   auto c = Mutate(uuid, [](Container& rec) -> Status {
-    rec.task_state = task::kCreating;
+    rec.task_state = TaskState::kCreating;
     return Status::Ok();
   });
   if (!c) return c.error();
@@ -100,11 +100,11 @@ Status ContainerService::DoCreate(const std::string& uuid, bool run) {
     return info.error();
   }
   auto created = Mutate(uuid, [&](Container& rec) -> Status {
-    rec.status = status::kCreated;
+    rec.status = ContainerStatus::kCreated;
     rec.status_reason.reset();
     rec.container_id = info->sandbox_id;
     if (!info->hostname.empty()) rec.hostname = info->hostname;
-    rec.task_state = run ? std::optional<std::string>(task::kStarting) : std::nullopt;
+    rec.task_state = run ? std::optional<TaskState>(TaskState::kStarting) : std::nullopt;
     return Status::Ok();
   });
   if (!created) return created.error();
@@ -139,7 +139,7 @@ Status ContainerService::DoStart(const std::string& uuid) {
     return st;
   }
   auto r = Mutate(uuid, [&](Container& rec) -> Status {
-    rec.status = status::kRunning;
+    rec.status = ContainerStatus::kRunning;
     rec.status_reason.reset();
     rec.task_state.reset();
     rec.started_at = clock_();
@@ -201,7 +201,7 @@ Status ContainerService::DoPause(const std::string& uuid, bool pause) {
     return st;
   }
   auto r = Mutate(uuid, [&](Container& rec) -> Status {
-    rec.status = pause ? status::kPaused : status::kRunning;
+    rec.status = pause ? ContainerStatus::kPaused : ContainerStatus::kRunning;
     rec.task_state.reset();
     return Status::Ok();
   });
@@ -252,10 +252,10 @@ Status ContainerService::DoRebuild(const std::string& uuid,
   }
   auto r = Mutate(uuid, [&](Container& rec) -> Status {
     rec.container_id = created->sandbox_id;
-    rec.status = status::kCreated;
+    rec.status = ContainerStatus::kCreated;
     rec.status_reason.reset();
     rec.exit_code.reset();
-    rec.task_state = was_running ? std::optional<std::string>(task::kStarting) : std::nullopt;
+    rec.task_state = was_running ? std::optional<TaskState>(TaskState::kStarting) : std::nullopt;
     return Status::Ok();
   });
   if (!r) return r.error();
@@ -314,11 +314,11 @@ void ContainerService::HandleExit(const std::string& uuid, int exit_code, bool m
   bool remove = false;
   int backoff_exp = 0;
   auto r = Mutate(uuid, [&](Container& c) {
-    bool live = c.status == status::kRunning || c.status == status::kPaused ||
+    bool live = c.status == ContainerStatus::kRunning || c.status == ContainerStatus::kPaused ||
                 c.task_state.has_value();
     if (!live && !manual) return Status::Conflict("stale exit");  // already handled
     manual = manual || c.manually_stopped;
-    c.status = status::kStopped;
+    c.status = ContainerStatus::kStopped;
     c.health.reset();
     c.exit_code = exit_code;
     c.finished_at = clock_();
@@ -333,12 +333,12 @@ void ContainerService::HandleExit(const std::string& uuid, int exit_code, bool m
       }
     }
     if (restart) {
-      c.status = status::kRestarting;
+      c.status = ContainerStatus::kRestarting;
       backoff_exp = std::min(c.restart_count, 7);
     } else if (c.auto_remove) {
       remove = true;
-      c.status = status::kDeleting;
-      c.task_state = task::kDeleting;
+      c.status = ContainerStatus::kDeleting;
+      c.task_state = TaskState::kDeleting;
     }
     return Status::Ok();
   });
@@ -355,14 +355,14 @@ void ContainerService::HandleExit(const std::string& uuid, int exit_code, bool m
 
 void ContainerService::PolicyRestart(const std::string& uuid) {
   auto c = store_->Get(uuid);
-  if (!c || c->status != status::kRestarting) return;  // deleted or changed meanwhile
+  if (!c || c->status != ContainerStatus::kRestarting) return;  // deleted or changed meanwhile
   Status st = driver_->Start(uuid);
   if (!st.ok()) {
     Fail(uuid, st);
     return;
   }
   auto r = Mutate(uuid, [&](Container& rec) -> Status {
-    rec.status = status::kRunning;
+    rec.status = ContainerStatus::kRunning;
     rec.started_at = clock_();
     rec.health.reset();
     rec.restart_count += 1;
@@ -390,8 +390,8 @@ void ContainerService::OnLost(const std::string& uuid, const std::string& reason
 void ContainerService::Reconcile(const std::string& uuid) {
   auto c = store_->Get(uuid);
   if (!c || c->task_state || !c->container_id) return;
-  if (c->status == status::kCreating || c->status == status::kDeleting ||
-      c->status == status::kError) {
+  if (c->status == ContainerStatus::kCreating || c->status == ContainerStatus::kDeleting ||
+      c->status == ContainerStatus::kError) {
     return;
   }
   auto info = driver_->Inspect(uuid);
@@ -411,8 +411,8 @@ void ContainerService::Reconcile(const std::string& uuid) {
   switch (info->state) {
     case SandboxState::kRunning:
     case SandboxState::kPaused: {
-      std::string want = info->state == SandboxState::kRunning ? status::kRunning : status::kPaused;
-      if (c->status != want && c->status != status::kRestarting) {
+      ContainerStatus want = info->state == SandboxState::kRunning ? ContainerStatus::kRunning : ContainerStatus::kPaused;
+      if (c->status != want && c->status != ContainerStatus::kRestarting) {
         (void)Mutate(uuid, [&](Container& rec) -> Status {
           rec.status = want;
           return Status::Ok();
@@ -421,7 +421,7 @@ void ContainerService::Reconcile(const std::string& uuid) {
       break;
     }
     case SandboxState::kStopped:
-      if (c->status == status::kRunning || c->status == status::kPaused) {
+      if (c->status == ContainerStatus::kRunning || c->status == ContainerStatus::kPaused) {
         HandleExit(uuid, info->exit_code.value_or(0), false);
       }
       break;
@@ -456,9 +456,9 @@ Status ContainerService::Recover() {
   }
   for (const auto& c : *all) {
     std::string uuid = c.uuid;
-    if (c.status == status::kDeleting) {
+    if (c.status == ContainerStatus::kDeleting) {
       executor_->Post(uuid, [this, uuid] { (void)DoDelete(uuid, true, false); });
-    } else if (c.status == status::kCreating) {
+    } else if (c.status == ContainerStatus::kCreating) {
       executor_->Post(uuid, [this, uuid] {
         (void)driver_->Delete(uuid, true);
         auto r = Mutate(uuid, [](Container& rec) -> Status {
@@ -468,26 +468,26 @@ Status ContainerService::Recover() {
         (void)r;
         Fail(uuid, Status::Internal("zunvmd restarted while the container was being created"));
       });
-    } else if (c.task_state || c.status == status::kRestarting ||
-               c.status == status::kRebuilding) {
+    } else if (c.task_state || c.status == ContainerStatus::kRestarting ||
+               c.status == ContainerStatus::kRebuilding) {
       // An operation was interrupted: settle to what the sandbox says.
       executor_->Post(uuid, [this, uuid] {
         auto info = driver_->Inspect(uuid);
         auto r = Mutate(uuid, [&](Container& rec) -> Status {
           rec.task_state.reset();
           if (!info) {
-            rec.status = status::kError;
+            rec.status = ContainerStatus::kError;
             rec.status_reason = "zunvmd restarted during an operation and the sandbox is gone";
             rec.container_id.reset();
           } else if (info->state == SandboxState::kRunning) {
-            rec.status = status::kRunning;
+            rec.status = ContainerStatus::kRunning;
           } else if (info->state == SandboxState::kPaused) {
-            rec.status = status::kPaused;
+            rec.status = ContainerStatus::kPaused;
           } else if (info->state == SandboxState::kStopped) {
-            rec.status = status::kStopped;
+            rec.status = ContainerStatus::kStopped;
             rec.exit_code = info->exit_code;
           } else {
-            rec.status = status::kCreated;
+            rec.status = ContainerStatus::kCreated;
           }
           return Status::Ok();
         });
@@ -512,7 +512,7 @@ void ContainerService::CheckHealth() {
   TimePoint now = clock_();
   std::map<std::string, HealthState> next;
   for (const auto& c : *all) {
-    if (!c.healthcheck || c.healthcheck->test.empty() || c.status != status::kRunning || c.task_state) continue;
+    if (!c.healthcheck || c.healthcheck->test.empty() || c.status != ContainerStatus::kRunning || c.task_state) continue;
     HealthState st = health_.count(c.uuid) ? health_[c.uuid] : HealthState{now, 0};
     // Docker's defaults for what the request left at 0: every 30 s, 30 s timeout, 3 retries.
     auto interval = std::chrono::seconds(c.healthcheck->interval > 0 ? c.healthcheck->interval : 30);
@@ -520,7 +520,7 @@ void ContainerService::CheckHealth() {
     int retries = c.healthcheck->retries > 0 ? c.healthcheck->retries : 3;
     if (!c.health) {
       (void)Mutate(c.uuid, [](Container& rec) -> Status {
-        rec.health = "starting";
+        rec.health = Health::kStarting;
         return Status::Ok();
       });
     }
@@ -531,15 +531,17 @@ void ContainerService::CheckHealth() {
     auto r = driver_->Exec(c.uuid, {"sh", "-c", c.healthcheck->test}, std::chrono::seconds(timeout));
     st.failures = r && r->exit_code == 0 ? 0 : st.failures + 1;
     st.next = clock_() + interval;
-    std::string health = st.failures == 0 ? "healthy" : st.failures >= retries ? "unhealthy" : c.health.value_or("starting");
+    Health health = st.failures == 0 ? Health::kHealthy
+                    : st.failures >= retries ? Health::kUnhealthy
+                                             : c.health.value_or(Health::kStarting);
     bool heal = false;
     auto updated = Mutate(c.uuid, [&](Container& rec) -> Status {
-      if (rec.status != status::kRunning || rec.task_state) return Status::Conflict("changed meanwhile");
+      if (rec.status != ContainerStatus::kRunning || rec.task_state) return Status::Conflict("changed meanwhile");
       rec.health = health;
-      if (health == "unhealthy" && rec.auto_heal) {
+      if (health == Health::kUnhealthy && rec.auto_heal) {
         heal = true;
-        rec.status = status::kRestarting;
-        rec.task_state = task::kRebooting;
+        rec.status = ContainerStatus::kRestarting;
+        rec.task_state = TaskState::kRebooting;
         rec.status_reason = "unhealthy: rebooted by auto_heal";
       }
       return Status::Ok();

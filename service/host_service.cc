@@ -18,9 +18,9 @@ Result<HostRecord> HostService::ThisHost() {
   if (!all) return Err(all.error());
   for (const auto& c : *all) {
     ++h.total_containers;
-    if (c.status == status::kRunning) ++h.running_containers;
-    if (c.status == status::kPaused) ++h.paused_containers;
-    if (c.status == status::kStopped) ++h.stopped_containers;
+    if (c.status == ContainerStatus::kRunning) ++h.running_containers;
+    if (c.status == ContainerStatus::kPaused) ++h.paused_containers;
+    if (c.status == ContainerStatus::kStopped) ++h.stopped_containers;
     h.cpu_used += c.cpu;
     h.mem_used += c.memory;
     h.disk_used += c.disk.value_or(0);

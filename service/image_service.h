@@ -20,7 +20,7 @@
 #include "image/archive_import.h"
 #include "image/blob_store.h"
 #include "image/reference.h"
-#include "service/container.h"
+#include "model/container.h"
 
 namespace zunvm {
 

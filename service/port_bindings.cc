@@ -14,7 +14,7 @@ using nlohmann::json;
 namespace {
 
 bool Live(const Container& c) {
-  return c.status == status::kRunning || c.status == status::kPaused || c.status == status::kRestarting;
+  return c.status == ContainerStatus::kRunning || c.status == ContainerStatus::kPaused || c.status == ContainerStatus::kRestarting;
 }
 
 // Whether something on the host holds ip:port/proto now (a bind that fails with EADDRINUSE).

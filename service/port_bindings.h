@@ -20,7 +20,7 @@
 
 #include "common/config.h"
 #include "network/port_publisher.h"
-#include "service/container.h"
+#include "model/container.h"
 #include "service/network_service.h"
 
 namespace zunvm {

@@ -3,61 +3,63 @@
 #include <map>
 #include <set>
 
-#include "service/container.h"
-
 namespace zunvm {
 
 namespace {
-using namespace status;
-using States = std::set<std::string>;
 
-const std::map<std::string, States>& Table() {
-  static const std::map<std::string, States> table = {
-      {"start", {kCreated, kStopped, kError}},
-      {"stop", {kRunning}},
-      {"pause", {kRunning}},
-      {"kill", {kRunning}},
-      {"execute", {kRunning}},
-      {"execute_resize", {kRunning}},
-      {"attach", {kRunning}},
-      {"resize", {kRunning}},
-      {"top", {kRunning}},
-      {"stats", {kRunning}},
-      {"unpause", {kPaused}},
-      {"reboot", {kCreated, kRunning, kStopped, kError}},
-      {"rebuild", {kCreated, kRunning, kStopped, kError}},
-      {"update", {kCreated, kRunning, kStopped, kPaused}},
-      {"resize_container", {kCreated, kRunning, kStopped, kPaused}},
-      {"add_security_group", {kCreated, kRunning, kStopped, kPaused}},
-      {"remove_security_group", {kCreated, kRunning, kStopped, kPaused}},
-      {"network_attach", {kCreated, kRunning, kStopped, kPaused}},
-      {"network_detach", {kCreated, kRunning, kStopped, kPaused}},
-      {"commit", {kRunning, kStopped, kPaused}},
-      {"get_archive", {kCreated, kPaused, kRunning, kStopped}},
-      {"put_archive", {kCreated, kPaused, kRunning, kStopped}},
-      {"logs", {kCreated, kError, kPaused, kRunning, kStopped, kUnknown}},
-      {"delete", {kCreated, kError, kStopped, kDeleted, kDead}},
-      {"delete_stop", {kRunning, kCreated, kError, kStopped, kDeleted, kDead}},
-      {"delete_force",
-       {kCreated, kCreating, kError, kRunning, kStopped, kUnknown, kDeleted, kDead, kRestarting,
-        kRebuilding, kDeleting}},
+using S = ContainerStatus;
+using States = std::set<ContainerStatus>;
+
+struct Rule {
+  const char* name;
+  States allowed;
+};
+
+const std::map<Op, Rule>& Table() {
+  static const std::map<Op, Rule> table = {
+      {Op::kStart, {"start", {S::kCreated, S::kStopped, S::kError}}},
+      {Op::kStop, {"stop", {S::kRunning}}},
+      {Op::kPause, {"pause", {S::kRunning}}},
+      {Op::kKill, {"kill", {S::kRunning}}},
+      {Op::kExecute, {"execute", {S::kRunning}}},
+      {Op::kExecuteResize, {"execute_resize", {S::kRunning}}},
+      {Op::kAttach, {"attach", {S::kRunning}}},
+      {Op::kResize, {"resize", {S::kRunning}}},
+      {Op::kTop, {"top", {S::kRunning}}},
+      {Op::kStats, {"stats", {S::kRunning}}},
+      {Op::kUnpause, {"unpause", {S::kPaused}}},
+      {Op::kReboot, {"reboot", {S::kCreated, S::kRunning, S::kStopped, S::kError}}},
+      {Op::kRebuild, {"rebuild", {S::kCreated, S::kRunning, S::kStopped, S::kError}}},
+      {Op::kUpdate, {"update", {S::kCreated, S::kRunning, S::kStopped, S::kPaused}}},
+      {Op::kResizeContainer, {"resize_container", {S::kCreated, S::kRunning, S::kStopped, S::kPaused}}},
+      {Op::kAddSecurityGroup, {"add_security_group", {S::kCreated, S::kRunning, S::kStopped, S::kPaused}}},
+      {Op::kRemoveSecurityGroup, {"remove_security_group", {S::kCreated, S::kRunning, S::kStopped, S::kPaused}}},
+      {Op::kNetworkAttach, {"network_attach", {S::kCreated, S::kRunning, S::kStopped, S::kPaused}}},
+      {Op::kNetworkDetach, {"network_detach", {S::kCreated, S::kRunning, S::kStopped, S::kPaused}}},
+      {Op::kCommit, {"commit", {S::kRunning, S::kStopped, S::kPaused}}},
+      {Op::kGetArchive, {"get_archive", {S::kCreated, S::kPaused, S::kRunning, S::kStopped}}},
+      {Op::kPutArchive, {"put_archive", {S::kCreated, S::kPaused, S::kRunning, S::kStopped}}},
+      {Op::kLogs, {"logs", {S::kCreated, S::kError, S::kPaused, S::kRunning, S::kStopped, S::kUnknown}}},
+      {Op::kDelete, {"delete", {S::kCreated, S::kError, S::kStopped, S::kDeleted, S::kDead}}},
+      {Op::kDeleteStop, {"delete_stop", {S::kRunning, S::kCreated, S::kError, S::kStopped, S::kDeleted, S::kDead}}},
+      {Op::kDeleteForce,
+       {"delete_force",
+        {S::kCreated, S::kCreating, S::kError, S::kRunning, S::kStopped, S::kUnknown, S::kDeleted, S::kDead,
+         S::kRestarting, S::kRebuilding, S::kDeleting}}},
   };
   return table;
 }
+
 }  // namespace
 
-bool IsAllowed(const std::string& op, const std::string& st) {
-  auto it = Table().find(op);
-  return it != Table().end() && it->second.count(st) > 0;
-}
+const char* Name(Op op) { return Table().at(op).name; }
 
-Status CheckAllowed(const std::string& op, const std::string& uuid, const std::string& st) {
-  auto it = Table().find(op);
-  if (it == Table().end()) return Status::Internal("no state rule for operation " + op);
-  if (it->second.count(st)) return Status::Ok();
-  std::string verb = op;
-  if (op == "delete_stop" || op == "delete_force") verb = "delete";
-  return Status::Conflict("Cannot " + verb + " container " + uuid + " in " + st + " state.",
+bool IsAllowed(Op op, ContainerStatus st) { return Table().at(op).allowed.count(st) > 0; }
+
+Status CheckAllowed(Op op, const std::string& uuid, ContainerStatus st) {
+  if (IsAllowed(op, st)) return Status::Ok();
+  std::string verb = op == Op::kDeleteStop || op == Op::kDeleteForce ? "delete" : Name(op);
+  return Status::Conflict("Cannot " + verb + " container " + uuid + " in " + ToString(st) + " state.",
                           "InvalidStateException");
 }
 

@@ -5,14 +5,21 @@
 #include <string>
 
 #include "common/status.h"
+#include "model/container.h"
 
 namespace zunvm {
 
-// `op` is one of: start stop pause unpause kill reboot rebuild update resize_container
-// execute execute_resize attach resize top stats commit get_archive put_archive logs delete
-// delete_stop delete_force add_security_group remove_security_group network_attach
-// network_detach. Unknown ops are refused (a programming error reported as Internal).
-Status CheckAllowed(const std::string& op, const std::string& uuid, const std::string& status);
-bool IsAllowed(const std::string& op, const std::string& status);
+// The operations the table knows; Name() is Zun's (the verb of the 409 message is it, with
+// the three kinds of delete all saying "delete").
+enum class Op {
+  kStart, kStop, kPause, kUnpause, kKill, kReboot, kRebuild, kUpdate, kResizeContainer,
+  kExecute, kExecuteResize, kAttach, kResize, kTop, kStats, kCommit, kGetArchive, kPutArchive,
+  kLogs, kDelete, kDeleteStop, kDeleteForce, kAddSecurityGroup, kRemoveSecurityGroup,
+  kNetworkAttach, kNetworkDetach,
+};
+const char* Name(Op op);
+
+Status CheckAllowed(Op op, const std::string& uuid, ContainerStatus status);
+bool IsAllowed(Op op, ContainerStatus status);
 
 }  // namespace zunvm

@@ -296,7 +296,7 @@ TEST_F(RegistryPullTest, CreatePullsAMissingImageAndAppliesItsDefaults) {
   ASSERT_TRUE(made) << made.error().ToString();
   ASSERT_TRUE(testing_util::Eventually([&] {
     auto r = containers_->Get(made->uuid);
-    return r && r->status == "Created";
+    return r && r->status == ContainerStatus::kCreated;
   }, std::chrono::seconds(60)));
   auto rec = containers_->Get(made->uuid);
   ASSERT_TRUE(rec);
@@ -325,7 +325,7 @@ TEST_F(RegistryPullTest, CreatePullsAMissingImageAndAppliesItsDefaults) {
   bad.image = reg_ + "/team/none:1";
   auto b = svc.Create(ctx, bad, false);
   ASSERT_TRUE(b);
-  ASSERT_TRUE(testing_util::Eventually([&] { return containers_->Get(b->uuid)->status == "Error"; },
+  ASSERT_TRUE(testing_util::Eventually([&] { return containers_->Get(b->uuid)->status == ContainerStatus::kError; },
                                        std::chrono::seconds(60)));
   EXPECT_NE(containers_->Get(b->uuid)->status_reason.value_or("").find("not in registry"), std::string::npos)
       << containers_->Get(b->uuid)->status_reason.value_or("");

@@ -45,8 +45,8 @@ class ServiceTest : public ::testing::Test {
     c.name = "c" + uuid.substr(0, 4);
     c.image = "busybox";
     c.command = std::vector<std::string>{"sleep", "inf"};
-    c.status = st;
-    c.task_state = task;
+    c.status = ParseContainerStatus(st).value();
+    if (task) c.task_state = ParseTaskState(*task).value();
     c.container_id = "fake-x";
     c.created_at = std::chrono::system_clock::now();
     EXPECT_TRUE(store_->Insert(c).ok());
@@ -64,7 +64,7 @@ class ServiceTest : public ::testing::Test {
   }
   std::string StatusOf(const std::string& uuid) {
     auto c = store_->Get(uuid);
-    return c ? c->status : "gone";
+    return c ? ToString(c->status) : "gone";
   }
 
   TempDir dir_;

@@ -87,42 +87,41 @@ TEST(Query, Decoding) {
 }
 
 struct StateCase {
-  const char* op;
-  const char* status;
+  Op op;
+  ContainerStatus status;
   bool allowed;
 };
 
-void PrintTo(const StateCase& c, std::ostream* os) { *os << c.op << " in " << c.status; }
+void PrintTo(const StateCase& c, std::ostream* os) { *os << Name(c.op) << " in " << ToString(c.status); }
 
 class StateTable : public ::testing::TestWithParam<StateCase> {};
 
 TEST_P(StateTable, FollowsZun) {
   const auto& c = GetParam();
   Status st = CheckAllowed(c.op, "u1", c.status);
-  EXPECT_EQ(st.ok(), c.allowed) << c.op << " in " << c.status;
+  EXPECT_EQ(st.ok(), c.allowed) << Name(c.op) << " in " << ToString(c.status);
   if (!c.allowed) {
     EXPECT_EQ(st.code(), Code::kConflict);
-    EXPECT_EQ(st.message(), std::string("Cannot ") +
-                                (std::string(c.op).rfind("delete", 0) == 0 ? "delete" : c.op) +
-                                " container u1 in " + c.status + " state.");
+    std::string verb = std::string(Name(c.op)).rfind("delete", 0) == 0 ? "delete" : Name(c.op);
+    EXPECT_EQ(st.message(), "Cannot " + verb + " container u1 in " + ToString(c.status) + " state.");
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Zun, StateTable,
-    ::testing::Values(StateCase{"start", "Created", true}, StateCase{"start", "Running", false},
-                      StateCase{"start", "Error", true}, StateCase{"stop", "Running", true},
-                      StateCase{"stop", "Stopped", false}, StateCase{"pause", "Paused", false},
-                      StateCase{"unpause", "Paused", true}, StateCase{"unpause", "Running", false},
-                      StateCase{"reboot", "Stopped", true}, StateCase{"reboot", "Paused", false},
-                      StateCase{"execute", "Stopped", false}, StateCase{"logs", "Unknown", true},
-                      StateCase{"logs", "Creating", false}, StateCase{"delete", "Running", false},
-                      StateCase{"delete", "Stopped", true}, StateCase{"delete_stop", "Running", true},
-                      StateCase{"delete_force", "Paused", false},
-                      StateCase{"delete_force", "Creating", true},
-                      StateCase{"update", "Paused", true}, StateCase{"update", "Error", false},
-                      StateCase{"commit", "Created", false}, StateCase{"get_archive", "Created", true},
-                      StateCase{"put_archive", "Error", false}));
+    ::testing::Values(StateCase{Op::kStart, ContainerStatus::kCreated, true}, StateCase{Op::kStart, ContainerStatus::kRunning, false},
+                      StateCase{Op::kStart, ContainerStatus::kError, true}, StateCase{Op::kStop, ContainerStatus::kRunning, true},
+                      StateCase{Op::kStop, ContainerStatus::kStopped, false}, StateCase{Op::kPause, ContainerStatus::kPaused, false},
+                      StateCase{Op::kUnpause, ContainerStatus::kPaused, true}, StateCase{Op::kUnpause, ContainerStatus::kRunning, false},
+                      StateCase{Op::kReboot, ContainerStatus::kStopped, true}, StateCase{Op::kReboot, ContainerStatus::kPaused, false},
+                      StateCase{Op::kExecute, ContainerStatus::kStopped, false}, StateCase{Op::kLogs, ContainerStatus::kUnknown, true},
+                      StateCase{Op::kLogs, ContainerStatus::kCreating, false}, StateCase{Op::kDelete, ContainerStatus::kRunning, false},
+                      StateCase{Op::kDelete, ContainerStatus::kStopped, true}, StateCase{Op::kDeleteStop, ContainerStatus::kRunning, true},
+                      StateCase{Op::kDeleteForce, ContainerStatus::kPaused, false},
+                      StateCase{Op::kDeleteForce, ContainerStatus::kCreating, true},
+                      StateCase{Op::kUpdate, ContainerStatus::kPaused, true}, StateCase{Op::kUpdate, ContainerStatus::kError, false},
+                      StateCase{Op::kCommit, ContainerStatus::kCreated, false}, StateCase{Op::kGetArchive, ContainerStatus::kCreated, true},
+                      StateCase{Op::kPutArchive, ContainerStatus::kError, false}));
 
 }  // namespace
 }  // namespace zunvm

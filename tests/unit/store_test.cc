@@ -72,9 +72,9 @@ TEST(ContainerStore, CrudAndNames) {
   Container again = a;
   EXPECT_EQ(store.Insert(again).code(), Code::kConflict);
   EXPECT_EQ(store.FindByName("dup")->size(), 2u);
-  a.status = "Running";
+  a.status = ContainerStatus::kRunning;
   ASSERT_TRUE(store.Update(a).ok());
-  EXPECT_EQ(store.Get(a.uuid)->status, "Running");
+  EXPECT_EQ(store.Get(a.uuid)->status, ContainerStatus::kRunning);
   ASSERT_TRUE(store.Delete(a.uuid).ok());
   EXPECT_EQ(store.Get(a.uuid).error().code(), Code::kNotFound);
   EXPECT_EQ(store.Update(a).code(), Code::kNotFound);

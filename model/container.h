@@ -1,5 +1,6 @@
-// The container record: what SQLite stores and the API renders. A plain value type; the
-// ContainerService owns the authoritative copies (in SQLite) and hands out snapshots.
+// The container record: what SQLite stores (db/container_codec.h) and the API renders
+// (rest/views.h). A plain value type; the ContainerService owns the authoritative copies (in
+// SQLite) and hands out snapshots.
 #pragma once
 
 #include <chrono>
@@ -7,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -15,34 +17,26 @@
 
 namespace zunvm {
 
-// Exact Zun status strings (consts.CONTAINER_STATUSES).
-namespace status {
-inline constexpr const char* kCreating = "Creating";
-inline constexpr const char* kCreated = "Created";
-inline constexpr const char* kRunning = "Running";
-inline constexpr const char* kStopped = "Stopped";
-inline constexpr const char* kPaused = "Paused";
-inline constexpr const char* kRestarting = "Restarting";
-inline constexpr const char* kRebuilding = "Rebuilding";
-inline constexpr const char* kDeleting = "Deleting";
-inline constexpr const char* kDeleted = "Deleted";
-inline constexpr const char* kDead = "Dead";
-inline constexpr const char* kError = "Error";
-inline constexpr const char* kUnknown = "Unknown";
-}  // namespace status
+// Zun's container statuses (consts.CONTAINER_STATUSES); ToString gives Zun's exact strings.
+enum class ContainerStatus {
+  kCreating, kCreated, kRunning, kStopped, kPaused, kRestarting, kRebuilding, kDeleting,
+  kDeleted, kDead, kError, kUnknown,
+};
+// Zun's task states (consts.*ING task states) that zunvmd sets while an operation runs.
+enum class TaskState {
+  kImagePulling, kCreating, kStarting, kDeleting, kStopping, kRebooting, kPausing, kUnpausing,
+  kKilling, kRebuilding,
+};
+// Docker's healthcheck results, shown in status_detail while Running.
+enum class Health { kStarting, kHealthy, kUnhealthy };
 
-namespace task {
-inline constexpr const char* kImagePulling = "image_pulling";
-inline constexpr const char* kCreating = "container_creating";
-inline constexpr const char* kStarting = "container_starting";
-inline constexpr const char* kDeleting = "container_deleting";
-inline constexpr const char* kStopping = "container_stopping";
-inline constexpr const char* kRebooting = "container_rebooting";
-inline constexpr const char* kPausing = "container_pausing";
-inline constexpr const char* kUnpausing = "container_unpausing";
-inline constexpr const char* kKilling = "container_killing";
-inline constexpr const char* kRebuilding = "container_rebuilding";
-}  // namespace task
+const char* ToString(ContainerStatus s);
+const char* ToString(TaskState t);
+const char* ToString(Health h);
+// Zun's strings back; nullopt for anything else.
+std::optional<ContainerStatus> ParseContainerStatus(std::string_view text);
+std::optional<TaskState> ParseTaskState(std::string_view text);
+std::optional<Health> ParseHealth(std::string_view text);
 
 struct RestartPolicy {
   std::string name;           // "", no, always, on-failure, unless-stopped
@@ -61,9 +55,9 @@ struct Container {
   std::string image;
   std::optional<std::vector<std::string>> command;
   std::optional<std::vector<std::string>> entrypoint;
-  std::string status = status::kCreating;
+  ContainerStatus status = ContainerStatus::kCreating;
   std::optional<std::string> status_reason;
-  std::optional<std::string> task_state;
+  std::optional<TaskState> task_state;
   double cpu = 1.0;
   int64_t memory = 512;             // MiB; rendered as a string
   std::optional<int64_t> disk;      // GiB
@@ -91,8 +85,8 @@ struct Container {
   std::optional<std::string> runtime;
   bool privileged = false;
   std::optional<Healthcheck> healthcheck;
-  // Result of the healthcheck while Running: "starting", "healthy" or "unhealthy" (Docker's).
-  std::optional<std::string> health;
+  // Result of the healthcheck while Running (Docker's).
+  std::optional<Health> health;
   std::optional<std::string> registry_id;
   std::string user_id;
   std::string project_id;
@@ -111,10 +105,5 @@ struct Container {
   // "Exited(1) 2 minutes ago", "Restarting"...
   std::string StatusDetail(TimePoint now) const;
 };
-
-// Serialisation of the whole record (the `data` column); unknown keys are ignored on read.
-nlohmann::json ToStorageJson(const Container& c);
-// Throws nlohmann::json exceptions on malformed input; callers at the DB edge catch them.
-Container FromStorageJson(const nlohmann::json& j);
 
 }  // namespace zunvm

@@ -1,48 +1,30 @@
-#include "service/container.h"
+#include "db/container_codec.h"
 
 namespace zunvm {
 
 using nlohmann::json;
 
-std::string Container::StatusDetail(TimePoint now) const {
-  using std::chrono::duration_cast;
-  using std::chrono::seconds;
-  if (status == status::kRunning || status == status::kPaused) {
-    TimePoint since = started_at.value_or(created_at);
-    std::string s = "Up " + HumanDuration(duration_cast<seconds>(now - since));
-    if (status == status::kPaused) s += " (paused)";
-    else if (health) s += " (" + *health + ")";  // as `docker ps` shows it
-    return s;
-  }
-  if (status == status::kStopped) {
-    if (!exit_code) return "Exited";
-    TimePoint since = finished_at.value_or(created_at);
-    return "Exited(" + std::to_string(*exit_code) + ") " +
-           HumanDuration(duration_cast<seconds>(now - since)) + " ago";
-  }
-  if (status == status::kError && exit_code) {
-    return "Exited(" + std::to_string(*exit_code) + ") (error)";
-  }
-  return status;
-}
+namespace {
 
 template <typename T>
-static json Opt(const std::optional<T>& v) {
+json Opt(const std::optional<T>& v) {
   return v ? json(*v) : json(nullptr);
 }
 
 template <typename T>
-static std::optional<T> GetOpt(const json& j, const char* key) {
+std::optional<T> GetOpt(const json& j, const char* key) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return std::nullopt;
   return it->get<T>();
 }
 
-static std::optional<TimePoint> GetTime(const json& j, const char* key) {
+std::optional<TimePoint> GetTime(const json& j, const char* key) {
   auto v = GetOpt<int64_t>(j, key);
   if (!v) return std::nullopt;
   return FromMicros(*v);
 }
+
+}  // namespace
 
 json ToStorageJson(const Container& c) {
   json j;
@@ -51,9 +33,9 @@ json ToStorageJson(const Container& c) {
   j["image"] = c.image;
   j["command"] = Opt(c.command);
   j["entrypoint"] = Opt(c.entrypoint);
-  j["status"] = c.status;
+  j["status"] = ToString(c.status);
   j["status_reason"] = Opt(c.status_reason);
-  j["task_state"] = Opt(c.task_state);
+  j["task_state"] = c.task_state ? json(ToString(*c.task_state)) : json(nullptr);
   j["cpu"] = c.cpu;
   j["memory"] = c.memory;
   j["disk"] = Opt(c.disk);
@@ -86,7 +68,7 @@ json ToStorageJson(const Container& c) {
   } else {
     j["healthcheck"] = nullptr;
   }
-  j["health"] = Opt(c.health);
+  j["health"] = c.health ? json(ToString(*c.health)) : json(nullptr);
   j["registry_id"] = Opt(c.registry_id);
   j["user_id"] = c.user_id;
   j["project_id"] = c.project_id;
@@ -109,9 +91,9 @@ Container FromStorageJson(const json& j) {
   c.image = j.at("image").get<std::string>();
   c.command = GetOpt<std::vector<std::string>>(j, "command");
   c.entrypoint = GetOpt<std::vector<std::string>>(j, "entrypoint");
-  c.status = j.at("status").get<std::string>();
+  c.status = ParseContainerStatus(j.at("status").get<std::string>()).value_or(ContainerStatus::kUnknown);
   c.status_reason = GetOpt<std::string>(j, "status_reason");
-  c.task_state = GetOpt<std::string>(j, "task_state");
+  if (auto t = GetOpt<std::string>(j, "task_state")) c.task_state = ParseTaskState(*t);
   c.cpu = j.value("cpu", 1.0);
   c.memory = j.value("memory", int64_t{512});
   c.disk = GetOpt<int64_t>(j, "disk");
@@ -143,7 +125,7 @@ Container FromStorageJson(const json& j) {
     c.healthcheck = Healthcheck{hc->value("test", std::string()), hc->value("interval", 0),
                                 hc->value("retries", 0), hc->value("timeout", 0)};
   }
-  c.health = GetOpt<std::string>(j, "health");
+  if (auto h = GetOpt<std::string>(j, "health")) c.health = ParseHealth(*h);
   c.registry_id = GetOpt<std::string>(j, "registry_id");
   c.user_id = j.value("user_id", std::string());
   c.project_id = j.value("project_id", std::string());
