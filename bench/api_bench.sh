@@ -15,7 +15,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
 duration=${DURATION:-10}
 conns=${CONNECTIONS:-16}
-zunvmd=$build/zunvmd
+zunvmd=$build/zunvmd-fake   # zunvmd with the fake driver (a test build)
 fixed_bin=${FIXED_LISTENER:-$build/fixed_listener}
 threads=4        # zunvmd's default [api] threads; the fixed listener gets the same pool size
 containers=100   # created before the GET cases; the list case returns all of them
@@ -77,7 +77,7 @@ alive() {  # fail loudly if a server died during the run
 # --- servers -------------------------------------------------------------------------------
 # The state sync loop is switched off so that it cannot fire in the middle of a case.
 printf '[DEFAULT]\nsync_container_state_interval = 0\n' >"$tmp/zunvm.conf"
-"$zunvmd" --config-file "$tmp/zunvm.conf" --state-dir "$tmp/state" --host-ip 127.0.0.1 --port 0 \
+"$zunvmd" --config-file "$tmp/zunvm.conf" --state-dir "$tmp/state" --driver fake --host-ip 127.0.0.1 --port 0 \
   >"$tmp/zunvmd.out" 2>"$tmp/zunvmd.out.err" &
 zpid=$!
 wait_for_line "$tmp/zunvmd.out" '^zunvmd listening on http://127\.0\.0\.1:[0-9]+' "$zpid"

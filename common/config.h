@@ -18,7 +18,7 @@ struct Config {
   bool debug = false;
   std::string state_dir = "/var/lib/zunvm";
   std::string host;                       // empty: the machine's hostname
-  std::string container_driver = "libvirt";  // libvirt | fake
+  std::string container_driver = "libvirt";  // app/driver_factory.h knows the names
   std::string container_runtime = "kata"; // runtime recorded for containers that name none
   std::vector<std::string> runtimes = {"kata"};
   std::string default_availability_zone = "nova";

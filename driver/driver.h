@@ -124,7 +124,7 @@ class SandboxDriver {
  public:
   virtual ~SandboxDriver() = default;
 
-  // Short name, e.g. "fake" or "libvirt".
+  // Short name, e.g. "libvirt".
   virtual std::string Name() const = 0;
   // Whether sandboxes are made from images on this host: creates then pull the image if
   // needed (task_state image_pulling) and pass its root disk in SandboxSpec::image_disk.

@@ -12,7 +12,7 @@
 
 #include "common/strings.h"
 #include "rest/http.h"
-#include "service/serial_executor.h"
+#include "common/serial_executor.h"
 
 namespace zunvm {
 

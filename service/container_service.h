@@ -28,7 +28,7 @@
 #include "model/request_context.h"
 #include "model/results.h"
 #include "service/log_store.h"
-#include "service/serial_executor.h"
+#include "common/serial_executor.h"
 #include "service/state_table.h"
 
 namespace zunvm {

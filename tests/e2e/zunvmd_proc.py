@@ -20,8 +20,12 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def binary():
+def binary(driver="libvirt"):
+    """zunvmd ($ZUNVMD, else build/zunvmd); for the fake driver, the test build beside it,
+    zunvmd-fake (the product ships no fake)."""
     path = os.environ.get("ZUNVMD") or os.path.join(ROOT, "build", "zunvmd")
+    if driver == "fake":
+        path = os.path.join(os.path.dirname(path), "zunvmd-fake")
     if not os.path.exists(path):
         raise RuntimeError("zunvmd binary not found at %s (set ZUNVMD)" % path)
     return path
@@ -43,7 +47,7 @@ class Zunvmd:
         self.output = []
 
     def start(self, timeout=30):
-        args = [binary(), "--state-dir", self.state_dir, "--port", "0", "--driver", self.driver]
+        args = [binary(self.driver), "--state-dir", self.state_dir, "--port", "0", "--driver", self.driver]
         if self.driver == "libvirt":
             args += ["--virt-type", os.environ.get("ZUNVM_VIRT_TYPE", "qemu")]
         args += self.extra_args

@@ -11,7 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "rest/api.h"
-#include "service/daemon.h"
+#include "app/daemon.h"
+#include "tests/fakes/test_drivers.h"
 #include "tests/unit/test_util.h"
 
 namespace zunvm::testing_util {
@@ -29,7 +30,7 @@ class ApiTest : public ::testing::Test {
     cfg.sync_container_state_interval = 0;
     cfg.execute_timeout = 2;
     cfg.host = "testhost";
-    daemon_ = std::make_unique<Daemon>(cfg);
+    daemon_ = std::make_unique<Daemon>(cfg, MakeTestDriver);
     zunvm::Status st = daemon_->Start();
     ASSERT_TRUE(st.ok()) << st.ToString();
   }

@@ -5,7 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "driver/fake/fake_driver.h"
+#include "tests/fakes/fake_driver.h"
 #include "tests/unit/api_fixture.h"
 
 namespace zunvm {

@@ -311,7 +311,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadLoad{"[api]\nssl_cert_file = /nonexistent/cert.pem\nssl_key_file = /nonexistent/k\n",
                 "invalid option [api] ssl_cert_file: cannot read /nonexistent/cert.pem"},
         BadLoad{"[api]\nssl_cert_file = /\nssl_key_file = /\n", "not a regular file"},
-        BadLoad{"[DEFAULT]\ncontainer_driver = docker\n", "[DEFAULT] container_driver"},
+        BadLoad{"[DEFAULT]\ncontainer_driver =\n", "[DEFAULT] container_driver"},
         BadLoad{"[libvirt]\nvirt_type = xen\n", "[libvirt] virt_type"},
         BadLoad{"[DEFAULT]\nruntimes =\n", "[DEFAULT] runtimes"},
         BadLoad{"[DEFAULT]\ncontainer_runtime = runc\n", "[DEFAULT] container_runtime"},

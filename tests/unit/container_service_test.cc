@@ -5,7 +5,7 @@
 #include "db/action_store.h"
 #include "db/container_store.h"
 #include "db/database.h"
-#include "driver/fake/fake_driver.h"
+#include "tests/fakes/fake_driver.h"
 #include "service/container_service.h"
 #include "tests/unit/test_util.h"
 

@@ -1,6 +1,6 @@
 // FakeDriver: Docker-like lifecycle, events from its own thread, exec, archives, persistence.
 // Waits are on a condition variable with a deadline; nothing sleeps to synchronise.
-#include "driver/fake/fake_driver.h"
+#include "tests/fakes/fake_driver.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // RunFakeProgram: what fake container processes print, how long they live, and what they write.
-#include "driver/fake/fake_program.h"
+#include "tests/fakes/fake_program.h"
 
 #include <gtest/gtest.h>
 

@@ -8,7 +8,7 @@
 #include <iterator>
 
 #include "service/log_store.h"
-#include "service/serial_executor.h"
+#include "common/serial_executor.h"
 #include "tests/unit/test_util.h"
 
 namespace zunvm {

@@ -1,6 +1,6 @@
 // TarFs: paths, symlinks confined to the root, Docker-style tar export, and an import that
 // refuses traversal and applies all or nothing.
-#include "driver/fake/tar_fs.h"
+#include "tests/fakes/tar_fs.h"
 
 #include <archive.h>
 #include <archive_entry.h>

@@ -1,4 +1,4 @@
-#include "service/daemon.h"
+#include "app/daemon.h"
 
 #include <sys/stat.h>
 
@@ -12,7 +12,7 @@
 #include "db/database.h"
 #include "db/meta_store.h"
 #include "db/network_store.h"
-#include "driver/factory.h"
+#include "app/driver_factory.h"
 #include "rest/api.h"
 #include "rest/http.h"
 #include "service/container_service.h"
@@ -22,11 +22,11 @@
 #include "service/port_bindings.h"
 #include "network/port_publisher.h"
 #include "service/log_store.h"
-#include "service/serial_executor.h"
+#include "common/serial_executor.h"
 
 namespace zunvm {
 
-Daemon::Daemon(Config cfg) : cfg_(std::move(cfg)) {}
+Daemon::Daemon(Config cfg, DriverFactory drivers) : cfg_(std::move(cfg)), drivers_(std::move(drivers)) {}
 
 Daemon::~Daemon() { Stop(); }
 
@@ -47,7 +47,7 @@ Status Daemon::Start() {
   actions_ = std::make_unique<ActionStore>(db_.get());
   meta_ = std::make_unique<MetaStore>(db_.get());
   logs_ = std::make_unique<LogStore>(cfg_.state_dir + "/logs", cfg_.container_log_max_bytes);
-  auto driver = MakeDriver(cfg_);
+  auto driver = drivers_(cfg_);
   if (!driver) return driver.error();
   driver_ = std::move(*driver);
   executor_ = std::make_unique<SerialExecutor>(cfg_.workers);

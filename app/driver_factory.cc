@@ -1,11 +1,10 @@
-#include "driver/factory.h"
+#include "app/driver_factory.h"
 
 #include <unistd.h>
 
 #include <filesystem>
 
 #include "common/logging.h"
-#include "driver/fake/fake_driver.h"
 #include "driver/libvirt/libvirt_driver.h"
 #include "driver/libvirt/libvirt_hypervisor.h"
 #include "network/host_network.h"
@@ -29,10 +28,6 @@ std::string DefaultGuestDir() {
 }
 
 Result<std::unique_ptr<SandboxDriver>> MakeDriver(const Config& cfg) {
-  if (cfg.container_driver == "fake") {
-    return std::unique_ptr<SandboxDriver>(
-        std::make_unique<FakeDriver>(cfg.state_dir + "/fake-driver.json"));
-  }
   if (cfg.container_driver == "libvirt") {
     libvirt::LibvirtDriverOptions o;
     o.state_dir = cfg.state_dir;
@@ -56,7 +51,7 @@ Result<std::unique_ptr<SandboxDriver>> MakeDriver(const Config& cfg) {
         o, std::make_unique<libvirt::LibvirtHypervisor>(cfg.libvirt_uri), std::make_unique<IpHostNetwork>()));
   }
   return Err(Status::Invalid("[DEFAULT] container_driver = " + cfg.container_driver +
-                             " is not available (available: libvirt, fake)"));
+                             " is not available (available: libvirt)"));
 }
 
 }  // namespace zunvm

@@ -1,4 +1,4 @@
-#include "driver/fake/fake_driver.h"
+#include "tests/fakes/fake_driver.h"
 
 #include <openssl/evp.h>
 

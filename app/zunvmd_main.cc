@@ -1,4 +1,5 @@
-// zunvmd: wiring only. Parses flags, loads the config, runs the Daemon until SIGINT/SIGTERM.
+#include "app/zunvmd_main.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -14,7 +15,7 @@
 #include "common/logging.h"
 #include "db/container_store.h"
 #include "db/database.h"
-#include "service/daemon.h"
+#include "app/daemon.h"
 #include "service/image_service.h"
 
 namespace {
@@ -22,7 +23,7 @@ namespace {
 const char* kUsage =
     "usage: zunvmd [--config-file PATH] [--debug] [--state-dir DIR] [--host-ip ADDR] "
     "[--port N]\n"
-    "              [--driver libvirt|fake] [--virt-type kvm|qemu]\n"
+    "              [--driver NAME] [--virt-type kvm|qemu]\n"
     "       zunvmd import-image [--config-file PATH] [--state-dir DIR] [--repo NAME] ARCHIVE\n"
     "       zunvmd pull-image [--config-file PATH] [--state-dir DIR] IMAGE\n"
     "  --config-file PATH  oslo-style INI file (see etc/zun/zunvm.conf.sample); without it the\n"
@@ -31,8 +32,7 @@ const char* kUsage =
     "  --state-dir DIR     overrides [DEFAULT] state_dir\n"
     "  --host-ip ADDR      overrides [api] host_ip\n"
     "  --port N            overrides [api] port (0 picks a free port)\n"
-    "  --driver NAME       overrides [DEFAULT] container_driver (libvirt: a VM per container;\n"
-    "                      fake: in-process stand-in for API work without VMs)\n"
+    "  --driver NAME       overrides [DEFAULT] container_driver (libvirt: a VM per container)\n"
     "  --virt-type TYPE    overrides [libvirt] virt_type (kvm, the default; qemu where KVM is\n"
     "                      missing or nested KVM does not work)\n"
     "  import-image        imports a `docker save` or OCI image-layout archive (tar or tar.gz)\n"
@@ -50,7 +50,7 @@ int Fail(const std::string& msg) {
 
 // `zunvmd import-image` / `pull-image`: the same ImageService the daemon uses, on the same
 // state dir.
-int ImageCommand(const zunvm::Config& cfg, const std::string& what, const std::string& repo, bool pull) {
+static int ImageCommand(const zunvm::Config& cfg, const std::string& what, const std::string& repo, bool pull) {
   std::error_code ec;
   std::filesystem::create_directories(cfg.state_dir, ec);
   auto db = zunvm::Database::Open(cfg.DbPath());
@@ -83,7 +83,9 @@ int ImageCommand(const zunvm::Config& cfg, const std::string& what, const std::s
   return 0;
 }
 
-int main(int argc, char** argv) {
+namespace zunvm {
+
+int ZunvmdMain(int argc, char** argv, const DriverFactory& drivers) {
   zunvm::Config cfg;
   std::string config_file, state_dir, host_ip, port, repo, archive, driver, virt_type;
   bool debug = false;
@@ -161,7 +163,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
-  zunvm::Daemon daemon(cfg);
+  zunvm::Daemon daemon(cfg, drivers);
   st = daemon.Start();
   if (!st.ok()) return Fail(st.message());
   std::printf("zunvmd listening on %s://%s:%d\n", cfg.ssl_cert_file.empty() ? "http" : "https",
@@ -173,3 +175,5 @@ int main(int argc, char** argv) {
   daemon.Stop();
   return 0;
 }
+
+}  // namespace zunvm

@@ -1,4 +1,4 @@
-#include "driver/fake/tar_fs.h"
+#include "tests/fakes/tar_fs.h"
 
 #include <archive.h>
 #include <archive_entry.h>

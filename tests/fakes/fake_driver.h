@@ -36,8 +36,8 @@
 #include <vector>
 
 #include "driver/driver.h"
-#include "driver/fake/fake_program.h"
-#include "driver/fake/tar_fs.h"
+#include "tests/fakes/fake_program.h"
+#include "tests/fakes/tar_fs.h"
 
 namespace zunvm {
 

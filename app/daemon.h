@@ -1,5 +1,6 @@
 // Daemon: wires config, SQLite, the driver, the services, the API and the HTTP server, and
-// owns them. Used by main() and by tests that want a real server in-process.
+// owns them. Used by ZunvmdMain() and by tests that want a real server in-process (they pass
+// a factory that also makes the fake driver).
 //
 // Lifetime: Start() once; Stop() (or the destructor) shuts the server, the sync loop and the
 // workers down in reverse order. Not thread-safe itself; its parts are.
@@ -12,6 +13,7 @@
 #include <mutex>
 #include <thread>
 
+#include "app/driver_factory.h"
 #include "common/config.h"
 #include "common/status.h"
 
@@ -36,7 +38,7 @@ class HttpServer;
 
 class Daemon {
  public:
-  explicit Daemon(Config cfg);
+  explicit Daemon(Config cfg, DriverFactory drivers = MakeDriver);
   ~Daemon();
 
   // Creates the state dir, opens the database, recovers containers, starts serving.
@@ -55,6 +57,7 @@ class Daemon {
   void Every(std::chrono::seconds interval, const std::function<void()>& fn);
 
   Config cfg_;
+  DriverFactory drivers_;
   std::unique_ptr<Database> db_;
   std::unique_ptr<ContainerStore> store_;
   std::unique_ptr<ActionStore> actions_;

@@ -1,4 +1,4 @@
-#include "driver/fake/fake_program.h"
+#include "tests/fakes/fake_program.h"
 
 #include <cctype>
 #include <cmath>

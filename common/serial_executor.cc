@@ -1,4 +1,4 @@
-#include "service/serial_executor.h"
+#include "common/serial_executor.h"
 
 #include "common/logging.h"
 

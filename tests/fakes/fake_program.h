@@ -28,7 +28,7 @@
 #include <vector>
 
 #include "driver/driver.h"
-#include "driver/fake/tar_fs.h"
+#include "tests/fakes/tar_fs.h"
 
 namespace zunvm {
 
