@@ -80,16 +80,9 @@ Status ActionStore::Finish(int64_t action_id, TimePoint when, const std::string&
 }
 
 Result<std::vector<ContainerAction>> ActionStore::List(const std::string& uuid) {
-  std::vector<ContainerAction> out;
-  Status st = db_->Run([&](SQLite::Database& db) {
-    SQLite::Statement q(db, std::string("SELECT ") + kActionCols +
-                                " FROM container_actions WHERE container_uuid=? ORDER BY id DESC");
-    q.bind(1, uuid);
-    while (q.executeStep()) out.push_back(ActionRow(q));
-    return Status::Ok();
-  });
-  if (!st.ok()) return Err(st);
-  return out;
+  return db_->Query<ContainerAction>(
+      std::string("SELECT ") + kActionCols + " FROM container_actions WHERE container_uuid=? ORDER BY id DESC",
+      ActionRow, uuid);
 }
 
 Result<ContainerAction> ActionStore::Get(const std::string& uuid, const std::string& request_id) {
@@ -119,9 +112,7 @@ Result<ContainerAction> ActionStore::Get(const std::string& uuid, const std::str
   });
   if (!st.ok()) return Err(st);
   if (!out) {
-    return Err(Status::NotFound("Action " + request_id + " could not be found for container " +
-                                    uuid + ".",
-                                "ContainerActionNotFound"));
+    return Err(Status::NotFound("Action " + request_id + " could not be found for container " + uuid + "."));
   }
   return *out;
 }

@@ -70,37 +70,21 @@ Status ContainerStore::Update(const Container& c) {
                         "created_at=:created_at, updated_at=:updated_at, data=:data "
                         "WHERE uuid=:uuid");
     BindRecord(q, c);
-    if (q.exec() == 0) return Status::NotFound("Container " + c.uuid + " could not be found.",
-                                               "ContainerNotFound");
+    if (q.exec() == 0) return Status::NotFound("Container " + c.uuid + " could not be found.");
     return Status::Ok();
   });
 }
 
 Result<Container> ContainerStore::Get(const std::string& uuid) {
-  std::optional<Container> out;
-  Status st = db_->Run([&](SQLite::Database& db) {
-    SQLite::Statement q(db, std::string("SELECT ") + kColumns + " FROM containers WHERE uuid=?");
-    q.bind(1, uuid);
-    if (q.executeStep()) out = Row(q);
-    return Status::Ok();
-  });
-  if (!st.ok()) return Err(st);
-  if (!out) return Err(Status::NotFound("Container " + uuid + " could not be found.",
-                                        "ContainerNotFound"));
-  return *out;
+  auto out = db_->QueryOne<Container>(std::string("SELECT ") + kColumns + " FROM containers WHERE uuid=?", Row, uuid);
+  if (!out) return Err(out.error());
+  if (!*out) return Err(Status::NotFound("Container " + uuid + " could not be found."));
+  return **out;
 }
 
 Result<std::vector<Container>> ContainerStore::FindByName(const std::string& name) {
-  std::vector<Container> out;
-  Status st = db_->Run([&](SQLite::Database& db) {
-    SQLite::Statement q(db, std::string("SELECT ") + kColumns +
-                                " FROM containers WHERE name=? ORDER BY id");
-    q.bind(1, name);
-    while (q.executeStep()) out.push_back(Row(q));
-    return Status::Ok();
-  });
-  if (!st.ok()) return Err(st);
-  return out;
+  return db_->Query<Container>(std::string("SELECT ") + kColumns + " FROM containers WHERE name=? ORDER BY id", Row,
+                               name);
 }
 
 Result<std::vector<Container>> ContainerStore::List(const ListQuery& lq) {
@@ -130,7 +114,7 @@ Result<std::vector<Container>> ContainerStore::List(const ListQuery& lq) {
       SQLite::Statement m(db, "SELECT id FROM containers WHERE uuid=?");
       m.bind(1, *lq.marker);
       if (!m.executeStep()) {
-        return Status::NotFound("Marker " + *lq.marker + " could not be found.", "MarkerNotFound");
+        return Status::NotFound("Marker " + *lq.marker + " could not be found.");
       }
       marker_id = m.getColumn(0).getInt64();
       have_marker = true;
@@ -153,14 +137,7 @@ Result<std::vector<Container>> ContainerStore::List(const ListQuery& lq) {
 }
 
 Result<std::vector<Container>> ContainerStore::All() {
-  std::vector<Container> out;
-  Status st = db_->Run([&](SQLite::Database& db) {
-    SQLite::Statement q(db, std::string("SELECT ") + kColumns + " FROM containers ORDER BY id");
-    while (q.executeStep()) out.push_back(Row(q));
-    return Status::Ok();
-  });
-  if (!st.ok()) return Err(st);
-  return out;
+  return db_->Query<Container>(std::string("SELECT ") + kColumns + " FROM containers ORDER BY id", Row);
 }
 
 Status ContainerStore::Delete(const std::string& uuid) {

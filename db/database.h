@@ -8,9 +8,12 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <SQLiteCpp/VariadicBind.h>
 
 #include "common/status.h"
 
@@ -24,6 +27,47 @@ class Database {
   // Runs `fn` with the connection under the lock. Exceptions from SQLiteCpp or nlohmann-json
   // become Internal (constraint violations: Conflict).
   Status Run(const std::function<Status(SQLite::Database&)>& fn);
+
+  // The helpers every store uses for a single statement (under the lock, like Run): `args`
+  // are bound in order, each row becomes a T through `row`.
+  template <typename T, typename Row, typename... Args>
+  Result<std::vector<T>> Query(const std::string& sql, Row row, const Args&... args) {
+    std::vector<T> out;
+    Status st = Run([&](SQLite::Database& db) {
+      SQLite::Statement q(db, sql);
+      SQLite::bind(q, args...);
+      while (q.executeStep()) out.push_back(row(q));
+      return Status::Ok();
+    });
+    if (!st.ok()) return Err(st);
+    return out;
+  }
+  // The first row, or nullopt.
+  template <typename T, typename Row, typename... Args>
+  Result<std::optional<T>> QueryOne(const std::string& sql, Row row, const Args&... args) {
+    std::optional<T> out;
+    Status st = Run([&](SQLite::Database& db) {
+      SQLite::Statement q(db, sql);
+      SQLite::bind(q, args...);
+      if (q.executeStep()) out = row(q);
+      return Status::Ok();
+    });
+    if (!st.ok()) return Err(st);
+    return out;
+  }
+  // A statement that changes rows; how many it changed.
+  template <typename... Args>
+  Result<int> Exec(const std::string& sql, const Args&... args) {
+    int changed = 0;
+    Status st = Run([&](SQLite::Database& db) {
+      SQLite::Statement q(db, sql);
+      SQLite::bind(q, args...);
+      changed = q.exec();
+      return Status::Ok();
+    });
+    if (!st.ok()) return Err(st);
+    return changed;
+  }
 
   int SchemaVersion();
 

@@ -68,59 +68,35 @@ Status ImageStore::Upsert(ImageRecord& r) {
   });
 }
 
-Result<ImageRecord> ImageStore::One(const std::string& where, const std::vector<std::string>& args,
-                                    const std::string& name) {
-  std::optional<ImageRecord> out;
-  Status st = db_->Run([&](SQLite::Database& db) {
-    SQLite::Statement q(db, std::string("SELECT ") + kColumns + " FROM images WHERE " + where);
-    for (size_t i = 0; i < args.size(); ++i) q.bind(static_cast<int>(i + 1), args[i]);
-    if (q.executeStep()) out = FromRow(q);
-    return Status::Ok();
-  });
-  if (!st.ok()) return Err(st);
-  if (!out) return Err(Status::NotFound("Image " + name + " could not be found.", "ImageNotFound"));
-  return *out;
+template <typename... Args>
+Result<ImageRecord> ImageStore::One(const std::string& where, const std::string& name, const Args&... args) {
+  auto out = db_->QueryOne<ImageRecord>(std::string("SELECT ") + kColumns + " FROM images WHERE " + where,
+                                        FromRow, args...);
+  if (!out) return Err(out.error());
+  if (!*out) return Err(Status::NotFound("Image " + name + " could not be found."));
+  return **out;
 }
 
-Result<ImageRecord> ImageStore::Get(const std::string& uuid) { return One("uuid = ?", {uuid}, uuid); }
+Result<ImageRecord> ImageStore::Get(const std::string& uuid) { return One("uuid = ?", uuid, uuid); }
 
 Result<ImageRecord> ImageStore::GetByName(const std::string& repo, const std::string& tag) {
-  return One("repo = ? AND tag = ?", {repo, tag}, repo + ":" + tag);
+  return One("repo = ? AND tag = ?", repo + ":" + tag, repo, tag);
 }
 
 Result<std::vector<ImageRecord>> ImageStore::All() {
-  std::vector<ImageRecord> out;
-  Status st = db_->Run([&](SQLite::Database& db) {
-    SQLite::Statement q(db, std::string("SELECT ") + kColumns + " FROM images ORDER BY id");
-    while (q.executeStep()) out.push_back(FromRow(q));
-    return Status::Ok();
-  });
-  if (!st.ok()) return Err(st);
-  return out;
+  return db_->Query<ImageRecord>(std::string("SELECT ") + kColumns + " FROM images ORDER BY id", FromRow);
 }
 
 Result<std::vector<ImageRecord>> ImageStore::ByImageId(const std::string& image_id) {
-  std::vector<ImageRecord> out;
-  Status st = db_->Run([&](SQLite::Database& db) {
-    SQLite::Statement q(db, std::string("SELECT ") + kColumns + " FROM images WHERE image_id = ? ORDER BY id");
-    q.bind(1, image_id);
-    while (q.executeStep()) out.push_back(FromRow(q));
-    return Status::Ok();
-  });
-  if (!st.ok()) return Err(st);
-  return out;
+  return db_->Query<ImageRecord>(std::string("SELECT ") + kColumns + " FROM images WHERE image_id = ? ORDER BY id",
+                                 FromRow, image_id);
 }
 
 Result<int> ImageStore::CountByImageId(const std::string& image_id) {
-  int n = 0;
-  Status st = db_->Run([&](SQLite::Database& db) {
-    SQLite::Statement q(db, "SELECT COUNT(*) FROM images WHERE image_id = ?");
-    q.bind(1, image_id);
-    if (q.executeStep()) n = q.getColumn(0).getInt();
-    return Status::Ok();
-  });
-  if (!st.ok()) return Err(st);
-  return n;
+  auto n = db_->QueryOne<int>("SELECT COUNT(*) FROM images WHERE image_id = ?",
+                              [](SQLite::Statement& q) { return q.getColumn(0).getInt(); }, image_id);
+  if (!n) return Err(n.error());
+  return n->value_or(0);
 }
 
 Status ImageStore::Delete(const std::string& uuid) {

@@ -44,7 +44,8 @@ class ImageStore {
 
  private:
   // The row matching `where` (a fixed SQL condition with ? for `args`); NotFound names `name`.
-  Result<ImageRecord> One(const std::string& where, const std::vector<std::string>& args, const std::string& name);
+  template <typename... Args>
+  Result<ImageRecord> One(const std::string& where, const std::string& name, const Args&... args);
   Database* db_;  // not owned
 };
 

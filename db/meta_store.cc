@@ -3,25 +3,13 @@
 namespace zunvm {
 
 Result<std::optional<std::string>> MetaStore::Get(const std::string& key) {
-  std::optional<std::string> out;
-  Status st = db_->Run([&](SQLite::Database& db) {
-    SQLite::Statement q(db, "SELECT value FROM meta WHERE key = ?");
-    q.bind(1, key);
-    if (q.executeStep()) out = q.getColumn(0).getString();
-    return Status::Ok();
-  });
-  if (!st.ok()) return Err(st);
-  return out;
+  return db_->QueryOne<std::string>(
+      "SELECT value FROM meta WHERE key = ?", [](SQLite::Statement& q) { return q.getColumn(0).getString(); }, key);
 }
 
 Status MetaStore::Put(const std::string& key, const std::string& value) {
-  return db_->Run([&](SQLite::Database& db) {
-    SQLite::Statement q(db, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)");
-    q.bind(1, key);
-    q.bind(2, value);
-    q.exec();
-    return Status::Ok();
-  });
+  auto r = db_->Exec("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", key, value);
+  return r ? Status::Ok() : r.error();
 }
 
 Result<std::string> MetaStore::GetOrCreate(const std::string& key,

@@ -28,9 +28,7 @@ std::string NewMac() {
   return "52:54:00:" + hex.substr(0, 2) + ":" + hex.substr(2, 2) + ":" + hex.substr(4, 2);
 }
 
-Status NetworkNotFound(const std::string& id) {
-  return Status::NotFound("Network " + id + " could not be found.", "NetworkNotFound");
-}
+Status NetworkNotFound(const std::string& id) { return Status::NotFound("Network " + id + " could not be found."); }
 
 }  // namespace
 
@@ -48,9 +46,7 @@ Result<NetworkRecord> NetworkStore::Create(const std::string& name, const std::s
     taken.bind(1, r.name);
     taken.bind(2, r.subnet);
     if (taken.executeStep()) {
-      return Status::Conflict("A network named " + r.name + " or with subnet " + r.subnet +
-                                  " already exists.",
-                              "NetworkAlreadyExists");
+      return Status::Conflict("A network named " + r.name + " or with subnet " + r.subnet + " already exists.");
     }
     SQLite::Statement q(db, std::string("INSERT INTO networks(") + kNetColumns +
                                 ") VALUES(?, ?, ?, ?, ?)");
@@ -67,30 +63,16 @@ Result<NetworkRecord> NetworkStore::Create(const std::string& name, const std::s
 }
 
 Result<NetworkRecord> NetworkStore::Get(const std::string& id) {
-  std::optional<NetworkRecord> out;
-  Status st = db_->Run([&](SQLite::Database& db) {
-    SQLite::Statement q(db, std::string("SELECT ") + kNetColumns +
-                                " FROM networks WHERE uuid = ? OR name = ? ORDER BY uuid = ? DESC");
-    q.bind(1, id);
-    q.bind(2, id);
-    q.bind(3, id);
-    if (q.executeStep()) out = NetFromRow(q);
-    return Status::Ok();
-  });
-  if (!st.ok()) return Err(st);
-  if (!out) return Err(NetworkNotFound(id));
-  return *out;
+  auto out = db_->QueryOne<NetworkRecord>(
+      std::string("SELECT ") + kNetColumns + " FROM networks WHERE uuid = ? OR name = ? ORDER BY uuid = ? DESC",
+      NetFromRow, id, id, id);
+  if (!out) return Err(out.error());
+  if (!*out) return Err(NetworkNotFound(id));
+  return **out;
 }
 
 Result<std::vector<NetworkRecord>> NetworkStore::All() {
-  std::vector<NetworkRecord> out;
-  Status st = db_->Run([&](SQLite::Database& db) {
-    SQLite::Statement q(db, std::string("SELECT ") + kNetColumns + " FROM networks ORDER BY id");
-    while (q.executeStep()) out.push_back(NetFromRow(q));
-    return Status::Ok();
-  });
-  if (!st.ok()) return Err(st);
-  return out;
+  return db_->Query<NetworkRecord>(std::string("SELECT ") + kNetColumns + " FROM networks ORDER BY id", NetFromRow);
 }
 
 Status NetworkStore::Delete(const std::string& uuid) {
@@ -100,7 +82,7 @@ Status NetworkStore::Delete(const std::string& uuid) {
     used.bind(1, uuid);
     used.executeStep();
     if (used.getColumn(0).getInt() > 0) {
-      return Status::Conflict("Network " + uuid + " still has addresses in use.", "NetworkInUse");
+      return Status::Conflict("Network " + uuid + " still has addresses in use.");
     }
     SQLite::Statement q(db, "DELETE FROM networks WHERE uuid = ?");
     q.bind(1, uuid);
@@ -139,12 +121,10 @@ Result<IpAllocation> NetworkStore::Allocate(const std::string& network_uuid,
       if (!subnet->Contains(*wanted) || *wanted == subnet->base || *wanted == gateway ||
           *wanted == subnet->Broadcast()) {
         return Status::Invalid("Fixed IP " + *fixed_ip + " is not a host address of subnet " +
-                                   subnet->ToString() + " (the gateway " + FormatIpv4(gateway) +
-                                   " is reserved).",
-                               "InvalidValue");
+                               subnet->ToString() + " (the gateway " + FormatIpv4(gateway) + " is reserved).");
       }
       if (used.count(*wanted)) {
-        return Status::Conflict("IP address " + *fixed_ip + " is already in use.", "IpAddressInUse");
+        return Status::Conflict("IP address " + *fixed_ip + " is already in use.");
       }
       addr = *wanted;
     } else {
@@ -155,9 +135,7 @@ Result<IpAllocation> NetworkStore::Allocate(const std::string& network_uuid,
         }
       }
       if (addr == 0) {
-        return Status(Code::kUnavailable, "No more IP addresses available on subnet " +
-                                              subnet->ToString() + ".",
-                      "NoMoreIpAddresses");
+        return Status::Unavailable("No more IP addresses available on subnet " + subnet->ToString() + ".");
       }
     }
     out = {network_uuid, container_uuid, FormatIpv4(addr), NewUuid(), ""};
@@ -184,42 +162,23 @@ Result<IpAllocation> NetworkStore::Allocate(const std::string& network_uuid,
 }
 
 Result<std::vector<IpAllocation>> NetworkStore::ForContainer(const std::string& container_uuid) {
-  std::vector<IpAllocation> out;
-  Status st = db_->Run([&](SQLite::Database& db) {
-    SQLite::Statement q(db, std::string("SELECT ") + kAllocColumns +
-                                " FROM ip_allocations WHERE container_uuid = ? ORDER BY rowid");
-    q.bind(1, container_uuid);
-    while (q.executeStep()) out.push_back(AllocFromRow(q));
-    return Status::Ok();
-  });
-  if (!st.ok()) return Err(st);
-  return out;
+  return db_->Query<IpAllocation>(
+      std::string("SELECT ") + kAllocColumns + " FROM ip_allocations WHERE container_uuid = ? ORDER BY rowid",
+      AllocFromRow, container_uuid);
 }
 
 Status NetworkStore::AddNeutronPort(const std::string& container_uuid, const std::string& port_id,
                                     const std::string& data) {
-  return db_->Run([&](SQLite::Database& db) {
-    SQLite::Statement q(db, "INSERT OR IGNORE INTO neutron_ports (port_id, container_uuid, data) VALUES (?, ?, ?)");
-    q.bind(1, port_id);
-    q.bind(2, container_uuid);
-    q.bind(3, data);
-    if (q.exec() == 0) {
-      return Status::Conflict("Port " + port_id + " is plugged into a container already.", "PortInUse");
-    }
-    return Status::Ok();
-  });
+  auto added = db_->Exec("INSERT OR IGNORE INTO neutron_ports (port_id, container_uuid, data) VALUES (?, ?, ?)",
+                         port_id, container_uuid, data);
+  if (!added) return added.error();
+  if (*added == 0) return Status::Conflict("Port " + port_id + " is plugged into a container already.");
+  return Status::Ok();
 }
 
 Result<std::vector<std::string>> NetworkStore::NeutronPortsOf(const std::string& container_uuid) {
-  std::vector<std::string> out;
-  Status st = db_->Run([&](SQLite::Database& db) {
-    SQLite::Statement q(db, "SELECT data FROM neutron_ports WHERE container_uuid = ? ORDER BY rowid");
-    q.bind(1, container_uuid);
-    while (q.executeStep()) out.push_back(q.getColumn(0).getString());
-    return Status::Ok();
-  });
-  if (!st.ok()) return Err(st);
-  return out;
+  return db_->Query<std::string>("SELECT data FROM neutron_ports WHERE container_uuid = ? ORDER BY rowid",
+                                 [](SQLite::Statement& q) { return q.getColumn(0).getString(); }, container_uuid);
 }
 
 Status NetworkStore::Release(const std::string& port_id) {
@@ -230,7 +189,7 @@ Status NetworkStore::Release(const std::string& port_id) {
       q.bind(1, port_id);
       n += q.exec();
     }
-    if (n == 0) return Status::NotFound("Port " + port_id + " could not be found.", "PortNotFound");
+    if (n == 0) return Status::NotFound("Port " + port_id + " could not be found.");
     return Status::Ok();
   });
 }

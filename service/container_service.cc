@@ -10,6 +10,7 @@
 #include "common/logging.h"
 #include "common/strings.h"
 #include "service/state_table.h"
+#include "service/zun_errors.h"
 
 namespace zunvm {
 
@@ -40,14 +41,14 @@ Result<Container> ContainerService::Lookup(const std::string& ident) {
 }
 
 Result<std::vector<Container>> ContainerService::List(const ListQuery& q) {
-  return store_->List(q);
+  return Named(store_->List(q), Code::kNotFound, "MarkerNotFound");
 }
 
 Result<Container> ContainerService::Mutate(const std::string& uuid, const Mutator& fn) {
   Result<Container> c = Err(Status::Internal("unset"));
   {
     std::lock_guard<std::mutex> lock(mu_);
-    c = store_->Get(uuid);
+    c = Named(store_->Get(uuid), Code::kNotFound, "ContainerNotFound");
     if (!c) return c;
     Status st = fn(*c);
     if (!st.ok()) return Err(st);
@@ -56,7 +57,7 @@ Result<Container> ContainerService::Mutate(const std::string& uuid, const Mutato
     // status, so a reader that sees Running finds them published (and Stopped, released).
     ApplyPorts(*c);
     st = store_->Update(*c);
-    if (!st.ok()) return Err(st);
+    if (!st.ok()) return Err(Named(st, Code::kNotFound, "ContainerNotFound"));
   }
   return c;
 }
@@ -443,7 +444,7 @@ Result<ContainerAction> ContainerService::Action(const std::string& ident,
                                                  const std::string& request_id) {
   auto c = Lookup(ident);
   if (!c) return Err(c.error());
-  return actions_->Get(c->uuid, request_id);
+  return Named(actions_->Get(c->uuid, request_id), Code::kNotFound, "ContainerActionNotFound");
 }
 
 // When the container's image is here: the container's whole filesystem (as the agent archives

@@ -18,6 +18,7 @@
 #include "image/manifest.h"
 #include "image/puller.h"
 #include "image/reference.h"
+#include "service/zun_errors.h"
 
 namespace zunvm {
 
@@ -271,7 +272,7 @@ Result<ImageRecord> ImageService::Find(const std::string& ident) {
   }
   auto rt = RepoTag(ident);
   if (!rt) return Err(Status::NotFound("Image " + ident + " could not be found.", "ImageNotFound"));
-  return store_.GetByName(rt->first, rt->second);
+  return Named(store_.GetByName(rt->first, rt->second), Code::kNotFound, "ImageNotFound");
 }
 
 Status ImageService::Delete(const std::string& ident) {

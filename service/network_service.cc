@@ -9,6 +9,7 @@
 #include "network/host_network.h"
 #include "service/neutron_port.h"
 #include "service/resolv_conf.h"
+#include "service/zun_errors.h"
 
 namespace zunvm {
 
@@ -66,7 +67,9 @@ Result<NetworkRecord> NetworkService::FindOrMake(const std::string& name) {
   std::lock_guard<std::mutex> lock(mu_);
   auto found = store_->Get(name);
   if (found || found.error().code() != Code::kNotFound) return found;
-  if (name == cfg_.default_network) return store_->Create(name, cfg_.default_subnet);
+  if (name == cfg_.default_network) {
+    return Named(store_->Create(name, cfg_.default_subnet), Code::kConflict, "NetworkAlreadyExists");
+  }
   auto pool = ParseIpv4Subnet(cfg_.subnet_pool);
   if (!pool) return Err(pool.error());
   auto all = store_->All();
@@ -75,7 +78,9 @@ Result<NetworkRecord> NetworkService::FindOrMake(const std::string& name) {
   for (const auto& n : *all) used.insert(n.subnet);
   for (uint64_t base = pool->base; base <= pool->Broadcast(); base += 256) {
     Ipv4Subnet s{static_cast<uint32_t>(base), 24};
-    if (!used.count(s.ToString())) return store_->Create(name, s.ToString());
+    if (!used.count(s.ToString())) {
+      return Named(store_->Create(name, s.ToString()), Code::kConflict, "NetworkAlreadyExists");
+    }
   }
   return Err(Status(Code::kUnavailable, "No free /24 is left in [network] subnet_pool " + cfg_.subnet_pool + ".",
                     "NoMoreIpAddresses"));
@@ -83,7 +88,7 @@ Result<NetworkRecord> NetworkService::FindOrMake(const std::string& name) {
 
 Result<SandboxNic> NetworkService::NicFor(const IpAllocation& a) {
   auto net = store_->Get(a.network_uuid);
-  if (!net) return Err(net.error());
+  if (!net) return Err(Named(net.error(), Code::kNotFound, "NetworkNotFound"));
   auto subnet = ParseIpv4Subnet(net->subnet);
   if (!subnet) return Err(Status::Internal("stored subnet is damaged: " + net->subnet));
   SandboxNic nic;
@@ -101,13 +106,17 @@ Result<SandboxNic> NetworkService::NicFor(const IpAllocation& a) {
 Result<SandboxNic> NetworkService::Take(const std::string& container_uuid, const NetRequest& r) {
   if (r.neutron_port) {
     Status st = store_->AddNeutronPort(container_uuid, r.neutron_port->port_id, NicToJson(*r.neutron_port).dump());
-    if (!st.ok()) return Err(st);
+    if (!st.ok()) return Err(Named(st, Code::kConflict, "PortInUse"));
     return *r.neutron_port;
   }
   auto net = FindOrMake(r.network);
   if (!net) return Err(net.error());
   auto a = store_->Allocate(net->uuid, container_uuid, r.fixed_ip);
-  if (!a) return Err(a.error());
+  if (!a) {
+    Status st = Named(a.error(), Code::kNotFound, "NetworkNotFound");
+    st = Named(st, Code::kConflict, "IpAddressInUse");
+    return Err(Named(st, Code::kUnavailable, "NoMoreIpAddresses"));
+  }
   auto nic = NicFor(*a);
   if (!nic) (void)store_->Release(a->port_id);
   return nic;
@@ -182,7 +191,9 @@ Status NetworkService::ReleaseContainer(const std::string& container_uuid) {
   return store_->ReleaseContainer(container_uuid);
 }
 
-Status NetworkService::ReleasePort(const std::string& port_id) { return store_->Release(port_id); }
+Status NetworkService::ReleasePort(const std::string& port_id) {
+  return Named(store_->Release(port_id), Code::kNotFound, "PortNotFound");
+}
 
 json NetworkService::Addresses(const std::vector<SandboxNic>& nics) {
   json out = json::object();

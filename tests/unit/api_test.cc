@@ -416,3 +416,19 @@ TEST_F(ApiTest, HealthchecksMarkHealthAndAutoHealReboots) {
 
 }  // namespace
 }  // namespace zunvm
+
+namespace zunvm {
+namespace {
+
+// The stores' plain errors reach the API with Zun's names (the service names them).
+TEST_F(ApiTest, StoreErrorsCarryZunsNames) {
+  auto code = [&](const std::string& path) { return Body(Call("GET", path))["errors"][0]["code"]; };
+  std::string id = Run(R"({"image": "busybox", "command": ["sleep", "inf"]})");
+  EXPECT_EQ(code("/v1/containers/0d4b2f6e-1c8a-4e7b-9b1f-6f0e2a3c4d5e"), "container.container-not-found");
+  EXPECT_EQ(code("/v1/containers?marker=0d4b2f6e-1c8a-4e7b-9b1f-6f0e2a3c4d5e"), "container.marker-not-found");
+  EXPECT_EQ(code("/v1/containers/" + id + "/container_actions/req-nope"), "container.container-action-not-found");
+  EXPECT_EQ(code("/v1/images/nope:1"), "container.image-not-found");
+}
+
+}  // namespace
+}  // namespace zunvm

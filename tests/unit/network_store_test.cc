@@ -56,7 +56,7 @@ TEST_F(NetworkStoreTest, CreateFindAndRefuseDuplicates) {
   EXPECT_EQ(store_->Create("green", "10.88.1.0/24").error().code(), Code::kConflict);
   EXPECT_EQ(store_->Create("tiny", "10.88.3.0/31").error().code(), Code::kInvalidArgument);
   EXPECT_EQ(store_->Create("bad", "10.88.3.1/24").error().code(), Code::kInvalidArgument);
-  EXPECT_EQ(store_->Get("nope").error().kind(), "NetworkNotFound");
+  EXPECT_EQ(store_->Get("nope").error().code(), Code::kNotFound);
 }
 
 TEST_F(NetworkStoreTest, AddressesAreNeverGivenTwiceAndSurviveReopen) {
@@ -77,7 +77,7 @@ TEST_F(NetworkStoreTest, AddressesAreNeverGivenTwiceAndSurviveReopen) {
   EXPECT_EQ(ports.size(), 5u);
   auto full = store_->Allocate(n->uuid, "c5", std::nullopt);
   ASSERT_FALSE(full);
-  EXPECT_EQ(full.error().kind(), "NoMoreIpAddresses");
+  EXPECT_EQ(full.error().code(), Code::kUnavailable);
 
   Open();  // a restart keeps every allocation
   ASSERT_TRUE(store_->ReleaseContainer("c2").ok());
@@ -95,7 +95,7 @@ TEST_F(NetworkStoreTest, FixedAddressesAreHonouredOrRefused) {
   auto a = store_->Allocate(n->uuid, "c1", std::string("10.88.9.77"));
   ASSERT_TRUE(a) << a.error().ToString();
   EXPECT_EQ(a->address, "10.88.9.77");
-  EXPECT_EQ(store_->Allocate(n->uuid, "c2", std::string("10.88.9.77")).error().kind(), "IpAddressInUse");
+  EXPECT_EQ(store_->Allocate(n->uuid, "c2", std::string("10.88.9.77")).error().code(), Code::kConflict);
   for (const char* bad : {"10.88.9.1", "10.88.9.0", "10.88.9.255", "10.88.10.5", "not-an-ip"}) {
     auto r = store_->Allocate(n->uuid, "c3", std::string(bad));
     ASSERT_FALSE(r) << bad;
@@ -108,7 +108,7 @@ TEST_F(NetworkStoreTest, FixedAddressesAreHonouredOrRefused) {
   EXPECT_EQ(store_->Release(a->port_id).code(), Code::kNotFound);
   ASSERT_TRUE(store_->ReleaseContainer("c4").ok());
   EXPECT_TRUE(store_->Delete(n->uuid).ok());
-  EXPECT_EQ(store_->Allocate(n->uuid, "c5", std::nullopt).error().kind(), "NetworkNotFound");
+  EXPECT_EQ(store_->Allocate(n->uuid, "c5", std::nullopt).error().code(), Code::kNotFound);
 }
 
 }  // namespace
