@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "agent/client/agent_client.h"
+#include "tests/support/agent_call.h"
 #include "tests/support/agent_events.h"
 #include "tests/support/test_vm.h"
 
@@ -53,7 +54,7 @@ Numbers Measure(Target& t) {
   std::vector<double> calls, execs;
   for (int i = 0; i < 200; ++i) {
     auto t0 = Clock::now();
-    if (!t.client->Call("guest_details", json::object(), std::chrono::seconds(30))) std::exit(1);
+    if (!CallJson(*t.client, "guest_details", json::object(), std::chrono::seconds(30))) std::exit(1);
     calls.push_back(Ms(Clock::now() - t0));
   }
   auto run = [&](std::vector<std::string> argv) {
@@ -65,7 +66,7 @@ Numbers Measure(Target& t) {
     body["argv"] = full;
     body["env"] = {"PATH=/bin:/usr/bin"};
     auto t0 = Clock::now();
-    auto r = t.client->Call("exec", body, std::chrono::seconds(30));
+    auto r = CallJson(*t.client, "exec", body, std::chrono::seconds(30));
     if (!r || t.events->WaitExit(id, std::chrono::seconds(300)) != 0) {
       std::fprintf(stderr, "exec %s failed: %s\n", full[0].c_str(), r ? "exit" : r.error().ToString().c_str());
       std::exit(1);
@@ -73,19 +74,25 @@ Numbers Measure(Target& t) {
     return std::make_pair(Ms(Clock::now() - t0), id);
   };
   for (int i = 0; i < 30; ++i) execs.push_back(run({"true"}).first);
-  // The producer alone, writing to /dev/null where it runs: the ceiling for the channel.
-  auto [null_ms, null_id] = run({"sh", "-c", "head -c 67108864 /dev/zero > /dev/null"});
-  n.producer_mb_per_s = 64.0 / (null_ms / 1000.0);
-  auto [ms, id] = run({"head", "-c", "67108864", "/dev/zero"});
-  size_t got = t.events->Out(id).size();
-  if (got != 64u << 20) {
-    std::fprintf(stderr, "throughput run delivered %zu bytes\n", got);
-    std::exit(1);
+  // The producer alone, writing to /dev/null where it runs (the ceiling for the channel), and
+  // through the channel, alternating three times each: medians.
+  std::vector<double> null_rates, rates;
+  for (int round = 0; round < 3; ++round) {
+    auto [null_ms, null_id] = run({"sh", "-c", "head -c 67108864 /dev/zero > /dev/null"});
+    null_rates.push_back(64.0 / (null_ms / 1000.0));
+    auto [ms, id] = run({"head", "-c", "67108864", "/dev/zero"});
+    size_t got = t.events->Out(id).size();
+    if (got != 64u << 20) {
+      std::fprintf(stderr, "throughput run delivered %zu bytes\n", got);
+      std::exit(1);
+    }
+    rates.push_back(64.0 / (ms / 1000.0));
   }
   n.call_ms = Pct(calls, 0.5);
   n.exec_ms = Pct(execs, 0.5);
   n.exec_p90_ms = Pct(execs, 0.9);
-  n.mb_per_s = 64.0 / (ms / 1000.0);
+  n.mb_per_s = Pct(rates, 0.5);
+  n.producer_mb_per_s = Pct(null_rates, 0.5);
   return n;
 }
 
@@ -103,18 +110,18 @@ int main(int argc, char** argv) {
   }
   Target in_vm;
   auto events = in_vm.events;
-  auto c = AgentClient::Connect(vm.socket_path(), std::chrono::seconds(180), [events](const Message& m) { events->On(m); });
-  if (!c || !(*c)->Call("hello", {{"version", 1}}, std::chrono::seconds(180))) {
+  auto c = AgentClient::Connect(vm.socket_path(), std::chrono::seconds(180), [events](Message& m) { events->On(m); });
+  if (!c || !CallJson(**c, "hello", {{"version", kProtocolVersion}}, std::chrono::seconds(180))) {
     std::fprintf(stderr, "VM agent did not answer\n%s\n", vm.Console().c_str());
     return 1;
   }
   in_vm.client = std::move(*c);
-  auto box = in_vm.client->Call("create_container",
+  auto box = CallJson(*in_vm.client, "create_container",
                                 {{"id", "box"}, {"rootfs_disk", {{"serial", "rootfs"}, {"readonly", true}}},
                                  {"upper_disk", {{"serial", "upper"}}}, {"argv", {"sleep", "100000"}},
                                  {"env", {"PATH=/bin"}}},
                                 std::chrono::seconds(60));
-  if (!box || !in_vm.client->Call("start_container", {{"id", "box"}}, std::chrono::seconds(30))) {
+  if (!box || !CallJson(*in_vm.client, "start_container", {{"id", "box"}}, std::chrono::seconds(30))) {
     std::fprintf(stderr, "container: %s\n", box ? "start failed" : box.error().ToString().c_str());
     return 1;
   }
@@ -135,10 +142,10 @@ int main(int argc, char** argv) {
   ::close(sv[1]);
   Target host;
   auto hev = host.events;
-  host.client = std::make_unique<AgentClient>(sv[0], [hev](const Message& m) { hev->On(m); });
+  host.client = std::make_unique<AgentClient>(sv[0], [hev](Message& m) { hev->On(m); });
   host.argv_prefix = {"/bin/busybox"};
   Numbers hn = Measure(host);
-  (void)host.client->Call("shutdown", json::object(), std::chrono::seconds(10));
+  (void)CallJson(*host.client, "shutdown", json::object(), std::chrono::seconds(10));
   host.client.reset();
   ::waitpid(pid, nullptr, 0);
 

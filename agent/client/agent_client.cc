@@ -8,11 +8,17 @@
 #include <cstring>
 
 #include "agent/protocol/frame.h"
-#include "common/base64.h"
 
 namespace zunvm::agent {
 
 using nlohmann::json;
+
+namespace {
+// Acknowledge after this many events or bytes of attachments: well inside the guest's
+// per-process output window (1 MiB), so a fast producer never waits on a round trip.
+constexpr uint64_t kAckEvents = 64;
+constexpr size_t kAckBytes = 256 << 10;
+}  // namespace
 
 AgentClient::AgentClient(int fd, EventHandler on_event, uint64_t last_seq)
     : fd_(fd), on_event_(std::move(on_event)), last_seq_(last_seq) {
@@ -81,11 +87,17 @@ void AgentClient::ReadLoop() {
       auto m = ParseMessage(**f);
       if (!m) continue;  // a bad message is dropped; its caller times out
       if (m->kind == Kind::kEvent) {
-        uint64_t seq = m->body.value("seq", uint64_t{0});
+        auto s = m->body.find("seq");
+        uint64_t seq = s != m->body.end() && s->is_number_unsigned() ? s->get<uint64_t>() : 0;
         if (seq != 0 && seq <= last_seq_) continue;  // a replay of something already delivered
+        size_t bytes = m->data.size();
         if (on_event_) on_event_(*m);
-        if (seq != 0) last_seq_ = seq;  // after the handler: Ack() never covers an unhandled event
-        if (seq % 64 == 0 && seq != 0) SendOneWay("ack", {{"seq", seq}});  // frees the guest's backlog
+        if (seq == 0) continue;
+        last_seq_ = seq;  // after the handler: Ack() never covers an unhandled event
+        // The acknowledgement is also the guest's credit to send more output.
+        ++unacked_events_;
+        unacked_bytes_ += bytes;
+        if (unacked_events_ >= kAckEvents || unacked_bytes_ >= kAckBytes) SendAck(seq);
         continue;
       }
       if (m->kind != Kind::kResponse) continue;
@@ -93,7 +105,8 @@ void AgentClient::ReadLoop() {
       auto it = pending_.find(m->id);
       if (it == pending_.end() || it->second->done) continue;  // late or unknown: ignored
       it->second->done = true;
-      it->second->result = m->error ? Result<json>(Err(*m->error)) : Result<json>(std::move(m->body));
+      if (m->error) it->second->result = Err(*m->error);
+      else it->second->result = std::move(*m);
       cv_.notify_all();
     }
   }
@@ -111,22 +124,25 @@ Status AgentClient::WriteFrame(const std::string& frame) {
   return Status::Ok();
 }
 
-void AgentClient::SendOneWay(const std::string& op, json body) {
-  uint64_t id;
+void AgentClient::SendAck(uint64_t seq) {
+  unacked_events_ = 0;
+  unacked_bytes_ = 0;
+  Message m;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    id = next_id_++;
+    m = Message::Request(next_id_++, op::Ack::kName);
   }
-  auto frame = EncodeFrame(SerializeMessage(Message::Request(id, op, std::move(body))));
-  if (frame) (void)WriteFrame(*frame);  // a lost ack only delays freeing the guest's backlog
+  Put(m, op::Ack::Request{seq});
+  auto frame = EncodeFrame(SerializeMessage(m));
+  if (frame) (void)WriteFrame(*frame);  // a lost ack only delays the guest's credit
 }
 
 void AgentClient::Ack() {
   uint64_t seq = last_seq_;
-  if (seq != 0 && alive_) SendOneWay("ack", {{"seq", seq}});
+  if (seq != 0 && alive_) SendAck(seq);
 }
 
-Result<json> AgentClient::Call(const std::string& op, json body, std::chrono::milliseconds timeout) {
+Result<Message> AgentClient::Exchange(Message request, std::chrono::milliseconds timeout) {
   auto p = std::make_shared<Pending>();
   uint64_t id;
   {
@@ -135,7 +151,10 @@ Result<json> AgentClient::Call(const std::string& op, json body, std::chrono::mi
     id = next_id_++;
     pending_[id] = p;
   }
-  auto frame = EncodeFrame(SerializeMessage(Message::Request(id, op, std::move(body))));
+  const std::string op = request.op;
+  request.kind = Kind::kRequest;
+  request.id = id;
+  auto frame = EncodeFrame(SerializeMessage(request));
   if (!frame) {
     std::lock_guard<std::mutex> lock(mu_);
     pending_.erase(id);
@@ -156,8 +175,6 @@ Result<json> AgentClient::Call(const std::string& op, json body, std::chrono::mi
 
 namespace {
 
-constexpr size_t kChunk = size_t{512} << 10;  // the agent's largest blob chunk
-
 std::chrono::milliseconds Left(std::chrono::steady_clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
   return std::max(left, std::chrono::milliseconds(1));
@@ -166,29 +183,27 @@ std::chrono::milliseconds Left(std::chrono::steady_clock::time_point deadline) {
 }  // namespace
 
 Result<std::string> AgentClient::CopyOut(const std::string& container, const std::string& path,
-                                         nlohmann::json* stat, std::chrono::milliseconds timeout) {
+                                         op::PathStat* stat, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   std::string blob = "out-" + std::to_string(next_blob_++);
-  auto r = Call("copy_out", {{"container", container}, {"path", path}, {"blob", blob}}, timeout);
+  auto r = Call<op::CopyOut>({container, path, blob}, timeout);
   if (!r) return Err(r.error());
-  if (stat) *stat = r->value("stat", nlohmann::json::object());
-  uint64_t size = r->value("size", uint64_t{0});
+  if (stat) *stat = r->stat;
   std::string tar;
   Status st = Status::Ok();
-  while (tar.size() < size) {
-    auto c = Call("blob_get", {{"blob", blob}, {"offset", tar.size()}, {"length", kChunk}}, Left(deadline));
+  while (tar.size() < r->size) {
+    auto c = Call<op::BlobGet>({blob, tar.size(), op::kMaxBlobChunk}, Left(deadline));
     if (!c) {
       st = c.error();
       break;
     }
-    auto data = Base64Decode(c->value("data", ""));
-    if (!data || data->empty() || tar.size() + data->size() > size) {
+    if (c->data.empty() || tar.size() + c->data.size() > r->size) {
       st = Status::Internal("agent sent a bad blob chunk");
       break;
     }
-    tar += *data;
+    tar += c->data;
   }
-  (void)Call("blob_drop", {{"blob", blob}}, Left(deadline));
+  (void)Call<op::BlobDrop>({blob}, Left(deadline));
   if (!st.ok()) return Err(st);
   return tar;
 }
@@ -199,15 +214,14 @@ Status AgentClient::CopyIn(const std::string& container, const std::string& path
   std::string blob = "in-" + std::to_string(next_blob_++);
   size_t off = 0;
   do {
-    std::string chunk = tar.substr(off, kChunk);
-    auto r = Call("blob_put", {{"blob", blob}, {"offset", off}, {"data", Base64Encode(chunk)}}, Left(deadline));
+    auto r = Call<op::BlobPut>({blob, off, tar.substr(off, op::kMaxBlobChunk)}, Left(deadline));
     if (!r) {
-      (void)Call("blob_drop", {{"blob", blob}}, Left(deadline));
+      (void)Call<op::BlobDrop>({blob}, Left(deadline));
       return r.error();
     }
-    off += chunk.size();
+    off = std::min(tar.size(), off + op::kMaxBlobChunk);
   } while (off < tar.size());
-  auto r = Call("copy_in", {{"container", container}, {"path", path}, {"blob", blob}}, Left(deadline));
+  auto r = Call<op::CopyIn>({container, path, blob}, Left(deadline));
   if (!r) return r.error();
   return Status::Ok();
 }

@@ -23,8 +23,6 @@ extern char** environ;
 
 namespace zunvm::agent {
 
-using nlohmann::json;
-
 namespace {
 
 Status Field(const std::string& name, const std::string& why) {
@@ -37,20 +35,6 @@ bool SafeName(const std::string& s) {
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) return false;
   }
   return s != "." && s != "..";
-}
-
-Result<std::vector<std::string>> StringList(const json& b, const char* key) {
-  std::vector<std::string> out;
-  auto it = b.find(key);
-  if (it == b.end() || it->is_null()) return out;
-  if (!it->is_array()) return Err(Field(key, "must be a list of strings"));
-  for (const auto& v : *it) {
-    if (!v.is_string() || v.get<std::string>().find('\0') != std::string::npos) {
-      return Err(Field(key, "must be a list of strings"));
-    }
-    out.push_back(v.get<std::string>());
-  }
-  return out;
 }
 
 const std::map<std::string, int>& RlimitNames() {
@@ -163,11 +147,11 @@ Status WriteCgroup(const std::string& path, const std::string& value) {
   return Status::Ok();
 }
 
-Result<ContainerSpec> ParseContainerSpec(const json& b) {
+Result<ContainerSpec> ContainerSpecFrom(const op::CreateContainer::Request& r, const std::string& rootfs) {
   ContainerSpec s;
-  s.id = b.value("id", "");
+  s.id = r.id;
   if (!SafeName(s.id)) return Err(Field("id", "must be 1..64 of [A-Za-z0-9._-]"));
-  s.rootfs = b.value("rootfs", "");
+  s.rootfs = rootfs;
   if (s.rootfs.empty() || s.rootfs.front() != '/' || s.rootfs.find("..") != std::string::npos) {
     return Err(Field("rootfs", "must be an absolute path"));
   }
@@ -175,42 +159,24 @@ Result<ContainerSpec> ParseContainerSpec(const json& b) {
   if (::stat(s.rootfs.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     return Err(Status::NotFound("create_container: rootfs " + s.rootfs + " is not a directory"));
   }
-  auto argv = StringList(b, "argv");
-  if (!argv) return Err(argv.error());
-  if (argv->empty()) return Err(Field("argv", "is empty"));
-  s.argv = *argv;
-  auto env = StringList(b, "env");
-  if (!env) return Err(env.error());
-  s.env = *env;
-  s.cwd = b.value("cwd", "/");
-  if (s.cwd.empty() || s.cwd.front() != '/') return Err(Field("cwd", "must be absolute"));
-  s.uid = b.value("uid", 0u);
-  s.gid = b.value("gid", 0u);
-  s.hostname = b.value("hostname", "");
+  if (r.argv.empty()) return Err(Field("argv", "is empty"));
+  s.argv = r.argv;
+  s.env = r.env;
+  s.cwd = r.cwd.empty() ? "/" : r.cwd;
+  if (s.cwd.front() != '/') return Err(Field("cwd", "must be absolute"));
+  s.uid = static_cast<uid_t>(r.uid);
+  s.gid = static_cast<gid_t>(r.gid);
+  s.hostname = r.hostname;
   if (s.hostname.size() > 63) return Err(Field("hostname", "is longer than 63"));
-  s.hosts = b.value("hosts", "");
-  s.resolv_conf = b.value("resolv_conf", "");
-  if (auto rl = b.find("rlimits"); rl != b.end() && rl->is_object()) {
-    for (auto it = rl->begin(); it != rl->end(); ++it) {
-      if (!RlimitNames().count(it.key()) || !it.value().is_number_unsigned()) {
-        return Err(Field("rlimits." + it.key(), "is unknown or not a non-negative number"));
-      }
-      s.rlimits[it.key()] = it.value().get<uint64_t>();
-    }
+  s.hosts = r.hosts;
+  s.resolv_conf = r.resolv_conf;
+  for (const auto& [name, value] : r.rlimits) {
+    if (!RlimitNames().count(name)) return Err(Field("rlimits." + name, "is unknown"));
+    s.rlimits[name] = value;
   }
-  if (auto m = b.find("memory_bytes"); m != b.end() && !m->is_null()) {
-    if (!m->is_number_integer() || m->get<int64_t>() < (4 << 20)) return Err(Field("memory_bytes", "must be >= 4 MiB"));
-    s.memory_bytes = m->get<int64_t>();
-  }
-  if (auto c = b.find("cpus"); c != b.end() && !c->is_null()) {
-    if (!c->is_number() || c->get<double>() <= 0 || c->get<double>() > 1024) return Err(Field("cpus", "must be > 0"));
-    s.cpus = c->get<double>();
-  }
-  auto privileged = b.find("privileged");
-  if (privileged != b.end() && !privileged->is_null() && !privileged->is_boolean()) {
-    return Err(Field("privileged", "must be a boolean"));
-  }
-  s.security = DockerDefaults(privileged != b.end() && privileged->is_boolean() && privileged->get<bool>());
+  s.memory_bytes = r.memory_bytes;
+  s.cpus = r.cpus;
+  s.security = DockerDefaults(r.privileged);
   return s;
 }
 

@@ -16,9 +16,8 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "agent/guest/security.h"
+#include "agent/protocol/ops.h"
 #include "common/status.h"
 
 namespace zunvm::agent {
@@ -46,8 +45,9 @@ struct ContainerSpec {
   const std::vector<sock_filter>* seccomp = nullptr;
 };
 
-// Parses and validates a create_container body. InvalidArgument names the field.
-Result<ContainerSpec> ParseContainerSpec(const nlohmann::json& body);
+// The container of a create_container request rooted in `rootfs` (its directory, or where its
+// disks were mounted). InvalidArgument names the field.
+Result<ContainerSpec> ContainerSpecFrom(const op::CreateContainer::Request& request, const std::string& rootfs);
 
 struct StdioFds {
   int in = -1, out = -1, err = -1;    // child ends (dup'ed onto 0, 1, 2)

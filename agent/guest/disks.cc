@@ -35,31 +35,12 @@ Status MkdirP(const std::string& path) {
   return Status::Ok();
 }
 
-struct DiskSpec {
-  std::string serial, fstype = "ext4";
-  bool readonly = false;
-};
-
-Result<DiskSpec> ParseDisk(const nlohmann::json& body, const char* key) {
-  auto it = body.find(key);
-  if (it == body.end() || !it->is_object()) return Err(Status::Invalid(std::string(key) + " must be an object"));
-  DiskSpec d;
-  if (auto s = it->find("serial"); s != it->end() && s->is_string()) d.serial = s->get<std::string>();
-  if (!SafeSerial(d.serial)) return Err(Status::Invalid(std::string(key) + ".serial must be 1..20 of [A-Za-z0-9._-]"));
-  if (auto f = it->find("fstype"); f != it->end()) {
-    if (!f->is_string() || (*f != "ext4" && *f != "ext2" && *f != "xfs")) {
-      return Err(Status::Invalid(std::string(key) + ".fstype must be ext4, ext2 or xfs"));
-    }
-    d.fstype = f->get<std::string>();
-  }
-  if (auto r = it->find("readonly"); r != it->end()) {
-    if (!r->is_boolean()) return Err(Status::Invalid(std::string(key) + ".readonly must be a boolean"));
-    d.readonly = r->get<bool>();
-  }
-  return d;
+Status CheckDisk(const op::DiskRef& d, const char* key) {
+  if (!SafeSerial(d.serial)) return Status::Invalid(std::string(key) + ".serial must be 1..20 of [A-Za-z0-9._-]");
+  return Status::Ok();
 }
 
-Status MountDisk(const DiskSpec& d, const std::string& at, bool readonly) {
+Status MountDisk(const op::DiskRef& d, const std::string& at, bool readonly) {
   auto dev = FindDiskBySerial(d.serial);
   if (!dev) return dev.error();
   ZUNVM_RETURN_IF_ERROR(MkdirP(at));
@@ -90,21 +71,19 @@ Result<std::string> FindDiskBySerial(const std::string& serial) {
   return Err(Status::NotFound("no disk with serial " + serial));
 }
 
-Result<std::string> MountContainerDisks(const std::string& id, const nlohmann::json& body) {
+Result<std::string> MountContainerDisks(const std::string& id, const op::DiskRef& lower,
+                                        const std::optional<op::DiskRef>& upper) {
   bool id_ok = !id.empty() && id.size() <= 64 && id != "." && id != "..";
   for (char c : id) id_ok = id_ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.');
   if (!id_ok) return Err(Status::Invalid("bad container id"));
-  auto lower = ParseDisk(body, "rootfs_disk");
-  if (!lower) return Err(lower.error());
+  ZUNVM_RETURN_IF_ERROR(CheckDisk(lower, "rootfs_disk"));
   std::string base = kBase + id;
-  bool overlay = body.contains("upper_disk");
-  if (!overlay) {
-    ZUNVM_RETURN_IF_ERROR(MountDisk(*lower, base + "/rootfs", lower->readonly));
+  if (!upper) {
+    ZUNVM_RETURN_IF_ERROR(MountDisk(lower, base + "/rootfs", lower.readonly));
     return base + "/rootfs";
   }
-  auto upper = ParseDisk(body, "upper_disk");
-  if (!upper) return Err(upper.error());
-  ZUNVM_RETURN_IF_ERROR(MountDisk(*lower, base + "/lower", true));
+  ZUNVM_RETURN_IF_ERROR(CheckDisk(*upper, "upper_disk"));
+  ZUNVM_RETURN_IF_ERROR(MountDisk(lower, base + "/lower", true));
   Status st = MountDisk(*upper, base + "/upperdisk", false);
   if (st.ok()) st = MkdirP(base + "/upperdisk/upper");
   if (st.ok()) st = MkdirP(base + "/upperdisk/work");

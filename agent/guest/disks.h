@@ -8,17 +8,18 @@
 // serial, Internal for a failed mount (with errno text).
 #pragma once
 
+#include <optional>
 #include <string>
 
-#include <nlohmann/json.hpp>
-
+#include "agent/protocol/ops.h"
 #include "common/status.h"
 
 namespace zunvm::agent {
 
-// `body` holds "rootfs_disk": {"serial", "fstype" (default ext4), "readonly"} and optionally
-// "upper_disk": {"serial", "fstype"}. Returns the directory to use as the container's rootfs.
-Result<std::string> MountContainerDisks(const std::string& id, const nlohmann::json& body);
+// The root on `lower` alone, or `lower` (read-only) under an overlay whose upper and work
+// directories are on `upper`. Returns the directory to use as the container's rootfs.
+Result<std::string> MountContainerDisks(const std::string& id, const op::DiskRef& lower,
+                                        const std::optional<op::DiskRef>& upper);
 // Unmounts whatever MountContainerDisks mounted for `id` (lazily: nothing may hold it now).
 void UnmountContainerDisks(const std::string& id);
 // The /dev path of the virtio-blk disk whose serial is `serial`.

@@ -284,13 +284,12 @@ Result<CopyOutResult> CopyOut(int root, const std::string& path) {
   struct stat st{};
   if (::fstatat(pfd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return Err(FromErrno(path, errno));
   CopyOutResult out;
-  out.stat = {{"name", name}, {"size", static_cast<int64_t>(st.st_size)},
-              {"mode", static_cast<uint32_t>(st.st_mode)}, {"mtime", static_cast<int64_t>(st.st_mtime)},
-              {"link_target", ""}};
+  out.stat = {name, static_cast<int64_t>(st.st_size), static_cast<uint32_t>(st.st_mode),
+              static_cast<int64_t>(st.st_mtime), ""};
   if (S_ISLNK(st.st_mode)) {
     char buf[4096];
     ssize_t n = ::readlinkat(pfd.get(), name.c_str(), buf, sizeof buf);
-    if (n > 0) out.stat["link_target"] = std::string(buf, static_cast<size_t>(n));
+    if (n > 0) out.stat.link_target = std::string(buf, static_cast<size_t>(n));
   }
   TarWriter w(kMaxCopyBytes);
   TreeArchiver t(w);

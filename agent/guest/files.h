@@ -20,7 +20,7 @@
 #include <cstdint>
 #include <string>
 
-#include <nlohmann/json.hpp>
+#include "agent/protocol/ops.h"
 
 #include "common/status.h"
 
@@ -35,7 +35,7 @@ Result<std::string> ResolveInRoot(int root_fd, const std::string& path, bool fol
 
 struct CopyOutResult {
   std::string tar;
-  nlohmann::json stat;  // {name, size, mode, mtime, link_target}, like Docker's path stat
+  op::PathStat stat;  // like Docker's path stat
 };
 // A tar of `path` whose top entry is its basename; a symlink as the last component is archived
 // as the link itself (like `docker cp`).

@@ -138,6 +138,9 @@ std::set<std::string> KnownNames() {
 Result<std::vector<sock_filter>> BuildDefaultFilter() {
   std::unique_ptr<void, CtxDeleter> ctx(seccomp_init(SCMP_ACT_ERRNO(EPERM)));
   if (!ctx) return Err(Status::Internal("seccomp_init failed"));
+  // A binary tree of the ~400 allowed calls, not a list: the filter runs on every system call
+  // of the container (a few comparisons instead of hundreds).
+  (void)seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_OPTIMIZE, 2);
   for (uint32_t arch : {uint32_t{SCMP_ARCH_X86}, uint32_t{SCMP_ARCH_X32}}) {
     int rc = seccomp_arch_add(ctx.get(), arch);
     if (rc != 0 && rc != -EEXIST) return Err(Status::Internal("seccomp_arch_add failed"));

@@ -3,10 +3,21 @@
 // exits back as events. Single-threaded: one poll loop over the channel, the processes' pipes
 // and a signalfd for SIGCHLD.
 //
+// Requests are dispatched through a table of typed handlers (agent/protocol/ops.h), one per
+// operation. Events carry a sequence number and stay in a backlog until the host acknowledges
+// them (`ack`, or `hello {ack}` after a reconnect): nothing that was sent is lost across a
+// reconnect. Output is flow-controlled per process: at most kOutputWindow bytes of a
+// process's output are unacknowledged at a time (op::kOutputWindow); past that its pipes are not read, so the
+// process blocks on its writes (as it would on a full pipe) instead of output being dropped.
+//
 // The host is untrusted input too: a bad frame drops the connection (the agent then waits for
 // the next host), a bad message gets an error response, nothing crashes the agent.
+//
+// Files: server.cc (loop, channel, events, dispatch), server_procs.cc (processes and their
+// stdio), server_containers.cc (containers, limits, pause), server_files.cc (blobs, copies).
 #pragma once
 
+#include <linux/filter.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -20,21 +31,32 @@
 #include "agent/guest/container.h"
 #include "agent/protocol/frame.h"
 #include "agent/protocol/message.h"
+#include "agent/protocol/typed.h"
 
 namespace zunvm::agent {
 
 // Guest uptime in ms (CLOCK_BOOTTIME).
 int64_t UptimeMs();
 
+// A buffer of raw bytes read straight from a pipe (no zero-filling, no copy when it becomes
+// an event's attachment).
+struct Bytes {
+  std::unique_ptr<char[]> data;
+  size_t size = 0, capacity = 0;
+  bool empty() const { return size == 0; }
+};
+
 struct ServerOptions {
   bool pid1 = false;            // reaps every child; shutdown powers the VM off
   bool exit_on_eof = true;      // tests: the host closing the channel ends the loop
-  size_t backlog_bytes = 8 << 20;  // events kept until the host acknowledges them
+  // Events kept until the host acknowledges them. Past it no more output is read (every
+  // process waits); exits and OOM events are always kept.
+  size_t backlog_bytes = 8 << 20;
   std::string boot_id;
   // Guest uptime (CLOCK_BOOTTIME, ms) when the agent started: the host derives when the kernel
   // handed over to /init from it and `uptime_ms` in the hello answer.
   int64_t started_uptime_ms = 0;
-  std::string agent_version = "0.1.0";
+  std::string agent_version = "0.2.0";
   // Parent cgroup of containers (limits, OOM events); empty: none (host-side tests).
   std::string cgroup_root;
   // Where the agent reports what it does (the console in the VM); null: silent.
@@ -61,12 +83,10 @@ class AgentServer {
     int signal = 0;      // the signal that killed it, 0 if it exited
     // Output read but not yet sent: small writes are gathered for up to kCoalesce so a fast
     // writer costs a few big events instead of thousands of small ones.
-    std::string pending[2];  // stdout, stderr
+    Bytes pending[2];  // stdout, stderr
     std::chrono::steady_clock::time_point pending_since[2];
+    size_t unacked = 0;      // output bytes sent and not yet acknowledged (the window's use)
   };
-  void HandlePayload(const std::string& payload);
-  Result<nlohmann::json> Dispatch(const Message& m);
-  struct Stdio;
   struct Container {
     pid_t init = -1;
     int start_fd = -1;       // released by start_container
@@ -76,46 +96,78 @@ class AgentServer {
     bool disks = false;      // root filesystem on disks mounted by the agent
     ContainerSecurity security;  // its execs get the same privileges
   };
-  // Docker's default seccomp program, compiled on first use and kept.
-  Result<const std::vector<sock_filter>*> SeccompProgram();
-  // `ptmx`: allocate a tty from that devpts (a container's); empty: the agent's own.
-  Result<Stdio> MakeStdio(bool tty, bool want_stdin, const std::string& ptmx);
-  Result<pid_t> SpawnPlain(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-                           const std::string& cwd, const StdioFds& fds, bool tty);
-  Result<pid_t> Launch(const std::string& id, bool tty, bool want_stdin,
-                       const std::function<Result<pid_t>(const StdioFds&)>& spawn,
-                       const std::string& ptmx = "");
-  Result<nlohmann::json> Exec(const nlohmann::json& body);
-  // `wait`: answered at once for an exec that has exited, else when it exits (the response is
-  // held, not the loop). Waiters are forgotten when the host disconnects.
-  void Wait(const Message& m);
-  Result<nlohmann::json> BlobPut(const nlohmann::json& body);
-  Result<nlohmann::json> BlobGet(const nlohmann::json& body);
-  Result<nlohmann::json> CopyOut(const nlohmann::json& body);
-  Result<nlohmann::json> CopyIn(const nlohmann::json& body);
-  Result<int> ContainerRoot(const std::string& id);
-  void CheckOom(const std::string& id, Container& c);
-  void RemoveContainer(const std::string& id);
-  void Log(const std::string& msg) const {
-    if (opts_.log) opts_.log(msg);
+  struct Stdio;
+  // One queued event, as written: `head` is the whole frame, or for output the frame up to
+  // its attachment, which is `bytes` (moved from the process's buffer, never copied).
+  struct Pending {
+    uint64_t seq;
+    std::string head;
+    Bytes bytes;
+    std::string exec_id;  // output only: whose window it uses
+  };
+  using Handler = std::function<Result<Message>(Message&)>;
+
+  // ---- server.cc: the channel, events, dispatch
+  void RegisterHandlers();
+  // The handler of `Op`: decodes its request, runs `fn`, encodes the response.
+  template <typename Op, typename Fn>
+  void On(Fn fn) {
+    handlers_[Op::kName] = [this, fn](Message& m) -> Result<Message> {
+      auto req = Get<typename Op::Request>(m);
+      if (!req) return Err(req.error());
+      auto resp = (this->*fn)(*req);
+      if (!resp) return Err(resp.error());
+      Message out = Message::Response(m);
+      Put(out, *resp);
+      return out;
+    };
   }
-  Result<nlohmann::json> CreateContainer(const nlohmann::json& body);
-  Result<nlohmann::json> StartContainer(const nlohmann::json& body);
-  Result<nlohmann::json> Signal(const nlohmann::json& body);
-  Result<nlohmann::json> WriteStdin(const nlohmann::json& body, bool close_after);
-  Result<nlohmann::json> ResizeTty(const nlohmann::json& body);
-  // The VM's network (agent/guest/net_config.h).
-  Result<nlohmann::json> ConfigureNetwork(const nlohmann::json& body);
-  nlohmann::json Processes() const;
+  void HandlePayload(const std::string& payload);
+  Result<op::Hello::Response> Hello(const op::Hello::Request& r);
+  Result<op::Empty> AckEvents(const op::Ack::Request& r);
+  Result<op::GuestDetails::Response> Details(const op::Empty&);
+  Result<op::Stats::Response> Stats(const op::Empty&);
+  Result<op::Empty> Shutdown(const op::Empty&);
+  Result<op::ConfigureNetwork::Response> ConfigureNetwork(const op::ConfigureNetwork::Request& r);
   void Send(const Message& m);
-  // Events get a sequence number and stay in a bounded backlog until acknowledged (`ack`, or
-  // `hello {ack}` after a reconnect), so a host that reconnects loses nothing that fits.
-  void Emit(Message ev);
-  void EmitOutput(const std::string& id, int stream, const std::string& data);
-  void Queue(std::string payload);  // numbered by seq_, kept in the backlog, sent if live
+  // The length prefix and `payload`: a whole frame.
+  static std::string FrameOf(const std::string& payload);
+  // Events get a sequence number and stay in the backlog until acknowledged.
+  template <typename Event>
+  void Emit(Event ev) {
+    ev.seq = ++seq_;
+    Message m = Message::Event(Event::kName, nlohmann::json::object());
+    Put(m, ev);
+    Queue({seq_, FrameOf(SerializeMessage(m)), {}, ""});
+  }
+  void EmitOutput(Proc& p, int stream, Bytes data);
+  void Queue(Pending ev);  // kept in the backlog, sent if the host is there
   void Ack(uint64_t seq);
   void Replay();
   void Disconnected();
+  bool OutputBlocked(const Proc& p) const;
+  void Log(const std::string& msg) const {
+    if (opts_.log) opts_.log(msg);
+  }
+
+  // ---- server_procs.cc: processes
+  Result<Stdio> MakeStdio(bool tty, bool want_stdin, const std::string& ptmx);
+  Result<pid_t> SpawnPlain(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                           const std::string& cwd, const StdioFds& fds, bool tty);
+  // Starts a process (plain, in a container, or a container's init) with its stdio wired to
+  // events, and registers it under `id`.
+  Result<pid_t> Launch(const std::string& id, bool tty, bool want_stdin,
+                       const std::function<Result<pid_t>(const StdioFds&)>& spawn,
+                       const std::string& ptmx = "");
+  Result<op::Exec::Response> Exec(const op::Exec::Request& r);
+  // `wait`: answered at once for an exec that has exited, else when it exits (the response is
+  // held, not the loop). Waiters are forgotten when the host disconnects.
+  void Wait(Message& m);
+  Result<op::Empty> Signal(const op::Signal::Request& r);
+  Result<op::Empty> WriteStdin(const op::WriteStdin::Request& r);
+  Result<op::Empty> CloseStdin(const op::Wait::Request& r);
+  Result<op::Empty> ResizeTty(const op::ResizeTty::Request& r);
+  Result<op::Processes::Response> Processes(const op::Empty&);
   void PumpOutput(Proc& p, int& fd, int stream);
   void FlushOutput(Proc& p, int stream);
   // Flushes output gathered longer than the coalescing window; returns the poll timeout (ms)
@@ -124,10 +176,30 @@ class AgentServer {
   void ReapChildren();
   void MaybeFinish(Proc& p);
 
+  // ---- server_containers.cc: containers
+  Result<op::CreateContainer::Response> CreateContainer(const op::CreateContainer::Request& r);
+  Result<op::Empty> StartContainer(const op::StartContainer::Request& r);
+  Result<op::Empty> Update(const op::Update::Request& r);
+  Result<op::Empty> Freeze(const op::Freeze::Request& r);
+  // Docker's default seccomp program, compiled on first use and kept.
+  Result<const std::vector<sock_filter>*> SeccompProgram();
+  Result<Container*> FindContainer(const std::string& id);
+  void CheckOom(const std::string& id, Container& c);
+  void RemoveContainer(const std::string& id);
+
+  // ---- server_files.cc: blobs and copies
+  Result<op::BlobPut::Response> BlobPut(const op::BlobPut::Request& r);
+  Result<op::BlobGet::Response> BlobGet(const op::BlobGet::Request& r);
+  Result<op::Empty> BlobDrop(const op::BlobDrop::Request& r);
+  Result<op::CopyOut::Response> CopyOut(const op::CopyOut::Request& r);
+  Result<op::Empty> CopyIn(const op::CopyOut::Request& r);
+  Result<int> ContainerRoot(const std::string& id);
+
   int fd_;
   ServerOptions opts_;
   int sigfd_ = -1;
   FrameDecoder decoder_;
+  std::map<std::string, Handler> handlers_;
   std::map<std::string, Proc> procs_;
   std::map<std::string, Container> containers_;
   bool shutdown_ = false;
@@ -137,7 +209,8 @@ class AgentServer {
   bool replayed_ = true;      // live events may go out (no replay outstanding)
   bool replay_pending_ = false;
   uint64_t seq_ = 0;
-  std::deque<std::pair<uint64_t, std::string>> backlog_;
+  std::deque<Pending> backlog_;
+  size_t backlog_bytes_ = 0;
   struct ExitInfo {
     int exit_code = 0, signal = 0;
   };
@@ -147,7 +220,6 @@ class AgentServer {
   // Blobs: archives in transit for copy_in/copy_out, moved in chunks that fit a frame.
   std::map<std::string, std::string> blobs_;
   size_t blob_bytes_ = 0;
-  size_t backlog_bytes_ = 0;
   std::vector<sock_filter> seccomp_prog_;
 };
 

@@ -1,5 +1,5 @@
 // Framing of the host <-> guest agent channel (a virtio-serial byte stream): each frame is a
-// 4-byte big-endian payload length followed by the payload (one JSON message, see message.h).
+// 4-byte big-endian payload length followed by the payload (one message, see message.h).
 // Frames larger than kMaxFrameBytes are refused: the stream cannot be resynchronised after
 // that, so the reader must drop the connection (the agent then waits for a new host).
 //
@@ -18,7 +18,7 @@
 
 namespace zunvm::agent {
 
-inline constexpr uint32_t kMaxFrameBytes = 1 << 20;  // 1 MiB of payload
+inline constexpr uint32_t kMaxFrameBytes = 2 << 20;  // 2 MiB of payload: a 1 MiB chunk and its header
 
 // Length prefix + payload. InvalidArgument when the payload is over the limit.
 Result<std::string> EncodeFrame(std::string_view payload);

@@ -53,6 +53,9 @@ const std::array<std::pair<Code, const char*>, 9> kCodes = {{
 
 Status Bad(const std::string& why) { return Status::Invalid("bad agent message: " + why); }
 
+constexpr char kPlain = 0x01;
+constexpr char kWithAttachment = 0x02;
+
 }  // namespace
 
 std::string WireCode(Code code) {
@@ -102,8 +105,22 @@ Message Message::Event(std::string op, json body) {
 }
 
 Result<Message> ParseMessage(std::string_view payload) {
-  if (Depth(payload, kMaxJsonDepth) > kMaxJsonDepth) return Err(Bad("nested too deeply"));
-  json j = json::parse(payload, nullptr, /*allow_exceptions=*/false);
+  if (payload.empty()) return Err(Bad("empty"));
+  std::string_view text, data;
+  if (payload[0] == kPlain) {
+    text = payload.substr(1);
+  } else if (payload[0] == kWithAttachment) {
+    if (payload.size() < 5) return Err(Bad("truncated attachment header"));
+    auto b = reinterpret_cast<const unsigned char*>(payload.data());
+    uint64_t len = (uint64_t{b[1]} << 24) | (uint64_t{b[2]} << 16) | (uint64_t{b[3]} << 8) | b[4];
+    if (len < 2 || len > payload.size() - 5) return Err(Bad("attachment header past the payload"));
+    text = payload.substr(5, len);
+    data = payload.substr(5 + len);
+  } else {
+    return Err(Bad("unknown payload type"));
+  }
+  if (Depth(text, kMaxJsonDepth) > kMaxJsonDepth) return Err(Bad("nested too deeply"));
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Err(Bad("not JSON (or not UTF-8)"));
   if (!j.is_object()) return Err(Bad("not an object"));
   auto v = j.find("v");
@@ -141,6 +158,7 @@ Result<Message> ParseMessage(std::string_view payload) {
     }
     m.error = Status(CodeFromWire(code->get<std::string>()), msg->get<std::string>());
   }
+  m.data = std::string(data);
   return m;
 }
 
@@ -152,7 +170,19 @@ std::string SerializeMessage(const Message& m) {
   j["op"] = m.op;
   j["body"] = m.body.is_object() ? m.body : json::object();
   if (m.error) j["error"] = {{"code", WireCode(m.error->code())}, {"message", m.error->message()}};
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string text = j.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (m.data.empty()) return std::string(1, kPlain) + text;
+  return PayloadWithAttachment(text, m.data);
+}
+
+std::string PayloadWithAttachment(std::string_view json_text, std::string_view data) {
+  std::string p;
+  p.reserve(5 + json_text.size() + data.size());
+  p += kWithAttachment;
+  for (int shift : {24, 16, 8, 0}) p += static_cast<char>((json_text.size() >> shift) & 0xff);
+  p += json_text;
+  p += data;
+  return p;
 }
 
 }  // namespace zunvm::agent

@@ -16,7 +16,6 @@ as a table and written as JSON (--results).
 """
 import argparse
 import atexit
-import base64
 import importlib.util
 import json
 import math
@@ -124,18 +123,17 @@ class Channel:
     def send(self, op, body):
         rid = self.next_id
         self.next_id += 1
-        payload = json.dumps({"v": 1, "kind": "req", "id": rid, "op": op, "body": body}).encode()
-        self.sock.sendall(struct.pack(">I", len(payload)) + payload)
+        self.sock.sendall(TEST_VM_BOOT.encode_request(rid, op, body))
         return rid
 
     def recv(self, deadline):
         while True:
             if len(self.buf) >= 4:
                 n = struct.unpack(">I", self.buf[:4])[0]
-                if not 1 <= n <= (1 << 20):
+                if not 1 <= n <= (2 << 20):
                     raise ValueError(f"bad frame length {n}")
                 if len(self.buf) >= 4 + n:
-                    msg = json.loads(self.buf[4:4 + n])
+                    msg = TEST_VM_BOOT.decode_payload(self.buf[4:4 + n])
                     self.buf = self.buf[4 + n:]
                     if msg.get("kind") == "event":
                         self.max_seq = max(self.max_seq, msg.get("body", {}).get("seq", 0))
@@ -182,7 +180,7 @@ class Vm:
         if self.kind == "floor":
             self.ch.wait_bytes(MARKER, deadline)
         else:
-            rid = self.ch.send("hello", {"version": 1})
+            rid = self.ch.send("hello", {"version": TEST_VM_BOOT.PROTOCOL_VERSION})
             m = self.ch.recv(deadline)
             if m.get("kind") != "resp" or m.get("id") != rid or "error" in m:
                 raise RuntimeError(f"unexpected answer to hello: {m}")
@@ -255,7 +253,7 @@ def exec_latency(ch, n):
                 t_resp = time.perf_counter() - t0
             elif m.get("kind") == "event" and m["body"].get("exec_id") == exec_id:
                 if m["op"] == "output":
-                    out += base64.b64decode(m["body"]["data"])
+                    out += m["data"]
                 elif m["op"] == "exit":
                     t_exit = time.perf_counter() - t0
                     code = m["body"]["exit_code"]

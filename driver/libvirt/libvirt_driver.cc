@@ -272,31 +272,31 @@ Status LibvirtDriver::Record(Box& b, const std::function<void(SandboxRecord&)>& 
 
 // ---- Events -----------------------------------------------------------------------------------
 
-void LibvirtDriver::OnAgentEvent(const std::weak_ptr<Box>& weak, uint64_t gen, const json& body,
-                                 const std::string& op) {
+void LibvirtDriver::OnAgentEvent(const std::weak_ptr<Box>& weak, uint64_t gen, agent::Message& m) {
   auto b = weak.lock();
   if (!b) return;
-  std::string exec_id = Field<std::string>(body, "exec_id");
-  if (op == "output") {
-    auto data = Base64Decode(Field<std::string>(body, "data"));
-    if (!data) return;
-    Stream stream = Field<std::string>(body, "stream") == "stderr" ? Stream::kStderr : Stream::kStdout;
-    if (exec_id == b->uuid) {
+  if (m.op == agent::op::OutputEvent::kName) {
+    auto ev = agent::Get<agent::op::OutputEvent>(m);
+    if (!ev) return;  // hostile or broken: dropped
+    Stream stream = ev->stream == 2 ? Stream::kStderr : Stream::kStdout;
+    if (ev->exec_id == b->uuid) {
       {
         std::lock_guard<std::mutex> lock(b->mu);
         if (b->gen != gen) return;
       }
       // The mark lets the log drop what a replay after a zunvmd restart sends again.
-      OutputMark mark{Field<std::string>(body, "boot"), Field<uint64_t>(body, "seq")};
-      if (events_) events_->OnOutput(b->uuid, stream, *data, mark);
+      OutputMark mark{ev->boot, ev->seq};
+      if (events_) events_->OnOutput(b->uuid, stream, ev->data, mark);
       return;
     }
     std::lock_guard<std::mutex> lock(b->mu);
-    auto it = b->execs.find(exec_id);
-    if (it != b->execs.end() && it->second->out.size() < (size_t{16} << 20)) it->second->out += *data;
-  } else if (op == "exit") {
-    int64_t raw = body.contains("exit_code") ? Field<int64_t>(body, "exit_code") : -1;
-    int code = raw < -1 || raw > 255 ? -1 : static_cast<int>(raw);
+    auto it = b->execs.find(ev->exec_id);
+    if (it != b->execs.end() && it->second->out.size() < (size_t{16} << 20)) it->second->out += ev->data;
+  } else if (m.op == agent::op::ExitEvent::kName) {
+    auto ev = agent::Get<agent::op::ExitEvent>(m);
+    if (!ev) return;
+    const std::string& exec_id = ev->status.exec_id;
+    int code = static_cast<int>(ev->status.exit_code);
     bool ours = false;
     {
       std::lock_guard<std::mutex> lock(b->mu);
@@ -310,9 +310,9 @@ void LibvirtDriver::OnAgentEvent(const std::weak_ptr<Box>& weak, uint64_t gen, c
     }
     b->cv.notify_all();
     if (ours) Post([this, b, gen] { HandleMainExit(b, gen); });
-  } else if (op == "oom") {
-    Logger("libvirt")->info("sandbox {}: the container ran out of memory ({} OOM kills)", b->uuid,
-                            Field<uint64_t>(body, "oom_kills"));
+  } else if (m.op == agent::op::OomEvent::kName) {
+    auto ev = agent::Get<agent::op::OomEvent>(m);
+    if (ev) Logger("libvirt")->info("sandbox {}: the container ran out of memory ({} OOM kills)", b->uuid, ev->oom_kills);
   }
 }
 
@@ -435,14 +435,14 @@ Status LibvirtDriver::Boot(Box& b) {
   std::weak_ptr<Box> weak = Find(b.uuid);
   auto client = agent::AgentClient::Connect(
       b.socket(), Left(deadline),
-      [this, weak, gen](const agent::Message& m) { OnAgentEvent(weak, gen, m.body, m.op); });
+      [this, weak, gen](agent::Message& m) { OnAgentEvent(weak, gen, m); });
   if (!client) return fail(client.error());
   std::shared_ptr<agent::AgentClient> a(std::move(*client));
-  auto hello = a->Call("hello", {{"version", 1}}, Left(deadline));
+  auto hello = a->Call<agent::op::Hello>({agent::kProtocolVersion, std::nullopt}, Left(deadline));
   if (!hello) return fail(Status(hello.error().code(), "the guest agent did not answer: " + hello.error().message()));
   double ready = Since(t0);
   // The guest's own clock: how long the agent had been running when it answered.
-  double init_age = (Field<int64_t>(*hello, "uptime_ms") - Field<int64_t>(*hello, "started_uptime_ms")) / 1000.0;
+  double init_age = static_cast<double>(hello->uptime_ms - hello->started_uptime_ms) / 1000.0;
   {
     std::lock_guard<std::mutex> lock(b.mu);
     b.agent = a;
@@ -452,29 +452,29 @@ Status LibvirtDriver::Boot(Box& b) {
     b.acked = 0;
     b.cpu_at = {};
   }
-  json body{{"id", b.uuid},
-            {"rootfs_disk", {{"serial", "rootfs"}, {"readonly", true}}},
-            {"upper_disk", {{"serial", "upper"}}},
-            {"argv", s.argv},
-            {"env", EnvList(s)},
-            {"cwd", s.workdir.empty() ? "/" : s.workdir},
-            {"uid", uid},
-            {"gid", gid},
-            {"hostname", s.hostname.substr(0, 63)},
-            {"hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" +
-                          (s.nics.empty() ? std::string("127.0.1.1") : s.nics[0].address) + "\t" +
-                          s.hostname.substr(0, 63) + "\n"},
-            {"memory_bytes", s.memory_mib << 20},
-            {"cpus", s.cpu},
-            {"resolv_conf", s.resolv_conf},
-            {"tty", s.tty},
-            {"stdin", s.interactive},
-            {"privileged", s.privileged}};
+  agent::op::CreateContainer::Request body;
+  body.id = b.uuid;
+  body.rootfs_disk = agent::op::DiskRef{"rootfs", "ext4", true};
+  body.upper_disk = agent::op::DiskRef{"upper", "ext4", false};
+  body.argv = s.argv;
+  body.env = EnvList(s);
+  body.cwd = s.workdir.empty() ? "/" : s.workdir;
+  body.uid = uid;
+  body.gid = gid;
+  body.hostname = s.hostname.substr(0, 63);
+  body.hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" +
+               (s.nics.empty() ? std::string("127.0.1.1") : s.nics[0].address) + "\t" + s.hostname.substr(0, 63) + "\n";
+  body.memory_bytes = s.memory_mib << 20;
+  body.cpus = s.cpu;
+  body.resolv_conf = s.resolv_conf;
+  body.tty = s.tty;
+  body.stdin = s.interactive;
+  body.privileged = s.privileged;
   if (s.argv.empty()) return fail(Status::Invalid("the container has no command (the image gives none either)"));
   if (!s.nics.empty()) {
     if (Status st = ConfigureGuestNics(*a, s.nics, true, Left(deadline)); !st.ok()) return fail(st);
   }
-  auto created = a->Call("create_container", body, Left(deadline));
+  auto created = a->Call<agent::op::CreateContainer>(body, Left(deadline));
   if (!created) return fail(created.error());
   std::lock_guard<std::mutex> lock(b.mu);
   b.rec.boot = {{"domain_started_s", defined},
@@ -500,7 +500,7 @@ void LibvirtDriver::Teardown(Box& b, bool graceful) {
   b.cv.notify_all();
   if (graceful && a && a->Alive()) {
     // The agent syncs and powers off; the transient domain then disappears on its own.
-    if (a->Call("shutdown", json::object(), seconds(3))) {
+    if (a->Call<agent::op::Shutdown>({}, seconds(3))) {
       auto deadline = Clock::now() + seconds(5);
       while (Clock::now() < deadline) {
         auto st = hv_->State(b.name());
@@ -554,13 +554,10 @@ Status LibvirtDriver::PrepareTap(const SandboxNic& nic) {
 
 Status LibvirtDriver::ConfigureGuestNics(agent::AgentClient& a, const std::vector<SandboxNic>& nics,
                                          bool route, std::chrono::milliseconds timeout) {
-  json list = json::array();
-  for (const auto& n : nics) {
-    list.push_back({{"mac", n.mac}, {"cidr", n.address + "/" + std::to_string(n.prefix_len)}, {"mtu", n.mtu}});
-  }
-  json body{{"nics", list}};
-  if (route && !nics.empty() && !nics[0].gateway.empty()) body["gateway"] = nics[0].gateway;
-  auto r = a.Call("configure_network", body, timeout);
+  agent::op::ConfigureNetwork::Request body;
+  for (const auto& n : nics) body.nics.push_back({n.mac, n.address + "/" + std::to_string(n.prefix_len), n.mtu});
+  if (route && !nics.empty()) body.gateway = nics[0].gateway;
+  auto r = a.Call<agent::op::ConfigureNetwork>(body, timeout);
   if (!r) return Status(r.error().code(), "the guest could not configure its network: " + r.error().message());
   return Status::Ok();
 }
@@ -632,7 +629,7 @@ Status LibvirtDriver::Start(const std::string& uuid) {
     std::lock_guard<std::mutex> lock(box.mu);
     a = box.agent;
   }
-  auto r = a->Call("start_container", {{"id", uuid}}, kCallTimeout);
+  auto r = a->Call<agent::op::StartContainer>({uuid}, kCallTimeout);
   if (!r) {
     Teardown(box, false);
     (void)Record(box, [](SandboxRecord& rec) { rec.state = RecordState::kStopped; });
@@ -665,9 +662,9 @@ Result<int> LibvirtDriver::Stop(const std::string& uuid, seconds timeout) {
       }
       return box.main_exit.has_value() || !a->Alive();
     };
-    (void)a->Call("signal", {{"exec_id", uuid}, {"signal", SIGTERM}}, kCallTimeout);
+    (void)a->Call<agent::op::Signal>({uuid, SIGTERM}, kCallTimeout);
     if (!exited(Clock::now() + timeout)) {
-      (void)a->Call("signal", {{"exec_id", uuid}, {"signal", SIGKILL}}, kCallTimeout);
+      (void)a->Call<agent::op::Signal>({uuid, SIGKILL}, kCallTimeout);
       exited(Clock::now() + seconds(10));
     }
   }
@@ -707,12 +704,12 @@ Status LibvirtDriver::Kill(const std::string& uuid, int signal) {
     ZUNVM_RETURN_IF_ERROR(Freeze(**a, uuid, false));
     (void)Record(box, [](SandboxRecord& r) { r.state = RecordState::kRunning; });
   }
-  auto r = (*a)->Call("signal", {{"exec_id", uuid}, {"signal", signal}}, kCallTimeout);
+  auto r = (*a)->Call<agent::op::Signal>({uuid, signal}, kCallTimeout);
   return r ? Status::Ok() : r.error();
 }
 
 Status LibvirtDriver::Freeze(agent::AgentClient& a, const std::string& uuid, bool frozen) {
-  auto r = a.Call("freeze", {{"id", uuid}, {"frozen", frozen}}, kCallTimeout);
+  auto r = a.Call<agent::op::Freeze>({uuid, frozen}, kCallTimeout);
   return r ? Status::Ok() : r.error();
 }
 
@@ -806,9 +803,13 @@ Result<ExecResult> LibvirtDriver::Exec(const std::string& uuid, const std::vecto
     std::lock_guard<std::mutex> lock(box.mu);
     box.execs.erase(id);
   };
-  auto r = (*a)->Call("exec", {{"exec_id", id}, {"argv", argv}, {"env", EnvList(spec)}, {"container", uuid},
-                               {"cwd", spec.workdir.empty() ? "/" : spec.workdir}},
-                      kCallTimeout);
+  agent::op::Exec::Request req;
+  req.exec_id = id;
+  req.argv = argv;
+  req.env = EnvList(spec);
+  req.container = uuid;
+  req.cwd = spec.workdir.empty() ? "/" : spec.workdir;
+  auto r = (*a)->Call<agent::op::Exec>(req, kCallTimeout);
   if (!r) {
     forget();
     if (r.error().code() == Code::kNotFound || r.error().code() == Code::kForbidden) {
@@ -824,7 +825,7 @@ Result<ExecResult> LibvirtDriver::Exec(const std::string& uuid, const std::vecto
   box.execs.erase(id);
   if (!sink->code) {
     lock.unlock();
-    (void)(*a)->Call("signal", {{"exec_id", id}, {"signal", SIGKILL}}, seconds(5));
+    (void)(*a)->Call<agent::op::Signal>({id, SIGKILL}, seconds(5));
     if (!(*a)->Alive()) return Err(Status::Unavailable("the sandbox VM went away during the exec"));
     return Err(Status(Code::kDeadlineExceeded, "the command did not finish in time"));
   }
@@ -836,7 +837,7 @@ Status LibvirtDriver::ResizeTty(const std::string& uuid, int width, int height) 
   if (!b) return b.error();
   auto a = RunningAgent(**b);
   if (!a) return a.error();
-  auto r = (*a)->Call("resize_tty", {{"exec_id", uuid}, {"width", width}, {"height", height}}, kCallTimeout);
+  auto r = (*a)->Call<agent::op::ResizeTty>({uuid, width, height}, kCallTimeout);
   return r ? Status::Ok() : r.error();
 }
 
@@ -845,20 +846,9 @@ Result<TopResult> LibvirtDriver::Top(const std::string& uuid, const std::string&
   if (!b) return Err(b.error());
   auto a = RunningAgent(**b);
   if (!a) return Err(a.error());
-  auto r = (*a)->Call("processes", json::object(), kCallTimeout);
+  auto r = (*a)->Call<agent::op::Processes>({}, kCallTimeout);
   if (!r) return Err(r.error());
-  TopResult t;
-  auto cell = [](const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
-  auto list = [&](const char* key) { return r->contains(key) && (*r)[key].is_array() ? (*r)[key] : json::array(); };
-  for (const auto& title : list("titles")) t.titles.push_back(cell(title));
-  for (const auto& row : list("processes")) {
-    std::vector<std::string> cells;
-    if (row.is_array()) {
-      for (const auto& c : row) cells.push_back(cell(c));
-    }
-    t.processes.push_back(std::move(cells));
-  }
-  return t;
+  return TopResult{std::move(r->titles), std::move(r->processes)};
 }
 
 Result<SandboxStats> LibvirtDriver::Stats(const std::string& uuid) {
@@ -867,10 +857,10 @@ Result<SandboxStats> LibvirtDriver::Stats(const std::string& uuid) {
   Box& box = **b;
   auto a = RunningAgent(box);
   if (!a) return Err(a.error());
-  auto sample = [&]() { return (*a)->Call("stats", json::object(), kCallTimeout); };
+  auto sample = [&]() { return (*a)->Call<agent::op::Stats>({}, kCallTimeout); };
   auto r = sample();
   if (!r) return Err(r.error());
-  uint64_t usec = Field<uint64_t>(*r, "cpu_usage_usec");
+  uint64_t usec = r->cpu_usage_usec;
   Clock::time_point now = Clock::now();
   uint64_t prev_usec;
   Clock::time_point prev_at;
@@ -886,7 +876,7 @@ Result<SandboxStats> LibvirtDriver::Stats(const std::string& uuid) {
     std::this_thread::sleep_for(milliseconds(200));
     r = sample();
     if (!r) return Err(r.error());
-    usec = Field<uint64_t>(*r, "cpu_usage_usec");
+    usec = r->cpu_usage_usec;
     now = Clock::now();
   }
   SandboxStats s;
@@ -899,15 +889,15 @@ Result<SandboxStats> LibvirtDriver::Stats(const std::string& uuid) {
     vcpus = VcpusFor(box.vm_cpu);
   }
   if (wall_usec > 0 && usec >= prev_usec) s.cpu_percent = 100.0 * (usec - prev_usec) / wall_usec / vcpus;
-  s.mem_usage_mib = Field<uint64_t>(*r, "mem_used_bytes") / 1048576.0;
+  s.mem_usage_mib = static_cast<double>(r->mem_used_bytes) / 1048576.0;
   {
     std::lock_guard<std::mutex> lock(box.mu);
     s.mem_limit_mib = static_cast<double>(box.rec.spec.memory_mib);
   }
-  s.block_read = Field<uint64_t>(*r, "block_read_bytes");
-  s.block_write = Field<uint64_t>(*r, "block_write_bytes");
-  s.net_rx = Field<uint64_t>(*r, "net_rx_bytes");
-  s.net_tx = Field<uint64_t>(*r, "net_tx_bytes");
+  s.block_read = r->block_read_bytes;
+  s.block_write = r->block_write_bytes;
+  s.net_rx = r->net_rx_bytes;
+  s.net_tx = r->net_tx_bytes;
   return s;
 }
 
@@ -944,7 +934,7 @@ Status LibvirtDriver::WithFiles(const std::string& uuid,
 }
 
 Result<Archive> LibvirtDriver::GetArchive(const std::string& uuid, const std::string& path) {
-  json stat;
+  agent::op::PathStat stat;
   Result<std::string> tar = Err(Status::Internal("no copy was made"));
   Status st = WithFiles(uuid, [&](agent::AgentClient& a) {
     tar = a.CopyOut(uuid, path, &stat, seconds(300));
@@ -953,11 +943,11 @@ Result<Archive> LibvirtDriver::GetArchive(const std::string& uuid, const std::st
   if (!st.ok()) return Err(st);
   Archive out;
   out.tar = std::move(*tar);
-  out.stat.name = Field<std::string>(stat, "name");
-  out.stat.size = Field<int64_t>(stat, "size");
-  out.stat.mode = Field<uint32_t>(stat, "mode");
-  out.stat.mtime = FormatRfc3339Nano(FromMicros(Field<int64_t>(stat, "mtime") * 1000000));
-  out.stat.link_target = Field<std::string>(stat, "link_target");
+  out.stat.name = stat.name;
+  out.stat.size = stat.size;
+  out.stat.mode = stat.mode;
+  out.stat.mtime = FormatRfc3339Nano(FromMicros(stat.mtime * 1000000));
+  out.stat.link_target = stat.link_target;
   return out;
 }
 
@@ -1050,7 +1040,7 @@ Result<bool> LibvirtDriver::Update(const std::string& uuid, double cpu, int64_t 
   }
   // Live only within what the VM was booted with: its vCPUs and RAM are fixed until next boot.
   if (VcpusFor(cpu) > VcpusFor(vm_cpu) || memory_mib + opts_.memory_overhead_mib > vm_mem) return false;
-  auto r = a->Call("update", {{"id", uuid}, {"memory_bytes", memory_mib << 20}, {"cpus", cpu}}, kCallTimeout);
+  auto r = a->Call<agent::op::Update>({uuid, memory_mib << 20, cpu}, kCallTimeout);
   if (!r) return Err(r.error());
   Status st = hv_->SetVcpuQuota(box.name(), kCpuPeriodUs, VcpuQuotaFor(cpu, VcpusFor(vm_cpu)));
   if (!st.ok()) Logger("libvirt")->warn("sandbox {}: {}", uuid, st.ToString());
@@ -1100,9 +1090,9 @@ Status LibvirtDriver::Adopt(const std::shared_ptr<Box>& b, const DomainInfo* dom
   std::weak_ptr<Box> weak = b;
   // The VM keeps the channel's unacknowledged events; hello replays them to the new client.
   auto client = agent::AgentClient::Connect(
-      b->socket(), seconds(5), [this, weak, gen](const agent::Message& m) { OnAgentEvent(weak, gen, m.body, m.op); });
-  Result<json> hello = client ? (*client)->Call("hello", {{"version", 1}}, seconds(10))
-                              : Result<json>(Err(client.error()));
+      b->socket(), seconds(5), [this, weak, gen](agent::Message& m) { OnAgentEvent(weak, gen, m); });
+  auto hello = client ? (*client)->Call<agent::op::Hello>({agent::kProtocolVersion, std::nullopt}, seconds(10))
+                      : Result<agent::op::Hello::Response>(Err(client.error()));
   if (!hello) {
     (void)hv_->Destroy(dom->name);
     b->lost = true;

@@ -41,6 +41,7 @@
 
 namespace zunvm::agent {
 class AgentClient;
+struct Message;
 }
 
 namespace zunvm::libvirt {
@@ -124,8 +125,7 @@ class LibvirtDriver : public SandboxDriver {
   Result<std::shared_ptr<agent::AgentClient>> RunningAgent(Box& b);
   // Runs `fn` with an agent that sees the sandbox's files, booting a VM for it when stopped.
   Status WithFiles(const std::string& uuid, const std::function<Status(agent::AgentClient&)>& fn);
-  void OnAgentEvent(const std::weak_ptr<Box>& weak, uint64_t gen, const nlohmann::json& ev,
-                    const std::string& op);
+  void OnAgentEvent(const std::weak_ptr<Box>& weak, uint64_t gen, agent::Message& m);
   void HandleMainExit(const std::shared_ptr<Box>& b, uint64_t gen);
   void CheckLost(const std::shared_ptr<Box>& b, const std::string& reason);
   void Post(std::function<void()> fn);

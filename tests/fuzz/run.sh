@@ -7,7 +7,8 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$root/build-fuzz}
 seconds=${FUZZ_SECONDS:-30}
 mkdir -p "$out"
-src=(common/status.cc agent/protocol/frame.cc agent/protocol/message.cc)
+src=(common/status.cc agent/protocol/frame.cc agent/protocol/message.cc agent/protocol/fields.cc
+     agent/protocol/ops.cc)
 for target in agent_frames_fuzz; do
   bin="$out/$target"
   newest=$(cd "$root" && ls -t "tests/fuzz/$target.cc" "${src[@]}" agent/protocol/*.h | head -1)

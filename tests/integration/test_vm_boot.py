@@ -7,7 +7,6 @@ VM off so the transient domain disappears.
 Needs the image from guest/build-image.sh (ZUNVM_GUEST_DIR, default build/guest) and a running
 libvirtd (guest/start-libvirt.sh); scripts/test.sh provides both.
 """
-import base64
 import json
 import os
 import shutil
@@ -59,8 +58,30 @@ def domain_xml(name, workdir, kernel=None, initrd=None, cmdline=CMDLINE, memory_
 </domain>"""
 
 
+PROTOCOL_VERSION = 2
+
+
+def encode_request(rid, op, body):
+    """A request frame of the agent protocol (docs/agent-protocol.md): length, layout byte 1, JSON."""
+    payload = b"\x01" + json.dumps({"v": PROTOCOL_VERSION, "kind": "req", "id": rid, "op": op,
+                                     "body": body}).encode()
+    return struct.pack(">I", len(payload)) + payload
+
+
+def decode_payload(payload):
+    """A frame's payload as the message dict, its binary attachment (if any) under "data"."""
+    if payload[:1] == b"\x01":
+        return json.loads(payload[1:])
+    if payload[:1] == b"\x02" and len(payload) >= 5:
+        n = struct.unpack(">I", payload[1:5])[0]
+        msg = json.loads(payload[5:5 + n])
+        msg["data"] = payload[5 + n:]
+        return msg
+    raise ValueError("bad agent payload")
+
+
 class Channel:
-    """Minimal client of the agent protocol (length-prefixed JSON frames)."""
+    """Minimal client of the agent protocol (length-prefixed frames)."""
 
     def __init__(self, path, deadline):
         while True:
@@ -78,17 +99,15 @@ class Channel:
         self.next_id = 1
 
     def send(self, op, body):
-        msg = {"v": 1, "kind": "req", "id": self.next_id, "op": op, "body": body}
+        self.sock.sendall(encode_request(self.next_id, op, body))
         self.next_id += 1
-        payload = json.dumps(msg).encode()
-        self.sock.sendall(struct.pack(">I", len(payload)) + payload)
 
     def recv(self):
         while True:
             if len(self.buf) >= 4:
                 n = struct.unpack(">I", self.buf[:4])[0]
                 if len(self.buf) >= 4 + n:
-                    msg = json.loads(self.buf[4:4 + n])
+                    msg = decode_payload(self.buf[4:4 + n])
                     self.buf = self.buf[4 + n:]
                     return msg
             data = self.sock.recv(65536)
@@ -119,7 +138,7 @@ class VmBootTest(unittest.TestCase):
         t0 = time.monotonic()
         subprocess.run(VIRSH + ["create", xml], check=True, capture_output=True, timeout=180)
         ch = Channel(os.path.join(self.workdir, "agent.sock"), time.monotonic() + 180)
-        ch.send("hello", {"version": 1})
+        ch.send("hello", {"version": PROTOCOL_VERSION})
         hello = ch.recv()
         ready = time.monotonic() - t0
         self.assertEqual(hello["kind"], "resp")
@@ -137,7 +156,7 @@ class VmBootTest(unittest.TestCase):
             if m["kind"] == "resp":
                 self.assertNotIn("error", m, m)
             elif m["op"] == "output":
-                out += base64.b64decode(m["body"]["data"])
+                out += m["data"]
             elif m["op"] == "exit":
                 code = m["body"]["exit_code"]
         self.assertEqual(code, 2)

@@ -21,6 +21,7 @@
 #include "common/ids.h"
 #include "common/sha256.h"
 #include "network/host_network.h"
+#include "tests/support/agent_call.h"
 #include "tests/support/agent_events.h"
 #include "tests/support/tar_builder.h"
 #include "tests/support/test_vm.h"
@@ -73,7 +74,7 @@ class VmAgentTest : public ::testing::Test {
     ASSERT_NE(client_, nullptr);
     // The container every test uses: busybox from the read-only disk, overlaid with the
     // writable one, as uid 1000 in /home/user with a memory limit.
-    auto c = client_->Call("create_container",
+    auto c = CallJson(*client_, "create_container",
                            {{"id", "box"},
                             {"rootfs_disk", {{"serial", "rootfs"}, {"readonly", true}}},
                             {"upper_disk", {{"serial", "upper"}}},
@@ -86,7 +87,7 @@ class VmAgentTest : public ::testing::Test {
                             {"memory_bytes", 96 << 20}},
                            seconds(60));
     ASSERT_TRUE(c) << c.error().ToString() << "\n" << vm_->Console();
-    ASSERT_TRUE(client_->Call("start_container", {{"id", "box"}}, seconds(30)));
+    ASSERT_TRUE(CallJson(*client_, "start_container", {{"id", "box"}}, seconds(30)));
   }
   static void TearDownTestSuite() {
     client_.reset();
@@ -96,12 +97,12 @@ class VmAgentTest : public ::testing::Test {
   }
   static void Connect(uint64_t last_seq = 0) {
     auto c = AgentClient::Connect(vm_->socket_path(), std::chrono::seconds(180),
-                                  [](const Message& m) { events_.On(m); }, last_seq);
+                                  [](Message& m) { events_.On(m); }, last_seq);
     ASSERT_TRUE(c) << c.error().ToString();
     client_ = std::move(*c);
-    json hello = {{"version", 1}};
+    json hello = {{"version", kProtocolVersion}};
     if (last_seq) hello["ack"] = last_seq;
-    auto h = client_->Call("hello", hello, seconds(180));
+    auto h = CallJson(*client_, "hello", hello, seconds(180));
     ASSERT_TRUE(h) << h.error().ToString() << "\n" << vm_->Console();
     hello_ = *h;
   }
@@ -114,7 +115,7 @@ class VmAgentTest : public ::testing::Test {
     extra["argv"] = argv;
     extra["container"] = "box";
     if (!extra.contains("env")) extra["env"] = {"PATH=/bin"};
-    auto r = client_->Call("exec", extra, seconds(30));
+    auto r = CallJson(*client_, "exec", extra, seconds(30));
     EXPECT_TRUE(r) << r.error().ToString();
     if (!r) return std::nullopt;
     return events_.WaitExit(id, seconds(120));
@@ -133,7 +134,7 @@ class VmAgentTest : public ::testing::Test {
 // The VM's NIC, configured by the agent, answers from its network's namespace (all traffic
 // stays between that namespace, which this test made, and the VM).
 TEST_F(VmAgentTest, NicConfiguredByTheAgentAnswersOnItsNetwork) {
-  auto r = client_->Call("configure_network",
+  auto r = CallJson(*client_, "configure_network",
                          {{"nics", json::array({{{"mac", kMac}, {"cidr", "10.211.0.2/24"}, {"mtu", 1400}}})},
                           {"gateway", "10.211.0.1"}},
                          seconds(30));
@@ -144,10 +145,10 @@ TEST_F(VmAgentTest, NicConfiguredByTheAgentAnswersOnItsNetwork) {
   // The container shares the VM's network: it sees the address.
   std::string ifname = (*r)["interfaces"][0].get<std::string>();
   EXPECT_EQ(ExecIn("net1", {"sh", "-c", "grep -q 1400 /sys/class/net/" + ifname + "/mtu"}), 0);
-  auto bad = client_->Call("configure_network", {{"nics", json::array({{{"mac", "52:54:00:00:00:09"}, {"cidr", "10.211.0.9/24"}}})}},
+  auto bad = CallJson(*client_, "configure_network", {{"nics", json::array({{{"mac", "52:54:00:00:00:09"}, {"cidr", "10.211.0.9/24"}}})}},
                            seconds(30));
   EXPECT_FALSE(bad);
-  auto hostile = client_->Call("configure_network", {{"nics", "x"}}, seconds(30));
+  auto hostile = CallJson(*client_, "configure_network", {{"nics", "x"}}, seconds(30));
   EXPECT_FALSE(hostile);
 }
 
@@ -175,34 +176,34 @@ TEST_F(VmAgentTest, ExitCodesAndSignals) {
   EXPECT_EQ(ExecIn("f", {"false"}), 1);
   EXPECT_EQ(ExecIn("k", {"sh", "-c", "kill -9 $$"}), 137);
   EXPECT_EQ(events_.Signal("k"), SIGKILL);
-  ASSERT_TRUE(client_->Call("exec", {{"exec_id", "s"}, {"argv", {"sleep", "1000"}}, {"container", "box"}}, seconds(30)));
-  ASSERT_TRUE(client_->Call("signal", {{"exec_id", "s"}, {"signal", SIGTERM}}, seconds(30)));
-  auto w = client_->Call("wait", {{"exec_id", "s"}}, seconds(60));
+  ASSERT_TRUE(CallJson(*client_, "exec", {{"exec_id", "s"}, {"argv", {"sleep", "1000"}}, {"container", "box"}}, seconds(30)));
+  ASSERT_TRUE(CallJson(*client_, "signal", {{"exec_id", "s"}, {"signal", SIGTERM}}, seconds(30)));
+  auto w = CallJson(*client_, "wait", {{"exec_id", "s"}}, seconds(60));
   ASSERT_TRUE(w) << w.error().ToString();
   EXPECT_EQ((*w)["exit_code"], 143);
   EXPECT_EQ((*w)["signal"], SIGTERM);
-  auto missing = client_->Call("exec", {{"exec_id", "m"}, {"argv", {"/no/such/binary"}}, {"container", "box"}}, seconds(30));
+  auto missing = CallJson(*client_, "exec", {{"exec_id", "m"}, {"argv", {"/no/such/binary"}}, {"container", "box"}}, seconds(30));
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code(), Code::kNotFound);
 }
 
 TEST_F(VmAgentTest, StdinToStdoutAndSeparateStreams) {
-  ASSERT_TRUE(client_->Call("exec", {{"exec_id", "cat"}, {"argv", {"sh", "-c", "cat; echo err >&2"}},
+  ASSERT_TRUE(CallJson(*client_, "exec", {{"exec_id", "cat"}, {"argv", {"sh", "-c", "cat; echo err >&2"}},
                                      {"container", "box"}, {"stdin", true}, {"env", {"PATH=/bin"}}},
                             seconds(30)));
-  ASSERT_TRUE(client_->Call("write_stdin", {{"exec_id", "cat"}, {"data", Base64Encode("through the VM\n")}}, seconds(30)));
-  ASSERT_TRUE(client_->Call("close_stdin", {{"exec_id", "cat"}}, seconds(30)));
+  ASSERT_TRUE(CallJson(*client_, "write_stdin", {{"exec_id", "cat"}}, seconds(30), "through the VM\n"));
+  ASSERT_TRUE(CallJson(*client_, "close_stdin", {{"exec_id", "cat"}}, seconds(30)));
   EXPECT_EQ(events_.WaitExit("cat", seconds(60)), 0);
   EXPECT_EQ(events_.Out("cat"), "through the VM\n");
   EXPECT_EQ(events_.Err("cat"), "err\n");
 }
 
 TEST_F(VmAgentTest, TtyExecWithResize) {
-  ASSERT_TRUE(client_->Call("exec", {{"exec_id", "tty"}, {"argv", {"sh", "-c", "tty; read x; stty size"}},
+  ASSERT_TRUE(CallJson(*client_, "exec", {{"exec_id", "tty"}, {"argv", {"sh", "-c", "tty; read x; stty size"}},
                                      {"container", "box"}, {"stdin", true}, {"tty", true}, {"env", {"PATH=/bin"}}},
                             seconds(30)));
-  ASSERT_TRUE(client_->Call("resize_tty", {{"exec_id", "tty"}, {"width", 100}, {"height", 40}}, seconds(30)));
-  ASSERT_TRUE(client_->Call("write_stdin", {{"exec_id", "tty"}, {"data", Base64Encode("go\n")}}, seconds(30)));
+  ASSERT_TRUE(CallJson(*client_, "resize_tty", {{"exec_id", "tty"}, {"width", 100}, {"height", 40}}, seconds(30)));
+  ASSERT_TRUE(CallJson(*client_, "write_stdin", {{"exec_id", "tty"}}, seconds(30), "go\n"));
   EXPECT_EQ(events_.WaitExit("tty", seconds(60)), 0);
   std::string out = events_.Out("tty");
   EXPECT_NE(out.find("/dev/pts/"), std::string::npos) << out;
@@ -217,7 +218,7 @@ TEST_F(VmAgentTest, FiveMegabytesArriveIntact) {
 }
 
 TEST_F(VmAgentTest, StatsAndProcessList) {
-  auto st = client_->Call("stats", json::object(), seconds(30));
+  auto st = CallJson(*client_, "stats", json::object(), seconds(30));
   ASSERT_TRUE(st);
   int64_t total = (*st)["mem_total_bytes"], used = (*st)["mem_used_bytes"];
   EXPECT_GT(total, 200 << 20);  // the domain has 384 MiB
@@ -226,7 +227,7 @@ TEST_F(VmAgentTest, StatsAndProcessList) {
   EXPECT_LT(used, total);
   EXPECT_GT((*st)["cpu_usage_usec"].get<int64_t>(), 0);
   EXPECT_GT((*st)["block_read_bytes"].get<int64_t>(), 0);  // the root filesystem came from disk
-  auto ps = client_->Call("processes", json::object(), seconds(30));
+  auto ps = CallJson(*client_, "processes", json::object(), seconds(30));
   ASSERT_TRUE(ps);
   EXPECT_NE(ps->dump().find("sleep 100000"), std::string::npos) << ps->dump();
 }
@@ -235,11 +236,11 @@ TEST_F(VmAgentTest, FileCopyBothWaysAndSymlinkEscapeRefused) {
   ASSERT_TRUE(client_->CopyIn("box", "/tmp", OneFileTar("note.txt", "copied in"), seconds(60)).ok());
   ASSERT_EQ(ExecIn("catnote", {"cat", "/tmp/note.txt"}), 0);
   EXPECT_EQ(events_.Out("catnote"), "copied in");
-  json stat;
+  op::PathStat stat;
   auto tar = client_->CopyOut("box", "/etc/passwd", &stat, seconds(60));
   ASSERT_TRUE(tar) << tar.error().ToString();
   EXPECT_NE(testing_util::ReadTar(*tar)["passwd"].find("user:x:1000:1000"), std::string::npos);
-  EXPECT_EQ(stat["name"], "passwd");
+  EXPECT_EQ(stat.name, "passwd");
   // 3 MiB: several chunks each way.
   std::string blob(3 << 20, 'z');
   for (size_t i = 0; i < blob.size(); i += 4096) blob[i] = static_cast<char>('a' + (i / 4096) % 26);
@@ -262,7 +263,7 @@ TEST_F(VmAgentTest, FileCopyBothWaysAndSymlinkEscapeRefused) {
 }
 
 TEST_F(VmAgentTest, ReconnectMidStreamLosesNothing) {
-  ASSERT_TRUE(client_->Call("exec", {{"exec_id", "seq"},
+  ASSERT_TRUE(CallJson(*client_, "exec", {{"exec_id", "seq"},
                                      {"argv", {"sh", "-c", "i=0; while [ $i -lt 300 ]; do i=$((i+1)); echo line$i; [ $((i % 30)) = 0 ] && sleep 0.1; done"}},
                                      {"container", "box"}, {"env", {"PATH=/bin"}}},
                             seconds(30)));
@@ -278,7 +279,7 @@ TEST_F(VmAgentTest, ReconnectMidStreamLosesNothing) {
 }
 
 TEST_F(VmAgentTest, MemoryLimitUpdateAndOomEvent) {
-  ASSERT_TRUE(client_->Call("update", {{"id", "box"}, {"memory_bytes", 48 << 20}, {"cpus", 0.5}}, seconds(30)));
+  ASSERT_TRUE(CallJson(*client_, "update", {{"id", "box"}, {"memory_bytes", 48 << 20}, {"cpus", 0.5}}, seconds(30)));
   // tail keeps a line it never finishes: it grows until the cgroup's OOM killer stops it.
   EXPECT_EQ(ExecIn("hog", {"tail", "/dev/zero"}), 137);
   EXPECT_TRUE(events_.WaitOom("box", seconds(30)));

@@ -13,24 +13,24 @@
 #include <vector>
 
 #include "agent/protocol/message.h"
-#include "common/base64.h"
+#include "agent/protocol/typed.h"
 
 namespace zunvm::agent {
 
 class Events {
  public:
-  void On(const Message& m) {
+  void On(Message& m) {
     std::lock_guard<std::mutex> l(mu_);
     last_seq_ = std::max(last_seq_, m.body.value("seq", uint64_t{0}));
-    std::string id = m.body.value("exec_id", "");
-    if (m.op == "output") {
-      auto data = Base64Decode(m.body.value("data", ""));
-      (m.body.value("stream", "") == "stdout" ? out_[id] : err_[id]) += data.value_or("");
-    } else if (m.op == "exit") {
-      exit_[id] = m.body.value("exit_code", -1);
-      signal_[id] = m.body.value("signal", 0);
-    } else if (m.op == "oom") {
-      oom_.push_back(m.body.value("container", ""));
+    if (m.op == op::OutputEvent::kName) {
+      if (auto ev = Get<op::OutputEvent>(m)) (ev->stream == 1 ? out_[ev->exec_id] : err_[ev->exec_id]) += ev->data;
+    } else if (m.op == op::ExitEvent::kName) {
+      if (auto ev = Get<op::ExitEvent>(m)) {
+        exit_[ev->status.exec_id] = static_cast<int>(ev->status.exit_code);
+        signal_[ev->status.exec_id] = static_cast<int>(ev->status.signal);
+      }
+    } else if (m.op == op::OomEvent::kName) {
+      if (auto ev = Get<op::OomEvent>(m)) oom_.push_back(ev->container);
     }
     cv_.notify_all();
   }

@@ -3,6 +3,7 @@
 // bulk output, hostile frames, the guest going away.
 #include <gtest/gtest.h>
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -21,6 +22,7 @@
 #include "agent/client/agent_client.h"
 #include "agent/protocol/frame.h"
 #include "common/base64.h"
+#include "tests/support/agent_call.h"
 #include "tests/support/agent_events.h"
 #include "tests/support/tar_builder.h"
 
@@ -45,7 +47,7 @@ class AgentTest : public ::testing::Test {
     }
     ::close(sv[1]);
     peer_ = sv[0];
-    client_ = std::make_unique<AgentClient>(::dup(peer_), [this](const Message& m) { events_.On(m); });
+    client_ = std::make_unique<AgentClient>(::dup(peer_), [this](Message& m) { events_.On(m); });
   }
   void TearDown() override {
     client_.reset();
@@ -56,7 +58,7 @@ class AgentTest : public ::testing::Test {
   Result<json> Exec(const std::string& id, std::vector<std::string> argv, json extra = json::object()) {
     extra["exec_id"] = id;
     extra["argv"] = argv;
-    return client_->Call("exec", extra, seconds(10));
+    return CallJson(*client_, "exec", extra, seconds(10));
   }
 
   pid_t pid_ = -1;
@@ -66,15 +68,15 @@ class AgentTest : public ::testing::Test {
 };
 
 TEST_F(AgentTest, HelloReportsVersionAndKernel) {
-  auto r = client_->Call("hello", {{"version", 1}}, seconds(10));
+  auto r = client_->Call<op::Hello>({kProtocolVersion, std::nullopt}, seconds(10));
   ASSERT_TRUE(r) << r.error().ToString();
-  EXPECT_EQ((*r)["version"], 1);
-  EXPECT_FALSE((*r)["boot_id"].get<std::string>().empty());
-  EXPECT_FALSE((*r)["kernel"].get<std::string>().empty());
-  auto bad = client_->Call("hello", {{"version", 99}}, seconds(10));
+  EXPECT_EQ(r->version, 2);
+  EXPECT_FALSE(r->boot_id.empty());
+  EXPECT_FALSE(r->kernel.empty());
+  auto bad = CallJson(*client_, "hello", {{"version", 99}}, seconds(10));
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().code(), Code::kInvalidArgument);
-  auto unknown = client_->Call("teleport", json::object(), seconds(10));
+  auto unknown = CallJson(*client_, "teleport", json::object(), seconds(10));
   ASSERT_FALSE(unknown);
   EXPECT_EQ(unknown.error().code(), Code::kNotImplemented);
 }
@@ -87,16 +89,16 @@ TEST_F(AgentTest, ExitCodesSignalsAndStreams) {
   ASSERT_TRUE(Exec("one", {"sh", "-c", "exit 1"}));
   EXPECT_EQ(events_.WaitExit("one"), 1);
   ASSERT_TRUE(Exec("sleeper", {"sleep", "30"}));
-  ASSERT_TRUE(client_->Call("signal", {{"exec_id", "sleeper"}, {"signal", SIGKILL}}, seconds(10)));
+  ASSERT_TRUE(CallJson(*client_, "signal", {{"exec_id", "sleeper"}, {"signal", SIGKILL}}, seconds(10)));
   EXPECT_EQ(events_.WaitExit("sleeper"), 137);
   ASSERT_TRUE(Exec("term", {"sleep", "30"}));
-  ASSERT_TRUE(client_->Call("signal", {{"exec_id", "term"}, {"signal", SIGTERM}}, seconds(10)));
+  ASSERT_TRUE(CallJson(*client_, "signal", {{"exec_id", "term"}, {"signal", SIGTERM}}, seconds(10)));
   EXPECT_EQ(events_.WaitExit("term"), 143);
   auto missing = Exec("nope", {"/no/such/binary"});
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code(), Code::kNotFound);
   EXPECT_FALSE(Exec("", {"true"}));
-  EXPECT_FALSE(client_->Call("exec", {{"exec_id", "x"}, {"argv", "notalist"}}, seconds(10)));
+  EXPECT_FALSE(CallJson(*client_, "exec", {{"exec_id", "x"}, {"argv", "notalist"}}, seconds(10)));
 }
 
 TEST_F(AgentTest, EnvCwdAndStdin) {
@@ -105,8 +107,8 @@ TEST_F(AgentTest, EnvCwdAndStdin) {
   EXPECT_EQ(events_.WaitExit("env"), 0);
   EXPECT_EQ(events_.Out("env"), "hello\n/tmp\n");
   ASSERT_TRUE(Exec("cat", {"cat"}, {{"stdin", true}}));
-  ASSERT_TRUE(client_->Call("write_stdin", {{"exec_id", "cat"}, {"data", Base64Encode("ping\n")}}, seconds(10)));
-  ASSERT_TRUE(client_->Call("close_stdin", {{"exec_id", "cat"}}, seconds(10)));
+  ASSERT_TRUE(CallJson(*client_, "write_stdin", {{"exec_id", "cat"}}, seconds(10), "ping\n"));
+  ASSERT_TRUE(CallJson(*client_, "close_stdin", {{"exec_id", "cat"}}, seconds(10)));
   EXPECT_EQ(events_.WaitExit("cat"), 0);
   EXPECT_EQ(events_.Out("cat"), "ping\n");
 }
@@ -118,24 +120,24 @@ TEST_F(AgentTest, TtyExecAndProcessList) {
   EXPECT_NE(out.find("/dev/pts/"), std::string::npos) << out;
   EXPECT_NE(out.find("done"), std::string::npos) << out;
   ASSERT_TRUE(Exec("longtty", {"sleep", "30"}, {{"tty", true}}));
-  EXPECT_TRUE(client_->Call("resize_tty", {{"exec_id", "longtty"}, {"width", 120}, {"height", 40}}, seconds(10)));
-  EXPECT_FALSE(client_->Call("resize_tty", {{"exec_id", "longtty"}, {"width", 0}, {"height", 40}}, seconds(10)));
+  EXPECT_TRUE(CallJson(*client_, "resize_tty", {{"exec_id", "longtty"}, {"width", 120}, {"height", 40}}, seconds(10)));
+  EXPECT_FALSE(CallJson(*client_, "resize_tty", {{"exec_id", "longtty"}, {"width", 0}, {"height", 40}}, seconds(10)));
   ASSERT_TRUE(Exec("plain", {"sleep", "30"}));
-  EXPECT_FALSE(client_->Call("resize_tty", {{"exec_id", "plain"}, {"width", 80}, {"height", 24}}, seconds(10)));
-  auto ps = client_->Call("processes", json::object(), seconds(10));
+  EXPECT_FALSE(CallJson(*client_, "resize_tty", {{"exec_id", "plain"}, {"width", 80}, {"height", 24}}, seconds(10)));
+  auto ps = CallJson(*client_, "processes", json::object(), seconds(10));
   ASSERT_TRUE(ps);
   EXPECT_EQ((*ps)["titles"][1], "PID");
   std::vector<std::string> cmds;
   for (const auto& row : (*ps)["processes"]) cmds.push_back(row[7]);
   EXPECT_EQ(std::count(cmds.begin(), cmds.end(), "sleep 30"), 2) << (*ps).dump();
   for (const char* id : {"longtty", "plain"}) {
-    ASSERT_TRUE(client_->Call("signal", {{"exec_id", id}, {"signal", SIGKILL}}, seconds(10)));
+    ASSERT_TRUE(CallJson(*client_, "signal", {{"exec_id", id}, {"signal", SIGKILL}}, seconds(10)));
     EXPECT_EQ(events_.WaitExit(id), 137);
   }
 }
 
 TEST_F(AgentTest, StatsArePlausible) {
-  auto st = client_->Call("stats", json::object(), seconds(10));
+  auto st = CallJson(*client_, "stats", json::object(), seconds(10));
   ASSERT_TRUE(st) << st.error().ToString();
   EXPECT_GT((*st)["cpu_usage_usec"].get<uint64_t>(), 0u);
   EXPECT_GT((*st)["mem_total_bytes"].get<uint64_t>(), (*st)["mem_used_bytes"].get<uint64_t>());
@@ -158,10 +160,10 @@ TEST_F(AgentTest, GarbageFrameDropsTheConnectionNotTheProcess) {
   ASSERT_EQ(::write(peer_, garbage, sizeof garbage - 1), static_cast<ssize_t>(sizeof garbage - 1));
   // In --stdio mode the agent ends its loop on a bad frame; the client sees the channel close.
   for (int i = 0; i < 200 && client_->Alive(); ++i) {
-    auto r = client_->Call("hello", {{"version", 1}}, milliseconds(100));
+    auto r = CallJson(*client_, "hello", {{"version", kProtocolVersion}}, milliseconds(100));
     if (!r && r.error().code() == Code::kUnavailable) break;
   }
-  EXPECT_FALSE(client_->Call("hello", {{"version", 1}}, seconds(5)));
+  EXPECT_FALSE(CallJson(*client_, "hello", {{"version", kProtocolVersion}}, seconds(5)));
   int st = 0;
   ASSERT_EQ(::waitpid(pid_, &st, 0), pid_);
   pid_ = -1;
@@ -169,7 +171,7 @@ TEST_F(AgentTest, GarbageFrameDropsTheConnectionNotTheProcess) {
 }
 
 TEST_F(AgentTest, ShutdownEndsTheServer) {
-  ASSERT_TRUE(client_->Call("shutdown", json::object(), seconds(10)));
+  ASSERT_TRUE(CallJson(*client_, "shutdown", json::object(), seconds(10)));
   int st = 0;
   ASSERT_EQ(::waitpid(pid_, &st, 0), pid_);
   pid_ = -1;
@@ -182,6 +184,91 @@ TEST_F(AgentTest, ShutdownEndsTheServer) {
 
 namespace zunvm::agent {
 namespace {
+
+// A host without a client library: frames written and read by hand, nothing acknowledged
+// unless the test says so.
+class RawHost {
+ public:
+  explicit RawHost(int fd) : fd_(fd) {}
+  void Request(uint64_t id, const std::string& op, json body) {
+    auto frame = EncodeFrame(SerializeMessage(Message::Request(id, op, std::move(body))));
+    ASSERT_TRUE(frame);
+    ASSERT_EQ(::write(fd_, frame->data(), frame->size()), static_cast<ssize_t>(frame->size()));
+  }
+  // The next message, or nullopt when none comes within `wait`.
+  std::optional<Message> Next(milliseconds wait) {
+    for (;;) {
+      auto f = decoder_.Next();
+      if (!f || *f) {
+        if (!f) return std::nullopt;
+        auto m = ParseMessage(**f);
+        if (m) return *m;
+        continue;
+      }
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0) return std::nullopt;
+      char buf[65536];
+      ssize_t n = ::read(fd_, buf, sizeof buf);
+      if (n <= 0) return std::nullopt;
+      decoder_.Feed(std::string_view(buf, static_cast<size_t>(n)));
+    }
+  }
+
+ private:
+  int fd_;
+  FrameDecoder decoder_;
+};
+
+// Flow control: a process's output runs at most one window (1 MiB) ahead of the host's
+// acknowledgements; the process then waits (nothing is dropped), and acks let it go on.
+TEST(AgentFlowControl, OutputWaitsForAcknowledgements) {
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  pid_t agent = ::fork();
+  ASSERT_GE(agent, 0);
+  if (agent == 0) {
+    ::dup2(sv[1], 0);
+    ::execl(ZUNVM_AGENT_BIN, "zunvm-agent", "--stdio", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(sv[1]);
+  RawHost host(sv[0]);
+  host.Request(1, "hello", {{"version", kProtocolVersion}});
+  ASSERT_TRUE(host.Next(seconds(10)));
+  constexpr size_t kTotal = 8 << 20;
+  host.Request(2, "exec", {{"exec_id", "flood"}, {"argv", {"head", "-c", std::to_string(kTotal), "/dev/zero"}}});
+  size_t got = 0;
+  uint64_t last_seq = 0;
+  bool exited = false;
+  auto take = [&](Message& m) {
+    if (m.op == "output") {
+      got += m.data.size();
+      last_seq = m.body["seq"];
+    } else if (m.op == "exit") {
+      exited = true;
+    }
+  };
+  // Unacknowledged: the output stops at the window (and one chunk gathered before the check).
+  while (auto m = host.Next(milliseconds(500))) take(*m);
+  EXPECT_FALSE(exited);
+  EXPECT_GE(got, size_t{512} << 10);
+  EXPECT_LE(got, op::kOutputWindow + (size_t{256} << 10)) << got;
+  // Acknowledged as it arrives: all of it, once.
+  auto deadline = std::chrono::steady_clock::now() + seconds(60);
+  uint64_t acked = 0;
+  while (!exited && std::chrono::steady_clock::now() < deadline) {
+    if (last_seq > acked) {
+      host.Request(3 + last_seq, "ack", {{"seq", last_seq}});
+      acked = last_seq;
+    }
+    if (auto m = host.Next(milliseconds(500))) take(*m);
+  }
+  EXPECT_TRUE(exited);
+  EXPECT_EQ(got, kTotal);
+  ::close(sv[0]);
+  int st = 0;
+  ::waitpid(agent, &st, 0);
+}
 
 // Reconnection: the agent keeps running processes and their unacknowledged output while no
 // host is connected, and replays it to the next host after `hello {ack}`.
@@ -196,13 +283,13 @@ TEST(AgentReconnect, NothingLostAcrossAHostRestart) {
     ::_exit(127);
   }
   Events first, second;
-  auto c1 = AgentClient::Connect(sock, seconds(10), [&](const Message& m) { first.On(m); });
+  auto c1 = AgentClient::Connect(sock, seconds(10), [&](Message& m) { first.On(m); });
   ASSERT_TRUE(c1) << c1.error().ToString();
-  ASSERT_TRUE((*c1)->Call("hello", {{"version", 1}}, seconds(10)));
+  ASSERT_TRUE(CallJson(**c1, "hello", {{"version", kProtocolVersion}}, seconds(10)));
   std::string script = "echo before; while [ ! -e " + flag +
                        " ]; do sleep 0.01; done; i=0; while [ $i -lt 2000 ]; do echo line$i; "
                        "i=$((i+1)); done; echo after";
-  auto r = (*c1)->Call("exec", {{"exec_id", "talker"}, {"argv", {"sh", "-c", script}}}, seconds(10));
+  auto r = CallJson(**c1, "exec", {{"exec_id", "talker"}, {"argv", {"sh", "-c", script}}}, seconds(10));
   ASSERT_TRUE(r);
   pid_t talker = (*r)["pid"];
   for (int i = 0; i < 1000 && first.Out("talker").empty(); ++i) ::usleep(10000);
@@ -218,15 +305,15 @@ TEST(AgentReconnect, NothingLostAcrossAHostRestart) {
     if (s.find(") Z") != std::string::npos) break;  // exited, not yet reaped
     ::usleep(10000);
   }
-  auto c2 = AgentClient::Connect(sock, seconds(10), [&](const Message& m) { second.On(m); }, last);
+  auto c2 = AgentClient::Connect(sock, seconds(10), [&](Message& m) { second.On(m); }, last);
   ASSERT_TRUE(c2);
-  ASSERT_TRUE((*c2)->Call("hello", {{"version", 1}, {"ack", last}}, seconds(10)));
+  ASSERT_TRUE(CallJson(**c2, "hello", {{"version", kProtocolVersion}, {"ack", last}}, seconds(10)));
   EXPECT_EQ(second.WaitExit("talker"), 0);
   std::string expected;
   for (int i = 0; i < 2000; ++i) expected += "line" + std::to_string(i) + "\n";
   expected += "after\n";
   EXPECT_EQ(second.Out("talker"), expected);  // everything after "before", exactly once
-  ASSERT_TRUE((*c2)->Call("shutdown", json::object(), seconds(10)));
+  ASSERT_TRUE(CallJson(**c2, "shutdown", json::object(), seconds(10)));
   int st = 0;
   ASSERT_EQ(::waitpid(agent, &st, 0), agent);
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
@@ -268,7 +355,7 @@ class ContainerTest : public AgentTest {
     extra["rootfs"] = root_;
     extra["argv"] = argv;
     if (!extra.contains("env")) extra["env"] = {"PATH=/bin"};
-    return client_->Call("create_container", extra, seconds(10));
+    return CallJson(*client_, "create_container", extra, seconds(10));
   }
   std::string dir_, root_;
 };
@@ -279,7 +366,7 @@ TEST_F(ContainerTest, OwnNamespacesRootHostnameUserAndCwd) {
                   {{"env", {"PATH=/bin", "GREETING=hi"}}, {"cwd", "/tmp"}, {"hostname", "box1"},
                    {"hosts", "127.0.0.1 localhost box1\n"}});
   ASSERT_TRUE(c) << c.error().ToString();
-  ASSERT_TRUE(client_->Call("start_container", {{"id", "c1"}}, seconds(10)));
+  ASSERT_TRUE(CallJson(*client_, "start_container", {{"id", "c1"}}, seconds(10)));
   for (int i = 0; i < 500 && events_.Out("c1").find("proc") == std::string::npos; ++i) ::usleep(10000);
   std::string out = events_.Out("c1");
   EXPECT_NE(out.find("pid=1\n"), std::string::npos) << out;       // its own pid namespace
@@ -291,7 +378,7 @@ TEST_F(ContainerTest, OwnNamespacesRootHostnameUserAndCwd) {
   EXPECT_EQ(events_.WaitExit("e1"), 0);
   EXPECT_NE(events_.Out("e1").find("box1\n"), std::string::npos) << events_.Out("e1");
   EXPECT_EQ(events_.Out("e1").find("usr"), std::string::npos) << events_.Out("e1");
-  ASSERT_TRUE(client_->Call("signal", {{"exec_id", "c1"}, {"signal", SIGKILL}}, seconds(10)));
+  ASSERT_TRUE(CallJson(*client_, "signal", {{"exec_id", "c1"}, {"signal", SIGKILL}}, seconds(10)));
   EXPECT_EQ(events_.WaitExit("c1"), 137);
   auto gone = Exec("e2", {"true"}, {{"container", "c1"}});
   ASSERT_FALSE(gone);
@@ -302,7 +389,7 @@ TEST_F(ContainerTest, UserAndRlimitsApply) {
   if (!std::filesystem::exists("/bin/busybox")) GTEST_SKIP() << "busybox-static is not installed";
   ASSERT_TRUE(Create("u", {"sh", "-c", "id -u; id -g; ulimit -n"},
                      {{"uid", 1000}, {"gid", 1000}, {"rlimits", {{"nofile", 123}}}}));
-  ASSERT_TRUE(client_->Call("start_container", {{"id", "u"}}, seconds(10)));
+  ASSERT_TRUE(CallJson(*client_, "start_container", {{"id", "u"}}, seconds(10)));
   EXPECT_EQ(events_.WaitExit("u"), 0);
   EXPECT_EQ(events_.Out("u"), "1000\n1000\n123\n");
 }
@@ -327,7 +414,7 @@ TEST_F(ContainerTest, DefaultPrivilegesAreDockers) {
   std::filesystem::copy_file(ZUNVM_ESCAPE_PROBE, root_ + "/bin/probe");
   std::filesystem::create_directories(root_ + "/tmp");
   ASSERT_TRUE(Create("sec", {"sh", "-c", "/bin/probe; sleep 30"}));
-  ASSERT_TRUE(client_->Call("start_container", {{"id", "sec"}}, seconds(10)));
+  ASSERT_TRUE(CallJson(*client_, "start_container", {{"id", "sec"}}, seconds(10)));
   for (int i = 0; i < 1000 && events_.Out("sec").find("setuid_euid") == std::string::npos; ++i) ::usleep(10000);
   for (const std::string& out : {events_.Out("sec"), std::string()}) {
     std::string text = out;
@@ -362,7 +449,7 @@ TEST_F(ContainerTest, DefaultPrivilegesAreDockers) {
   ASSERT_TRUE(Exec("devs", {"sh", "-c", "echo hi > /dev/null && head -c 4 /dev/urandom | wc -c && ls /dev/pts"},
                    {{"container", "sec"}}));
   EXPECT_EQ(events_.WaitExit("devs"), 0) << events_.Out("devs");
-  ASSERT_TRUE(client_->Call("signal", {{"exec_id", "sec"}, {"signal", SIGKILL}}, seconds(10)));
+  ASSERT_TRUE(CallJson(*client_, "signal", {{"exec_id", "sec"}, {"signal", SIGKILL}}, seconds(10)));
   events_.WaitExit("sec");
 }
 
@@ -372,7 +459,7 @@ TEST_F(ContainerTest, PrivilegedHasEverything) {
   std::filesystem::copy_file(ZUNVM_ESCAPE_PROBE, root_ + "/bin/probe");
   std::filesystem::create_directories(root_ + "/tmp");
   ASSERT_TRUE(Create("priv", {"/bin/probe"}, {{"privileged", true}}));
-  ASSERT_TRUE(client_->Call("start_container", {{"id", "priv"}}, seconds(10)));
+  ASSERT_TRUE(CallJson(*client_, "start_container", {{"id", "priv"}}, seconds(10)));
   EXPECT_EQ(events_.WaitExit("priv"), 0);
   std::string text = events_.Out("priv");
   auto t = ProbeTable(text);
@@ -396,21 +483,21 @@ TEST_F(ContainerTest, PrivilegedHasEverything) {
   EXPECT_EQ(t["write_proc_sys"], "ok") << text;
   EXPECT_EQ(t["write_sys"], "ok") << text;
   EXPECT_EQ(t["setuid_euid"], "0") << text;
-  EXPECT_EQ(client_->Call("create_container", {{"id", "bad"}, {"rootfs", root_}, {"argv", {"sh"}}, {"privileged", "yes"}},
+  EXPECT_EQ(CallJson(*client_, "create_container", {{"id", "bad"}, {"rootfs", root_}, {"argv", {"sh"}}, {"privileged", "yes"}},
                           seconds(10)).error().code(),
             Code::kInvalidArgument);
 }
 
 TEST_F(ContainerTest, BadSpecsAreRefused) {
-  EXPECT_EQ(client_->Call("create_container", {{"id", "x"}, {"rootfs", "relative"}, {"argv", {"sh"}}}, seconds(10)).error().code(),
+  EXPECT_EQ(CallJson(*client_, "create_container", {{"id", "x"}, {"rootfs", "relative"}, {"argv", {"sh"}}}, seconds(10)).error().code(),
             Code::kInvalidArgument);
-  EXPECT_EQ(client_->Call("create_container", {{"id", "../x"}, {"rootfs", root_}, {"argv", {"sh"}}}, seconds(10)).error().code(),
+  EXPECT_EQ(CallJson(*client_, "create_container", {{"id", "../x"}, {"rootfs", root_}, {"argv", {"sh"}}}, seconds(10)).error().code(),
             Code::kInvalidArgument);
-  EXPECT_EQ(client_->Call("create_container", {{"id", "x"}, {"rootfs", "/nonexistent"}, {"argv", {"sh"}}}, seconds(10)).error().code(),
+  EXPECT_EQ(CallJson(*client_, "create_container", {{"id", "x"}, {"rootfs", "/nonexistent"}, {"argv", {"sh"}}}, seconds(10)).error().code(),
             Code::kNotFound);
-  EXPECT_EQ(client_->Call("create_container", {{"id", "x"}, {"rootfs", root_}, {"argv", json::array()}}, seconds(10)).error().code(),
+  EXPECT_EQ(CallJson(*client_, "create_container", {{"id", "x"}, {"rootfs", root_}, {"argv", json::array()}}, seconds(10)).error().code(),
             Code::kInvalidArgument);
-  EXPECT_EQ(client_->Call("start_container", {{"id", "nope"}}, seconds(10)).error().code(), Code::kNotFound);
+  EXPECT_EQ(CallJson(*client_, "start_container", {{"id", "nope"}}, seconds(10)).error().code(), Code::kNotFound);
 }
 
 using testing_util::MakeTarEntries;
@@ -429,14 +516,14 @@ TEST_F(ContainerTest, CopyOutAndInStayInsideTheRoot) {
   std::filesystem::create_symlink("../../../../../../..", root_ + "/tmp/esc");
   std::filesystem::create_symlink("/etc", root_ + "/tmp/abs");
   ASSERT_TRUE(Create("c", {"sleep", "30"}));
-  ASSERT_TRUE(client_->Call("start_container", {{"id", "c"}}, seconds(10)));
+  ASSERT_TRUE(CallJson(*client_, "start_container", {{"id", "c"}}, seconds(10)));
 
-  json stat;
+  op::PathStat stat;
   auto tar = client_->CopyOut("c", "/etc/greeting", &stat, seconds(10));
   ASSERT_TRUE(tar) << tar.error().ToString();
   EXPECT_EQ(ReadTar(*tar), (std::map<std::string, std::string>{{"greeting", "hello"}}));
-  EXPECT_EQ(stat["name"], "greeting");
-  EXPECT_EQ(stat["size"], 5);
+  EXPECT_EQ(stat.name, "greeting");
+  EXPECT_EQ(stat.size, 5);
   auto dir = client_->CopyOut("c", "/etc", nullptr, seconds(10));
   ASSERT_TRUE(dir);
   EXPECT_EQ(ReadTar(*dir)["etc/greeting"], "hello");
@@ -486,20 +573,20 @@ TEST_F(ContainerTest, CopyOutAndInStayInsideTheRoot) {
 
 TEST_F(AgentTest, WaitReturnsTheExitCodeOrTheSignal) {
   ASSERT_TRUE(Exec("w1", {"sh", "-c", "sleep 0.2; exit 3"}));
-  auto w = client_->Call("wait", {{"exec_id", "w1"}}, seconds(10));
+  auto w = CallJson(*client_, "wait", {{"exec_id", "w1"}}, seconds(10));
   ASSERT_TRUE(w) << w.error().ToString();
   EXPECT_EQ((*w)["exit_code"], 3);
   EXPECT_FALSE(w->contains("signal"));
-  auto again = client_->Call("wait", {{"exec_id", "w1"}}, seconds(10));  // after the fact
+  auto again = CallJson(*client_, "wait", {{"exec_id", "w1"}}, seconds(10));  // after the fact
   ASSERT_TRUE(again);
   EXPECT_EQ((*again)["exit_code"], 3);
   ASSERT_TRUE(Exec("w2", {"sleep", "30"}));
-  ASSERT_TRUE(client_->Call("signal", {{"exec_id", "w2"}, {"signal", SIGTERM}}, seconds(10)));
-  auto k = client_->Call("wait", {{"exec_id", "w2"}}, seconds(10));
+  ASSERT_TRUE(CallJson(*client_, "signal", {{"exec_id", "w2"}, {"signal", SIGTERM}}, seconds(10)));
+  auto k = CallJson(*client_, "wait", {{"exec_id", "w2"}}, seconds(10));
   ASSERT_TRUE(k);
   EXPECT_EQ((*k)["exit_code"], 128 + SIGTERM);
   EXPECT_EQ((*k)["signal"], SIGTERM);
-  EXPECT_EQ(client_->Call("wait", {{"exec_id", "never"}}, seconds(10)).error().code(), Code::kNotFound);
+  EXPECT_EQ(CallJson(*client_, "wait", {{"exec_id", "never"}}, seconds(10)).error().code(), Code::kNotFound);
 }
 
 }  // namespace
