@@ -5,10 +5,10 @@
 // Nothing in a network namespace routes to the host's own namespace, so containers reach
 // each other only on a shared network and never reach the host's services.
 //
-// IpHostNetwork runs iproute2's `ip` (argv only, never a shell); FakeHostNetwork keeps the
-// same state in memory for unit tests of callers. Thread safety: both are thread-safe;
-// IpHostNetwork serialises EnsureNetwork (check-then-create) with a mutex. Errors: Internal (with the
-// command's output) when `ip` fails; every method is idempotent.
+// IpHostNetwork runs iproute2's `ip` (argv only, never a shell); tests/fakes/fake_host_network.h
+// keeps the same state in memory for unit tests of callers. Thread safety: thread-safe;
+// IpHostNetwork serialises EnsureNetwork (check-then-create) with a mutex. Errors: Internal (with
+// the command's output) when `ip` fails; every method is idempotent.
 #pragma once
 
 #include <map>
@@ -63,26 +63,5 @@ class IpHostNetwork : public HostNetwork {
   std::mutex ensure_mu_;
 };
 
-class FakeHostNetwork : public HostNetwork {
- public:
-  Status EnsureNetwork(const std::string& netns, const std::string& gateway_cidr) override;
-  Status RemoveNetwork(const std::string& netns) override;
-  Status CreateTap(const std::string& tap) override;
-  Status AttachToNetwork(const std::string& ifname, const std::string& netns) override;
-  Status DeleteLink(const std::string& ifname, const std::string& netns) override;
-  Status EnableNat(const std::string& netns, const std::string& subnet) override;
-  Status DisableNat(const std::string& netns, const std::string& subnet) override;
-
-  // netns -> gateway; link -> namespace it is in ("" = host); netns -> NATed subnet.
-  std::map<std::string, std::string> Networks();
-  std::map<std::string, std::string> Links();
-  std::map<std::string, std::string> Nat();
-
- private:
-  std::mutex mu_;
-  std::map<std::string, std::string> networks_;
-  std::map<std::string, std::string> links_;
-  std::map<std::string, std::string> nat_;
-};
 
 }  // namespace zunvm

@@ -40,8 +40,8 @@ Status CheckDisk(const op::DiskRef& d, const char* key) {
   return Status::Ok();
 }
 
-Status MountDisk(const op::DiskRef& d, const std::string& at, bool readonly) {
-  auto dev = FindDiskBySerial(d.serial);
+Status MountDisk(const op::DiskRef& d, const std::string& at, bool readonly, const DiskRoots& roots) {
+  auto dev = FindDiskBySerial(d.serial, roots);
   if (!dev) return dev.error();
   ZUNVM_RETURN_IF_ERROR(MkdirP(at));
   unsigned long flags = MS_NODEV | (readonly ? MS_RDONLY : 0);
@@ -53,17 +53,17 @@ Status MountDisk(const op::DiskRef& d, const std::string& at, bool readonly) {
 
 }  // namespace
 
-Result<std::string> FindDiskBySerial(const std::string& serial) {
-  if (DIR* d = ::opendir("/sys/block")) {
+Result<std::string> FindDiskBySerial(const std::string& serial, const DiskRoots& roots) {
+  if (DIR* d = ::opendir(roots.sys_block.c_str())) {
     while (dirent* e = ::readdir(d)) {
       std::string name = e->d_name;
       if (name.rfind("vd", 0) != 0) continue;
-      std::ifstream f("/sys/block/" + name + "/serial");
+      std::ifstream f(roots.sys_block + "/" + name + "/serial");
       std::string s;
       std::getline(f, s);
       if (s == serial) {
         ::closedir(d);
-        return "/dev/" + name;
+        return roots.dev + "/" + name;
       }
     }
     ::closedir(d);
@@ -72,19 +72,19 @@ Result<std::string> FindDiskBySerial(const std::string& serial) {
 }
 
 Result<std::string> MountContainerDisks(const std::string& id, const op::DiskRef& lower,
-                                        const std::optional<op::DiskRef>& upper) {
+                                        const std::optional<op::DiskRef>& upper, const DiskRoots& roots) {
   bool id_ok = !id.empty() && id.size() <= 64 && id != "." && id != "..";
   for (char c : id) id_ok = id_ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.');
   if (!id_ok) return Err(Status::Invalid("bad container id"));
   ZUNVM_RETURN_IF_ERROR(CheckDisk(lower, "rootfs_disk"));
   std::string base = kBase + id;
   if (!upper) {
-    ZUNVM_RETURN_IF_ERROR(MountDisk(lower, base + "/rootfs", lower.readonly));
+    ZUNVM_RETURN_IF_ERROR(MountDisk(lower, base + "/rootfs", lower.readonly, roots));
     return base + "/rootfs";
   }
   ZUNVM_RETURN_IF_ERROR(CheckDisk(*upper, "upper_disk"));
-  ZUNVM_RETURN_IF_ERROR(MountDisk(lower, base + "/lower", true));
-  Status st = MountDisk(*upper, base + "/upperdisk", false);
+  ZUNVM_RETURN_IF_ERROR(MountDisk(lower, base + "/lower", true, roots));
+  Status st = MountDisk(*upper, base + "/upperdisk", false, roots);
   if (st.ok()) st = MkdirP(base + "/upperdisk/upper");
   if (st.ok()) st = MkdirP(base + "/upperdisk/work");
   if (st.ok()) st = MkdirP(base + "/rootfs");

@@ -16,13 +16,20 @@
 
 namespace zunvm::agent {
 
+// Where disks are found: `sys_block`/vd*/serial names them, `dev`/vd* is the device. The
+// guest's are /sys/block and /dev; the host-side tests point them at loop devices.
+struct DiskRoots {
+  std::string sys_block = "/sys/block";
+  std::string dev = "/dev";
+};
+
 // The root on `lower` alone, or `lower` (read-only) under an overlay whose upper and work
 // directories are on `upper`. Returns the directory to use as the container's rootfs.
 Result<std::string> MountContainerDisks(const std::string& id, const op::DiskRef& lower,
-                                        const std::optional<op::DiskRef>& upper);
+                                        const std::optional<op::DiskRef>& upper, const DiskRoots& roots = {});
 // Unmounts whatever MountContainerDisks mounted for `id` (lazily: nothing may hold it now).
 void UnmountContainerDisks(const std::string& id);
 // The /dev path of the virtio-blk disk whose serial is `serial`.
-Result<std::string> FindDiskBySerial(const std::string& serial);
+Result<std::string> FindDiskBySerial(const std::string& serial, const DiskRoots& roots = {});
 
 }  // namespace zunvm::agent

@@ -81,13 +81,18 @@ int RunAsInit() {
 
 int main(int argc, char** argv) {
   if (argc > 2 && std::strcmp(argv[1], "--listen") == 0) {
-    // Tests of reconnection: hosts come and go on a unix socket, like on the virtio port.
+    // Host-side tests (reconnection, the libvirt driver with a fake hypervisor): hosts come and
+    // go on a unix socket, like on the virtio port. `--disks DIR` finds disks under
+    // DIR/block/vd*/serial and DIR/dev/vd* instead of the guest's /sys/block and /dev.
     int l = ListenUnix(argv[2]);
     if (l < 0) return 1;
     zunvm::agent::ServerOptions opts;
     opts.boot_id = BootId();
     opts.exit_on_eof = false;
     opts.log = zunvm::agent::ConsoleLog;
+    if (argc > 4 && std::strcmp(argv[3], "--disks") == 0) {
+      opts.disks = {std::string(argv[4]) + "/block", std::string(argv[4]) + "/dev"};
+    }
     zunvm::agent::AgentServer server(-1, opts, l);
     return server.Run();
   }
@@ -98,6 +103,6 @@ int main(int argc, char** argv) {
     return server.Run();
   }
   if (::getpid() == 1) return RunAsInit();
-  std::fprintf(stderr, "usage: zunvm-agent --stdio | --listen SOCKET   (or run as PID 1 in the guest)\n");
+  std::fprintf(stderr, "usage: zunvm-agent --stdio | --listen SOCKET [--disks DIR]   (or run as PID 1 in the guest)\n");
   return 2;
 }

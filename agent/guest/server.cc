@@ -60,7 +60,12 @@ AgentServer::AgentServer(int fd, ServerOptions opts, int listen_fd)
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGCHLD);
-  sigprocmask(SIG_BLOCK, &set, nullptr);
+  // A host that went away makes writes fail with EPIPE instead of killing the agent (as PID 1
+  // in the VM it would survive anyway; on a socket in tests it would not). Children start
+  // with an empty mask.
+  sigset_t blocked = set;
+  sigaddset(&blocked, SIGPIPE);
+  sigprocmask(SIG_BLOCK, &blocked, nullptr);
   sigfd_ = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   RegisterHandlers();
 }

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "agent/guest/container.h"
+#include "agent/guest/disks.h"
 #include "agent/protocol/frame.h"
 #include "agent/protocol/message.h"
 #include "agent/protocol/typed.h"
@@ -59,6 +60,8 @@ struct ServerOptions {
   std::string agent_version = "0.2.0";
   // Parent cgroup of containers (limits, OOM events); empty: none (host-side tests).
   std::string cgroup_root;
+  // Where container disks are found (the guest's /sys/block and /dev unless tests say).
+  DiskRoots disks;
   // Where the agent reports what it does (the console in the VM); null: silent.
   std::function<void(const std::string&)> log;
 };

@@ -39,7 +39,7 @@ Result<op::CreateContainer::Response> AgentServer::CreateContainer(const op::Cre
   std::string rootfs = r.rootfs;
   bool disks = r.rootfs_disk.has_value();
   if (disks) {
-    auto root = MountContainerDisks(r.id, *r.rootfs_disk, r.upper_disk);
+    auto root = MountContainerDisks(r.id, *r.rootfs_disk, r.upper_disk, opts_.disks);
     if (!root) return Err(root.error());
     rootfs = *root;
   }

@@ -6,7 +6,7 @@
 // Life cycle: Create boots the VM, waits for the agent and creates the container (stopped
 // before execve); Start releases it. When the main process exits (or Stop ends it) the VM is
 // shut down; a later Start boots a new VM on the same writable disk, so file changes stay.
-// Pause/Unpause suspend and resume the whole VM.
+// Pause/Unpause freeze and thaw the container's cgroup in the guest (the VM runs on).
 //
 // Durability: each sandbox's spec and state are in sandbox.json (sandbox_record.h). Init()
 // adopts what it finds: VMs still running are reconnected (the agent replays unacknowledged

@@ -1,6 +1,7 @@
 // The host side of networks with real namespaces, bridges, veths and a tap (root needed, as
 // for every test here). All traffic stays between namespaces this test creates.
 #include "network/host_network.h"
+#include "tests/fakes/fake_host_network.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

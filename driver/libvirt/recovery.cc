@@ -1,0 +1,128 @@
+// LibvirtDriver: start-up: this state dir's instance id, and the adoption of the VMs that
+// still run.
+#include "driver/libvirt/driver_internal.h"
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "common/ids.h"
+#include "common/logging.h"
+
+namespace zunvm::libvirt {
+
+namespace fs = std::filesystem;
+
+// ---- Start-up ---------------------------------------------------------------------------------
+
+// The id that marks this state dir's domains: made once, kept in <state_dir>/instance-id.
+Status LibvirtDriver::LoadInstanceId() {
+  std::string path = opts_.state_dir + "/instance-id";
+  std::ifstream in(path);
+  std::string id;
+  if (in && std::getline(in, id) && IsUuidLike(id)) {
+    instance_ = id;
+    return Status::Ok();
+  }
+  id = NewUuid();
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << id << "\n";
+    if (!out.flush()) return Status::Internal("cannot write " + tmp);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return Status::Internal("cannot write " + path);
+  instance_ = id;
+  return Status::Ok();
+}
+
+Status LibvirtDriver::Adopt(const std::shared_ptr<Box>& b, const DomainInfo* dom) {
+  RecordState rs = b->rec.state;
+  bool want_vm = rs == RecordState::kCreated || rs == RecordState::kRunning || rs == RecordState::kPaused;
+  if (!dom || !want_vm) {
+    if (dom) (void)hv_->Destroy(dom->name);
+    if (want_vm || rs == RecordState::kCreating) {
+      b->lost = true;
+      b->lost_reason = dom ? "zunvmd restarted while the sandbox was being created"
+                           : "its VM was gone when zunvmd started";
+    }
+    return Status::Ok();
+  }
+  uint64_t gen = ++b->gen;
+  std::weak_ptr<Box> weak = b;
+  // The VM keeps the channel's unacknowledged events; hello replays them to the new client.
+  auto client = agent::AgentClient::Connect(
+      b->socket(), seconds(5), [this, weak, gen](agent::Message& m) { OnAgentEvent(weak, gen, m); });
+  auto hello = client ? (*client)->Call<agent::op::Hello>({agent::kProtocolVersion, std::nullopt}, seconds(10))
+                      : Result<agent::op::Hello::Response>(Err(client.error()));
+  if (!hello) {
+    (void)hv_->Destroy(dom->name);
+    b->lost = true;
+    b->lost_reason = "its agent did not answer when zunvmd started: " + hello.error().message();
+    return Status::Ok();
+  }
+  std::lock_guard<std::mutex> lock(b->mu);
+  b->agent = std::shared_ptr<agent::AgentClient>(std::move(*client));
+  b->vm_up = true;
+  b->vm_cpu = b->rec.spec.cpu;
+  int64_t booted = Field<int64_t>(b->rec.boot, "memory_mib");
+  b->vm_mem_mib = booted > 0 ? booted : b->rec.spec.memory_mib + opts_.memory_overhead_mib;
+  // A paused container stays frozen in its running guest: the record keeps saying so.
+  Logger("libvirt")->info("adopted running sandbox {} ({})", b->uuid, RecordStateName(b->rec.state));
+  return Status::Ok();
+}
+
+Status LibvirtDriver::Init() {
+  hv_->SetEventHandler([this](const DomainEvent& ev) {
+    std::string uuid = ev.name.substr(std::string(kDomainPrefix).size());
+    auto b = Find(uuid);
+    if (b && ev.stopped) Post([this, b, reason = ev.reason] { CheckLost(b, reason); });
+  });
+  hv_->SetReconnectHandler([this] {
+    Post([this] {
+      for (auto& b : Boxes()) CheckLost(b, "its VM vanished while libvirtd was away");
+    });
+  });
+  ZUNVM_RETURN_IF_ERROR(hv_->Open());
+  std::string root = opts_.state_dir + "/sandboxes";
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  if (ec) return Status::Internal("cannot create " + root + ": " + ec.message());
+  ::chmod(root.c_str(), 0711);
+  ZUNVM_RETURN_IF_ERROR(LoadInstanceId());
+  auto doms = hv_->ListOurs();
+  if (!doms) return doms.error();
+  std::map<std::string, DomainInfo> by_uuid;
+  for (const auto& d : *doms) {
+    if (d.instance == instance_) by_uuid[d.container_uuid] = d;  // other zunvmds' are theirs
+  }
+  for (const auto& entry : fs::directory_iterator(root, ec)) {
+    std::string uuid = entry.path().filename().string();
+    if (!IsUuidLike(uuid) || !entry.is_directory()) continue;
+    auto b = std::make_shared<Box>();
+    b->uuid = uuid;
+    b->dir = entry.path().string();
+    auto rec = LoadRecord(b->record());
+    if (rec) {
+      b->rec = *rec;
+    } else {
+      b->rec.spec.uuid = uuid;  // killed before its record was written: lost, to be deleted
+      b->rec.state = RecordState::kCreating;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      boxes_[uuid] = b;
+    }
+    auto it = by_uuid.find(uuid);
+    (void)Adopt(b, it == by_uuid.end() ? nullptr : &it->second);
+    if (it != by_uuid.end()) by_uuid.erase(it);
+  }
+  for (const auto& [uuid, d] : by_uuid) {
+    Logger("libvirt")->info("destroying domain {}: it has no sandbox", d.name);
+    (void)hv_->Destroy(d.name);
+  }
+  return Status::Ok();
+}
+
+}  // namespace zunvm::libvirt
