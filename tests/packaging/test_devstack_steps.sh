@@ -2,9 +2,10 @@
 # Runs the devstack plugin's steps (devstack/lib/zunvm) outside devstack, into temp dirs:
 # packages (apt only if missing), build (incremental), guest image, install to a temp prefix,
 # the Zun driver into a temp pip target (entry points seen from there), zunvm.conf (the
-# sample's comments kept, set twice without duplicates) and zun.conf, start (fake sandboxes,
-# a free port, polled with a deadline), token auth, the busybox import, stop (process gone),
-# clean. Needs no VM and no libvirtd; runs beside other tests.
+# sample's comments kept, set twice without duplicates) and zun.conf, start (the libvirt
+# driver, libvirtd started if absent, a free port, polled with a deadline), token auth, the
+# busybox import, stop (process gone), clean. Creates no container, so boots no VM; runs beside
+# other tests.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 t=$(mktemp -d /tmp/zunvm-devstack-XXXXXX)
@@ -21,7 +22,7 @@ fail() {
 step() { echo "--- $* ($SECONDS s)"; }
 
 export ZUNVM_SOURCE_DIR=$root ZUNVM_PREFIX=$t/prefix ZUNVM_CONF_DIR=$t/etc
-export ZUNVM_STATE_DIR=$t/state ZUNVM_RUN_DIR=$t/run ZUNVM_CONTAINER_DRIVER=fake
+export ZUNVM_STATE_DIR=$t/state ZUNVM_RUN_DIR=$t/run ZUNVM_CONTAINER_DRIVER=libvirt
 export ZUNVM_VIRT_TYPE=qemu ZUN_CONF=$t/etc/zun.conf ZUNVM_PIP_TARGET=$t/pylib
 export ZUNVM_HOSTNAME=devstack-test ZUNVM_LOG_FILE=$t/log/zunvmd.log
 ZUNVM_PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -81,7 +82,7 @@ for line in open(conf):
 assert max(seen.values()) == 1, [k for k, n in seen.items() if n > 1]
 cp = configparser.RawConfigParser(inline_comment_prefixes=(' ;',))
 cp.read(conf)
-want = {('DEFAULT', 'state_dir'): state, ('DEFAULT', 'container_driver'): 'fake',
+want = {('DEFAULT', 'state_dir'): state, ('DEFAULT', 'container_driver'): 'libvirt',
         ('DEFAULT', 'host'): 'devstack-test', ('api', 'port'): port,
         ('DEFAULT', 'log_file'): os.path.dirname(state) + '/log/zunvmd.log',
         ('api', 'auth_strategy'): 'token', ('api', 'auth_tokens'): token,
