@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "common/clock.h"
 #include "common/logging.h"
 #include "db/action_store.h"
 #include "db/container_store.h"
@@ -51,24 +52,24 @@ Status Daemon::Start() {
   if (!driver) return driver.error();
   driver_ = std::move(*driver);
   executor_ = std::make_unique<SerialExecutor>(cfg_.workers);
-  containers_ = std::make_unique<ContainerService>(
-      cfg_, store_.get(), actions_.get(), logs_.get(), driver_.get(), executor_.get(),
-      [] { return std::chrono::system_clock::now(); });
-  driver_->SetEvents(containers_.get());
-  if (Status dst = driver_->Init(); !dst.ok()) return dst;
   images_ = std::make_unique<ImageService>(db_.get(), store_.get(), cfg_.ImageDir());
   if (Status ist = images_->Init(); !ist.ok()) return ist;
   images_->SetInsecureRegistries(cfg_.insecure_registries);
   images_->SetRegistryCaFile(cfg_.registry_ca_file);
   if (Status cst = images_->SetRegistryCredentials(cfg_.registry_credentials); !cst.ok()) return cst;
-  containers_->SetImages(images_.get());
   network_store_ = std::make_unique<NetworkStore>(db_.get());
   networks_ = std::make_unique<NetworkService>(cfg_, network_store_.get());
   if (Status nst = networks_->Init(); !nst.ok()) return nst;
-  containers_->SetNetworks(networks_.get());
   publisher_ = std::make_unique<PortPublisher>();
   ports_ = std::make_unique<PortBindings>(cfg_, publisher_.get(), networks_.get());
-  containers_->SetPorts(ports_.get());
+  clock_ = std::make_unique<SystemClock>();
+  containers_ = std::make_unique<ContainerService>(ContainerServiceDeps{
+      .cfg = &cfg_, .store = store_.get(), .actions = actions_.get(), .logs = logs_.get(),
+      .driver = driver_.get(), .executor = executor_.get(), .clock = clock_.get(), .images = images_.get(),
+      .networks = networks_.get(), .ports = ports_.get()});
+  // The driver's Init adopts running sandboxes, whose events then reach the service.
+  driver_->SetEvents(containers_.get());
+  if (Status dst = driver_->Init(); !dst.ok()) return dst;
   hosts_ = std::make_unique<HostService>(cfg_, meta_.get(), containers_.get(), driver_.get());
   Status st = containers_->Recover();
   if (!st.ok()) return st;

@@ -26,6 +26,7 @@ class MetaStore;
 class LogStore;
 class SandboxDriver;
 class SerialExecutor;
+class Clock;
 class ContainerService;
 class HostService;
 class ImageService;
@@ -65,6 +66,7 @@ class Daemon {
   std::unique_ptr<LogStore> logs_;
   std::unique_ptr<SandboxDriver> driver_;
   std::unique_ptr<SerialExecutor> executor_;
+  std::unique_ptr<Clock> clock_;
   std::unique_ptr<ContainerService> containers_;
   std::unique_ptr<HostService> hosts_;
   std::unique_ptr<ImageService> images_;

@@ -283,10 +283,11 @@ TEST_F(RegistryPullTest, CreatePullsAMissingImageAndAppliesItsDefaults) {
   SerialExecutor exec(2);
   Config cfg;
   cfg.host = "h";
-  ContainerService svc(cfg, containers_.get(), &actions, &logs, &driver, &exec,
-                       [] { return std::chrono::system_clock::now(); });
+  SystemClock clock;
+  ContainerService svc(ContainerServiceDeps{.cfg = &cfg, .store = containers_.get(), .actions = &actions,
+                                           .logs = &logs, .driver = &driver, .executor = &exec,
+                                           .clock = &clock, .images = images_.get()});
   driver.SetEvents(&svc);
-  svc.SetImages(images_.get());
   RequestContext ctx;
   ctx.user_id = ctx.project_id = "t";
 

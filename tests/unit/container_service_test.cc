@@ -6,6 +6,7 @@
 #include "db/container_store.h"
 #include "db/database.h"
 #include "tests/fakes/fake_driver.h"
+#include "tests/fakes/manual_clock.h"
 #include "service/container_service.h"
 #include "tests/unit/test_util.h"
 
@@ -27,9 +28,9 @@ class ServiceTest : public ::testing::Test {
     driver_ = std::make_unique<FakeDriver>();
     exec_ = std::make_unique<SerialExecutor>(2);
     cfg_.host = "h";
-    svc_ = std::make_unique<ContainerService>(cfg_, store_.get(), actions_.get(), logs_.get(),
-                                              driver_.get(), exec_.get(),
-                                              [] { return std::chrono::system_clock::now(); });
+    svc_ = std::make_unique<ContainerService>(ContainerServiceDeps{
+        .cfg = &cfg_, .store = store_.get(), .actions = actions_.get(), .logs = logs_.get(),
+        .driver = driver_.get(), .executor = exec_.get(), .clock = &clock_});
     driver_->SetEvents(svc_.get());
   }
   void TearDown() override {
@@ -69,6 +70,7 @@ class ServiceTest : public ::testing::Test {
 
   TempDir dir_;
   Config cfg_;
+  ManualClock clock_;
   std::unique_ptr<Database> db_;
   std::unique_ptr<ContainerStore> store_;
   std::unique_ptr<ActionStore> actions_;
@@ -169,6 +171,88 @@ TEST_F(ServiceTest, FailedCreateIsErrorWithReason) {
   ASSERT_TRUE(Eventually([&] { return StatusOf(c->uuid) == "Error"; }));
   EXPECT_TRUE(store_->Get(c->uuid)->status_reason.has_value());
   EXPECT_FALSE(store_->Get(c->uuid)->task_state.has_value());
+}
+
+// Healthchecks on simulated time: a check runs when due on the service's clock, not on the
+// wall clock; `retries` failures in a row make the container unhealthy; auto_heal reboots it.
+TEST_F(ServiceTest, HealthchecksRunWhenDueOnTheClock) {
+  RequestContext ctx{"req-1", "u", "p"};
+  Container bad;
+  bad.image = "busybox";
+  bad.command = std::vector<std::string>{"sleep", "inf"};
+  bad.healthcheck = Healthcheck{"false", 30, 3, 5};
+  Container good = bad;
+  good.healthcheck = Healthcheck{"true", 30, 3, 5};
+  auto b = svc_->Create(ctx, bad, true);
+  auto g = svc_->Create(ctx, good, true);
+  ASSERT_TRUE(b && g);
+  ASSERT_TRUE(Eventually([&] { return StatusOf(b->uuid) == "Running" && StatusOf(g->uuid) == "Running"; }));
+  auto health = [&](const std::string& uuid) -> std::string {
+    auto c = store_->Get(uuid);
+    return c && c->health ? ToString(*c->health) : "none";
+  };
+  svc_->CheckHealth();  // the first checks run at once
+  EXPECT_EQ(health(g->uuid), "healthy");
+  EXPECT_EQ(health(b->uuid), "starting");
+  for (int i = 0; i < 5; ++i) svc_->CheckHealth();  // none is due: nothing runs
+  EXPECT_EQ(health(b->uuid), "starting");
+  clock_.Advance(std::chrono::seconds(29));
+  svc_->CheckHealth();
+  EXPECT_EQ(health(b->uuid), "starting");
+  clock_.Advance(std::chrono::seconds(1));
+  svc_->CheckHealth();  // the second failure
+  EXPECT_EQ(health(b->uuid), "starting");
+  clock_.Advance(std::chrono::seconds(30));
+  svc_->CheckHealth();  // the third
+  EXPECT_EQ(health(b->uuid), "unhealthy");
+  EXPECT_EQ(health(g->uuid), "healthy");
+  EXPECT_EQ(StatusOf(b->uuid), "Running");  // no auto_heal: it only says so
+
+  // With auto_heal the next failure that makes it unhealthy reboots it.
+  Container healing = bad;
+  healing.healthcheck = Healthcheck{"false", 30, 1, 5};
+  healing.auto_heal = true;
+  auto h = svc_->Create(ctx, healing, true);
+  ASSERT_TRUE(h);
+  ASSERT_TRUE(Eventually([&] { return StatusOf(h->uuid) == "Running"; }));
+  svc_->CheckHealth();
+  ASSERT_TRUE(exec_->WaitIdle(std::chrono::seconds(10)));
+  EXPECT_EQ(StatusOf(h->uuid), "Running");
+  EXPECT_EQ(health(h->uuid), "none");  // a fresh start: checks begin again
+  auto actions = actions_->List(h->uuid);
+  ASSERT_TRUE(actions);
+  EXPECT_EQ(actions->front().action, "reboot");
+  EXPECT_FALSE(actions->front().message.has_value());  // succeeded
+}
+
+// Restart back-off on simulated time: 100 ms, then 200 ms, ... on the service's clock.
+TEST_F(ServiceTest, RestartPolicyBacksOffOnTheClock) {
+  RequestContext ctx{"req-1", "u", "p"};
+  Container in;
+  in.image = "busybox";
+  in.command = std::vector<std::string>{"sh", "-c", "exit 3"};
+  in.restart_policy = RestartPolicy{"on-failure", 2};
+  auto c = svc_->Create(ctx, in, true);
+  ASSERT_TRUE(c);
+  auto settled = [&] { return exec_->WaitIdle(std::chrono::seconds(10)); };
+  ASSERT_TRUE(Eventually([&] { return StatusOf(c->uuid) == "Restarting"; }));
+  ASSERT_TRUE(settled());
+  EXPECT_EQ(clock_.Pending(), 1u);
+  clock_.Advance(std::chrono::milliseconds(99));
+  ASSERT_TRUE(settled());
+  EXPECT_EQ(StatusOf(c->uuid), "Restarting");  // not yet due
+  EXPECT_EQ(store_->Get(c->uuid)->restart_count, 0);
+  clock_.Advance(std::chrono::milliseconds(1));  // the first restart; it exits again
+  ASSERT_TRUE(Eventually([&] { return store_->Get(c->uuid)->restart_count == 1 && clock_.Pending() == 1; }));
+  clock_.Advance(std::chrono::milliseconds(199));
+  ASSERT_TRUE(settled());
+  EXPECT_EQ(store_->Get(c->uuid)->restart_count, 1);
+  clock_.Advance(std::chrono::milliseconds(1));  // the second and last
+  ASSERT_TRUE(Eventually([&] { return StatusOf(c->uuid) == "Stopped"; }));
+  ASSERT_TRUE(settled());
+  EXPECT_EQ(store_->Get(c->uuid)->restart_count, 2);
+  EXPECT_EQ(*store_->Get(c->uuid)->exit_code, 3);
+  EXPECT_EQ(clock_.Pending(), 0u);
 }
 
 }  // namespace

@@ -1,0 +1,98 @@
+#include "service/container_networking.h"
+
+#include <optional>
+
+#include "common/logging.h"
+#include "service/state_table.h"
+
+namespace zunvm {
+
+namespace {
+Status NoNetworks() { return Status::NotImplemented("This zunvmd has no networks."); }
+}  // namespace
+
+Result<std::vector<NetRequest>> ContainerNetworking::Plan(const nlohmann::json& requested_nets) const {
+  if (!networks_) return std::vector<NetRequest>{};
+  return networks_->ParseNets(requested_nets);
+}
+
+Status ContainerNetworking::Allocate(Container& c, const std::vector<NetRequest>& nets) {
+  if (!networks_) return Status::Ok();
+  auto nics = networks_->Allocate(c.uuid, nets);
+  if (!nics) return nics.error();
+  c.addresses = NetworkService::Addresses(*nics);
+  return Status::Ok();
+}
+
+Status ContainerNetworking::AddTo(SandboxSpec& spec) {
+  if (!networks_) return Status::Ok();
+  auto nics = networks_->NicsOf(spec.uuid);
+  if (!nics) return nics.error();
+  spec.nics = *nics;
+  spec.resolv_conf = networks_->ResolvConf(*nics);
+  return Status::Ok();
+}
+
+void ContainerNetworking::Release(const std::string& uuid) {
+  if (!networks_) return;
+  Status released = networks_->ReleaseContainer(uuid);
+  if (!released.ok()) Logger("service")->warn("addresses of {}: {}", uuid, released.ToString());
+}
+
+Result<Container> ContainerNetworking::Attach(const RequestContext& ctx, const Container& c,
+                                              const nlohmann::json& net) {
+  if (!networks_) return Err(NoNetworks());
+  ZUNVM_RETURN_IF_ERROR(CheckAllowed(Op::kNetworkAttach, c.uuid, c.status));
+  auto request = networks_->ParseNet(net);
+  if (!request) return Err(request.error());
+  int64_t action = records_->StartAction(ctx, c.uuid, "network_attach");
+  auto nic = networks_->AllocateOne(c.uuid, *request);
+  Status st = nic ? Status::Ok() : nic.error();
+  if (st.ok() && c.container_id) {
+    st = driver_->AttachNic(c.uuid, *nic);
+    if (!st.ok()) (void)networks_->ReleasePort(nic->port_id);
+  }
+  records_->FinishAction(action, st);
+  if (!st.ok()) return Err(st);
+  return RefreshAddresses(c.uuid);
+}
+
+Result<Container> ContainerNetworking::Detach(const RequestContext& ctx, const Container& c,
+                                              const std::string& network_or_port) {
+  if (!networks_) return Err(NoNetworks());
+  ZUNVM_RETURN_IF_ERROR(CheckAllowed(Op::kNetworkDetach, c.uuid, c.status));
+  auto nics = networks_->NicsOf(c.uuid);
+  if (!nics) return Err(nics.error());
+  auto net = networks_->Find(network_or_port);
+  std::optional<SandboxNic> nic;
+  for (const auto& n : *nics) {
+    if (n.port_id == network_or_port || n.network_uuid == network_or_port || (net && n.network_uuid == net->uuid)) {
+      nic = n;
+    }
+  }
+  if (!nic) {
+    return Err(Status::NotFound("Container " + c.uuid + " has no port on " + network_or_port + ".",
+                                "NetworkNotFound"));
+  }
+  int64_t action = records_->StartAction(ctx, c.uuid, "network_detach");
+  Status st = Status::Ok();
+  if (c.container_id) {
+    st = driver_->DetachNic(c.uuid, nic->port_id);
+    if (st.code() == Code::kNotFound) st = Status::Ok();  // not in the sandbox: only the address to free
+  }
+  if (st.ok()) st = networks_->ReleasePort(nic->port_id);
+  records_->FinishAction(action, st);
+  if (!st.ok()) return Err(st);
+  return RefreshAddresses(c.uuid);
+}
+
+Result<Container> ContainerNetworking::RefreshAddresses(const std::string& uuid) {
+  auto nics = networks_->NicsOf(uuid);
+  if (!nics) return Err(nics.error());
+  return records_->Mutate(uuid, [&](Container& rec) -> Status {
+    rec.addresses = NetworkService::Addresses(*nics);
+    return Status::Ok();
+  });
+}
+
+}  // namespace zunvm

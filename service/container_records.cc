@@ -1,0 +1,116 @@
+#include "service/container_records.h"
+
+#include "common/ids.h"
+#include "common/logging.h"
+#include "service/port_bindings.h"
+#include "service/zun_errors.h"
+
+namespace zunvm {
+
+Result<Container> ContainerRecords::Get(const std::string& uuid) {
+  return Named(store_->Get(uuid), Code::kNotFound, "ContainerNotFound");
+}
+
+Result<Container> ContainerRecords::Lookup(const std::string& ident) {
+  if (IsUuidLike(ident)) {
+    auto c = store_->Get(CanonicalUuid(ident));
+    if (c) return c;
+    if (c.error().code() != Code::kNotFound) return c;
+  }
+  auto found = store_->FindByName(ident);
+  if (!found) return Err(found.error());
+  if (found->empty()) {
+    return Err(Status::NotFound("Container " + ident + " could not be found.", "ContainerNotFound"));
+  }
+  if (found->size() > 1) {
+    return Err(Status::Conflict("Multiple containers exist with same name. Please use the container uuid instead.",
+                                "Conflict"));
+  }
+  return found->front();
+}
+
+Result<std::vector<Container>> ContainerRecords::List(const ListQuery& q) {
+  return Named(store_->List(q), Code::kNotFound, "MarkerNotFound");
+}
+
+Result<Container> ContainerRecords::Mutate(const std::string& uuid, const Mutator& fn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto c = Get(uuid);
+  if (!c) return c;
+  ZUNVM_RETURN_IF_ERROR(fn(*c));
+  c->updated_at = clock_->Now();
+  ApplyPorts(*c);
+  Status st = store_->Update(*c);
+  if (!st.ok()) return Err(Named(st, Code::kNotFound, "ContainerNotFound"));
+  return c;
+}
+
+Status ContainerRecords::Insert(Container& c, const Mutator& admit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (store_->Get(c.uuid)) {
+    return Status::Conflict("A container with UUID " + c.uuid + " already exists.", "ContainerAlreadyExists");
+  }
+  if (ports_) {
+    auto all = store_->All();
+    if (!all) return all.error();
+    ZUNVM_RETURN_IF_ERROR(ports_->CheckCreate(c, *all));
+  }
+  ZUNVM_RETURN_IF_ERROR(admit(c));
+  return store_->Insert(c);
+}
+
+Status ContainerRecords::Remove(const std::string& uuid) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return store_->Delete(uuid);
+}
+
+bool ContainerRecords::ApplyPorts(Container& rec) {
+  if (!ports_) return false;
+  std::string warning;
+  nlohmann::json now = ports_->Sync(rec, &warning);
+  if (now == rec.published_ports && warning.empty()) return false;
+  rec.published_ports = now;
+  if (!warning.empty()) rec.status_reason = warning;
+  return true;
+}
+
+void ContainerRecords::SyncPorts(const std::string& uuid) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto rec = store_->Get(uuid);
+  if (!rec || !ApplyPorts(*rec)) return;
+  Status st = store_->Update(*rec);
+  if (!st.ok()) Logger("service")->warn("published ports of {}: {}", uuid, st.ToString());
+}
+
+void ContainerRecords::DropPorts(const std::string& uuid) {
+  if (ports_) ports_->Drop(uuid);
+}
+
+int64_t ContainerRecords::StartAction(const RequestContext& ctx, const std::string& uuid,
+                                      const std::string& action) {
+  ContainerAction a;
+  a.action = action;
+  a.container_uuid = uuid;
+  a.request_id = ctx.request_id;
+  a.user_id = ctx.user_id;
+  a.project_id = ctx.project_id;
+  a.start_time = clock_->Now();
+  auto id = actions_->Start(a, "compute__do_container_" + action);
+  if (!id) {
+    Logger("service")->warn("cannot record action {} of {}: {}", action, uuid, id.error().ToString());
+    return 0;
+  }
+  return *id;
+}
+
+void ContainerRecords::FinishAction(int64_t action_id, const Status& st) {
+  if (action_id == 0) return;
+  Status s = actions_->Finish(action_id, clock_->Now(), st.ok() ? "" : st.message());
+  if (!s.ok()) Logger("service")->warn("cannot finish action {}: {}", action_id, s.ToString());
+}
+
+Result<ContainerAction> ContainerRecords::Action(const std::string& uuid, const std::string& request_id) {
+  return Named(actions_->Get(uuid, request_id), Code::kNotFound, "ContainerActionNotFound");
+}
+
+}  // namespace zunvm

@@ -1,0 +1,42 @@
+// Reconciler: brings the records in line with the driver's sandboxes, once at start-up
+// (Recover: what a crash left half-done) and periodically (SyncAll). See docs/architecture.md
+// for what each leftover becomes.
+//
+// Thread safety: thread-safe; the work it finds is queued under each container's key.
+#pragma once
+
+#include "common/serial_executor.h"
+#include "driver/driver.h"
+#include "service/container_lifecycle.h"
+#include "service/container_records.h"
+
+namespace zunvm {
+
+class ImageService;
+
+class Reconciler {
+ public:
+  // Nothing owned; `images` may be null.
+  Reconciler(ContainerRecords* records, ContainerLifecycle* lifecycle, SandboxDriver* driver,
+             SerialExecutor* executor, ImageService* images)
+      : records_(records), lifecycle_(lifecycle), driver_(driver), executor_(executor), images_(images) {}
+
+  // Removes sandboxes without a record, finishes interrupted deletes, fails interrupted
+  // creates, settles interrupted operations to what the sandbox says, settles the rest, and
+  // publishes the ports of what runs on.
+  Status Recover();
+  // Queues Settle for every container.
+  void SyncAll();
+
+ private:
+  // An operation was interrupted by a restart: the record takes the sandbox's state.
+  void SettleInterrupted(const std::string& uuid);
+
+  ContainerRecords* records_;
+  ContainerLifecycle* lifecycle_;
+  SandboxDriver* driver_;
+  SerialExecutor* executor_;
+  ImageService* images_;
+};
+
+}  // namespace zunvm
