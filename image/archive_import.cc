@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 
+#include "common/tar_extract.h"
 #include "image/reference.h"
 
 namespace zunvm::image {
@@ -16,10 +17,6 @@ namespace {
 
 constexpr size_t kMaxJson = 4 << 20;
 constexpr int kMaxEntries = 100000;
-
-struct ArchiveFree {
-  void operator()(archive* a) const { archive_read_free(a); }
-};
 
 std::string Normalize(std::string name) {
   while (name.rfind("./", 0) == 0) name = name.substr(2);
@@ -33,11 +30,10 @@ struct Contents {
 };
 
 Result<Contents> ReadAll(int fd, BlobStore& blobs, int64_t max_bytes) {
-  std::unique_ptr<archive, ArchiveFree> a(archive_read_new());
-  archive_read_support_format_tar(a.get());
-  archive_read_support_filter_gzip(a.get());
+  ArchiveReader a = tarx::NewTarReader();
+  if (!a) return Err(Status::Internal("archive_read_new failed"));
   if (archive_read_open_fd(a.get(), fd, 1 << 16) != ARCHIVE_OK) {
-    return Err(Status::Invalid(std::string("not a tar archive: ") + archive_error_string(a.get())));
+    return Err(Status::Invalid("not a tar archive: " + tarx::ArchiveError(a.get())));
   }
   Contents c;
   int64_t total = 0;

@@ -21,29 +21,22 @@
 
 #include "agent/guest/tar_writer.h"
 #include "common/fs_at.h"
+#include "common/tar_extract.h"
 
 namespace zunvm::agent {
 
 namespace {
 
-using fsat::ClearWay;
 using fsat::JoinPath;
 using fsat::SplitRelative;
 using fsat::UniqueFd;
-using fsat::WalkDirs;
+using tarx::FromErrno;
 
 constexpr int kMaxSymlinks = 40;
 constexpr int64_t kMaxExtractBytes = int64_t{1} << 30;
 constexpr int kMaxEntries = 200000;
 
 Status Forbidden(const std::string& m) { return Status(Code::kForbidden, m, "Forbidden"); }
-
-Status FromErrno(const std::string& what, int e) {
-  if (e == ENOENT || e == ENOTDIR) return Status::NotFound(what + ": no such file or directory");
-  if (e == EXDEV) return Forbidden(what + ": leads outside the container root");
-  if (e == ELOOP) return Status::Invalid(what + ": too many levels of symbolic links");
-  return Status::Internal(what + ": " + std::strerror(e));
-}
 
 // openat2 confined to `root` (the container's "/"); never follows magic links (/proc/*/fd).
 int OpenInRoot(int root, const std::string& rel, int flags, mode_t mode = 0) {
@@ -154,80 +147,6 @@ class TreeArchiver {
   std::map<std::pair<dev_t, ino_t>, std::string> links_;
 };
 
-struct ArchiveFree {
-  void operator()(archive* a) const { archive_read_free(a); }
-};
-
-std::unique_ptr<archive, ArchiveFree> OpenArchive(const std::string& tar) {
-  std::unique_ptr<archive, ArchiveFree> a(archive_read_new());
-  archive_read_support_format_tar(a.get());
-  archive_read_support_filter_gzip(a.get());
-  if (archive_read_open_memory(a.get(), tar.data(), tar.size()) != ARCHIVE_OK) return nullptr;
-  return a;
-}
-
-Status ApplyEntry(archive* a, archive_entry* e, int dest, const std::vector<std::string>& parts) {
-  std::string what = JoinPath(parts);
-  auto parent = WalkDirs(dest, parts, parts.size() - 1, true, what);
-  if (!parent) return parent.error();
-  const std::string& base = parts.back();
-  int pfd = parent->get();
-  uid_t uid = static_cast<uid_t>(archive_entry_uid(e));
-  gid_t gid = static_cast<gid_t>(archive_entry_gid(e));
-  mode_t perm = archive_entry_perm(e) & 07777;
-  timespec times[2] = {{archive_entry_mtime(e), 0}, {archive_entry_mtime(e), 0}};
-
-  if (const char* target = archive_entry_hardlink(e)) {
-    auto tparts = SplitRelative(target);
-    if (!tparts || tparts->empty()) return Status::Invalid(what + ": hard link target outside the archive");
-    auto tparent = WalkDirs(dest, *tparts, tparts->size() - 1, false, what);
-    if (!tparent) return tparent.error();
-    ZUNVM_RETURN_IF_ERROR(ClearWay(pfd, base, false, true, what));
-    if (::linkat(tparent->get(), tparts->back().c_str(), pfd, base.c_str(), 0) != 0) return FromErrno(what, errno);
-    return Status::Ok();
-  }
-  switch (archive_entry_filetype(e)) {
-    case AE_IFDIR: {
-      ZUNVM_RETURN_IF_ERROR(ClearWay(pfd, base, true, true, what));
-      if (::mkdirat(pfd, base.c_str(), perm) != 0 && errno != EEXIST) return FromErrno(what, errno);
-      UniqueFd d(::openat(pfd, base.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-      if (d.get() < 0) return FromErrno(what, errno);
-      (void)::fchown(d.get(), uid, gid);
-      (void)::fchmod(d.get(), perm);
-      return Status::Ok();
-    }
-    case AE_IFLNK: {
-      const char* target = archive_entry_symlink(e);
-      if (!target) return Status::Invalid(what + ": symlink without a target");
-      ZUNVM_RETURN_IF_ERROR(ClearWay(pfd, base, false, true, what));
-      if (::symlinkat(target, pfd, base.c_str()) != 0) return FromErrno(what, errno);
-      (void)::fchownat(pfd, base.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW);
-      (void)::utimensat(pfd, base.c_str(), times, AT_SYMLINK_NOFOLLOW);
-      return Status::Ok();
-    }
-    case AE_IFREG: {
-      ZUNVM_RETURN_IF_ERROR(ClearWay(pfd, base, false, true, what));
-      UniqueFd f(::openat(pfd, base.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-      if (f.get() < 0) return FromErrno(what, errno);
-      const void* buf;
-      size_t size;
-      la_int64_t offset;
-      for (;;) {
-        int r = archive_read_data_block(a, &buf, &size, &offset);
-        if (r == ARCHIVE_EOF) break;
-        if (r != ARCHIVE_OK) return Status::Invalid(what + ": corrupt archive: " + archive_error_string(a));
-        if (::pwrite(f.get(), buf, size, offset) != static_cast<ssize_t>(size)) return FromErrno(what, errno);
-      }
-      (void)::fchown(f.get(), uid, gid);
-      (void)::fchmod(f.get(), perm);
-      (void)::futimens(f.get(), times);
-      return Status::Ok();
-    }
-    default:
-      return Status::Ok();  // devices, fifos, sockets: skipped
-  }
-}
-
 }  // namespace
 
 Result<std::string> ResolveInRoot(int root, const std::string& path, bool follow_last) {
@@ -307,8 +226,9 @@ Status CopyIn(int root, const std::string& dir, const std::string& tar) {
     return FromErrno(dir, errno);
   }
   // First pass: every name is checked before anything is written.
-  auto a = OpenArchive(tar);
-  if (!a) return Status::Invalid("not a tar archive");
+  std::string err;
+  auto a = tarx::OpenTarMemory(tar, &err);
+  if (!a) return Status::Invalid("not a tar archive: " + err);
   std::set<std::string> symlinks;
   int64_t total = 0;
   int entries = 0;
@@ -337,8 +257,10 @@ Status CopyIn(int root, const std::string& dir, const std::string& tar) {
       return Status(Code::kPayloadTooLarge, "the archive is larger than the extraction limit");
     }
   }
-  a = OpenArchive(tar);
-  if (!a) return Status::Invalid("not a tar archive");
+  a = tarx::OpenTarMemory(tar, &err);
+  if (!a) return Status::Invalid("not a tar archive: " + err);
+  // docker cp: a directory is never replaced by a file; owners and modes kept where possible.
+  tarx::TarExtractor x(a.get(), dest.get(), tarx::ExtractRules{true, false, false, kMaxExtractBytes}, "");
   for (;;) {
     int r = archive_read_next_header(a.get(), &e);
     if (r == ARCHIVE_EOF) break;
@@ -348,8 +270,9 @@ Status CopyIn(int root, const std::string& dir, const std::string& tar) {
     auto parts = SplitRelative(archive_entry_pathname(e));
     if (!parts) return Status::Invalid("bad archive entry");
     if (parts->empty()) continue;  // "." is the destination itself
-    ZUNVM_RETURN_IF_ERROR(ApplyEntry(a.get(), e, dest.get(), *parts));
+    ZUNVM_RETURN_IF_ERROR(x.Write(e, *parts));
   }
+  x.Finish();
   return Status::Ok();
 }
 
