@@ -294,11 +294,15 @@ Result<Container> ParseCreateBody(const json& body, const ApiVersion& v, const C
          if (x.is_null()) return Status::Ok();
          auto l = StringList("security_groups", x);
          if (!l) return l.error();
-         if (!l->empty()) {
-           return Status::Invalid("Security groups need Neutron, which this zunvmd does not "
-                                  "use.", "InvalidValue");
+         // zunvmd's own networks have one policy, Neutron's default group's (docs/networking.md):
+         // "default" names it; any other group needs Neutron.
+         for (const auto& g : *l) {
+           if (g != "default") {
+             return Status::Invalid("Security group '" + g + "' needs Neutron, which this zunvmd does not use: "
+                                    "its networks have one policy, 'default'.", "InvalidValue");
+           }
          }
-         c.security_groups = *l;
+         if (!l->empty()) c.security_groups = {"default"};
          return Status::Ok();
        }}},
       {"nets", {2, false, [](const json& x, Container& c) -> Status {

@@ -106,10 +106,23 @@ INSTANTIATE_TEST_SUITE_P(
         Bad{R"({"image": "busybox", "interactive": "maybe"})", v1_40, "SchemaValidationError", Code::kInvalidArgument},
         Bad{R"({"image": "busybox", "privileged": false})", v1_40, "PolicyNotAuthorized", Code::kForbidden},
         Bad{R"({"image": "busybox", "runtime": "runc"})", v1_40, "InvalidValue", Code::kInvalidArgument},
+        Bad{R"({"image": "busybox", "security_groups": ["default", "web"]})", v1_40, "InvalidValue", Code::kInvalidArgument},
+        Bad{R"({"image": "busybox", "security_groups": "default"})", v1_40, "SchemaValidationError", Code::kInvalidArgument},
         Bad{R"({"image": "busybox", "exposed_ports": {"99999/tcp": {}}})", v1_40, "SchemaValidationError", Code::kInvalidArgument},
         Bad{R"({"image": "busybox", "hostname": "under_score"})", v1_40, "SchemaValidationError", Code::kInvalidArgument},
         Bad{R"({"image": "busybox", "uuid": "not-a-uuid"})", v1_40, "SchemaValidationError", Code::kInvalidArgument},
         Bad{R"({"image": "busybox", "uuid": 7})", v1_1, "SchemaValidationError", Code::kInvalidArgument}));
+
+TEST(CreateSchema, TheDefaultSecurityGroupIsZunvmsNetworkPolicy) {
+  Config cfg;
+  // What Zun's legacy tests send on every create.
+  auto c = ParseCreateBody(json{{"image", "busybox"}, {"security_groups", {"default", "default"}}}, v1_1, cfg);
+  ASSERT_TRUE(c) << c.error().ToString();
+  EXPECT_EQ(c->security_groups, std::vector<std::string>{"default"});
+  c = ParseCreateBody(json{{"image", "busybox"}, {"security_groups", json::array()}}, v1_40, cfg);
+  ASSERT_TRUE(c);
+  EXPECT_TRUE(c->security_groups.empty());
+}
 
 TEST(CreateSchema, CallerChosenUuidIsCanonical) {
   Config cfg;
