@@ -57,6 +57,7 @@ Status Daemon::Start() {
   images_->SetInsecureRegistries(cfg_.insecure_registries);
   images_->SetRegistryCaFile(cfg_.registry_ca_file);
   if (Status cst = images_->SetRegistryCredentials(cfg_.registry_credentials); !cst.ok()) return cst;
+  if (Status mst = images_->SetRegistryMirrors(cfg_.registry_mirrors); !mst.ok()) return mst;
   network_store_ = std::make_unique<NetworkStore>(db_.get());
   networks_ = std::make_unique<NetworkService>(cfg_, network_store_.get());
   if (Status nst = networks_->Init(); !nst.ok()) return nst;

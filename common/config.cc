@@ -92,6 +92,7 @@ const OptionDesc kOptions[] = {
     {"image", "insecure_registries", &Config::insecure_registries},
     {"image", "registry_credentials", &Config::registry_credentials},
     {"image", "registry_ca_file", &Config::registry_ca_file},
+    {"image", "registry_mirrors", &Config::registry_mirrors},
     {"network", "default_network", &Config::default_network},
     {"network", "default_subnet", &Config::default_subnet},
     {"network", "subnet_pool", &Config::subnet_pool},

@@ -72,6 +72,7 @@ struct Config {
   std::vector<std::string> insecure_registries;
   std::vector<std::string> registry_credentials;  // "HOST=USER:PASSWORD"
   std::string registry_ca_file;                   // extra CA for https registries
+  std::vector<std::string> registry_mirrors;      // "REGISTRY=MIRROR", tried first in order
   std::string ImageDir() const;                   // image_dir or <state_dir>/images
 
   // [network]

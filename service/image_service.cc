@@ -10,6 +10,7 @@
 
 #include "common/fs_at.h"
 #include "common/ids.h"
+#include "common/logging.h"
 #include "common/strings.h"
 #include "common/subprocess.h"
 #include "image/archive_export.h"
@@ -59,6 +60,21 @@ Status ImageService::SetRegistryCredentials(const std::vector<std::string>& entr
       return Status::Invalid("[image] registry_credentials entries are HOST=USER:PASSWORD");
     }
     credentials_[e.substr(0, eq)] = {e.substr(eq + 1, colon - eq - 1), e.substr(colon + 1)};
+  }
+  return Status::Ok();
+}
+
+Status ImageService::SetRegistryMirrors(const std::vector<std::string>& entries) {
+  for (const auto& e : entries) {
+    auto eq = e.find('=');
+    std::string registry = eq == std::string::npos ? "" : e.substr(0, eq);
+    std::string mirror = eq == std::string::npos ? "" : e.substr(eq + 1);
+    if (registry.empty() || mirror.empty() || mirror == registry ||
+        mirror.find_first_of("/ @") != std::string::npos || registry.find_first_of("/ @") != std::string::npos) {
+      return Status::Invalid("[image] registry_mirrors entries are REGISTRY=MIRROR, both a host[:port] "
+                             "(e.g. docker.io=127.0.0.1:5000), not '" + e + "'");
+    }
+    mirrors_[registry].push_back(mirror);
   }
   return Status::Ok();
 }
@@ -175,19 +191,38 @@ Result<ImageRecord> ImageService::Pull(const std::string& name) {
 }
 
 Result<ImageRecord> ImageService::PullOnce(const image::Reference& ref) {
+  std::string mirror_errors;
+  Result<image::ImportedImage> pulled = Err(Status::NotFound("no mirror tried"));
+  if (auto m = mirrors_.find(ref.registry); m != mirrors_.end()) {
+    for (const auto& mirror : m->second) {
+      pulled = PullFrom(mirror, ref);
+      if (pulled) break;
+      Logger("image")->warn("pull of {} from mirror {} failed, trying the next: {}", ref.Canonical(), mirror,
+                            pulled.error().message());
+      mirror_errors += " " + mirror + ": " + pulled.error().message() + ";";
+    }
+  }
+  if (!pulled) pulled = PullFrom(ref.registry, ref);
+  if (!pulled && !mirror_errors.empty()) {
+    const Status& e = pulled.error();
+    return Err(Status(e.code(), e.message() + " (mirrors:" + mirror_errors + ")", e.kind()));
+  }
+  if (!pulled) return Err(pulled.error());
+  std::lock_guard<std::mutex> lock(mu_);
+  return Register(*pulled);
+}
+
+Result<image::ImportedImage> ImageService::PullFrom(const std::string& host, const image::Reference& ref) {
   image::RegistryOptions o;
-  o.insecure = ref.IsLocalRegistry() ||
-               std::find(insecure_.begin(), insecure_.end(), ref.registry) != insecure_.end();
+  o.insecure = image::Reference{host, "", "", ""}.IsLocalRegistry() ||
+               std::find(insecure_.begin(), insecure_.end(), host) != insecure_.end();
   o.ca_file = ca_file_;
-  if (auto c = credentials_.find(ref.registry); c != credentials_.end()) {
+  if (auto c = credentials_.find(host); c != credentials_.end()) {
     o.username = c->second.first;
     o.password = c->second.second;
   }
-  image::RegistryClient client(ref.registry, o);
-  auto img = image::Pull(ref, client, blobs_);
-  if (!img) return Err(img.error());
-  std::lock_guard<std::mutex> lock(mu_);
-  return Register(*img);
+  image::RegistryClient client(host, o);
+  return image::Pull(ref, client, blobs_);
 }
 
 Result<std::vector<ImageRecord>> ImageService::List() { return store_.All(); }

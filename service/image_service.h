@@ -37,6 +37,11 @@ class ImageService {
   void SetInsecureRegistries(std::vector<std::string> registries) { insecure_ = std::move(registries); }
   // "HOST=USER:PASSWORD" entries ([image] registry_credentials); InvalidArgument if malformed.
   Status SetRegistryCredentials(const std::vector<std::string>& entries);
+  // "REGISTRY=MIRROR" entries ([image] registry_mirrors; MIRROR a host[:port]): a pull of an
+  // image of REGISTRY tries its mirrors in the order given, then REGISTRY itself (Docker's
+  // registry-mirrors, for any registry). The image keeps its own name whichever answered.
+  // InvalidArgument if malformed.
+  Status SetRegistryMirrors(const std::vector<std::string>& entries);
   // Extra CA certificates (PEM) for https registries ([image] registry_ca_file).
   void SetRegistryCaFile(std::string path) { ca_file_ = std::move(path); }
   // Pulls `name` from its registry (Docker Hub naming) and registers it like an import. Two
@@ -75,6 +80,8 @@ class ImageService {
  private:
   Result<std::string> BuildRootfsDisk(const ImageRecord& img);
   Result<ImageRecord> PullOnce(const image::Reference& ref);
+  // Pulls `ref` from `host` (the registry itself or one of its mirrors) into the blob store.
+  Result<image::ImportedImage> PullFrom(const std::string& host, const image::Reference& ref);
   Result<ImageRecord> Register(const image::ImportedImage& img);
   ImageStore store_;
   ContainerStore* containers_;
@@ -84,6 +91,7 @@ class ImageService {
   std::vector<std::string> insecure_;
   std::string ca_file_;
   std::map<std::string, std::pair<std::string, std::string>> credentials_;  // host -> user, password
+  std::map<std::string, std::vector<std::string>> mirrors_;                 // registry -> mirrors
   std::mutex pulls_mu_;  // guards pulls_
   std::map<std::string, std::shared_future<Result<ImageRecord>>> pulls_;
 };

@@ -407,6 +407,52 @@ TEST_F(RegistryPullTest, BlobRedirectsAreFollowed) {
   EXPECT_NE(all.find("GET /v2/team/layers/blobs/" + img->layers[0]), std::string::npos);
 }
 
+// A port on loopback with nothing listening: a mirror that is down.
+std::string DeadMirror() {
+  auto port = PickFreePort("127.0.0.1");
+  return port ? "127.0.0.1:" + std::to_string(*port) : "";
+}
+
+TEST_F(RegistryPullTest, MirrorsServeDockerHubNamesInOrderAndTheImageKeepsItsName) {
+  // The local registry holds what Docker Hub would: cirros:latest is library/cirros there.
+  Push(LayeredArchive(), "library/cirros:latest");
+  std::string dead = DeadMirror();
+  ASSERT_TRUE(images_->SetRegistryMirrors({"docker.io=" + dead, "docker.io=" + reg_}).ok());
+  // The first mirror is down, the second answers; Docker Hub itself is never asked (the
+  // mirror answered), and the image is cirros:latest, not the mirror's name for it.
+  auto img = images_->Pull("cirros");
+  ASSERT_TRUE(img) << img.error().ToString();
+  EXPECT_EQ(img->repo, "cirros");
+  EXPECT_EQ(img->tag, "latest");
+  EXPECT_EQ(img->layers.size(), 3u);
+  std::ifstream log(dir_.path() + "/registry.log");
+  std::string all((std::istreambuf_iterator<char>(log)), {});
+  EXPECT_NE(all.find("GET /v2/library/cirros/manifests/latest"), std::string::npos) << all;
+}
+
+TEST_F(RegistryPullTest, ARegistryIsTheFallbackOfItsMirrorsAndTheirErrorsAreNamed) {
+  Push(LayeredArchive(), "team/layers:1");
+  std::string dead = DeadMirror();
+  ASSERT_TRUE(images_->SetRegistryMirrors({reg_ + "=" + dead}).ok());
+  auto img = images_->Pull(reg_ + "/team/layers:1");  // the mirror is down: from the registry
+  ASSERT_TRUE(img) << img.error().ToString();
+  EXPECT_EQ(img->repo, reg_ + "/team/layers");
+  // Neither has it: the registry's own answer (404), with what each mirror said.
+  auto missing = images_->Pull(reg_ + "/team/none:1");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code(), Code::kNotFound) << missing.error().ToString();
+  EXPECT_NE(missing.error().message().find("mirrors: " + dead + ":"), std::string::npos) << missing.error().ToString();
+}
+
+TEST_F(RegistryPullTest, MalformedMirrorEntriesAreRefused) {
+  for (const std::string bad : {"docker.io", "=127.0.0.1:5000", "docker.io=", "docker.io=http://127.0.0.1:5000",
+                                "docker.io=docker.io", "docker.io=a b"}) {
+    Status st = images_->SetRegistryMirrors({bad});
+    EXPECT_EQ(st.code(), Code::kInvalidArgument) << bad;
+    EXPECT_NE(st.message().find("registry_mirrors"), std::string::npos) << st.message();
+  }
+}
+
 TEST_F(RegistryPullTest, BasicAuthToTheRegistryFromConfiguredCredentials) {
   Stop(registry_pid_);
   std::string d = dir_.path();

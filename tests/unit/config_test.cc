@@ -31,7 +31,7 @@ auto Tie(const Config& c) {
                   c.auth_strategy, c.auth_tokens, c.allow_insecure_bind, c.ssl_cert_file,
                   c.ssl_key_file, c.allow_privileged, c.public_url, c.db_connection,
                   c.libvirt_uri, c.virt_type, c.guest_kernel, c.guest_initrd,
-                  c.guest_boot_timeout, c.guest_cmdline_extra, c.image_dir, c.insecure_registries, c.registry_credentials, c.registry_ca_file,
+                  c.guest_boot_timeout, c.guest_cmdline_extra, c.image_dir, c.insecure_registries, c.registry_credentials, c.registry_ca_file, c.registry_mirrors,
                   c.default_network, c.default_subnet, c.subnet_pool, c.network_mtu, c.published_host_ip, c.network_nat,
                   c.dns_nameservers, c.dns_search, c.ovs_bridge);
 }
