@@ -19,6 +19,7 @@
 #include "service/container_service.h"
 #include "service/host_service.h"
 #include "service/image_service.h"
+#include "service/keystone_token_validator.h"
 #include "service/network_service.h"
 #include "service/port_bindings.h"
 #include "network/port_publisher.h"
@@ -75,7 +76,8 @@ Status Daemon::Start() {
   Status st = containers_->Recover();
   if (!st.ok()) return st;
 
-  api_ = std::make_unique<Api>(ApiDeps{&cfg_, containers_.get(), hosts_.get(), images_.get()});
+  if (cfg_.auth_strategy == "keystone") tokens_ = std::make_unique<KeystoneTokenValidator>(cfg_);
+  api_ = std::make_unique<Api>(ApiDeps{&cfg_, containers_.get(), hosts_.get(), images_.get(), tokens_.get()});
   server_ = MakeCpprestServer();
   HttpServerOptions opts;
   opts.host = cfg_.host_ip;

@@ -34,6 +34,7 @@ class NetworkStore;
 class NetworkService;
 class PortPublisher;
 class PortBindings;
+class TokenValidator;
 class Api;
 class HttpServer;
 
@@ -74,6 +75,7 @@ class Daemon {
   std::unique_ptr<NetworkService> networks_;
   std::unique_ptr<PortPublisher> publisher_;
   std::unique_ptr<PortBindings> ports_;
+  std::unique_ptr<TokenValidator> tokens_;  // auth_strategy = keystone only
   std::unique_ptr<Api> api_;
   std::unique_ptr<HttpServer> server_;
   std::thread sync_;

@@ -81,6 +81,14 @@ const OptionDesc kOptions[] = {
     {"api", "ssl_key_file", &Config::ssl_key_file},
     {"api", "allow_privileged", &Config::allow_privileged},
     {"api", "public_url", &Config::public_url},
+    {"keystone_authtoken", "auth_url", &Config::ks_auth_url},
+    {"keystone_authtoken", "username", &Config::ks_username},
+    {"keystone_authtoken", "password", &Config::ks_password},
+    {"keystone_authtoken", "project_name", &Config::ks_project_name},
+    {"keystone_authtoken", "user_domain_name", &Config::ks_user_domain_name},
+    {"keystone_authtoken", "project_domain_name", &Config::ks_project_domain_name},
+    {"keystone_authtoken", "cafile", &Config::ks_cafile},
+    {"keystone_authtoken", "token_cache_time", &Config::ks_token_cache_time},
     {"database", "connection", &SetDbConnection},
     {"libvirt", "uri", &Config::libvirt_uri},
     {"libvirt", "virt_type", &Config::virt_type},
@@ -405,8 +413,23 @@ Status ValidateDefaultSection(const Config& c) {
 }
 
 Status ValidateAuthAndBind(const Config& c) {
-  if (c.auth_strategy != "noauth" && c.auth_strategy != "token") {
-    return Bad("[api] auth_strategy", "must be noauth or token");
+  if (c.auth_strategy != "noauth" && c.auth_strategy != "token" && c.auth_strategy != "keystone") {
+    return Bad("[api] auth_strategy", "must be noauth, token or keystone");
+  }
+  if (c.auth_strategy == "keystone") {
+    if (c.ks_auth_url.rfind("http://", 0) != 0 && c.ks_auth_url.rfind("https://", 0) != 0) {
+      return Bad("[keystone_authtoken] auth_url", "auth_strategy = keystone needs Keystone's http(s) URL");
+    }
+    for (const auto& [name, value] : {std::pair<const char*, const std::string&>{"username", c.ks_username},
+                                      {"password", c.ks_password},
+                                      {"project_name", c.ks_project_name},
+                                      {"user_domain_name", c.ks_user_domain_name},
+                                      {"project_domain_name", c.ks_project_domain_name}}) {
+      if (value.empty()) return Bad(std::string("[keystone_authtoken] ") + name, "auth_strategy = keystone needs it");
+    }
+    if (c.ks_token_cache_time < 0 || c.ks_token_cache_time > 3600) {
+      return Bad("[keystone_authtoken] token_cache_time", "must be between 0 and 3600 seconds");
+    }
   }
   if (c.auth_strategy == "token") {
     bool any = false;

@@ -46,13 +46,24 @@ struct Config {
   int api_workers = 8;              // threads that run request handlers
   int max_limit = 1000;
   int64_t max_body_bytes = 64 * 1024 * 1024;
-  std::string auth_strategy = "noauth";   // noauth | token
+  std::string auth_strategy = "noauth";   // noauth | token | keystone
   std::vector<std::string> auth_tokens;   // accepted X-Auth-Token values (token strategy)
   bool allow_insecure_bind = false;       // allow noauth on a non-loopback address
   std::string ssl_cert_file;              // both set: serve HTTPS
   std::string ssl_key_file;
   bool allow_privileged = false;          // policy container:create:privileged
   std::string public_url;                 // base of links; empty: from the request's Host
+
+  // [keystone_authtoken] (auth_strategy = keystone): the service user zunvmd validates tokens
+  // with, as keystonemiddleware's options of the same names.
+  std::string ks_auth_url;                 // Keystone's identity endpoint, e.g. http://h:5000/v3
+  std::string ks_username;
+  std::string ks_password;
+  std::string ks_project_name;
+  std::string ks_user_domain_name = "Default";
+  std::string ks_project_domain_name = "Default";
+  std::string ks_cafile;                   // extra CA for an https Keystone
+  int ks_token_cache_time = 300;           // seconds a validated token is trusted without asking
 
   // [database]
   std::string db_connection;              // SQLite file; empty: <state_dir>/zunvm.sqlite

@@ -1,5 +1,7 @@
 #include "rest/api.h"
 
+#include <algorithm>
+
 #include "common/ids.h"
 #include "common/logging.h"
 #include "common/strings.h"
@@ -32,11 +34,36 @@ Api::Api(ApiDeps deps) : deps_(deps) {
   AddUnsupportedRoutes(router_, deps_);
 }
 
-Status Api::Authenticate(const HttpRequest& req) const {
-  if (deps_.cfg->auth_strategy != "token") return Status::Ok();
-  if (TokenAccepted(req.Header("x-auth-token"), deps_.cfg->auth_tokens)) return Status::Ok();
-  return Status(Code::kUnauthorized, "Authentication required: missing or invalid X-Auth-Token.",
-                "NotAuthorized");
+Status Api::Authenticate(const HttpRequest& req, RequestContext& ctx) const {
+  const std::string& strategy = deps_.cfg->auth_strategy;
+  if (strategy == "keystone") {
+    if (!deps_.tokens) return Status::Unavailable("no identity service configured");
+    auto id = deps_.tokens->Validate(req.Header("x-auth-token"));
+    if (!id) return id.error();
+    ctx.user_id = id->user_id;
+    ctx.project_id = id->project_id;
+    ctx.roles = id->roles;
+    ctx.is_admin = std::find(id->roles.begin(), id->roles.end(), "admin") != id->roles.end();
+    // Until Zun's policy is applied per operation, only what Zun calls context_is_admin.
+    if (!ctx.is_admin) {
+      return Status(Code::kForbidden, "Policy doesn't allow this request to be performed: zunvmd accepts "
+                    "only tokens with the admin role for now.", "PolicyNotAuthorized");
+    }
+    return Status::Ok();
+  }
+  if (strategy == "token" && !TokenAccepted(req.Header("x-auth-token"), deps_.cfg->auth_tokens)) {
+    return Status(Code::kUnauthorized, "Authentication required: missing or invalid X-Auth-Token.",
+                  "NotAuthorized");
+  }
+  // noauth and token: the caller is the operator, naming itself by headers if it wants.
+  ctx.user_id = req.Header("x-user-id").empty() ? "zunvm" : req.Header("x-user-id");
+  ctx.project_id = req.Header("x-project-id").empty() ? "zunvm" : req.Header("x-project-id");
+  ctx.is_admin = true;
+  if (!IsValidUtf8(ctx.user_id) || !IsValidUtf8(ctx.project_id) || ctx.user_id.size() > 255 ||
+      ctx.project_id.size() > 255) {
+    return Status::Invalid("Invalid X-User-Id or X-Project-Id header.");
+  }
+  return Status::Ok();
 }
 
 namespace {
@@ -126,7 +153,7 @@ HttpResponse Api::Handle(const HttpRequest& req) {
     if (!version) return Err(version.error());
     ar.version = *version;
     bool is_public = segments.size() == 1;  // GET /v1 is public, like Keystone's authtoken
-    if (!is_public) ZUNVM_RETURN_IF_ERROR(Authenticate(req));
+    if (!is_public) ZUNVM_RETURN_IF_ERROR(Authenticate(req, ar.ctx));
     auto query = ParseQuery(req.raw_query);
     if (!query) return Err(query.error());
     ar.query = std::move(*query);
@@ -137,13 +164,6 @@ HttpResponse Api::Handle(const HttpRequest& req) {
       if (ar.body.is_discarded()) {
         return Err(Status::Invalid("Malformed JSON body (or not UTF-8 text).", "InvalidValue"));
       }
-    }
-    ar.ctx.user_id = req.Header("x-user-id").empty() ? "zunvm" : req.Header("x-user-id");
-    ar.ctx.project_id =
-        req.Header("x-project-id").empty() ? "zunvm" : req.Header("x-project-id");
-    if (!IsValidUtf8(ar.ctx.user_id) || !IsValidUtf8(ar.ctx.project_id) ||
-        ar.ctx.user_id.size() > 255 || ar.ctx.project_id.size() > 255) {
-      return Err(Status::Invalid("Invalid X-User-Id or X-Project-Id header."));
     }
     auto match = router_.Match(req.method == "HEAD" ? "GET" : req.method, segments, ar.version,
                                &allowed);

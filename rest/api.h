@@ -19,6 +19,7 @@
 #include "rest/api_types.h"
 #include "rest/router.h"
 #include "service/container_service.h"
+#include "service/token_validator.h"
 
 namespace zunvm {
 
@@ -31,6 +32,7 @@ struct ApiDeps {
   ContainerService* containers = nullptr;
   HostService* hosts = nullptr;
   ImageService* images = nullptr;  // null: image routes answer 501
+  TokenValidator* tokens = nullptr;  // auth_strategy = keystone: who a token names
 };
 
 class Api {
@@ -40,7 +42,9 @@ class Api {
 
  private:
   Result<ApiResponse> Route(const HttpRequest& req, ApiRequest& ar, const std::string& rid);
-  Status Authenticate(const HttpRequest& req) const;
+  // Fills ctx's user, project and roles: from Keystone's answer (keystone), else from the
+  // X-User-Id / X-Project-Id headers once the token (if any) is accepted.
+  Status Authenticate(const HttpRequest& req, RequestContext& ctx) const;
   ApiDeps deps_;
   Router router_;
 };

@@ -26,6 +26,8 @@ packages=(
   python3-pip python3-pytest shellcheck systemd
   # the commit tests reach a fake Glance through the real glanceclient, as Zun's GlanceDriver does
   python3-glanceclient
+  # auth_strategy = keystone's end-to-end test runs a real Keystone on loopback
+  python3-keystone
 )
 
 missing=()

@@ -1,0 +1,134 @@
+#!/usr/bin/python3
+"""zunvmd with `[api] auth_strategy = keystone` against a real Keystone (Debian's
+python3-keystone on 127.0.0.1, tests/e2e/keystone_proc.py): tokens validated with zunvmd's own
+service user, the caller's user and project on what it makes, 401 for missing, garbage and
+revoked tokens, 403 for a token without the admin role (until Zun's policy is applied per
+operation), 503 when Keystone is down, and the real `openstack appcontainer` CLI with password
+authentication finding zunvmd through Keystone's catalog (service type `container`).
+Fake sandbox driver: no VM is needed for any of it.
+"""
+import json
+import os
+import subprocess
+import sys
+import unittest
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from keystone_proc import ADMIN_PASSWORD, Keystone  # noqa: E402
+from zunvmd_proc import Zunvmd, wait_for  # noqa: E402
+
+OPENSTACK = "/usr/bin/openstack"
+CACHE_SECONDS = 2
+
+
+class KeystoneTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.keystone = Keystone().setup().start()
+        try:
+            # zunvmd's service user: validating others' tokens needs Keystone's `service` role.
+            cls.keystone.user("zunvm", "zunvm-secret", "service", "service")
+            cls.keystone.user("alice", "alice-secret", "demo", "member")
+            cls.daemon = Zunvmd(config_text=(
+                "[api]\nauth_strategy = keystone\n"
+                "[keystone_authtoken]\nauth_url = %s\nusername = zunvm\npassword = zunvm-secret\n"
+                "project_name = service\ntoken_cache_time = %d\n" % (cls.keystone.url, CACHE_SECONDS))).start()
+        except Exception:
+            cls.keystone.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.daemon.cleanup()
+        cls.keystone.cleanup()
+
+    def api(self, method, path, token=None, body=None, headers=None):
+        req = urllib.request.Request(self.daemon.url + path, method=method,
+                                     data=json.dumps(body).encode() if body is not None else None)
+        req.add_header("Content-Type", "application/json")
+        req.add_header("OpenStack-API-Version", "container 1.40")
+        if token is not None:
+            req.add_header("X-Auth-Token", token)
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                data = r.read()
+                return r.status, json.loads(data) if data else None
+        except urllib.error.HTTPError as e:
+            data = e.read()
+            return e.code, json.loads(data) if data else None
+
+    def test_1_an_admin_token_acts_as_its_user_and_project(self):
+        token, doc = self.keystone.token("admin", ADMIN_PASSWORD, "admin")
+        # X-User-Id / X-Project-Id cannot override what Keystone says.
+        status, body = self.api("POST", "/v1/containers?run=true", token,
+                                {"image": "busybox", "name": "ks-one", "command": ["sleep", "inf"]},
+                                {"X-User-Id": "mallory", "X-Project-Id": "elsewhere"})
+        self.assertEqual(status, 202, body)
+        status, shown = self.api("GET", "/v1/containers/ks-one", token)
+        self.assertEqual(status, 200, shown)
+        self.assertEqual(shown["user_id"], doc["user"]["id"])
+        self.assertEqual(shown["project_id"], doc["project"]["id"])
+        status, _ = self.api("DELETE", "/v1/containers/ks-one?force=True", token)
+        self.assertEqual(status, 204)
+
+    def test_2_missing_garbage_and_foreign_tokens_are_401_with_the_envelope(self):
+        for token in (None, "garbage", "gAAAAAB" + "A" * 180):
+            status, body = self.api("GET", "/v1/containers", token)
+            self.assertEqual(status, 401, (token, body))
+            self.assertEqual(body["errors"][0]["status"], 401)
+        status, _ = self.api("GET", "/v1", None)  # the version document stays public
+        self.assertEqual(status, 200)
+
+    def test_3_a_member_token_is_403(self):
+        token, _ = self.keystone.token("alice", "alice-secret", "demo")
+        status, body = self.api("GET", "/v1/services", token)
+        self.assertEqual(status, 403, body)
+        self.assertIn("admin", body["errors"][0]["detail"])
+
+    def test_4_a_revoked_token_stops_working_within_the_cache_time(self):
+        token, _ = self.keystone.token("admin", ADMIN_PASSWORD, "admin")
+        self.assertEqual(self.api("GET", "/v1/containers", token)[0], 200)
+        status, _, _ = self.keystone.call("DELETE", "/auth/tokens", token=self.keystone.admin_token(),
+                                          headers={"X-Subject-Token": token})
+        self.assertEqual(status, 204)
+        wait_for(lambda: self.api("GET", "/v1/containers", token)[0] == 401, CACHE_SECONDS + 10,
+                 "the revoked token refused")
+
+    def test_5_the_cli_with_password_auth_finds_zunvmd_in_the_catalog(self):
+        self.keystone.register_endpoint("container", "zun", self.daemon.url + "/v1")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+        env.update(OS_AUTH_URL=self.keystone.url, OS_IDENTITY_API_VERSION="3", OS_USERNAME="admin",
+                   OS_PASSWORD=ADMIN_PASSWORD, OS_PROJECT_NAME="admin", OS_USER_DOMAIN_NAME="Default",
+                   OS_PROJECT_DOMAIN_NAME="Default", OS_INTERFACE="public")
+
+        def osc(*args):
+            p = subprocess.run([OPENSTACK, "appcontainer"] + list(args), capture_output=True, text=True,
+                               env=env, timeout=120)
+            self.assertEqual(p.returncode, 0, "%s: %s %s" % (args, p.stdout, p.stderr))
+            return p.stdout
+
+        osc("run", "--name", "ks-cli", "busybox", "sleep", "infinity")
+        names = [c["name"] for c in json.loads(osc("list", "-f", "json"))]
+        self.assertIn("ks-cli", names)
+        osc("delete", "--force", "ks-cli")
+        wait_for(lambda: "ks-cli" not in [c["name"] for c in json.loads(osc("list", "-f", "json"))], 30,
+                 "ks-cli deleted")
+
+    def test_9_keystone_down_is_503_never_an_open_door(self):
+        fresh, _ = self.keystone.token("admin", ADMIN_PASSWORD, "admin")
+        self.keystone.stop()
+        try:
+            status, body = self.api("GET", "/v1/containers", fresh)
+            self.assertEqual(status, 503, body)
+            self.assertEqual(body["errors"][0]["status"], 503)
+            self.assertEqual(self.api("GET", "/v1/containers", "garbage")[0], 503)
+        finally:
+            self.keystone.start()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
