@@ -13,6 +13,9 @@ struct RequestContext {
   std::string project_id;
   std::vector<std::string> roles;
   bool is_admin = false;
+  // Sees and acts on every project's containers (an admin's all_projects, or the operator of
+  // noauth/token); else only its own project's.
+  bool all_projects = false;
 };
 
 }  // namespace zunvm

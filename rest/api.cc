@@ -7,6 +7,8 @@
 #include "common/strings.h"
 #include "rest/auth.h"
 #include "rest/errors.h"
+#include "rest/pagination.h"
+#include "rest/policy.h"
 #include "rest/query.h"
 
 namespace zunvm {
@@ -43,12 +45,7 @@ Status Api::Authenticate(const HttpRequest& req, RequestContext& ctx) const {
     ctx.user_id = id->user_id;
     ctx.project_id = id->project_id;
     ctx.roles = id->roles;
-    ctx.is_admin = std::find(id->roles.begin(), id->roles.end(), "admin") != id->roles.end();
-    // Until Zun's policy is applied per operation, only what Zun calls context_is_admin.
-    if (!ctx.is_admin) {
-      return Status(Code::kForbidden, "Policy doesn't allow this request to be performed: zunvmd accepts "
-                    "only tokens with the admin role for now.", "PolicyNotAuthorized");
-    }
+    ctx.is_admin = std::find(id->roles.begin(), id->roles.end(), "admin") != id->roles.end();  // context_is_admin
     return Status::Ok();
   }
   if (strategy == "token" && !TokenAccepted(req.Header("x-auth-token"), deps_.cfg->auth_tokens)) {
@@ -59,6 +56,7 @@ Status Api::Authenticate(const HttpRequest& req, RequestContext& ctx) const {
   ctx.user_id = req.Header("x-user-id").empty() ? "zunvm" : req.Header("x-user-id");
   ctx.project_id = req.Header("x-project-id").empty() ? "zunvm" : req.Header("x-project-id");
   ctx.is_admin = true;
+  ctx.all_projects = true;
   if (!IsValidUtf8(ctx.user_id) || !IsValidUtf8(ctx.project_id) || ctx.user_id.size() > 255 ||
       ctx.project_id.size() > 255) {
     return Status::Invalid("Invalid X-User-Id or X-Project-Id header.");
@@ -157,6 +155,14 @@ HttpResponse Api::Handle(const HttpRequest& req) {
     auto query = ParseQuery(req.raw_query);
     if (!query) return Err(query.error());
     ar.query = std::move(*query);
+    if (auto all = ar.query.find("all_projects"); !is_public && all != ar.query.end()) {
+      auto want = ParseBoolParam(all->second, "all_projects", false);
+      if (!want) return Err(want.error());
+      if (*want) {
+        ZUNVM_RETURN_IF_ERROR(RequireAdmin(ar.ctx, "container:get_all_all_projects"));
+        ar.ctx.all_projects = true;
+      }
+    }
     std::string ctype = ToLower(req.Header("content-type"));
     ar.body_is_json = ctype.rfind("application/json", 0) == 0;
     if (ar.body_is_json && !Trim(req.body).empty() && req.method != "GET") {
@@ -168,6 +174,7 @@ HttpResponse Api::Handle(const HttpRequest& req) {
     auto match = router_.Match(req.method == "HEAD" ? "GET" : req.method, segments, ar.version,
                                &allowed);
     if (!match) return Err(match.error());
+    ZUNVM_RETURN_IF_ERROR(Authorize(ar.ctx, req.method == "HEAD" ? "GET" : req.method, match->pattern));
     ar.path = std::move(match->params);
     return (*match->handler)(ar);
   }();

@@ -121,7 +121,7 @@ Result<ApiResponse> Logs(const ApiDeps& d, ApiRequest& req) {
     }
     q.since = *t;
   }
-  auto text = d.containers->Logs(Id(req), q);
+  auto text = d.containers->Logs(req.ctx, Id(req), q);
   if (!text) return Err(text.error());
   return ApiResponse::Json(200, json(*text));
 }
@@ -146,7 +146,7 @@ Result<ApiResponse> Execute(const ApiDeps& d, ApiRequest& req) {
   if (!argv) return Err(argv.error());
   if (argv->empty()) return Err(Status::Invalid("The command is empty.", "InvalidValue"));
   if (!run || interactive) {
-    auto c = d.containers->Lookup(Id(req));
+    auto c = d.containers->Lookup(req.ctx, Id(req));
     if (!c) return Err(c.error());
     return Err(Status::NotImplemented(
         "Interactive exec needs the websocket console (zun-wsproxy), which zunvmd does not "
@@ -161,7 +161,7 @@ Result<ApiResponse> Execute(const ApiDeps& d, ApiRequest& req) {
 }
 
 Result<ApiResponse> ExecuteResize(const ApiDeps& d, ApiRequest& req) {
-  auto c = d.containers->Lookup(Id(req));
+  auto c = d.containers->Lookup(req.ctx, Id(req));
   if (!c) return Err(c.error());
   ZUNVM_RETURN_IF_ERROR(CheckAllowed(Op::kExecuteResize, c->uuid, c->status));
   auto exec_id = req.Param("exec_id");
@@ -169,7 +169,7 @@ Result<ApiResponse> ExecuteResize(const ApiDeps& d, ApiRequest& req) {
 }
 
 Result<ApiResponse> Attach(const ApiDeps& d, ApiRequest& req) {
-  auto c = d.containers->Lookup(Id(req));
+  auto c = d.containers->Lookup(req.ctx, Id(req));
   if (!c) return Err(c.error());
   ZUNVM_RETURN_IF_ERROR(CheckAllowed(Op::kAttach, c->uuid, c->status));
   if (!c->interactive) {
@@ -185,7 +185,7 @@ Result<ApiResponse> Resize(const ApiDeps& d, ApiRequest& req) {
   if (!w) return Err(w.error());
   auto h = PositiveInt(req.Param("h"), "h");
   if (!h) return Err(h.error());
-  Status st = d.containers->Resize(Id(req), *w, *h);
+  Status st = d.containers->Resize(req.ctx, Id(req), *w, *h);
   if (!st.ok()) return Err(st);
   return ApiResponse::Json(200, nullptr);
 }
@@ -193,13 +193,13 @@ Result<ApiResponse> Resize(const ApiDeps& d, ApiRequest& req) {
 Result<ApiResponse> Top(const ApiDeps& d, ApiRequest& req) {
   std::string args = req.Param("ps_args").value_or("");
   if (args == "None") args.clear();
-  auto t = d.containers->Top(Id(req), args);
+  auto t = d.containers->Top(req.ctx, Id(req), args);
   if (!t) return Err(t.error());
   return ApiResponse::Json(200, {{"Titles", t->titles}, {"Processes", t->processes}});
 }
 
 Result<ApiResponse> Stats(const ApiDeps& d, ApiRequest& req) {
-  auto s = d.containers->Stats(Id(req));
+  auto s = d.containers->Stats(req.ctx, Id(req));
   if (!s) return Err(s.error());
   const auto& [c, st] = *s;
   double mem_pct = st.mem_limit_mib > 0 ? st.mem_usage_mib / st.mem_limit_mib * 100.0 : 0.0;
@@ -223,7 +223,7 @@ Result<std::string> RequiredPath(ApiRequest& req) {
 Result<ApiResponse> GetArchive(const ApiDeps& d, ApiRequest& req) {
   auto path = RequiredPath(req);
   if (!path) return Err(path.error());
-  auto a = d.containers->GetArchive(Id(req), *path);
+  auto a = d.containers->GetArchive(req.ctx, Id(req), *path);
   if (!a) return Err(a.error());
   json stat = {{"name", a->stat.name},
                {"size", a->stat.size},
@@ -268,7 +268,7 @@ Result<ApiResponse> Rename(const ApiDeps& d, ApiRequest& req) {
   ZUNVM_RETURN_IF_ERROR(ValidateContainerName(*name));
   auto c = d.containers->Rename(req.ctx, Id(req), *name);
   if (!c) return Err(c.error());
-  return ApiResponse::Json(200, ContainerView(*c, req.base_url, d.containers->Now()));
+  return ApiResponse::Json(200, ContainerView(*c, req.base_url, d.containers->Now(), req.ctx.is_admin));
 }
 
 Result<ApiResponse> ResizeContainer(const ApiDeps& d, ApiRequest& req) {
@@ -276,11 +276,11 @@ Result<ApiResponse> ResizeContainer(const ApiDeps& d, ApiRequest& req) {
   if (!patch) return Err(patch.error());
   auto c = d.containers->ResizeContainer(req.ctx, Id(req), *patch);
   if (!c) return Err(c.error());
-  return ApiResponse::Json(202, ContainerView(*c, req.base_url, d.containers->Now()));
+  return ApiResponse::Json(202, ContainerView(*c, req.base_url, d.containers->Now(), req.ctx.is_admin));
 }
 
 Result<ApiResponse> NetworkList(const ApiDeps& d, ApiRequest& req) {
-  auto c = d.containers->Lookup(Id(req));
+  auto c = d.containers->Lookup(req.ctx, Id(req));
   if (!c) return Err(c.error());
   json nets = json::array();
   json flat = json::array();
@@ -337,13 +337,13 @@ Result<ApiResponse> NetworkDetach(const ApiDeps& d, ApiRequest& req) {
 }
 
 Result<ApiResponse> NeedsNeutron(const ApiDeps& d, ApiRequest& req, const std::string& what) {
-  auto c = d.containers->Lookup(Id(req));
+  auto c = d.containers->Lookup(req.ctx, Id(req));
   if (!c) return Err(c.error());
   return Err(Status::NotImplemented(what + " needs Neutron, which this zunvmd does not use."));
 }
 
 Result<ApiResponse> ActionsList(const ApiDeps& d, ApiRequest& req) {
-  auto list = d.containers->Actions(Id(req));
+  auto list = d.containers->Actions(req.ctx, Id(req));
   if (!list) return Err(list.error());
   json items = json::array();
   for (const auto& a : *list) items.push_back(ActionView(a, false, req.version.AtLeast(33)));
@@ -351,7 +351,7 @@ Result<ApiResponse> ActionsList(const ApiDeps& d, ApiRequest& req) {
 }
 
 Result<ApiResponse> ActionShow(const ApiDeps& d, ApiRequest& req) {
-  auto a = d.containers->Action(Id(req), req.path.at("request_id"));
+  auto a = d.containers->Action(req.ctx, Id(req), req.path.at("request_id"));
   if (!a) return Err(a.error());
   return ApiResponse::Json(200, ActionView(*a, true, req.version.AtLeast(33)));
 }

@@ -3,6 +3,7 @@
 #include "rest/api.h"
 #include "rest/create_schema.h"
 #include "rest/pagination.h"
+#include "rest/policy.h"
 #include "rest/views.h"
 
 namespace zunvm {
@@ -24,9 +25,16 @@ Result<ApiResponse> Create(const ApiDeps& d, ApiRequest& req) {
   if (!run) return Err(run.error());
   auto c = ParseCreateBody(req.body, req.version, *d.cfg);
   if (!c) return Err(c.error());
+  // Zun's container:create:runtime, :image_pull_policy and :requested_destination (host).
+  for (const char* key : {"runtime", "image_pull_policy", "host"}) {
+    if (req.body.is_object() && req.body.contains(key) && !req.body[key].is_null()) {
+      ZUNVM_RETURN_IF_ERROR(RequireAdmin(req.ctx, std::string("container:create:") +
+                                                      (std::string(key) == "host" ? "requested_destination" : key)));
+    }
+  }
   auto stored = d.containers->Create(req.ctx, std::move(*c), *run);
   if (!stored) return Err(stored.error());
-  ApiResponse r = ApiResponse::Json(202, ContainerView(*stored, req.base_url, d.containers->Now()));
+  ApiResponse r = ApiResponse::Json(202, ContainerView(*stored, req.base_url, d.containers->Now(), req.ctx.is_admin));
   r.headers.emplace_back("Location", req.base_url + "/v1/containers/" + stored->uuid);
   return r;
 }
@@ -43,11 +51,14 @@ Result<ApiResponse> List(const ApiDeps& d, ApiRequest& req) {
   lq.limit = page->limit;
   lq.marker = page->marker;
   lq.filters.insert(query.begin(), query.end());  // what is left: filters (ListQuery::Validate)
-  auto list = d.containers->List(lq);
+  for (const char* k : kAdminOnlyContainerFields) {  // Zun: filtering needs container:get_one:<key>
+    if (lq.filters.count(k)) ZUNVM_RETURN_IF_ERROR(RequireAdmin(req.ctx, std::string("container:get_one:") + k));
+  }
+  auto list = d.containers->List(req.ctx, lq);
   if (!list) return Err(list.error());
   json items = json::array();
   TimePoint now = d.containers->Now();
-  for (const auto& c : *list) items.push_back(ContainerView(c, req.base_url, now));
+  for (const auto& c : *list) items.push_back(ContainerView(c, req.base_url, now, req.ctx.is_admin));
   std::string next = list->empty() ? "" : NextUrl(req.base_url, "containers", *page, list->back().uuid);
   return ApiResponse::Json(200, Collection("containers", std::move(items),
                                            static_cast<size_t>(page->limit), next));
@@ -56,9 +67,9 @@ Result<ApiResponse> List(const ApiDeps& d, ApiRequest& req) {
 Result<ApiResponse> Show(const ApiDeps& d, ApiRequest& req) {
   auto all = ParseBoolParam(req.Param("all_projects"), "all_projects", false);
   if (!all) return Err(all.error());
-  auto c = d.containers->Lookup(req.path.at("id"));
+  auto c = d.containers->Lookup(req.ctx, req.path.at("id"));
   if (!c) return Err(c.error());
-  return ApiResponse::Json(200, ContainerView(*c, req.base_url, d.containers->Now()));
+  return ApiResponse::Json(200, ContainerView(*c, req.base_url, d.containers->Now(), req.ctx.is_admin));
 }
 
 Result<ApiResponse> Patch(const ApiDeps& d, ApiRequest& req) {
@@ -67,7 +78,7 @@ Result<ApiResponse> Patch(const ApiDeps& d, ApiRequest& req) {
   if (!patch) return Err(patch.error());
   auto c = d.containers->Update(req.ctx, req.path.at("id"), *patch);
   if (!c) return Err(c.error());
-  return ApiResponse::Json(200, ContainerView(*c, req.base_url, d.containers->Now()));
+  return ApiResponse::Json(200, ContainerView(*c, req.base_url, d.containers->Now(), req.ctx.is_admin));
 }
 
 Result<ApiResponse> Delete(const ApiDeps& d, ApiRequest& req) {

@@ -12,7 +12,7 @@ void Router::Add(const std::string& method, const std::string& pattern, ApiHandl
   for (const auto& s : Split(pattern, '/')) {
     if (!s.empty()) segs.push_back(s);
   }
-  routes_.push_back(Route{method, std::move(segs), std::move(handler), min, max});
+  routes_.push_back(Route{method, std::move(segs), pattern, std::move(handler), min, max});
 }
 
 bool Router::MatchPattern(const std::vector<std::string>& pattern,
@@ -60,6 +60,7 @@ Result<RouteMatch> Router::Match(const std::string& method,
   }
   if (best) {
     match.handler = &best->handler;
+    match.pattern = best->text;
     return match;
   }
   if (version_miss) {

@@ -18,6 +18,7 @@ using ApiHandler = std::function<Result<ApiResponse>(ApiRequest&)>;
 
 struct RouteMatch {
   const ApiHandler* handler = nullptr;
+  std::string pattern;  // the route's pattern as added, e.g. "/v1/containers/{id}/start"
   std::map<std::string, std::string> params;
 };
 
@@ -35,6 +36,7 @@ class Router {
   struct Route {
     std::string method;
     std::vector<std::string> pattern;
+    std::string text;  // the pattern as added
     ApiHandler handler;
     ApiVersion min, max;
   };

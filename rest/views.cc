@@ -19,7 +19,7 @@ json Links(const std::string& base_url, const std::string& collection, const std
                       {{"href", base_url + "/" + collection + "/" + id}, {"rel", "bookmark"}}});
 }
 
-json ContainerView(const Container& c, const std::string& base_url, TimePoint now) {
+json ContainerView(const Container& c, const std::string& base_url, TimePoint now, bool admin) {
   json j;
   j["uuid"] = c.uuid;
   j["links"] = Links(base_url, "containers", c.uuid);
@@ -71,6 +71,10 @@ json ContainerView(const Container& c, const std::string& base_url, TimePoint no
   j["project_id"] = c.project_id;
   j["created_at"] = FormatApiTime(c.created_at);
   j["updated_at"] = OptTime(c.updated_at);
+  if (!admin) {
+    // Zun's policy container:get_one:<field> (admin_api) strips these for other callers.
+    for (const char* k : kAdminOnlyContainerFields) j.erase(k);
+  }
   return j;
 }
 

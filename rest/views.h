@@ -13,7 +13,10 @@ namespace zunvm {
 
 nlohmann::json Links(const std::string& base_url, const std::string& collection,
                      const std::string& id);
-nlohmann::json ContainerView(const Container& c, const std::string& base_url, TimePoint now);
+// Fields only admins see (Zun's container:get_one:<field> rules) and may filter on.
+inline constexpr const char* kAdminOnlyContainerFields[] = {"host", "image_pull_policy", "privileged", "runtime"};
+// A container as the API shows it; without `admin`, the admin-only fields are left out.
+nlohmann::json ContainerView(const Container& c, const std::string& base_url, TimePoint now, bool admin);
 nlohmann::json ActionView(const ContainerAction& a, bool with_events, bool finish_time);
 nlohmann::json HostView(const HostRecord& h, const std::string& base_url);
 // Collection body {"<name>": items, "next": url|null}; next is set when the page is full.

@@ -11,14 +11,16 @@ Result<Container> ContainerRecords::Get(const std::string& uuid) {
   return Named(store_->Get(uuid), Code::kNotFound, "ContainerNotFound");
 }
 
-Result<Container> ContainerRecords::Lookup(const std::string& ident) {
+Result<Container> ContainerRecords::Lookup(const std::string& ident, const RequestContext* scope) {
+  auto visible = [scope](const Container& c) { return !scope || scope->all_projects || c.project_id == scope->project_id; };
   if (IsUuidLike(ident)) {
     auto c = store_->Get(CanonicalUuid(ident));
-    if (c) return c;
-    if (c.error().code() != Code::kNotFound) return c;
+    if (c && visible(*c)) return c;
+    if (!c && c.error().code() != Code::kNotFound) return c;
   }
   auto found = store_->FindByName(ident);
   if (!found) return Err(found.error());
+  std::erase_if(*found, [&](const Container& c) { return !visible(c); });
   if (found->empty()) {
     return Err(Status::NotFound("Container " + ident + " could not be found.", "ContainerNotFound"));
   }

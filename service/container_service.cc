@@ -25,8 +25,18 @@ ContainerService::ContainerService(ContainerServiceDeps deps)
       health_(&records_, &lifecycle_, deps.driver, deps.clock),
       reconciler_(&records_, &lifecycle_, deps.driver, deps.executor, deps.images) {}
 
-Result<Container> ContainerService::Allowed(const std::string& ident, Op op) {
-  auto c = records_.Lookup(ident);
+Result<std::vector<Container>> ContainerService::List(const RequestContext& ctx, ListQuery q) {
+  if (!ctx.all_projects) {
+    // A project_id filter for another project finds nothing rather than widening the scope.
+    auto it = q.filters.find("project_id");
+    if (it != q.filters.end() && it->second != ctx.project_id) return std::vector<Container>{};
+    q.filters["project_id"] = ctx.project_id;
+  }
+  return records_.List(q);
+}
+
+Result<Container> ContainerService::Allowed(const RequestContext& ctx, const std::string& ident, Op op) {
+  auto c = records_.Lookup(ident, &ctx);
   if (!c) return c;
   ZUNVM_RETURN_IF_ERROR(CheckAllowed(op, c->uuid, c->status));
   return c;
@@ -44,7 +54,7 @@ R ContainerService::Recorded(const RequestContext& ctx, const Container& c, cons
 Status ContainerService::Accept(const RequestContext& ctx, const std::string& ident, Op op, const std::string& action,
                                 TaskState task_state, std::optional<ContainerStatus> new_status,
                                 std::function<Status(const std::string& uuid)> step) {
-  auto found = records_.Lookup(ident);
+  auto found = records_.Lookup(ident, &ctx);
   if (!found) return found.error();
   auto c = records_.Mutate(found->uuid, [&](Container& rec) -> Status {
     ZUNVM_RETURN_IF_ERROR(CheckAllowed(op, rec.uuid, rec.status));
@@ -100,21 +110,21 @@ Result<Container> ContainerService::Create(const RequestContext& ctx, Container 
 
 Result<Container> ContainerService::NetworkAttach(const RequestContext& ctx, const std::string& ident,
                                                   const nlohmann::json& net) {
-  auto found = records_.Lookup(ident);
+  auto found = records_.Lookup(ident, &ctx);
   if (!found) return found;
   return networking_.Attach(ctx, *found, net);
 }
 
 Result<Container> ContainerService::NetworkDetach(const RequestContext& ctx, const std::string& ident,
                                                   const std::string& network_or_port) {
-  auto found = records_.Lookup(ident);
+  auto found = records_.Lookup(ident, &ctx);
   if (!found) return found;
   return networking_.Detach(ctx, *found, network_or_port);
 }
 
 Result<Container> ContainerService::Update(const RequestContext& ctx, const std::string& ident,
                                            const ContainerPatch& patch) {
-  auto found = Allowed(ident, Op::kUpdate);
+  auto found = Allowed(ctx, ident, Op::kUpdate);
   if (!found) return found;
   return Recorded<Result<Container>>(ctx, *found, "update", [&]() -> Result<Container> {
     bool limits = (patch.cpu && *patch.cpu != found->cpu) || (patch.memory && *patch.memory != found->memory);
@@ -138,7 +148,7 @@ Result<Container> ContainerService::Update(const RequestContext& ctx, const std:
 
 Result<Container> ContainerService::Rename(const RequestContext& ctx, const std::string& ident,
                                            const std::string& name) {
-  auto found = records_.Lookup(ident);
+  auto found = records_.Lookup(ident, &ctx);
   if (!found) return found;
   if (found->name == name) {
     return Err(Status::Conflict("The new name for the container is the same as the old name.", "Conflict"));
@@ -153,7 +163,7 @@ Result<Container> ContainerService::Rename(const RequestContext& ctx, const std:
 
 Result<Container> ContainerService::ResizeContainer(const RequestContext& ctx, const std::string& ident,
                                                     const ContainerPatch& patch) {
-  auto found = Allowed(ident, Op::kResizeContainer);
+  auto found = Allowed(ctx, ident, Op::kResizeContainer);
   if (!found) return found;
   std::string uuid = found->uuid;
   lifecycle_.Queue(uuid, records_.StartAction(ctx, uuid, "resize"),
@@ -203,15 +213,15 @@ Status ContainerService::Rebuild(const RequestContext& ctx, const std::string& i
                 [this, image](const std::string& uuid) { return lifecycle_.Rebuild(uuid, image); });
 }
 
-Result<std::string> ContainerService::Logs(const std::string& ident, const LogQuery& q) {
-  auto c = Allowed(ident, Op::kLogs);
+Result<std::string> ContainerService::Logs(const RequestContext& ctx, const std::string& ident, const LogQuery& q) {
+  auto c = Allowed(ctx, ident, Op::kLogs);
   if (!c) return Err(c.error());
   return deps_.logs->Read(c->uuid, q);
 }
 
 Result<ExecResult> ContainerService::Execute(const RequestContext& ctx, const std::string& ident,
                                              const std::vector<std::string>& argv, const std::string& text) {
-  auto c = Allowed(ident, Op::kExecute);
+  auto c = Allowed(ctx, ident, Op::kExecute);
   if (!c) return Err(c.error());
   return Recorded<Result<ExecResult>>(ctx, *c, "exec_cmd", [&]() -> Result<ExecResult> {
     auto r = deps_.driver->Exec(c->uuid, argv, std::chrono::seconds(deps_.cfg->execute_timeout));
@@ -222,54 +232,54 @@ Result<ExecResult> ContainerService::Execute(const RequestContext& ctx, const st
   });
 }
 
-Status ContainerService::Resize(const std::string& ident, int width, int height) {
-  auto c = Allowed(ident, Op::kResize);
+Status ContainerService::Resize(const RequestContext& ctx, const std::string& ident, int width, int height) {
+  auto c = Allowed(ctx, ident, Op::kResize);
   if (!c) return c.error();
   return deps_.driver->ResizeTty(c->uuid, width, height);
 }
 
-Result<TopResult> ContainerService::Top(const std::string& ident, const std::string& ps_args) {
-  auto c = Allowed(ident, Op::kTop);
+Result<TopResult> ContainerService::Top(const RequestContext& ctx, const std::string& ident, const std::string& ps_args) {
+  auto c = Allowed(ctx, ident, Op::kTop);
   if (!c) return Err(c.error());
   return deps_.driver->Top(c->uuid, ps_args);
 }
 
-Result<std::pair<Container, SandboxStats>> ContainerService::Stats(const std::string& ident) {
-  auto c = Allowed(ident, Op::kStats);
+Result<std::pair<Container, SandboxStats>> ContainerService::Stats(const RequestContext& ctx, const std::string& ident) {
+  auto c = Allowed(ctx, ident, Op::kStats);
   if (!c) return Err(c.error());
   auto s = deps_.driver->Stats(c->uuid);
   if (!s) return Err(s.error());
   return std::make_pair(*c, *s);
 }
 
-Result<Archive> ContainerService::GetArchive(const std::string& ident, const std::string& path) {
-  auto c = Allowed(ident, Op::kGetArchive);
+Result<Archive> ContainerService::GetArchive(const RequestContext& ctx, const std::string& ident, const std::string& path) {
+  auto c = Allowed(ctx, ident, Op::kGetArchive);
   if (!c) return Err(c.error());
   return deps_.driver->GetArchive(c->uuid, path);
 }
 
 Status ContainerService::PutArchive(const RequestContext& ctx, const std::string& ident, const std::string& path,
                                     const std::string& tar) {
-  auto c = Allowed(ident, Op::kPutArchive);
+  auto c = Allowed(ctx, ident, Op::kPutArchive);
   if (!c) return c.error();
   return Recorded<Status>(ctx, *c, "put_archive", [&] { return deps_.driver->PutArchive(c->uuid, path, tar); });
 }
 
 Result<std::string> ContainerService::Commit(const RequestContext& ctx, const std::string& ident,
                                              const std::string& repository, const std::string& tag) {
-  auto c = Allowed(ident, Op::kCommit);
+  auto c = Allowed(ctx, ident, Op::kCommit);
   if (!c) return Err(c.error());
   return Recorded<Result<std::string>>(ctx, *c, "commit", [&] { return CommitImage(*c, repository, tag); });
 }
 
-Result<std::vector<ContainerAction>> ContainerService::Actions(const std::string& ident) {
-  auto c = records_.Lookup(ident);
+Result<std::vector<ContainerAction>> ContainerService::Actions(const RequestContext& ctx, const std::string& ident) {
+  auto c = records_.Lookup(ident, &ctx);
   if (!c) return Err(c.error());
   return records_.Actions(c->uuid);
 }
 
-Result<ContainerAction> ContainerService::Action(const std::string& ident, const std::string& request_id) {
-  auto c = records_.Lookup(ident);
+Result<ContainerAction> ContainerService::Action(const RequestContext& ctx, const std::string& ident, const std::string& request_id) {
+  auto c = records_.Lookup(ident, &ctx);
   if (!c) return Err(c.error());
   return records_.Action(c->uuid, request_id);
 }

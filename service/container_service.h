@@ -80,8 +80,9 @@ class ContainerService : public DriverEvents {
   // Returns the record as stored.
   Result<Container> Create(const RequestContext& ctx, Container c, bool run);
   // uuid or name: NotFound, or Conflict when a name is ambiguous.
-  Result<Container> Lookup(const std::string& ident) { return records_.Lookup(ident); }
-  Result<std::vector<Container>> List(const ListQuery& q) { return records_.List(q); }
+  // Scoped to ctx's project unless ctx.all_projects: another project's container is NotFound.
+  Result<Container> Lookup(const RequestContext& ctx, const std::string& ident) { return records_.Lookup(ident, &ctx); }
+  Result<std::vector<Container>> List(const RequestContext& ctx, ListQuery q);
   Result<std::vector<Container>> All() { return records_.All(); }
   Result<Container> Update(const RequestContext& ctx, const std::string& ident, const ContainerPatch& patch);
   Result<Container> Rename(const RequestContext& ctx, const std::string& ident, const std::string& name);
@@ -96,14 +97,14 @@ class ContainerService : public DriverEvents {
   Status Kill(const RequestContext& ctx, const std::string& ident, int signal);
   Status Rebuild(const RequestContext& ctx, const std::string& ident, const std::optional<std::string>& image);
 
-  Result<std::string> Logs(const std::string& ident, const LogQuery& q);
+  Result<std::string> Logs(const RequestContext& ctx, const std::string& ident, const LogQuery& q);
   // Conflict "Timeout on executing command" past [DEFAULT] execute_timeout.
   Result<ExecResult> Execute(const RequestContext& ctx, const std::string& ident,
                              const std::vector<std::string>& argv, const std::string& text);
-  Status Resize(const std::string& ident, int width, int height);
-  Result<TopResult> Top(const std::string& ident, const std::string& ps_args);
-  Result<std::pair<Container, SandboxStats>> Stats(const std::string& ident);
-  Result<Archive> GetArchive(const std::string& ident, const std::string& path);
+  Status Resize(const RequestContext& ctx, const std::string& ident, int width, int height);
+  Result<TopResult> Top(const RequestContext& ctx, const std::string& ident, const std::string& ps_args);
+  Result<std::pair<Container, SandboxStats>> Stats(const RequestContext& ctx, const std::string& ident);
+  Result<Archive> GetArchive(const RequestContext& ctx, const std::string& ident, const std::string& path);
   Status PutArchive(const RequestContext& ctx, const std::string& ident, const std::string& path,
                     const std::string& tar);
   Result<std::string> Commit(const RequestContext& ctx, const std::string& ident, const std::string& repository,
@@ -114,8 +115,8 @@ class ContainerService : public DriverEvents {
   Result<Container> NetworkAttach(const RequestContext& ctx, const std::string& ident, const nlohmann::json& net);
   Result<Container> NetworkDetach(const RequestContext& ctx, const std::string& ident,
                                   const std::string& network_or_port);
-  Result<std::vector<ContainerAction>> Actions(const std::string& ident);
-  Result<ContainerAction> Action(const std::string& ident, const std::string& request_id);
+  Result<std::vector<ContainerAction>> Actions(const RequestContext& ctx, const std::string& ident);
+  Result<ContainerAction> Action(const RequestContext& ctx, const std::string& ident, const std::string& request_id);
 
   TimePoint Now() const { return deps_.clock->Now(); }
 
@@ -132,7 +133,7 @@ class ContainerService : public DriverEvents {
                 TaskState task_state, std::optional<ContainerStatus> new_status,
                 std::function<Status(const std::string& uuid)> step);
   // Looks up and checks the state table for `op`: the start of every synchronous call.
-  Result<Container> Allowed(const std::string& ident, Op op);
+  Result<Container> Allowed(const RequestContext& ctx, const std::string& ident, Op op);
   // Runs `call` as action `action` of `c`: recorded, and finished with its outcome.
   template <typename R>
   R Recorded(const RequestContext& ctx, const Container& c, const std::string& action, const std::function<R()>& call);

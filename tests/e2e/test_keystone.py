@@ -2,8 +2,9 @@
 """zunvmd with `[api] auth_strategy = keystone` against a real Keystone (Debian's
 python3-keystone on 127.0.0.1, tests/e2e/keystone_proc.py): tokens validated with zunvmd's own
 service user, the caller's user and project on what it makes, 401 for missing, garbage and
-revoked tokens, 403 for a token without the admin role (until Zun's policy is applied per
-operation), 503 when Keystone is down, and the real `openstack appcontainer` CLI with password
+revoked tokens, Zun's default policy (admin_api routes and fields 403 for members) and projects
+(a project sees and acts on its own containers only; admins on others' with all_projects),
+503 when Keystone is down, and the real `openstack appcontainer` CLI with password
 authentication finding zunvmd through Keystone's catalog (service type `container`).
 Fake sandbox driver: no VM is needed for any of it.
 """
@@ -83,11 +84,45 @@ class KeystoneTest(unittest.TestCase):
         status, _ = self.api("GET", "/v1", None)  # the version document stays public
         self.assertEqual(status, 200)
 
-    def test_3_a_member_token_is_403(self):
-        token, _ = self.keystone.token("alice", "alice-secret", "demo")
-        status, body = self.api("GET", "/v1/services", token)
-        self.assertEqual(status, 403, body)
-        self.assertIn("admin", body["errors"][0]["detail"])
+    def test_3_projects_see_and_act_on_their_own_under_zun_s_policy(self):
+        self.keystone.user("bob", "bob-secret", "other", "member")
+        alice, alice_doc = self.keystone.token("alice", "alice-secret", "demo")
+        bob, _ = self.keystone.token("bob", "bob-secret", "other")
+        admin = self.keystone.admin_token()
+        status, made = self.api("POST", "/v1/containers?run=true", alice,
+                                {"image": "busybox", "name": "a-box", "command": ["sleep", "inf"]})
+        self.assertEqual(status, 202, made)
+        uuid = made["uuid"]
+        self.assertEqual(made["project_id"], alice_doc["project"]["id"])
+        for field in ("host", "runtime", "image_pull_policy", "privileged"):  # admin-only fields
+            self.assertNotIn(field, made)
+        names = lambda token, q="": [c["name"] for c in self.api("GET", "/v1/containers" + q, token)[1]["containers"]]
+        self.assertEqual(names(alice), ["a-box"])
+        # Another project: not listed, not found, not touched.
+        self.assertNotIn("a-box", names(bob))
+        for method, path in (("GET", "/v1/containers/" + uuid), ("GET", "/v1/containers/a-box"),
+                             ("POST", "/v1/containers/%s/stop" % uuid), ("DELETE", "/v1/containers/" + uuid),
+                             ("GET", "/v1/containers/%s/container_actions" % uuid)):
+            self.assertEqual(self.api(method, path, bob)[0], 404, (method, path))
+        # An admin sees other projects only when asking for all_projects; a member may not ask.
+        self.assertEqual(self.api("GET", "/v1/containers/" + uuid, admin)[0], 404)
+        status, shown = self.api("GET", "/v1/containers/%s?all_projects=true" % uuid, admin)
+        self.assertEqual(status, 200, shown)
+        self.assertIn("host", shown)
+        self.assertIn("a-box", names(admin, "?all_projects=1"))
+        self.assertEqual(self.api("GET", "/v1/containers?all_projects=true", alice)[0], 403)
+        # admin_api rules: services, hosts, images; admin-only create fields and filters.
+        for path in ("/v1/services", "/v1/hosts", "/v1/images", "/v1/containers?host=x"):
+            status, body = self.api("GET", path, alice)
+            self.assertEqual(status, 403, (path, body))
+            self.assertEqual(body["errors"][0]["code"], "container.policy-not-authorized")
+            self.assertIn("Policy doesn't allow", body["errors"][0]["detail"])
+        status, _ = self.api("POST", "/v1/containers", alice, {"image": "busybox", "image_pull_policy": "always"})
+        self.assertEqual(status, 403)
+        self.assertEqual(self.api("GET", "/v1/hosts", admin)[0], 200)
+        # The owner acts on its own.
+        self.assertEqual(self.api("GET", "/v1/containers/%s/container_actions" % uuid, alice)[0], 200)
+        self.assertEqual(self.api("DELETE", "/v1/containers/%s?force=True" % uuid, alice)[0], 204)
 
     def test_4_a_revoked_token_stops_working_within_the_cache_time(self):
         token, _ = self.keystone.token("admin", ADMIN_PASSWORD, "admin")
