@@ -114,8 +114,9 @@ std::string Reference::FamiliarName() const {
   return registry + "/" + repository;
 }
 
-bool Reference::IsLocalRegistry() const {
-  std::string host = registry;
+bool Reference::IsLocalRegistry() const { return IsLocalRegistryHost(registry); }
+
+bool IsLocalRegistryHost(std::string host) {
   if (host.rfind("[::1]", 0) == 0) return true;
   if (auto c = host.find(':'); c != std::string::npos) host = host.substr(0, c);
   return host == "localhost" || host.rfind("127.", 0) == 0;

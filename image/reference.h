@@ -25,6 +25,8 @@ struct Reference {
 };
 
 Result<Reference> ParseReference(const std::string& text);
+// A registry host[:port] on localhost, 127.0.0.0/8 or ::1 (reached over plain HTTP by default).
+bool IsLocalRegistryHost(std::string host);
 // "sha256:" + 64 lowercase hex digits.
 bool ValidDigest(const std::string& d);
 

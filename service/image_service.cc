@@ -212,16 +212,19 @@ Result<ImageRecord> ImageService::PullOnce(const image::Reference& ref) {
   return Register(*pulled);
 }
 
-Result<image::ImportedImage> ImageService::PullFrom(const std::string& host, const image::Reference& ref) {
+image::RegistryOptions ImageService::OptionsFor(const std::string& host) const {
   image::RegistryOptions o;
-  o.insecure = image::Reference{host, "", "", ""}.IsLocalRegistry() ||
-               std::find(insecure_.begin(), insecure_.end(), host) != insecure_.end();
+  o.insecure = image::IsLocalRegistryHost(host) || std::find(insecure_.begin(), insecure_.end(), host) != insecure_.end();
   o.ca_file = ca_file_;
   if (auto c = credentials_.find(host); c != credentials_.end()) {
     o.username = c->second.first;
     o.password = c->second.second;
   }
-  image::RegistryClient client(host, o);
+  return o;
+}
+
+Result<image::ImportedImage> ImageService::PullFrom(const std::string& host, const image::Reference& ref) {
+  image::RegistryClient client(host, OptionsFor(host));
   return image::Pull(ref, client, blobs_);
 }
 
@@ -250,17 +253,10 @@ Result<nlohmann::json> ImageService::Search(const std::string& term, bool exact)
   }
   nlohmann::json out = nlohmann::json::array();
   for (const auto& reg : registries) {
-    auto ref = image::ParseReference(reg + "/x");
-    if (!ref) continue;
-    image::RegistryOptions o;
+    if (!image::ParseReference(reg + "/x")) continue;  // not a registry name
+    image::RegistryOptions o = OptionsFor(reg);
     o.retries = 0;
     o.timeout = std::chrono::seconds(10);
-    o.insecure = ref->IsLocalRegistry() || std::find(insecure_.begin(), insecure_.end(), reg) != insecure_.end();
-    o.ca_file = ca_file_;
-    if (auto c = credentials_.find(reg); c != credentials_.end()) {
-      o.username = c->second.first;
-      o.password = c->second.second;
-    }
     image::RegistryClient client(reg, o);
     auto repos = client.Catalog(exact ? "" : name);
     if (!repos) continue;

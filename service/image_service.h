@@ -20,6 +20,7 @@
 #include "image/archive_import.h"
 #include "image/blob_store.h"
 #include "image/reference.h"
+#include "image/registry_client.h"
 #include "model/container.h"
 
 namespace zunvm {
@@ -80,6 +81,9 @@ class ImageService {
  private:
   Result<std::string> BuildRootfsDisk(const ImageRecord& img);
   Result<ImageRecord> PullOnce(const image::Reference& ref);
+  // How to reach `host` (a registry or a mirror): plain HTTP when local or listed in
+  // insecure_registries, the CA file, its credentials.
+  image::RegistryOptions OptionsFor(const std::string& host) const;
   // Pulls `ref` from `host` (the registry itself or one of its mirrors) into the blob store.
   Result<image::ImportedImage> PullFrom(const std::string& host, const image::Reference& ref);
   Result<ImageRecord> Register(const image::ImportedImage& img);
