@@ -25,11 +25,14 @@ Result<ApiResponse> Create(const ApiDeps& d, ApiRequest& req) {
   if (!run) return Err(run.error());
   auto c = ParseCreateBody(req.body, req.version, *d.cfg);
   if (!c) return Err(c.error());
-  // Zun's container:create:runtime, :image_pull_policy and :requested_destination (host).
-  for (const char* key : {"runtime", "image_pull_policy", "host"}) {
+  // Zun's admin-only create fields, each with its rule.
+  static const std::pair<const char*, const char*> kAdminFields[] = {
+      {"runtime", "container:create:runtime"},
+      {"image_pull_policy", "container:create:image_pull_policy"},
+      {"host", "container:create:requested_destination"}};
+  for (const auto& [key, rule] : kAdminFields) {
     if (req.body.is_object() && req.body.contains(key) && !req.body[key].is_null()) {
-      ZUNVM_RETURN_IF_ERROR(RequireAdmin(req.ctx, std::string("container:create:") +
-                                                      (std::string(key) == "host" ? "requested_destination" : key)));
+      ZUNVM_RETURN_IF_ERROR(RequireAdmin(req.ctx, rule));
     }
   }
   auto stored = d.containers->Create(req.ctx, std::move(*c), *run);
@@ -43,6 +46,7 @@ Result<ApiResponse> List(const ApiDeps& d, ApiRequest& req) {
   auto query = req.query;
   auto page = TakePagination(query, d.cfg->max_limit, "id");
   if (!page) return Err(page.error());
+  // all_projects (checked and applied in Api::Handle) is not a filter.
   auto all = TakeBool(query, "all_projects", false);
   if (!all) return Err(all.error());
   ListQuery lq;
@@ -65,8 +69,6 @@ Result<ApiResponse> List(const ApiDeps& d, ApiRequest& req) {
 }
 
 Result<ApiResponse> Show(const ApiDeps& d, ApiRequest& req) {
-  auto all = ParseBoolParam(req.Param("all_projects"), "all_projects", false);
-  if (!all) return Err(all.error());
   auto c = d.containers->Lookup(req.ctx, req.path.at("id"));
   if (!c) return Err(c.error());
   return ApiResponse::Json(200, ContainerView(*c, req.base_url, d.containers->Now(), req.ctx.is_admin));
@@ -86,8 +88,6 @@ Result<ApiResponse> Delete(const ApiDeps& d, ApiRequest& req) {
   if (!force) return Err(force.error());
   auto stop = ParseBoolParam(req.Param("stop"), "stop", false);
   if (!stop) return Err(stop.error());
-  auto all = ParseBoolParam(req.Param("all_projects"), "all_projects", false);
-  if (!all) return Err(all.error());
   if (*stop && !req.version.AtLeast(12)) {
     return Err(Status::Invalid("Invalid param stop because current request version is " +
                                    req.version.ToString() +
