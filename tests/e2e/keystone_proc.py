@@ -17,6 +17,29 @@ import urllib.request
 ADMIN_PASSWORD = "admin-secret"
 
 
+def json_request(method, url, body=None, token=None, headers=None, timeout=60):
+    """One JSON request as a program would make it: (status, headers, parsed body, its text when
+    not JSON, or None when empty)."""
+    req = urllib.request.Request(url, method=method,
+                                 data=json.dumps(body).encode() if body is not None else None)
+    req.add_header("Content-Type", "application/json")
+    if token is not None:
+        req.add_header("X-Auth-Token", token)
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            status, hdrs, data = r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        status, hdrs, data = e.code, e.headers, e.read()
+    if not data:
+        return status, hdrs, None
+    try:
+        return status, hdrs, json.loads(data)
+    except ValueError:
+        return status, hdrs, data.decode(errors="replace")
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -97,23 +120,7 @@ class Keystone:
     # --- the identity API ------------------------------------------------------------------
     def call(self, method, path, body=None, token=None, headers=None):
         """(status, headers, parsed body or None)."""
-        req = urllib.request.Request(self.url + path, method=method,
-                                     data=json.dumps(body).encode() if body is not None else None)
-        req.add_header("Content-Type", "application/json")
-        if token:
-            req.add_header("X-Auth-Token", token)
-        for k, v in (headers or {}).items():
-            req.add_header(k, v)
-        try:
-            with urllib.request.urlopen(req, timeout=30) as r:
-                data = r.read()
-                return r.status, r.headers, json.loads(data) if data else None
-        except urllib.error.HTTPError as e:
-            data = e.read()
-            try:
-                return e.code, e.headers, json.loads(data) if data else None
-            except ValueError:
-                return e.code, e.headers, data.decode(errors="replace")
+        return json_request(method, self.url + path, body, token, headers)
 
     def token(self, user, password, project):
         status, headers, body = self.call("POST", "/auth/tokens", {"auth": {

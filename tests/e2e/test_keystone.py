@@ -13,11 +13,9 @@ import os
 import subprocess
 import sys
 import unittest
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from keystone_proc import ADMIN_PASSWORD, Keystone  # noqa: E402
+from keystone_proc import ADMIN_PASSWORD, Keystone, json_request  # noqa: E402
 from zunvmd_proc import Zunvmd, wait_for  # noqa: E402
 
 OPENSTACK = "/usr/bin/openstack"
@@ -46,21 +44,10 @@ class KeystoneTest(unittest.TestCase):
         cls.keystone.cleanup()
 
     def api(self, method, path, token=None, body=None, headers=None):
-        req = urllib.request.Request(self.daemon.url + path, method=method,
-                                     data=json.dumps(body).encode() if body is not None else None)
-        req.add_header("Content-Type", "application/json")
-        req.add_header("OpenStack-API-Version", "container 1.40")
-        if token is not None:
-            req.add_header("X-Auth-Token", token)
-        for k, v in (headers or {}).items():
-            req.add_header(k, v)
-        try:
-            with urllib.request.urlopen(req, timeout=60) as r:
-                data = r.read()
-                return r.status, json.loads(data) if data else None
-        except urllib.error.HTTPError as e:
-            data = e.read()
-            return e.code, json.loads(data) if data else None
+        """(status, parsed body) of one call to zunvmd at microversion 1.40."""
+        status, _, doc = json_request(method, self.daemon.url + path, body, token,
+                                      dict(headers or {}, **{"OpenStack-API-Version": "container 1.40"}))
+        return status, doc
 
     def test_1_an_admin_token_acts_as_its_user_and_project(self):
         token, doc = self.keystone.token("admin", ADMIN_PASSWORD, "admin")
