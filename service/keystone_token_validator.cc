@@ -69,26 +69,33 @@ KeystoneTokenValidator::KeystoneTokenValidator(const Config& cfg)
       cafile_(cfg.ks_cafile),
       cache_time_(cfg.ks_token_cache_time) {
   while (!auth_url_.empty() && auth_url_.back() == '/') auth_url_.pop_back();
+  http::client::http_client_config hc;
+  hc.set_timeout(kTimeout);
+  if (!cafile_.empty()) {
+    std::string ca = cafile_;
+    hc.set_ssl_context_callback([ca](boost::asio::ssl::context& ctx) { ctx.load_verify_file(ca); });
+  }
+  try {
+    client_ = std::make_unique<http::client::http_client>(auth_url_, hc);
+  } catch (const std::exception& e) {  // a malformed auth_url: every request answers 503
+    client_error_ = e.what();
+  }
 }
+
+KeystoneTokenValidator::~KeystoneTokenValidator() = default;
 
 Result<KeystoneTokenValidator::Answer> KeystoneTokenValidator::Send(const std::string& method, const std::string& path,
                                                                     const std::string& body, const std::string& auth_token,
                                                                     const std::string& subject_token) {
+  if (!client_) return Err(Status::Unavailable("the identity service (Keystone) is unreachable: " + client_error_));
   try {
-    http::client::http_client_config cfg;
-    cfg.set_timeout(kTimeout);
-    if (!cafile_.empty()) {
-      std::string ca = cafile_;
-      cfg.set_ssl_context_callback([ca](boost::asio::ssl::context& ctx) { ctx.load_verify_file(ca); });
-    }
-    http::client::http_client client(auth_url_, cfg);
     http::http_request req(method);
     req.set_request_uri(path);
     req.headers().add("Accept", "application/json");
     if (!auth_token.empty()) req.headers().add("X-Auth-Token", auth_token);
     if (!subject_token.empty()) req.headers().add("X-Subject-Token", subject_token);
     if (!body.empty()) req.set_body(body, "application/json");
-    http::http_response resp = client.request(req).get();
+    http::http_response resp = client_->request(req).get();
     Answer a;
     a.status = resp.status_code();
     if (resp.headers().content_length() > kMaxBody) return Err(Status::Unavailable("Keystone's answer is too large"));

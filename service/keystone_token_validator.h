@@ -11,12 +11,17 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 
 #include "common/config.h"
 #include "common/timefmt.h"
 #include "service/token_validator.h"
+
+namespace web::http::client {
+class http_client;
+}
 
 namespace zunvm {
 
@@ -25,6 +30,7 @@ class KeystoneTokenValidator final : public TokenValidator {
   static constexpr size_t kMaxCached = 10000;
 
   explicit KeystoneTokenValidator(const Config& cfg);
+  ~KeystoneTokenValidator() override;
   Result<Identity> Validate(const std::string& token) override;
 
  private:
@@ -48,6 +54,9 @@ class KeystoneTokenValidator final : public TokenValidator {
   std::string auth_url_;  // without a trailing "/"
   std::string username_, password_, project_name_, user_domain_, project_domain_, cafile_;
   std::chrono::seconds cache_time_;
+  // One client (thread-safe, keeps its connections) for every request to Keystone.
+  std::unique_ptr<web::http::client::http_client> client_;  // null if auth_url is not a URI
+  std::string client_error_;
 
   std::mutex mu_;  // guards what follows; never held across a request to Keystone
   std::string service_token_;
