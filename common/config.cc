@@ -52,6 +52,7 @@ const OptionDesc kOptions[] = {
     {kDefault, "container_runtime", &Config::container_runtime},
     {kDefault, "runtimes", &Config::runtimes},
     {kDefault, "default_availability_zone", &Config::default_availability_zone},
+    {kDefault, "unique_container_name_scope", &Config::unique_container_name_scope},
     {kDefault, "default_cpu", &Config::default_cpu},
     {kDefault, "default_memory", &Config::default_memory},
     {kDefault, "default_disk", &Config::default_disk},
@@ -396,6 +397,10 @@ Status ValidateDefaultSection(const Config& c) {
     return Bad("[DEFAULT] container_runtime",
                "\"" + c.container_runtime + "\" is not one of [DEFAULT] runtimes (" +
                    Join(c.runtimes, ", ") + ")");
+  }
+  const std::string& scope = c.unique_container_name_scope;
+  if (!scope.empty() && scope != "project" && scope != "global") {
+    return Bad("[DEFAULT] unique_container_name_scope", "must be project, global or empty");
   }
   if (c.workers < 1) return Bad("[DEFAULT] workers", "must be at least 1");
   if (c.sync_container_state_interval < 0) {

@@ -22,6 +22,9 @@ struct Config {
   std::string container_runtime = "kata"; // runtime recorded for containers that name none
   std::vector<std::string> runtimes = {"kata"};
   std::string default_availability_zone = "nova";
+  // Zun's [compute] unique_container_name_scope: "project" (names unique, ignoring case, within
+  // a project), "global", or "" (not unique: a name that several share is a 409 to look up).
+  std::string unique_container_name_scope = "project";
   double default_cpu = 1.0;
   int64_t default_memory = 512;   // MiB
   int64_t default_disk = 10;      // GiB

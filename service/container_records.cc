@@ -1,5 +1,7 @@
 #include "service/container_records.h"
 
+#include <cctype>
+
 #include "common/ids.h"
 #include "common/logging.h"
 #include "service/port_bindings.h"
@@ -39,7 +41,9 @@ Result<Container> ContainerRecords::Mutate(const std::string& uuid, const Mutato
   std::lock_guard<std::mutex> lock(mu_);
   auto c = Get(uuid);
   if (!c) return c;
+  std::string old_name = c->name;
   ZUNVM_RETURN_IF_ERROR(fn(*c));
+  if (c->name != old_name) ZUNVM_RETURN_IF_ERROR(CheckNameFree(*c));
   c->updated_at = clock_->Now();
   ApplyPorts(*c);
   Status st = store_->Update(*c);
@@ -52,6 +56,7 @@ Status ContainerRecords::Insert(Container& c, const Mutator& admit) {
   if (store_->Get(c.uuid)) {
     return Status::Conflict("A container with UUID " + c.uuid + " already exists.", "ContainerAlreadyExists");
   }
+  ZUNVM_RETURN_IF_ERROR(CheckNameFree(c));
   if (ports_) {
     auto all = store_->All();
     if (!all) return all.error();
@@ -59,6 +64,23 @@ Status ContainerRecords::Insert(Container& c, const Mutator& admit) {
   }
   ZUNVM_RETURN_IF_ERROR(admit(c));
   return store_->Insert(c);
+}
+
+Status ContainerRecords::CheckNameFree(const Container& c) {
+  if (name_scope_.empty()) return Status::Ok();
+  auto lower = [](std::string s) {
+    for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return s;
+  };
+  std::string name = lower(c.name);
+  auto all = store_->All();
+  if (!all) return all.error();
+  for (const auto& other : *all) {
+    if (other.uuid == c.uuid || lower(other.name) != name) continue;
+    if (name_scope_ == "project" && other.project_id != c.project_id) continue;
+    return Status::Conflict("A container with name " + name + " already exists.", "ContainerAlreadyExists");
+  }
+  return Status::Ok();
 }
 
 Status ContainerRecords::Remove(const std::string& uuid) {

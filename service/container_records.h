@@ -28,9 +28,11 @@ class PortBindings;
 class ContainerRecords {
  public:
   using Mutator = std::function<Status(Container&)>;
-  // Nothing owned; `ports` may be null (nothing is published).
-  ContainerRecords(ContainerStore* store, ActionStore* actions, PortBindings* ports, Clock* clock)
-      : store_(store), actions_(actions), ports_(ports), clock_(clock) {}
+  // Nothing owned; `ports` may be null (nothing is published). `name_scope` is Config's
+  // unique_container_name_scope ("project", "global" or "": names need not be unique).
+  ContainerRecords(ContainerStore* store, ActionStore* actions, PortBindings* ports, Clock* clock,
+                   std::string name_scope = "")
+      : store_(store), actions_(actions), ports_(ports), clock_(clock), name_scope_(std::move(name_scope)) {}
 
   TimePoint Now() const { return clock_->Now(); }
   Result<Container> Get(const std::string& uuid);
@@ -39,10 +41,12 @@ class ContainerRecords {
   Result<Container> Lookup(const std::string& ident, const RequestContext* scope = nullptr);
   Result<std::vector<Container>> List(const ListQuery& q);
   Result<std::vector<Container>> All() { return store_->All(); }
-  // Read-modify-write of one record; an error from `fn` leaves it as it was.
+  // Read-modify-write of one record; an error from `fn` leaves it as it was. A new name that
+  // another container in the name scope has is Conflict (ContainerAlreadyExists).
   Result<Container> Mutate(const std::string& uuid, const Mutator& fn);
-  // Stores a new record: Conflict when its uuid is taken or a host port it asks for is
-  // another's; `admit` (under the lock, may change `c`) has the last word before the insert.
+  // Stores a new record: Conflict when its uuid is taken, its name is taken in the name scope,
+  // or a host port it asks for is another's; `admit` (under the lock, may change `c`) has the
+  // last word before the insert.
   Status Insert(Container& c, const Mutator& admit);
   Status Remove(const std::string& uuid);
   // Publishes the stored record's ports as its status says (containers no Mutate touches:
@@ -59,11 +63,15 @@ class ContainerRecords {
  private:
   // Has `rec`'s published ports follow its status; true when `rec` changed. Needs mu_.
   bool ApplyPorts(Container& rec);
+  // Conflict when a container other than `c` has c's name (ignoring case) in the name scope
+  // (c's project, or all). Needs mu_.
+  Status CheckNameFree(const Container& c);
 
   ContainerStore* store_;
   ActionStore* actions_;
   PortBindings* ports_;
   Clock* clock_;
+  std::string name_scope_;
   std::mutex mu_;
 };
 

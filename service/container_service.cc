@@ -19,7 +19,7 @@ Status Outcome(const Result<T>& r) {
 
 ContainerService::ContainerService(ContainerServiceDeps deps)
     : deps_(deps),
-      records_(deps.store, deps.actions, deps.ports, deps.clock),
+      records_(deps.store, deps.actions, deps.ports, deps.clock, deps.cfg->unique_container_name_scope),
       networking_(deps.networks, deps.driver, &records_),
       lifecycle_({deps.cfg, &records_, &networking_, deps.logs, deps.driver, deps.executor, deps.clock, deps.images}),
       health_(&records_, &lifecycle_, deps.driver, deps.clock),

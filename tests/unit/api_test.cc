@@ -91,11 +91,11 @@ TEST_F(ApiTest, AutoRemoveDeletesOnExit) {
   ASSERT_TRUE(Eventually([&] { return StatusOf(id) == "gone"; }));
 }
 
-TEST_F(ApiTest, NamesAmbiguityAndErrors) {
+TEST_F(ApiTest, NamesAreUniqueAndErrorsAreZuns) {
   Run(R"({"name": "twin", "image": "busybox", "command": ["sleep", "inf"]})");
-  Run(R"({"name": "twin", "image": "busybox", "command": ["sleep", "inf"]})");
-  auto amb = Call("GET", "/v1/containers/twin");
-  EXPECT_EQ(amb.status, 409);
+  auto again = Call("POST", "/v1/containers?run=true", R"({"name": "Twin", "image": "busybox"})");
+  EXPECT_EQ(again.status, 409) << again.body;
+  EXPECT_EQ(Body(again)["errors"][0]["code"], "container.container-already-exists");
   auto nf = Call("GET", "/v1/containers/nosuch");
   EXPECT_EQ(nf.status, 404);
   EXPECT_EQ(Body(nf)["errors"][0]["title"], "Container nosuch could not be found.");
@@ -105,6 +105,18 @@ TEST_F(ApiTest, NamesAmbiguityAndErrors) {
   EXPECT_EQ(Call("GET", "/v1/containers?bogus=1").status, 400);
   EXPECT_EQ(Call("GET", "/v1/containers?limit=0").status, 400);
   EXPECT_EQ(Call("GET", "/v1/containers?sort_dir=sideways").status, 400);
+}
+
+// unique_container_name_scope = "" (Zun's default, what Zun's driver needs): a name may be
+// shared, and looking it up is then ambiguous.
+TEST_F(ApiTest, SharedNamesAreAmbiguousWithoutANameScope) {
+  configure_ = [](Config& c) { c.unique_container_name_scope = ""; };
+  daemon_.reset();
+  Boot();
+  Run(R"({"name": "twin", "image": "busybox", "command": ["sleep", "inf"]})");
+  Run(R"({"name": "twin", "image": "busybox", "command": ["sleep", "inf"]})");
+  auto amb = Call("GET", "/v1/containers/twin");
+  EXPECT_EQ(amb.status, 409) << amb.body;
 }
 
 TEST_F(ApiTest, CreateWithCallerChosenUuid) {

@@ -22,7 +22,7 @@ using testing_util::TempDir;
 // Every field, for whole-struct comparisons. Add new fields here too.
 auto Tie(const Config& c) {
   return std::tie(c.debug, c.state_dir, c.host, c.container_driver, c.container_runtime,
-                  c.runtimes, c.default_availability_zone, c.default_cpu, c.default_memory,
+                  c.runtimes, c.default_availability_zone, c.unique_container_name_scope, c.default_cpu, c.default_memory,
                   c.default_disk, c.minimum_cpus, c.maximum_cpus, c.minimum_memory,
                   c.maximum_memory, c.minimum_disk, c.maximum_disk, c.workers,
                   c.sync_container_state_interval, c.execute_timeout, c.container_log_max_bytes,

@@ -7,6 +7,7 @@
 #include "db/database.h"
 #include "tests/fakes/fake_driver.h"
 #include "tests/fakes/manual_clock.h"
+#include "service/container_records.h"
 #include "service/container_service.h"
 #include "tests/unit/test_util.h"
 
@@ -171,6 +172,61 @@ TEST_F(ServiceTest, FailedCreateIsErrorWithReason) {
   ASSERT_TRUE(Eventually([&] { return StatusOf(c->uuid) == "Error"; }));
   EXPECT_TRUE(store_->Get(c->uuid)->status_reason.has_value());
   EXPECT_FALSE(store_->Get(c->uuid)->task_state.has_value());
+}
+
+// Names are unique per project by default (Zun's unique_container_name_scope = project),
+// ignoring case, on create and on rename; other projects may use the same name.
+TEST_F(ServiceTest, NamesAreUniqueWithinAProject) {
+  RequestContext alice{"req-1", "alice", "pa"};
+  RequestContext bob{"req-2", "bob", "pb"};
+  Container in;
+  in.image = "busybox";
+  in.name = "web";
+  ASSERT_TRUE(svc_->Create(alice, in, false));
+  in.name = "WEB";
+  auto again = svc_->Create(alice, in, false);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code(), Code::kConflict);
+  EXPECT_EQ(again.error().kind(), "ContainerAlreadyExists");
+  auto other = svc_->Create(bob, in, false);  // another project: its own names
+  ASSERT_TRUE(other) << other.error().ToString();
+  in.name = "db";
+  auto db = svc_->Create(alice, in, false);
+  ASSERT_TRUE(db);
+  auto renamed = svc_->Rename(alice, db->uuid, "Web");
+  ASSERT_FALSE(renamed);
+  EXPECT_EQ(renamed.error().code(), Code::kConflict);
+  EXPECT_EQ(store_->Get(db->uuid)->name, "db");  // the refused rename changed nothing
+  EXPECT_TRUE(svc_->Rename(alice, db->uuid, "db2"));
+}
+
+TEST(ContainerRecordsNames, GlobalScopeAndNoScope) {
+  TempDir dir;
+  auto db = Database::Open(dir.path() + "/z.sqlite");
+  ASSERT_TRUE(db);
+  ContainerStore store(db->get());
+  ActionStore actions(db->get());
+  ManualClock clock;
+  auto make = [](const std::string& uuid, const std::string& project) {
+    Container c;
+    c.uuid = uuid;
+    c.name = "same";
+    c.image = "busybox";
+    c.project_id = project;
+    c.created_at = std::chrono::system_clock::now();
+    return c;
+  };
+  auto admit = [](Container&) { return Status::Ok(); };
+  ContainerRecords global(&store, &actions, nullptr, &clock, "global");
+  Container a = make(A, "pa"), b = make(B, "pb"), c = make(C, "pa");
+  ASSERT_TRUE(global.Insert(a, admit).ok());
+  EXPECT_EQ(global.Insert(b, admit).code(), Code::kConflict);  // another project, same name
+  ContainerRecords unscoped(&store, &actions, nullptr, &clock, "");
+  ASSERT_TRUE(unscoped.Insert(b, admit).ok());
+  ASSERT_TRUE(unscoped.Insert(c, admit).ok());
+  auto found = unscoped.Lookup("same");  // a shared name is ambiguous to look up
+  ASSERT_FALSE(found);
+  EXPECT_EQ(found.error().code(), Code::kConflict);
 }
 
 // Healthchecks on simulated time: a check runs when due on the service's clock, not on the
