@@ -97,6 +97,25 @@ const std::vector<std::string>& Steps() {
       );
       CREATE INDEX neutron_ports_container ON neutron_ports(container_uuid);
       )sql",
+      // 5: networks belong to a project ('' = shared by all: the default network, and those
+      // made before projects); names are unique within a project. SQLite cannot drop the old
+      // UNIQUE(name), so the table is rebuilt (foreign keys are off during migrations).
+      R"sql(
+      CREATE TABLE networks_v5 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        project_id TEXT NOT NULL DEFAULT '',
+        subnet TEXT NOT NULL UNIQUE,
+        gateway TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        UNIQUE(project_id, name)
+      );
+      INSERT INTO networks_v5(id, uuid, name, project_id, subnet, gateway, created_at)
+        SELECT id, uuid, name, '', subnet, gateway, created_at FROM networks;
+      DROP TABLE networks;
+      ALTER TABLE networks_v5 RENAME TO networks;
+      )sql",
   };
   return steps;
 }
@@ -105,6 +124,14 @@ const std::vector<std::string>& Steps() {
 int LatestSchemaVersion() { return static_cast<int>(Steps().size()); }
 
 Status ApplyMigrations(SQLite::Database& db) {
+  // Off while tables are rebuilt (SQLite's procedure for schema changes ALTER cannot make);
+  // foreign_key_check proves the result consistent before the commit. Not settable inside a
+  // transaction, hence around it.
+  db.exec("PRAGMA foreign_keys=OFF");
+  struct KeysBackOn {
+    SQLite::Database& db;
+    ~KeysBackOn() { db.exec("PRAGMA foreign_keys=ON"); }
+  } keys_back_on{db};
   SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
   int current = db.execAndGet("PRAGMA user_version").getInt();
   int latest = LatestSchemaVersion();
@@ -115,6 +142,11 @@ Status ApplyMigrations(SQLite::Database& db) {
   for (int v = current; v < latest; ++v) {
     db.exec(Steps()[static_cast<size_t>(v)]);
     db.exec("PRAGMA user_version = " + std::to_string(v + 1));
+  }
+  SQLite::Statement check(db, "PRAGMA foreign_key_check");
+  if (check.executeStep()) {
+    return Status::Internal("database migration left a dangling reference in table " +
+                            check.getColumn(0).getString());
   }
   tx.commit();
   return Status::Ok();

@@ -9,12 +9,12 @@
 namespace zunvm {
 namespace {
 
-constexpr const char* kNetColumns = "uuid, name, subnet, gateway, created_at";
+constexpr const char* kNetColumns = "uuid, name, subnet, gateway, created_at, project_id";
 constexpr const char* kAllocColumns = "network_uuid, container_uuid, address, port_id, mac";
 
 NetworkRecord NetFromRow(SQLite::Statement& q) {
-  return {q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(2).getString(),
-          q.getColumn(3).getString(), q.getColumn(4).getString()};
+  return {q.getColumn(0).getString(), q.getColumn(1).getString(), q.getColumn(5).getString(),
+          q.getColumn(2).getString(), q.getColumn(3).getString(), q.getColumn(4).getString()};
 }
 
 IpAllocation AllocFromRow(SQLite::Statement& q) {
@@ -32,29 +32,32 @@ Status NetworkNotFound(const std::string& id) { return Status::NotFound("Network
 
 }  // namespace
 
-Result<NetworkRecord> NetworkStore::Create(const std::string& name, const std::string& subnet) {
+Result<NetworkRecord> NetworkStore::Create(const std::string& name, const std::string& subnet,
+                                           const std::string& project_id) {
   auto s = ParseIpv4Subnet(subnet);
   if (!s) return Err(s.error());
   if (s->prefix > 30) {
     return Err(Status::Invalid("Subnet " + subnet + " is too small: it needs a gateway and hosts.",
                                "InvalidValue"));
   }
-  NetworkRecord r{NewUuid(), name, s->ToString(), FormatIpv4(s->FirstHost()),
+  NetworkRecord r{NewUuid(), name, project_id, s->ToString(), FormatIpv4(s->FirstHost()),
                   FormatApiTime(std::chrono::system_clock::now())};
   Status st = db_->Run([&](SQLite::Database& db) {
-    SQLite::Statement taken(db, "SELECT name FROM networks WHERE name = ? OR subnet = ?");
+    SQLite::Statement taken(db, "SELECT name FROM networks WHERE (name = ? AND project_id = ?) OR subnet = ?");
     taken.bind(1, r.name);
-    taken.bind(2, r.subnet);
+    taken.bind(2, r.project_id);
+    taken.bind(3, r.subnet);
     if (taken.executeStep()) {
       return Status::Conflict("A network named " + r.name + " or with subnet " + r.subnet + " already exists.");
     }
     SQLite::Statement q(db, std::string("INSERT INTO networks(") + kNetColumns +
-                                ") VALUES(?, ?, ?, ?, ?)");
+                                ") VALUES(?, ?, ?, ?, ?, ?)");
     q.bind(1, r.uuid);
     q.bind(2, r.name);
     q.bind(3, r.subnet);
     q.bind(4, r.gateway);
     q.bind(5, r.created_at);
+    q.bind(6, r.project_id);
     q.exec();
     return Status::Ok();
   });
@@ -62,10 +65,13 @@ Result<NetworkRecord> NetworkStore::Create(const std::string& name, const std::s
   return r;
 }
 
-Result<NetworkRecord> NetworkStore::Get(const std::string& id) {
-  auto out = db_->QueryOne<NetworkRecord>(
-      std::string("SELECT ") + kNetColumns + " FROM networks WHERE uuid = ? OR name = ? ORDER BY uuid = ? DESC",
-      NetFromRow, id, id, id);
+Result<NetworkRecord> NetworkStore::Get(const std::string& id, const std::optional<std::string>& project) {
+  // A uuid first, then the project's own name before a shared one.
+  std::string select = std::string("SELECT ") + kNetColumns + " FROM networks WHERE (uuid = ? OR name = ?)";
+  auto out = project ? db_->QueryOne<NetworkRecord>(
+                           select + " AND project_id IN (?, '') ORDER BY uuid = ? DESC, project_id = '' ASC",
+                           NetFromRow, id, id, *project, id)
+                     : db_->QueryOne<NetworkRecord>(select + " ORDER BY uuid = ? DESC", NetFromRow, id, id, id);
   if (!out) return Err(out.error());
   if (!*out) return Err(NetworkNotFound(id));
   return **out;

@@ -23,6 +23,7 @@ namespace zunvm {
 struct NetworkRecord {
   std::string uuid;
   std::string name;
+  std::string project_id;  // "" = shared by every project (the default network)
   std::string subnet;   // "10.88.0.0/24"
   std::string gateway;  // first host address
   std::string created_at;
@@ -39,10 +40,14 @@ struct IpAllocation {
 class NetworkStore {
  public:
   explicit NetworkStore(Database* db) : db_(db) {}
-  // Conflict when the name or the subnet is taken; InvalidArgument for a subnet with fewer
-  // than two host addresses (gateway plus one).
-  Result<NetworkRecord> Create(const std::string& name, const std::string& subnet);
-  Result<NetworkRecord> Get(const std::string& uuid_or_name);
+  // Conflict when the project has a network of that name or the subnet is taken;
+  // InvalidArgument for a subnet with fewer than two host addresses (gateway plus one).
+  Result<NetworkRecord> Create(const std::string& name, const std::string& subnet,
+                               const std::string& project_id = "");
+  // By uuid or name. With a `project`, only its networks and the shared ones are found (a
+  // name: the project's own before a shared one); without, any network.
+  Result<NetworkRecord> Get(const std::string& uuid_or_name,
+                            const std::optional<std::string>& project = std::nullopt);
   Result<std::vector<NetworkRecord>> All();
   // Conflict while addresses are allocated on it.
   Status Delete(const std::string& uuid);

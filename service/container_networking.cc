@@ -18,7 +18,7 @@ Result<std::vector<NetRequest>> ContainerNetworking::Plan(const nlohmann::json& 
 
 Status ContainerNetworking::Allocate(Container& c, const std::vector<NetRequest>& nets) {
   if (!networks_) return Status::Ok();
-  auto nics = networks_->Allocate(c.uuid, nets);
+  auto nics = networks_->Allocate(c.uuid, c.project_id, nets);
   if (!nics) return nics.error();
   c.addresses = NetworkService::Addresses(*nics);
   return Status::Ok();
@@ -46,7 +46,7 @@ Result<Container> ContainerNetworking::Attach(const RequestContext& ctx, const C
   auto request = networks_->ParseNet(net);
   if (!request) return Err(request.error());
   int64_t action = records_->StartAction(ctx, c.uuid, "network_attach");
-  auto nic = networks_->AllocateOne(c.uuid, *request);
+  auto nic = networks_->AllocateOne(c.uuid, c.project_id, *request);
   Status st = nic ? Status::Ok() : nic.error();
   if (st.ok() && c.container_id) {
     st = driver_->AttachNic(c.uuid, *nic);
@@ -63,7 +63,7 @@ Result<Container> ContainerNetworking::Detach(const RequestContext& ctx, const C
   ZUNVM_RETURN_IF_ERROR(CheckAllowed(Op::kNetworkDetach, c.uuid, c.status));
   auto nics = networks_->NicsOf(c.uuid);
   if (!nics) return Err(nics.error());
-  auto net = networks_->Find(network_or_port);
+  auto net = networks_->Find(network_or_port, c.project_id);
   std::optional<SandboxNic> nic;
   for (const auto& n : *nics) {
     if (n.port_id == network_or_port || n.network_uuid == network_or_port || (net && n.network_uuid == net->uuid)) {

@@ -20,7 +20,7 @@ Status NetworkService::Init() {
   std::stringstream text;
   text << in.rdbuf();
   host_nameservers_ = ReachableNameservers(text.str());
-  auto r = FindOrMake(cfg_.default_network);
+  auto r = FindOrMake(cfg_.default_network, "");
   return r ? Status::Ok() : r.error();
 }
 
@@ -63,12 +63,12 @@ Result<std::vector<NetRequest>> NetworkService::ParseNets(const json& nets) cons
   return out;
 }
 
-Result<NetworkRecord> NetworkService::FindOrMake(const std::string& name) {
+Result<NetworkRecord> NetworkService::FindOrMake(const std::string& name, const std::string& project) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto found = store_->Get(name);
+  auto found = store_->Get(name, project);
   if (found || found.error().code() != Code::kNotFound) return found;
-  if (name == cfg_.default_network) {
-    return Named(store_->Create(name, cfg_.default_subnet), Code::kConflict, "NetworkAlreadyExists");
+  if (name == cfg_.default_network) {  // shared by every project
+    return Named(store_->Create(name, cfg_.default_subnet, ""), Code::kConflict, "NetworkAlreadyExists");
   }
   auto pool = ParseIpv4Subnet(cfg_.subnet_pool);
   if (!pool) return Err(pool.error());
@@ -79,7 +79,7 @@ Result<NetworkRecord> NetworkService::FindOrMake(const std::string& name) {
   for (uint64_t base = pool->base; base <= pool->Broadcast(); base += 256) {
     Ipv4Subnet s{static_cast<uint32_t>(base), 24};
     if (!used.count(s.ToString())) {
-      return Named(store_->Create(name, s.ToString()), Code::kConflict, "NetworkAlreadyExists");
+      return Named(store_->Create(name, s.ToString(), project), Code::kConflict, "NetworkAlreadyExists");
     }
   }
   return Err(Status(Code::kUnavailable, "No free /24 is left in [network] subnet_pool " + cfg_.subnet_pool + ".",
@@ -103,13 +103,14 @@ Result<SandboxNic> NetworkService::NicFor(const IpAllocation& a) {
   return nic;
 }
 
-Result<SandboxNic> NetworkService::Take(const std::string& container_uuid, const NetRequest& r) {
+Result<SandboxNic> NetworkService::Take(const std::string& container_uuid, const std::string& project,
+                                        const NetRequest& r) {
   if (r.neutron_port) {
     Status st = store_->AddNeutronPort(container_uuid, r.neutron_port->port_id, NicToJson(*r.neutron_port).dump());
     if (!st.ok()) return Err(Named(st, Code::kConflict, "PortInUse"));
     return *r.neutron_port;
   }
-  auto net = FindOrMake(r.network);
+  auto net = FindOrMake(r.network, project);
   if (!net) return Err(net.error());
   auto a = store_->Allocate(net->uuid, container_uuid, r.fixed_ip);
   if (!a) {
@@ -123,12 +124,13 @@ Result<SandboxNic> NetworkService::Take(const std::string& container_uuid, const
 }
 
 Result<std::vector<SandboxNic>> NetworkService::Allocate(const std::string& container_uuid,
+                                                         const std::string& project,
                                                          const std::vector<NetRequest>& nets) {
   std::vector<NetRequest> wanted = nets;
   if (wanted.empty()) wanted.push_back({cfg_.default_network, std::nullopt, std::nullopt});
   std::vector<SandboxNic> out;
   for (const auto& r : wanted) {
-    auto nic = Take(container_uuid, r);
+    auto nic = Take(container_uuid, project, r);
     if (!nic) {
       (void)store_->ReleaseContainer(container_uuid);
       return Err(nic.error());
@@ -144,10 +146,11 @@ Result<std::vector<SandboxNic>> NetworkService::Allocate(const std::string& cont
   return out;
 }
 
-Result<SandboxNic> NetworkService::AllocateOne(const std::string& container_uuid, const NetRequest& r) {
+Result<SandboxNic> NetworkService::AllocateOne(const std::string& container_uuid, const std::string& project,
+                                               const NetRequest& r) {
   std::string network_uuid = r.network;
   if (!r.neutron_port) {
-    auto net = FindOrMake(r.network);
+    auto net = FindOrMake(r.network, project);
     if (!net) return Err(net.error());
     network_uuid = net->uuid;
   }
@@ -163,7 +166,7 @@ Result<SandboxNic> NetworkService::AllocateOne(const std::string& container_uuid
                                  "InvalidValue"));
     }
   }
-  return Take(container_uuid, r);
+  return Take(container_uuid, project, r);
 }
 
 Result<std::vector<SandboxNic>> NetworkService::NicsOf(const std::string& container_uuid) {

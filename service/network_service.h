@@ -1,8 +1,11 @@
 // NetworkService: which of zunvmd's networks a container is on, and with which address.
 //
 // Networks are NetworkStore rows; the default one ([network] default_network/default_subnet)
-// is made at start. A create's `nets` names networks; one that does not exist yet is made with
-// the next /24 of [network] subnet_pool that no network uses. Each requested network gives the
+// is made at start and shared by every project. A create's `nets` names networks of the
+// container's project (or shared ones); one that does not exist yet is made for that project
+// with the next /24 of [network] subnet_pool that no network uses. Another project's network
+// cannot be named, by name or uuid: projects' containers never share a network they did not
+// get from the operator. Each requested network gives the
 // container a port (address, MAC, port id) that becomes a SandboxNic for the driver and an
 // entry of the container's `addresses` in Zun's shape. Ports are released on delete/detach.
 // In OpenStack mode a container may instead have Neutron ports, which are only recorded (never
@@ -46,28 +49,31 @@ class NetworkService {
   // empty means the default network. InvalidArgument for entries this zunvmd cannot honour.
   Result<std::vector<NetRequest>> ParseNets(const nlohmann::json& nets) const;
   Result<NetRequest> ParseNet(const nlohmann::json& entry) const;
-  // Ports for a new container, all or none: on an error nothing stays allocated.
-  Result<std::vector<SandboxNic>> Allocate(const std::string& container_uuid,
+  // Ports for a new container of `project`, all or none: on an error nothing stays allocated.
+  Result<std::vector<SandboxNic>> Allocate(const std::string& container_uuid, const std::string& project,
                                            const std::vector<NetRequest>& nets);
   // One more port for an existing container (network_attach): Conflict when it is already on
   // that network; nothing stays allocated on an error.
-  Result<SandboxNic> AllocateOne(const std::string& container_uuid, const NetRequest& net);
+  Result<SandboxNic> AllocateOne(const std::string& container_uuid, const std::string& project,
+                                 const NetRequest& net);
   // The container's ports as NICs, in allocation order.
   Result<std::vector<SandboxNic>> NicsOf(const std::string& container_uuid);
   Status ReleaseContainer(const std::string& container_uuid);
   Status ReleasePort(const std::string& port_id);
-  // The network a name or uuid refers to (NotFound when none).
-  Result<NetworkRecord> Find(const std::string& name_or_uuid) { return store_->Get(name_or_uuid); }
+  // The network of `project` (or shared) a name or uuid refers to (NotFound when none).
+  Result<NetworkRecord> Find(const std::string& name_or_uuid, const std::string& project) {
+    return store_->Get(name_or_uuid, project);
+  }
   // Zun's `addresses`: {network uuid: [{addr, version, port, subnet_id, preserve_on_delete}]}.
   static nlohmann::json Addresses(const std::vector<SandboxNic>& nics);
   // The /etc/resolv.conf of a container with these NICs (service/resolv_conf.h).
   std::string ResolvConf(const std::vector<SandboxNic>& nics) const;
 
  private:
-  Result<NetworkRecord> FindOrMake(const std::string& name);
+  Result<NetworkRecord> FindOrMake(const std::string& name, const std::string& project);
   Result<SandboxNic> NicFor(const IpAllocation& a);
   // Records a Neutron port or allocates an address on a zunvmd network.
-  Result<SandboxNic> Take(const std::string& container_uuid, const NetRequest& r);
+  Result<SandboxNic> Take(const std::string& container_uuid, const std::string& project, const NetRequest& r);
 
   const Config& cfg_;
   NetworkStore* store_;

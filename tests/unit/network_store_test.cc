@@ -59,6 +59,59 @@ TEST_F(NetworkStoreTest, CreateFindAndRefuseDuplicates) {
   EXPECT_EQ(store_->Get("nope").error().code(), Code::kNotFound);
 }
 
+// Networks belong to a project: a name is unique within it; a project finds its own and the
+// shared ones ("" project), by name or uuid, never another project's.
+TEST_F(NetworkStoreTest, ProjectsSeeTheirOwnAndSharedNetworks) {
+  auto shared = store_->Create("zunvm", "10.88.0.0/24", "");
+  auto a = store_->Create("web", "10.88.1.0/24", "pa");
+  auto b = store_->Create("web", "10.88.2.0/24", "pb");  // same name, another project
+  ASSERT_TRUE(shared && a && b) << (b ? "" : b.error().ToString());
+  EXPECT_EQ(store_->Create("web", "10.88.3.0/24", "pa").error().code(), Code::kConflict);
+  EXPECT_EQ(store_->Get("web", std::string("pa"))->uuid, a->uuid);
+  EXPECT_EQ(store_->Get("web", std::string("pb"))->uuid, b->uuid);
+  EXPECT_EQ(store_->Get("web", std::string("pc")).error().code(), Code::kNotFound);
+  EXPECT_EQ(store_->Get(b->uuid, std::string("pa")).error().code(), Code::kNotFound);
+  EXPECT_EQ(store_->Get("zunvm", std::string("pa"))->uuid, shared->uuid);
+  EXPECT_EQ(store_->Get(shared->uuid, std::string("pb"))->project_id, "");
+  auto own = store_->Create("zunvm", "10.88.4.0/24", "pa");  // a project's own shadows the shared
+  ASSERT_TRUE(own);
+  EXPECT_EQ(store_->Get("zunvm", std::string("pa"))->uuid, own->uuid);
+  EXPECT_EQ(store_->Get(b->uuid)->project_id, "pb");  // unscoped: any network
+}
+
+// A database of schema 4 (names unique across all networks) migrates: its networks become
+// shared, keep their addresses, and the names become per project.
+TEST(NetworkMigration, SchemaFourNetworksBecomeShared) {
+  TempDir dir;
+  std::string path = dir.path() + "/z.sqlite";
+  {
+    SQLite::Database raw(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    raw.exec(
+        "CREATE TABLE networks (id INTEGER PRIMARY KEY AUTOINCREMENT, uuid TEXT NOT NULL UNIQUE,"
+        " name TEXT NOT NULL UNIQUE, subnet TEXT NOT NULL UNIQUE, gateway TEXT NOT NULL, created_at TEXT NOT NULL);"
+        "CREATE TABLE ip_allocations (network_uuid TEXT NOT NULL REFERENCES networks(uuid), address TEXT NOT NULL,"
+        " container_uuid TEXT NOT NULL, port_id TEXT NOT NULL UNIQUE, mac TEXT NOT NULL UNIQUE,"
+        " PRIMARY KEY (network_uuid, address));"
+        "INSERT INTO networks(uuid, name, subnet, gateway, created_at) VALUES('n-1', 'old', '10.88.5.0/24',"
+        " '10.88.5.1', '2026-01-01T00:00:00.000000');"
+        "INSERT INTO ip_allocations VALUES('n-1', '10.88.5.2', 'c1', 'p-1', '52:54:00:00:00:01');");
+  }
+  {
+    // Every migration before 5 ran on this file: start there (the other tables are not needed).
+    SQLite::Database raw(path, SQLite::OPEN_READWRITE);
+    raw.exec("PRAGMA user_version = 4");
+  }
+  auto db = Database::Open(path);
+  ASSERT_TRUE(db) << db.error().ToString();
+  NetworkStore store(db->get());
+  auto old = store.Get("old", std::string("any-project"));
+  ASSERT_TRUE(old) << old.error().ToString();
+  EXPECT_EQ(old->project_id, "");
+  EXPECT_EQ(store.ForContainer("c1")->size(), 1u);
+  EXPECT_TRUE(store.Create("old", "10.88.6.0/24", "pa"));  // names are per project now
+  EXPECT_EQ(store.Delete("n-1").code(), Code::kConflict);  // still referenced by its address
+}
+
 TEST_F(NetworkStoreTest, AddressesAreNeverGivenTwiceAndSurviveReopen) {
   auto n = store_->Create("small", "192.168.7.0/29");  // hosts .1-.6, .1 is the gateway
   ASSERT_TRUE(n);
