@@ -49,6 +49,11 @@ def quote(segment):
 
 
 class Client(object):
+    """``token``: a fixed X-Auth-Token (auth_strategy = token), or an object with
+    ``get_token()`` and ``invalidate()`` (a keystoneauth session, auth_strategy = keystone):
+    its token is sent on every request, and a 401 has it invalidated and the request sent once
+    more with a new token (a revoked or expired token is replaced, not an outage)."""
+
     def __init__(self, api_url, token='', timeout=60.0, ca_file='', poll_interval=0.2):
         self.base = api_url.rstrip('/') + '/v1'
         self.timeout = timeout
@@ -56,10 +61,17 @@ class Client(object):
         self.session = requests.Session()
         self.session.headers['OpenStack-API-Version'] = API_VERSION
         self.session.headers['User-Agent'] = 'zunvm-zun-driver'
-        if token:
+        self.token_source = token if hasattr(token, 'get_token') else None
+        if token and not self.token_source:
             self.session.headers['X-Auth-Token'] = token
         if ca_file:
             self.session.verify = ca_file
+
+    def _token_header(self):
+        try:
+            return {'X-Auth-Token': self.token_source.get_token()}
+        except Exception as e:  # keystoneauth's errors: Keystone down, bad credentials
+            raise Unreachable('no Keystone token for zunvmd: %s' % e)
 
     def request(self, method, path, params=None, body=None, data=None, timeout=None,
                 headers=None, raw=False):
@@ -68,11 +80,18 @@ class Client(object):
         if body is not None:
             data = json.dumps(body)
             hdrs['Content-Type'] = 'application/json'
-        try:
-            resp = self.session.request(method, url, params=params, data=data, headers=hdrs,
-                                        timeout=timeout or self.timeout)
-        except requests.RequestException as e:
-            raise Unreachable('zunvmd at %s did not answer: %s' % (self.base, e))
+        for attempt in (1, 2):
+            if self.token_source:
+                hdrs.update(self._token_header())
+            try:
+                resp = self.session.request(method, url, params=params, data=data, headers=hdrs,
+                                            timeout=timeout or self.timeout)
+            except requests.RequestException as e:
+                raise Unreachable('zunvmd at %s did not answer: %s' % (self.base, e))
+            replayable = data is None or isinstance(data, (bytes, str))  # not a consumed stream
+            if resp.status_code != 401 or not self.token_source or attempt == 2 or not replayable:
+                break
+            self.token_source.invalidate()
         if not 200 <= resp.status_code < 300:
             raise _error_from(resp)
         if raw:

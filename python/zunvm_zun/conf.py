@@ -1,5 +1,7 @@
 """Options of the zunvm driver, in zun.conf's ``[zunvm]`` section."""
 
+from keystoneauth1 import loading as ks_loading
+from keystoneauth1 import session as ks_session
 from oslo_config import cfg
 
 GROUP = cfg.OptGroup(name='zunvm', title='zunvm driver options',
@@ -10,7 +12,7 @@ OPTS = [
                help='Base URL of this host\'s zunvmd (without /v1).'),
     cfg.StrOpt('auth_token', secret=True, default='',
                help='Sent as X-Auth-Token; must be one of zunvmd\'s [api] auth_tokens when '
-                    'zunvmd runs with auth_strategy = token.'),
+                    'zunvmd runs with auth_strategy = token. Ignored when auth_type is set.'),
     cfg.StrOpt('ca_file', default='',
                help='PEM CA bundle to verify an https api_url; empty uses the system CAs.'),
     cfg.FloatOpt('timeout', default=60.0, min=1.0,
@@ -35,7 +37,22 @@ OPTS = [
 def register_opts(conf):
     conf.register_group(GROUP)
     conf.register_opts(OPTS, group=GROUP)
+    # auth_type (e.g. password) and, once loaded, its plugin's options (auth_url, username,
+    # password, project_name, user_domain_name, project_domain_name...): for a zunvmd with
+    # auth_strategy = keystone.
+    ks_loading.register_auth_conf_options(conf, GROUP.name)
+
+
+def keystone_session(conf):
+    """A keystoneauth session for [zunvm]'s auth_type and its options, or None when no
+    auth_type is set. The session caches its token and authenticates again before it expires;
+    ``invalidate()`` forces a new one. Raises keystoneauth's errors for bad options."""
+    auth = ks_loading.load_auth_from_conf_options(conf, GROUP.name)
+    if auth is None:
+        return None
+    return ks_session.Session(auth=auth, verify=conf.zunvm.ca_file or True)
 
 
 def list_opts():
-    return [(GROUP, OPTS)]
+    return [(GROUP, OPTS + ks_loading.get_auth_common_conf_options() +
+             ks_loading.get_auth_plugin_conf_options('password'))]

@@ -118,7 +118,8 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
     def __init__(self, api=None):
         super(ZunvmDriver, self).__init__()
         self.api = api or zclient.Client(
-            CONF.zunvm.api_url, token=CONF.zunvm.auth_token, timeout=CONF.zunvm.timeout,
+            CONF.zunvm.api_url, token=zconf.keystone_session(CONF) or CONF.zunvm.auth_token,
+            timeout=CONF.zunvm.timeout,
             ca_file=CONF.zunvm.ca_file, poll_interval=CONF.zunvm.poll_interval)
         # exec_id -> (container uuid, command) between execute_create and execute_run.
         self._execs = {}
