@@ -80,6 +80,7 @@ json ToStorageJson(const Container& c) {
   j["exit_code"] = Opt(c.exit_code);
   j["restart_count"] = c.restart_count;
   j["manually_stopped"] = c.manually_stopped;
+  j["image_environment"] = c.image_environment;
   j["availability_zone"] = Opt(c.availability_zone);
   return j;
 }
@@ -137,6 +138,7 @@ Container FromStorageJson(const json& j) {
   c.exit_code = GetOpt<int>(j, "exit_code");
   c.restart_count = j.value("restart_count", 0);
   c.manually_stopped = j.value("manually_stopped", false);
+  c.image_environment = j.value("image_environment", std::map<std::string, std::string>{});
   c.availability_zone = GetOpt<std::string>(j, "availability_zone");
   return c;
 }

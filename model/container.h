@@ -99,6 +99,9 @@ struct Container {
   std::optional<int> exit_code;
   int restart_count = 0;
   bool manually_stopped = false;               // stop/kill by a user: no policy restart
+  // The image's Env: the process gets it under `environment` (which wins); the view shows
+  // only `environment`, the caller's, as Zun does.
+  std::map<std::string, std::string> image_environment;
   std::optional<std::string> availability_zone;
 
   // Docker-like text for `status_detail`: "Created", "Up 3 seconds", "Up 2 hours (paused)",

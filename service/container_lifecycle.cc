@@ -51,7 +51,8 @@ SandboxSpec ContainerLifecycle::SpecFor(const Container& c) const {
   s.image = c.image;
   if (c.entrypoint) s.argv = *c.entrypoint;
   if (c.command) s.argv.insert(s.argv.end(), c.command->begin(), c.command->end());
-  s.env = c.environment;
+  s.env = c.image_environment;
+  for (const auto& [k, v] : c.environment) s.env[k] = v;  // the caller's win
   s.workdir = c.workdir.value_or("");
   s.hostname = c.hostname.value_or(c.uuid.substr(0, 12));
   s.cpu = c.cpu;

@@ -348,10 +348,10 @@ void ImageService::ApplyDefaults(const ImageRecord& img, Container& c, bool entr
   if (!entrypoint_given && !cfg->entrypoint.empty()) c.entrypoint = cfg->entrypoint;  // an empty command counts as none
   // As Docker: a new entrypoint drops the image's Cmd; a command replaces it.
   if ((!c.command || c.command->empty()) && !entrypoint_given && !cfg->cmd.empty()) c.command = cfg->cmd;
+  c.image_environment.clear();
   for (const auto& kv : cfg->env) {
     auto eq = kv.find('=');
-    std::string key = kv.substr(0, eq);
-    if (!c.environment.count(key)) c.environment[key] = eq == std::string::npos ? "" : kv.substr(eq + 1);
+    c.image_environment[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
   }
   if (!c.workdir && !cfg->working_dir.empty()) c.workdir = cfg->working_dir;
   if (c.exposed_ports.empty()) {

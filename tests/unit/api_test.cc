@@ -333,13 +333,21 @@ TEST_F(ApiTest, ImagesImportListShowDefaultsAndDelete) {
   // The image's rootfs disk exists, built from its layer.
   EXPECT_TRUE(std::filesystem::exists(dir_.path() + "/images/rootfs/" + img["image_id"].get<std::string>().substr(7) + ".ext4"));
 
-  // A create that leaves them out gets the image's command, env, workdir and ports.
-  auto c = Call("POST", "/v1/containers", R"({"image": "demo:1", "environment": {"FOO": "mine"}})");
+  // A create that leaves them out gets the image's command, env, workdir and ports. The
+  // image's Env reaches the process under the caller's; the view shows the caller's only (Zun).
+  auto c = Call("POST", "/v1/containers?run=true",
+                R"({"image": "demo:1", "name": "envy", "environment": {"FOO": "mine"}, "command": ["sleep", "inf"]})");
   ASSERT_EQ(c.status, 202) << c.body;
   json cj = Body(c);
+  EXPECT_EQ(cj["environment"], json({{"FOO", "mine"}}));
+  ASSERT_TRUE(Eventually([&] { return StatusOf("envy") == "Running"; }));
+  for (auto [var, want] : {std::pair{"FOO", "mine"}, std::pair{"PATH", "/bin"}}) {
+    auto env = Body(Call("POST", std::string("/v1/containers/envy/execute?command=printenv+") + var));
+    EXPECT_EQ(env["output"], std::string(want) + "\n") << var;
+  }
+  EXPECT_EQ(Body(Call("GET", "/v1/containers/envy"))["environment"], json({{"FOO", "mine"}}));
+  cj = Body(Call("POST", "/v1/containers", R"({"image": "demo:1"})"));
   EXPECT_EQ(cj["command"], json({"echo", "from-image"}));
-  EXPECT_EQ(cj["environment"]["FOO"], "mine");
-  EXPECT_EQ(cj["environment"]["PATH"], "/bin");
   EXPECT_EQ(cj["workdir"], "/w");
   EXPECT_EQ(cj["ports"], json({8080}));
   auto own = Body(Call("POST", "/v1/containers", R"({"image": "demo:1", "command": ["true"]})"));
@@ -364,7 +372,7 @@ TEST_F(ApiTest, ImagesImportListShowDefaultsAndDelete) {
   // In use: 409; once its containers are gone: 204, and then 404.
   EXPECT_EQ(Call("DELETE", "/v1/images/" + uuid).status, 409);
   ASSERT_TRUE(daemon_->WaitIdle(std::chrono::seconds(10)));
-  for (const std::string& id : {cj["uuid"].get<std::string>(), own["uuid"].get<std::string>()}) {
+  for (const std::string& id : {std::string("envy"), cj["uuid"].get<std::string>(), own["uuid"].get<std::string>()}) {
     EXPECT_EQ(Call("DELETE", "/v1/containers/" + id + "?force=true").status, 204);
   }
   ASSERT_TRUE(Eventually([&] { return Body(Call("GET", "/v1/containers"))["containers"].empty(); }));
