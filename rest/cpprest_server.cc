@@ -34,9 +34,19 @@ void InitThreadPoolOnce(int threads) {
   });
 }
 
+bool AsksToClose(const http_request& req) {
+  auto it = req.headers().find("Connection");
+  if (it == req.headers().end()) return false;
+  return ToLower(it->second).find("close") != std::string::npos;
+}
+
 void Reply(http_request req, const HttpResponse& r) {
   web::http::http_response resp(static_cast<web::http::status_code>(r.status));
   for (const auto& [k, v] : r.headers) resp.headers().add(k, v);
+  // cpprestsdk closes the connection after answering a request that said `Connection: close`
+  // but does not say so (RFC 9112 9.6: the server SHOULD); a client that pools the connection
+  // (urllib3, as tempest does) then sends its next request into the closing socket.
+  if (AsksToClose(req)) resp.headers()["Connection"] = "close";
   if (!r.content_type.empty()) {
     resp.set_body(r.body, r.content_type);
   }

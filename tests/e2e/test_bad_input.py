@@ -171,6 +171,26 @@ class BadInputTest(unittest.TestCase):
             with self.subTest(name):
                 self.check(name, b"GET", path, V, b"", want, None)
 
+    def test_connection_close_is_said_in_the_answer(self):
+        """A request with `Connection: close` gets `Connection: close` back (a pooling client,
+        like tempest's urllib3, must not reuse the socket the server closes); without it the
+        connection stays open for the next request."""
+        status, hdrs, _ = raw_request(self.daemon.port, b"GET", b"/v1", V)
+        self.assertEqual(status, 200)
+        self.assertEqual(hdrs.get("connection", "").lower(), "close")
+        with socket.create_connection(("127.0.0.1", self.daemon.port), timeout=20) as s:
+            f = s.makefile("rb")
+            for _ in range(2):  # two requests on one keep-alive connection
+                s.sendall(b"GET /v1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                self.assertIn(b" 200 ", f.readline())
+                length = 0
+                for line in iter(f.readline, b"\r\n"):
+                    k, _, v = line.partition(b":")
+                    self.assertNotEqual((k.strip().lower(), v.strip().lower()), (b"connection", b"close"))
+                    if k.strip().lower() == b"content-length":
+                        length = int(v)
+                f.read(length)
+
     def test_with_curl(self):
         url = "http://127.0.0.1:%d" % self.daemon.port
         p = subprocess.run(["curl", "-s", "-o", "/dev/stdout", "-w", "\n%{http_code}",
