@@ -39,6 +39,7 @@ Result<std::unique_ptr<SandboxDriver>> MakeDriver(const Config& cfg) {
       o.cmdline = std::string(libvirt::kDefaultGuestCmdline) + " " + cfg.guest_cmdline_extra;
     }
     o.nat = cfg.network_nat;
+    o.cpu_overhead = cfg.cpu_overhead;
     for (const std::string& f : {o.kernel, o.initrd}) {
       if (::access(f.c_str(), R_OK) != 0) {
         return Err(Status::Invalid("the guest image file " + f +

@@ -93,6 +93,7 @@ const OptionDesc kOptions[] = {
     {"database", "connection", &SetDbConnection},
     {"libvirt", "uri", &Config::libvirt_uri},
     {"libvirt", "virt_type", &Config::virt_type},
+    {"libvirt", "cpu_overhead", &Config::cpu_overhead},
     {"guest", "kernel", &Config::guest_kernel},
     {"guest", "initrd", &Config::guest_initrd},
     {"guest", "boot_timeout", &Config::guest_boot_timeout},
@@ -484,6 +485,9 @@ Status ValidateApiSection(const Config& c) {
 Status ValidateVmSections(const Config& c) {
   if (c.virt_type != "kvm" && c.virt_type != "qemu") {
     return Bad("[libvirt] virt_type", "must be kvm or qemu");
+  }
+  if (!(c.cpu_overhead >= 0 && c.cpu_overhead <= 64)) {
+    return Bad("[libvirt] cpu_overhead", "must be between 0 and 64 (CPUs)");
   }
   if (c.guest_boot_timeout < 1) return Bad("[guest] boot_timeout", "must be at least 1");
   auto def = ParseIpv4Subnet(c.default_subnet);

@@ -74,6 +74,7 @@ struct Config {
   // [libvirt]
   std::string libvirt_uri = "qemu:///system";
   std::string virt_type = "kvm";          // kvm | qemu
+  double cpu_overhead = 0.5;              // [libvirt] host CPU a VM may use beyond its container's cpu
 
   // [guest]
   std::string guest_kernel;               // empty: the image built into the build tree

@@ -22,12 +22,14 @@ packages=(
   # end-to-end clients and tools
   busybox-static curl openssl python3-openstackclient python3-zunclient wrk sqlite3 procps
   # the Zun driver (python/) and its tests; the devstack plugin's checks
-  python3-requests python3-oslo.config python3-oslo.log python3-stevedore python3-setuptools
+  python3-requests python3-oslo.config python3-oslo.log python3-keystoneauth1 python3-stevedore python3-setuptools
   python3-pip python3-pytest shellcheck systemd
   # the commit tests reach a fake Glance through the real glanceclient, as Zun's GlanceDriver does
   python3-glanceclient
   # auth_strategy = keystone's end-to-end test runs a real Keystone on loopback
   python3-keystone
+  # tests/tempest/run.sh: Zun's API tests (zun-tempest-plugin) under Debian's tempest
+  python3-tempest python3-docker
 )
 
 missing=()

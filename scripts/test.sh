@@ -23,5 +23,9 @@ if [[ -n "${ZUNVM_ZUN_SRC:-}" ]]; then
   (cd "$root" && ZUNVMD="$root/build-asan/zunvmd" PYTHONDONTWRITEBYTECODE=1 \
      /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/python)
 fi
+if [[ -n "${ZUNVM_TEMPEST_PLUGIN_SRC:-}" ]]; then
+  echo "== Zun's API tests (zun-tempest-plugin in $ZUNVM_TEMPEST_PLUGIN_SRC) against zunvmd, real Keystone and VMs"
+  ZUNVMD="$root/build-asan/zunvmd" "$root/tests/tempest/run.sh"
+fi
 echo "== release build: unit tests"
 ctest --test-dir "$root/build" --output-on-failure -j 2 -E '^(e2e|fuzz|integration)_' --timeout 300

@@ -33,6 +33,7 @@ Status LibvirtDriver::Boot(Box& b) {
   dc.instance = instance_;
   dc.virt_type = opts_.virt_type;
   dc.cpu = s.cpu;
+  dc.cpu_overhead = opts_.cpu_overhead;
   dc.memory_mib = s.memory_mib + opts_.memory_overhead_mib;
   dc.kernel = opts_.kernel;
   dc.initrd = opts_.initrd;

@@ -121,7 +121,7 @@ std::string BuildDomainXml(const DomainConfig& c) {
   w.Text(std::string(kMetadataPrefix) + ":instance", c.instance).Close().Close();
   w.Text("memory", std::to_string(c.memory_mib), {{"unit", "MiB"}});
   w.Text("vcpu", std::to_string(VcpusFor(c.cpu)));
-  if (int64_t quota = VcpuQuotaFor(c.cpu); quota > 0) {
+  if (int64_t quota = VcpuQuotaFor(c.cpu + c.cpu_overhead, VcpusFor(c.cpu)); quota > 0) {
     w.Open("cputune").Text("period", std::to_string(kCpuPeriodUs)).Text("quota", std::to_string(quota)).Close();
   }
   w.Open("os").Text("type", "hvm", {{"arch", "x86_64"}, {"machine", "q35"}});

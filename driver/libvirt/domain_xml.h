@@ -43,6 +43,10 @@ struct DomainConfig {
   std::string virt_type = "kvm";  // kvm | qemu
   std::string emulator;        // empty: libvirt's default for the arch
   double cpu = 1;              // vCPUs = ceil(cpu); a fraction sets a cpu quota
+  // Host CPU time the VM may use beyond `cpu` (its kernel, agent and device emulation, as
+  // Kata's pod overhead): the quota is for cpu + cpu_overhead. The container's processes stay
+  // at `cpu` through the guest's cgroup.
+  double cpu_overhead = 0;
   int64_t memory_mib = 512;    // guest RAM
   std::string kernel, initrd, cmdline;
   std::string console_log;     // serial console to this file

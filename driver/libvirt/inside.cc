@@ -209,7 +209,7 @@ Result<bool> LibvirtDriver::Update(const std::string& uuid, double cpu, int64_t 
   if (VcpusFor(cpu) > VcpusFor(vm_cpu) || memory_mib + opts_.memory_overhead_mib > vm_mem) return false;
   auto r = a->Call<agent::op::Update>({uuid, memory_mib << 20, cpu}, kCallTimeout);
   if (!r) return Err(r.error());
-  Status st = hv_->SetVcpuQuota(box.name(), kCpuPeriodUs, VcpuQuotaFor(cpu, VcpusFor(vm_cpu)));
+  Status st = hv_->SetVcpuQuota(box.name(), kCpuPeriodUs, VcpuQuotaFor(cpu + opts_.cpu_overhead, VcpusFor(vm_cpu)));
   if (!st.ok()) Logger("libvirt")->warn("sandbox {}: {}", uuid, st.ToString());
   return true;
 }

@@ -32,7 +32,7 @@ auto Tie(const Config& c) {
                   c.ssl_key_file, c.allow_privileged, c.public_url, c.ks_auth_url, c.ks_username,
                   c.ks_password, c.ks_project_name, c.ks_user_domain_name, c.ks_project_domain_name,
                   c.ks_cafile, c.ks_token_cache_time, c.db_connection,
-                  c.libvirt_uri, c.virt_type, c.guest_kernel, c.guest_initrd,
+                  c.libvirt_uri, c.virt_type, c.cpu_overhead, c.guest_kernel, c.guest_initrd,
                   c.guest_boot_timeout, c.guest_cmdline_extra, c.image_dir, c.insecure_registries, c.registry_credentials, c.registry_ca_file, c.registry_mirrors,
                   c.default_network, c.default_subnet, c.subnet_pool, c.network_mtu, c.published_host_ip, c.network_nat,
                   c.dns_nameservers, c.dns_search, c.ovs_bridge);

@@ -85,6 +85,21 @@ TEST(DomainXml, FractionalCpuGetsVcpusAndAQuota) {
   EXPECT_NE(x.find("<cputune><period>100000</period><quota>75000</quota></cputune>"), std::string::npos) << x;
 }
 
+// The VM's quota is the container's cpu plus the overhead allowance (its kernel, agent and
+// emulation), capped by its vCPUs: a 0.1-cpu container does not boot at a tenth of a CPU.
+TEST(DomainXml, CpuOverheadIsAddedToTheQuota) {
+  DomainConfig c = Sample();
+  c.cpu = 0.1;
+  c.cpu_overhead = 0.5;
+  std::string x = BuildDomainXml(c);
+  EXPECT_NE(x.find("<vcpu>1</vcpu>"), std::string::npos);
+  EXPECT_NE(x.find("<quota>60000</quota>"), std::string::npos) << x;
+  c.cpu = 0.6;  // 1.1 cpus' worth on 1 vCPU: no quota
+  EXPECT_EQ(BuildDomainXml(c).find("<cputune>"), std::string::npos);
+  c.cpu = 1.2;  // 2 vCPUs, 1.7 cpus in all
+  EXPECT_NE(BuildDomainXml(c).find("<quota>85000</quota>"), std::string::npos);
+}
+
 TEST(DomainXml, EveryValueIsEscaped) {
   DomainConfig c = Sample();
   c.cmdline = "a='b' <c> & \"d\"";
