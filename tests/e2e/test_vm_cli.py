@@ -260,11 +260,12 @@ class VmCliTest(unittest.TestCase):
         self.assertEqual(self.logs("fromimg").strip(), "kept-across-stop")
         self.osc("delete", "fromimg")
 
-        # Half a cpu, live: the guest cgroup and the domain's vCPU quota.
-        self.osc("set", "--cpu", "0.5", "web")
+        # A fifth of a cpu, live: the guest cgroup, and the domain's vCPU quota with the
+        # default [libvirt] cpu_overhead (0.2 + 0.5 cpus).
+        self.osc("set", "--cpu", "0.2", "web")
         self.assertEqual(self.show("web")["status_reason"], "cpu/memory updated live")
         sched = subprocess.run(VIRSH + ["schedinfo", "zunvm-" + uuid], capture_output=True, text=True).stdout
-        self.assertRegex(sched, r"vcpu_quota\s*:\s*50000")
+        self.assertRegex(sched, r"vcpu_quota\s*:\s*70000")
 
         # Rebuild: a fresh sandbox from the image; the old files are gone.
         self.osc("rebuild", "web")
