@@ -87,6 +87,16 @@ Result<std::vector<Container>> ContainerStore::FindByName(const std::string& nam
                                name);
 }
 
+Result<bool> ContainerStore::NameTaken(const std::string& name, const std::optional<std::string>& project,
+                                       const std::string& except_uuid) {
+  auto uuid = [](SQLite::Statement& q) { return q.getColumn(0).getString(); };
+  const std::string sql = "SELECT uuid FROM containers WHERE lower(name) = lower(?) AND uuid != ?";
+  auto found = project ? db_->QueryOne<std::string>(sql + " AND project_id = ? LIMIT 1", uuid, name, except_uuid, *project)
+                       : db_->QueryOne<std::string>(sql + " LIMIT 1", uuid, name, except_uuid);
+  if (!found) return Err(found.error());
+  return found->has_value();
+}
+
 Result<std::vector<Container>> ContainerStore::List(const ListQuery& lq) {
   ZUNVM_RETURN_IF_ERROR(lq.Validate());  // keys and sort key: the SQL below names them
   std::string where;

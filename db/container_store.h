@@ -26,6 +26,10 @@ class ContainerStore {
   Status Update(const Container& c);
   Result<Container> Get(const std::string& uuid);
   Result<std::vector<Container>> FindByName(const std::string& name);
+  // Whether a container other than `except_uuid` has this name, ignoring ASCII case (container
+  // names are ASCII), in `project` or, without one, anywhere.
+  Result<bool> NameTaken(const std::string& name, const std::optional<std::string>& project,
+                         const std::string& except_uuid);
   // InvalidArgument for a query that fails ListQuery::Validate; NotFound for an unknown marker.
   Result<std::vector<Container>> List(const ListQuery& q);
   Result<std::vector<Container>> All();

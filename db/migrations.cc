@@ -130,7 +130,12 @@ Status ApplyMigrations(SQLite::Database& db) {
   db.exec("PRAGMA foreign_keys=OFF");
   struct KeysBackOn {
     SQLite::Database& db;
-    ~KeysBackOn() { db.exec("PRAGMA foreign_keys=ON"); }
+    ~KeysBackOn() {
+      try {
+        db.exec("PRAGMA foreign_keys=ON");
+      } catch (const std::exception&) {  // the connection is unusable; its next use says so
+      }
+    }
   } keys_back_on{db};
   SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
   int current = db.execAndGet("PRAGMA user_version").getInt();
@@ -144,7 +149,7 @@ Status ApplyMigrations(SQLite::Database& db) {
     db.exec("PRAGMA user_version = " + std::to_string(v + 1));
   }
   SQLite::Statement check(db, "PRAGMA foreign_key_check");
-  if (check.executeStep()) {
+  if (current < latest && check.executeStep()) {
     return Status::Internal("database migration left a dangling reference in table " +
                             check.getColumn(0).getString());
   }

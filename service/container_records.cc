@@ -68,19 +68,17 @@ Status ContainerRecords::Insert(Container& c, const Mutator& admit) {
 
 Status ContainerRecords::CheckNameFree(const Container& c) {
   if (name_scope_.empty()) return Status::Ok();
-  auto lower = [](std::string s) {
-    for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    return s;
-  };
-  std::string name = lower(c.name);
-  auto all = store_->All();
-  if (!all) return all.error();
-  for (const auto& other : *all) {
-    if (other.uuid == c.uuid || lower(other.name) != name) continue;
-    if (name_scope_ == "project" && other.project_id != c.project_id) continue;
-    return Status::Conflict("A container with name " + name + " already exists.", "ContainerAlreadyExists");
-  }
-  return Status::Ok();
+  auto taken = store_->NameTaken(c.name, name_scope_ == "project" ? std::optional(c.project_id) : std::nullopt, c.uuid);
+  if (!taken) return taken.error();
+  if (!*taken) return Status::Ok();
+  std::string lower = c.name;
+  for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return Status::Conflict("A container with name " + lower + " already exists.", "ContainerAlreadyExists");
+}
+
+Status ContainerRecords::NameFree(const Container& c) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return CheckNameFree(c);
 }
 
 Status ContainerRecords::Remove(const std::string& uuid) {

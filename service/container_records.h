@@ -48,6 +48,9 @@ class ContainerRecords {
   // or a host port it asks for is another's; `admit` (under the lock, may change `c`) has the
   // last word before the insert.
   Status Insert(Container& c, const Mutator& admit);
+  // Conflict when c's name is another's in the name scope (Mutate checks again under its lock;
+  // this lets a caller refuse before doing anything irreversible).
+  Status NameFree(const Container& c);
   Status Remove(const std::string& uuid);
   // Publishes the stored record's ports as its status says (containers no Mutate touches:
   // those adopted at start), and forgets them for good (delete).

@@ -126,6 +126,11 @@ Result<Container> ContainerService::Update(const RequestContext& ctx, const std:
                                            const ContainerPatch& patch) {
   auto found = Allowed(ctx, ident, Op::kUpdate);
   if (!found) return found;
+  if (patch.name && *patch.name != found->name) {  // refused before the VM's limits change
+    Container renamed = *found;
+    renamed.name = *patch.name;
+    ZUNVM_RETURN_IF_ERROR(records_.NameFree(renamed));
+  }
   return Recorded<Result<Container>>(ctx, *found, "update", [&]() -> Result<Container> {
     bool limits = (patch.cpu && *patch.cpu != found->cpu) || (patch.memory && *patch.memory != found->memory);
     std::optional<bool> live;

@@ -15,6 +15,9 @@ OPTS = [
                     'zunvmd runs with auth_strategy = token. Ignored when auth_type is set.'),
     cfg.StrOpt('ca_file', default='',
                help='PEM CA bundle to verify an https api_url; empty uses the system CAs.'),
+    cfg.StrOpt('keystone_ca_file', default='',
+               help='PEM CA bundle to verify an https auth_url (auth_type set); empty uses '
+                    'the system CAs.'),
     cfg.FloatOpt('timeout', default=60.0, min=1.0,
                  help='Seconds one HTTP request to zunvmd may take (pulls and execs have '
                       'their own limits).'),
@@ -44,13 +47,15 @@ def register_opts(conf):
 
 
 def keystone_session(conf):
-    """A keystoneauth session for [zunvm]'s auth_type and its options, or None when no
+    """A keystoneauth session for [zunvm]'s auth_type and its options (Keystone's CA:
+    keystone_ca_file; each call to Keystone at most [zunvm] timeout), or None when no
     auth_type is set. The session caches its token and authenticates again before it expires;
     ``invalidate()`` forces a new one. Raises keystoneauth's errors for bad options."""
     auth = ks_loading.load_auth_from_conf_options(conf, GROUP.name)
     if auth is None:
         return None
-    return ks_session.Session(auth=auth, verify=conf.zunvm.ca_file or True)
+    return ks_session.Session(auth=auth, verify=conf.zunvm.keystone_ca_file or True,
+                              timeout=conf.zunvm.timeout)
 
 
 def list_opts():

@@ -106,3 +106,52 @@ def test_wrong_credentials_are_an_error_not_an_open_door(conf, ks_zunvmd, keysto
     finally:
         for k in overrides:
             conf.clear_override(k, group='zunvm')
+
+
+def test_a_401_is_retried_once_with_a_new_token_and_never_for_a_streamed_body():
+    """Against a server that refuses every token: one retry after invalidate(), then the 401;
+    a file-like body (an image upload) is not sent twice."""
+    import http.server
+    import io
+    import threading
+    from zunvm_zun import client as zclient
+
+    seen = []
+
+    class Refuse(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.headers.get('X-Auth-Token'))
+            self.send_response(401)
+            self.send_header('Content-Length', '0')
+            self.end_headers()
+        do_POST = do_GET
+
+        def log_message(self, *args):
+            pass
+
+    class Tokens(object):
+        def __init__(self):
+            self.n, self.invalidated = 0, 0
+
+        def get_token(self):
+            self.n += 1
+            return 'token-%d' % self.n
+
+        def invalidate(self):
+            self.invalidated += 1
+
+    server = http.server.HTTPServer(('127.0.0.1', 0), Refuse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        tokens = Tokens()
+        api = zclient.Client('http://127.0.0.1:%d' % server.server_port, token=tokens)
+        with pytest.raises(zclient.ApiError) as e:
+            api.request('GET', '/containers')
+        assert e.value.status == 401
+        assert seen == ['token-1', 'token-2'] and tokens.invalidated == 1
+        del seen[:]
+        with pytest.raises(zclient.ApiError):
+            api.request('POST', '/images/import', data=io.BytesIO(b'tar bytes'))
+        assert len(seen) == 1
+    finally:
+        server.shutdown()

@@ -200,6 +200,33 @@ TEST_F(ServiceTest, NamesAreUniqueWithinAProject) {
   EXPECT_TRUE(svc_->Rename(alice, db->uuid, "db2"));
 }
 
+// A PATCH whose new name is taken is refused before anything changes: the sandbox keeps its
+// limits and the record its values.
+TEST_F(ServiceTest, PatchWithATakenNameChangesNothing) {
+  RequestContext ctx{"req-1", "u", "p"};
+  Container in;
+  in.image = "busybox";
+  in.command = std::vector<std::string>{"sleep", "inf"};
+  in.name = "first";
+  ASSERT_TRUE(svc_->Create(ctx, in, true));
+  in.name = "second";
+  in.memory = 256;
+  auto second = svc_->Create(ctx, in, true);
+  ASSERT_TRUE(second);
+  ASSERT_TRUE(Eventually([&] { return StatusOf(second->uuid) == "Running"; }));
+  ContainerPatch patch;
+  patch.name = "First";
+  patch.memory = 384;
+  auto r = svc_->Update(ctx, second->uuid, patch);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), Code::kConflict);
+  EXPECT_EQ(store_->Get(second->uuid)->memory, 256);
+  EXPECT_EQ(driver_->Stats(second->uuid)->mem_limit_mib, 256);
+  patch.name = "third";
+  ASSERT_TRUE(svc_->Update(ctx, second->uuid, patch));
+  EXPECT_EQ(driver_->Stats(second->uuid)->mem_limit_mib, 384);
+}
+
 TEST(ContainerRecordsNames, GlobalScopeAndNoScope) {
   TempDir dir;
   auto db = Database::Open(dir.path() + "/z.sqlite");
