@@ -40,6 +40,7 @@ Result<std::unique_ptr<SandboxDriver>> MakeDriver(const Config& cfg) {
     }
     o.nat = cfg.network_nat;
     o.cpu_overhead = cfg.cpu_overhead;
+    o.tb_cache_mib = cfg.tb_cache_mib;
     for (const std::string& f : {o.kernel, o.initrd}) {
       if (::access(f.c_str(), R_OK) != 0) {
         return Err(Status::Invalid("the guest image file " + f +

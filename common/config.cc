@@ -94,6 +94,7 @@ const OptionDesc kOptions[] = {
     {"libvirt", "uri", &Config::libvirt_uri},
     {"libvirt", "virt_type", &Config::virt_type},
     {"libvirt", "cpu_overhead", &Config::cpu_overhead},
+    {"libvirt", "tb_cache_mib", &Config::tb_cache_mib},
     {"guest", "kernel", &Config::guest_kernel},
     {"guest", "initrd", &Config::guest_initrd},
     {"guest", "boot_timeout", &Config::guest_boot_timeout},
@@ -488,6 +489,9 @@ Status ValidateVmSections(const Config& c) {
   }
   if (!(c.cpu_overhead >= 0 && c.cpu_overhead <= 64)) {
     return Bad("[libvirt] cpu_overhead", "must be between 0 and 64 (CPUs)");
+  }
+  if (c.tb_cache_mib != 0 && (c.tb_cache_mib < 8 || c.tb_cache_mib > 4096)) {
+    return Bad("[libvirt] tb_cache_mib", "must be 0 (QEMU's default) or between 8 and 4096");
   }
   if (c.guest_boot_timeout < 1) return Bad("[guest] boot_timeout", "must be at least 1");
   auto def = ParseIpv4Subnet(c.default_subnet);

@@ -75,6 +75,7 @@ struct Config {
   std::string libvirt_uri = "qemu:///system";
   std::string virt_type = "kvm";          // kvm | qemu
   double cpu_overhead = 0.5;              // [libvirt] host CPU a VM may use beyond its container's cpu
+  int tb_cache_mib = 40;                  // [libvirt] TCG translation cache, MiB (0: QEMU's default)
 
   // [guest]
   std::string guest_kernel;               // empty: the image built into the build tree

@@ -34,6 +34,7 @@ Status LibvirtDriver::Boot(Box& b) {
   dc.virt_type = opts_.virt_type;
   dc.cpu = s.cpu;
   dc.cpu_overhead = opts_.cpu_overhead;
+  dc.tb_cache_mib = opts_.tb_cache_mib;
   dc.memory_mib = s.memory_mib + opts_.memory_overhead_mib;
   dc.kernel = opts_.kernel;
   dc.initrd = opts_.initrd;

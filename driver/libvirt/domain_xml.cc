@@ -126,7 +126,11 @@ std::string BuildDomainXml(const DomainConfig& c) {
   }
   w.Open("os").Text("type", "hvm", {{"arch", "x86_64"}, {"machine", "q35"}});
   w.Text("kernel", c.kernel).Text("initrd", c.initrd).Text("cmdline", c.cmdline).Close();
-  w.Open("features").Empty("acpi").Close();
+  w.Open("features").Empty("acpi");
+  if (c.virt_type == "qemu" && c.tb_cache_mib > 0) {
+    w.Open("tcg").Text("tb-cache", std::to_string(c.tb_cache_mib), {{"unit", "MiB"}}).Close();
+  }
+  w.Close();  // features
   if (c.virt_type == "kvm") w.Empty("cpu", {{"mode", "host-passthrough"}});
   w.Empty("clock", {{"offset", "utc"}});
   // The guest powers itself off when its agent is told to (or fails): the domain goes away.

@@ -47,6 +47,9 @@ struct DomainConfig {
   // Kata's pod overhead): the quota is for cpu + cpu_overhead. The container's processes stay
   // at `cpu` through the guest's cgroup.
   double cpu_overhead = 0;
+  // TCG (virt_type qemu) only: the translation block cache in MiB, 0 for QEMU's default (which
+  // grows as code is translated).
+  int tb_cache_mib = 0;
   int64_t memory_mib = 512;    // guest RAM
   std::string kernel, initrd, cmdline;
   std::string console_log;     // serial console to this file

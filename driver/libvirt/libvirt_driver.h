@@ -53,6 +53,7 @@ struct LibvirtDriverOptions {
   std::chrono::seconds boot_timeout{60};
   int64_t memory_overhead_mib = 128;  // guest kernel + agent, on top of the container's memory
   double cpu_overhead = 0.5;          // host CPU beyond the container's cpu (DomainConfig)
+  int tb_cache_mib = 40;              // TCG translation cache (DomainConfig)
   int hotplug_ports = 4;              // NICs that can be hot-plugged into a running VM
   bool nat = false;                   // outbound NAT for the networks (HostNetwork::EnableNat)
 };

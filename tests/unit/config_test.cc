@@ -32,7 +32,7 @@ auto Tie(const Config& c) {
                   c.ssl_key_file, c.allow_privileged, c.public_url, c.ks_auth_url, c.ks_username,
                   c.ks_password, c.ks_project_name, c.ks_user_domain_name, c.ks_project_domain_name,
                   c.ks_cafile, c.ks_token_cache_time, c.db_connection,
-                  c.libvirt_uri, c.virt_type, c.cpu_overhead, c.guest_kernel, c.guest_initrd,
+                  c.libvirt_uri, c.virt_type, c.cpu_overhead, c.tb_cache_mib, c.guest_kernel, c.guest_initrd,
                   c.guest_boot_timeout, c.guest_cmdline_extra, c.image_dir, c.insecure_registries, c.registry_credentials, c.registry_ca_file, c.registry_mirrors,
                   c.default_network, c.default_subnet, c.subnet_pool, c.network_mtu, c.published_host_ip, c.network_nat,
                   c.dns_nameservers, c.dns_search, c.ovs_bridge);
@@ -321,6 +321,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadLoad{"[api]\nssl_cert_file = /\nssl_key_file = /\n", "not a regular file"},
         BadLoad{"[DEFAULT]\ncontainer_driver =\n", "[DEFAULT] container_driver"},
         BadLoad{"[libvirt]\nvirt_type = xen\n", "[libvirt] virt_type"},
+        BadLoad{"[libvirt]\ncpu_overhead = -0.1\n", "[libvirt] cpu_overhead"},
+        BadLoad{"[libvirt]\ntb_cache_mib = 4\n", "[libvirt] tb_cache_mib"},
+        BadLoad{"[DEFAULT]\nunique_container_name_scope = tenant\n", "[DEFAULT] unique_container_name_scope"},
         BadLoad{"[DEFAULT]\nruntimes =\n", "[DEFAULT] runtimes"},
         BadLoad{"[DEFAULT]\ncontainer_runtime = runc\n", "[DEFAULT] container_runtime"},
         BadLoad{"[DEFAULT]\nsync_container_state_interval = -1\n",

@@ -85,6 +85,17 @@ TEST(DomainXml, FractionalCpuGetsVcpusAndAQuota) {
   EXPECT_NE(x.find("<cputune><period>100000</period><quota>75000</quota></cputune>"), std::string::npos) << x;
 }
 
+// TCG domains may bound the translation cache; KVM domains never carry the element.
+TEST(DomainXml, TcgTranslationCacheOnlyForQemuDomains) {
+  DomainConfig c = Sample();
+  EXPECT_EQ(BuildDomainXml(c).find("<tcg>"), std::string::npos);  // 0: QEMU's default
+  c.tb_cache_mib = 48;
+  EXPECT_NE(BuildDomainXml(c).find("<features><acpi/><tcg><tb-cache unit='MiB'>48</tb-cache></tcg></features>"),
+            std::string::npos) << BuildDomainXml(c);
+  c.virt_type = "kvm";
+  EXPECT_EQ(BuildDomainXml(c).find("<tcg>"), std::string::npos);
+}
+
 // The VM's quota is the container's cpu plus the overhead allowance (its kernel, agent and
 // emulation), capped by its vCPUs: a 0.1-cpu container does not boot at a tenth of a CPU.
 TEST(DomainXml, CpuOverheadIsAddedToTheQuota) {
