@@ -303,13 +303,15 @@ TEST_F(RegistryPullTest, CreatePullsAMissingImageAndAppliesItsDefaults) {
   ASSERT_TRUE(rec);
   EXPECT_EQ(rec->entrypoint, std::vector<std::string>({"/bin/app"}));
   EXPECT_EQ(rec->command, std::vector<std::string>({"--serve"}));
-  EXPECT_EQ(rec->environment.at("MODE"), "prod");
+  EXPECT_EQ(rec->image_environment.at("MODE"), "prod");  // the process's, not the view's
+  EXPECT_TRUE(rec->environment.empty());
   EXPECT_EQ(rec->workdir, "/srv");
   auto img = images_->Find(c.image);
   ASSERT_TRUE(img);
   EXPECT_EQ(driver.LastSpec().image_disk, DiskFile(*img));
   EXPECT_TRUE(fs::exists(driver.LastSpec().image_disk));
   EXPECT_EQ(driver.LastSpec().user, "1000:1000");
+  EXPECT_EQ(driver.LastSpec().env.at("MODE"), "prod");
   // Its own writable disk, sparse (a 10 GiB default costs next to nothing), gone with it.
   std::string upper = driver.LastSpec().upper_disk;
   ASSERT_FALSE(upper.empty());
