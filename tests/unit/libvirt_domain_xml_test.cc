@@ -56,7 +56,9 @@ TEST(DomainXml, CarriesNameUuidMetadataAndSizing) {
   EXPECT_EQ(x.find("<cputune>"), std::string::npos);  // a whole cpu: no quota
   EXPECT_NE(x.find("<kernel>/g/vmlinux</kernel>"), std::string::npos);
   EXPECT_NE(x.find("<serial>rootfs</serial><readonly/><shareable/>"), std::string::npos);
-  EXPECT_NE(x.find("<target dev='vdb' bus='virtio'/><serial>upper</serial></disk>"), std::string::npos);
+  EXPECT_NE(x.find("<target dev='vdb' bus='virtio'/><serial>upper</serial>"
+                   "<address type='pci' domain='0x0000' bus='0x00' slot='0x11' function='0x0'/></disk>"),
+            std::string::npos) << x;
   EXPECT_NE(x.find("<target type='virtio' name='org.zunvm.agent.0'/>"), std::string::npos);
   EXPECT_NE(x.find("<rng model='virtio'>"), std::string::npos);
   EXPECT_NE(x.find("<memballoon model='none'/>"), std::string::npos);
@@ -158,9 +160,14 @@ TEST(DomainXml, ValidatesAgainstLibvirtsSchema) {
   c.nics = {TapNic(), OvsNic()};
   c.cpu = 0.5;
   c.hotplug_ports = 2;
-  // Its two disks, two NICs, the virtio-serial controller and the rng take six; two stay free.
-  EXPECT_EQ(CountOf(BuildDomainXml(c), "model='pcie-root-port'/>"), 8u);
-  EXPECT_NE(BuildDomainXml(c).find("<controller type='pci' index='8' model='pcie-root-port'/>"), std::string::npos);
+  // The two NICs take two root ports; two stay free. The disks, the virtio-serial controller
+  // and the rng are on the root bus (slots 0x10-0x13): no root port of theirs to probe.
+  EXPECT_EQ(CountOf(BuildDomainXml(c), "model='pcie-root-port'/>"), 4u);
+  EXPECT_NE(BuildDomainXml(c).find("<controller type='pci' index='4' model='pcie-root-port'/>"), std::string::npos);
+  EXPECT_EQ(CountOf(BuildDomainXml(c), "bus='0x00' slot='0x1"), 4u);
+  EXPECT_NE(BuildDomainXml(c).find("<controller type='virtio-serial' index='0'><address type='pci' domain='0x0000' "
+                                   "bus='0x00' slot='0x12' function='0x0'/></controller>"),
+            std::string::npos);
   char path[] = "/tmp/zunvm-domain-XXXXXX";
   int fd = ::mkstemp(path);
   ASSERT_GE(fd, 0);
