@@ -1,9 +1,8 @@
 #include "service/container_records.h"
 
-#include <cctype>
-
 #include "common/ids.h"
 #include "common/logging.h"
+#include "common/strings.h"
 #include "service/port_bindings.h"
 #include "service/zun_errors.h"
 
@@ -71,9 +70,7 @@ Status ContainerRecords::CheckNameFree(const Container& c) {
   auto taken = store_->NameTaken(c.name, name_scope_ == "project" ? std::optional(c.project_id) : std::nullopt, c.uuid);
   if (!taken) return taken.error();
   if (!*taken) return Status::Ok();
-  std::string lower = c.name;
-  for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return Status::Conflict("A container with name " + lower + " already exists.", "ContainerAlreadyExists");
+  return Status::Conflict("A container with name " + ToLower(c.name) + " already exists.", "ContainerAlreadyExists");
 }
 
 Status ContainerRecords::NameFree(const Container& c) {
