@@ -41,6 +41,11 @@ Result<std::unique_ptr<SandboxDriver>> MakeDriver(const Config& cfg) {
     o.nat = cfg.network_nat;
     o.cpu_overhead = cfg.cpu_overhead;
     o.tb_cache_mib = cfg.tb_cache_mib;
+    o.pool_size = cfg.pool_size;
+    o.pool_use_templates = cfg.pool_use_templates;
+    o.pool_template_dir = cfg.pool_template_dir;
+    o.pool_cpu = cfg.default_cpu;
+    o.pool_memory_mib = cfg.default_memory;
     for (const std::string& f : {o.kernel, o.initrd}) {
       if (::access(f.c_str(), R_OK) != 0) {
         return Err(Status::Invalid("the guest image file " + f +

@@ -13,6 +13,7 @@
 
 #include "common/config.h"
 #include "common/logging.h"
+#include "common/strings.h"
 #include "db/container_store.h"
 #include "db/database.h"
 #include "app/daemon.h"
@@ -23,7 +24,7 @@ namespace {
 const char* kUsage =
     "usage: zunvmd [--config-file PATH] [--debug] [--state-dir DIR] [--host-ip ADDR] "
     "[--port N]\n"
-    "              [--driver NAME] [--virt-type kvm|qemu]\n"
+    "              [--driver NAME] [--virt-type kvm|qemu] [--pool-size N]\n"
     "       zunvmd import-image [--config-file PATH] [--state-dir DIR] [--repo NAME] ARCHIVE\n"
     "       zunvmd pull-image [--config-file PATH] [--state-dir DIR] IMAGE\n"
     "  --config-file PATH  oslo-style INI file (see etc/zun/zunvm.conf.sample); without it the\n"
@@ -35,6 +36,7 @@ const char* kUsage =
     "  --driver NAME       overrides [DEFAULT] container_driver (libvirt: a VM per container)\n"
     "  --virt-type TYPE    overrides [libvirt] virt_type (kvm, the default; qemu where KVM is\n"
     "                      missing or nested KVM does not work)\n"
+    "  --pool-size N       overrides [pool] size (VMs kept booted for fast creates; 0: none)\n"
     "  import-image        imports a `docker save` or OCI image-layout archive (tar or tar.gz)\n"
     "                      into the image store and exits; --repo names images that carry only\n"
     "                      a tag. Safe while zunvmd runs.\n"
@@ -87,7 +89,7 @@ namespace zunvm {
 
 int ZunvmdMain(int argc, char** argv, const DriverFactory& drivers) {
   zunvm::Config cfg;
-  std::string config_file, state_dir, host_ip, port, repo, archive, driver, virt_type;
+  std::string config_file, state_dir, host_ip, port, repo, archive, driver, virt_type, pool_size;
   bool debug = false;
   bool import_image = argc > 1 && std::string(argv[1]) == "import-image";
   bool pull_image = argc > 1 && std::string(argv[1]) == "pull-image";
@@ -115,6 +117,8 @@ int ZunvmdMain(int argc, char** argv, const DriverFactory& drivers) {
       if (!value(driver)) return Fail("--driver needs a name");
     } else if (a == "--virt-type") {
       if (!value(virt_type)) return Fail("--virt-type needs kvm or qemu");
+    } else if (a == "--pool-size") {
+      if (!value(pool_size)) return Fail("--pool-size needs a number");
     } else if (import_image && a == "--repo") {
       if (!value(repo)) return Fail("--repo needs a name");
     } else if ((import_image || pull_image) && archive.empty() && !a.empty() && a[0] != '-') {
@@ -133,6 +137,11 @@ int ZunvmdMain(int argc, char** argv, const DriverFactory& drivers) {
   if (!host_ip.empty()) cfg.host_ip = host_ip;
   if (!driver.empty()) cfg.container_driver = driver;
   if (!virt_type.empty()) cfg.virt_type = virt_type;
+  if (!pool_size.empty()) {
+    auto n = zunvm::ParseInt(pool_size);
+    if (!n || *n < 0 || *n > 256) return Fail("--pool-size: not a number between 0 and 256: " + pool_size);
+    cfg.pool_size = static_cast<int>(*n);
+  }
   if (!port.empty()) {
     try {
       size_t used = 0;

@@ -95,6 +95,9 @@ const OptionDesc kOptions[] = {
     {"libvirt", "virt_type", &Config::virt_type},
     {"libvirt", "cpu_overhead", &Config::cpu_overhead},
     {"libvirt", "tb_cache_mib", &Config::tb_cache_mib},
+    {"pool", "size", &Config::pool_size},
+    {"pool", "use_templates", &Config::pool_use_templates},
+    {"pool", "template_dir", &Config::pool_template_dir},
     {"guest", "kernel", &Config::guest_kernel},
     {"guest", "initrd", &Config::guest_initrd},
     {"guest", "boot_timeout", &Config::guest_boot_timeout},
@@ -494,6 +497,12 @@ Status ValidateVmSections(const Config& c) {
     return Bad("[libvirt] tb_cache_mib", "must be 0 (QEMU's default) or between 8 and 4096");
   }
   if (c.guest_boot_timeout < 1) return Bad("[guest] boot_timeout", "must be at least 1");
+  if (c.pool_size < 0 || c.pool_size > 256) return Bad("[pool] size", "must be between 0 and 256");
+  if (c.pool_template_dir.size() > 200 || c.pool_template_dir.empty() || c.pool_template_dir[0] != '/' ||
+      c.pool_template_dir.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._-") !=
+          std::string::npos || c.pool_template_dir.find("..") != std::string::npos) {
+    return Bad("[pool] template_dir", "must be an absolute path of [A-Za-z0-9/._-] (qemu's option syntax)");
+  }
   auto def = ParseIpv4Subnet(c.default_subnet);
   if (!def || def->prefix > 29) return Bad("[network] default_subnet", "must be an IPv4 subnet of /29 or larger, like 10.88.0.0/16");
   auto pool = ParseIpv4Subnet(c.subnet_pool);

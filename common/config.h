@@ -77,6 +77,11 @@ struct Config {
   double cpu_overhead = 0.5;              // [libvirt] host CPU a VM may use beyond its container's cpu
   int tb_cache_mib = 40;                  // [libvirt] TCG translation cache, MiB (0: QEMU's default)
 
+  // [pool] VMs of the default container's shape kept ready (templates and clones)
+  int pool_size = 0;                      // 0: every create boots a VM
+  bool pool_use_templates = true;         // false: members are cold-booted (no shared memory)
+  std::string pool_template_dir = "/dev/shm/zunvm";  // tmpfs, reachable by the qemu user
+
   // [guest]
   std::string guest_kernel;               // empty: the image built into the build tree
   std::string guest_initrd;

@@ -16,4 +16,5 @@ state=${ZUNVM_STATE_DIR:-$root/.zunvm-state}
 # busybox:latest from Debian's busybox-static, so `appcontainer run busybox ...` works offline.
 "$root/guest/build-busybox-image.sh" "$root/build/images/busybox.tar"
 "$root/build/zunvmd" import-image --state-dir "$state" "$root/build/images/busybox.tar"
-exec "$root/build/zunvmd" --state-dir "$state" --virt-type "${ZUNVM_VIRT_TYPE:-qemu}" "$@"
+exec "$root/build/zunvmd" --state-dir "$state" --virt-type "${ZUNVM_VIRT_TYPE:-qemu}" \
+  --pool-size "${ZUNVM_POOL_SIZE:-2}" "$@"

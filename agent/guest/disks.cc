@@ -6,8 +6,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fstream>
+#include <thread>
 
 namespace zunvm::agent {
 
@@ -40,8 +42,15 @@ Status CheckDisk(const op::DiskRef& d, const char* key) {
   return Status::Ok();
 }
 
+// A disk hot-plugged just before (a VM from the pool gets its disks that way) appears once the
+// guest's PCIe hot-plug and virtio probe are done: it is waited for, up to 10 s.
 Status MountDisk(const op::DiskRef& d, const std::string& at, bool readonly, const DiskRoots& roots) {
   auto dev = FindDiskBySerial(d.serial, roots);
+  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+       !dev && dev.error().code() == Code::kNotFound && std::chrono::steady_clock::now() < deadline;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    dev = FindDiskBySerial(d.serial, roots);
+  }
   if (!dev) return dev.error();
   ZUNVM_RETURN_IF_ERROR(MkdirP(at));
   unsigned long flags = MS_NODEV | (readonly ? MS_RDONLY : 0);

@@ -2,7 +2,10 @@
 // dispatch table (server.h).
 #include "agent/guest/server.h"
 
+#include <fcntl.h>
+#include <linux/random.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -11,6 +14,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <ctime>
 
 #include "agent/guest/net_config.h"
@@ -107,6 +111,7 @@ void AgentServer::RegisterHandlers() {
   On<op::ConfigureNetwork>(&AgentServer::ConfigureNetwork);
   On<op::GuestDetails>(&AgentServer::Details);
   On<op::Shutdown>(&AgentServer::Shutdown);
+  On<op::Identity>(&AgentServer::Identity);
 }
 
 std::string AgentServer::FrameOf(const std::string& payload) {
@@ -309,6 +314,36 @@ Result<op::Hello::Response> AgentServer::Hello(const op::Hello::Request& r) {
   out.capabilities = {"exec",  "wait",  "signal", "stdin",  "tty",    "processes", "stats", "containers",
                       "disks", "copy",  "update", "freeze", "oom",    "shutdown",  "attachments", "output_window"};
   return out;
+}
+
+// As PID 1 in a clone: the host's bytes go into the guest's entropy pool, credited, and the
+// CRNG is reseeded from it now (RNDRESEEDCRNG), so the clone's /dev/urandom stops repeating its
+// template's; the wall clock jumps to the host's. Host-side tests (not PID 1) only take the
+// boot id.
+Result<op::Empty> AgentServer::Identity(const op::Identity::Request& r) {
+  if (opts_.pid1) {
+    std::string bytes;
+    for (size_t i = 0; i + 1 < r.entropy_hex.size(); i += 2) {
+      bytes += static_cast<char>(std::stoi(r.entropy_hex.substr(i, 2), nullptr, 16));
+    }
+    std::vector<char> buf(sizeof(rand_pool_info) + bytes.size());
+    auto* info = reinterpret_cast<rand_pool_info*>(buf.data());
+    info->entropy_count = static_cast<int>(bytes.size() * 8);
+    info->buf_size = static_cast<int>(bytes.size());
+    std::memcpy(info->buf, bytes.data(), bytes.size());
+    int fd = ::open("/dev/urandom", O_RDWR | O_CLOEXEC);
+    if (fd < 0) return Err(Status::Internal(std::string("open /dev/urandom: ") + std::strerror(errno)));
+    bool ok = ::ioctl(fd, RNDADDENTROPY, info) == 0 && ::ioctl(fd, RNDRESEEDCRNG) == 0;
+    int err = errno;
+    ::close(fd);
+    if (!ok) return Err(Status::Internal(std::string("reseeding the guest's RNG: ") + std::strerror(err)));
+    timespec ts{static_cast<time_t>(r.realtime_ns / 1000000000), static_cast<long>(r.realtime_ns % 1000000000)};
+    if (::clock_settime(CLOCK_REALTIME, &ts) != 0) {
+      return Err(Status::Internal(std::string("setting the clock: ") + std::strerror(errno)));
+    }
+  }
+  opts_.boot_id = r.boot_id;
+  return op::Empty{};
 }
 
 Result<op::Empty> AgentServer::AckEvents(const op::Ack::Request& r) {

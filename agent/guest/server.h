@@ -131,6 +131,7 @@ class AgentServer {
   Result<op::GuestDetails::Response> Details(const op::Empty&);
   Result<op::Stats::Response> Stats(const op::Empty&);
   Result<op::Empty> Shutdown(const op::Empty&);
+  Result<op::Empty> Identity(const op::Identity::Request& r);
   Result<op::ConfigureNetwork::Response> ConfigureNetwork(const op::ConfigureNetwork::Request& r);
   void Send(const Message& m);
   // The length prefix and `payload`: a whole frame.

@@ -1,5 +1,8 @@
 #include "agent/protocol/ops.h"
 
+#include <cctype>
+#include <limits>
+
 #include "agent/protocol/fields.h"
 
 namespace zunvm::agent::op {
@@ -277,6 +280,24 @@ Result<Freeze::Request> Freeze::Request::FromJson(const json& j) {
     return Err(Status::Invalid("freeze: frozen must be a boolean"));
   }
   f.Bool("frozen", r.frozen);
+  return Done(f, r);
+}
+
+json Identity::Request::ToJson() const {
+  return {{"entropy", entropy_hex}, {"realtime_ns", realtime_ns}, {"boot_id", boot_id}};
+}
+Result<Identity::Request> Identity::Request::FromJson(const json& j) {
+  Request r;
+  Fields f(kName, j);
+  f.Str("entropy", r.entropy_hex, true, 1024)
+      .Int("realtime_ns", r.realtime_ns, 1, std::numeric_limits<int64_t>::max(), true)
+      .Str("boot_id", r.boot_id, true, 64);
+  if (f.status().ok()) {
+    bool hex = r.entropy_hex.size() >= 64 && r.entropy_hex.size() % 2 == 0;
+    for (char c : r.entropy_hex) hex = hex && std::isxdigit(static_cast<unsigned char>(c));
+    if (!hex) return Err(Status::Invalid("identity: entropy must be 32..512 bytes in hex"));
+    if (r.boot_id.empty()) return Err(Status::Invalid("identity: boot_id must not be empty"));
+  }
   return Done(f, r);
 }
 

@@ -330,6 +330,22 @@ struct GuestDetails {
   };
 };
 
+// A VM started as a copy of a template (driver/libvirt/pool.h) must not share its template's
+// secrets: the host sends fresh entropy (credited to the guest's pool, which is then reseeded
+// at once), the wall clock, and a new boot id for the agent's events. Once per clone, before
+// its first container.
+struct Identity {
+  static constexpr const char* kName = "identity";
+  struct Request {
+    std::string entropy_hex;  // 32..512 random bytes, hex
+    int64_t realtime_ns = 0;  // the host's CLOCK_REALTIME
+    std::string boot_id;      // 1..64 bytes
+    nlohmann::json ToJson() const;
+    static Result<Request> FromJson(const nlohmann::json& j);
+  };
+  using Response = Empty;
+};
+
 struct Shutdown {
   static constexpr const char* kName = "shutdown";
   using Request = Empty;

@@ -27,64 +27,28 @@ Status LibvirtDriver::Boot(Box& b) {
     b.lost = false;
     b.lost_reason.clear();
   }
-  ::unlink(b.socket().c_str());
-  DomainConfig dc;
-  dc.uuid = b.uuid;
-  dc.instance = instance_;
-  dc.virt_type = opts_.virt_type;
-  dc.cpu = s.cpu;
-  dc.cpu_overhead = opts_.cpu_overhead;
-  dc.tb_cache_mib = opts_.tb_cache_mib;
-  dc.memory_mib = s.memory_mib + opts_.memory_overhead_mib;
-  dc.kernel = opts_.kernel;
-  dc.initrd = opts_.initrd;
-  dc.cmdline = opts_.cmdline.empty() ? kDefaultGuestCmdline : opts_.cmdline;
-  dc.console_log = b.console();
-  dc.agent_socket = b.socket();
-  dc.disks = {{s.image_disk, "rootfs", true}, {s.upper_disk, "upper", false}};
-  dc.hotplug_ports = opts_.hotplug_ports;
-  if (b.socket().size() >= 108) return Status::Invalid("state_dir is too long for a unix socket path: " + b.socket());
-
   auto t0 = Clock::now();
   auto deadline = t0 + opts_.boot_timeout;
-  for (const auto& nic : s.nics) {
-    NicConfig n = NicFor(nic);
-    ZUNVM_RETURN_IF_ERROR(ValidateNic(n));
-    ZUNVM_RETURN_IF_ERROR(PrepareTap(nic));
-    dc.nics.push_back(n);
-  }
+  if (s.argv.empty()) return Status::Invalid("the container has no command (the image gives none either)");
+  if (b.socket().size() >= 108) return Status::Invalid("state_dir is too long for a unix socket path: " + b.socket());
+  std::optional<PoolMember> member;
+  if (pool_ && s.nics.size() <= kPoolNics) member = pool_->Claim(VcpusFor(s.cpu), s.memory_mib + opts_.memory_overhead_mib);
+  VmUp up;
+  Status st = member ? ClaimVm(b, *member, gen, deadline, &up) : BootVm(b, gen, deadline, &up);
+  if (!st.ok()) return st;
+  std::shared_ptr<agent::AgentClient> a = up.agent;
   auto fail = [&](const Status& st) {
     Status out(st.code() == Code::kDeadlineExceeded ? Code::kUnavailable : st.code(),
                st.message() + " (guest console: " + ConsoleTail(b.console()) + ")");
     Teardown(b, false);
     return out;
   };
-  if (Status st = hv_->Create(BuildDomainXml(dc)); !st.ok()) {
-    Teardown(b, false);  // removes the taps
-    return st;
-  }
-  double defined = Since(t0);
-  // qemu holds the taps open now: they move onto their networks' bridges.
-  for (const auto& nic : s.nics) {
-    if (Status st = JoinNetwork(nic); !st.ok()) return fail(st);
-  }
-  std::weak_ptr<Box> weak = Find(b.uuid);
-  auto client = agent::AgentClient::Connect(
-      b.socket(), Left(deadline),
-      [this, weak, gen](agent::Message& m) { OnAgentEvent(weak, gen, m); });
-  if (!client) return fail(client.error());
-  std::shared_ptr<agent::AgentClient> a(std::move(*client));
-  auto hello = a->Call<agent::op::Hello>({agent::kProtocolVersion, std::nullopt}, Left(deadline));
-  if (!hello) return fail(Status(hello.error().code(), "the guest agent did not answer: " + hello.error().message()));
-  double ready = Since(t0);
-  // The guest's own clock: how long the agent had been running when it answered.
-  double init_age = static_cast<double>(hello->uptime_ms - hello->started_uptime_ms) / 1000.0;
   {
     std::lock_guard<std::mutex> lock(b.mu);
     b.agent = a;
     b.vm_up = true;
     b.vm_cpu = s.cpu;
-    b.vm_mem_mib = dc.memory_mib;
+    b.vm_mem_mib = up.memory_mib;
     b.acked = 0;
     b.cpu_at = {};
   }
@@ -106,21 +70,71 @@ Status LibvirtDriver::Boot(Box& b) {
   body.tty = s.tty;
   body.stdin = s.interactive;
   body.privileged = s.privileged;
-  if (s.argv.empty()) return fail(Status::Invalid("the container has no command (the image gives none either)"));
-  if (!s.nics.empty()) {
+  if (!s.nics.empty() && !member) {
     if (Status st = ConfigureGuestNics(*a, s.nics, true, Left(deadline)); !st.ok()) return fail(st);
   }
   auto created = a->Call<agent::op::CreateContainer>(body, Left(deadline));
   if (!created) return fail(created.error());
   std::lock_guard<std::mutex> lock(b.mu);
-  b.rec.boot = {{"domain_started_s", defined},
-                {"kernel_booted_s", std::max(defined, ready - init_age)},
-                {"agent_ready_s", ready},
+  b.rec.boot = {{"domain_started_s", up.defined_s},
+                {"kernel_booted_s", std::max(up.defined_s, up.ready_s - up.init_age_s)},
+                {"agent_ready_s", up.ready_s},
                 {"container_created_s", Since(t0)},
                 {"vcpus", VcpusFor(s.cpu)},
-                {"memory_mib", dc.memory_mib}};
-  Logger("libvirt")->info("sandbox {}: VM up in {:.2f} s (domain {:.2f} s, agent {:.2f} s)", b.uuid,
-                          Since(t0), defined, ready);
+                {"memory_mib", up.memory_mib},
+                {"pool", member.has_value()}};
+  if (member) b.rec.boot["pool_vm_start_s"] = member->start_s;
+  Logger("libvirt")->info("sandbox {}: VM up in {:.2f} s ({}; agent {:.2f} s)", b.uuid, Since(t0),
+                          member ? "from the pool" : "booted", up.ready_s);
+  return Status::Ok();
+}
+
+// A cold boot: a new domain with the sandbox's disks and NICs, up to its agent's hello.
+Status LibvirtDriver::BootVm(Box& b, uint64_t gen, Clock::time_point deadline, VmUp* up) {
+  const SandboxSpec& s = b.rec.spec;
+  auto t0 = Clock::now();
+  ZUNVM_RETURN_IF_ERROR(Record(b, [](SandboxRecord& r) { r.domain.clear(); }));
+  b.set_name("");
+  ::unlink(b.socket().c_str());
+  DomainConfig dc = ShapeConfig(s.cpu, s.memory_mib + opts_.memory_overhead_mib);
+  dc.uuid = b.uuid;
+  dc.console_log = b.console();
+  dc.agent_socket = b.socket();
+  dc.disks = {{s.image_disk, "rootfs", true}, {s.upper_disk, "upper", false}};
+  for (const auto& nic : s.nics) {
+    NicConfig n = NicFor(nic);
+    ZUNVM_RETURN_IF_ERROR(ValidateNic(n));
+    ZUNVM_RETURN_IF_ERROR(PrepareTap(nic));
+    dc.nics.push_back(n);
+  }
+  auto fail = [&](const Status& st) {
+    Status out(st.code() == Code::kDeadlineExceeded ? Code::kUnavailable : st.code(),
+               st.message() + " (guest console: " + ConsoleTail(b.console()) + ")");
+    Teardown(b, false);
+    return out;
+  };
+  if (Status st = hv_->Create(BuildDomainXml(dc)); !st.ok()) {
+    Teardown(b, false);  // removes the taps
+    return st;
+  }
+  up->defined_s = Since(t0);
+  up->memory_mib = dc.memory_mib;
+  // qemu holds the taps open now: they move onto their networks' bridges.
+  for (const auto& nic : s.nics) {
+    if (Status st = JoinNetwork(nic); !st.ok()) return fail(st);
+  }
+  std::weak_ptr<Box> weak = Find(b.uuid);
+  auto client = agent::AgentClient::Connect(
+      b.socket(), Left(deadline),
+      [this, weak, gen](agent::Message& m) { OnAgentEvent(weak, gen, m); });
+  if (!client) return fail(client.error());
+  std::shared_ptr<agent::AgentClient> a(std::move(*client));
+  auto hello = a->Call<agent::op::Hello>({agent::kProtocolVersion, std::nullopt}, Left(deadline));
+  if (!hello) return fail(Status(hello.error().code(), "the guest agent did not answer: " + hello.error().message()));
+  up->agent = a;
+  up->ready_s = Since(t0);
+  // The guest's own clock: how long the agent had been running when it answered.
+  up->init_age_s = static_cast<double>(hello->uptime_ms - hello->started_uptime_ms) / 1000.0;
   return Status::Ok();
 }
 

@@ -101,6 +101,15 @@ std::string XmlEscape(const std::string& s) {
 }
 
 std::string DomainName(const std::string& uuid) { return kDomainPrefix + uuid; }
+std::string PoolDomainName(const std::string& uuid) { return kPoolDomainPrefix + uuid; }
+
+bool ValidTemplatePath(const std::string& path) {
+  if (path.empty() || path[0] != '/' || path.find("..") != std::string::npos) return false;
+  for (char c : path) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '/' && c != '.' && c != '_' && c != '-') return false;
+  }
+  return true;
+}
 
 int VcpusFor(double cpu) { return std::max(1, static_cast<int>(std::ceil(cpu - 1e-9))); }
 
@@ -128,15 +137,63 @@ void RootBusAddress(XmlWriter& w, int slot) {
 }
 }  // namespace
 
+namespace {
+constexpr const char kQemuNs[] = "http://libvirt.org/schemas/domain/qemu/1.0";
+
+void WriteMetadata(XmlWriter& w, const std::string& container, const std::string& instance, bool pool) {
+  w.Open(std::string(kMetadataPrefix) + ":sandbox", {{std::string("xmlns:") + kMetadataPrefix, kMetadataNs}});
+  w.Text(std::string(kMetadataPrefix) + ":container", container);
+  w.Text(std::string(kMetadataPrefix) + ":instance", instance);
+  if (pool) w.Text(std::string(kMetadataPrefix) + ":pool", "1");
+  w.Close();
+}
+
+void WriteDisk(XmlWriter& w, const DiskConfig& d, char dev, int slot) {
+  w.Open("disk", {{"type", "file"}, {"device", "disk"}});
+  w.Empty("driver", {{"name", "qemu"}, {"type", "raw"}});
+  w.Empty("source", {{"file", d.path}});
+  w.Empty("target", {{"dev", std::string("vd") + dev}, {"bus", "virtio"}});
+  w.Text("serial", d.serial);
+  if (d.readonly) w.Empty("readonly").Empty("shareable");
+  if (slot > 0) RootBusAddress(w, slot);
+  w.Close();
+}
+
+void WriteTemplateMemory(XmlWriter& w, const TemplateMemory& t, int64_t memory_mib) {
+  std::string object = "memory-backend-file,id=zunvm-template,size=" + std::to_string(memory_mib) +
+                       "M,mem-path=" + t.path + ",share=" + (t.clone ? "off" : "on") +
+                       ",x-use-canonical-path-for-ramblock-id=off";
+  std::vector<std::string> args = {"-object", object, "-machine", "memory-backend=zunvm-template"};
+  if (t.clone) args.insert(args.end(), {"-incoming", "defer"});
+  w.Open("qemu:commandline");
+  for (const auto& a : args) w.Empty("qemu:arg", {{"value", a}});
+  w.Close();
+}
+}  // namespace
+
+std::string BuildDiskXml(const DiskConfig& d, char dev) {
+  XmlWriter w;
+  WriteDisk(w, d, dev, 0);
+  return w.str();
+}
+
+std::string MetadataXml(const std::string& container, const std::string& instance) {
+  // virDomainSetMetadata puts the element in our namespace under our prefix itself.
+  XmlWriter w;
+  w.Open("sandbox").Text("container", container).Text("instance", instance).Text("pool", "1").Close();
+  return w.str();
+}
+
 std::string BuildDomainXml(const DomainConfig& c) {
   XmlWriter w;
-  w.Open("domain", {{"type", c.virt_type}});
-  w.Text("name", DomainName(c.uuid));
-  w.Text("uuid", c.uuid);  // the domain's libvirt uuid is the container's
-  w.Open("metadata").Open(std::string(kMetadataPrefix) + ":sandbox",
-                          {{std::string("xmlns:") + kMetadataPrefix, kMetadataNs}});
-  w.Text(std::string(kMetadataPrefix) + ":container", c.uuid);
-  w.Text(std::string(kMetadataPrefix) + ":instance", c.instance).Close().Close();
+  XmlWriter::Attrs root = {{"type", c.virt_type}};
+  if (c.template_memory) root.emplace_back("xmlns:qemu", kQemuNs);
+  w.Open("domain", root);
+  w.Text("name", c.pool ? PoolDomainName(c.uuid) : DomainName(c.uuid));
+  w.Text("uuid", c.uuid);  // the domain's libvirt uuid is the container's (a pool member's own)
+  w.Open("metadata");
+  WriteMetadata(w, c.pool ? std::string() : c.uuid, c.instance, c.pool);
+  w.Close();
   w.Text("memory", std::to_string(c.memory_mib), {{"unit", "MiB"}});
   w.Text("vcpu", std::to_string(VcpusFor(c.cpu)));
   if (int64_t quota = VcpuQuotaFor(c.cpu + c.cpu_overhead, VcpusFor(c.cpu)); quota > 0) {
@@ -157,16 +214,7 @@ std::string BuildDomainXml(const DomainConfig& c) {
   if (!c.emulator.empty()) w.Text("emulator", c.emulator);
   char dev = 'a';
   int slot = kFirstRootBusSlot;
-  for (const auto& d : c.disks) {
-    w.Open("disk", {{"type", "file"}, {"device", "disk"}});
-    w.Empty("driver", {{"name", "qemu"}, {"type", "raw"}});
-    w.Empty("source", {{"file", d.path}});
-    w.Empty("target", {{"dev", std::string("vd") + dev++}, {"bus", "virtio"}});
-    w.Text("serial", d.serial);
-    if (d.readonly) w.Empty("readonly").Empty("shareable");
-    RootBusAddress(w, slot++);
-    w.Close();
-  }
+  for (const auto& d : c.disks) WriteDisk(w, d, dev++, slot++);
   for (const auto& n : c.nics) WriteInterface(w, n);
   // q35's root bus takes no hot-plug: each later device needs a free root port of its own.
   // libvirt fills free root ports with the NICs first (they are on ports so that they can be
@@ -191,6 +239,7 @@ std::string BuildDomainXml(const DomainConfig& c) {
   w.Empty("controller", {{"type", "usb"}, {"model", "none"}});
   w.Empty("memballoon", {{"model", "none"}});
   w.Close();  // devices
+  if (c.template_memory) WriteTemplateMemory(w, *c.template_memory, c.memory_mib);
   w.Close();  // domain
   return w.str();
 }

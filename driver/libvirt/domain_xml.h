@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,8 +38,21 @@ struct NicConfig {
   int mtu = 0;          // 0: libvirt's default
 };
 
+// Guest RAM in a file on tmpfs instead of anonymous memory (VM templates, pool.h). The template
+// maps it shared (its RAM is the file); a clone maps it private (copy-on-write: the file is never
+// written) and waits for its device state (`-incoming defer`, then migrate-incoming). libvirt
+// cannot say this, so it goes in <qemu:commandline> and libvirt marks the domain tainted.
+struct TemplateMemory {
+  std::string path;  // [A-Za-z0-9/._-] only (qemu's option syntax); reachable by the qemu user
+  bool clone = false;
+};
+
 struct DomainConfig {
   std::string uuid;            // the container uuid; name is zunvm-<uuid>
+  // A pool member (pool.h): named zunvm-pool-<uuid> with no container in its metadata until a
+  // container claims it.
+  bool pool = false;
+  std::optional<TemplateMemory> template_memory;
   std::string instance;        // the zunvmd (state dir) that owns the domain, in <metadata>
   std::string virt_type = "kvm";  // kvm | qemu
   std::string emulator;        // empty: libvirt's default for the arch
@@ -60,6 +74,10 @@ struct DomainConfig {
 };
 
 std::string DomainName(const std::string& uuid);
+std::string PoolDomainName(const std::string& uuid);
+inline constexpr const char kPoolDomainPrefix[] = "zunvm-pool-";
+// qemu's -object syntax cannot carry every path: only [A-Za-z0-9/._-], absolute.
+bool ValidTemplatePath(const std::string& path);
 // vCPUs for a (possibly fractional) cpu value: at least 1.
 int VcpusFor(double cpu);
 // The per-vCPU CFS quota (µs per kCpuPeriodUs) that gives `vcpus` vCPUs `cpu` CPUs' worth of
@@ -67,7 +85,13 @@ int VcpusFor(double cpu);
 inline constexpr int64_t kCpuPeriodUs = 100000;
 int64_t VcpuQuotaFor(double cpu, int vcpus);
 inline int64_t VcpuQuotaFor(double cpu) { return VcpuQuotaFor(cpu, VcpusFor(cpu)); }
+// A template_memory path must pass ValidTemplatePath (the caller checks it).
 std::string BuildDomainXml(const DomainConfig& c);
+// A disk to hot-plug (virtio-blk on a free root port).
+std::string BuildDiskXml(const DiskConfig& d, char dev);
+// Our <metadata> element (unprefixed, for virDomainSetMetadata) of a pool member that
+// `container` claimed.
+std::string MetadataXml(const std::string& container, const std::string& instance);
 // InvalidArgument unless the MAC is six hex pairs (unicast), the tap name a valid interface
 // name, and for kOpenvswitch the bridge a valid name and the port id a uuid; values may come
 // from Neutron, so they are checked before they reach libvirt.

@@ -129,6 +129,8 @@ inline SandboxState ToSandboxState(RecordState s) {
 struct LibvirtDriver::Box {
   std::string uuid, dir;
   std::mutex op;                  // one life-cycle operation at a time
+  std::mutex name_mu;             // guards `domain` alone (name() is called under mu too)
+  std::string domain;             // mirrors rec.domain
   std::mutex mu;                  // the fields below
   std::condition_variable cv;     // main_exit and exec exits
   SandboxRecord rec;
@@ -146,7 +148,15 @@ struct LibvirtDriver::Box {
   uint64_t cpu_usec = 0;
   Clock::time_point cpu_at{};
 
-  std::string name() const { return DomainName(uuid); }
+  // The VM's domain: zunvm-<uuid>, or the pool member it claimed (rec.domain, set under op).
+  std::string name() {
+    std::lock_guard<std::mutex> lock(name_mu);
+    return domain.empty() ? DomainName(uuid) : domain;
+  }
+  void set_name(const std::string& d) {
+    std::lock_guard<std::mutex> lock(name_mu);
+    domain = d;
+  }
   std::string socket() const { return dir + "/agent.sock"; }
   std::string console() const { return dir + "/console.log"; }
   std::string record() const { return dir + "/sandbox.json"; }

@@ -19,7 +19,8 @@ enum class DomainState { kRunning, kPaused, kShutoff, kOther };
 
 struct DomainInfo {
   std::string name;
-  std::string container_uuid;  // from our <metadata>
+  std::string container_uuid;  // from our <metadata>; empty for an unclaimed pool member
+  bool pool = false;           // a pool member (pool.h), claimed or not
   std::string instance;        // the owning zunvmd's instance id, from our <metadata>
   DomainState state = DomainState::kOther;
 };
@@ -42,6 +43,13 @@ class Hypervisor {
   virtual Status Open() = 0;
   // Starts a transient domain from its definition.
   virtual Status Create(const std::string& xml) = 0;
+  // Starts a transient domain with its CPUs stopped (a clone waiting for its device state).
+  virtual Status CreatePaused(const std::string& xml) = 0;
+  // One QMP command on the domain's monitor, with `fd` (when >= 0) passed along for `getfd`;
+  // the reply's JSON text. libvirt marks the domain tainted (docs/libvirt-driver.md).
+  virtual Result<std::string> MonitorCommand(const std::string& name, const std::string& command, int fd) = 0;
+  // Replaces our <metadata> element of a running domain (live only).
+  virtual Status SetMetadata(const std::string& name, const std::string& xml) = 0;
   // Hard power-off; NotFound if it is already gone.
   virtual Status Destroy(const std::string& name) = 0;
   virtual Status Suspend(const std::string& name) = 0;

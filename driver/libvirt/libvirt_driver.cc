@@ -46,6 +46,7 @@ LibvirtDriver::LibvirtDriver(LibvirtDriverOptions opts, std::unique_ptr<Hypervis
 }
 
 LibvirtDriver::~LibvirtDriver() {
+  pool_.reset();  // its refill thread stops; unclaimed VMs are destroyed
   {
     std::lock_guard<std::mutex> lock(work_mu_);
     stopping_ = true;
@@ -170,14 +171,8 @@ Result<SandboxInfo> LibvirtDriver::Create(const SandboxSpec& spec) {
   }
   std::lock_guard<std::mutex> op(b->op);
   std::error_code ec;
-  fs::create_directories(b->dir, ec);
-  if (ec) return Err(Status::Internal("cannot create " + b->dir + ": " + ec.message()));
-  // qemu (libvirt's unprivileged qemu user, group kvm on Debian) creates the agent socket here.
-  if (group* g = ::getgrnam("kvm"); g && ::chown(b->dir.c_str(), 0, g->gr_gid) == 0) {
-    ::chmod(b->dir.c_str(), 0770);
-  } else {
-    ::chmod(b->dir.c_str(), 0777);
-  }
+  // qemu creates the agent socket here.
+  if (Status st = MakeQemuReachableDir(b->dir); !st.ok()) return Err(st);
   Status st = Record(*b, [](SandboxRecord& r) {
     r.state = RecordState::kCreating;
     r.exit_code.reset();

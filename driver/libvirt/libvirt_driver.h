@@ -36,6 +36,7 @@
 
 #include "driver/driver.h"
 #include "driver/libvirt/hypervisor.h"
+#include "driver/libvirt/pool.h"
 #include "driver/libvirt/sandbox_record.h"
 #include "network/host_network.h"
 
@@ -56,7 +57,16 @@ struct LibvirtDriverOptions {
   int tb_cache_mib = 40;              // TCG translation cache (DomainConfig)
   int hotplug_ports = 4;              // NICs that can be hot-plugged into a running VM
   bool nat = false;                   // outbound NAT for the networks (HostNetwork::EnableNat)
+  // The warm pool (pool.h) of VMs of the default container's shape; size 0: none.
+  int pool_size = 0;
+  bool pool_use_templates = true;
+  std::string pool_template_dir = "/dev/shm/zunvm";
+  double pool_cpu = 1;
+  int64_t pool_memory_mib = 512;  // the container's; the VM has memory_overhead_mib more
 };
+
+// NICs a sandbox from the pool can have (each takes a spare root port of the pool's shape).
+inline constexpr size_t kPoolNics = 2;
 
 // The kernel command line the guest image is tuned for (docs/feasibility.md §1).
 extern const char kDefaultGuestCmdline[];
@@ -106,6 +116,18 @@ class LibvirtDriver : public SandboxDriver {
   Result<std::shared_ptr<Box>> FindOrNotFound(const std::string& uuid);
   // Boots the VM and creates the container in it. Caller holds the box's op mutex.
   Status Boot(Box& b);
+  // What booting or claiming a VM yields: its agent, when it answered, what it has.
+  struct VmUp {
+    std::shared_ptr<agent::AgentClient> agent;
+    double defined_s = 0, ready_s = 0, init_age_s = 0;
+    int64_t memory_mib = 0;
+  };
+  // A new domain for the box (cold boot), or a pool member made the box's. Each cleans up after
+  // itself on failure. Caller holds the box's op mutex.
+  Status BootVm(Box& b, uint64_t gen, std::chrono::steady_clock::time_point deadline, VmUp* up);
+  Status ClaimVm(Box& b, PoolMember& m, uint64_t gen, std::chrono::steady_clock::time_point deadline, VmUp* up);
+  // The domain definition of a VM of this size, without names, paths, disks and NICs.
+  DomainConfig ShapeConfig(double cpu, int64_t memory_mib) const;
   // Powers the VM off (gracefully: the agent syncs first) and drops the agent. Caller holds op.
   void Teardown(Box& b, bool graceful);
   // A NIC's tap, made afresh in the host namespace (qemu opens it there) on its network.
@@ -139,6 +161,7 @@ class LibvirtDriver : public SandboxDriver {
   std::string instance_;  // marks our domains among other zunvmds' on the same libvirtd
   std::unique_ptr<Hypervisor> hv_;
   std::unique_ptr<HostNetwork> net_;
+  std::unique_ptr<SandboxPool> pool_;  // made by Init when pool_size > 0
   DriverEvents* events_ = nullptr;
   std::mutex mu_;  // guards boxes_
   std::map<std::string, std::shared_ptr<Box>> boxes_;

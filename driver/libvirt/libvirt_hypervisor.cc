@@ -1,5 +1,6 @@
 #include "driver/libvirt/libvirt_hypervisor.h"
 
+#include <libvirt/libvirt-qemu.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
@@ -195,6 +196,39 @@ Status LibvirtHypervisor::Create(const std::string& xml) {
   return Status::Ok();
 }
 
+Status LibvirtHypervisor::CreatePaused(const std::string& xml) {
+  auto conn = Connection();
+  if (!conn) return conn.error();
+  DomainPtr d{virDomainCreateXML((*conn)->c, xml.c_str(), VIR_DOMAIN_START_PAUSED)};
+  if (!d.p) return LastError("cannot start the VM");
+  return Status::Ok();
+}
+
+Result<std::string> LibvirtHypervisor::MonitorCommand(const std::string& name, const std::string& command, int fd) {
+  std::string reply;
+  Status st = WithDomain(name, [&](virDomainPtr d) {
+    char* out = nullptr;
+    int fds[1] = {fd};
+    int rc = virDomainQemuMonitorCommandWithFiles(d, command.c_str(), fd >= 0 ? 1 : 0, fd >= 0 ? fds : nullptr,
+                                                  nullptr, nullptr, &out, 0);
+    if (rc < 0) return LastError("qemu monitor of " + name);
+    reply = out ? out : "";
+    free(out);
+    return Status::Ok();
+  });
+  if (!st.ok()) return Err(st);
+  return reply;
+}
+
+Status LibvirtHypervisor::SetMetadata(const std::string& name, const std::string& xml) {
+  return WithDomain(name, [&](virDomainPtr d) {
+    return virDomainSetMetadata(d, VIR_DOMAIN_METADATA_ELEMENT, xml.c_str(), kMetadataPrefix, kMetadataNs,
+                                VIR_DOMAIN_AFFECT_LIVE) == 0
+               ? Status::Ok()
+               : LastError("cannot set the metadata of " + name);
+  });
+}
+
 Status LibvirtHypervisor::Destroy(const std::string& name) {
   return WithDomain(name, [&](virDomainPtr d) {
     return virDomainDestroy(d) == 0 ? Status::Ok() : LastError("cannot destroy " + name);
@@ -276,10 +310,13 @@ Result<std::vector<DomainInfo>> LibvirtHypervisor::ListOurs() {
       return b == std::string::npos ? std::string() : m.substr(a + open.size(), b - a - open.size());
     };
     std::string uuid = text("container");
-    if (!IsUuidLike(uuid) || name != DomainName(uuid)) continue;
+    bool pool = std::string(name).rfind(kPoolDomainPrefix, 0) == 0 && text("pool") == "1";
+    // A container's domain is named after it; a pool member has its own name and no container
+    // until one claims it.
+    if (pool ? !uuid.empty() && !IsUuidLike(uuid) : !IsUuidLike(uuid) || name != DomainName(uuid)) continue;
     int state = 0, reason = 0;
     if (virDomainGetState(d.p, &state, &reason, 0) < 0) continue;
-    out.push_back(DomainInfo{name, uuid, text("instance"), MapState(state)});
+    out.push_back(DomainInfo{name, uuid, pool, text("instance"), MapState(state)});
   }
   free(doms);
   return out;

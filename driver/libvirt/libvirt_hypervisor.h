@@ -28,6 +28,9 @@ class LibvirtHypervisor : public Hypervisor {
   void SetReconnectHandler(std::function<void()> h) override { on_reconnect_ = std::move(h); }
   Status Open() override;
   Status Create(const std::string& xml) override;
+  Status CreatePaused(const std::string& xml) override;
+  Result<std::string> MonitorCommand(const std::string& name, const std::string& command, int fd) override;
+  Status SetMetadata(const std::string& name, const std::string& xml) override;
   Status Destroy(const std::string& name) override;
   Status Suspend(const std::string& name) override;
   Status Resume(const std::string& name) override;

@@ -75,8 +75,14 @@ Status LibvirtDriver::Adopt(const std::shared_ptr<Box>& b, const DomainInfo* dom
 
 Status LibvirtDriver::Init() {
   hv_->SetEventHandler([this](const DomainEvent& ev) {
-    std::string uuid = ev.name.substr(std::string(kDomainPrefix).size());
-    auto b = Find(uuid);
+    std::shared_ptr<Box> b;
+    if (ev.name.rfind(kPoolDomainPrefix, 0) == 0) {
+      for (auto& box : Boxes()) {
+        if (box->name() == ev.name) b = box;
+      }
+    } else {
+      b = Find(ev.name.substr(std::string(kDomainPrefix).size()));
+    }
     if (b && ev.stopped) Post([this, b, reason = ev.reason] { CheckLost(b, reason); });
   });
   hv_->SetReconnectHandler([this] {
@@ -95,7 +101,8 @@ Status LibvirtDriver::Init() {
   if (!doms) return doms.error();
   std::map<std::string, DomainInfo> by_uuid;
   for (const auto& d : *doms) {
-    if (d.instance == instance_) by_uuid[d.container_uuid] = d;  // other zunvmds' are theirs
+    // Other zunvmds' are theirs; unclaimed pool VMs go with the pool's Start below.
+    if (d.instance == instance_ && !d.container_uuid.empty()) by_uuid[d.container_uuid] = d;
   }
   for (const auto& entry : fs::directory_iterator(root, ec)) {
     std::string uuid = entry.path().filename().string();
@@ -106,6 +113,7 @@ Status LibvirtDriver::Init() {
     auto rec = LoadRecord(b->record());
     if (rec) {
       b->rec = *rec;
+      b->set_name(rec->domain);
     } else {
       b->rec.spec.uuid = uuid;  // killed before its record was written: lost, to be deleted
       b->rec.state = RecordState::kCreating;
@@ -122,6 +130,22 @@ Status LibvirtDriver::Init() {
     Logger("libvirt")->info("destroying domain {}: it has no sandbox", d.name);
     (void)hv_->Destroy(d.name);
   }
+  PoolOptions po;
+  po.size = opts_.pool_size;
+  po.use_templates = opts_.pool_use_templates;
+  po.template_dir = opts_.pool_template_dir;
+  po.member_dir = opts_.state_dir + "/pool";
+  po.boot_timeout = opts_.boot_timeout;
+  po.shape = ShapeConfig(opts_.pool_cpu, opts_.pool_memory_mib + opts_.memory_overhead_mib);
+  // A member gets its warm-up disks (2, they stay), the container's disks (2) and NICs by
+  // hot-plug: root ports for them besides the spare ones.
+  po.shape.hotplug_ports = opts_.hotplug_ports + 4 + static_cast<int>(kPoolNics);
+  std::vector<DomainInfo> ours;
+  for (const auto& d : *doms) {
+    if (d.instance == instance_) ours.push_back(d);
+  }
+  pool_ = std::make_unique<SandboxPool>(std::move(po), *hv_);
+  pool_->Start(ours);
   return Status::Ok();
 }
 

@@ -27,6 +27,7 @@ const char* RecordStateName(RecordState s) {
 Status SaveRecord(const std::string& path, const SandboxRecord& r) {
   json j{{"spec", SpecToJson(r.spec)}, {"state", RecordStateName(r.state)}, {"boot", r.boot}};
   if (r.exit_code) j["exit_code"] = *r.exit_code;
+  if (!r.domain.empty()) j["domain"] = r.domain;
   std::string data = j.dump();
   std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -58,6 +59,7 @@ Result<SandboxRecord> LoadRecord(const std::string& path) {
   }
   if (j.contains("exit_code") && j["exit_code"].is_number_integer()) r.exit_code = j["exit_code"].get<int>();
   if (j.contains("boot") && j["boot"].is_object()) r.boot = j["boot"];
+  if (j.contains("domain") && j["domain"].is_string()) r.domain = j["domain"].get<std::string>();
   return r;
 }
 

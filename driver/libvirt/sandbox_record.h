@@ -21,6 +21,8 @@ struct SandboxRecord {
   SandboxSpec spec;
   RecordState state = RecordState::kCreating;
   std::optional<int> exit_code;
+  // The VM's libvirt domain when it is not zunvm-<uuid>: a pool member the sandbox claimed.
+  std::string domain;
   nlohmann::json boot = nlohmann::json::object();  // timings of the last boot (seconds)
 };
 

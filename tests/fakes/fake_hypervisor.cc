@@ -290,10 +290,21 @@ Result<DomainState> FakeHypervisor::State(const std::string& name) {
   return d->state;
 }
 
+// Templates and clones need a real qemu: the pool is tested with real VMs.
+Status FakeHypervisor::CreatePaused(const std::string&) {
+  return Status::NotImplemented("the fake hypervisor cannot start paused clones");
+}
+Result<std::string> FakeHypervisor::MonitorCommand(const std::string&, const std::string&, int) {
+  return Err(Status::NotImplemented("the fake hypervisor has no qemu monitor"));
+}
+Status FakeHypervisor::SetMetadata(const std::string&, const std::string&) {
+  return Status::NotImplemented("the fake hypervisor has no pool members");
+}
+
 Result<std::vector<DomainInfo>> FakeHypervisor::ListOurs() {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<DomainInfo> out;
-  for (const auto& [name, d] : domains_) out.push_back({name, d->uuid, d->instance, d->state});
+  for (const auto& [name, d] : domains_) out.push_back({name, d->uuid, false, d->instance, d->state});
   return out;
 }
 

@@ -61,6 +61,9 @@ class FakeHypervisor : public Hypervisor {
   void SetReconnectHandler(std::function<void()> h) override;
   Status Open() override;
   Status Create(const std::string& xml) override;
+  Status CreatePaused(const std::string& xml) override;
+  Result<std::string> MonitorCommand(const std::string& name, const std::string& command, int fd) override;
+  Status SetMetadata(const std::string& name, const std::string& xml) override;
   Status Destroy(const std::string& name) override;
   Status Suspend(const std::string& name) override;
   Status Resume(const std::string& name) override;

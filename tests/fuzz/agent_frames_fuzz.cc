@@ -24,7 +24,7 @@ void Typed(const Message& m) {
   ParseAll<op::Hello::Request, op::Hello::Response, op::Ack::Request, op::CreateContainer::Request,
            op::CreateContainer::Response, op::StartContainer::Request, op::Exec::Request, op::ExitStatus,
            op::Wait::Request, op::Signal::Request, op::WriteStdin::Request, op::ResizeTty::Request,
-           op::Processes::Response, op::Stats::Response, op::Update::Request, op::Freeze::Request,
+           op::Processes::Response, op::Stats::Response, op::Update::Request, op::Freeze::Request, op::Identity::Request,
            op::BlobPut::Request, op::BlobPut::Response, op::BlobGet::Request, op::BlobGet::Response,
            op::BlobDrop::Request, op::CopyOut::Request, op::CopyOut::Response, op::ConfigureNetwork::Request,
            op::ConfigureNetwork::Response, op::GuestDetails::Response, op::OutputEvent, op::ExitEvent,

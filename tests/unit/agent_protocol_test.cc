@@ -193,6 +193,18 @@ TEST(Ops, RefuseHostileBodies) {
   refused(op::OutputEvent::FromJson({{"exec_id", "e"}, {"stream", "stdin"}}), "stream");
   refused(op::ExitEvent::FromJson({{"exec_id", "e"}, {"exit_code", 300}}), "exit_code");
   refused(op::Freeze::Request::FromJson({{"id", "c"}}), "frozen");
+  std::string hex64(64, 'a');
+  refused(op::Identity::Request::FromJson({{"entropy", "abc"}, {"realtime_ns", 1}, {"boot_id", "b"}}), "entropy");
+  refused(op::Identity::Request::FromJson({{"entropy", std::string(63, 'a') + "z"}, {"realtime_ns", 1}, {"boot_id", "b"}}),
+          "entropy");
+  refused(op::Identity::Request::FromJson({{"entropy", hex64}, {"realtime_ns", -5}, {"boot_id", "b"}}), "realtime_ns");
+  refused(op::Identity::Request::FromJson({{"entropy", hex64}, {"realtime_ns", 1}, {"boot_id", ""}}), "boot_id");
+  refused(op::Identity::Request::FromJson({{"entropy", std::string(1026, 'a')}, {"realtime_ns", 1}, {"boot_id", "b"}}),
+          "entropy");
+  auto ok = op::Identity::Request::FromJson(op::Identity::Request{hex64, 42, "boot"}.ToJson());
+  ASSERT_TRUE(ok) << ok.error().ToString();
+  EXPECT_EQ(ok->realtime_ns, 42);
+  EXPECT_EQ(ok->boot_id, "boot");
   refused(op::Hello::Response::FromJson({{"version", "2"}}), "version");
 }
 

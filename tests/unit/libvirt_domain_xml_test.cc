@@ -180,6 +180,54 @@ TEST(DomainXml, ValidatesAgainstLibvirtsSchema) {
   EXPECT_EQ(r->exit_code, 0) << r->output << x;
 }
 
+// Pool members (templates and clones): named zunvm-pool-<uuid>, no container in the metadata,
+// guest RAM from the template file (shared for the template, private + -incoming defer for a
+// clone), never a balloon; libvirt's schema accepts the qemu namespace.
+TEST(DomainXml, TemplateAndCloneCarryTheirMemoryOnQemusCommandLine) {
+  DomainConfig c = Sample();
+  c.pool = true;
+  c.disks.clear();
+  c.template_memory = TemplateMemory{"/dev/shm/zunvm/i/k/ram", false};
+  std::string t = BuildDomainXml(c);
+  EXPECT_NE(t.find("<name>zunvm-pool-" + c.uuid + "</name>"), std::string::npos) << t;
+  EXPECT_NE(t.find("<zunvm:container></zunvm:container>"), std::string::npos) << t;
+  EXPECT_NE(t.find("<zunvm:pool>1</zunvm:pool>"), std::string::npos) << t;
+  EXPECT_NE(t.find("xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'"), std::string::npos);
+  EXPECT_NE(t.find("mem-path=/dev/shm/zunvm/i/k/ram,share=on,"), std::string::npos) << t;
+  EXPECT_NE(t.find("size=640M"), std::string::npos);
+  EXPECT_EQ(t.find("-incoming"), std::string::npos);
+  EXPECT_NE(t.find("<memballoon model='none'/>"), std::string::npos);
+  c.template_memory->clone = true;
+  std::string k = BuildDomainXml(c);
+  EXPECT_NE(k.find("share=off"), std::string::npos);
+  EXPECT_NE(k.find("<qemu:arg value='-incoming'/><qemu:arg value='defer'/>"), std::string::npos) << k;
+  EXPECT_NE(k.find("<memballoon model='none'/>"), std::string::npos);
+  EXPECT_EQ(k.find("virtio-mem"), std::string::npos);
+  char path[] = "/tmp/zunvm-domain-XXXXXX";
+  int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, k.data(), k.size()), static_cast<ssize_t>(k.size()));
+  ::close(fd);
+  auto r = RunProcess({"virt-xml-validate", path, "domain"});
+  ::unlink(path);
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->exit_code, 0) << r->output << k;
+  EXPECT_FALSE(ValidTemplatePath("/dev/shm/a,share=on"));
+  EXPECT_FALSE(ValidTemplatePath("/dev/shm/../etc"));
+  EXPECT_FALSE(ValidTemplatePath("relative/ram"));
+  EXPECT_TRUE(ValidTemplatePath("/dev/shm/zunvm/0b1c/ram"));
+}
+
+TEST(DomainXml, HotPluggedDiskAndClaimedMetadata) {
+  std::string d = BuildDiskXml({"/s/upper.ext4", "upper", false}, 'b');
+  EXPECT_EQ(d, "<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='/s/upper.ext4'/>"
+               "<target dev='vdb' bus='virtio'/><serial>upper</serial></disk>");
+  EXPECT_NE(BuildDiskXml({"/i/r'o.ext4", "rootfs", true}, 'a').find("<readonly/><shareable/>"), std::string::npos);
+  EXPECT_NE(BuildDiskXml({"/i/r'o.ext4", "rootfs", true}, 'a').find("r&apos;o"), std::string::npos);
+  EXPECT_EQ(MetadataXml("u<1", "i"),
+            "<sandbox><container>u&lt;1</container><instance>i</instance><pool>1</pool></sandbox>");
+}
+
 TEST(DomainXml, HostileNicValuesAreRefused) {
   NicConfig good = OvsNic();
   ASSERT_TRUE(ValidateNic(good).ok());

@@ -1,0 +1,94 @@
+// LibvirtDriver: a sandbox takes a running VM from the pool (pool.h) instead of booting one.
+#include <cstdio>
+#include <filesystem>
+
+#include "common/logging.h"
+#include "driver/libvirt/driver_internal.h"
+
+namespace zunvm::libvirt {
+
+namespace fs = std::filesystem;
+
+DomainConfig LibvirtDriver::ShapeConfig(double cpu, int64_t memory_mib) const {
+  DomainConfig dc;
+  dc.instance = instance_;
+  dc.virt_type = opts_.virt_type;
+  dc.cpu = cpu;
+  dc.cpu_overhead = opts_.cpu_overhead;
+  dc.tb_cache_mib = opts_.tb_cache_mib;
+  dc.memory_mib = memory_mib;
+  dc.kernel = opts_.kernel;
+  dc.initrd = opts_.initrd;
+  dc.cmdline = opts_.cmdline.empty() ? kDefaultGuestCmdline : opts_.cmdline;
+  dc.hotplug_ports = opts_.hotplug_ports;
+  return dc;
+}
+
+// The member becomes the sandbox's VM: its domain is recorded first (a zunvmd killed from here
+// on finds the sandbox `creating` and the domain carrying its uuid or none, and destroys it),
+// its socket and console move into the sandbox directory (qemu keeps them open: a rename does
+// not disturb it), its metadata names the container, its events go to the box; then it gets a
+// fresh identity, the container's CPU quota, its disks and NICs. Caller holds the box's op.
+Status LibvirtDriver::ClaimVm(Box& b, PoolMember& m, uint64_t gen, Clock::time_point deadline, VmUp* up) {
+  const SandboxSpec& s = b.rec.spec;
+  auto t0 = Clock::now();
+  if (Status st = Record(b, [&](SandboxRecord& r) { r.domain = m.name; }); !st.ok()) {
+    (void)hv_->Destroy(m.name);
+    return st;
+  }
+  b.set_name(m.name);
+  auto fail = [&](const Status& st) {
+    Status out(st.code(), st.message() + " (a VM from the pool; guest console: " + ConsoleTail(b.console()) + ")");
+    Teardown(b, false);
+    return out;
+  };
+  ::unlink(b.socket().c_str());
+  if (std::rename(m.socket().c_str(), b.socket().c_str()) != 0 ||
+      std::rename(m.console().c_str(), b.console().c_str()) != 0) {
+    return fail(Status::Internal("cannot move the pool VM's socket into " + b.dir));
+  }
+  std::error_code ec;
+  fs::remove_all(m.dir, ec);
+  ZUNVM_RETURN_IF_ERROR(hv_->SetMetadata(m.name, MetadataXml(b.uuid, instance_)));
+  std::weak_ptr<Box> weak = Find(b.uuid);
+  m.route->Set([this, weak, gen](agent::Message& msg) { OnAgentEvent(weak, gen, msg); });
+  up->agent = m.agent;
+  up->defined_s = 0;
+  up->memory_mib = pool_->options().shape.memory_mib;
+  if (Status st = SandboxPool::Refresh(*m.agent, Left(deadline)); !st.ok()) return fail(st);
+  up->ready_s = Since(t0);
+  up->init_age_s = 0;
+  // The member runs with its shape's quota; libvirt takes ~0.5 s to change one, so only when
+  // the container's differs.
+  int vcpus = VcpusFor(s.cpu);
+  int64_t quota = VcpuQuotaFor(s.cpu + opts_.cpu_overhead, vcpus);
+  const DomainConfig& shape = pool_->options().shape;
+  if (quota != VcpuQuotaFor(shape.cpu + shape.cpu_overhead, vcpus)) {
+    if (Status st = hv_->SetVcpuQuota(m.name, kCpuPeriodUs, quota); !st.ok()) return fail(st);
+  }
+  for (auto [disk, dev] : {std::pair{DiskConfig{s.image_disk, "rootfs", true}, 'a'},
+                           std::pair{DiskConfig{s.upper_disk, "upper", false}, 'b'}}) {
+    if (Status st = hv_->AttachDevice(m.name, BuildDiskXml(disk, dev)); !st.ok()) return fail(st);
+  }
+  double t_disks = Since(t0);
+  for (const auto& nic : s.nics) {
+    NicConfig n = NicFor(nic);
+    Status st = ValidateNic(n);
+    if (st.ok()) st = PrepareTap(nic);
+    if (st.ok()) st = hv_->AttachDevice(m.name, BuildInterfaceXml(n));
+    if (st.ok()) st = JoinNetwork(nic);
+    if (!st.ok()) return fail(st);
+  }
+  double t_nics = Since(t0);
+  // The guest sees hot-plugged NICs once its PCIe hot-plug is done.
+  while (!s.nics.empty()) {
+    Status st = ConfigureGuestNics(*m.agent, s.nics, true, Left(deadline));
+    if (st.ok()) break;
+    if (st.code() != Code::kNotFound || Clock::now() > deadline) return fail(st);
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  Logger("libvirt")->debug("sandbox {}: claimed pool VM {} in {:.3f} s (identity {:.3f} s, disks {:.3f} s, NICs plugged {:.3f} s)", b.uuid, m.uuid, Since(t0), up->ready_s, t_disks, t_nics);
+  return Status::Ok();
+}
+
+}  // namespace zunvm::libvirt
