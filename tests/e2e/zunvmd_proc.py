@@ -120,13 +120,26 @@ def vm_state_dir(prefix):
 
 
 def remove_vm_state(state_dir):
-    """After its zunvmd stopped: destroys the VMs it left behind, deletes its networks'
+    """After its zunvmd stopped: destroys the VMs it left behind (its containers' and its pool
+    VMs, by the instance id in their metadata), its templates, deletes its networks'
     namespaces, then the directory."""
     out = subprocess.run(["virsh", "-c", "qemu:///system", "list", "--name"], capture_output=True,
                          text=True, timeout=60)
+    try:
+        with open(os.path.join(state_dir, "instance-id")) as f:
+            instance = f.read().strip()
+    except OSError:
+        instance = None
     for d in out.stdout.split():
-        if d.startswith("zunvm-") and os.path.exists(os.path.join(state_dir, "sandboxes", d[6:])):
+        ours = d.startswith("zunvm-") and os.path.exists(os.path.join(state_dir, "sandboxes", d[6:]))
+        if instance and d.startswith("zunvm-pool-"):
+            meta = subprocess.run(["virsh", "-c", "qemu:///system", "metadata", d, "https://zunvm.org/xmlns/sandbox/1"],
+                                  capture_output=True, text=True, timeout=60)
+            ours = instance in meta.stdout
+        if ours:
             subprocess.run(["virsh", "-c", "qemu:///system", "destroy", d], capture_output=True)
+    if instance:
+        shutil.rmtree("/dev/shm/zunvm/" + instance, ignore_errors=True)
     remove_networks(state_dir)
     shutil.rmtree(state_dir, ignore_errors=True)
 
