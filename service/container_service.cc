@@ -82,11 +82,16 @@ Result<Container> ContainerService::Create(const RequestContext& ctx, Container 
     // Missing and pullable: the create pulls it (ContainerLifecycle::Create).
   }
   if (c.uuid.empty()) c.uuid = NewUuid();  // else chosen by the caller (Zun's driver)
-  if (c.name.empty()) c.name = GenerateContainerName();
   c.status = ContainerStatus::kCreating;
   c.task_state.reset();
   c.user_id = ctx.user_id;
   c.project_id = ctx.project_id;
+  // Generated names are Zun's (letter-number-container, 576 of them): a taken one is drawn
+  // again rather than refusing a create that asked for no name (Insert still has the last word).
+  if (c.name.empty()) {
+    c.name = GenerateContainerName();
+    for (int i = 0; i < 32 && !records_.NameFree(c).ok(); ++i) c.name = GenerateContainerName();
+  }
   c.host = deps_.cfg->HostName();
   c.created_at = deps_.clock->Now();
   if (!c.hostname) c.hostname = c.uuid.substr(0, 8) + c.uuid.substr(9, 4);

@@ -1,5 +1,6 @@
 // ContainerService against the fake driver and a real SQLite file: recovery after a crash,
 // stale exits, restart policy and the per-container ordering.
+#include <set>
 #include <gtest/gtest.h>
 
 #include "db/action_store.h"
@@ -140,6 +141,23 @@ TEST_F(ServiceTest, StopThenStartIsNotUndoneByALateExit) {
   ASSERT_TRUE(exec_->WaitIdle(std::chrono::seconds(10)));
   EXPECT_EQ(StatusOf(c->uuid), "Running");
   EXPECT_EQ(driver_->Inspect(c->uuid)->state, SandboxState::kRunning);
+}
+
+// Generated names come from 576 (Zun's letter-number-container): among 100 unnamed creates
+// some draw a taken one, which is drawn again instead of refusing the create.
+TEST_F(ServiceTest, UnnamedCreatesNeverCollideOnAGeneratedName) {
+  RequestContext ctx{"req-1", "u", "p"};
+  std::set<std::string> names;
+  for (int i = 0; i < 100; ++i) {
+    Container in;
+    in.image = "busybox";
+    in.command = std::vector<std::string>{"true"};
+    auto c = svc_->Create(ctx, in, false);
+    ASSERT_TRUE(c) << i << ": " << c.error().ToString();
+    names.insert(c->name);
+  }
+  EXPECT_EQ(names.size(), 100u);
+  ASSERT_TRUE(exec_->WaitIdle(std::chrono::seconds(30)));
 }
 
 TEST_F(ServiceTest, KilledContainerIsNotRestartedByPolicy) {
