@@ -84,6 +84,7 @@ Status LibvirtDriver::Boot(Box& b) {
                 {"memory_mib", up.memory_mib},
                 {"pool", member.has_value()}};
   if (member) b.rec.boot["pool_vm_start_s"] = member->start_s;
+  for (const auto& [k, v] : up.steps.items()) b.rec.boot[k] = v;
   Logger("libvirt")->info("sandbox {}: VM up in {:.2f} s ({}; agent {:.2f} s)", b.uuid, Since(t0),
                           member ? "from the pool" : "booted", up.ready_s);
   return Status::Ok();

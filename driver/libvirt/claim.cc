@@ -58,6 +58,7 @@ Status LibvirtDriver::ClaimVm(Box& b, PoolMember& m, uint64_t gen, Clock::time_p
   if (Status st = SandboxPool::Refresh(*m.agent, Left(deadline)); !st.ok()) return fail(st);
   up->ready_s = Since(t0);
   up->init_age_s = 0;
+  up->steps["claim_identity_s"] = up->ready_s;
   // The member runs with its shape's quota; libvirt takes ~0.5 s to change one, so only when
   // the container's differs.
   int vcpus = VcpusFor(s.cpu);
@@ -71,6 +72,7 @@ Status LibvirtDriver::ClaimVm(Box& b, PoolMember& m, uint64_t gen, Clock::time_p
     if (Status st = hv_->AttachDevice(m.name, BuildDiskXml(disk, dev)); !st.ok()) return fail(st);
   }
   double t_disks = Since(t0);
+  up->steps["claim_disks_s"] = t_disks;
   for (const auto& nic : s.nics) {
     NicConfig n = NicFor(nic);
     Status st = ValidateNic(n);
@@ -80,6 +82,7 @@ Status LibvirtDriver::ClaimVm(Box& b, PoolMember& m, uint64_t gen, Clock::time_p
     if (!st.ok()) return fail(st);
   }
   double t_nics = Since(t0);
+  up->steps["claim_nics_plugged_s"] = t_nics;
   // The guest sees hot-plugged NICs once its PCIe hot-plug is done.
   while (!s.nics.empty()) {
     Status st = ConfigureGuestNics(*m.agent, s.nics, true, Left(deadline));
@@ -87,6 +90,7 @@ Status LibvirtDriver::ClaimVm(Box& b, PoolMember& m, uint64_t gen, Clock::time_p
     if (st.code() != Code::kNotFound || Clock::now() > deadline) return fail(st);
     std::this_thread::sleep_for(milliseconds(5));
   }
+  up->steps["claim_nics_configured_s"] = Since(t0);
   Logger("libvirt")->debug("sandbox {}: claimed pool VM {} in {:.3f} s (identity {:.3f} s, disks {:.3f} s, NICs plugged {:.3f} s)", b.uuid, m.uuid, Since(t0), up->ready_s, t_disks, t_nics);
   return Status::Ok();
 }

@@ -121,6 +121,7 @@ class LibvirtDriver : public SandboxDriver {
     std::shared_ptr<agent::AgentClient> agent;
     double defined_s = 0, ready_s = 0, init_age_s = 0;
     int64_t memory_mib = 0;
+    nlohmann::json steps = nlohmann::json::object();  // claim: seconds at the end of each step
   };
   // A new domain for the box (cold boot), or a pool member made the box's. Each cleans up after
   // itself on failure. Caller holds the box's op mutex.
