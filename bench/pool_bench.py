@@ -43,11 +43,12 @@ def log(msg=""):
 
 
 class Daemon:
-    def __init__(self, binary, state, pool_size):
+    def __init__(self, binary, state, pool_size, tb_cache_mib):
         self.state = state
         conf = os.path.join(state, "zunvm.conf")
         with open(conf, "w") as f:
-            f.write(f"[DEFAULT]\ncontainer_driver = libvirt\n[libvirt]\nvirt_type = qemu\n[pool]\nsize = {pool_size}\n")
+            f.write(f"[DEFAULT]\ncontainer_driver = libvirt\n[libvirt]\nvirt_type = qemu\n"
+                    f"tb_cache_mib = {tb_cache_mib}\n[pool]\nsize = {pool_size}\n")
         self.log_path = os.path.join(state, f"zunvmd-{pool_size}.log")
         logf = open(self.log_path, "w")
         self.proc = subprocess.Popen([binary, "--config-file", conf, "--state-dir", state, "--port", "0"],
@@ -127,8 +128,18 @@ class Daemon:
         self.wait(lambda: not self.request("GET", "/v1/containers")[1]["containers"], 300, "all deleted")
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(60)
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(60)
+
+    def abandon(self):
+        """After a failure: delete what it made (best effort), then stop."""
+        if self.proc.poll() is None:
+            try:
+                self.delete_all()
+            except Exception as e:  # noqa: BLE001 - the original failure matters more
+                log(f"cleanup: {e}")
+            self.stop()
 
 
 def memory(pid):
@@ -161,6 +172,7 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--idle", type=int, default=10)
     ap.add_argument("--density", type=int, default=50)
+    ap.add_argument("--tb-cache-mib", type=int, default=40, help="[libvirt] tb_cache_mib for both daemons")
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench-pool"))
     args = ap.parse_args()
     subprocess.run([os.path.join(ROOT, "guest", "start-libvirt.sh")], check=True, timeout=120)
@@ -170,10 +182,12 @@ def main():
     state = tempfile.mkdtemp(prefix="zpb-", dir="/tmp")
     os.chmod(state, 0o711)  # qemu must reach the sandboxes below it
     subprocess.run([args.zunvmd, "import-image", "--state-dir", state, tar], check=True, capture_output=True)
-    results = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpus": os.cpu_count(), "domain_type": "qemu (TCG)"}
+    results = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpus": os.cpu_count(), "domain_type": "qemu (TCG)",
+               "tb_cache_mib": args.tb_cache_mib}
+    d = None
     try:
         # 1. cold
-        d = Daemon(args.zunvmd, state, 0)
+        d = Daemon(args.zunvmd, state, 0, args.tb_cache_mib)
         cold = [d.run_echo() for _ in range(args.runs + 1)][1:]
         sleepers = [d.run_sleeper() for _ in range(3)]
         time.sleep(5)  # idle: what a sandbox holds at rest (not synchronisation)
@@ -186,7 +200,7 @@ def main():
             f"{med([m['pss'] for m in cold_mem]):.1f} MiB, private {med([m['private'] for m in cold_mem]):.1f} MiB")
 
         # 2. warm
-        d = Daemon(args.zunvmd, state, 2)
+        d = Daemon(args.zunvmd, state, 2, args.tb_cache_mib)
         warm = []
         for i in range(args.runs + 1):
             d.wait(lambda: d.pool_ready(2), 300, "pool ready")
@@ -218,7 +232,7 @@ def main():
             f"template on tmpfs {tmpl_used} MiB (file {template:.0f} MiB)")
 
         # 4. density
-        for _ in range(args.density - args.idle):
+        for _ in range(max(0, args.density - args.idle)):
             d.wait(lambda: d.pool_ready(1), 300, "a pool VM")
             uuids.append(d.run_sleeper())
         execs = []
@@ -236,9 +250,16 @@ def main():
         d.delete_all()
         d.stop()
     finally:
+        if d is not None:
+            d.abandon()
         os.makedirs(args.out, exist_ok=True)
         with open(os.path.join(args.out, "results.json"), "w") as f:
             json.dump(results, f, indent=1)
+        try:
+            with open(os.path.join(state, "instance-id")) as f:
+                shutil.rmtree("/dev/shm/zunvm/" + f.read().strip(), ignore_errors=True)  # its templates
+        except OSError:
+            pass
         shutil.rmtree(state, ignore_errors=True)
 
 
