@@ -94,8 +94,10 @@ Status LibvirtDriver::Boot(Box& b) {
 Status LibvirtDriver::BootVm(Box& b, uint64_t gen, Clock::time_point deadline, VmUp* up) {
   const SandboxSpec& s = b.rec.spec;
   auto t0 = Clock::now();
-  ZUNVM_RETURN_IF_ERROR(Record(b, [](SandboxRecord& r) { r.domain.clear(); }));
-  b.set_name("");
+  if (!b.rec.domain.empty()) {  // the last VM was a pool member's; this one is zunvm-<uuid>
+    ZUNVM_RETURN_IF_ERROR(Record(b, [](SandboxRecord& r) { r.domain.clear(); }));
+    b.set_name("");
+  }
   ::unlink(b.socket().c_str());
   DomainConfig dc = ShapeConfig(s.cpu, s.memory_mib + opts_.memory_overhead_mib);
   dc.uuid = b.uuid;

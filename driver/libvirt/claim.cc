@@ -49,7 +49,7 @@ Status LibvirtDriver::ClaimVm(Box& b, PoolMember& m, uint64_t gen, Clock::time_p
   }
   std::error_code ec;
   fs::remove_all(m.dir, ec);
-  ZUNVM_RETURN_IF_ERROR(hv_->SetMetadata(m.name, MetadataXml(b.uuid, instance_)));
+  if (Status st = hv_->SetMetadata(m.name, MetadataXml(b.uuid, instance_)); !st.ok()) return fail(st);
   std::weak_ptr<Box> weak = Find(b.uuid);
   m.route->Set([this, weak, gen](agent::Message& msg) { OnAgentEvent(weak, gen, msg); });
   up->agent = m.agent;
