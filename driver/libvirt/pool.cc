@@ -139,6 +139,9 @@ SandboxPool::~SandboxPool() {
   cv_.notify_all();
   if (refill_.joinable()) refill_.join();
   for (const auto& m : ready_) Discard(m);
+  // Cold-booted members' scratch disk (templates keep theirs beside the template). VMs that
+  // still have it plugged keep their descriptor.
+  if (!opts_.use_templates && !warm_root_.empty()) ::unlink(warm_root_.c_str());
 }
 
 void SandboxPool::Start(const std::vector<DomainInfo>& ours) {
