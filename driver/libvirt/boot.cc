@@ -33,6 +33,13 @@ Status LibvirtDriver::Boot(Box& b) {
   if (b.socket().size() >= 108) return Status::Invalid("state_dir is too long for a unix socket path: " + b.socket());
   std::optional<PoolMember> member;
   if (pool_ && s.nics.size() <= kPoolNics) member = pool_->Claim(VcpusFor(s.cpu), s.memory_mib + opts_.memory_overhead_mib);
+  // The pool refills once this claim (up to the container's creation) is done.
+  struct ClaimDone {
+    SandboxPool* pool;
+    ~ClaimDone() {
+      if (pool) pool->ClaimFinished();
+    }
+  } claim_done{member ? pool_.get() : nullptr};
   VmUp up;
   Status st = member ? ClaimVm(b, *member, gen, deadline, &up) : BootVm(b, gen, deadline, &up);
   if (!st.ok()) return st;

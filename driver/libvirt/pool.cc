@@ -355,14 +355,25 @@ std::optional<PoolMember> SandboxPool::Claim(int vcpus, int64_t memory_mib) {
       m = std::move(ready_.front());
       ready_.pop_front();
       last_claim_ = Clock::now();
+      if (m->agent && m->agent->Alive()) {
+        ++claiming_;
+        return m;
+      }
     }
-    cv_.notify_all();
-    if (m->agent && m->agent->Alive()) return m;
     Logger("libvirt")->warn("pool: VM {} died while waiting; discarded", m->uuid);
     Discard(*m);
   }
   cv_.notify_all();
   return std::nullopt;
+}
+
+void SandboxPool::ClaimFinished() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    --claiming_;
+    last_claim_ = Clock::now();
+  }
+  cv_.notify_all();
 }
 
 int SandboxPool::Ready() {
@@ -378,8 +389,13 @@ void SandboxPool::RefillLoop() {
       cv_.wait(lock, [&] { return stopping_ || static_cast<int>(ready_.size()) < opts_.size; });
       continue;
     }
-    // A claim in progress hot-plugs through the same libvirtd and wants the CPU: a refill
-    // waits until claims have been quiet for a moment (or the pool ran dry).
+    // A claim in progress hot-plugs through the same libvirtd (which makes it wait while a
+    // domain starts: 0.5 s here) and wants the CPU: a refill waits for claims to finish, and
+    // while members are left, until claims have been quiet for a moment.
+    if (claiming_ > 0) {
+      cv_.wait(lock, [&] { return stopping_ || claiming_ == 0; });
+      continue;
+    }
     if (!ready_.empty() && Clock::now() - last_claim_ < kRefillQuiet) {
       cv_.wait_until(lock, last_claim_ + kRefillQuiet, [&] { return stopping_; });
       continue;

@@ -82,7 +82,10 @@ class SandboxPool {
   // member directories) and starts refilling. `ours`: the domains of this instance.
   void Start(const std::vector<DomainInfo>& ours);
   // A ready member when the pool has one of this shape (vCPUs equal, memory within), else none.
+  // A member handed out is a claim in progress until ClaimFinished: refills wait for claims
+  // (they share libvirtd, which serialises domain starts with hot-plugs, and the CPUs).
   std::optional<PoolMember> Claim(int vcpus, int64_t memory_mib);
+  void ClaimFinished();
   // Fresh entropy, the host clock and a new boot id into the member's guest.
   static Status Refresh(agent::AgentClient& a, std::chrono::milliseconds timeout);
   int Ready();
@@ -104,6 +107,7 @@ class SandboxPool {
   std::condition_variable cv_;
   std::deque<PoolMember> ready_;
   std::chrono::steady_clock::time_point last_claim_{};
+  int claiming_ = 0;  // claims in progress
   bool stopping_ = false;
   std::thread refill_;
 };
