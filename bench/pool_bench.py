@@ -43,12 +43,14 @@ def log(msg=""):
 
 
 class Daemon:
-    def __init__(self, binary, state, pool_size, tb_cache_mib):
+    def __init__(self, binary, state, pool_size, tb_cache_mib, guest_dir=None):
         self.state = state
         conf = os.path.join(state, "zunvm.conf")
         with open(conf, "w") as f:
             f.write(f"[DEFAULT]\ncontainer_driver = libvirt\n[libvirt]\nvirt_type = qemu\n"
                     f"tb_cache_mib = {tb_cache_mib}\n[pool]\nsize = {pool_size}\n")
+            if guest_dir:
+                f.write(f"[guest]\nkernel = {guest_dir}/vmlinux\ninitrd = {guest_dir}/initramfs.cpio\n")
         self.log_path = os.path.join(state, f"zunvmd-{pool_size}.log")
         logf = open(self.log_path, "w")
         self.proc = subprocess.Popen([binary, "--config-file", conf, "--state-dir", state, "--port", "0"],
@@ -173,6 +175,7 @@ def main():
     ap.add_argument("--idle", type=int, default=10)
     ap.add_argument("--density", type=int, default=50)
     ap.add_argument("--tb-cache-mib", type=int, default=40, help="[libvirt] tb_cache_mib for both daemons")
+    ap.add_argument("--guest-dir", help="another guest image (e.g. build/guest-minimal: the minimal kernel)")
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench-pool"))
     args = ap.parse_args()
     subprocess.run([os.path.join(ROOT, "guest", "start-libvirt.sh")], check=True, timeout=120)
@@ -183,11 +186,11 @@ def main():
     os.chmod(state, 0o711)  # qemu must reach the sandboxes below it
     subprocess.run([args.zunvmd, "import-image", "--state-dir", state, tar], check=True, capture_output=True)
     results = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpus": os.cpu_count(), "domain_type": "qemu (TCG)",
-               "tb_cache_mib": args.tb_cache_mib}
+               "tb_cache_mib": args.tb_cache_mib, "guest_dir": args.guest_dir or os.path.join(ROOT, "build", "guest")}
     d = None
     try:
         # 1. cold
-        d = Daemon(args.zunvmd, state, 0, args.tb_cache_mib)
+        d = Daemon(args.zunvmd, state, 0, args.tb_cache_mib, args.guest_dir)
         cold = [d.run_echo() for _ in range(args.runs + 1)][1:]
         sleepers = [d.run_sleeper() for _ in range(3)]
         time.sleep(5)  # idle: what a sandbox holds at rest (not synchronisation)
@@ -200,7 +203,7 @@ def main():
             f"{med([m['pss'] for m in cold_mem]):.1f} MiB, private {med([m['private'] for m in cold_mem]):.1f} MiB")
 
         # 2. warm
-        d = Daemon(args.zunvmd, state, 2, args.tb_cache_mib)
+        d = Daemon(args.zunvmd, state, 2, args.tb_cache_mib, args.guest_dir)
         warm = []
         for i in range(args.runs + 1):
             d.wait(lambda: d.pool_ready(2), 300, "pool ready")

@@ -5,6 +5,8 @@
 # overlay modules it loads, in dependency order (/lib/modules/modules.order).
 # The kernel package is fetched with `apt-get download` and unpacked with `dpkg -x`: nothing
 # is installed on the host. Idempotent: the .deb and the outputs are reused.
+# With ZUNVM_GUEST_KERNEL=DIR (guest/build-kernel.sh's output: vmlinux, kernel.version) the
+# image gets that kernel instead, everything built in: the initramfs holds the agent alone.
 # usage: guest/build-image.sh AGENT_BINARY [OUTDIR]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,6 +14,23 @@ agent=${1:?usage: build-image.sh AGENT_BINARY [OUTDIR]}
 out=${2:-$root/build/guest}
 mkdir -p "$out"
 work="$out/work"
+
+if [[ -n "${ZUNVM_GUEST_KERNEL:-}" ]]; then
+  kdir=$ZUNVM_GUEST_KERNEL
+  [[ -f "$kdir/vmlinux" && -f "$kdir/kernel.version" ]] || { echo "no vmlinux/kernel.version in $kdir" >&2; exit 1; }
+  cmp -s "$kdir/vmlinux" "$out/vmlinux" 2>/dev/null || { cp "$kdir/vmlinux" "$out/vmlinux.tmp" && mv -f "$out/vmlinux.tmp" "$out/vmlinux"; }
+  rootfs="$out/initramfs.root"
+  rm -rf "$rootfs"
+  mkdir -p "$rootfs"/{dev,proc,sys,run,tmp}
+  install -m 0755 "$agent" "$rootfs/init"
+  strip "$rootfs/init" 2>/dev/null || true
+  (cd "$rootfs" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet) > "$out/initramfs.cpio.tmp"
+  mv -f "$out/initramfs.cpio.tmp" "$out/initramfs.cpio"
+  cp "$kdir/kernel.version" "$out/kernel.version"
+  echo "built: $(cat "$kdir/kernel.version")" > "$out/vmlinux.source"
+  echo "guest image: $out/vmlinux ($(du -h "$out/vmlinux" | cut -f1)), $out/initramfs.cpio ($(du -h "$out/initramfs.cpio" | cut -f1)), kernel $(cat "$out/kernel.version") (built in, no modules)"
+  exit 0
+fi
 
 # The kernel ABI linux-image-amd64 points at today, e.g. 6.1.0-56-amd64.
 abi_pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/.*Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -1)
@@ -23,7 +42,8 @@ if [[ -z "$deb" ]]; then
   deb=$(ls "$out"/"$abi_pkg"_*.deb | head -1)
 fi
 
-if [[ ! -f "$out/vmlinux" || "$deb" -nt "$out/vmlinux" ]]; then
+# vmlinux.source says which kernel $out/vmlinux is (this .deb's, or a built one).
+if [[ ! -f "$out/vmlinux" || "$deb" -nt "$out/vmlinux" || "$(cat "$out/vmlinux.source" 2>/dev/null)" != "$(basename "$deb")" ]]; then
   rm -rf "$work" && mkdir -p "$work"
   dpkg -x "$deb" "$work/pkg"
   depmod -b "$work/pkg" "$kver"
@@ -34,6 +54,7 @@ if [[ ! -f "$out/vmlinux" || "$deb" -nt "$out/vmlinux" ]]; then
   tail -c +$((off + 1)) "$vmlinuz" | xz -dc 2>/dev/null > "$work/vmlinux" || true
   file "$work/vmlinux" | grep -q 'ELF 64-bit' || { echo "extracting vmlinux failed" >&2; exit 1; }
   mv "$work/vmlinux" "$out/vmlinux"
+  basename "$deb" > "$out/vmlinux.source"
 fi
 
 # The modules the agent needs, with their dependencies, deepest first.

@@ -10,6 +10,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 # The guest image (static agent from the release build) and libvirtd for the VM tests.
 "$root/guest/build-image.sh" "$root/build/zunvm-agent" "$root/build/guest"
 "$root/guest/build-test-rootfs.sh" "$root/build/guest/test-rootfs.ext4"
+# The minimal guest kernel (cached by its config outside the checkout: ~5 min the first time)
+# and an image with it, which the *_minimal VM tests boot.
+"$root/guest/build-kernel.sh" "$root/build/guest-kernel"
+ZUNVM_GUEST_KERNEL="$root/build/guest-kernel" "$root/guest/build-image.sh" "$root/build/zunvm-agent" "$root/build/guest-minimal"
+"$root/guest/build-test-rootfs.sh" "$root/build/guest-minimal/test-rootfs.ext4"
 "$root/guest/start-libvirt.sh"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
