@@ -59,11 +59,11 @@ Status IpHostNetwork::CreateTap(const std::string& tap) {
 }
 
 Status IpHostNetwork::AttachToNetwork(const std::string& ifname, const std::string& netns) {
-  if (Succeeds({"link", "show", ifname})) {
-    ZUNVM_RETURN_IF_ERROR(Must({"link", "set", ifname, "netns", netns}));
-  }
-  ZUNVM_RETURN_IF_ERROR(Must({"-n", netns, "link", "set", ifname, "master", "br0"}));
-  return Must({"-n", netns, "link", "set", ifname, "up"});
+  // Two `ip` runs (a claim from the pool waits for them); a link already moved by an earlier
+  // attempt is only put on the bridge.
+  Status moved = Must({"link", "set", ifname, "netns", netns});
+  if (!moved.ok() && !Succeeds({"-n", netns, "link", "show", ifname})) return moved;
+  return Must({"-n", netns, "link", "set", ifname, "master", "br0", "up"});
 }
 
 Status IpHostNetwork::DeleteLink(const std::string& ifname, const std::string& netns) {

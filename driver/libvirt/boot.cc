@@ -82,6 +82,12 @@ Status LibvirtDriver::Boot(Box& b) {
   }
   auto created = a->Call<agent::op::CreateContainer>(body, Left(deadline));
   if (!created) return fail(created.error());
+  if (member) {  // the container shares the VM's network: configured before it starts
+    double t_created = Since(t0);
+    if (Status st = ConfigureClaimedNics(*a, s.nics, deadline); !st.ok()) return fail(st);
+    up.steps["claim_container_created_s"] = t_created;
+    up.steps["claim_nics_configured_s"] = Since(t0);
+  }
   std::lock_guard<std::mutex> lock(b.mu);
   b.rec.boot = {{"domain_started_s", up.defined_s},
                 {"kernel_booted_s", std::max(up.defined_s, up.ready_s - up.init_age_s)},

@@ -1,6 +1,7 @@
 // LibvirtDriver: a sandbox takes a running VM from the pool (pool.h) instead of booting one.
 #include <cstdio>
 #include <filesystem>
+#include <future>
 
 #include "common/logging.h"
 #include "driver/libvirt/driver_internal.h"
@@ -32,12 +33,29 @@ DomainConfig LibvirtDriver::ShapeConfig(double cpu, int64_t memory_mib) const {
 Status LibvirtDriver::ClaimVm(Box& b, PoolMember& m, uint64_t gen, Clock::time_point deadline, VmUp* up) {
   const SandboxSpec& s = b.rec.spec;
   auto t0 = Clock::now();
+  // The host side of the NICs (namespace, bridge, taps: a dozen `ip` runs) needs nothing from
+  // the VM: it is made on another thread while the guest takes its identity and disks. The
+  // future is always waited for before this returns (its destructor blocks), and on failure
+  // Teardown removes what it made.
+  std::vector<NicConfig> nics;
+  for (const auto& nic : s.nics) {
+    nics.push_back(NicFor(nic));
+    if (Status st = ValidateNic(nics.back()); !st.ok()) {
+      (void)hv_->Destroy(m.name);
+      return st;
+    }
+  }
   if (Status st = Record(b, [&](SandboxRecord& r) { r.domain = m.name; }); !st.ok()) {
     (void)hv_->Destroy(m.name);
     return st;
   }
+  std::future<Status> taps = std::async(std::launch::async, [this, &s]() -> Status {
+    for (const auto& nic : s.nics) ZUNVM_RETURN_IF_ERROR(PrepareTap(nic));
+    return Status::Ok();
+  });
   b.set_name(m.name);
   auto fail = [&](const Status& st) {
+    if (taps.valid()) (void)taps.get();  // nothing may still be making taps when Teardown runs
     Status out(st.code(), st.message() + " (a VM from the pool; guest console: " + ConsoleTail(b.console()) + ")");
     Teardown(b, false);
     return out;
@@ -73,25 +91,29 @@ Status LibvirtDriver::ClaimVm(Box& b, PoolMember& m, uint64_t gen, Clock::time_p
   }
   double t_disks = Since(t0);
   up->steps["claim_disks_s"] = t_disks;
-  for (const auto& nic : s.nics) {
-    NicConfig n = NicFor(nic);
-    Status st = ValidateNic(n);
-    if (st.ok()) st = PrepareTap(nic);
-    if (st.ok()) st = hv_->AttachDevice(m.name, BuildInterfaceXml(n));
-    if (st.ok()) st = JoinNetwork(nic);
+  if (Status st = taps.get(); !st.ok()) return fail(st);
+  for (size_t i = 0; i < s.nics.size(); ++i) {
+    Status st = hv_->AttachDevice(m.name, BuildInterfaceXml(nics[i]));
+    if (st.ok()) st = JoinNetwork(s.nics[i]);
     if (!st.ok()) return fail(st);
   }
+  // The guest configures them (ConfigureClaimedNics) once its PCIe hot-plug has found them,
+  // after the container is created: that waits for the disks meanwhile.
   double t_nics = Since(t0);
   up->steps["claim_nics_plugged_s"] = t_nics;
-  // The guest sees hot-plugged NICs once its PCIe hot-plug is done.
-  while (!s.nics.empty()) {
-    Status st = ConfigureGuestNics(*m.agent, s.nics, true, Left(deadline));
-    if (st.ok()) break;
-    if (st.code() != Code::kNotFound || Clock::now() > deadline) return fail(st);
+  Logger("libvirt")->debug("sandbox {}: claimed pool VM {} in {:.3f} s (identity {:.3f} s, disks {:.3f} s, NICs plugged {:.3f} s)", b.uuid, m.uuid, Since(t0), up->ready_s, t_disks, t_nics);
+  return Status::Ok();
+}
+
+// The claimed VM's guest sees hot-plugged NICs once its PCIe hot-plug is done: until then the
+// agent answers NotFound, and this asks again.
+Status LibvirtDriver::ConfigureClaimedNics(agent::AgentClient& a, const std::vector<SandboxNic>& nics,
+                                           Clock::time_point deadline) {
+  while (!nics.empty()) {
+    Status st = ConfigureGuestNics(a, nics, true, Left(deadline));
+    if (st.ok() || st.code() != Code::kNotFound || Clock::now() > deadline) return st;
     std::this_thread::sleep_for(milliseconds(5));
   }
-  up->steps["claim_nics_configured_s"] = Since(t0);
-  Logger("libvirt")->debug("sandbox {}: claimed pool VM {} in {:.3f} s (identity {:.3f} s, disks {:.3f} s, NICs plugged {:.3f} s)", b.uuid, m.uuid, Since(t0), up->ready_s, t_disks, t_nics);
   return Status::Ok();
 }
 

@@ -140,6 +140,10 @@ class LibvirtDriver : public SandboxDriver {
   // Configures `nics` in the guest (the first one's gateway as default route when `route`).
   Status ConfigureGuestNics(agent::AgentClient& a, const std::vector<SandboxNic>& nics, bool route,
                             std::chrono::milliseconds timeout);
+  // The same for a VM claimed from the pool, whose NICs were just hot-plugged: asks again while
+  // the guest has not found them yet (NotFound), up to `deadline`.
+  Status ConfigureClaimedNics(agent::AgentClient& a, const std::vector<SandboxNic>& nics,
+                              std::chrono::steady_clock::time_point deadline);
   // Applies `change` to the box's record under its field mutex, then writes the record to
   // sandbox.json. Callers hold the box's op mutex (so saves happen in order); readers of the
   // record hold either mutex.

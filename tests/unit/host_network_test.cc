@@ -105,6 +105,9 @@ TEST_F(HostNetworkTest, TapMovesOntoTheBridgeAndIsDeleted) {
   ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_NE(Exec({"ip", "link", "show", tap}), 0);  // gone from the host namespace
   EXPECT_NE(Out({"ip", "-n", n, "link", "show", "master", "br0"}).find(tap), std::string::npos);
+  ASSERT_TRUE(net_.AttachToNetwork(tap, n).ok());  // again (a retry): already there
+  EXPECT_NE(Out({"ip", "-n", n, "link", "show", "up", "master", "br0"}).find(tap), std::string::npos);
+  EXPECT_FALSE(net_.AttachToNetwork("zvtnosuchlink", n).ok());
   ASSERT_TRUE(net_.DeleteLink(tap, n).ok());
   EXPECT_NE(Exec({"ip", "-n", n, "link", "show", tap}), 0);
   ASSERT_TRUE(net_.RemoveNetwork(n).ok());
