@@ -55,10 +55,11 @@ void WriteInterface(XmlWriter& w, const NicConfig& n) {
     w.Empty("source", {{"bridge", n.bridge}});
     w.Open("virtualport", {{"type", "openvswitch"}}).Empty("parameters", {{"interfaceid", n.port_id}}).Close();
     w.Empty("target", {{"dev", n.dev}});
-  } else {
+  } else if (n.kind == NicConfig::Kind::kTap) {
     w.Empty("target", {{"dev", n.dev}, {"managed", "no"}});
   }
   w.Empty("model", {{"type", "virtio"}});
+  if (n.kind == NicConfig::Kind::kIsolated) w.Empty("link", {{"state", "down"}});
   if (n.mtu > 0) w.Empty("mtu", {{"size", std::to_string(n.mtu)}});
   w.Close();
 }
@@ -67,7 +68,7 @@ void WriteInterface(XmlWriter& w, const NicConfig& n) {
 
 Status ValidateNic(const NicConfig& n) {
   if (!ValidMac(n.mac)) return Status::Invalid("Invalid MAC address " + n.mac + ".", "InvalidValue");
-  if (!ValidIfName(n.dev)) return Status::Invalid("Invalid tap device name " + n.dev + ".", "InvalidValue");
+  if (n.kind != NicConfig::Kind::kIsolated && !ValidIfName(n.dev)) return Status::Invalid("Invalid tap device name " + n.dev + ".", "InvalidValue");
   if (n.mtu < 0 || n.mtu > 65535) return Status::Invalid("Invalid MTU " + std::to_string(n.mtu) + ".", "InvalidValue");
   if (n.kind == NicConfig::Kind::kOpenvswitch) {
     if (!ValidIfName(n.bridge)) return Status::Invalid("Invalid bridge name " + n.bridge + ".", "InvalidValue");

@@ -29,7 +29,9 @@ struct DiskConfig {
 // Nova's libvirt driver plugs an OVS port: libvirt adds the tap to `bridge` (br-int) with
 // external-ids:iface-id = `port_id`, where the Neutron OVS agent finds and wires it.
 struct NicConfig {
-  enum class Kind { kTap, kOpenvswitch };
+  // kTap: zunvmd's tap `dev`; kOpenvswitch: a Neutron port; kIsolated: a tap libvirt makes
+  // (no `dev`) with the link down, so nothing the guest sends reaches the host (pool warm-up).
+  enum class Kind { kTap, kOpenvswitch, kIsolated };
   Kind kind = Kind::kTap;
   std::string mac;      // 52:54:00:aa:bb:cc (any unicast MAC)
   std::string dev;      // host tap name, <= 15 characters

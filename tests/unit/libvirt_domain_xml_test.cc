@@ -153,6 +153,16 @@ TEST(DomainXml, NeutronPortPlugsIntoOpenvswitchLikeNova) {
             "</virtualport><target dev='tap3f2a9c1e-0b'/><model type='virtio'/><mtu size='1450'/></interface>");
 }
 
+TEST(DomainXml, IsolatedNicHasNoHostTapAndItsLinkDown) {
+  NicConfig n{NicConfig::Kind::kIsolated, "02:00:00:7a:77:01", "", "", "", 0};
+  ASSERT_TRUE(ValidateNic(n).ok());
+  EXPECT_EQ(BuildInterfaceXml(n),
+            "<interface type='ethernet'><mac address='02:00:00:7a:77:01'/><model type='virtio'/>"
+            "<link state='down'/></interface>");
+  n.mac = "01:00:00:7a:77:01";  // multicast
+  EXPECT_FALSE(ValidateNic(n).ok());
+}
+
 // libvirt's own schema (virt-xml-validate, from libvirt-clients) accepts the whole definition
 // with both kinds of NIC.
 TEST(DomainXml, ValidatesAgainstLibvirtsSchema) {
