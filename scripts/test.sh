@@ -7,14 +7,14 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/setup.sh" --no-build
 "$root/scripts/build.sh" --asan
-# The guest image (static agent from the release build) and libvirtd for the VM tests.
-"$root/guest/build-image.sh" "$root/build/zunvm-agent" "$root/build/guest"
-"$root/guest/build-test-rootfs.sh" "$root/build/guest/test-rootfs.ext4"
-# The minimal guest kernel (cached by its config outside the checkout: ~5 min the first time)
-# and an image with it, which the *_minimal VM tests boot.
+# The guest image (static agent from the release build; the minimal kernel, cached by its
+# config outside the checkout: ~5 min the first time), the fallback image with Debian's kernel
+# that the *_debian VM tests boot, and libvirtd for the VM tests.
 "$root/guest/build-kernel.sh" "$root/build/guest-kernel"
-ZUNVM_GUEST_KERNEL="$root/build/guest-kernel" "$root/guest/build-image.sh" "$root/build/zunvm-agent" "$root/build/guest-minimal"
-"$root/guest/build-test-rootfs.sh" "$root/build/guest-minimal/test-rootfs.ext4"
+ZUNVM_GUEST_KERNEL="$root/build/guest-kernel" "$root/guest/build-image.sh" "$root/build/zunvm-agent" "$root/build/guest"
+"$root/guest/build-test-rootfs.sh" "$root/build/guest/test-rootfs.ext4"
+"$root/guest/build-image.sh" "$root/build/zunvm-agent" "$root/build/guest-debian"
+"$root/guest/build-test-rootfs.sh" "$root/build/guest-debian/test-rootfs.ext4"
 "$root/guest/start-libvirt.sh"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
