@@ -8,7 +8,7 @@ this machine (domain type qemu = TCG).
    Then 3 idle cold sandboxes (`sleep 3600`): qemu PSS and private memory.
 2. Warm: zunvmd with [pool] size = 2. Before each create both pool VMs are ready (their
    directories say `ready`); the same create, timed the same way, with the claim's steps from
-   sandbox.json (identity, disks hot-plugged, NICs plugged and configured, container created).
+   sandbox.json (identity, disks hot-plugged, NICs plugged, container created, NICs configured).
 3. Memory: --idle sandboxes (`sleep 3600`) from the pool, idle 5 s, then per qemu PSS (its
    private pages + its share of the template's pages), private and shared memory, and the
    template's size on tmpfs.
@@ -16,7 +16,8 @@ this machine (domain type qemu = TCG).
    `exec echo ok` (timed), and the host memory they take (sum of qemu PSS, MemAvailable drop).
 
 Prints a table, writes build/bench-pool/results.json. Asserts nothing about speed.
-Needs root, libvirtd (guest/start-libvirt.sh), build/zunvmd, build/guest and busybox.
+Needs root, libvirtd (guest/start-libvirt.sh), build/zunvmd, build/guest (the minimal kernel;
+--guest-dir build/guest-debian for Debian's) and busybox.
 """
 import argparse
 import glob
@@ -210,8 +211,8 @@ def main():
             r = d.run_echo()
             if i:
                 warm.append(r)
-        steps = ["claim_identity_s", "claim_disks_s", "claim_nics_plugged_s", "claim_nics_configured_s",
-                 "container_created_s"]
+        steps = ["claim_identity_s", "claim_disks_s", "claim_nics_plugged_s", "claim_container_created_s", "claim_nics_configured_s",
+                 "container_started_s"]
         results["warm"] = {"runs": warm}
         log(f"warm create-and-run: median {med([r['total_s'] for r in warm]):.3f} s "
             f"({', '.join('%.3f' % r['total_s'] for r in warm)}); ratio warm/cold "
@@ -227,8 +228,10 @@ def main():
             uuids.append(d.run_sleeper())
         time.sleep(5)  # idle, as above
         idle_mem = [memory(d.qemu_pid(u)) for u in uuids]
-        template = sum(os.path.getsize(p) for p in glob.glob("/dev/shm/zunvm/*/*/ram")) / 2**20
-        tmpl_used = subprocess.run(["du", "-sm", "/dev/shm/zunvm"], capture_output=True, text=True).stdout.split()[0]
+        with open(os.path.join(state, "instance-id")) as f:
+            tmpl_dir = "/dev/shm/zunvm/" + f.read().strip()  # this zunvmd's templates only
+        template = sum(os.path.getsize(p) for p in glob.glob(tmpl_dir + "/*/ram")) / 2**20
+        tmpl_used = subprocess.run(["du", "-sm", tmpl_dir], capture_output=True, text=True).stdout.split()[0]
         results["idle"] = {"memory": idle_mem, "template_tmpfs_mib": int(tmpl_used)}
         log(f"{args.idle} idle pool sandboxes: qemu PSS median {med([m['pss'] for m in idle_mem]):.1f} MiB "
             f"(private {med([m['private'] for m in idle_mem]):.1f}, template share {med([m['pss_shmem'] for m in idle_mem]):.1f}); "
@@ -247,7 +250,7 @@ def main():
         all_mem = [memory(d.qemu_pid(u)) for u in uuids]
         results["density"] = {"sandboxes": len(uuids), "exec_s": execs, "pss_total_mib": sum(m["pss"] for m in all_mem),
                               "memavailable_drop_mib": before - mem_available()}
-        log(f"density: {len(uuids)} idle sandboxes, exec max {max(execs):.3f} s, median {med(execs):.3f} s, "
+        log(f"density: {len(uuids)} idle sandboxes, exec max {max(execs, default=float('nan')):.3f} s, median {med(execs):.3f} s, "
             f"{sum(1 for e in execs if e < 1)} under 1 s; qemu PSS total {results['density']['pss_total_mib']:.0f} MiB, "
             f"MemAvailable dropped {results['density']['memavailable_drop_mib']:.0f} MiB (with the pool's 2 ready VMs)")
         d.delete_all()

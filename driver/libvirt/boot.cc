@@ -28,6 +28,7 @@ Status LibvirtDriver::Boot(Box& b) {
     b.lost_reason.clear();
   }
   auto t0 = Clock::now();
+  b.booted_at = t0;
   auto deadline = t0 + opts_.boot_timeout;
   if (s.argv.empty()) return Status::Invalid("the container has no command (the image gives none either)");
   if (b.socket().size() >= 108) return Status::Invalid("state_dir is too long for a unix socket path: " + b.socket());

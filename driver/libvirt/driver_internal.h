@@ -147,6 +147,7 @@ struct LibvirtDriver::Box {
   std::map<std::string, std::shared_ptr<ExecSink>> execs;
   uint64_t cpu_usec = 0;
   Clock::time_point cpu_at{};
+  Clock::time_point booted_at{};  // when the last Boot began (set and read under op)
 
   // The VM's domain: zunvm-<uuid>, or the pool member it claimed (rec.domain, set under op).
   std::string name() {

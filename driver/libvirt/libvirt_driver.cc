@@ -217,9 +217,14 @@ Status LibvirtDriver::Start(const std::string& uuid) {
     (void)Record(box, [](SandboxRecord& rec) { rec.state = RecordState::kStopped; });
     return r.error();
   }
-  return Record(box, [](SandboxRecord& rec) {
+  // The boot's steps end with the container's start (seconds since the boot began).
+  double started_s = std::chrono::duration<double>(Clock::now() - box.booted_at).count();
+  return Record(box, [&](SandboxRecord& rec) {
     rec.state = RecordState::kRunning;
     rec.exit_code.reset();
+    if (box.booted_at != Clock::time_point{} && rec.boot.is_object() && !rec.boot.contains("container_started_s")) {
+      rec.boot["container_started_s"] = started_s;
+    }
   });
 }
 

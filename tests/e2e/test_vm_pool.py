@@ -93,6 +93,11 @@ class PoolTest(VmApi, unittest.TestCase):
         for u in (u1, u2):
             rec = self.sandbox(u)
             self.assertTrue(rec["boot"]["pool"], rec["boot"])
+            # The claim's steps, in order, up to the container's start (bench/pool_bench.py).
+            steps = [rec["boot"][k] for k in ("claim_identity_s", "claim_disks_s", "claim_nics_plugged_s",
+                                              "claim_container_created_s", "claim_nics_configured_s",
+                                              "container_started_s")]
+            self.assertEqual(steps, sorted(steps), rec["boot"])
             self.assertTrue(rec["domain"].startswith("zunvm-pool-"), rec)
             self.assertIn("<container>%s</container>" % u, our_domains(self.instance)[rec["domain"]])
             xml = subprocess.run(VIRSH + ["dumpxml", rec["domain"]], capture_output=True, text=True).stdout
