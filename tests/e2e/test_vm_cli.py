@@ -38,6 +38,26 @@ def domains():
     return set(out.stdout.split())
 
 
+def domain_of(uuid):
+    """The running domain of container `uuid`: zunvm-<uuid> when booted for it, or the pool VM
+    it claimed (whose metadata names it); None when it has none."""
+    names = domains()
+    if "zunvm-" + uuid in names:
+        return "zunvm-" + uuid
+    for n in sorted(names):
+        if n.startswith("zunvm-pool-"):
+            meta = subprocess.run(VIRSH + ["metadata", n, "https://zunvm.org/xmlns/sandbox/1"],
+                                  capture_output=True, text=True, timeout=60).stdout
+            if "<container>%s</container>" % uuid in meta:
+                return n
+    return None
+
+
+def qemu_pid(uuid):
+    with open("/run/libvirt/qemu/%s.pid" % domain_of(uuid)) as f:
+        return int(f.read().strip())
+
+
 class VmCliTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -101,7 +121,7 @@ class VmCliTest(unittest.TestCase):
         return self.osc("logs", name).stdout
 
     def assert_no_trace(self, uuid):
-        self.assertNotIn("zunvm-" + uuid, domains())
+        self.assertIsNone(domain_of(uuid))
         self.assertFalse(os.path.exists(os.path.join(self.state, "sandboxes", uuid)))
         self.assertFalse(os.path.exists(os.path.join(self.state, "images", "containers", uuid + ".ext4")))
 
@@ -113,7 +133,7 @@ class VmCliTest(unittest.TestCase):
         self.assertIn("Exited(0)", done["status_detail"])
         self.assertIn("hello from a VM", self.logs("hello"))
         # The VM is gone once the process exited; the logs stay on the host.
-        self.assertNotIn("zunvm-" + c["uuid"], domains())
+        self.assertIsNone(domain_of(c["uuid"]))
         code, text = self.api("GET", "/v1/containers/hello/logs?timestamps=true")
         self.assertEqual(code, 200)
         self.assertRegex(text, r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z hello from a VM")
@@ -133,10 +153,9 @@ class VmCliTest(unittest.TestCase):
         c = self.osc("run", "--name", "web", "busybox", "sh", "-c", script, fmt_json=True)
         uuid = c["uuid"]
         self.wait_status("web", "Running")
-        self.assertIn("zunvm-" + uuid, domains())
+        self.assertIsNotNone(domain_of(uuid))
         # qemu runs unprivileged, under libvirt's seccomp sandbox.
-        with open("/run/libvirt/qemu/zunvm-%s.pid" % uuid) as f:
-            qemu = int(f.read().strip())
+        qemu = qemu_pid(uuid)
         with open("/proc/%d/status" % qemu) as f:
             uid = [line.split()[1] for line in f if line.startswith("Uid:")][0]
         self.assertNotEqual(uid, "0")
@@ -200,7 +219,7 @@ class VmCliTest(unittest.TestCase):
                 return int(t.extractfile("tick").read())
         self.osc("pause", "web")
         self.wait_status("web", "Paused", 60)
-        state = subprocess.run(VIRSH + ["domstate", "zunvm-" + uuid], capture_output=True, text=True).stdout
+        state = subprocess.run(VIRSH + ["domstate", domain_of(uuid)], capture_output=True, text=True).stdout
         self.assertIn("running", state)
         frozen_at = tick()
         time.sleep(1.5)  # an unfrozen loop ticks 5 times per second: a window to see none
@@ -219,7 +238,7 @@ class VmCliTest(unittest.TestCase):
         self.osc("stop", "web")
         stopped = self.wait_status("web", "Stopped", 60)
         self.assertIn("Exited(143)", stopped["status_detail"])
-        self.assertNotIn("zunvm-" + uuid, domains())
+        self.assertIsNone(domain_of(uuid))
         self.assertIn("got-term", self.logs("web"))
         # Files of a stopped container: a VM is booted just for the copy.
         with tempfile.TemporaryDirectory() as tmp:
@@ -227,7 +246,7 @@ class VmCliTest(unittest.TestCase):
             with open(os.path.join(tmp, "marker")) as f:
                 self.assertEqual(f.read(), "kept-across-stop\n")
         self.assertEqual(self.show("web")["status"], "Stopped")
-        self.assertNotIn("zunvm-" + uuid, domains())
+        self.assertIsNone(domain_of(uuid))
         self.osc("start", "web")
         self.wait_status("web", "Running")
         self.assertEqual(self.osc("exec", "web", "cat", "/root/marker").stdout.strip(), "kept-across-stop")
@@ -264,7 +283,7 @@ class VmCliTest(unittest.TestCase):
         # default [libvirt] cpu_overhead (0.2 + 0.5 cpus).
         self.osc("set", "--cpu", "0.2", "web")
         self.assertEqual(self.show("web")["status_reason"], "cpu/memory updated live")
-        sched = subprocess.run(VIRSH + ["schedinfo", "zunvm-" + uuid], capture_output=True, text=True).stdout
+        sched = subprocess.run(VIRSH + ["schedinfo", domain_of(uuid)], capture_output=True, text=True).stdout
         self.assertRegex(sched, r"vcpu_quota\s*:\s*70000")
 
         # Rebuild: a fresh sandbox from the image; the old files are gone.
@@ -302,7 +321,7 @@ class VmCliTest(unittest.TestCase):
 
         # zunvmd dies hard; the VM keeps running and is adopted by the next zunvmd.
         self.daemon.stop(signal.SIGKILL)
-        self.assertIn("zunvm-" + uuid, domains())
+        self.assertIsNotNone(domain_of(uuid))
         self.daemon.start(timeout=60)
         self.assertEqual(self.show("survivor")["status"], "Running")
         self.assertEqual(self.osc("exec", "survivor", "uname", "-r").stdout.strip(), guest_kernel())
@@ -326,8 +345,7 @@ class VmCliTest(unittest.TestCase):
         wait_for(lambda: self.logs("survivor").count("tick") > paused_ticks + 2, 60, "ticks after unpause")
 
         # Its qemu dies: the container leaves Running with a reason, within seconds.
-        with open("/run/libvirt/qemu/zunvm-%s.pid" % uuid) as f:
-            os.kill(int(f.read().strip()), signal.SIGKILL)
+        os.kill(qemu_pid(uuid), signal.SIGKILL)
         t0 = time.monotonic()
         gone = wait_for(lambda: self.show("survivor")["status"] != "Running" and self.show("survivor"), 30,
                         "survivor leaves Running")
@@ -339,15 +357,16 @@ class VmCliTest(unittest.TestCase):
         self.assert_no_trace(uuid)
 
     def test_5_zunvmd_sigkill_during_create_leaks_nothing(self):
-        c = self.osc("run", "--name", "halfway", "busybox", "sleep", "1000", fmt_json=True)
+        # More memory than the pool's shape: a cold boot, even in the *_pool variant.
+        c = self.osc("run", "--name", "halfway", "--memory", "768", "busybox", "sleep", "1000", fmt_json=True)
         uuid = c["uuid"]
         # Killed while the VM boots: the domain exists, the container is not created yet.
-        wait_for(lambda: "zunvm-" + uuid in domains(), BOOT, "the domain to appear")
+        wait_for(lambda: domain_of(uuid), BOOT, "the domain to appear")
         self.daemon.stop(signal.SIGKILL)
         self.daemon.start(timeout=60)
         failed = self.wait_status("halfway", "Error", 60)
         self.assertIn("restarted", failed["status_reason"])
-        self.assertNotIn("zunvm-" + uuid, domains())
+        self.assertIsNone(domain_of(uuid))
         self.osc("delete", "halfway")
         wait_for(lambda: self.show("halfway")["status"] == "gone(404)", 60, "halfway deleted")
         self.assert_no_trace(uuid)
@@ -383,7 +402,7 @@ class VmCliTest(unittest.TestCase):
         db = os.path.join(self.state, "zunvm.sqlite")
         subprocess.run(["sqlite3", db, "DELETE FROM containers WHERE uuid='%s'" % uuid], check=True)
         self.daemon.start(timeout=60)
-        wait_for(lambda: "zunvm-" + uuid not in domains(), 60, "the orphan domain destroyed")
+        wait_for(lambda: domain_of(uuid) is None, 60, "the orphan domain destroyed")
         wait_for(lambda: not os.path.exists(os.path.join(self.state, "sandboxes", uuid)), 60,
                  "the orphan sandbox dir removed")
 
@@ -405,7 +424,7 @@ class VmCliTest(unittest.TestCase):
         self.assertEqual(self.osc("exec", "steady", "echo", "no-libvirt-needed").stdout.strip(),
                          "no-libvirt-needed")
         subprocess.run([os.path.join(ROOT, "guest", "start-libvirt.sh")], check=True, timeout=120)
-        self.assertIn("zunvm-" + uuid, domains())
+        self.assertIsNotNone(domain_of(uuid))
 
         def pauses():
             p = self.osc("pause", "steady", check=False)
@@ -414,8 +433,7 @@ class VmCliTest(unittest.TestCase):
         self.wait_status("steady", "Paused", 60)
         self.osc("unpause", "steady")
         self.wait_status("steady", "Running", 60)
-        with open("/run/libvirt/qemu/zunvm-%s.pid" % uuid) as f:
-            os.kill(int(f.read().strip()), signal.SIGKILL)
+        os.kill(qemu_pid(uuid), signal.SIGKILL)
         gone = wait_for(lambda: self.show("steady")["status"] == "Error" and self.show("steady"), 30,
                         "steady leaves Running")
         self.assertIn("stopped unexpectedly", gone["status_reason"])

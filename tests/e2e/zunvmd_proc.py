@@ -50,6 +50,9 @@ class Zunvmd:
         args = [binary(self.driver), "--state-dir", self.state_dir, "--port", "0", "--driver", self.driver]
         if self.driver == "libvirt":
             args += ["--virt-type", os.environ.get("ZUNVM_VIRT_TYPE", "qemu")]
+            # The *_pool variants of the VM suites (CMakeLists.txt): creates take warm VMs.
+            if os.environ.get("ZUNVM_E2E_POOL_SIZE"):
+                args += ["--pool-size", os.environ["ZUNVM_E2E_POOL_SIZE"]]
         args += self.extra_args
         if self.config_text is not None:
             conf = os.path.join(self.state_dir, "zunvm.conf")
