@@ -77,6 +77,7 @@ int ChildMain(void* raw) {
   ::dup2(a->fds.in >= 0 ? a->fds.in : a->devnull, 0);
   ::dup2(a->fds.out, 1);
   ::dup2(a->fds.err >= 0 ? a->fds.err : a->fds.out, 2);
+  if (!s.devpts.empty() && ::ioctl(1, TIOCSCTTY, 0) != 0) ChildFail(a->err_fd, "make the pty the controlling tty");
   const ContainerSecurity& sec = s.security;
   auto check = [&](const Status& st) {
     if (st.ok()) return;
@@ -92,7 +93,7 @@ int ChildMain(void* raw) {
   }
   unsigned long sys_flags = (sec.privileged ? 0 : MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC;
   if (::mount("sysfs", (r + "/sys").c_str(), "sysfs", sys_flags, nullptr) != 0) ChildFail(a->err_fd, "mount /sys");
-  check(SetUpDev(r, sec));
+  check(SetUpDev(r, sec, s.devpts));
   check(ApplyPathRules(r, sec));
   if (!s.hosts.empty() && !WriteFile(r + "/etc/hosts", s.hosts)) ChildFail(a->err_fd, "write /etc/hosts");
   if (!s.resolv_conf.empty() && !WriteFile(r + "/etc/resolv.conf", s.resolv_conf)) {

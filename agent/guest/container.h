@@ -43,6 +43,10 @@ struct ContainerSpec {
   ContainerSecurity security;
   // The compiled seccomp filter (the agent's, built once); required when security.seccomp.
   const std::vector<sock_filter>* seccomp = nullptr;
+  // A tty container: the devpts instance the agent made its pty in (the init's stdio is that
+  // pty's slave). It becomes the container's /dev/pts and the pty its controlling terminal, as
+  // with `docker run -t`. Empty: the container gets a new devpts instance.
+  std::string devpts;
 };
 
 // The container of a create_container request rooted in `rootfs` (its directory, or where its

@@ -128,7 +128,7 @@ Status ApplyRootRules(const std::string& root, const ContainerSecurity& sec) {
   return Status::Ok();
 }
 
-Status SetUpDev(const std::string& root, const ContainerSecurity& sec) {
+Status SetUpDev(const std::string& root, const ContainerSecurity& sec, const std::string& devpts) {
   const std::string dev = root + "/dev";
   unsigned long flags = MS_NOSUID | (sec.standard_devices_only ? MS_NODEV : 0);
   if (::mount("tmpfs", dev.c_str(), "tmpfs", flags, "mode=755") != 0) return Errno("mount /dev");
@@ -155,8 +155,9 @@ Status SetUpDev(const std::string& root, const ContainerSecurity& sec) {
     }
   }
   ::mkdir((dev + "/pts").c_str(), 0755);
-  if (::mount("devpts", (dev + "/pts").c_str(), "devpts", MS_NOSUID | MS_NOEXEC,
-              "newinstance,ptmxmode=0666,mode=0620") != 0) {
+  if (!devpts.empty()) {
+    if (::mount(devpts.c_str(), (dev + "/pts").c_str(), nullptr, MS_BIND, nullptr) != 0) return Errno("bind /dev/pts");
+  } else if (::mount("devpts", (dev + "/pts").c_str(), "devpts", MS_NOSUID | MS_NOEXEC, kDevptsOptions) != 0) {
     return Errno("mount /dev/pts");
   }
   (void)!::symlink("pts/ptmx", (dev + "/ptmx").c_str());

@@ -48,7 +48,10 @@ Status ApplyRootRules(const std::string& root, const ContainerSecurity& sec);
 // The container's /dev under `root`: a tmpfs (nodev, standard devices only) with null, zero,
 // full, random, urandom and tty bound from the guest's /dev (privileged: every device node of
 // the guest's /dev), a new devpts instance with ptmx, /dev/shm, and the fd symlinks.
-Status SetUpDev(const std::string& root, const ContainerSecurity& sec);
+// A container's own devpts instance: its ptys only, /dev/pts/ptmx usable by everyone.
+inline constexpr const char kDevptsOptions[] = "newinstance,ptmxmode=0666,mode=0620";
+
+Status SetUpDev(const std::string& root, const ContainerSecurity& sec, const std::string& devpts = "");
 // Under `root` (the container's root before pivot_root, with /proc and /sys mounted):
 // masked paths hidden, read-only paths remounted, and the guest's virtio ports hidden from
 // /sys. Paths that do not exist are skipped.

@@ -2,12 +2,18 @@
 #include "agent/guest/server.h"
 
 #include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <sstream>
 
 #include "agent/guest/disks.h"
 #include "agent/guest/seccomp_profile.h"
+#include "agent/guest/security.h"
 
 namespace zunvm::agent {
 
@@ -60,13 +66,36 @@ Result<op::CreateContainer::Response> AgentServer::CreateContainer(const op::Cre
     }
     spec->seccomp = *prog;
   }
+  // A tty container's pty comes from the devpts instance that becomes its /dev/pts, so the
+  // init finds its terminal there (`tty`, /dev/tty). The agent's mount of it goes once the
+  // child has its own (the mount namespace it was cloned with keeps the instance).
+  std::string ptmx;
+  if (r.tty) {
+    spec->devpts = "/run/zunvm/pts/" + r.id;
+    for (const char* d : {"/run/zunvm", "/run/zunvm/pts"}) ::mkdir(d, 0700);
+    Status st = Status::Ok();
+    if (::mkdir(spec->devpts.c_str(), 0700) != 0 && errno != EEXIST) {
+      st = Status::Internal("mkdir " + spec->devpts + ": " + std::strerror(errno));
+    } else if (::mount("devpts", spec->devpts.c_str(), "devpts", MS_NOSUID | MS_NOEXEC, kDevptsOptions) != 0) {
+      st = Status::Internal("mount the container's devpts: " + std::string(std::strerror(errno)));
+    }
+    if (!st.ok()) {
+      unmount();
+      return Err(st);
+    }
+    ptmx = spec->devpts + "/ptmx";
+  }
   int start_fd = -1;
   auto pid = Launch(spec->id, r.tty, r.stdin, [&](const StdioFds& fds) -> Result<pid_t> {
     auto created = CreateContainerProcess(*spec, fds);
     if (!created) return Err(created.error());
     start_fd = created->second;
     return created->first;
-  });
+  }, ptmx);
+  if (!spec->devpts.empty()) {
+    (void)::umount2(spec->devpts.c_str(), MNT_DETACH);
+    (void)::rmdir(spec->devpts.c_str());
+  }
   if (!pid) {
     unmount();
     return Err(pid.error());

@@ -210,6 +210,29 @@ TEST_F(VmAgentTest, TtyExecWithResize) {
   EXPECT_NE(out.find("40 100"), std::string::npos) << out;
 }
 
+// A container made with a tty (`docker run -t`): its init's pty is in the container's own
+// /dev/pts and is its controlling terminal (`tty` names it, /dev/tty opens), and a resize
+// reaches it. It runs in box's root directory (no disks of its own).
+TEST_F(VmAgentTest, TtyContainerHasItsControllingTerminal) {
+  auto c = CallJson(*client_, "create_container",
+                    {{"id", "ttybox"},
+                     {"rootfs", "/run/zunvm/containers/box/rootfs"},
+                     {"argv", {"sh", "-c", "tty; echo through-dev-tty > /dev/tty; stty size"}},
+                     {"env", {"PATH=/bin"}},
+                     {"hostname", "ttybox"},
+                     {"tty", true}},
+                    seconds(60));
+  ASSERT_TRUE(c) << c.error().ToString();
+  ASSERT_TRUE(CallJson(*client_, "resize_tty", {{"exec_id", "ttybox"}, {"width", 120}, {"height", 30}}, seconds(30)));
+  ASSERT_TRUE(CallJson(*client_, "start_container", {{"id", "ttybox"}}, seconds(30)));
+  EXPECT_EQ(events_.WaitExit("ttybox", seconds(60)), 0);
+  std::string out = events_.Out("ttybox");
+  EXPECT_NE(out.find("/dev/pts/0"), std::string::npos) << out;
+  EXPECT_EQ(out.find("not a tty"), std::string::npos) << out;
+  EXPECT_NE(out.find("through-dev-tty"), std::string::npos) << out;
+  EXPECT_NE(out.find("30 120"), std::string::npos) << out;
+}
+
 TEST_F(VmAgentTest, FiveMegabytesArriveIntact) {
   ASSERT_EQ(ExecIn("big", {"sh", "-c", "head -c 5242880 /dev/urandom > /tmp/big; cat /tmp/big; sha256sum /tmp/big >&2"}), 0);
   std::string out = events_.Out("big");
