@@ -141,6 +141,18 @@ class VmCliTest(unittest.TestCase):
         wait_for(lambda: self.show("hello")["status"] == "gone(404)", 60, "hello deleted")
         self.assert_no_trace(c["uuid"])
 
+        # A tty container (`docker run -t`): its init's terminal is its own /dev/pts/0, and it is
+        # the controlling one (/dev/tty opens); the output is logged as stdout.
+        code, c = self.api("POST", "/v1/containers?run=true", {
+            "name": "ttyc", "image": "busybox", "tty": True,
+            "command": ["sh", "-c", "tty; echo via-dev-tty > /dev/tty"]})
+        self.assertEqual(code, 202, c)
+        self.wait_status("ttyc", "Stopped")
+        out = self.logs("ttyc")
+        self.assertIn("/dev/pts/0", out)
+        self.assertIn("via-dev-tty", out)
+        self.osc("delete", "ttyc")
+
         # auto_remove: gone with its VM, disk and logs once the process exits.
         c = self.osc("run", "--name", "ephemeral", "--auto-remove", "busybox", "true", fmt_json=True)
         wait_for(lambda: self.show("ephemeral")["status"] == "gone(404)", BOOT, "ephemeral removed")
