@@ -49,8 +49,8 @@ Status LibvirtDriver::ClaimVm(Box& b, PoolMember& m, uint64_t gen, Clock::time_p
     (void)hv_->Destroy(m.name);
     return st;
   }
-  std::future<Status> taps = std::async(std::launch::async, [this, &s]() -> Status {
-    for (const auto& nic : s.nics) ZUNVM_RETURN_IF_ERROR(PrepareTap(nic));
+  std::future<Status> taps = std::async(std::launch::async, [this, wanted = s.nics]() -> Status {
+    for (const auto& nic : wanted) ZUNVM_RETURN_IF_ERROR(PrepareTap(nic));
     return Status::Ok();
   });
   b.set_name(m.name);
