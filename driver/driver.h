@@ -103,6 +103,18 @@ struct OutputMark {
   uint64_t seq = 0;
 };
 
+// The live end of one process's streams, for an interactive console (attach, exec -it): its
+// output as it comes (stdout and stderr together; a tty has one stream), then OnClosed once,
+// when the process exited (its code) or its sandbox stopped or went away (nullopt); nothing
+// after it. Called on a driver thread, in order; must not block or call into the driver.
+// Output reaches a sink at most once per chunk the guest produced while it was registered.
+class ProcessSink {
+ public:
+  virtual ~ProcessSink() = default;
+  virtual void OnOutput(const std::string& data) = 0;
+  virtual void OnClosed(std::optional<int> exit_code) = 0;
+};
+
 // Receives asynchronous events. Implemented by the service layer.
 class DriverEvents {
  public:
@@ -162,6 +174,25 @@ class SandboxDriver {
   virtual Result<ExecResult> Exec(const std::string& uuid, const std::vector<std::string>& argv,
                                   std::chrono::seconds timeout) = 0;
   virtual Status ResizeTty(const std::string& uuid, int width, int height) = 0;
+
+  // Interactive processes (the console). A process is named by the id ExecInteractive returned,
+  // or by "" for the container's main process.
+  // Starts argv in the running container with stdin open and, when `tty`, a pty of
+  // width x height (0: left as the guest makes it) that becomes its controlling terminal. Its
+  // output and end go to `sink` only (not to the container's log). Returns the process id.
+  virtual Result<std::string> ExecInteractive(const std::string& uuid, const std::vector<std::string>& argv,
+                                              bool tty, int width, int height,
+                                              std::shared_ptr<ProcessSink> sink) = 0;
+  // Registers `sink` for the main process's output from now on (the log keeps getting it too)
+  // and its end; returns a handle for Unwatch. Conflict unless the sandbox is running.
+  virtual Result<uint64_t> Watch(const std::string& uuid, std::shared_ptr<ProcessSink> sink) = 0;
+  // Drops a Watch (no OnClosed follows). Unknown handles are ignored.
+  virtual void Unwatch(const std::string& uuid, uint64_t handle) = 0;
+  // Writes to a process's stdin; returns once the guest has written it (so a writer has one
+  // call in flight: the stdin direction's flow control). Conflict when its stdin is not open.
+  virtual Status WriteStdin(const std::string& uuid, const std::string& process, const std::string& data) = 0;
+  virtual Status CloseStdin(const std::string& uuid, const std::string& process) = 0;
+  virtual Status ResizeProcess(const std::string& uuid, const std::string& process, int width, int height) = 0;
   virtual Result<TopResult> Top(const std::string& uuid, const std::string& ps_args) = 0;
   virtual Result<SandboxStats> Stats(const std::string& uuid) = 0;
   // Tar of `path` (file or directory) inside the container root. NotFound if it does not exist.

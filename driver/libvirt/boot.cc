@@ -162,6 +162,10 @@ void LibvirtDriver::Teardown(Box& b, bool graceful) {
     b.vm_up = false;
     b.gen++;
     a = std::move(b.agent);
+  }
+  CloseStreams(b, std::nullopt);
+  {
+    std::lock_guard<std::mutex> lock(b.mu);
     b.execs.clear();
   }
   b.cv.notify_all();

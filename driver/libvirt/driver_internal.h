@@ -36,9 +36,12 @@ using nlohmann::json;
 inline constexpr const char kDefaultPath[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 inline constexpr auto kCallTimeout = seconds(30);
 
+// A process started by Exec (collects its output until it exits) or ExecInteractive (`live`
+// set: its output and end go there instead).
 struct ExecSink {
   std::string out;
   std::optional<int> code;
+  std::shared_ptr<ProcessSink> live;
 };
 
 inline double Since(Clock::time_point t0) {
@@ -65,14 +68,18 @@ inline Status ParseUser(const std::string& user, uint32_t* uid, uint32_t* gid) {
   return Status::Ok();
 }
 
-inline std::vector<std::string> EnvList(const SandboxSpec& s) {
+// The container's environment; `tty` (the container's, or an exec's) adds TERM=xterm unless
+// the spec sets TERM, as Docker does.
+inline std::vector<std::string> EnvList(const SandboxSpec& s, bool tty = false) {
   std::vector<std::string> env;
-  bool path = false;
+  bool path = false, term = false;
   for (const auto& [k, v] : s.env) {
     env.push_back(k + "=" + v);
     path = path || k == "PATH";
+    term = term || k == "TERM";
   }
   if (!path) env.push_back(kDefaultPath);
+  if ((tty || s.tty) && !term) env.push_back("TERM=xterm");
   return env;
 }
 
@@ -145,6 +152,8 @@ struct LibvirtDriver::Box {
   int64_t vm_mem_mib = 0;
   uint64_t acked = 0;
   std::map<std::string, std::shared_ptr<ExecSink>> execs;
+  std::map<uint64_t, std::shared_ptr<ProcessSink>> watchers;  // of the main process (Watch)
+  uint64_t next_watcher = 1;
   uint64_t cpu_usec = 0;
   Clock::time_point cpu_at{};
   Clock::time_point booted_at{};  // when the last Boot began (set and read under op)

@@ -15,25 +15,37 @@ void LibvirtDriver::OnAgentEvent(const std::weak_ptr<Box>& weak, uint64_t gen, a
     auto ev = agent::Get<agent::op::OutputEvent>(m);
     if (!ev) return;  // hostile or broken: dropped
     Stream stream = ev->stream == 2 ? Stream::kStderr : Stream::kStdout;
+    std::vector<std::shared_ptr<ProcessSink>> sinks;
     if (ev->exec_id == b->uuid) {
       {
         std::lock_guard<std::mutex> lock(b->mu);
         if (b->gen != gen) return;
+        for (const auto& [handle, sink] : b->watchers) sinks.push_back(sink);
       }
+      for (const auto& sink : sinks) sink->OnOutput(ev->data);
       // The mark lets the log drop what a replay after a zunvmd restart sends again.
       OutputMark mark{ev->boot, ev->seq};
       if (events_) events_->OnOutput(b->uuid, stream, ev->data, mark);
       return;
     }
-    std::lock_guard<std::mutex> lock(b->mu);
-    auto it = b->execs.find(ev->exec_id);
-    if (it != b->execs.end() && it->second->out.size() < (size_t{16} << 20)) it->second->out += ev->data;
+    {
+      std::lock_guard<std::mutex> lock(b->mu);
+      auto it = b->execs.find(ev->exec_id);
+      if (it == b->execs.end()) return;
+      if (it->second->live) {
+        sinks.push_back(it->second->live);
+      } else if (it->second->out.size() < (size_t{16} << 20)) {
+        it->second->out += ev->data;
+      }
+    }
+    for (const auto& sink : sinks) sink->OnOutput(ev->data);
   } else if (m.op == agent::op::ExitEvent::kName) {
     auto ev = agent::Get<agent::op::ExitEvent>(m);
     if (!ev) return;
     const std::string& exec_id = ev->status.exec_id;
     int code = static_cast<int>(ev->status.exit_code);
     bool ours = false;
+    std::shared_ptr<ProcessSink> live;
     {
       std::lock_guard<std::mutex> lock(b->mu);
       if (b->gen != gen) return;
@@ -42,14 +54,39 @@ void LibvirtDriver::OnAgentEvent(const std::weak_ptr<Box>& weak, uint64_t gen, a
         ours = !b->stopping;
       } else if (auto it = b->execs.find(exec_id); it != b->execs.end()) {
         it->second->code = code;
+        if (it->second->live) {
+          live = std::move(it->second->live);
+          b->execs.erase(it);
+        }
       }
     }
     b->cv.notify_all();
+    if (live) live->OnClosed(code);
+    if (exec_id == b->uuid) CloseStreams(*b, code);
     if (ours) Post([this, b, gen] { HandleMainExit(b, gen); });
   } else if (m.op == agent::op::OomEvent::kName) {
     auto ev = agent::Get<agent::op::OomEvent>(m);
     if (ev) Logger("libvirt")->info("sandbox {}: the container ran out of memory ({} OOM kills)", b->uuid, ev->oom_kills);
   }
+}
+
+void LibvirtDriver::CloseStreams(Box& b, std::optional<int> main_code) {
+  std::vector<std::shared_ptr<ProcessSink>> watchers, execs;
+  {
+    std::lock_guard<std::mutex> lock(b.mu);
+    for (auto& [handle, sink] : b.watchers) watchers.push_back(std::move(sink));
+    b.watchers.clear();
+    for (auto it = b.execs.begin(); it != b.execs.end();) {
+      if (it->second->live) {
+        execs.push_back(std::move(it->second->live));
+        it = b.execs.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (const auto& sink : watchers) sink->OnClosed(main_code);
+  for (const auto& sink : execs) sink->OnClosed(std::nullopt);
 }
 
 // The main process exited on its own (or through Kill): shut the VM down, keep the exit code,
@@ -105,6 +142,7 @@ void LibvirtDriver::CheckLost(const std::shared_ptr<Box>& b, const std::string& 
     a = std::move(b->agent);
   }
   b->cv.notify_all();
+  CloseStreams(*b, std::nullopt);
   (void)hv_->Destroy(b->name());  // the agent may be dead in a live VM
   a.reset();
   Logger("libvirt")->warn("sandbox {} lost: {}", b->uuid, reason);

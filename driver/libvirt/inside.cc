@@ -70,6 +70,109 @@ Status LibvirtDriver::ResizeTty(const std::string& uuid, int width, int height) 
   return r ? Status::Ok() : r.error();
 }
 
+Result<std::string> LibvirtDriver::ExecInteractive(const std::string& uuid, const std::vector<std::string>& argv,
+                                                   bool tty, int width, int height,
+                                                   std::shared_ptr<ProcessSink> sink) {
+  auto b = FindOrNotFound(uuid);
+  if (!b) return Err(b.error());
+  Box& box = **b;
+  auto a = RunningAgent(box);
+  if (!a) return Err(a.error());
+  if (argv.empty()) return Err(Status::Invalid("the command is empty"));
+  std::string id = "console-" + std::to_string(next_exec_++);
+  auto entry = std::make_shared<ExecSink>();
+  entry->live = sink;
+  SandboxSpec spec;
+  {
+    std::lock_guard<std::mutex> lock(box.mu);
+    box.execs[id] = entry;  // before the call: its first output may come before the answer
+    spec = box.rec.spec;
+  }
+  agent::op::Exec::Request req;
+  req.exec_id = id;
+  req.argv = argv;
+  req.env = EnvList(spec, tty);
+  req.container = uuid;
+  req.cwd = spec.workdir.empty() ? "/" : spec.workdir;
+  req.tty = tty;
+  req.stdin = true;
+  auto r = (*a)->Call<agent::op::Exec>(req, kCallTimeout);
+  if (!r) {
+    {
+      std::lock_guard<std::mutex> lock(box.mu);
+      box.execs.erase(id);
+    }
+    if (r.error().code() == Code::kNotFound || r.error().code() == Code::kForbidden) {
+      // As `docker exec -it` reports a program that cannot run: a message and 127/126.
+      sink->OnOutput("exec failed: " + r.error().message() + "\r\n");
+      sink->OnClosed(r.error().code() == Code::kNotFound ? 127 : 126);
+      return id;
+    }
+    return Err(r.error());
+  }
+  if (tty && width > 0 && height > 0) {
+    auto rs = (*a)->Call<agent::op::ResizeTty>({id, width, height}, kCallTimeout);
+    if (!rs) Logger("libvirt")->debug("sandbox {}: resize of {}: {}", uuid, id, rs.error().ToString());
+  }
+  return id;
+}
+
+Result<uint64_t> LibvirtDriver::Watch(const std::string& uuid, std::shared_ptr<ProcessSink> sink) {
+  auto b = FindOrNotFound(uuid);
+  if (!b) return Err(b.error());
+  std::lock_guard<std::mutex> lock((*b)->mu);
+  if (!(*b)->vm_up || (*b)->main_exit) return Err(Status::Conflict("the container is not running"));
+  uint64_t handle = (*b)->next_watcher++;
+  (*b)->watchers[handle] = std::move(sink);
+  return handle;
+}
+
+void LibvirtDriver::Unwatch(const std::string& uuid, uint64_t handle) {
+  auto b = Find(uuid);
+  if (!b) return;
+  std::shared_ptr<ProcessSink> dropped;  // released outside the mutex
+  std::lock_guard<std::mutex> lock(b->mu);
+  auto it = b->watchers.find(handle);
+  if (it == b->watchers.end()) return;
+  dropped = std::move(it->second);
+  b->watchers.erase(it);
+}
+
+Status LibvirtDriver::WriteStdin(const std::string& uuid, const std::string& process, const std::string& data) {
+  auto b = FindOrNotFound(uuid);
+  if (!b) return b.error();
+  auto a = RunningAgent(**b);
+  if (!a) return a.error();
+  const std::string& id = process.empty() ? uuid : process;
+  // One request per chunk that fits a frame comfortably; each waits for the guest's write.
+  constexpr size_t kChunk = 256 << 10;
+  for (size_t off = 0; off < data.size() || (off == 0 && data.empty()); off += kChunk) {
+    auto r = (*a)->Call<agent::op::WriteStdin>({id, data.substr(off, kChunk)}, kCallTimeout);
+    if (!r) return r.error();
+    if (data.empty()) break;
+  }
+  return Status::Ok();
+}
+
+Status LibvirtDriver::CloseStdin(const std::string& uuid, const std::string& process) {
+  auto b = FindOrNotFound(uuid);
+  if (!b) return b.error();
+  auto a = RunningAgent(**b);
+  if (!a) return a.error();
+  auto r = (*a)->Call<agent::op::CloseStdin>({process.empty() ? uuid : process}, kCallTimeout);
+  return r ? Status::Ok() : r.error();
+}
+
+Status LibvirtDriver::ResizeProcess(const std::string& uuid, const std::string& process, int width, int height) {
+  if (process.empty()) return ResizeTty(uuid, width, height);
+  auto b = FindOrNotFound(uuid);
+  if (!b) return b.error();
+  auto a = RunningAgent(**b);
+  if (!a) return a.error();
+  auto r = (*a)->Call<agent::op::ResizeTty>({process, width, height}, kCallTimeout);
+  return r ? Status::Ok() : r.error();
+}
+
 Result<TopResult> LibvirtDriver::Top(const std::string& uuid, const std::string&) {
   auto b = FindOrNotFound(uuid);
   if (!b) return Err(b.error());

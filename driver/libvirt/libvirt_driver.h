@@ -95,6 +95,13 @@ class LibvirtDriver : public SandboxDriver {
   Result<ExecResult> Exec(const std::string& uuid, const std::vector<std::string>& argv,
                           std::chrono::seconds timeout) override;
   Status ResizeTty(const std::string& uuid, int width, int height) override;
+  Result<std::string> ExecInteractive(const std::string& uuid, const std::vector<std::string>& argv, bool tty,
+                                      int width, int height, std::shared_ptr<ProcessSink> sink) override;
+  Result<uint64_t> Watch(const std::string& uuid, std::shared_ptr<ProcessSink> sink) override;
+  void Unwatch(const std::string& uuid, uint64_t handle) override;
+  Status WriteStdin(const std::string& uuid, const std::string& process, const std::string& data) override;
+  Status CloseStdin(const std::string& uuid, const std::string& process) override;
+  Status ResizeProcess(const std::string& uuid, const std::string& process, int width, int height) override;
   Result<TopResult> Top(const std::string& uuid, const std::string& ps_args) override;
   Result<SandboxStats> Stats(const std::string& uuid) override;
   Result<Archive> GetArchive(const std::string& uuid, const std::string& path) override;
@@ -155,6 +162,9 @@ class LibvirtDriver : public SandboxDriver {
   // Runs `fn` with an agent that sees the sandbox's files, booting a VM for it when stopped.
   Status WithFiles(const std::string& uuid, const std::function<Status(agent::AgentClient&)>& fn);
   void OnAgentEvent(const std::weak_ptr<Box>& weak, uint64_t gen, agent::Message& m);
+  // Ends every console stream of the box (watchers of the main process, interactive execs):
+  // each sink's OnClosed(code) once, outside the box's mutex. After a teardown or a main exit.
+  static void CloseStreams(Box& b, std::optional<int> main_code);
   void HandleMainExit(const std::shared_ptr<Box>& b, uint64_t gen);
   void CheckLost(const std::shared_ptr<Box>& b, const std::string& reason);
   void Post(std::function<void()> fn);

@@ -138,6 +138,7 @@ void FakeDriver::Arm(const std::string& uuid, Box& box) {
 }
 
 void FakeDriver::Halt(Box& box, int code) {
+  CloseConsoles(box.spec.uuid, code);
   box.state = SandboxState::kStopped;
   box.exit_code = code;
   box.timer = 0;
@@ -331,6 +332,7 @@ Status FakeDriver::Delete(const std::string& uuid, bool force) {
                             "removal or force remove");
   }
   boxes_.erase(it);
+  CloseConsoles(uuid, std::nullopt);
   cv_.notify_all();  // execs in progress end with the sandbox
   Persist();
   return Status::Ok();

@@ -73,6 +73,17 @@ class FakeDriver : public SandboxDriver {
   Result<ExecResult> Exec(const std::string& uuid, const std::vector<std::string>& argv,
                           std::chrono::seconds timeout) override;
   Status ResizeTty(const std::string& uuid, int width, int height) override;
+  // Consoles (fake_driver_console.cc): an interactive process is a terminal that echoes what
+  // it is sent, answers a line "stty size" with its size and ends with 0 on a line "exit"
+  // (a line "exit N": N); the main process's stdin echoes to its watchers. They end with their
+  // sandbox (Stop, Kill, Delete, its process exiting).
+  Result<std::string> ExecInteractive(const std::string& uuid, const std::vector<std::string>& argv, bool tty,
+                                      int width, int height, std::shared_ptr<ProcessSink> sink) override;
+  Result<uint64_t> Watch(const std::string& uuid, std::shared_ptr<ProcessSink> sink) override;
+  void Unwatch(const std::string& uuid, uint64_t handle) override;
+  Status WriteStdin(const std::string& uuid, const std::string& process, const std::string& data) override;
+  Status CloseStdin(const std::string& uuid, const std::string& process) override;
+  Status ResizeProcess(const std::string& uuid, const std::string& process, int width, int height) override;
   Result<TopResult> Top(const std::string& uuid, const std::string& ps_args) override;
   Result<SandboxStats> Stats(const std::string& uuid) override;
   Result<Archive> GetArchive(const std::string& uuid, const std::string& path) override;
@@ -138,6 +149,9 @@ class FakeDriver : public SandboxDriver {
   FakeEnv EnvOf(const Box& box) const;
   void Persist();
 
+  // Ends the sandbox's console processes and watchers (mu_ held; takes console_mu_).
+  void CloseConsoles(const std::string& uuid, std::optional<int> code);
+
   void Load();  // constructor only
   void EventLoop();
 
@@ -154,6 +168,18 @@ class FakeDriver : public SandboxDriver {
   std::atomic<bool> uses_images_{false};
   mutable std::mutex spec_mu_;
   SandboxSpec last_spec_;
+  // Console processes ("" = the main process's watchers). Lock order: mu_, then console_mu_.
+  struct ConsoleProc {
+    std::string uuid;
+    std::shared_ptr<ProcessSink> sink;
+    int width = 0, height = 0;
+    std::string line;  // typed since the last newline
+    bool stdin_open = true;
+  };
+  std::mutex console_mu_;
+  std::map<std::string, ConsoleProc> consoles_;                  // process id ->
+  std::map<uint64_t, std::pair<std::string, std::shared_ptr<ProcessSink>>> watchers_;  // handle -> uuid, sink
+  uint64_t console_ids_ = 0;
 };
 
 }  // namespace zunvm
