@@ -15,6 +15,8 @@
 #include "db/network_store.h"
 #include "app/driver_factory.h"
 #include "rest/api.h"
+#include "rest/console_server.h"
+#include "service/console_service.h"
 #include "rest/http.h"
 #include "service/container_service.h"
 #include "service/host_service.h"
@@ -77,7 +79,23 @@ Status Daemon::Start() {
   if (!st.ok()) return st;
 
   if (cfg_.auth_strategy == "keystone") tokens_ = std::make_unique<KeystoneTokenValidator>(cfg_);
-  api_ = std::make_unique<Api>(ApiDeps{&cfg_, containers_.get(), hosts_.get(), images_.get(), tokens_.get()});
+  if (cfg_.console_enabled) {
+    consoles_ = std::make_unique<ConsoleService>(containers_.get(), driver_.get(),
+                                                 ConsoleOptions{std::chrono::seconds(cfg_.console_ticket_ttl)});
+    ConsoleServerOptions copts;
+    copts.host = cfg_.ConsoleHost();
+    copts.port = cfg_.ConsolePort();
+    copts.cert_file = cfg_.ssl_cert_file;
+    copts.key_file = cfg_.ssl_key_file;
+    copts.max_connections = static_cast<size_t>(cfg_.console_max_connections);
+    console_server_ = std::make_unique<ConsoleServer>(consoles_.get(), copts);
+    st = console_server_->Start();
+    if (!st.ok()) return st;
+    console_url_ = cfg_.console_base_url.empty() ? console_server_->BaseUrl() : cfg_.console_base_url;
+    while (!console_url_.empty() && console_url_.back() == '/') console_url_.pop_back();
+  }
+  api_ = std::make_unique<Api>(ApiDeps{&cfg_, containers_.get(), hosts_.get(), images_.get(), tokens_.get(),
+                                       consoles_.get(), &console_url_});
   server_ = MakeCpprestServer();
   HttpServerOptions opts;
   opts.host = cfg_.host_ip;
@@ -127,6 +145,7 @@ void Daemon::Stop() {
   if (sync_.joinable()) sync_.join();
   if (health_.joinable()) health_.join();
   if (server_) server_->Stop();
+  if (console_server_) console_server_->Stop();
   if (executor_) executor_->Shutdown();
   // The driver goes before the service it sends events to.
   driver_.reset();

@@ -29,6 +29,8 @@ class SerialExecutor;
 class Clock;
 class ContainerService;
 class HostService;
+class ConsoleService;
+class ConsoleServer;
 class ImageService;
 class NetworkStore;
 class NetworkService;
@@ -46,6 +48,8 @@ class Daemon {
   // Creates the state dir, opens the database, recovers containers, starts serving.
   Status Start();
   int Port() const;
+  // The console listener's base URL (ws://host:port), empty when consoles are off.
+  const std::string& ConsoleUrl() const { return console_url_; }
   void Stop();
   // For tests: waits until queued container work is done.
   bool WaitIdle(std::chrono::milliseconds timeout);
@@ -76,6 +80,9 @@ class Daemon {
   std::unique_ptr<PortPublisher> publisher_;
   std::unique_ptr<PortBindings> ports_;
   std::unique_ptr<TokenValidator> tokens_;  // auth_strategy = keystone only
+  std::unique_ptr<ConsoleService> consoles_;  // [console] enabled
+  std::unique_ptr<ConsoleServer> console_server_;
+  std::string console_url_;                   // what the API hands out
   std::unique_ptr<Api> api_;
   std::unique_ptr<HttpServer> server_;
   std::thread sync_;

@@ -175,6 +175,7 @@ int ZunvmdMain(int argc, char** argv, const DriverFactory& drivers) {
   zunvm::Daemon daemon(cfg, drivers);
   st = daemon.Start();
   if (!st.ok()) return Fail(st.message());
+  if (!daemon.ConsoleUrl().empty()) std::printf("zunvmd consoles on %s\n", daemon.ConsoleUrl().c_str());
   std::printf("zunvmd listening on %s://%s:%d\n", cfg.ssl_cert_file.empty() ? "http" : "https",
               cfg.host_ip.c_str(), daemon.Port());
   std::fflush(stdout);

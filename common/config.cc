@@ -82,6 +82,13 @@ const OptionDesc kOptions[] = {
     {"api", "ssl_key_file", &Config::ssl_key_file},
     {"api", "allow_privileged", &Config::allow_privileged},
     {"api", "public_url", &Config::public_url},
+    {"console", "enabled", &Config::console_enabled},
+    {"console", "host", &Config::console_host},
+    {"console", "port", &Config::console_port},
+    {"console", "base_url", &Config::console_base_url},
+    {"console", "ticket_ttl", &Config::console_ticket_ttl},
+    {"console", "max_connections", &Config::console_max_connections},
+    {"console", "allow_insecure_bind", &Config::console_allow_insecure_bind},
     {"keystone_authtoken", "auth_url", &Config::ks_auth_url},
     {"keystone_authtoken", "username", &Config::ks_username},
     {"keystone_authtoken", "password", &Config::ks_password},
@@ -474,6 +481,21 @@ Status ValidateTls(const Config& c) {
 
 Status ValidateApiSection(const Config& c) {
   if (c.port < 0 || c.port > 65535) return Bad("[api] port", "must be 0..65535");
+  if (c.console_port < -1 || c.console_port > 65535) return Bad("[console] port", "must be 0..65535 (-1: [api] port + 1)");
+  if (c.console_ticket_ttl < 1 || c.console_ticket_ttl > 3600) return Bad("[console] ticket_ttl", "must be 1..3600 seconds");
+  if (c.console_max_connections < 1 || c.console_max_connections > 100000) {
+    return Bad("[console] max_connections", "must be 1..100000");
+  }
+  if (c.console_enabled) {
+    if (!IsIpAddress(c.ConsoleHost())) {
+      return Bad("[console] host", "\"" + c.ConsoleHost() + "\" is not an IPv4 or IPv6 address");
+    }
+    // Tickets travel in URLs: off loopback they need TLS, or the operator's explicit consent.
+    if (!IsLoopback(c.ConsoleHost()) && c.ssl_cert_file.empty() && !c.console_allow_insecure_bind) {
+      return Status::Invalid("refusing to serve consoles without TLS on non-loopback address " + c.ConsoleHost() +
+                             ": set [api] ssl_cert_file/ssl_key_file or [console] allow_insecure_bind = true");
+    }
+  }
   if (c.api_threads < 2) return Bad("[api] threads", "must be at least 2 (cpprestsdk hangs with 1)");
   if (c.api_workers < 1) return Bad("[api] workers", "must be at least 1");
   if (c.max_limit < 1) return Bad("[api] max_limit", "must be at least 1");

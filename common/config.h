@@ -57,6 +57,18 @@ struct Config {
   bool allow_privileged = false;          // policy container:create:privileged
   std::string public_url;                 // base of links; empty: from the request's Host
 
+  // [console]: the console listener (attach, interactive exec, Docker's exec API for Zun's
+  // proxy); TLS with [api]'s certificate when it has one (docs/console.md).
+  bool console_enabled = true;
+  std::string console_host;               // empty: [api] host_ip
+  int console_port = -1;                  // 0: a free port; -1: [api] port + 1 (0 when that is 0)
+  std::string console_base_url;           // the ws(s):// base clients reach; empty: host:port
+  int console_ticket_ttl = 30;            // seconds a ticket or an unstarted exec stays valid
+  int console_max_connections = 256;
+  bool console_allow_insecure_bind = false;  // plain ws:// on a non-loopback address
+  std::string ConsoleHost() const { return console_host.empty() ? host_ip : console_host; }
+  int ConsolePort() const { return console_port >= 0 ? console_port : (port == 0 || port == 65535 ? 0 : port + 1); }
+
   // [keystone_authtoken] (auth_strategy = keystone): the service user zunvmd validates tokens
   // with, as keystonemiddleware's options of the same names.
   std::string ks_auth_url;                 // Keystone's identity endpoint, e.g. http://h:5000/v3

@@ -25,6 +25,7 @@ namespace zunvm {
 
 class HostService;
 class ImageService;
+class ConsoleService;
 
 // What handlers need; all pointers outlive the Api.
 struct ApiDeps {
@@ -33,6 +34,9 @@ struct ApiDeps {
   HostService* hosts = nullptr;
   ImageService* images = nullptr;  // null: image routes answer 501
   TokenValidator* tokens = nullptr;  // auth_strategy = keystone: who a token names
+  ConsoleService* consoles = nullptr;  // null: attach and interactive exec answer 501
+  // The console listener's base URL (ws://host:port or wss://...), set before the API serves.
+  const std::string* console_url = nullptr;
 };
 
 class Api {

@@ -9,6 +9,7 @@
 #include "rest/create_schema.h"
 #include "rest/pagination.h"
 #include "rest/views.h"
+#include "service/console_service.h"
 
 namespace zunvm {
 
@@ -126,6 +127,13 @@ Result<ApiResponse> Logs(const ApiDeps& d, ApiRequest& req) {
   return ApiResponse::Json(200, json(*text));
 }
 
+// Where a console grant is redeemed: the console listener's websocket for it.
+std::string ConsoleUrl(const ApiDeps& d, const ConsoleGrant& g) {
+  std::string base = d.console_url ? *d.console_url : "";
+  std::string path = "/v1/console/containers/" + g.uuid + (g.exec_id.empty() ? "/attach" : "/exec/" + g.exec_id);
+  return base + path + "?ticket=" + g.ticket;
+}
+
 Result<ApiResponse> Execute(const ApiDeps& d, ApiRequest& req) {
   auto cmd = req.Param("command");
   if (!cmd || cmd->empty()) {
@@ -146,11 +154,19 @@ Result<ApiResponse> Execute(const ApiDeps& d, ApiRequest& req) {
   if (!argv) return Err(argv.error());
   if (argv->empty()) return Err(Status::Invalid("The command is empty.", "InvalidValue"));
   if (!run || interactive) {
-    auto c = d.containers->Lookup(req.ctx, Id(req));
-    if (!c) return Err(c.error());
-    return Err(Status::NotImplemented(
-        "Interactive exec needs the websocket console (zun-wsproxy), which zunvmd does not "
-        "serve yet; run the command non-interactively."));
+    // Zun: an exec instance for a console (with a tty when interactive), started by the
+    // websocket at proxy_url or by Docker's exec start on the console listener.
+    if (!d.consoles) {
+      auto c = d.containers->Lookup(req.ctx, Id(req));
+      if (!c) return Err(c.error());
+      return Err(Status::NotImplemented("This zunvmd serves no consoles ([console] enabled = false)."));
+    }
+    auto g = d.consoles->CreateExec(req.ctx, Id(req), *argv);
+    if (!g) return Err(g.error());
+    return ApiResponse::Json(200, {{"output", nullptr},
+                                   {"exit_code", nullptr},
+                                   {"exec_id", g->exec_id},
+                                   {"proxy_url", ConsoleUrl(d, *g)}});
   }
   auto r = d.containers->Execute(req.ctx, Id(req), *argv, *cmd);
   if (!r) return Err(r.error());
@@ -161,23 +177,31 @@ Result<ApiResponse> Execute(const ApiDeps& d, ApiRequest& req) {
 }
 
 Result<ApiResponse> ExecuteResize(const ApiDeps& d, ApiRequest& req) {
-  auto c = d.containers->Lookup(req.ctx, Id(req));
-  if (!c) return Err(c.error());
-  ZUNVM_RETURN_IF_ERROR(CheckAllowed(Op::kExecuteResize, c->uuid, c->status));
   auto exec_id = req.Param("exec_id");
-  return Err(Status::Invalid("no such exec instance: " + exec_id.value_or(""), "InvalidValue"));
+  if (!exec_id || exec_id->empty()) return Err(Status::Invalid("Missing required parameter exec_id."));
+  auto w = PositiveInt(req.Param("w"), "w");
+  if (!w) return Err(w.error());
+  auto h = PositiveInt(req.Param("h"), "h");
+  if (!h) return Err(h.error());
+  if (!d.consoles) {
+    auto c = d.containers->Lookup(req.ctx, Id(req));
+    if (!c) return Err(c.error());
+    return Err(Status::Invalid("No exec instance " + *exec_id + ": this zunvmd serves no consoles."));
+  }
+  Status st = d.consoles->ResizeExec(req.ctx, Id(req), *exec_id, *w, *h);
+  if (!st.ok()) return Err(st);
+  return ApiResponse::Json(200, nullptr);
 }
 
 Result<ApiResponse> Attach(const ApiDeps& d, ApiRequest& req) {
-  auto c = d.containers->Lookup(req.ctx, Id(req));
-  if (!c) return Err(c.error());
-  ZUNVM_RETURN_IF_ERROR(CheckAllowed(Op::kAttach, c->uuid, c->status));
-  if (!c->interactive) {
-    return Err(Status::Invalid("Container doesn't support to be attached, please check the "
-                               "interactive set properly", "InvalidValue"));
+  if (!d.consoles) {
+    auto c = d.containers->Lookup(req.ctx, Id(req));
+    if (!c) return Err(c.error());
+    return Err(Status::NotImplemented("This zunvmd serves no consoles ([console] enabled = false)."));
   }
-  return Err(Status::NotImplemented(
-      "Attaching needs the websocket console (zun-wsproxy), which zunvmd does not serve yet."));
+  auto g = d.consoles->AttachTicket(req.ctx, Id(req));
+  if (!g) return Err(g.error());
+  return ApiResponse::Json(200, json(ConsoleUrl(d, *g)));
 }
 
 Result<ApiResponse> Resize(const ApiDeps& d, ApiRequest& req) {

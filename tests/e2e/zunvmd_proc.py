@@ -44,6 +44,7 @@ class Zunvmd:
         self.driver = driver
         self.proc = None
         self.port = None
+        self.console_url = None  # ws://127.0.0.1:<port> of the console listener
         self.output = []
 
     def start(self, timeout=30):
@@ -66,6 +67,9 @@ class Zunvmd:
         def reader():
             for line in self.proc.stdout:
                 self.output.append(line)
+                c = re.search(r"zunvmd consoles on (wss?://\S+)", line)
+                if c:
+                    self.console_url = c.group(1)
                 m = re.search(r"zunvmd listening on https?://[^:]+:(\d+)", line)
                 if m and not found.is_set():
                     self.port = int(m.group(1))
