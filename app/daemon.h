@@ -57,6 +57,7 @@ class Daemon {
   Api* api() { return api_.get(); }
   SandboxDriver* driver() { return driver_.get(); }  // for tests
   ImageService* images() { return images_.get(); }
+  ConsoleService* consoles() { return consoles_.get(); }  // for tests
 
  private:
   // Calls fn every `interval` until Stop().

@@ -481,6 +481,19 @@ Status ValidateTls(const Config& c) {
 
 Status ValidateApiSection(const Config& c) {
   if (c.port < 0 || c.port > 65535) return Bad("[api] port", "must be 0..65535");
+  if (c.api_threads < 2) return Bad("[api] threads", "must be at least 2 (cpprestsdk hangs with 1)");
+  if (c.api_workers < 1) return Bad("[api] workers", "must be at least 1");
+  if (c.max_limit < 1) return Bad("[api] max_limit", "must be at least 1");
+  if (c.max_body_bytes < 1024) return Bad("[api] max_body_bytes", "must be at least 1024");
+  if (!c.public_url.empty() && !StartsWith(c.public_url, "http://") &&
+      !StartsWith(c.public_url, "https://")) {
+    return Bad("[api] public_url", "must start with http:// or https://");
+  }
+  ZUNVM_RETURN_IF_ERROR(ValidateAuthAndBind(c));
+  return ValidateTls(c);
+}
+
+Status ValidateConsoleSection(const Config& c) {
   if (c.console_port < -1 || c.console_port > 65535) return Bad("[console] port", "must be 0..65535 (-1: [api] port + 1)");
   if (c.console_ticket_ttl < 1 || c.console_ticket_ttl > 3600) return Bad("[console] ticket_ttl", "must be 1..3600 seconds");
   if (c.console_max_connections < 1 || c.console_max_connections > 100000) {
@@ -496,16 +509,7 @@ Status ValidateApiSection(const Config& c) {
                              ": set [api] ssl_cert_file/ssl_key_file or [console] allow_insecure_bind = true");
     }
   }
-  if (c.api_threads < 2) return Bad("[api] threads", "must be at least 2 (cpprestsdk hangs with 1)");
-  if (c.api_workers < 1) return Bad("[api] workers", "must be at least 1");
-  if (c.max_limit < 1) return Bad("[api] max_limit", "must be at least 1");
-  if (c.max_body_bytes < 1024) return Bad("[api] max_body_bytes", "must be at least 1024");
-  if (!c.public_url.empty() && !StartsWith(c.public_url, "http://") &&
-      !StartsWith(c.public_url, "https://")) {
-    return Bad("[api] public_url", "must start with http:// or https://");
-  }
-  ZUNVM_RETURN_IF_ERROR(ValidateAuthAndBind(c));
-  return ValidateTls(c);
+  return Status::Ok();
 }
 
 Status ValidateVmSections(const Config& c) {
@@ -567,6 +571,7 @@ Status LoadConfigText(const std::string& text, Config& cfg) {
 Status ValidateConfig(const Config& c) {
   ZUNVM_RETURN_IF_ERROR(ValidateDefaultSection(c));
   ZUNVM_RETURN_IF_ERROR(ValidateApiSection(c));
+  ZUNVM_RETURN_IF_ERROR(ValidateConsoleSection(c));
   return ValidateVmSections(c);
 }
 

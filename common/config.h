@@ -60,13 +60,13 @@ struct Config {
   // [console]: the console listener (attach, interactive exec, Docker's exec API for Zun's
   // proxy); TLS with [api]'s certificate when it has one (docs/console.md).
   bool console_enabled = true;
-  std::string console_host;               // empty: [api] host_ip
+  std::string console_host = "127.0.0.1";  // where Zun's proxy or clients reach consoles
   int console_port = -1;                  // 0: a free port; -1: [api] port + 1 (0 when that is 0)
   std::string console_base_url;           // the ws(s):// base clients reach; empty: host:port
   int console_ticket_ttl = 30;            // seconds a ticket or an unstarted exec stays valid
   int console_max_connections = 256;
   bool console_allow_insecure_bind = false;  // plain ws:// on a non-loopback address
-  std::string ConsoleHost() const { return console_host.empty() ? host_ip : console_host; }
+  const std::string& ConsoleHost() const { return console_host; }
   int ConsolePort() const { return console_port >= 0 ? console_port : (port == 0 || port == 65535 ? 0 : port + 1); }
 
   // [keystone_authtoken] (auth_strategy = keystone): the service user zunvmd validates tokens

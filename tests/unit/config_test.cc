@@ -29,7 +29,9 @@ auto Tie(const Config& c) {
                   c.log_file, c.log_max_bytes, c.log_backup_count,
                   c.host_ip, c.port, c.api_threads, c.api_workers, c.max_limit, c.max_body_bytes,
                   c.auth_strategy, c.auth_tokens, c.allow_insecure_bind, c.ssl_cert_file,
-                  c.ssl_key_file, c.allow_privileged, c.public_url, c.ks_auth_url, c.ks_username,
+                  c.ssl_key_file, c.allow_privileged, c.public_url, c.console_enabled, c.console_host,
+                  c.console_port, c.console_base_url, c.console_ticket_ttl, c.console_max_connections,
+                  c.console_allow_insecure_bind, c.ks_auth_url, c.ks_username,
                   c.ks_password, c.ks_project_name, c.ks_user_domain_name, c.ks_project_domain_name,
                   c.ks_cafile, c.ks_token_cache_time, c.db_connection,
                   c.libvirt_uri, c.virt_type, c.cpu_overhead, c.tb_cache_mib, c.pool_size, c.pool_use_templates,
@@ -374,6 +376,22 @@ TEST(ConfigValidate, NoauthOnlyOnLoopback) {
     st = LoadAndValidate(std::string("[api]\nhost_ip = ") + ip + "\nallow_insecure_bind = true\n");
     EXPECT_TRUE(st.ok()) << ip << ": " << st.ToString();
   }
+}
+
+TEST(ConfigValidate, ConsolesOffLoopbackNeedTlsOrConsent) {
+  Config defaults;
+  EXPECT_EQ(defaults.ConsoleHost(), "127.0.0.1");
+  EXPECT_EQ(defaults.ConsolePort(), 9518);  // the API's port + 1
+  Status st = LoadAndValidate("[console]\nhost = 0.0.0.0\n");
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("allow_insecure_bind"), std::string::npos) << st.message();
+  EXPECT_TRUE(LoadAndValidate("[console]\nhost = 0.0.0.0\nallow_insecure_bind = true\n").ok());
+  EXPECT_TRUE(LoadAndValidate("[console]\nhost = 0.0.0.0\nenabled = false\n").ok());
+  EXPECT_FALSE(LoadAndValidate("[console]\nhost = localhost\n").ok());
+  EXPECT_FALSE(LoadAndValidate("[console]\nticket_ttl = 0\n").ok());
+  Config api0;
+  ASSERT_TRUE(Load("[api]\nport = 0\n", api0).ok());
+  EXPECT_EQ(api0.ConsolePort(), 0);
 }
 
 TEST(ConfigValidate, TlsWithReadableFiles) {
