@@ -7,15 +7,21 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$root/build-fuzz}
 seconds=${FUZZ_SECONDS:-30}
 mkdir -p "$out"
-src=(common/status.cc agent/protocol/frame.cc agent/protocol/message.cc agent/protocol/fields.cc
-     agent/protocol/ops.cc)
-for target in agent_frames_fuzz; do
+# Each target with the sources it needs.
+declare -A sources=(
+  [agent_frames_fuzz]="common/status.cc agent/protocol/frame.cc agent/protocol/message.cc agent/protocol/fields.cc agent/protocol/ops.cc"
+  [ws_frames_fuzz]="common/status.cc common/base64.cc rest/ws_frame.cc"
+)
+declare -A libs=([agent_frames_fuzz]="" [ws_frames_fuzz]="-lcrypto")
+for target in agent_frames_fuzz ws_frames_fuzz; do
+  read -r -a src <<<"${sources[$target]}"
   bin="$out/$target"
-  newest=$(cd "$root" && ls -t "tests/fuzz/$target.cc" "${src[@]}" agent/protocol/*.h | head -1)
+  newest=$(cd "$root" && ls -t "tests/fuzz/$target.cc" "${src[@]}" agent/protocol/*.h rest/ws_frame.h | head -1)
   if [[ ! -x "$bin" || "$root/$newest" -nt "$bin" ]]; then
+    # shellcheck disable=SC2086
     (cd "$root" && clang++ -std=c++20 -O1 -g -I. -Werror -Wall \
       -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-      "tests/fuzz/$target.cc" "${src[@]}" -o "$bin")
+      "tests/fuzz/$target.cc" "${src[@]}" -o "$bin" ${libs[$target]})
   fi
   corpus="$out/$target.corpus"
   mkdir -p "$corpus"
