@@ -5,7 +5,10 @@
 // each measured against a VM (libvirt, TCG here, the busybox test disk) and against the same
 // agent binary on the host over a socketpair (--stdio): the ratio is the price of the VM and
 // its virtio-serial channel. Prints a table and one JSON line.
-// usage: agent_bench [GUEST_DIR]   (needs libvirtd and guest/build-image.sh +
+// With --console it measures only what bench/console_bench.py compares the console with, in
+// the VM: the request round trip and a keystroke's echo at the agent (write_stdin of one byte to
+// `stty raw -echo; cat` on a tty, until its output event), medians of 200; one JSON line.
+// usage: agent_bench [--console] [GUEST_DIR]   (needs libvirtd and guest/build-image.sh +
 //        guest/build-test-rootfs.sh output; the host side needs /bin/busybox)
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -98,7 +101,54 @@ Numbers Measure(Target& t) {
 
 }  // namespace
 
+// The console's floor: request and keystroke-echo round trips at the agent.
+int ConsoleFloor(Target& t) {
+  std::vector<double> calls, echoes;
+  for (int i = 0; i < 200; ++i) {
+    auto t0 = Clock::now();
+    if (!CallJson(*t.client, "guest_details", json::object(), std::chrono::seconds(30))) return 1;
+    calls.push_back(Ms(Clock::now() - t0));
+  }
+  json body = t.exec_extra;
+  body["exec_id"] = "echo";
+  body["argv"] = {"sh", "-c", "stty raw -echo; echo ready; exec cat"};
+  body["env"] = {"PATH=/bin:/usr/bin"};
+  body["tty"] = true;
+  body["stdin"] = true;
+  auto started = CallJson(*t.client, "exec", body, std::chrono::seconds(30));
+  if (!started || !t.events->WaitOut("echo", "ready")) {
+    std::fprintf(stderr, "echo exec: %s; output %s\n", started ? "no ready" : started.error().ToString().c_str(),
+                 t.events->Out("echo").c_str());
+    return 1;
+  }
+  size_t have = t.events->Out("echo").size();
+  for (int i = 0; i < 200; ++i) {
+    std::string key(1, static_cast<char>('a' + i % 26));
+    auto t0 = Clock::now();
+    auto w = t.client->Call<op::WriteStdin>({"echo", key}, std::chrono::seconds(30));
+    if (!w) {
+      std::fprintf(stderr, "write_stdin: %s\n", w.error().ToString().c_str());
+      return 1;
+    }
+    // The byte comes back as an output event: wait for the stream to grow.
+    if (!t.events->WaitOutLonger("echo", have, std::chrono::seconds(10))) {
+      std::fprintf(stderr, "no echo of %s\n", key.c_str());
+      return 1;
+    }
+    have = t.events->Out("echo").size();
+    echoes.push_back(Ms(Clock::now() - t0));
+  }
+  json j = {{"call_ms", Pct(calls, 0.5)}, {"echo_ms", Pct(echoes, 0.5)}, {"echo_p90_ms", Pct(echoes, 0.9)}};
+  std::printf("%s\n", j.dump().c_str());
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  bool console = argc > 1 && std::string(argv[1]) == "--console";
+  if (console) {
+    --argc;
+    ++argv;
+  }
   std::string guest = testvm::GuestDir(argc > 1 ? argv[1] : "build/guest");
   // The VM.
   testvm::TestVm vm;
@@ -126,6 +176,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   in_vm.exec_extra = {{"container", "box"}};
+  if (console) {
+    int rc = ConsoleFloor(in_vm);
+    in_vm.client.reset();
+    (void)vm.Destroy();
+    return rc;
+  }
   Numbers vmn = Measure(in_vm);
   in_vm.client.reset();
   (void)vm.Destroy();

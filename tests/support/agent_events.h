@@ -46,6 +46,11 @@ class Events {
     std::unique_lock<std::mutex> l(mu_);
     return cv_.wait_for(l, t, [&] { return out_[id].find(needle) != std::string::npos; });
   }
+  // Until the process's stdout is longer than `n` bytes.
+  bool WaitOutLonger(const std::string& id, size_t n, std::chrono::milliseconds t = std::chrono::seconds(20)) {
+    std::unique_lock<std::mutex> l(mu_);
+    return cv_.wait_for(l, t, [&] { return out_[id].size() > n; });
+  }
   bool WaitOom(const std::string& container, std::chrono::milliseconds t = std::chrono::seconds(20)) {
     std::unique_lock<std::mutex> l(mu_);
     return cv_.wait_for(l, t, [&] {
