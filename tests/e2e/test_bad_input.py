@@ -230,7 +230,8 @@ class BadInputTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp:
             cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
             subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-                            "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1"],
+                            "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+                            "-addext", "subjectAltName=IP:127.0.0.1"],
                            check=True, capture_output=True, timeout=60)
             d = Zunvmd(config_text="[api]\nssl_cert_file = %s\nssl_key_file = %s\n" % (cert, key)).start()
             try:
@@ -244,8 +245,49 @@ class BadInputTest(unittest.TestCase):
                                         "http://127.0.0.1:%d/v1/containers" % d.port],
                                        capture_output=True, text=True, timeout=30)
                 self.assertNotEqual(plain.stdout, "200")  # no plain HTTP on a TLS port
+                self.console_over_tls(d, cert)
             finally:
                 d.cleanup()
+
+    def console_over_tls(self, d, cert):
+        """The console listener shares the API's certificate: wss:// URLs, a session through TLS."""
+        import ssl
+        import urllib.request
+        import websocket
+        self.assertTrue(d.console_url.startswith("wss://127.0.0.1:"), d.console_url)
+        ctx = ssl.create_default_context(cafile=cert)
+        hdrs = {"OpenStack-API-Version": "container 1.40", "Content-Type": "application/json"}
+
+        def call(method, path, body=None):
+            req = urllib.request.Request("https://127.0.0.1:%d%s" % (d.port, path), method=method, headers=hdrs,
+                                         data=json.dumps(body).encode() if body is not None else None)
+            with urllib.request.urlopen(req, context=ctx, timeout=30) as r:
+                return json.loads(r.read() or b"null")
+
+        c = call("POST", "/v1/containers?run=true",
+                 {"image": "busybox", "command": ["sleep", "1000"], "interactive": True, "tty": True})
+        wait_for(lambda: call("GET", "/v1/containers/" + c["uuid"])["status"] == "Running", what="Running")
+        url = call("GET", "/v1/containers/%s/attach" % c["uuid"])
+        self.assertTrue(url.startswith("wss://"), url)
+        ws = websocket.create_connection(url, subprotocols=["binary", "base64"], timeout=30,
+                                         sslopt={"ca_certs": cert})
+        try:
+            ws.send_binary(b"over tls\r")
+            got = b""
+            while b"over tls" not in got:
+                got += ws.recv()
+        finally:
+            ws.close()
+        # Plain ws:// on the TLS console port gets no websocket.
+        with self.assertRaises(Exception):
+            websocket.create_connection(url.replace("wss://", "ws://"), timeout=10)
+
+    def test_refuses_open_console_without_tls(self):
+        d = Zunvmd(config_text="[console]\nhost = 0.0.0.0\n")
+        with self.assertRaises(RuntimeError) as ctx:
+            d.start()
+        d.cleanup()
+        self.assertIn("allow_insecure_bind", str(ctx.exception))
 
     def test_refuses_open_bind_without_auth(self):
         d = Zunvmd(extra_args=["--host-ip", "0.0.0.0"])
