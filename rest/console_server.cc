@@ -34,6 +34,9 @@ using boost::system::error_code;
 namespace {
 
 constexpr size_t kReadChunk = 64 << 10;
+// A connection must complete its TLS handshake and HTTP request within this (else anyone who
+// reaches the port could hold every connection slot with idle sockets).
+constexpr auto kRequestTimeout = std::chrono::seconds(10);
 constexpr const char kDockerApiVersion[] = "1.26";
 
 // Plain TCP or TLS, as asynchronous byte I/O. Completions run on the socket's executor (the
@@ -170,12 +173,13 @@ class ConsoleConnection : public std::enable_shared_from_this<ConsoleConnection>
  public:
   ConsoleConnection(ConsoleServer::Impl* srv, std::unique_ptr<Transport> t, asio::any_io_executor ex,
                     uint64_t id)
-      : srv_(srv), t_(std::move(t)), ex_(std::move(ex)), id_(id), key_("console-" + std::to_string(id)),
-        decoder_(srv_->opts.max_message) {}
+      : srv_(srv), t_(std::move(t)), ex_(ex), id_(id), key_("console-" + std::to_string(id)),
+        decoder_(srv_->opts.max_message), timer_(ex) {}
   ~ConsoleConnection() { srv_->connections--; }
 
   void Begin(bool refuse) {
     auto self = shared_from_this();
+    ArmRequestTimer();
     t_->Handshake([self, refuse](error_code ec) {
       if (ec) return self->Abort();
       if (refuse) {
@@ -201,7 +205,19 @@ class ConsoleConnection : public std::enable_shared_from_this<ConsoleConnection>
     }
   };
 
+  // Until a request is complete: a connection still in HTTP mode when it fires is dropped.
+  void ArmRequestTimer() {
+    timer_.expires_after(kRequestTimeout);
+    std::weak_ptr<ConsoleConnection> weak = weak_from_this();
+    timer_.async_wait([weak](error_code ec) {
+      auto self = weak.lock();
+      if (ec || !self || self->closed_ || self->mode_ != Mode::kHttp || !self->parser_) return;
+      Logger("console")->info("console {}: no complete request in {} s; closed", self->id_, kRequestTimeout.count());
+      self->Abort();
+    });
+  }
   void NewParser() {
+    ArmRequestTimer();
     parser_.emplace();
     parser_->header_limit(8 << 10);
     parser_->body_limit(64 << 10);
@@ -248,6 +264,7 @@ class ConsoleConnection : public std::enable_shared_from_this<ConsoleConnection>
   bool closed_ = false;
   std::shared_ptr<Holder> holder_ = std::make_shared<Holder>();
   bool session_started_ = false;
+  asio::steady_timer timer_;  // the request deadline (HTTP mode)
 };
 
 namespace {
@@ -308,6 +325,7 @@ void ConsoleConnection::Process() {
       if (parser_ && parser_->is_done()) {
         auto req = parser_->release();
         parser_.reset();
+        timer_.cancel();
         return HandleHttp(std::move(req));
       }
       if (in_.size() > (16u << 10)) {
@@ -471,6 +489,7 @@ void ConsoleConnection::EndAfterWrites() {
 void ConsoleConnection::Abort() {
   if (closed_) return;
   closed_ = true;
+  timer_.cancel();
   mode_ = Mode::kDone;
   out_.clear();
   queued_ = 0;
