@@ -16,6 +16,7 @@ uuid), so ``container_id == uuid`` and zunvmd's VM is named ``zunvm-<uuid>``.
 import base64
 import io
 import ipaddress
+import re
 import secrets
 
 from oslo_log import log as logging
@@ -123,6 +124,9 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
             ca_file=CONF.zunvm.ca_file, poll_interval=CONF.zunvm.poll_interval)
         # exec_id -> (container uuid, command) between execute_create and execute_run.
         self._execs = {}
+        # exec_id -> container uuid of interactive execs (zunvmd's exec instances, which Zun's
+        # proxy starts through the console listener's Docker API), for execute_resize.
+        self._consoles = {}
 
     # --- calls --------------------------------------------------------------------------
     def _call(self, fn, *args, container=None, image=None, **kwargs):
@@ -599,7 +603,7 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
     def execute_create(self, context, container, command, interactive=False):
         cid = self._require_id(container)
         if interactive:
-            raise ZunvmNotSupported(what='Interactive exec (a websocket console)')
+            return self._console_exec(cid, command, container)
         exec_id = secrets.token_hex(32)  # Zun's API takes 64 hex characters (exec_id)
         while len(self._execs) >= MAX_PENDING_EXECS:  # created but never run: drop the oldest
             self._execs.pop(next(iter(self._execs)))
@@ -620,13 +624,37 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
         output = result.get('output') or ''
         return output.encode('utf-8'), result.get('exit_code')
 
+    def _console_exec(self, cid, command, container):
+        """An exec instance with a tty in zunvmd (not started): its 64-hex id is what Zun's
+        proxy hands to the console listener's Docker API (`exec/<id>/start`)."""
+        if isinstance(command, (list, tuple)):
+            command = ' '.join(_shell_quote(str(w)) for w in command)
+        result = self._call(self.api.action, cid, 'execute',
+                            params={'run': 'false', 'interactive': 'true', 'command': command},
+                            container=container)
+        exec_id = result.get('exec_id') if isinstance(result, dict) else None
+        if not isinstance(exec_id, str) or not re.fullmatch('[0-9a-f]{64}', exec_id):
+            raise exception.ZunException(_msg("zunvmd answered no exec id: %r" % (result,)))
+        while len(self._consoles) >= MAX_PENDING_EXECS:  # the oldest cannot be resized any more
+            self._consoles.pop(next(iter(self._consoles)))
+        self._consoles[exec_id] = cid
+        return exec_id
+
     def execute_resize(self, exec_id, height, width):
-        raise exception.Invalid(_msg("Exec instance %s has no tty: zunvm runs execs "
-                                     "non-interactively." % exec_id))
+        cid = self._consoles.get(exec_id)
+        if cid is None:
+            raise exception.Invalid(_msg("Exec instance %s could not be found." % exec_id))
+        self._call(self.api.action, cid, 'execute_resize',
+                   params={'exec_id': exec_id, 'h': _to_int(height, 0), 'w': _to_int(width, 0)})
 
     def get_websocket_url(self, context, container):
-        self._require_id(container)
-        raise ZunvmNotSupported(what='Attaching to a container (no websocket console yet)')
+        """zunvmd's attach URL, with its single-use ticket (Zun's proxy sends no credentials
+        and opens it once, soon: the ticket's ttl is [console] ticket_ttl)."""
+        url = self._call(self.api.query, self._require_id(container), 'attach',
+                         container=container)
+        if not isinstance(url, str) or not url.startswith(('ws://', 'wss://')):
+            raise exception.ZunException(_msg("zunvmd answered no websocket URL: %r" % (url,)))
+        return url
 
     def resize(self, context, container, height, width):
         self._call(self.api.action, self._require_id(container), 'resize',

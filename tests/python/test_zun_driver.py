@@ -225,8 +225,6 @@ def test_exec_logs_top_stats(driver, ctx):
     with pytest.raises(exception.Invalid):  # an exec id runs once
         driver.execute_run(exec_id, 'true')
     with pytest.raises(exception.Invalid):
-        driver.execute_create(ctx, c, 'sh', interactive=True)
-    with pytest.raises(exception.Invalid):
         driver.execute_resize('nope', 10, 10)
 
     logs = eventually(lambda: driver.show_logs(ctx, c), lambda s: b'oops' in s)
@@ -241,6 +239,57 @@ def test_exec_logs_top_stats(driver, ctx):
     stats = driver.stats(ctx, c)
     assert set(stats) >= {'CONTAINER', 'CPU %', 'MEM USAGE(MiB)', 'MEM LIMIT(MiB)', 'MEM %',
                           'BLOCK I/O(B)', 'NET I/O(B)'}
+
+
+def test_consoles_as_zun_and_its_proxy_use_them(driver, ctx, zunvmd):
+    # Attach: the URL zun-compute stores as websocket_url, opened as Zun's proxy does (no
+    # credentials, no subprotocol); the fake driver's terminal echoes what is typed.
+    import docker
+    import websocket
+    c = started(driver, ctx, command=['sh'], interactive=True, tty=True)
+    url = driver.get_websocket_url(ctx, c)
+    assert url.startswith(zunvmd.console_url + '/v1/console/containers/%s/attach?' % c.container_id)
+    ws = websocket.create_connection(url, timeout=30)
+    try:
+        ws.send('echo attached\r')
+        seen = b''
+        while b'attached' not in seen:
+            m = ws.recv()
+            seen += m if isinstance(m, bytes) else m.encode()
+    finally:
+        ws.close()
+    with pytest.raises(websocket.WebSocketBadStatusException):  # the ticket was used once
+        websocket.create_connection(url, timeout=30)
+    driver.resize(ctx, c, 30, 100)
+
+    # Interactive exec: a 64-hex exec instance of zunvmd, resized by its id, started through
+    # the console listener's Docker API exactly as zun-wsproxy does (docker-py, hijacked).
+    exec_id = driver.execute_create(ctx, c, 'sh', interactive=True)
+    assert re.fullmatch('[0-9a-f]{64}', exec_id)
+    driver.execute_resize(exec_id, 24, 80)
+    api = docker.APIClient(base_url='tcp://' + zunvmd.console_url.split('//', 1)[1], version='auto')
+    sock = api.exec_start(exec_id, socket=True, tty=True)
+    raw = getattr(sock, '_sock', sock)
+    raw.settimeout(30)
+    raw.sendall(b'stty size\r')
+    seen = b''
+    while b'24 80' not in seen:
+        chunk = raw.recv(4096)
+        assert chunk, seen
+        seen += chunk
+    driver.execute_resize(exec_id, 40, 120)
+    raw.sendall(b'stty size\r')
+    while b'40 120' not in seen:
+        chunk = raw.recv(4096)
+        assert chunk, seen
+        seen += chunk
+    raw.sendall(b'exit 0\r')
+    raw.close()
+    with pytest.raises(exception.Invalid):  # never created here
+        driver.execute_resize('0' * 64, 24, 80)
+    # A container that is not interactive has no console (zunvmd's 400, Zun's Invalid).
+    with pytest.raises(exception.Invalid):
+        driver.get_websocket_url(ctx, started(driver, ctx))
 
 
 def test_exec_on_a_stopped_container_is_a_conflict(driver, ctx):
@@ -340,8 +389,7 @@ def test_volumes_and_capsules_and_networks_are_refused_clearly(driver, ctx):
     with pytest.raises(exception.Invalid) as e:
         driver.create(ctx, c, {'repo': 'busybox', 'tag': 'latest'}, [], {c.uuid: ['vol']})
     assert 'volumes' in str(e.value)
-    for call in (lambda: driver.create_capsule(ctx, c), lambda: driver.network_attach(ctx, c, {}),
-                 lambda: driver.get_websocket_url(ctx, created(driver, ctx))):
+    for call in (lambda: driver.create_capsule(ctx, c), lambda: driver.network_attach(ctx, c, {})):
         with pytest.raises(exception.Invalid):  # a clear 400 in Zun, not a DockerError's 500
             call()
 
