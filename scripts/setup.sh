@@ -30,6 +30,8 @@ packages=(
   python3-keystone
   # tests/tempest/run.sh: Zun's API tests (zun-tempest-plugin) under Debian's tempest
   python3-tempest python3-docker
+  # consoles: the CLI's websocket client; Zun's websocket proxy (websockify) in test_zun_console.py
+  python3-websocket python3-websockify
 )
 
 missing=()

@@ -267,7 +267,9 @@ def test_consoles_as_zun_and_its_proxy_use_them(driver, ctx, zunvmd):
     exec_id = driver.execute_create(ctx, c, 'sh', interactive=True)
     assert re.fullmatch('[0-9a-f]{64}', exec_id)
     driver.execute_resize(exec_id, 24, 80)
-    api = docker.APIClient(base_url='tcp://' + zunvmd.console_url.split('//', 1)[1], version='auto')
+    # As zun-wsproxy: APIClient(base_url=[docker] docker_remote_api_url), docker-py's default
+    # API version, exec_start(socket=True, tty=True).
+    api = docker.APIClient(base_url='tcp://' + zunvmd.console_url.split('//', 1)[1])
     sock = api.exec_start(exec_id, socket=True, tty=True)
     raw = getattr(sock, '_sock', sock)
     raw.settimeout(30)
