@@ -21,6 +21,8 @@ packages=(
   iproute2 nftables openvswitch-switch
   # end-to-end clients and tools
   busybox-static curl openssl python3-openstackclient python3-zunclient wrk sqlite3 procps
+  # the console tests drive the CLI in real terminals
+  tmux
   # the Zun driver (python/) and its tests; the devstack plugin's checks
   python3-requests python3-oslo.config python3-oslo.log python3-keystoneauth1 python3-stevedore python3-setuptools
   python3-pip python3-pytest shellcheck systemd
