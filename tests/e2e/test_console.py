@@ -27,7 +27,7 @@ import urllib.request
 import websocket
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from zunvmd_proc import Zunvmd, wait_for  # noqa: E402
+from zunvmd_proc import Zunvmd, api_request, wait_for  # noqa: E402
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 MIB = 1 << 20
@@ -249,18 +249,13 @@ class ConsoleTest(unittest.TestCase):
     @classmethod
     def api(cls, method, path, body=None):
         """(HTTP status, parsed JSON or None)."""
-        req = urllib.request.Request(cls.daemon.url + path, method=method,
-                                     data=None if body is None else json.dumps(body).encode())
-        req.add_header("OpenStack-API-Version", "container 1.40")
-        if body is not None:
-            req.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(req, timeout=30) as r:
-                text = r.read().decode()
-                return r.status, json.loads(text) if text else None
-        except urllib.error.HTTPError as e:
-            text = e.read().decode()
-            return e.code, json.loads(text) if text else None
+        return api_request(cls.daemon.url, method, path, body, timeout=30)
+
+    def assert_handshake(self, status, url, protocols=None, msg=None, upgrade=True):
+        """A handshake to `url` that must be answered `status` (a refusal); closed after."""
+        conn = ws_handshake(url, protocols, upgrade=upgrade)
+        self.assertEqual(conn.status, status, msg)
+        conn.close()
 
     def container(self, interactive=True, tty=True, command=("sh",)):
         """A new running container; returns its uuid."""
@@ -454,21 +449,15 @@ class ConsoleTest(unittest.TestCase):
             conn.close()
         # At another container's door: 403, and the ticket is still its owner's.
         other = good.replace(a, b)
-        conn = ws_handshake(other, ["binary"])
-        self.assertEqual(conn.status, 403)
-        conn.close()
+        self.assert_handshake(403, other, ["binary"])
         # A plain GET (no upgrade) is refused (400) and uses nothing up either.
-        conn = ws_handshake(good, upgrade=False)
-        self.assertEqual(conn.status, 400)
-        conn.close()
+        self.assert_handshake(400, good, upgrade=False)
         ws = self.ws(good)
         ws.send_binary(b"own-door\r")
         self.read_until(ws, b"own-door")
         bye(ws)
         # Used once: 401 the second time.
-        conn = ws_handshake(good, ["binary"])
-        self.assertEqual(conn.status, 401)
-        conn.close()
+        self.assert_handshake(401, good, ["binary"])
         with self.assertRaises(websocket.WebSocketBadStatusException) as cm:
             self.ws(good)
         self.assertEqual(cm.exception.status_code, 401)
@@ -480,28 +469,18 @@ class ConsoleTest(unittest.TestCase):
         for wrong in (u2.partition("?")[0] + "?ticket=" + t1,                     # another exec
                       good.partition("?")[0] + "?ticket=" + t1,                   # the attach
                       u1.partition("?")[0].replace(a, b) + "?ticket=" + t1):      # another container
-            conn = ws_handshake(wrong, ["binary"])
-            self.assertEqual(conn.status, 403, wrong)
-            conn.close()
+            self.assert_handshake(403, wrong, ["binary"], wrong)
         # An attach ticket does not open an exec.
-        conn = ws_handshake(u1.partition("?")[0] + "?ticket=" + self.attach_url(a).partition("?ticket=")[2], ["binary"])
-        self.assertEqual(conn.status, 403)
-        conn.close()
+        self.assert_handshake(403, u1.partition("?")[0] + "?ticket=" + self.attach_url(a).partition("?ticket=")[2], ["binary"])
         # An exec id nobody made.
-        conn = ws_handshake(base.replace("/attach", "/exec/" + "cd" * 32) + "?ticket=" + t1, ["binary"])
-        self.assertEqual(conn.status, 403)
-        conn.close()
+        self.assert_handshake(403, base.replace("/attach", "/exec/" + "cd" * 32) + "?ticket=" + t1, ["binary"])
         ws1 = self.ws(u1)
         ws1.send_binary(b"one\r")
         self.read_until(ws1, b"one\r\r\n")
         bye(ws1)
-        conn = ws_handshake(u1, ["binary"])
-        self.assertEqual(conn.status, 401)
-        conn.close()
+        self.assert_handshake(401, u1, ["binary"])
         # Unknown paths on the console listener.
-        conn = ws_handshake(base.replace("/attach", "/nothing") + "?ticket=" + t1, ["binary"])
-        self.assertEqual(conn.status, 404)
-        conn.close()
+        self.assert_handshake(404, base.replace("/attach", "/nothing") + "?ticket=" + t1, ["binary"])
         ws2 = self.ws(u2)
         ws2.send_binary(b"exit\r")
         self.assertEqual(self.read_close(ws2)[0], 1000)
@@ -535,12 +514,8 @@ class ConsoleTest(unittest.TestCase):
         bye(ws)
         # Only others offered: 400, and the ticket is not used up by that.
         _, url = self.new_exec(uuid)
-        conn = ws_handshake(url, ["chat"])
-        self.assertEqual(conn.status, 400)
-        conn.close()
-        conn = ws_handshake(url, ["chat", "superchat"])
-        self.assertEqual(conn.status, 400)
-        conn.close()
+        self.assert_handshake(400, url, ["chat"])
+        self.assert_handshake(400, url, ["chat", "superchat"])
         # binary preferred whatever the order.
         conn = ws_handshake(url, ["chat", "base64", "binary"])
         self.assertEqual((conn.status, conn.headers.get("sec-websocket-protocol")), (101, "binary"))
@@ -855,9 +830,7 @@ class ConsoleTest(unittest.TestCase):
             for _ in range(256):
                 idle.append(socket.create_connection(("127.0.0.1", self.cport), timeout=10))
             wait_for(lambda: console_sockets(self.daemon.proc.pid, self.cport) == 256, 30, "256 connections")
-            conn = ws_handshake(url, ["binary"])
-            self.assertEqual(conn.status, 503)
-            conn.close()
+            self.assert_handshake(503, url, ["binary"])
             idle.pop().close()
             wait_for(lambda: console_sockets(self.daemon.proc.pid, self.cport) == 255, 30, "255 connections")
             ws = self.ws(url)
@@ -912,9 +885,7 @@ class ConsoleTest(unittest.TestCase):
         # Started once: a second start, or its websocket ticket, finds nothing.
         with self.assertRaises(docker.errors.NotFound):
             client.exec_start(exec_id, socket=True, tty=True)
-        conn = ws_handshake(url, ["binary"])
-        self.assertEqual(conn.status, 401)
-        conn.close()
+        self.assert_handshake(401, url, ["binary"])
         with self.assertRaises(docker.errors.APIError):
             client.exec_resize("f" * 64, height=10, width=10)
         with self.assertRaises(docker.errors.APIError):

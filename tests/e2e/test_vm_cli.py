@@ -20,7 +20,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from zunvmd_proc import Zunvmd, remove_vm_state, vm_state_dir, wait_for  # noqa: E402
+from zunvmd_proc import Zunvmd, curl_api, remove_vm_state, vm_state_dir, wait_for  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OPENSTACK = "/usr/bin/openstack"
@@ -93,17 +93,8 @@ class VmCliTest(unittest.TestCase):
 
     @classmethod
     def api(cls, method, path, body=None):
-        """curl, as a user would: returns (HTTP status, parsed JSON or text)."""
-        cmd = ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", "-X", method,
-               "-H", "OpenStack-API-Version: container 1.40", cls.daemon.url + path]
-        if body is not None:
-            cmd += ["-H", "Content-Type: application/json", "-d", json.dumps(body)]
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
-        text, _, code = p.stdout.rpartition("\n")
-        try:
-            return int(code), json.loads(text) if text else None
-        except ValueError:
-            return int(code), text
+        """curl, as a user would: (HTTP status, parsed JSON or text)."""
+        return curl_api(cls.daemon.url, method, path, body)
 
     def show(self, name):
         code, c = self.api("GET", "/v1/containers/" + name)

@@ -9,7 +9,6 @@ pty's name, `exit` ends the CLI and the container; (b) two `attach` sessions at 
 container, one leaving; (c) `exec --interactive` beside them; (d) the logs keep what the tty
 printed. Needs libvirtd, the guest image in build/guest, busybox-static and tmux.
 """
-import json
 import os
 import re
 import shlex
@@ -21,7 +20,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from zunvmd_proc import Zunvmd, remove_vm_state, vm_state_dir, wait_for  # noqa: E402
+from zunvmd_proc import Zunvmd, curl_api, remove_vm_state, vm_state_dir, wait_for  # noqa: E402
 from test_console import console_sockets  # noqa: E402
 
 OPENSTACK = "/usr/bin/openstack"
@@ -144,16 +143,7 @@ class VmConsoleTest(unittest.TestCase):
     @classmethod
     def api(cls, method, path, body=None):
         """curl, as a user would: (HTTP status, parsed JSON or text)."""
-        cmd = ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", "-X", method,
-               "-H", "OpenStack-API-Version: container 1.40", cls.daemon.url + path]
-        if body is not None:
-            cmd += ["-H", "Content-Type: application/json", "-d", json.dumps(body)]
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
-        text, _, code = p.stdout.rpartition("\n")
-        try:
-            return int(code), json.loads(text) if text else None
-        except ValueError:
-            return int(code), text
+        return curl_api(cls.daemon.url, method, path, body)
 
     def osc(self, *args, check=True):
         env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}

@@ -180,6 +180,37 @@ def wait_for(cond, timeout=30.0, what="condition"):
     raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
 
 
+def api_request(base_url, method, path, body=None, timeout=30):
+    """A request to zunvmd's API with urllib, as a program would: (HTTP status, parsed JSON or
+    None), microversion 1.40."""
+    req = urllib.request.Request(base_url + path, method=method,
+                                 data=None if body is None else json.dumps(body).encode())
+    req.add_header("OpenStack-API-Version", "container 1.40")
+    if body is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            text = r.read().decode()
+            return r.status, json.loads(text) if text else None
+    except urllib.error.HTTPError as e:
+        text = e.read().decode()
+        return e.code, json.loads(text) if text else None
+
+
+def curl_api(base_url, method, path, body=None):
+    """The same request with curl, as a user would: (HTTP status, parsed JSON or the text)."""
+    cmd = ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", "-X", method,
+           "-H", "OpenStack-API-Version: container 1.40", base_url + path]
+    if body is not None:
+        cmd += ["-H", "Content-Type: application/json", "-d", json.dumps(body)]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    text, _, code = p.stdout.rpartition("\n")
+    try:
+        return int(code), json.loads(text) if text else None
+    except ValueError:
+        return int(code), text
+
+
 class VmApi:
     """The API client of the VM test classes (unittest.TestCase with a class attribute
     `daemon`, a started Zunvmd): urllib, as a program would use the API. Its tearDownClass
@@ -198,18 +229,7 @@ class VmApi:
     @classmethod
     def api(cls, method, path, body=None):
         """(HTTP status, parsed JSON or None)."""
-        req = urllib.request.Request(cls.daemon.url + path, method=method,
-                                     data=None if body is None else json.dumps(body).encode())
-        req.add_header("OpenStack-API-Version", "container 1.40")
-        if body is not None:
-            req.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(req, timeout=180) as r:
-                text = r.read().decode()
-                return r.status, json.loads(text) if text else None
-        except urllib.error.HTTPError as e:
-            text = e.read().decode()
-            return e.code, json.loads(text) if text else None
+        return api_request(cls.daemon.url, method, path, body, timeout=180)
 
     @classmethod
     def tearDownClass(cls):
