@@ -21,6 +21,7 @@
 #include "common/serial_executor.h"
 #include "common/strings.h"
 #include "rest/errors.h"
+#include "rest/query.h"
 #include "rest/ws_frame.h"
 #include "service/console_service.h"
 
@@ -111,18 +112,6 @@ std::string Head(int status, const std::vector<std::pair<std::string, std::strin
   std::string out = "HTTP/1.1 " + std::to_string(status) + " " + (reason.empty() ? ReasonOf(status) : reason) + "\r\n";
   for (const auto& [k, v] : headers) out += k + ": " + v + "\r\n";
   return out + "\r\n";
-}
-
-std::map<std::string, std::string> ParseQuery(std::string_view q) {
-  std::map<std::string, std::string> out;
-  for (const auto& part : Split(q, '&')) {
-    if (part.empty()) continue;
-    auto eq = part.find('=');
-    auto k = PercentDecode(part.substr(0, eq), true);
-    auto v = PercentDecode(eq == std::string::npos ? "" : part.substr(eq + 1), true);
-    if (k && v) out.emplace(*k, *v);
-  }
-  return out;
 }
 
 bool HeaderHasToken(std::string_view value, std::string_view token) {
@@ -528,13 +517,17 @@ void ConsoleConnection::HandleHttp(http::request<http::string_body> req) {
   std::string target(req.target());
   auto qpos = target.find('?');
   auto path = PercentDecode(target.substr(0, qpos), false);
-  auto query = ParseQuery(qpos == std::string::npos ? "" : std::string_view(target).substr(qpos + 1));
+  auto query = ParseQuery(qpos == std::string::npos ? "" : target.substr(qpos + 1));
   if (!path) {
     SendError(Status::Invalid("The request path is not valid."), false);
     return EndAfterWrites();
   }
-  if (StartsWith(*path, "/v1/console/")) return HandleWebsocket(req, *path, query);
-  HandleDocker(req, *path, query);
+  if (!query) {  // as on the API's port: a malformed query is the client's error
+    SendError(query.error(), false);
+    return EndAfterWrites();
+  }
+  if (StartsWith(*path, "/v1/console/")) return HandleWebsocket(req, *path, *query);
+  HandleDocker(req, *path, *query);
 }
 
 void ConsoleConnection::HandleWebsocket(const http::request<http::string_body>& req, const std::string& path,

@@ -481,6 +481,8 @@ class ConsoleTest(unittest.TestCase):
         self.assert_handshake(401, u1, ["binary"])
         # Unknown paths on the console listener.
         self.assert_handshake(404, base.replace("/attach", "/nothing") + "?ticket=" + t1, ["binary"])
+        # A malformed query is the client's error, as on the API's port.
+        self.assert_handshake(400, base + "?ticket=%zz", ["binary"])
         ws2 = self.ws(u2)
         ws2.send_binary(b"exit\r")
         self.assertEqual(self.read_close(ws2)[0], 1000)
