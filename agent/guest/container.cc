@@ -87,6 +87,14 @@ int ChildMain(void* raw) {
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) ChildFail(a->err_fd, "make / private");
   if (::mount(r.c_str(), r.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) ChildFail(a->err_fd, "bind rootfs");
   check(ApplyRootRules(r, sec));
+  for (const auto& b : s.binds) {
+    if (::mount(b.source.c_str(), b.target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+      ChildFail(a->err_fd, "bind the volume at " + b.target.substr(r.size()));
+    }
+    if (b.readonly && ::mount(nullptr, b.target.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NODEV, nullptr) != 0) {
+      ChildFail(a->err_fd, "make the volume at " + b.target.substr(r.size()) + " read-only");
+    }
+  }
   for (const char* d : {"/proc", "/sys", "/dev", "/etc", "/tmp"}) ::mkdir((r + d).c_str(), 0755);
   if (::mount("proc", (r + "/proc").c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
     ChildFail(a->err_fd, "mount /proc");

@@ -47,6 +47,13 @@ struct ContainerSpec {
   // pty's slave). It becomes the container's /dev/pts and the pty its controlling terminal, as
   // with `docker run -t`. Empty: the container gets a new devpts instance.
   std::string devpts;
+  // Volumes: `source` (a guest directory) bound onto `target` (a directory under `rootfs`,
+  // already made and resolved inside it), read-only when asked.
+  struct Bind {
+    std::string source, target;
+    bool readonly = false;
+  };
+  std::vector<Bind> binds;
 };
 
 // The container of a create_container request rooted in `rootfs` (its directory, or where its

@@ -16,6 +16,7 @@ namespace zunvm::agent {
 namespace {
 
 const char kBase[] = "/run/zunvm/containers/";
+const char kVolumes[] = "/run/zunvm/volumes/";
 
 bool SafeSerial(const std::string& s) {
   if (s.empty() || s.size() > 20) return false;  // virtio-blk serials are at most 20 bytes
@@ -54,7 +55,10 @@ Status MountDisk(const op::DiskRef& d, const std::string& at, bool readonly, con
   if (!dev) return dev.error();
   ZUNVM_RETURN_IF_ERROR(MkdirP(at));
   unsigned long flags = MS_NODEV | (readonly ? MS_RDONLY : 0);
-  if (::mount(dev->c_str(), at.c_str(), d.fstype.c_str(), flags, nullptr) != 0) {
+  // A read-only ext4 volume may carry a journal from its last writer that a read-only device
+  // cannot replay: it is mounted without loading it.
+  const char* data = readonly && d.fstype == "ext4" && at.rfind(kVolumes, 0) == 0 ? "noload" : nullptr;
+  if (::mount(dev->c_str(), at.c_str(), d.fstype.c_str(), flags, data) != 0) {
     return Status::Internal("mount " + *dev + " (" + d.fstype + ") on " + at + ": " + std::strerror(errno));
   }
   return Status::Ok();
@@ -78,6 +82,20 @@ Result<std::string> FindDiskBySerial(const std::string& serial, const DiskRoots&
     ::closedir(d);
   }
   return Err(Status::NotFound("no disk with serial " + serial));
+}
+
+Result<std::vector<std::string>> MountVolumeDisks(const std::vector<op::VolumeMount>& volumes,
+                                                  const DiskRoots& roots) {
+  std::vector<std::string> dirs;
+  for (const auto& v : volumes) {
+    ZUNVM_RETURN_IF_ERROR(CheckDisk(v.disk, "volumes.disk"));
+    std::string at = kVolumes + v.disk.serial;
+    struct stat here{}, parent{};
+    bool mounted = ::stat(at.c_str(), &here) == 0 && ::stat(kVolumes, &parent) == 0 && here.st_dev != parent.st_dev;
+    if (!mounted) ZUNVM_RETURN_IF_ERROR(MountDisk(v.disk, at, v.disk.readonly, roots));
+    dirs.push_back(at);
+  }
+  return dirs;
 }
 
 Result<std::string> MountContainerDisks(const std::string& id, const op::DiskRef& lower,

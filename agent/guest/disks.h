@@ -10,6 +10,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "agent/protocol/ops.h"
 #include "common/status.h"
@@ -29,6 +30,11 @@ Result<std::string> MountContainerDisks(const std::string& id, const op::DiskRef
                                         const std::optional<op::DiskRef>& upper, const DiskRoots& roots = {});
 // Unmounts whatever MountContainerDisks mounted for `id` (lazily: nothing may hold it now).
 void UnmountContainerDisks(const std::string& id);
+// Mounts the volume disks of `volumes` at /run/zunvm/volumes/<serial> (read-only when the
+// disk says so; a disk already mounted there, by an earlier create in this VM, is left as it
+// is). Returns the mount directory of each, in order. Waits for hot-plugged disks as above.
+Result<std::vector<std::string>> MountVolumeDisks(const std::vector<op::VolumeMount>& volumes,
+                                                  const DiskRoots& roots = {});
 // The /dev path of the virtio-blk disk whose serial is `serial`.
 Result<std::string> FindDiskBySerial(const std::string& serial, const DiskRoots& roots = {});
 

@@ -192,6 +192,50 @@ Result<std::string> ResolveInRoot(int root, const std::string& path, bool follow
   return JoinPath(parts);
 }
 
+Result<std::string> MakeDirInRoot(int root, const std::string& path) {
+  if (path.empty() || path[0] != '/') return Err(Status::Invalid("path must be absolute: " + path));
+  std::string prefix;
+  for (const auto& c : SplitPath(path)) {
+    std::string parent = prefix.empty() ? "/" : prefix;
+    prefix += "/" + c;
+    auto rel = ResolveInRoot(root, prefix, true);
+    if (rel || rel.error().code() != Code::kNotFound) continue;
+    auto prel = ResolveInRoot(root, parent, true);
+    if (!prel) return Err(prel.error());
+    UniqueFd pfd(OpenInRoot(root, *prel, O_RDONLY | O_DIRECTORY));
+    if (pfd.get() < 0) return Err(Status::Invalid(parent + " is not a directory"));
+    if (::mkdirat(pfd.get(), c.c_str(), 0755) != 0 && errno != EEXIST) return Err(FromErrno(prefix, errno));
+  }
+  auto rel = ResolveInRoot(root, path, true);
+  if (!rel) return Err(rel.error());
+  UniqueFd fd(OpenInRoot(root, *rel, O_RDONLY | O_DIRECTORY));
+  if (fd.get() < 0) return Err(Status::Invalid(path + " is not a directory in the container"));
+  return rel;
+}
+
+Status WriteFileInRoot(int root, const std::string& path, const std::string& content) {
+  auto parts = SplitPath(path);
+  if (parts.empty() || path[0] != '/') return Status::Invalid("a file needs an absolute path: " + path);
+  std::string name = parts.back();
+  parts.pop_back();
+  auto dir = MakeDirInRoot(root, "/" + JoinPath(parts));
+  if (!dir) return dir.error();
+  UniqueFd pfd(OpenInRoot(root, *dir, O_RDONLY | O_DIRECTORY));
+  if (pfd.get() < 0) return FromErrno(path, errno);
+  UniqueFd fd(::openat(pfd.get(), name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644));
+  if (fd.get() < 0) {
+    if (errno == ELOOP || errno == EISDIR) return Status::Invalid(path + " is a symlink or a directory in the container");
+    return FromErrno(path, errno);
+  }
+  for (size_t off = 0; off < content.size();) {
+    ssize_t n = ::write(fd.get(), content.data() + off, content.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return FromErrno(path, errno);
+    off += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
 Result<CopyOutResult> CopyOut(int root, const std::string& path) {
   auto rel = ResolveInRoot(root, path, false);
   if (!rel) return Err(rel.error());

@@ -33,6 +33,15 @@ inline constexpr size_t kMaxCopyBytes = size_t{64} << 20;
 // Returns the canonical path relative to the root ("" is the root itself).
 Result<std::string> ResolveInRoot(int root_fd, const std::string& path, bool follow_last);
 
+// The directory `path` inside the root, made (0755, with its missing parents) when absent;
+// resolved as ResolveInRoot does. Returns its canonical path relative to the root.
+// InvalidArgument when something on the way is not a directory.
+Result<std::string> MakeDirInRoot(int root_fd, const std::string& path);
+
+// Writes `content` to the file `path` inside the root (made 0644 with its missing parents, or
+// truncated). A symlink or a directory at `path` is refused (InvalidArgument).
+Status WriteFileInRoot(int root_fd, const std::string& path, const std::string& content);
+
 struct CopyOutResult {
   std::string tar;
   op::PathStat stat;  // like Docker's path stat

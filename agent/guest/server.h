@@ -186,6 +186,7 @@ class AgentServer {
   Result<op::Empty> Update(const op::Update::Request& r);
   Result<op::Empty> Freeze(const op::Freeze::Request& r);
   // Docker's default seccomp program, compiled on first use and kept.
+  Status PrepareVolumes(const op::CreateContainer::Request& r, ContainerSpec& spec);
   Result<const std::vector<sock_filter>*> SeccompProgram();
   Result<Container*> FindContainer(const std::string& id);
   void CheckOom(const std::string& id, Container& c);

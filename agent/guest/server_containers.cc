@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "agent/guest/disks.h"
+#include "agent/guest/files.h"
 #include "agent/guest/seccomp_profile.h"
 #include "agent/guest/security.h"
 
@@ -58,6 +59,10 @@ Result<op::CreateContainer::Response> AgentServer::CreateContainer(const op::Cre
     return Err(spec.error());
   }
   spec->cgroup_root = opts_.cgroup_root;  // the agent's own, never the host's
+  if (Status st = PrepareVolumes(r, *spec); !st.ok()) {
+    unmount();
+    return Err(st);
+  }
   if (spec->security.seccomp) {
     auto prog = SeccompProgram();
     if (!prog) {
@@ -113,6 +118,28 @@ Result<op::CreateContainer::Response> AgentServer::CreateContainer(const op::Cre
   containers_[r.id] = c;
   Log("container " + r.id + " created: init pid " + std::to_string(*pid));
   return op::CreateContainer::Response{*pid};
+}
+
+// Before the init is cloned, while no process of the container runs: the volume disks are
+// mounted, their mount points made inside the root and the injected files written there.
+Status AgentServer::PrepareVolumes(const op::CreateContainer::Request& r, ContainerSpec& spec) {
+  if (r.volumes.empty() && r.files.empty()) return Status::Ok();
+  auto dirs = MountVolumeDisks(r.volumes, opts_.disks);
+  if (!dirs) return dirs.error();
+  int root = ::open(spec.rootfs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) return Status::Internal("open " + spec.rootfs + ": " + std::strerror(errno));
+  Status st = Status::Ok();
+  for (size_t i = 0; i < r.volumes.size() && st.ok(); ++i) {
+    auto rel = MakeDirInRoot(root, r.volumes[i].destination);
+    if (!rel) st = Status::Invalid("volume at " + r.volumes[i].destination + ": " + rel.error().message());
+    else spec.binds.push_back({(*dirs)[i], spec.rootfs + "/" + *rel, r.volumes[i].disk.readonly});
+  }
+  for (size_t i = 0; i < r.files.size() && st.ok(); ++i) {
+    st = WriteFileInRoot(root, r.files[i].destination, r.files[i].content);
+    if (!st.ok()) st = Status::Invalid("file " + r.files[i].destination + ": " + st.message());
+  }
+  ::close(root);
+  return st;
 }
 
 Result<const std::vector<sock_filter>*> AgentServer::SeccompProgram() {

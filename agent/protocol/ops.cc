@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "agent/protocol/fields.h"
+#include "common/base64.h"
 
 namespace zunvm::agent::op {
 
@@ -83,6 +84,14 @@ json CreateContainer::Request::ToJson() const {
   if (!rootfs.empty()) j["rootfs"] = rootfs;
   if (rootfs_disk) j["rootfs_disk"] = DiskJson(*rootfs_disk);
   if (upper_disk) j["upper_disk"] = DiskJson(*upper_disk);
+  if (!volumes.empty()) {
+    json& v = j["volumes"] = json::array();
+    for (const auto& m : volumes) v.push_back({{"disk", DiskJson(m.disk)}, {"destination", m.destination}});
+  }
+  if (!files.empty()) {
+    json& v = j["files"] = json::array();
+    for (const auto& f : files) v.push_back({{"destination", f.destination}, {"content", Base64Encode(f.content)}});
+  }
   if (memory_bytes) j["memory_bytes"] = *memory_bytes;
   if (cpus) j["cpus"] = *cpus;
   return j;
@@ -91,7 +100,7 @@ Result<CreateContainer::Request> CreateContainer::Request::FromJson(const json& 
   Request r;
   Fields f(kName, j);
   bool has_root = false, has_upper = false;
-  Status disks = Status::Ok();
+  size_t inject_bytes = 0;
   f.Str("id", r.id, true, kIdMax)
       .Str("rootfs", r.rootfs, false, kPathMax)
       .Object("rootfs_disk", has_root, [&](const json& d) {
@@ -103,6 +112,34 @@ Result<CreateContainer::Request> CreateContainer::Request::FromJson(const json& 
         auto disk = ReadDisk("upper_disk", d);
         if (disk) r.upper_disk = *disk;
         return disk ? Status::Ok() : disk.error();
+      })
+      .List("volumes", kMaxVolumes, [&](const json& v) {
+        VolumeMount m;
+        bool has_disk = false;
+        Fields vf("volumes", v);
+        vf.Object("disk", has_disk, [&](const json& d) {
+            auto disk = ReadDisk("disk", d);
+            if (disk) m.disk = *disk;
+            return disk ? Status::Ok() : disk.error();
+          })
+            .Str("destination", m.destination, true, kPathMax);
+        if (vf.status().ok() && !has_disk) return Status::Invalid("volumes: disk is required");
+        r.volumes.push_back(m);
+        return vf.status();
+      })
+      .List("files", kMaxVolumes, [&](const json& v) {
+        InjectedFile file;
+        std::string b64;
+        Fields ff("files", v);
+        ff.Str("destination", file.destination, true, kPathMax).Str("content", b64, false, kMaxInjectBytes * 4 / 3 + 4);
+        if (!ff.status().ok()) return ff.status();
+        auto raw = Base64Decode(b64);
+        if (!raw) return Status::Invalid("files: content is not base64");
+        file.content = std::move(*raw);
+        inject_bytes += file.content.size();
+        if (inject_bytes > kMaxInjectBytes) return Status::Invalid("files: more than 1 MiB in all");
+        r.files.push_back(std::move(file));
+        return Status::Ok();
       })
       .Strings("argv", r.argv, true)
       .Strings("env", r.env)

@@ -61,10 +61,30 @@ struct Ack {
 
 // ---- containers and processes -----------------------------------------------------------------
 
+inline constexpr size_t kMaxVolumes = 16;
+// Injected files travel in the create_container message (base64), which fits one frame.
+inline constexpr size_t kMaxInjectBytes = size_t{1} << 20;
+
 struct DiskRef {
   std::string serial;           // the virtio-blk serial the host gave the disk
   std::string fstype = "ext4";  // ext4, ext2 or xfs
   bool readonly = false;
+};
+
+// A volume: the disk with `disk.serial`, mounted in the guest (once per VM, at
+// /run/zunvm/volumes/<serial>) and bind-mounted at `destination` in the container (a directory,
+// made if missing; resolved inside the container root). `disk.readonly` mounts it read-only.
+struct VolumeMount {
+  DiskRef disk;
+  std::string destination;
+};
+
+// A file written into the container root at `destination` before its init runs (file
+// injection: Zun's `type=bind` mounts). Resolved inside the root; parents are made; an existing
+// symlink or directory at `destination` is refused.
+struct InjectedFile {
+  std::string destination;
+  std::string content;  // raw bytes (base64 on the wire)
 };
 
 struct CreateContainer {
@@ -74,6 +94,8 @@ struct CreateContainer {
     std::string rootfs;                  // a directory; or:
     std::optional<DiskRef> rootfs_disk;  // the root on a disk (+ upper_disk: an overlay)
     std::optional<DiskRef> upper_disk;
+    std::vector<VolumeMount> volumes;    // at most kMaxVolumes
+    std::vector<InjectedFile> files;     // at most kMaxVolumes, kMaxInjectBytes in all
     std::vector<std::string> argv, env;  // env: KEY=VALUE
     std::string cwd = "/";
     int64_t uid = 0, gid = 0;
