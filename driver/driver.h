@@ -49,6 +49,23 @@ struct SandboxNic {
   std::vector<std::string> nameservers;  // Neutron port: its subnet's DNS servers
 };
 
+// A volume of a sandbox: a disk the driver hands to the sandbox (for a VM: virtio-blk with
+// `serial`) and the sandbox mounts at `destination` in the container, before its init runs.
+struct SandboxVolume {
+  std::string path;         // a raw disk image file, or a host block device (`block`)
+  bool block = false;
+  std::string serial;       // 1..20 of [A-Za-z0-9._-]; unique within the sandbox
+  std::string fstype = "ext4";
+  std::string destination;  // absolute path in the container
+  bool read_only = false;
+};
+
+// A file written into the container at `destination` before its init runs (file injection).
+struct SandboxFile {
+  std::string destination;
+  std::string content;  // raw bytes
+};
+
 // What the service asks a driver to create. Argv is final (entrypoint + command).
 struct SandboxSpec {
   std::string uuid;
@@ -73,6 +90,8 @@ struct SandboxSpec {
   std::string upper_disk;  // this container's writable ext4 disk (overlay upper; kept across restarts)
   std::vector<SandboxNic> nics;  // drivers without networking ignore them
   std::string resolv_conf;       // the container's /etc/resolv.conf; empty keeps the image's
+  std::vector<SandboxVolume> volumes;  // attached for the sandbox's whole life
+  std::vector<SandboxFile> files;
 };
 
 enum class SandboxState { kCreated, kRunning, kPaused, kStopped };

@@ -1,5 +1,7 @@
 #include "driver/spec_json.h"
 
+#include "common/base64.h"
+
 namespace zunvm {
 
 using nlohmann::json;
@@ -46,6 +48,41 @@ std::vector<SandboxNic> NicsFromJson(const json& j) {
   return out;
 }
 
+json VolumesToJson(const std::vector<SandboxVolume>& volumes) {
+  json out = json::array();
+  for (const auto& v : volumes) {
+    out.push_back({{"path", v.path}, {"block", v.block}, {"serial", v.serial}, {"fstype", v.fstype},
+                   {"destination", v.destination}, {"read_only", v.read_only}});
+  }
+  return out;
+}
+
+std::vector<SandboxVolume> VolumesFromJson(const json& j) {
+  std::vector<SandboxVolume> out;
+  for (const auto& v : j) {
+    out.push_back({v.at("path").get<std::string>(), v.value("block", false), v.at("serial").get<std::string>(),
+                   v.value("fstype", "ext4"), v.at("destination").get<std::string>(), v.value("read_only", false)});
+  }
+  return out;
+}
+
+// File contents are bytes: base64 in JSON.
+json FilesToJson(const std::vector<SandboxFile>& files) {
+  json out = json::array();
+  for (const auto& f : files) out.push_back({{"destination", f.destination}, {"content", Base64Encode(f.content)}});
+  return out;
+}
+
+std::vector<SandboxFile> FilesFromJson(const json& j) {
+  std::vector<SandboxFile> out;
+  for (const auto& f : j) {
+    auto raw = Base64Decode(f.at("content").get<std::string>());
+    if (!raw) throw json::other_error::create(501, "a file's content is not base64", &f);
+    out.push_back({f.at("destination").get<std::string>(), std::move(*raw)});
+  }
+  return out;
+}
+
 }  // namespace
 
 json SpecToJson(const SandboxSpec& s) {
@@ -54,7 +91,8 @@ json SpecToJson(const SandboxSpec& s) {
               {"cpu", s.cpu}, {"memory_mib", s.memory_mib}, {"disk_gib", s.disk_gib},
               {"tty", s.tty}, {"interactive", s.interactive}, {"privileged", s.privileged}, {"runtime", s.runtime},
               {"labels", s.labels}, {"image_disk", s.image_disk}, {"upper_disk", s.upper_disk},
-              {"nics", NicsToJson(s.nics)}, {"resolv_conf", s.resolv_conf}};
+              {"nics", NicsToJson(s.nics)}, {"resolv_conf", s.resolv_conf},
+              {"volumes", VolumesToJson(s.volumes)}, {"files", FilesToJson(s.files)}};
 }
 
 SandboxSpec SpecFromJson(const json& j) {
@@ -79,6 +117,8 @@ SandboxSpec SpecFromJson(const json& j) {
   s.upper_disk = j.value("upper_disk", "");
   if (j.contains("nics")) s.nics = NicsFromJson(j.at("nics"));
   s.resolv_conf = j.value("resolv_conf", "");
+  if (j.contains("volumes")) s.volumes = VolumesFromJson(j.at("volumes"));
+  if (j.contains("files")) s.files = FilesFromJson(j.at("files"));
   return s;
 }
 

@@ -5,11 +5,38 @@
 #include <grp.h>
 #include <unistd.h>
 
+#include <cctype>
+#include <set>
+
 #include "common/logging.h"
 
 namespace zunvm::libvirt {
 
 // ---- Boot and teardown ------------------------------------------------------------------------
+
+std::vector<DiskConfig> SandboxDisks(const SandboxSpec& s) {
+  std::vector<DiskConfig> disks = {{s.image_disk, "rootfs", true, false}, {s.upper_disk, "upper", false, false}};
+  for (const auto& v : s.volumes) disks.push_back({v.path, v.serial, v.read_only, v.block});
+  return disks;
+}
+
+Status ValidateVolumes(const SandboxSpec& s) {
+  if (s.volumes.size() > kMaxVolumes) return Status::Invalid("a sandbox has at most " + std::to_string(kMaxVolumes) + " volumes");
+  std::set<std::string> serials = {"rootfs", "upper"};
+  for (const auto& v : s.volumes) {
+    bool ok = !v.serial.empty() && v.serial.size() <= 20;
+    for (char c : v.serial) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.');
+    if (!ok || !serials.insert(v.serial).second) return Status::Invalid("bad or repeated volume serial '" + v.serial + "'");
+    if (v.path.empty() || v.path[0] != '/') return Status::Invalid("a volume needs an absolute path");
+    if (v.destination.empty() || v.destination[0] != '/') return Status::Invalid("a volume needs an absolute destination");
+    if (v.fstype != "ext4" && v.fstype != "ext2" && v.fstype != "xfs") return Status::Invalid("bad volume fstype " + v.fstype);
+  }
+  if (s.files.size() > kMaxVolumes) return Status::Invalid("a sandbox has at most " + std::to_string(kMaxVolumes) + " injected files");
+  size_t bytes = 0;
+  for (const auto& f : s.files) bytes += f.content.size();
+  if (bytes > agent::op::kMaxInjectBytes) return Status::Invalid("injected files hold more than 1 MiB in all");
+  return Status::Ok();
+}
 
 Status LibvirtDriver::Boot(Box& b) {
   uint32_t uid, gid;
@@ -31,9 +58,10 @@ Status LibvirtDriver::Boot(Box& b) {
   b.booted_at = t0;
   auto deadline = t0 + opts_.boot_timeout;
   if (s.argv.empty()) return Status::Invalid("the container has no command (the image gives none either)");
+  ZUNVM_RETURN_IF_ERROR(ValidateVolumes(s));
   if (b.socket().size() >= 108) return Status::Invalid("state_dir is too long for a unix socket path: " + b.socket());
   std::optional<PoolMember> member;
-  if (pool_ && s.nics.size() <= kPoolNics) member = pool_->Claim(VcpusFor(s.cpu), s.memory_mib + opts_.memory_overhead_mib);
+  if (pool_ && s.nics.size() <= kPoolNics && s.volumes.size() <= kPoolVolumes) member = pool_->Claim(VcpusFor(s.cpu), s.memory_mib + opts_.memory_overhead_mib);
   // The pool refills once this claim (up to the container's creation) is done.
   struct ClaimDone {
     SandboxPool* pool;
@@ -78,6 +106,10 @@ Status LibvirtDriver::Boot(Box& b) {
   body.tty = s.tty;
   body.stdin = s.interactive;
   body.privileged = s.privileged;
+  for (const auto& v : s.volumes) {
+    body.volumes.push_back({agent::op::DiskRef{v.serial, v.fstype, v.read_only}, v.destination});
+  }
+  for (const auto& f : s.files) body.files.push_back({f.destination, f.content});
   if (!s.nics.empty() && !member) {
     if (Status st = ConfigureGuestNics(*a, s.nics, true, Left(deadline)); !st.ok()) return fail(st);
   }
@@ -117,7 +149,7 @@ Status LibvirtDriver::BootVm(Box& b, uint64_t gen, Clock::time_point deadline, V
   dc.uuid = b.uuid;
   dc.console_log = b.console();
   dc.agent_socket = b.socket();
-  dc.disks = {{s.image_disk, "rootfs", true}, {s.upper_disk, "upper", false}};
+  dc.disks = SandboxDisks(s);
   for (const auto& nic : s.nics) {
     NicConfig n = NicFor(nic);
     ZUNVM_RETURN_IF_ERROR(ValidateNic(n));

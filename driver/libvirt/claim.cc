@@ -85,9 +85,9 @@ Status LibvirtDriver::ClaimVm(Box& b, PoolMember& m, uint64_t gen, Clock::time_p
   if (quota != VcpuQuotaFor(shape.cpu + shape.cpu_overhead, vcpus)) {
     if (Status st = hv_->SetVcpuQuota(m.name, kCpuPeriodUs, quota); !st.ok()) return fail(st);
   }
-  for (auto [disk, dev] : {std::pair{DiskConfig{s.image_disk, "rootfs", true}, 'a'},
-                           std::pair{DiskConfig{s.upper_disk, "upper", false}, 'b'}}) {
-    if (Status st = hv_->AttachDevice(m.name, BuildDiskXml(disk, dev)); !st.ok()) return fail(st);
+  char dev = 'a';
+  for (const auto& disk : SandboxDisks(s)) {
+    if (Status st = hv_->AttachDevice(m.name, BuildDiskXml(disk, dev++)); !st.ok()) return fail(st);
   }
   double t_disks = Since(t0);
   up->steps["claim_disks_s"] = t_disks;

@@ -150,9 +150,9 @@ void WriteMetadata(XmlWriter& w, const std::string& container, const std::string
 }
 
 void WriteDisk(XmlWriter& w, const DiskConfig& d, char dev, int slot) {
-  w.Open("disk", {{"type", "file"}, {"device", "disk"}});
+  w.Open("disk", {{"type", d.block ? "block" : "file"}, {"device", "disk"}});
   w.Empty("driver", {{"name", "qemu"}, {"type", "raw"}});
-  w.Empty("source", {{"file", d.path}});
+  w.Empty("source", {{d.block ? "dev" : "file", d.path}});
   w.Empty("target", {{"dev", std::string("vd") + dev}, {"bus", "virtio"}});
   w.Text("serial", d.serial);
   if (d.readonly) w.Empty("readonly").Empty("shareable");

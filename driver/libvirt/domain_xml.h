@@ -19,9 +19,10 @@ inline constexpr const char kDomainPrefix[] = "zunvm-";
 inline constexpr const char kAgentPortName[] = "org.zunvm.agent.0";
 
 struct DiskConfig {
-  std::string path;    // raw image file
+  std::string path;    // raw image file (or a host block device: `block`)
   std::string serial;  // how the agent finds it (/sys/block/vd*/serial)
   bool readonly = false;
+  bool block = false;
 };
 
 // A sandbox NIC (virtio-net). kTap: a tap zunvmd created and moves onto its network's bridge

@@ -83,6 +83,13 @@ inline std::vector<std::string> EnvList(const SandboxSpec& s, bool tty = false) 
   return env;
 }
 
+// A sandbox's disks in device order: the image's root (vda), its writable disk (vdb), then its
+// volumes.
+std::vector<DiskConfig> SandboxDisks(const SandboxSpec& s);
+// InvalidArgument for volumes or injected files the guest could not take (count, serials,
+// paths, sizes). Checked before anything of the sandbox is made.
+Status ValidateVolumes(const SandboxSpec& s);
+
 // The last lines of a console log, for error messages about a guest that did not come up.
 inline std::string ConsoleTail(const std::string& path) {
   std::ifstream f(path);

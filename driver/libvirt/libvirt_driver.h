@@ -67,6 +67,10 @@ struct LibvirtDriverOptions {
 
 // NICs a sandbox from the pool can have (each takes a spare root port of the pool's shape).
 inline constexpr size_t kPoolNics = 2;
+// ... and at most this many volumes (each a disk hot-plugged on a spare root port).
+inline constexpr size_t kPoolVolumes = 2;
+// A sandbox's volumes (disks vdc...), at most.
+inline constexpr size_t kMaxVolumes = 16;
 
 // The kernel command line the guest image is tuned for (docs/feasibility.md §1).
 extern const char kDefaultGuestCmdline[];

@@ -139,7 +139,7 @@ Status LibvirtDriver::Init() {
   po.shape = ShapeConfig(opts_.pool_cpu, opts_.pool_memory_mib + opts_.memory_overhead_mib);
   // A member gets its warm-up disks (2, they stay), the container's disks (2) and NICs by
   // hot-plug: root ports for them besides the spare ones.
-  po.shape.hotplug_ports = opts_.hotplug_ports + 4 + static_cast<int>(kPoolNics);
+  po.shape.hotplug_ports = opts_.hotplug_ports + 4 + static_cast<int>(kPoolNics + kPoolVolumes);
   std::vector<DomainInfo> ours;
   for (const auto& d : *doms) {
     if (d.instance == instance_) ours.push_back(d);

@@ -216,6 +216,42 @@ TEST_F(LibvirtDriverTest, ExecAndFilesReachTheContainer) {
   EXPECT_EQ(again->stat.size, 3);
 }
 
+TEST_F(LibvirtDriverTest, VolumesAndInjectedFilesReachTheContainer) {
+  StartDriver();
+  SandboxSpec s = Spec({"/bin/sleep", token_});
+  for (const char* v : {"rw", "ro"}) {
+    auto r = RunProcess({"mkfs.ext4", "-q", "-F", state_ + "/" + v + ".ext4", "16M"});
+    ASSERT_TRUE(r && r->exit_code == 0);
+  }
+  s.volumes = {{state_ + "/rw.ext4", false, "vol-rw", "ext4", "/data", false},
+               {state_ + "/ro.ext4", false, "vol-ro", "ext4", "/srv/ro", true}};
+  s.files = {{"/etc/app.conf", "key=value\n"}};
+  auto created = driver_->Create(s);
+  ASSERT_TRUE(created) << created.error().ToString();
+  std::string def = hv_->Definitions().back();
+  EXPECT_NE(def.find("<serial>vol-rw</serial>"), std::string::npos) << def;
+  EXPECT_NE(def.find("<serial>vol-ro</serial>"), std::string::npos) << def;
+  ASSERT_TRUE(driver_->Start(s.uuid).ok());
+  auto r = driver_->Exec(s.uuid, {"/bin/sh", "-c", "echo kept > /data/f && cat /etc/app.conf && "
+                                                   "! touch /srv/ro/x 2>/dev/null && echo ro-refused"}, seconds(10));
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->output, "key=value\nro-refused\n");
+  // A new VM (stop, start) mounts the same volume again: the data is on the volume's disk.
+  ASSERT_TRUE(driver_->Stop(s.uuid, seconds(1)));
+  ASSERT_TRUE(driver_->Start(s.uuid).ok());
+  r = driver_->Exec(s.uuid, {"/bin/cat", "/data/f"}, seconds(10));
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->output, "kept\n");
+  EXPECT_TRUE(driver_->Delete(s.uuid, true).ok());
+
+  // Bad volumes are refused before anything is made.
+  SandboxSpec bad = Spec({"/bin/true"});
+  bad.volumes = {{state_ + "/rw.ext4", false, "upper", "ext4", "/data", false}};
+  auto refused = driver_->Create(bad);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code(), Code::kInvalidArgument);
+}
+
 TEST_F(LibvirtDriverTest, AdoptsItsVmsAfterARestartAndReplaysWhatItMissed) {
   StartDriver();
   // The main process writes, waits for /go (which the test makes while no zunvmd is up),
