@@ -23,6 +23,7 @@
 #include "service/image_service.h"
 #include "service/keystone_token_validator.h"
 #include "service/network_service.h"
+#include "service/volume_service.h"
 #include "service/port_bindings.h"
 #include "network/port_publisher.h"
 #include "service/log_store.h"
@@ -67,10 +68,12 @@ Status Daemon::Start() {
   publisher_ = std::make_unique<PortPublisher>();
   ports_ = std::make_unique<PortBindings>(cfg_, publisher_.get(), networks_.get());
   clock_ = std::make_unique<SystemClock>();
+  volume_store_ = std::make_unique<VolumeStore>(db_.get());
+  volumes_ = std::make_unique<VolumeService>(cfg_, volume_store_.get(), cfg_.state_dir + "/volumes");
   containers_ = std::make_unique<ContainerService>(ContainerServiceDeps{
       .cfg = &cfg_, .store = store_.get(), .actions = actions_.get(), .logs = logs_.get(),
       .driver = driver_.get(), .executor = executor_.get(), .clock = clock_.get(), .images = images_.get(),
-      .networks = networks_.get(), .ports = ports_.get()});
+      .networks = networks_.get(), .ports = ports_.get(), .volumes = volumes_.get()});
   // The driver's Init adopts running sandboxes, whose events then reach the service.
   driver_->SetEvents(containers_.get());
   if (Status dst = driver_->Init(); !dst.ok()) return dst;
@@ -95,7 +98,7 @@ Status Daemon::Start() {
     while (!console_url_.empty() && console_url_.back() == '/') console_url_.pop_back();
   }
   api_ = std::make_unique<Api>(ApiDeps{&cfg_, containers_.get(), hosts_.get(), images_.get(), tokens_.get(),
-                                       consoles_.get(), &console_url_});
+                                       consoles_.get(), &console_url_, volumes_.get()});
   server_ = MakeCpprestServer();
   HttpServerOptions opts;
   opts.host = cfg_.host_ip;

@@ -34,6 +34,8 @@ class ConsoleServer;
 class ImageService;
 class NetworkStore;
 class NetworkService;
+class VolumeStore;
+class VolumeService;
 class PortPublisher;
 class PortBindings;
 class TokenValidator;
@@ -78,6 +80,8 @@ class Daemon {
   std::unique_ptr<ImageService> images_;
   std::unique_ptr<NetworkStore> network_store_;
   std::unique_ptr<NetworkService> networks_;
+  std::unique_ptr<VolumeStore> volume_store_;
+  std::unique_ptr<VolumeService> volumes_;
   std::unique_ptr<PortPublisher> publisher_;
   std::unique_ptr<PortBindings> ports_;
   std::unique_ptr<TokenValidator> tokens_;  // auth_strategy = keystone only

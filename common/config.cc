@@ -89,6 +89,10 @@ const OptionDesc kOptions[] = {
     {"console", "ticket_ttl", &Config::console_ticket_ttl},
     {"console", "max_connections", &Config::console_max_connections},
     {"console", "allow_insecure_bind", &Config::console_allow_insecure_bind},
+    {"volumes", "default_size_gib", &Config::volume_default_size_gib},
+    {"volumes", "max_size_gib", &Config::volume_max_size_gib},
+    {"volumes", "max_inject_bytes", &Config::volume_max_inject_bytes},
+    {"volumes", "max_mounts", &Config::volume_max_mounts},
     {"keystone_authtoken", "auth_url", &Config::ks_auth_url},
     {"keystone_authtoken", "username", &Config::ks_username},
     {"keystone_authtoken", "password", &Config::ks_password},
@@ -494,6 +498,16 @@ Status ValidateApiSection(const Config& c) {
 }
 
 Status ValidateConsoleSection(const Config& c) {
+  if (c.volume_max_size_gib < 1 || c.volume_max_size_gib > (int64_t{1} << 20)) {
+    return Bad("[volumes] max_size_gib", "must be 1..1048576");
+  }
+  if (c.volume_default_size_gib < 1 || c.volume_default_size_gib > c.volume_max_size_gib) {
+    return Bad("[volumes] default_size_gib", "must be 1..max_size_gib");
+  }
+  if (c.volume_max_inject_bytes < 0 || c.volume_max_inject_bytes > (1 << 20)) {
+    return Bad("[volumes] max_inject_bytes", "must be 0..1048576 (the guest agent's message limit)");
+  }
+  if (c.volume_max_mounts < 0 || c.volume_max_mounts > 16) return Bad("[volumes] max_mounts", "must be 0..16");
   if (c.console_port < -1 || c.console_port > 65535) return Bad("[console] port", "must be 0..65535 (-1: [api] port + 1)");
   if (c.console_ticket_ttl < 1 || c.console_ticket_ttl > 3600) return Bad("[console] ticket_ttl", "must be 1..3600 seconds");
   if (c.console_max_connections < 1 || c.console_max_connections > 100000) {

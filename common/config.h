@@ -69,6 +69,12 @@ struct Config {
   const std::string& ConsoleHost() const { return console_host; }
   int ConsolePort() const { return console_port >= 0 ? console_port : (port == 0 || port == 65535 ? 0 : port + 1); }
 
+  // [volumes]: zunvmd's own volumes, <state_dir>/volumes/<uuid>.ext4 (docs/volumes.md).
+  int64_t volume_default_size_gib = 1;    // a named volume made on first use
+  int64_t volume_max_size_gib = 1024;     // `size=` and default_size_gib at most
+  int64_t volume_max_inject_bytes = 1 << 20;  // `type=bind` file contents, all of a container's together
+  int volume_max_mounts = 8;              // mounts of one container (volumes and files), at most 16
+
   // [keystone_authtoken] (auth_strategy = keystone): the service user zunvmd validates tokens
   // with, as keystonemiddleware's options of the same names.
   std::string ks_auth_url;                 // Keystone's identity endpoint, e.g. http://h:5000/v3

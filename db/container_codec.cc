@@ -1,5 +1,7 @@
 #include "db/container_codec.h"
 
+#include "common/base64.h"
+
 namespace zunvm {
 
 using nlohmann::json;
@@ -49,6 +51,18 @@ json ToStorageJson(const Container& c) {
   j["addresses"] = c.addresses;
   j["nets"] = c.requested_nets;
   j["published_ports"] = c.published_ports;
+  json mounts = json::array();
+  for (const auto& m : c.mounts) {
+    json o{{"type", ToString(m.type)}, {"source", m.source}, {"destination", m.destination},
+           {"read_only", m.read_only}, {"auto_remove", m.auto_remove}};
+    if (!m.volume_uuid.empty()) o["volume_uuid"] = m.volume_uuid;
+    if (m.size_gib) o["size_gib"] = *m.size_gib;
+    if (!m.serial.empty()) o["serial"] = m.serial;
+    if (!m.fstype.empty()) o["fstype"] = m.fstype;
+    if (m.type == ContainerMount::Type::kBind) o["content"] = Base64Encode(m.content);
+    mounts.push_back(std::move(o));
+  }
+  j["mounts"] = std::move(mounts);
   j["host"] = Opt(c.host);
   j["restart_policy"] = {{"name", c.restart_policy.name}, {"max_retry", c.restart_policy.max_retry}};
   j["image_pull_policy"] = Opt(c.image_pull_policy);
@@ -108,6 +122,22 @@ Container FromStorageJson(const json& j) {
   c.addresses = j.value("addresses", json::object());
   c.requested_nets = j.value("nets", json::array());
   c.published_ports = j.value("published_ports", json::array());
+  if (auto ms = j.find("mounts"); ms != j.end() && ms->is_array()) {
+    for (const auto& o : *ms) {
+      ContainerMount m;
+      m.type = ParseMountType(o.value("type", "volume")).value_or(ContainerMount::Type::kVolume);
+      m.source = o.value("source", "");
+      m.volume_uuid = o.value("volume_uuid", "");
+      m.size_gib = GetOpt<int64_t>(o, "size_gib");
+      m.destination = o.value("destination", "");
+      m.read_only = o.value("read_only", false);
+      m.auto_remove = o.value("auto_remove", false);
+      m.serial = o.value("serial", "");
+      m.fstype = o.value("fstype", "");
+      m.content = Base64Decode(o.value("content", "")).value_or("");
+      c.mounts.push_back(std::move(m));
+    }
+  }
   c.host = GetOpt<std::string>(j, "host");
   if (auto rp = j.find("restart_policy"); rp != j.end() && rp->is_object()) {
     c.restart_policy.name = rp->value("name", std::string());

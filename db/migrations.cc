@@ -116,6 +116,32 @@ const std::vector<std::string>& Steps() {
       DROP TABLE networks;
       ALTER TABLE networks_v5 RENAME TO networks;
       )sql",
+      // 6: zunvmd's volumes (a named one is unique in its project; an anonymous one, made by a
+      // mount's `size`, has no name and is removed with its container) and which containers
+      // mount them.
+      R"sql(
+      CREATE TABLE volumes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL UNIQUE,
+        name TEXT,
+        project_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        size_gib INTEGER NOT NULL,
+        format TEXT NOT NULL,
+        path TEXT NOT NULL,
+        auto_remove INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        UNIQUE(project_id, name)
+      );
+      CREATE TABLE volume_attachments (
+        volume_uuid TEXT NOT NULL REFERENCES volumes(uuid),
+        container_uuid TEXT NOT NULL,
+        destination TEXT NOT NULL,
+        read_only INTEGER NOT NULL,
+        PRIMARY KEY (volume_uuid, container_uuid, destination)
+      );
+      CREATE INDEX volume_attachments_container ON volume_attachments(container_uuid);
+      )sql",
   };
   return steps;
 }

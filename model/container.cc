@@ -30,6 +30,10 @@ constexpr Names<Health, 3> kHealthNames{{
     {Health::kStarting, "starting"}, {Health::kHealthy, "healthy"}, {Health::kUnhealthy, "unhealthy"},
 }};
 
+constexpr Names<ContainerMount::Type, 3> kMountTypeNames{{
+    {ContainerMount::Type::kVolume, "volume"}, {ContainerMount::Type::kBind, "bind"}, {ContainerMount::Type::kBlock, "block"},
+}};
+
 template <typename E, size_t N>
 const char* NameOf(const Names<E, N>& names, E value) {
   for (const auto& [v, name] : names) {
@@ -51,6 +55,8 @@ std::optional<E> ValueOf(const Names<E, N>& names, std::string_view text) {
 const char* ToString(ContainerStatus s) { return NameOf(kStatusNames, s); }
 const char* ToString(TaskState t) { return NameOf(kTaskNames, t); }
 const char* ToString(Health h) { return NameOf(kHealthNames, h); }
+const char* ToString(ContainerMount::Type t) { return NameOf(kMountTypeNames, t); }
+std::optional<ContainerMount::Type> ParseMountType(std::string_view text) { return ValueOf(kMountTypeNames, text); }
 std::optional<ContainerStatus> ParseContainerStatus(std::string_view text) { return ValueOf(kStatusNames, text); }
 std::optional<TaskState> ParseTaskState(std::string_view text) { return ValueOf(kTaskNames, text); }
 std::optional<Health> ParseHealth(std::string_view text) { return ValueOf(kHealthNames, text); }

@@ -48,6 +48,28 @@ struct Healthcheck {
   int interval = 0, retries = 0, timeout = 0;
 };
 
+// One of a container's `mounts` (Zun's, microversion 1.11+), as resolved at create:
+//  - kVolume: a zunvmd volume (by `source` name or uuid, or a new one of `size_gib` that is
+//    removed with the container: `auto_remove`) at `destination`;
+//  - kBind: file injection, `content` written at `destination` before the init runs;
+//  - kBlock: a host block device (`source`, the Zun driver's Cinder volumes), found in the
+//    guest by `serial`.
+struct ContainerMount {
+  enum class Type { kVolume, kBind, kBlock };
+  Type type = Type::kVolume;
+  std::string source;
+  std::string volume_uuid;
+  std::optional<int64_t> size_gib;
+  std::string destination;
+  bool read_only = false;
+  bool auto_remove = false;
+  std::string serial;
+  std::string fstype;   // kBlock: what the device holds (ext4, ext2, xfs)
+  std::string content;
+};
+const char* ToString(ContainerMount::Type t);
+std::optional<ContainerMount::Type> ParseMountType(std::string_view text);
+
 struct Container {
   int64_t id = 0;                   // DB insertion order (the default sort key)
   std::string uuid;
@@ -92,6 +114,7 @@ struct Container {
   std::string project_id;
   TimePoint created_at{};
   std::optional<TimePoint> updated_at;
+  std::vector<ContainerMount> mounts;
   // Internal (never rendered as such).
   std::optional<std::string> container_id;     // backend sandbox id
   std::optional<TimePoint> started_at;

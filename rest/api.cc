@@ -33,6 +33,7 @@ Api::Api(ApiDeps deps) : deps_(deps) {
   AddContainerActionRoutes(router_, deps_);
   AddHostRoutes(router_, deps_);
   AddImageRoutes(router_, deps_);
+  AddVolumeRoutes(router_, deps_);
   AddUnsupportedRoutes(router_, deps_);
 }
 

@@ -26,6 +26,7 @@ namespace zunvm {
 class HostService;
 class ImageService;
 class ConsoleService;
+class VolumeService;
 
 // What handlers need; all pointers outlive the Api.
 struct ApiDeps {
@@ -37,6 +38,7 @@ struct ApiDeps {
   ConsoleService* consoles = nullptr;  // null: attach and interactive exec answer 501
   // The console listener's base URL (ws://host:port or wss://...), set before the API serves.
   const std::string* console_url = nullptr;
+  VolumeService* volumes = nullptr;  // null: no /v1/volumes, and mounts are refused
 };
 
 class Api {
@@ -59,6 +61,7 @@ void AddContainerRoutes(Router& r, const ApiDeps& d);
 void AddContainerActionRoutes(Router& r, const ApiDeps& d);
 void AddHostRoutes(Router& r, const ApiDeps& d);
 void AddImageRoutes(Router& r, const ApiDeps& d);
+void AddVolumeRoutes(Router& r, const ApiDeps& d);
 void AddUnsupportedRoutes(Router& r, const ApiDeps& d);
 
 // The root document served at GET / (no version negotiation there).

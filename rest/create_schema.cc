@@ -5,6 +5,7 @@
 #include <map>
 #include <regex>
 
+#include "common/base64.h"
 #include "common/ids.h"
 #include "common/ipv4.h"
 #include "common/shlex.h"
@@ -27,6 +28,62 @@ Status SchemaError(const std::string& field, const json& value, const std::strin
 Status AdditionalProperty(const std::string& key) {
   return Status::Invalid("Additional properties are not allowed ('" + key + "' was unexpected)",
                          "SchemaValidationError");
+}
+
+// One of `mounts`: Zun's keys (type, source, destination, size) and zunvm's (read_only; for
+// type block, the Zun driver's host device: source or device_path, and serial). Shapes only:
+// the volume service checks paths, names and sizes.
+Result<ContainerMount> ParseMount(const json& m) {
+  if (!m.is_object()) return Err(SchemaError("mounts", m, "Expected an array of objects"));
+  static const std::vector<std::string> keys = {"type", "source", "destination", "size", "read_only", "device_path", "serial"};
+  for (auto it = m.begin(); it != m.end(); ++it) {
+    if (std::find(keys.begin(), keys.end(), it.key()) == keys.end()) return Err(AdditionalProperty(it.key()));
+  }
+  ContainerMount out;
+  auto str = [&](const char* key, std::string& into) -> Status {
+    auto it = m.find(key);
+    if (it == m.end() || it->is_null()) return Status::Ok();
+    if (!it->is_string()) return SchemaError(std::string("mounts.") + key, *it, "Expected a string");
+    into = it->get<std::string>();
+    return Status::Ok();
+  };
+  std::string type = "volume", source, device;
+  ZUNVM_RETURN_IF_ERROR(str("type", type));
+  ZUNVM_RETURN_IF_ERROR(str("source", source));
+  ZUNVM_RETURN_IF_ERROR(str("destination", out.destination));
+  ZUNVM_RETURN_IF_ERROR(str("device_path", device));
+  ZUNVM_RETURN_IF_ERROR(str("serial", out.serial));
+  auto parsed = ParseMountType(type);
+  if (!parsed) return Err(SchemaError("mounts.type", m["type"], "Expected volume, bind or block"));
+  out.type = *parsed;
+  if (auto ro = m.find("read_only"); ro != m.end() && !ro->is_null()) {
+    if (!ro->is_boolean()) return Err(SchemaError("mounts.read_only", *ro, "Expected a boolean"));
+    out.read_only = ro->get<bool>();
+  }
+  if (auto size = m.find("size"); size != m.end() && !size->is_null()) {
+    std::optional<int64_t> n;
+    if (size->is_number_integer()) n = size->get<int64_t>();
+    else if (size->is_string()) n = ParseInt(size->get<std::string>());
+    if (!n || *n < 1) return Err(SchemaError("mounts.size", *size, "Expected a positive number of GiB"));
+    out.size_gib = *n;
+  }
+  if (out.destination.empty()) return Err(SchemaError("mounts", m, "'destination' is a required property"));
+  switch (out.type) {
+    case ContainerMount::Type::kVolume:
+      if (source.empty() && !out.size_gib) return Err(SchemaError("mounts", m, "A mount needs a source or a size"));
+      out.source = source;
+      break;
+    case ContainerMount::Type::kBind: {
+      auto raw = Base64Decode(source);
+      if (!raw) return Err(SchemaError("mounts.source", m["source"], "A bind mount's source is the file's contents in base64"));
+      out.content = std::move(*raw);
+      break;
+    }
+    case ContainerMount::Type::kBlock:
+      out.source = device.empty() ? source : device;
+      break;
+  }
+  return out;
 }
 
 Status NotInVersion(const std::string& key, const ApiVersion& v, int since) {
@@ -326,12 +383,14 @@ Result<Container> ParseCreateBody(const json& body, const ApiVersion& v, const C
          c.requested_nets = x;
          return Status::Ok();
        }}},
-      {"mounts", {11, false, [](const json& x, Container&) -> Status {
+      {"mounts", {11, false, [](const json& x, Container& c) -> Status {
          if (x.is_null()) return Status::Ok();
          if (!x.is_array()) return SchemaError("mounts", x, "Expected an array");
-         if (!x.empty()) {
-           return Status::Invalid("Volume mounts need Cinder, which this zunvmd does not use.",
-                                  "InvalidValue");
+         if (x.size() > 16) return SchemaError("mounts", x, "A container has at most 16 mounts");
+         for (const auto& m : x) {
+           auto mount = ParseMount(m);
+           if (!mount) return mount.error();
+           c.mounts.push_back(std::move(*mount));
          }
          return Status::Ok();
        }}},

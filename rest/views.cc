@@ -19,6 +19,49 @@ json Links(const std::string& base_url, const std::string& collection, const std
                       {{"href", base_url + "/" + collection + "/" + id}, {"rel", "bookmark"}}});
 }
 
+json MountsView(const std::vector<ContainerMount>& mounts) {
+  json out = json::array();
+  for (const auto& m : mounts) {
+    json o{{"type", ToString(m.type)}, {"destination", m.destination}, {"read_only", m.read_only}};
+    switch (m.type) {
+      case ContainerMount::Type::kVolume:
+        o["source"] = m.source.empty() ? m.volume_uuid : m.source;
+        o["volume_id"] = m.volume_uuid;
+        o["size"] = Opt(m.size_gib);
+        o["auto_remove"] = m.auto_remove;
+        break;
+      case ContainerMount::Type::kBind:  // the file's contents are not echoed back
+        o["source"] = "";
+        o["size_bytes"] = m.content.size();
+        break;
+      case ContainerMount::Type::kBlock:
+        o["source"] = m.source;
+        o["serial"] = m.serial;
+        break;
+    }
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+json VolumeView(const VolumeRecord& v, const std::string& base_url) {
+  json atts = json::array();
+  for (const auto& a : v.attachments) {
+    atts.push_back({{"container_uuid", a.container_uuid}, {"destination", a.destination}, {"read_only", a.read_only}});
+  }
+  return {{"uuid", v.uuid},
+          {"links", Links(base_url, "volumes", v.uuid)},
+          {"name", Opt(v.name)},
+          {"size", v.size_gib},
+          {"format", v.format},
+          {"auto_remove", v.auto_remove},
+          {"status", v.attachments.empty() ? "available" : "in-use"},
+          {"attachments", std::move(atts)},
+          {"project_id", v.project_id},
+          {"user_id", v.user_id},
+          {"created_at", v.created_at}};
+}
+
 json ContainerView(const Container& c, const std::string& base_url, TimePoint now, bool admin) {
   json j;
   j["uuid"] = c.uuid;
@@ -41,6 +84,7 @@ json ContainerView(const Container& c, const std::string& base_url, TimePoint no
   j["hostname"] = Opt(c.hostname);
   j["ports"] = c.ports;
   j["published_ports"] = c.published_ports;
+  j["mounts"] = MountsView(c.mounts);
   j["addresses"] = c.addresses;
   j["host"] = Opt(c.host);
   if (c.restart_policy.name.empty()) {

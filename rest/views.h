@@ -8,6 +8,7 @@
 #include "model/action.h"
 #include "model/container.h"
 #include "service/host_service.h"
+#include "service/volume_service.h"
 
 namespace zunvm {
 
@@ -18,6 +19,10 @@ inline constexpr const char* kAdminOnlyContainerFields[] = {"host", "image_pull_
 // A container as the API shows it; without `admin`, the admin-only fields are left out.
 nlohmann::json ContainerView(const Container& c, const std::string& base_url, TimePoint now, bool admin);
 nlohmann::json ActionView(const ContainerAction& a, bool with_events, bool finish_time);
+// A container's `mounts` (zunvm's rendering; Zun does not show them): never a bind's contents.
+nlohmann::json MountsView(const std::vector<ContainerMount>& mounts);
+// zunvm extension /v1/volumes.
+nlohmann::json VolumeView(const VolumeRecord& v, const std::string& base_url);
 nlohmann::json HostView(const HostRecord& h, const std::string& base_url);
 // Collection body {"<name>": items, "next": url|null}; next is set when the page is full.
 nlohmann::json Collection(const std::string& name, nlohmann::json items, size_t limit,

@@ -4,6 +4,7 @@
 
 #include "common/logging.h"
 #include "service/image_service.h"
+#include "service/volume_service.h"
 
 namespace zunvm {
 
@@ -109,6 +110,7 @@ Result<SandboxSpec> ContainerLifecycle::PrepareSpec(const std::string& uuid) {
     if (spec.user.empty()) spec.user = img->config.value("user", "");  // the image's USER
   }
   ZUNVM_RETURN_IF_ERROR(d_.networking->AddTo(spec));
+  if (d_.volumes) ZUNVM_RETURN_IF_ERROR(d_.volumes->AddTo(*c, spec));
   return spec;
 }
 
@@ -248,6 +250,7 @@ Status ContainerLifecycle::Delete(const std::string& uuid, bool force, bool stop
   if (d_.images) d_.images->RemoveContainerDisk(uuid);
   d_.records->DropPorts(uuid);
   d_.networking->Release(uuid);
+  if (d_.volumes) d_.volumes->Release(uuid);
   return d_.records->Remove(uuid);
 }
 

@@ -28,6 +28,7 @@
 namespace zunvm {
 
 class ImageService;
+class VolumeService;
 
 struct ContainerPatch {
   std::optional<double> cpu;
@@ -47,6 +48,7 @@ class ContainerLifecycle {
     SerialExecutor* executor;
     Clock* clock;
     ImageService* images;  // may be null: no image defaults, pulls or disks
+    VolumeService* volumes;  // may be null: no mounts
   };
   explicit ContainerLifecycle(Deps d) : d_(d) {}
 

@@ -6,6 +6,7 @@
 #include "common/logging.h"
 #include "service/image_service.h"
 #include "service/state_table.h"
+#include "service/volume_service.h"
 
 namespace zunvm {
 
@@ -21,9 +22,9 @@ ContainerService::ContainerService(ContainerServiceDeps deps)
     : deps_(deps),
       records_(deps.store, deps.actions, deps.ports, deps.clock, deps.cfg->unique_container_name_scope),
       networking_(deps.networks, deps.driver, &records_),
-      lifecycle_({deps.cfg, &records_, &networking_, deps.logs, deps.driver, deps.executor, deps.clock, deps.images}),
+      lifecycle_({deps.cfg, &records_, &networking_, deps.logs, deps.driver, deps.executor, deps.clock, deps.images, deps.volumes}),
       health_(&records_, &lifecycle_, deps.driver, deps.clock),
-      reconciler_(&records_, &lifecycle_, deps.driver, deps.executor, deps.images) {}
+      reconciler_(&records_, &lifecycle_, deps.driver, deps.executor, deps.images, deps.volumes) {}
 
 Result<std::vector<Container>> ContainerService::List(const RequestContext& ctx, ListQuery q) {
   if (!ctx.all_projects) {
@@ -98,13 +99,19 @@ Result<Container> ContainerService::Create(const RequestContext& ctx, Container 
   auto nets = networking_.Plan(c.requested_nets);
   if (!nets) return Err(nets.error());
   // Addresses are taken before the record exists, so a refused address is a refused create.
-  bool allocated = false;
+  if (!c.mounts.empty() && !deps_.volumes) {
+    return Err(Status::Invalid("This zunvmd has no volumes for mounts.", "InvalidValue"));
+  }
+  bool allocated = false, mounted = false;
   Status inserted = records_.Insert(c, [&](Container& rec) -> Status {
     ZUNVM_RETURN_IF_ERROR(networking_.Allocate(rec, *nets));
     allocated = true;
+    if (deps_.volumes) ZUNVM_RETURN_IF_ERROR(deps_.volumes->Admit(ctx, rec));
+    mounted = true;
     return Status::Ok();
   });
   if (!inserted.ok()) {
+    if (mounted) deps_.volumes->Release(c.uuid);
     if (allocated) networking_.Release(c.uuid);
     return Err(inserted);
   }

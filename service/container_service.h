@@ -43,6 +43,7 @@
 namespace zunvm {
 
 class ImageService;
+class VolumeService;
 class NetworkService;
 class PortBindings;
 
@@ -61,6 +62,8 @@ struct ContainerServiceDeps {
   ImageService* images = nullptr;
   NetworkService* networks = nullptr;
   PortBindings* ports = nullptr;
+  // Volumes give creates their `mounts` (none: a create with mounts is refused).
+  VolumeService* volumes = nullptr;
 };
 
 class ContainerService : public DriverEvents {

@@ -19,6 +19,7 @@
 #include "image/manifest.h"
 #include "image/puller.h"
 #include "image/reference.h"
+#include "service/ext4_disk.h"
 #include "service/zun_errors.h"
 
 namespace zunvm {
@@ -374,16 +375,8 @@ Result<std::string> ImageService::ContainerDisk(const std::string& uuid, int64_t
   std::error_code ec;
   fs::create_directories(dir_ + "/containers", ec);
   ::chmod((dir_ + "/containers").c_str(), 0711);  // qemu reaches the disks; nobody lists them
-  std::string tmp = disk + ".tmp";
-  auto r = RunProcess({"mkfs.ext4", "-q", "-F", "-L", "zunvm-upper", "-E", "lazy_itable_init=1,lazy_journal_init=1", tmp,
-                       std::to_string(std::max<int64_t>(gib, 1)) + "G"});
-  if (!r || r->exit_code != 0) {
-    fs::remove(tmp, ec);
-    return Err(Status::Internal("mkfs.ext4 for container " + uuid + ": " + (r ? r->output : r.error().message())));
-  }
-  ::chmod(tmp.c_str(), 0600);  // libvirt hands it to the qemu user while the VM runs
-  fs::rename(tmp, disk, ec);
-  if (ec) return Err(Status::Internal("placing " + disk + ": " + ec.message()));
+  Status made = MakeSparseExt4(disk, gib, "zunvm-upper");
+  if (!made.ok()) return Err(made);
   return disk;
 }
 

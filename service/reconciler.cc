@@ -1,9 +1,11 @@
 #include "service/reconciler.h"
 
 #include <algorithm>
+#include <set>
 
 #include "common/logging.h"
 #include "service/image_service.h"
+#include "service/volume_service.h"
 
 namespace zunvm {
 
@@ -28,6 +30,11 @@ Status Reconciler::Recover() {
       (void)driver_->Delete(s.uuid, true);
       if (images_) images_->RemoveContainerDisk(s.uuid);
     }
+  }
+  if (volumes_) {
+    std::set<std::string> uuids;
+    for (const auto& c : *all) uuids.insert(c.uuid);
+    volumes_->Recover(uuids);
   }
   for (const auto& c : *all) {
     std::string uuid = c.uuid;

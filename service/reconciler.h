@@ -13,16 +13,18 @@
 namespace zunvm {
 
 class ImageService;
+class VolumeService;
 
 class Reconciler {
  public:
-  // Nothing owned; `images` may be null.
+  // Nothing owned; `images` and `volumes` may be null.
   Reconciler(ContainerRecords* records, ContainerLifecycle* lifecycle, SandboxDriver* driver,
-             SerialExecutor* executor, ImageService* images)
-      : records_(records), lifecycle_(lifecycle), driver_(driver), executor_(executor), images_(images) {}
+             SerialExecutor* executor, ImageService* images, VolumeService* volumes)
+      : records_(records), lifecycle_(lifecycle), driver_(driver), executor_(executor), images_(images),
+        volumes_(volumes) {}
 
   // Removes sandboxes without a record, finishes interrupted deletes, fails interrupted
-  // creates, settles interrupted operations to what the sandbox says, settles the rest, and
+  // creates, releases volumes of containers without a record, settles interrupted operations to what the sandbox says, settles the rest, and
   // publishes the ports of what runs on.
   Status Recover();
   // Queues Settle for every container.
@@ -37,6 +39,7 @@ class Reconciler {
   SandboxDriver* driver_;
   SerialExecutor* executor_;
   ImageService* images_;
+  VolumeService* volumes_;
 };
 
 }  // namespace zunvm

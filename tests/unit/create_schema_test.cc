@@ -144,3 +144,46 @@ TEST(PatchSchema, KeysAndVersions) {
 
 }  // namespace
 }  // namespace zunvm
+
+namespace zunvm {
+namespace {
+
+TEST(CreateSchema, MountsAsTheCliSendsThem) {
+  Config cfg;
+  const ApiVersion v1_11{1, 11}, v1_10{1, 10};
+  json body = {{"image", "busybox"},
+               {"mounts", json::array({{{"source", "data"}, {"destination", "/data"}},
+                                       {{"size", "2"}, {"destination", "/scratch"}},
+                                       {{"type", "bind"}, {"source", "aGVsbG8="}, {"destination", "/etc/x"}},
+                                       {{"source", "data2"}, {"destination", "/ro"}, {"read_only", true}},
+                                       {{"type", "block"}, {"device_path", "/dev/loop3"}, {"serial", "0123456789abcdef0123"},
+                                        {"destination", "/cinder"}}})}};
+  auto c = ParseCreateBody(body, v1_40, cfg);
+  ASSERT_TRUE(c) << c.error().ToString();
+  ASSERT_EQ(c->mounts.size(), 5u);
+  EXPECT_EQ(c->mounts[0].source, "data");
+  EXPECT_EQ(c->mounts[1].size_gib, 2);
+  EXPECT_EQ(c->mounts[2].type, ContainerMount::Type::kBind);
+  EXPECT_EQ(c->mounts[2].content, "hello");
+  EXPECT_TRUE(c->mounts[3].read_only);
+  EXPECT_EQ(c->mounts[4].type, ContainerMount::Type::kBlock);
+  EXPECT_EQ(c->mounts[4].source, "/dev/loop3");
+  EXPECT_TRUE(ParseCreateBody(json{{"image", "busybox"}, {"mounts", json::array({{{"size", 1}, {"destination", "/d"}}})}}, v1_11, cfg));
+  EXPECT_FALSE(ParseCreateBody(json{{"image", "busybox"}, {"mounts", json::array({{{"size", 1}, {"destination", "/d"}}})}}, v1_10, cfg));
+  for (const json& bad : {json{{"source", "a"}}, json{{"destination", "/d"}}, json{{"source", "a"}, {"destination", "/d"}, {"x", 1}},
+                          json{{"type", "nfs"}, {"source", "a"}, {"destination", "/d"}},
+                          json{{"type", "bind"}, {"source", "not base64!"}, {"destination", "/d"}},
+                          json{{"size", "big"}, {"destination", "/d"}}, json{{"size", 0}, {"destination", "/d"}},
+                          json{{"source", 5}, {"destination", "/d"}}, json{{"source", "a"}, {"destination", "/d"}, {"read_only", "yes"}},
+                          json("a string")}) {
+    auto r = ParseCreateBody(json{{"image", "busybox"}, {"mounts", json::array({bad})}}, v1_40, cfg);
+    ASSERT_FALSE(r) << bad.dump();
+    EXPECT_EQ(r.error().code(), Code::kInvalidArgument) << bad.dump();
+  }
+  json many = json::array();
+  for (int i = 0; i < 10000; ++i) many.push_back({{"source", "v" + std::to_string(i)}, {"destination", "/d" + std::to_string(i)}});
+  EXPECT_FALSE(ParseCreateBody(json{{"image", "busybox"}, {"mounts", many}}, v1_40, cfg));
+}
+
+}  // namespace
+}  // namespace zunvm
