@@ -2,10 +2,11 @@
 """Volumes end to end on real VMs (issue 20): the real `openstack appcontainer` CLI and curl
 against zunvmd with the libvirt driver. A named volume keeps its data across stop/start, a
 zunvmd SIGKILL and the container's delete; `size=` volumes go with their container; `type=bind`
-injects a file; read-only mounts refuse writes; a second writer is 409. At the end nothing is
+injects a file; read-only mounts refuse writes; a second writer is 409; a host block device (the
+Zun driver's Cinder volumes) is handed to the VM as is. At the end nothing is
 left: no volume disk, container disk or domain.
 
-Five VM boots in all. Needs what test_vm_cli.py needs (scripts/test.sh prepares it).
+Six VM boots in all. Needs what test_vm_cli.py needs (scripts/test.sh prepares it).
 """
 import os
 import signal
@@ -154,7 +155,29 @@ class VmVolumesTest(unittest.TestCase):
         self.assertEqual(code, 409, err)
         self.assertEqual(self.api("DELETE", "/v1/volumes/v1")[0], 409)
 
-    def test_5_nothing_left_behind(self):
+    def test_5_host_block_device(self):
+        """The Zun driver's form (Cinder volumes): a host block device handed to the VM as is, given
+        ext4 when blank; after the delete the data is on the device and qemu has let it go."""
+        img = os.path.join(self.state, "blockdev.img")
+        subprocess.run(["truncate", "-s", "64M", img], check=True)
+        loop = subprocess.run(["losetup", "--find", "--show", img], capture_output=True, text=True,
+                              check=True).stdout.strip()
+        self.addCleanup(subprocess.run, ["losetup", "--detach", loop])
+        code, c = self.api("POST", "/v1/containers?run=true", {
+            "name": "cinderish", "image": "busybox", "command": ["sleep", "100000"],
+            "mounts": [{"type": "block", "device_path": loop, "serial": "0f1e2d3c-4b5a-6978-8", "destination": "/vol"}]})
+        self.assertEqual(code, 202, c)
+        self.wait_status("cinderish", "Running")
+        self.assertEqual(self.sh("cinderish", "echo on-the-device > /vol/f && sync && cat /vol/f"), (0, "on-the-device\n"))
+        self.assertEqual(self.show("cinderish")["mounts"][0]["source"], loop)
+        self.osc("delete", "--force", "cinderish")
+        wait_for(lambda: self.show("cinderish")["status"] == "gone(404)", 120, "cinderish deleted")
+        # The host reads the guest's write straight off the device (no host mount was involved).
+        out = subprocess.run(["debugfs", "-R", "cat /f", loop], capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.stdout, "on-the-device\n", out.stderr)
+        self.assertEqual(self.api("GET", "/v1/volumes")[1]["volumes"][0]["name"], "v1")  # not a zunvmd volume
+
+    def test_6_nothing_left_behind(self):
         self.osc("delete", "--force", "reader")
         wait_for(lambda: self.show("reader")["status"] == "gone(404)", 120, "reader deleted")
         self.assertEqual(self.api("DELETE", "/v1/volumes/v1")[0], 204)
