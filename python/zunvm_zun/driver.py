@@ -16,6 +16,7 @@ uuid), so ``container_id == uuid`` and zunvmd's VM is named ``zunvm-<uuid>``.
 import base64
 import io
 import ipaddress
+import os
 import re
 import secrets
 
@@ -127,6 +128,11 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
         # exec_id -> container uuid of interactive execs (zunvmd's exec instances, which Zun's
         # proxy starts through the console listener's Docker API), for execute_resize.
         self._consoles = {}
+        if self.volume_drivers:
+            # Zun's BaseDriver keyed them by their name in [volume] driver_list; the manager's
+            # calls look them up by the mapping's provider ('cinder', 'local').
+            from zunvm_zun import volume as zvolume
+            self.volume_drivers = zvolume.by_provider(self.volume_drivers)
 
     # --- calls --------------------------------------------------------------------------
     def _call(self, fn, *args, container=None, image=None, **kwargs):
@@ -281,11 +287,27 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
             raise _translate(e)
         return self._call(self.api.create, body, container=container)
 
+    def _mounts(self, container, requested_volumes):
+        """zunvmd's `mounts` for the container's volume mappings, which the manager attached
+        before create() through zunvm's volume drivers (zunvm_zun.volume): a Cinder volume's
+        host block device, an injected file's bytes. (The client's microversion, 1.40, is
+        above the 1.11 that `mounts` needs.)"""
+        items = []
+        for volmap in (requested_volumes or {}).get(container.uuid) or []:
+            provider = getattr(volmap, 'volume_provider', None)
+            vd = self.volume_drivers.get(provider)
+            if not hasattr(vd, 'mount_item'):
+                raise ZunvmNotSupported(
+                    what="Attaching volumes of provider %s without zunvm's volume driver for "
+                         "it ([volume] driver_list = zunvm_cinder,zunvm_local)" % provider)
+            items.append(vd.mount_item(volmap))
+        return items
+
     def create(self, context, container, image, requested_networks, requested_volumes):
-        volumes = (requested_volumes or {}).get(container.uuid) or []
-        if volumes:
-            raise ZunvmNotSupported(what='Attaching volumes')
         body = self._create_body(container, image)
+        mounts = self._mounts(container, requested_volumes)
+        if mounts:
+            body['mounts'] = mounts
         if CONF.zunvm.use_neutron:
             body['nets'] = self._plug_ports(context, container, requested_networks or [])
         accepted = False
@@ -475,11 +497,63 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
             raise ZunvmError(error_msg=view.get('status_reason') or 'delete failed')
 
     def delete(self, context, container, force):
+        """Returns once zunvmd no longer has the container (its VM is gone, so no qemu holds
+        a volume's device): the manager detaches the volumes right after."""
         if container.container_id is not None:
             self._remove_from_zunvmd(container, force)
         if CONF.zunvm.use_neutron:
             # also when zunvmd never had it: ports are made (and saved) before its create
             self._unplug_ports(context, container, container.addresses)
+
+    # --- volumes (the manager calls these around create and delete, and at start-up) ------
+    def _zunvmd_view(self, container_uuid):
+        """zunvmd's view of the container, or None when zunvmd does not have it."""
+        try:
+            return self.api.get(container_uuid)
+        except zclient.ApiError as e:
+            if e.status == 404:
+                return None
+            raise _translate(e)
+        except zclient.Unreachable as e:
+            raise _translate(e)
+
+    def attach_volume(self, context, volume_mapping):
+        """Before create, and again at zun-compute's start-up for the volumes of the host's
+        containers (remount_container_volume), which connects each Cinder volume again. A
+        container's devices are fixed in zunvmd when it is created, so a volume connected
+        again at another device than its VM has fails here (ZunvmError naming the volume): the
+        manager then puts the container in Error; a rebuild hands it the new device."""
+        reattach = (volume_mapping.volume_provider == 'cinder' and
+                    bool(volume_mapping.connection_info))
+        super(ZunvmDriver, self).attach_volume(context, volume_mapping)
+        if not reattach:
+            return
+        item = self._get_volume_driver(volume_mapping).mount_item(volume_mapping)
+        view = self._zunvmd_view(volume_mapping.container_uuid) or {}
+        for m in view.get('mounts') or []:
+            if m.get('type') != 'block' or m.get('serial') != item['serial']:
+                continue
+            had = m.get('source') or ''
+            # two names of one device (a by-path link and its node) are the same device
+            if os.path.realpath(had) != os.path.realpath(item['device_path']):
+                raise ZunvmError(error_msg=_msg(
+                    'volume %s was connected again at %s, but the VM of container %s has it '
+                    'at %s (zunvmd cannot change the devices of a created container; rebuild '
+                    'it)' % (volume_mapping.cinder_volume_id, item['device_path'],
+                             volume_mapping.container_uuid, had)))
+
+    def detach_volume(self, context, volume_mapping):
+        """Disconnects a Cinder volume only once zunvmd no longer has the container: the
+        manager also detaches after a delete that failed and when it fails a container, and
+        the device must not be pulled from under a running VM. Refusing (ZunvmError) leaves
+        the volume attached, for a later delete."""
+        if (volume_mapping.volume_provider == 'cinder' and
+                self._zunvmd_view(volume_mapping.container_uuid) is not None):
+            raise ZunvmError(error_msg=_msg(
+                'volume %s is not detached: container %s is still in zunvmd, whose VM may '
+                'hold the device' % (volume_mapping.cinder_volume_id,
+                                     volume_mapping.container_uuid)))
+        super(ZunvmDriver, self).detach_volume(context, volume_mapping)
 
     def show(self, context, container):
         if container.container_id is None:
