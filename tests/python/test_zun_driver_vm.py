@@ -2,7 +2,8 @@
 
 The manager's sequence for `openstack appcontainer run` (pull_image, create, start), then
 exec, logs, stop, start, update, stats and delete, as zun-compute calls them, and the
-periodic status sync noticing a VM that died. Needs libvirtd and the guest image
+periodic status sync noticing a VM that died; with the real Zun also a Cinder volume (test_zun_volumes.py's
+fake Cinder and loop-device os-brick) written in the guest through zun-compute's Manager. Needs libvirtd and the guest image
 (scripts/test.sh prepares both); ctest runs it as e2e_zun_driver_vm.
 """
 import json
@@ -154,3 +155,46 @@ def test_commit_of_a_running_container_as_zun_does(vm_driver, ctx, vm_zunvmd, gl
             == b'vm-commit\n'
     d.delete(ctx, c, True)
     d.delete_image(ctx, 'vmsnap:v1')
+
+
+# ---- a Cinder volume through zun-compute's Manager into a real VM ------------------------------
+# The volume fixtures of test_zun_volumes.py (a fake Cinder over HTTP, os-brick's connector as
+# loop devices, zun-compute's real Manager) here run on the real-VM zunvmd.
+from conftest import USING_REAL_ZUN  # noqa: E402
+from test_zun_volumes import (action_ctx, brick, cinder, host_mounts, manager, reload, run,  # noqa: E402
+                              volume_conf)
+
+VOLUME_FIXTURES = (brick, cinder, host_mounts, manager, volume_conf)  # pytest finds them here
+
+
+@pytest.fixture
+def zunvmd(vm_zunvmd):
+    return vm_zunvmd
+
+
+@pytest.mark.skipif(not USING_REAL_ZUN, reason='needs the real Zun (ZUNVM_ZUN_SRC=<checkout>)')
+def test_cinder_volume_written_in_a_real_vm(manager, zunvmd, cinder, brick):
+    import requests
+    from conftest import admin_context
+    ctx = admin_context()
+    vid = cinder.add_volume(name='vmdata')
+    backing = cinder.volumes[vid]['backing']
+    c = run(manager, ctx, [{'source': 'vmdata', 'destination': '/data'}],
+            command=['sleep', '100000'])
+    dev = brick.connected[vid]
+    assert 'zunvm-' + c.uuid in domains() or any(n.startswith('zunvm-pool-') for n in domains())
+    r = requests.post(zunvmd.url + '/v1/containers/%s/execute?run=true' % c.uuid,
+                      json={'command': "sh -c 'grep \" /data \" /proc/mounts; "
+                                       "echo written-in-the-guest > /data/f && sync'"},
+                      headers={'OpenStack-API-Version': 'container 1.40'}, timeout=120)
+    assert r.status_code == 200 and r.json()['exit_code'] == 0, r.text
+    assert ' /data ext4 rw' in r.json()['output']  # the Cinder device, mounted in the guest
+
+    manager.container_delete(action_ctx(c, 'delete'), reload(c), True)
+    # os-brick disconnected only once zunvmd had let the VM go: no container used the device
+    assert brick.calls[-1] == ('disconnect', vid, dev, [])
+    assert 'zunvm-' + c.uuid not in domains()
+    # what the guest wrote is on the volume (read by the host straight off its backing file)
+    out = subprocess.run(['debugfs', '-R', 'cat /f', backing], capture_output=True, text=True,
+                         timeout=60)
+    assert out.stdout == 'written-in-the-guest\n', out.stderr
