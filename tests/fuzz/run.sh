@@ -9,10 +9,10 @@ seconds=${FUZZ_SECONDS:-30}
 mkdir -p "$out"
 # Each target with the sources it needs.
 declare -A sources=(
-  [agent_frames_fuzz]="common/status.cc agent/protocol/frame.cc agent/protocol/message.cc agent/protocol/fields.cc agent/protocol/ops.cc"
+  [agent_frames_fuzz]="common/status.cc common/base64.cc agent/protocol/frame.cc agent/protocol/message.cc agent/protocol/fields.cc agent/protocol/ops.cc"
   [ws_frames_fuzz]="common/status.cc common/base64.cc rest/ws_frame.cc"
 )
-declare -A libs=([agent_frames_fuzz]="" [ws_frames_fuzz]="-lcrypto")
+declare -A libs=([agent_frames_fuzz]="-lcrypto" [ws_frames_fuzz]="-lcrypto")
 for target in agent_frames_fuzz ws_frames_fuzz; do
   read -r -a src <<<"${sources[$target]}"
   bin="$out/$target"
