@@ -106,8 +106,10 @@ Result<Container> ContainerService::Create(const RequestContext& ctx, Container 
   Status inserted = records_.Insert(c, [&](Container& rec) -> Status {
     ZUNVM_RETURN_IF_ERROR(networking_.Allocate(rec, *nets));
     allocated = true;
-    if (deps_.volumes) ZUNVM_RETURN_IF_ERROR(deps_.volumes->Admit(ctx, rec));
-    mounted = true;
+    if (deps_.volumes) {
+      ZUNVM_RETURN_IF_ERROR(deps_.volumes->Admit(ctx, rec));
+      mounted = true;
+    }
     return Status::Ok();
   });
   if (!inserted.ok()) {

@@ -20,6 +20,9 @@ namespace {
 
 Status Bad(const std::string& why) { return Status::Invalid(why, "InvalidValue"); }
 
+// Volume disks a VM takes beside its two root disks (the libvirt driver's kMaxVolumes).
+constexpr size_t kMaxVolumeDisks = 11;
+
 bool ValidName(const std::string& n) {
   if (n.empty() || n.size() > 255 || !std::isalnum(static_cast<unsigned char>(n[0]))) return false;
   return std::all_of(n.begin(), n.end(), [](char ch) {
@@ -72,10 +75,20 @@ Status VolumeService::CheckMounts(const Container& c) const {
   }
   std::set<std::string> destinations;
   int64_t inject = 0;
+  size_t disks = 0;
   for (const auto& m : c.mounts) {
     ZUNVM_RETURN_IF_ERROR(CheckDestination(m.destination));
-    if (!destinations.insert(Normalized(m.destination)).second) {
-      return Bad("Two mounts have the destination " + Normalized(m.destination) + ".");
+    std::string norm = Normalized(m.destination);
+    // One inside another would be bound through (or hidden by) the outer volume's contents.
+    for (const auto& other : destinations) {
+      if (other == norm) return Bad("Two mounts have the destination " + norm + ".");
+      if (norm.rfind(other + "/", 0) == 0 || other.rfind(norm + "/", 0) == 0) {
+        return Bad("Mount destinations " + other + " and " + norm + " are nested.");
+      }
+    }
+    destinations.insert(norm);
+    if (m.type != ContainerMount::Type::kBind && ++disks > kMaxVolumeDisks) {
+      return Bad("A container has at most " + std::to_string(kMaxVolumeDisks) + " volumes.");
     }
     switch (m.type) {
       case ContainerMount::Type::kVolume:
@@ -113,6 +126,8 @@ Result<VolumeRecord> VolumeService::FindOrMake(const RequestContext& ctx, Contai
     }
     auto v = store_->GetByName(ctx.project_id, m.source);
     if (v || v.error().code() != Code::kNotFound) return v;
+    // A uuid names an existing volume: a typo (or another project's) is not made empty.
+    if (IsUuidLike(m.source)) return Err(Status::NotFound("Volume " + m.source + " could not be found.", "VolumeNotFound"));
   }
   std::error_code ec;
   fs::create_directories(dir_, ec);
@@ -149,7 +164,8 @@ Status VolumeService::PrepareBlock(const RequestContext& ctx, ContainerMount& m)
   if (!probe) return probe.error();
   std::string type = Trim(probe->output);
   if (probe->exit_code == 2 || (probe->exit_code == 0 && type.empty())) {
-    auto mk = RunProcess({"mkfs.ext4", "-q", "-F", m.source});
+    if (m.read_only) return Bad("Block device " + m.source + " has no filesystem to mount read-only.");
+    auto mk = RunProcess({"mkfs.ext4", "-q", "-F", "-E", "nodiscard", m.source});
     if (!mk || mk->exit_code != 0) return Status::Internal("mkfs.ext4 " + m.source + ": " + (mk ? mk->output : mk.error().message()));
     type = "ext4";
   } else if (probe->exit_code != 0) {
@@ -291,14 +307,17 @@ void VolumeService::Recover(const std::set<std::string>& containers) {
   std::lock_guard<std::mutex> lock(mu_);
   auto all = store_->All();
   if (!all) return;
-  std::set<std::string> known;
+  std::set<std::string> known;  // file names: the state dir may be spelled differently now
   for (const auto& v : *all) {
-    known.insert(v.path);
+    known.insert(fs::path(v.path).filename().string());
     if (v.auto_remove && v.attachments.empty()) RemoveVolume(v);  // made by a create that never got its record
   }
+  // Only what this service makes and no row owns: a half-made disk, or one whose row went.
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir_, ec)) {
-    if (!known.count(e.path().string())) {
+    std::string name = e.path().filename().string();
+    bool ours = name.size() > 4 && (name.ends_with(".tmp") || (name.ends_with(".ext4") && IsUuidLike(name.substr(0, name.size() - 5))));
+    if (ours && !known.count(name)) {
       Logger("service")->info("removing {}, which no volume owns", e.path().string());
       fs::remove(e.path(), ec);
     }

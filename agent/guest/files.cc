@@ -222,11 +222,18 @@ Status WriteFileInRoot(int root, const std::string& path, const std::string& con
   if (!dir) return dir.error();
   UniqueFd pfd(OpenInRoot(root, *dir, O_RDONLY | O_DIRECTORY));
   if (pfd.get() < 0) return FromErrno(path, errno);
-  UniqueFd fd(::openat(pfd.get(), name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644));
+  // O_NONBLOCK: a FIFO the container left there must not hang the agent; only a regular
+  // file is written (truncated only once it is known to be one).
+  UniqueFd fd(::openat(pfd.get(), name.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644));
   if (fd.get() < 0) {
-    if (errno == ELOOP || errno == EISDIR) return Status::Invalid(path + " is a symlink or a directory in the container");
+    if (errno == ELOOP || errno == EISDIR || errno == ENXIO) {
+      return Status::Invalid(path + " is a symlink, a directory or a FIFO in the container");
+    }
     return FromErrno(path, errno);
   }
+  struct stat st{};
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return Status::Invalid(path + " is not a regular file in the container");
+  if (::ftruncate(fd.get(), 0) != 0 || ::fcntl(fd.get(), F_SETFL, 0) != 0) return FromErrno(path, errno);
   for (size_t off = 0; off < content.size();) {
     ssize_t n = ::write(fd.get(), content.data() + off, content.size() - off);
     if (n < 0 && errno == EINTR) continue;

@@ -331,13 +331,17 @@ Status LibvirtDriver::Delete(const std::string& uuid, bool force) {
   if (!b) return Status::Ok();
   {
     std::lock_guard<std::mutex> op(b->op);
+    bool writable = false;
     {
       std::lock_guard<std::mutex> lock(b->mu);
       bool live = b->vm_up && (b->rec.state == RecordState::kRunning || b->rec.state == RecordState::kPaused);
       if (live && !force) return Status::Conflict("Sandbox " + uuid + " is running; stop it or force the delete");
       b->stopping = true;
+      for (const auto& v : b->rec.spec.volumes) writable = writable || !v.read_only;
     }
-    Teardown(*b, /*graceful=*/false);
+    // A volume outlives the sandbox: its VM syncs and powers off first (at most a few
+    // seconds), so what the guest had not written back yet is not lost with a forced delete.
+    Teardown(*b, /*graceful=*/writable);
     std::error_code ec;
     fs::remove_all(b->dir, ec);
     if (ec) return Status::Internal("cannot remove " + b->dir + ": " + ec.message());

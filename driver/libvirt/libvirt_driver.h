@@ -69,8 +69,9 @@ struct LibvirtDriverOptions {
 inline constexpr size_t kPoolNics = 2;
 // ... and at most this many volumes (each a disk hot-plugged on a spare root port).
 inline constexpr size_t kPoolVolumes = 2;
-// A sandbox's volumes (disks vdc...), at most.
-inline constexpr size_t kMaxVolumes = 16;
+// A sandbox's volumes (disks vdc...), at most: q35's root bus has room for the two root disks,
+// 11 volumes, the virtio-serial controller and the rng below its ICH9 slot (0x1f).
+inline constexpr size_t kMaxVolumes = 11;
 
 // The kernel command line the guest image is tuned for (docs/feasibility.md §1).
 extern const char kDefaultGuestCmdline[];

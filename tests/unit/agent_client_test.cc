@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -534,6 +535,11 @@ TEST_F(ContainerTest, InjectedFilesLandInsideTheRoot) {
   ASSERT_FALSE(last);
   EXPECT_EQ(last.error().code(), Code::kInvalidArgument) << last.error().ToString();
   EXPECT_FALSE(std::filesystem::exists(root_ + "/etc/passwd"));
+  // A FIFO at the path (a container may leave one) is refused at once, not waited on.
+  ASSERT_EQ(::mkfifo((root_ + "/etc/fifo").c_str(), 0644), 0);
+  auto fifo = Create("f", {"sleep", "30"}, files("/etc/fifo"));
+  ASSERT_FALSE(fifo);
+  EXPECT_EQ(fifo.error().code(), Code::kInvalidArgument) << fifo.error().ToString();
   // Not base64, or too many: refused before anything happens.
   EXPECT_FALSE(Create("e", {"sleep", "30"}, json{{"files", json::array({{{"destination", "/x"}, {"content", "%%%"}}})}}));
 }

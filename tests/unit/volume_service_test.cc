@@ -153,6 +153,14 @@ TEST_F(VolumeServiceTest, BadMountsAreRefusedWithNothingMade) {
   EXPECT_EQ(svc_->Admit(ctx_, twice).code(), Code::kInvalidArgument);
   Container same = With("c-same", {Vol("a", "/d"), Vol("a", "/e")});
   EXPECT_EQ(svc_->Admit(ctx_, same).code(), Code::kInvalidArgument);
+  // Nested destinations would be bound through the outer volume's contents.
+  Container nested = With("c-nested", {Vol("a", "/data"), Vol("b", "/data/sub")});
+  Status st = svc_->Admit(ctx_, nested);
+  EXPECT_EQ(st.code(), Code::kInvalidArgument);
+  EXPECT_NE(st.message().find("nested"), std::string::npos) << st.ToString();
+  // A uuid that names no volume is a 404, not a new empty volume of that name.
+  Container typo = With("c-typo", {Vol("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", "/d")});
+  EXPECT_EQ(svc_->Admit(ctx_, typo).code(), Code::kNotFound);
   // A non-admin may not hand a host device to a VM at all.
   block.source = "/dev/loop0";
   Container dev = With("c-dev", {block});
@@ -182,6 +190,11 @@ TEST_F(VolumeServiceTest, RecoverReleasesWhatACrashLeft) {
   EXPECT_EQ((*all)[1].name, "other");
   EXPECT_TRUE((*all)[1].attachments.empty());
   EXPECT_EQ(Disks(), 2u);
+  // The state dir spelled differently after a restart: the disks are still theirs.
+  VolumeService again(cfg_, store_.get(), dir_.path() + "//volumes/.");
+  again.Recover({"c-kept"});
+  EXPECT_EQ(Disks(), 2u);
+  EXPECT_EQ(store_->All()->size(), 2u);
 }
 
 }  // namespace
