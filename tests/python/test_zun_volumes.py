@@ -10,6 +10,7 @@ real Zun (ZUNVM_ZUN_SRC) and root (losetup).
 import base64
 import logging
 import os
+import subprocess
 
 import pytest
 import requests
@@ -209,6 +210,8 @@ def test_new_and_read_only_volumes(manager, zunvmd, cinder, brick):
     attachment (access_mode ro) is a read-only block mount."""
     ctx = admin_context()
     ro = cinder.add_volume(access_mode='ro')
+    # a read-only volume holds data already (zunvmd refuses to format a blank one for it)
+    subprocess.run(['mkfs.ext4', '-q', '-F', cinder.volumes[ro]['backing']], check=True)
     c = run(manager, ctx, [{'size': '1', 'destination': '/scratch'},
                            {'source': ro, 'destination': '/ro'}])
     [made] = [v for v in cinder.volumes if v != ro]
