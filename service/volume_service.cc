@@ -10,6 +10,7 @@
 #include "common/strings.h"
 #include "common/subprocess.h"
 #include "common/timefmt.h"
+#include "driver/disk_serial.h"
 #include "service/ext4_disk.h"
 
 namespace zunvm {
@@ -26,13 +27,6 @@ constexpr size_t kMaxVolumeDisks = 11;
 bool ValidName(const std::string& n) {
   if (n.empty() || n.size() > 255 || !std::isalnum(static_cast<unsigned char>(n[0]))) return false;
   return std::all_of(n.begin(), n.end(), [](char ch) {
-    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '.' || ch == '-';
-  });
-}
-
-bool ValidSerial(const std::string& s) {
-  if (s.empty() || s.size() > 20) return false;
-  return std::all_of(s.begin(), s.end(), [](char ch) {
     return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '.' || ch == '-';
   });
 }
@@ -109,7 +103,7 @@ Status VolumeService::CheckMounts(const Container& c) const {
         break;
       case ContainerMount::Type::kBlock:
         if (m.source.empty() || m.source[0] != '/') return Bad("A block mount needs the device's absolute path.");
-        if (!ValidSerial(m.serial)) return Bad("A block mount needs a serial of 1-20 of [A-Za-z0-9_.-].");
+        if (!ValidDiskSerial(m.serial)) return Bad("A block mount needs a serial of 1-20 of [A-Za-z0-9_.-].");
         break;
     }
   }

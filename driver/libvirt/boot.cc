@@ -5,10 +5,10 @@
 #include <grp.h>
 #include <unistd.h>
 
-#include <cctype>
 #include <set>
 
 #include "common/logging.h"
+#include "driver/disk_serial.h"
 
 namespace zunvm::libvirt {
 
@@ -24,9 +24,7 @@ Status ValidateVolumes(const SandboxSpec& s) {
   if (s.volumes.size() > kMaxVolumes) return Status::Invalid("a sandbox has at most " + std::to_string(kMaxVolumes) + " volumes");
   std::set<std::string> serials = {"rootfs", "upper"};
   for (const auto& v : s.volumes) {
-    bool ok = !v.serial.empty() && v.serial.size() <= 20;
-    for (char c : v.serial) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.');
-    if (!ok || !serials.insert(v.serial).second) return Status::Invalid("bad or repeated volume serial '" + v.serial + "'");
+    if (!ValidDiskSerial(v.serial) || !serials.insert(v.serial).second) return Status::Invalid("bad or repeated volume serial '" + v.serial + "'");
     if (v.path.empty() || v.path[0] != '/') return Status::Invalid("a volume needs an absolute path");
     if (v.destination.empty() || v.destination[0] != '/') return Status::Invalid("a volume needs an absolute destination");
     if (v.fstype != "ext4" && v.fstype != "ext2" && v.fstype != "xfs") return Status::Invalid("bad volume fstype " + v.fstype);
