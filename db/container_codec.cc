@@ -96,6 +96,8 @@ json ToStorageJson(const Container& c) {
   j["manually_stopped"] = c.manually_stopped;
   j["image_environment"] = c.image_environment;
   j["availability_zone"] = Opt(c.availability_zone);
+  j["capsule_id"] = Opt(c.capsule_id);
+  j["init_container"] = c.init_container;
   return j;
 }
 
@@ -170,6 +172,8 @@ Container FromStorageJson(const json& j) {
   c.manually_stopped = j.value("manually_stopped", false);
   c.image_environment = j.value("image_environment", std::map<std::string, std::string>{});
   c.availability_zone = GetOpt<std::string>(j, "availability_zone");
+  c.capsule_id = GetOpt<std::string>(j, "capsule_id");
+  c.init_container = j.value("init_container", false);
   return c;
 }
 

@@ -99,10 +99,11 @@ Result<bool> ContainerStore::NameTaken(const std::string& name, const std::optio
 
 Result<std::vector<Container>> ContainerStore::List(const ListQuery& lq) {
   ZUNVM_RETURN_IF_ERROR(lq.Validate());  // keys and sort key: the SQL below names them
-  std::string where;
+  // A capsule's members are listed with their capsule.
+  std::string where = " WHERE json_extract(data, '$.capsule_id') IS NULL";
   std::vector<std::pair<std::string, std::string>> binds;  // placeholder order
   for (const auto& [key, value] : lq.filters) {
-    where += where.empty() ? " WHERE " : " AND ";
+    where += " AND ";
     if (key == "auto_remove") {
       where += "auto_remove = " + std::string(*ParseBoolExtended(value) ? "1" : "0");
     } else if (key == "memory") {
@@ -130,7 +131,7 @@ Result<std::vector<Container>> ContainerStore::List(const ListQuery& lq) {
       have_marker = true;
       std::string cmp = lq.descending ? "<" : ">";
       std::string mexpr = "(SELECT " + expr + " FROM containers WHERE id = :mid)";
-      sql += (where.empty() ? " WHERE " : " AND ");
+      sql += " AND ";
       sql += "(" + expr + " " + cmp + " " + mexpr + " OR (" + expr + " = " + mexpr + " AND id " +
              cmp + " :mid))";
     }

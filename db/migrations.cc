@@ -142,6 +142,17 @@ const std::vector<std::string>& Steps() {
       );
       CREATE INDEX volume_attachments_container ON volume_attachments(container_uuid);
       )sql",
+      // 7: capsules (the whole record as JSON in `data`; a member container names its capsule
+      // in its own `data`).
+      R"sql(
+      CREATE TABLE capsules (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL UNIQUE,
+        name TEXT,
+        project_id TEXT NOT NULL,
+        data TEXT NOT NULL
+      );
+      )sql",
   };
   return steps;
 }

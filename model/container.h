@@ -126,6 +126,10 @@ struct Container {
   // only `environment`, the caller's, as Zun does.
   std::map<std::string, std::string> image_environment;
   std::optional<std::string> availability_zone;
+  // A capsule's member (model/capsule.h): the capsule's uuid; `init_container` for its
+  // initContainers. Members live and die with their capsule.
+  std::optional<std::string> capsule_id;
+  bool init_container = false;
 
   // Docker-like text for `status_detail`: "Created", "Up 3 seconds", "Up 2 hours (paused)",
   // "Exited(1) 2 minutes ago", "Restarting"...
