@@ -92,6 +92,17 @@ struct SandboxSpec {
   std::string resolv_conf;       // the container's /etc/resolv.conf; empty keeps the image's
   std::vector<SandboxVolume> volumes;  // attached for the sandbox's whole life
   std::vector<SandboxFile> files;
+  // A pod (a capsule): one sandbox whose `members` are its containers. The pod's own argv,
+  // image and disks are empty; its cpu, memory, NICs, hostname and `volumes` (the disks; their
+  // destinations unused) are the sandbox's. Each member is a container spec with its own uuid,
+  // process, image_disk/upper_disk and limits; a member's `volumes` name a pod volume by
+  // `serial` (path empty) with their own destination and read_only. Members share the pod's
+  // network; each has its own root, mount and PID namespaces. After Create, the member uuids
+  // are sandboxes of their own for Start/Stop/Kill/Pause/Exec/..., created (not started); a
+  // member's exit never stops the pod, and a member's Start after its exit runs it again in the
+  // same sandbox. Delete of the pod uuid removes it and every member; Delete of a member alone
+  // is Conflict while its pod exists. Members have no NICs of their own (AttachNic: Conflict).
+  std::vector<SandboxSpec> members;
 };
 
 enum class SandboxState { kCreated, kRunning, kPaused, kStopped };

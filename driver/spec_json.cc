@@ -86,13 +86,18 @@ std::vector<SandboxFile> FilesFromJson(const json& j) {
 }  // namespace
 
 json SpecToJson(const SandboxSpec& s) {
-  return json{{"uuid", s.uuid}, {"name", s.name}, {"image", s.image}, {"argv", s.argv},
+  json out{{"uuid", s.uuid}, {"name", s.name}, {"image", s.image}, {"argv", s.argv},
               {"env", s.env}, {"workdir", s.workdir}, {"hostname", s.hostname}, {"user", s.user},
               {"cpu", s.cpu}, {"memory_mib", s.memory_mib}, {"disk_gib", s.disk_gib},
               {"tty", s.tty}, {"interactive", s.interactive}, {"privileged", s.privileged}, {"runtime", s.runtime},
               {"labels", s.labels}, {"image_disk", s.image_disk}, {"upper_disk", s.upper_disk},
               {"nics", NicsToJson(s.nics)}, {"resolv_conf", s.resolv_conf},
               {"volumes", VolumesToJson(s.volumes)}, {"files", FilesToJson(s.files)}};
+  if (!s.members.empty()) {
+    out["members"] = json::array();
+    for (const auto& m : s.members) out["members"].push_back(SpecToJson(m));
+  }
+  return out;
 }
 
 SandboxSpec SpecFromJson(const json& j) {
@@ -119,6 +124,9 @@ SandboxSpec SpecFromJson(const json& j) {
   s.resolv_conf = j.value("resolv_conf", "");
   if (j.contains("volumes")) s.volumes = VolumesFromJson(j.at("volumes"));
   if (j.contains("files")) s.files = FilesFromJson(j.at("files"));
+  if (j.contains("members")) {
+    for (const auto& m : j.at("members")) s.members.push_back(SpecFromJson(m));
+  }
   return s;
 }
 

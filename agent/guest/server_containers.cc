@@ -132,7 +132,7 @@ Status AgentServer::PrepareVolumes(const op::CreateContainer::Request& r, Contai
   for (size_t i = 0; i < r.volumes.size() && st.ok(); ++i) {
     auto rel = MakeDirInRoot(root, r.volumes[i].destination);
     if (!rel) st = Status::Invalid("volume at " + r.volumes[i].destination + ": " + rel.error().message());
-    else spec.binds.push_back({(*dirs)[i], spec.rootfs + "/" + *rel, r.volumes[i].disk.readonly});
+    else spec.binds.push_back({(*dirs)[i], spec.rootfs + "/" + *rel, r.volumes[i].disk.readonly || r.volumes[i].readonly});
   }
   for (size_t i = 0; i < r.files.size() && st.ok(); ++i) {
     st = WriteFileInRoot(root, r.files[i].destination, r.files[i].content);

@@ -86,7 +86,11 @@ json CreateContainer::Request::ToJson() const {
   if (upper_disk) j["upper_disk"] = DiskJson(*upper_disk);
   if (!volumes.empty()) {
     json& v = j["volumes"] = json::array();
-    for (const auto& m : volumes) v.push_back({{"disk", DiskJson(m.disk)}, {"destination", m.destination}});
+    for (const auto& m : volumes) {
+      json e{{"disk", DiskJson(m.disk)}, {"destination", m.destination}};
+      if (m.readonly) e["readonly"] = true;
+      v.push_back(e);
+    }
   }
   if (!files.empty()) {
     json& v = j["files"] = json::array();
@@ -122,7 +126,8 @@ Result<CreateContainer::Request> CreateContainer::Request::FromJson(const json& 
             if (disk) m.disk = *disk;
             return disk ? Status::Ok() : disk.error();
           })
-            .Str("destination", m.destination, true, kPathMax);
+            .Str("destination", m.destination, true, kPathMax)
+            .Bool("readonly", m.readonly);
         if (vf.status().ok() && !has_disk) return Status::Invalid("volumes: disk is required");
         r.volumes.push_back(m);
         return vf.status();

@@ -74,9 +74,12 @@ struct DiskRef {
 // A volume: the disk with `disk.serial`, mounted in the guest (once per VM, at
 // /run/zunvm/volumes/<serial>) and bind-mounted at `destination` in the container (a directory,
 // made if missing; resolved inside the container root). `disk.readonly` mounts it read-only.
+// `readonly` makes this bind read-only on a disk mounted read-write (containers of one pod
+// share a disk, some of them read-only).
 struct VolumeMount {
   DiskRef disk;
   std::string destination;
+  bool readonly = false;
 };
 
 // A file written into the container root at `destination` before its init runs (file

@@ -5,6 +5,7 @@
 #include <grp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <set>
 
 #include "common/logging.h"
@@ -14,10 +15,72 @@ namespace zunvm::libvirt {
 
 // ---- Boot and teardown ------------------------------------------------------------------------
 
+namespace {
+
+// A pod's image disks, each once, in member order.
+std::vector<std::string> PodImages(const SandboxSpec& pod) {
+  std::vector<std::string> images;
+  for (const auto& m : pod.members) {
+    if (std::find(images.begin(), images.end(), m.image_disk) == images.end()) images.push_back(m.image_disk);
+  }
+  return images;
+}
+
+}  // namespace
+
 std::vector<DiskConfig> SandboxDisks(const SandboxSpec& s) {
-  std::vector<DiskConfig> disks = {{s.image_disk, "rootfs", true, false}, {s.upper_disk, "upper", false, false}};
+  std::vector<DiskConfig> disks;
+  if (s.members.empty()) {
+    disks = {{s.image_disk, "rootfs", true, false}, {s.upper_disk, "upper", false, false}};
+  } else {
+    auto images = PodImages(s);
+    for (size_t i = 0; i < images.size(); ++i) disks.push_back({images[i], "img" + std::to_string(i), true, false});
+    for (size_t i = 0; i < s.members.size(); ++i) disks.push_back({s.members[i].upper_disk, "up" + std::to_string(i), false, false});
+  }
   for (const auto& v : s.volumes) disks.push_back({v.path, v.serial, v.read_only, v.block});
   return disks;
+}
+
+std::pair<std::string, std::string> MemberDiskSerials(const SandboxSpec& pod, size_t member) {
+  auto images = PodImages(pod);
+  auto at = std::find(images.begin(), images.end(), pod.members[member].image_disk) - images.begin();
+  return {"img" + std::to_string(at), "up" + std::to_string(member)};
+}
+
+Result<agent::op::CreateContainer::Request> CreateRequestFor(const SandboxSpec& s, const std::pair<std::string, std::string>& disks,
+                                                             const SandboxSpec* pod) {
+  uint32_t uid, gid;
+  ZUNVM_RETURN_IF_ERROR(ParseUser(s.user, &uid, &gid));
+  const auto& nics = pod ? pod->nics : s.nics;
+  agent::op::CreateContainer::Request body;
+  body.id = s.uuid;
+  body.rootfs_disk = agent::op::DiskRef{disks.first, "ext4", true};
+  body.upper_disk = agent::op::DiskRef{disks.second, "ext4", false};
+  body.argv = s.argv;
+  body.env = EnvList(s);
+  body.cwd = s.workdir.empty() ? "/" : s.workdir;
+  body.uid = uid;
+  body.gid = gid;
+  body.hostname = s.hostname.substr(0, 63);
+  body.hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" +
+               (nics.empty() ? std::string("127.0.1.1") : nics[0].address) + "\t" + s.hostname.substr(0, 63) + "\n";
+  body.memory_bytes = s.memory_mib << 20;
+  body.cpus = s.cpu;
+  body.resolv_conf = pod ? pod->resolv_conf : s.resolv_conf;
+  body.tty = s.tty;
+  body.stdin = s.interactive;
+  body.privileged = s.privileged;
+  for (const auto& v : s.volumes) {
+    agent::op::DiskRef disk{v.serial, v.fstype, v.read_only};
+    if (pod) {  // the pod's disk: read-only only when every member mounts it so
+      auto pv = std::find_if(pod->volumes.begin(), pod->volumes.end(), [&](const SandboxVolume& p) { return p.serial == v.serial; });
+      if (pv == pod->volumes.end()) return Err(Status::Invalid("a member mounts volume " + v.serial + ", which the pod does not have"));
+      disk = agent::op::DiskRef{pv->serial, pv->fstype, pv->read_only};
+    }
+    body.volumes.push_back({disk, v.destination, v.read_only});
+  }
+  for (const auto& f : s.files) body.files.push_back({f.destination, f.content});
+  return body;
 }
 
 Status ValidateVolumes(const SandboxSpec& s) {
@@ -37,6 +100,7 @@ Status ValidateVolumes(const SandboxSpec& s) {
 }
 
 Status LibvirtDriver::Boot(Box& b) {
+  if (!b.rec.spec.members.empty()) return BootPod(b);
   uint32_t uid, gid;
   ZUNVM_RETURN_IF_ERROR(ParseUser(b.rec.spec.user, &uid, &gid));
   const SandboxSpec& s = b.rec.spec;
@@ -86,32 +150,12 @@ Status LibvirtDriver::Boot(Box& b) {
     b.acked = 0;
     b.cpu_at = {};
   }
-  agent::op::CreateContainer::Request body;
-  body.id = b.uuid;
-  body.rootfs_disk = agent::op::DiskRef{"rootfs", "ext4", true};
-  body.upper_disk = agent::op::DiskRef{"upper", "ext4", false};
-  body.argv = s.argv;
-  body.env = EnvList(s);
-  body.cwd = s.workdir.empty() ? "/" : s.workdir;
-  body.uid = uid;
-  body.gid = gid;
-  body.hostname = s.hostname.substr(0, 63);
-  body.hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" +
-               (s.nics.empty() ? std::string("127.0.1.1") : s.nics[0].address) + "\t" + s.hostname.substr(0, 63) + "\n";
-  body.memory_bytes = s.memory_mib << 20;
-  body.cpus = s.cpu;
-  body.resolv_conf = s.resolv_conf;
-  body.tty = s.tty;
-  body.stdin = s.interactive;
-  body.privileged = s.privileged;
-  for (const auto& v : s.volumes) {
-    body.volumes.push_back({agent::op::DiskRef{v.serial, v.fstype, v.read_only}, v.destination});
-  }
-  for (const auto& f : s.files) body.files.push_back({f.destination, f.content});
+  auto body = CreateRequestFor(s, {"rootfs", "upper"}, nullptr);
+  if (!body) return fail(body.error());
   if (!s.nics.empty() && !member) {
     if (Status st = ConfigureGuestNics(*a, s.nics, true, Left(deadline)); !st.ok()) return fail(st);
   }
-  auto created = a->Call<agent::op::CreateContainer>(body, Left(deadline));
+  auto created = a->Call<agent::op::CreateContainer>(*body, Left(deadline));
   if (!created) return fail(created.error());
   if (member) {  // the container shares the VM's network: configured before it starts
     double t_created = Since(t0);
@@ -199,6 +243,7 @@ void LibvirtDriver::Teardown(Box& b, bool graceful) {
     b.execs.clear();
   }
   b.cv.notify_all();
+  DetachMembers(b, false, "");
   if (graceful && a && a->Alive()) {
     // The agent syncs and powers off; the transient domain then disappears on its own.
     if (a->Call<agent::op::Shutdown>({}, seconds(3))) {

@@ -84,8 +84,15 @@ inline std::vector<std::string> EnvList(const SandboxSpec& s, bool tty = false) 
 }
 
 // A sandbox's disks in device order: the image's root (vda), its writable disk (vdb), then its
-// volumes.
+// volumes. A pod's: each image once (serial img<k>), each member's writable disk (up<i>), then
+// the pod's volumes.
 std::vector<DiskConfig> SandboxDisks(const SandboxSpec& s);
+// The serials of a pod member's root disks in SandboxDisks' layout.
+std::pair<std::string, std::string> MemberDiskSerials(const SandboxSpec& pod, size_t member);
+// The agent's create_container for a container spec (a pod member's with `disks` its serials;
+// `pod` gives its volumes' disks). InvalidArgument for a user that is not numeric.
+Result<agent::op::CreateContainer::Request> CreateRequestFor(const SandboxSpec& s, const std::pair<std::string, std::string>& disks,
+                                                             const SandboxSpec* pod);
 // InvalidArgument for volumes or injected files the guest could not take (count, serials,
 // paths, sizes). Checked before anything of the sandbox is made.
 Status ValidateVolumes(const SandboxSpec& s);
@@ -164,6 +171,11 @@ struct LibvirtDriver::Box {
   uint64_t cpu_usec = 0;
   Clock::time_point cpu_at{};
   Clock::time_point booted_at{};  // when the last Boot began (set and read under op)
+  // Pods (driver.h SandboxSpec::members): a member's box names its pod; it mirrors the pod's
+  // agent and vm_up (AttachMembers) and keeps its own state, exits, execs and watchers; its
+  // record lives in the pod's (SandboxRecord::members). Set once, before the box is shared.
+  std::string pod;
+  std::vector<std::string> members;  // a pod's member uuids
 
   // The VM's domain: zunvm-<uuid>, or the pool member it claimed (rec.domain, set under op).
   std::string name() {

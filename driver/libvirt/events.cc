@@ -8,9 +8,40 @@ namespace zunvm::libvirt {
 
 // ---- Events -----------------------------------------------------------------------------------
 
+namespace {
+
+// The process an event is about (a container's main process is named by the container id).
+// Reads the JSON only: the attachment stays for the handler.
+std::string EventProcess(const agent::Message& m) {
+  if (m.op == agent::op::OutputEvent::kName) {
+    auto ev = agent::op::OutputEvent::FromJson(m.body);
+    return ev ? ev->exec_id : "";
+  }
+  if (m.op == agent::op::ExitEvent::kName) {
+    auto ev = agent::op::ExitEvent::FromJson(m.body);
+    return ev ? ev->status.exec_id : "";
+  }
+  return "";
+}
+
+}  // namespace
+
 void LibvirtDriver::OnAgentEvent(const std::weak_ptr<Box>& weak, uint64_t gen, agent::Message& m) {
   auto b = weak.lock();
   if (!b) return;
+  if (!b->members.empty()) {  // a pod's agent: the event is one member's
+    {
+      std::lock_guard<std::mutex> lock(b->mu);
+      if (b->gen != gen) return;
+    }
+    auto target = EventTarget(*b, EventProcess(m));
+    if (!target) return;
+    {
+      std::lock_guard<std::mutex> lock(target->mu);
+      gen = target->gen;
+    }
+    b = target;
+  }
   if (m.op == agent::op::OutputEvent::kName) {
     auto ev = agent::Get<agent::op::OutputEvent>(m);
     if (!ev) return;  // hostile or broken: dropped
@@ -63,7 +94,15 @@ void LibvirtDriver::OnAgentEvent(const std::weak_ptr<Box>& weak, uint64_t gen, a
     b->cv.notify_all();
     if (live) live->OnClosed(code);
     if (exec_id == b->uuid) CloseStreams(*b, code);
-    if (ours) Post([this, b, gen] { HandleMainExit(b, gen); });
+    if (ours) {
+      Post([this, b, gen] {
+        if (b->pod.empty()) {
+          HandleMainExit(b, gen);
+        } else {
+          HandleMemberExit(b);
+        }
+      });
+    }
   } else if (m.op == agent::op::OomEvent::kName) {
     auto ev = agent::Get<agent::op::OomEvent>(m);
     if (ev) Logger("libvirt")->info("sandbox {}: the container ran out of memory ({} OOM kills)", b->uuid, ev->oom_kills);
@@ -114,6 +153,7 @@ void LibvirtDriver::HandleMainExit(const std::shared_ptr<Box>& b, uint64_t gen) 
 // The VM may have died (a libvirt event, or the agent channel closed): if it really is gone,
 // the sandbox is lost.
 void LibvirtDriver::CheckLost(const std::shared_ptr<Box>& b, const std::string& reason) {
+  if (!b->pod.empty()) return;  // its pod's VM is checked
   uint64_t gen;
   {
     std::lock_guard<std::mutex> lock(b->mu);
@@ -146,6 +186,7 @@ void LibvirtDriver::CheckLost(const std::shared_ptr<Box>& b, const std::string& 
   (void)hv_->Destroy(b->name());  // the agent may be dead in a live VM
   a.reset();
   Logger("libvirt")->warn("sandbox {} lost: {}", b->uuid, reason);
+  DetachMembers(*b, true, "The sandbox VM stopped unexpectedly: " + reason);
   if (events_) events_->OnLost(b->uuid, "The sandbox VM stopped unexpectedly: " + reason);
 }
 

@@ -147,7 +147,17 @@ Status LibvirtDriver::Record(Box& b, const std::function<void(SandboxRecord&)>& 
     change(b.rec);
     copy = b.rec;
   }
-  return SaveRecord(b.record(), copy);
+  if (b.pod.empty()) return SaveRecord(b.record(), copy);
+  // A pod member's state is kept in its pod's record.
+  auto pod = Find(b.pod);
+  if (!pod) return Status::NotFound("No such sandbox: " + b.pod);
+  SandboxRecord pod_copy;
+  {
+    std::lock_guard<std::mutex> lock(pod->mu);
+    pod->rec.members[b.uuid] = MemberRecord{copy.state, copy.exit_code};
+    pod_copy = pod->rec;
+  }
+  return SaveRecord(pod->record(), pod_copy);
 }
 
 // ---- Life cycle -------------------------------------------------------------------------------
@@ -169,6 +179,13 @@ Result<SandboxInfo> LibvirtDriver::Create(const SandboxSpec& spec) {
     }
     boxes_[spec.uuid] = b;
   }
+  if (!spec.members.empty()) {
+    if (Status st = MakeMembers(b); !st.ok()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      boxes_.erase(spec.uuid);
+      return Err(st);
+    }
+  }
   std::lock_guard<std::mutex> op(b->op);
   std::error_code ec;
   // qemu creates the agent socket here.
@@ -182,10 +199,12 @@ Result<SandboxInfo> LibvirtDriver::Create(const SandboxSpec& spec) {
   if (!st.ok()) {
     Teardown(*b, false);
     fs::remove_all(b->dir, ec);
+    DropMembers(*b);
     std::lock_guard<std::mutex> lock(mu_);
     boxes_.erase(spec.uuid);
     return Err(st);
   }
+  AttachMembers(*b);
   return SandboxInfo{spec.uuid, b->name(), SandboxState::kCreated, std::nullopt, spec.hostname};
 }
 
@@ -193,6 +212,8 @@ Status LibvirtDriver::Start(const std::string& uuid) {
   auto b = FindOrNotFound(uuid);
   if (!b) return b.error();
   Box& box = **b;
+  if (!box.pod.empty()) return StartMember(box);
+  if (!box.members.empty()) return Status::Conflict("Sandbox " + uuid + " is a pod: start its members");
   std::lock_guard<std::mutex> op(box.op);
   bool up;
   {
@@ -232,6 +253,7 @@ Result<int> LibvirtDriver::Stop(const std::string& uuid, seconds timeout) {
   auto b = FindOrNotFound(uuid);
   if (!b) return Err(b.error());
   Box& box = **b;
+  if (!box.pod.empty()) return StopMember(box, timeout);
   std::lock_guard<std::mutex> op(box.op);
   std::shared_ptr<agent::AgentClient> a;
   {
@@ -329,6 +351,10 @@ Status LibvirtDriver::Unpause(const std::string& uuid) {
 Status LibvirtDriver::Delete(const std::string& uuid, bool force) {
   auto b = Find(uuid);
   if (!b) return Status::Ok();
+  if (!b->pod.empty()) {
+    if (Find(b->pod)) return Status::Conflict("Sandbox " + uuid + " is a member of pod " + b->pod + ": delete the pod");
+    return Status::Ok();
+  }
   {
     std::lock_guard<std::mutex> op(b->op);
     bool writable = false;
@@ -346,6 +372,7 @@ Status LibvirtDriver::Delete(const std::string& uuid, bool force) {
     fs::remove_all(b->dir, ec);
     if (ec) return Status::Internal("cannot remove " + b->dir + ": " + ec.message());
   }
+  DropMembers(*b);
   std::lock_guard<std::mutex> lock(mu_);
   boxes_.erase(uuid);
   return Status::Ok();

@@ -177,6 +177,23 @@ class LibvirtDriver : public SandboxDriver {
   Status Adopt(const std::shared_ptr<Box>& b, const DomainInfo* dom);
   Status LoadInstanceId();
 
+  // Pods (pod.cc). Boot of a pod's box: the VM with every member's disks, the NICs, each
+  // member's container created. Caller holds the pod's op.
+  Status BootPod(Box& pod);
+  // The member boxes of a pod from its spec and record, registered under their uuids
+  // (Conflict when one is taken). Before anything can deliver the pod's events.
+  Status MakeMembers(const std::shared_ptr<Box>& pod);
+  void DropMembers(Box& pod);
+  // The members follow the pod's VM: its agent once it is up; down (streams closed) when it
+  // goes; lost with it.
+  void AttachMembers(Box& pod);
+  void DetachMembers(Box& pod, bool lost, const std::string& reason);
+  // The box an event of a pod's agent is for: the member named by `exec_id` or running it.
+  std::shared_ptr<Box> EventTarget(Box& pod, const std::string& exec_id);
+  Status StartMember(Box& m);
+  Result<int> StopMember(Box& m, std::chrono::seconds timeout);
+  void HandleMemberExit(const std::shared_ptr<Box>& m);
+
   LibvirtDriverOptions opts_;
   std::string instance_;  // marks our domains among other zunvmds' on the same libvirtd
   std::unique_ptr<Hypervisor> hv_;

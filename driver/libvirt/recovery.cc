@@ -122,9 +122,21 @@ Status LibvirtDriver::Init() {
       std::lock_guard<std::mutex> lock(mu_);
       boxes_[uuid] = b;
     }
+    // A pod's members exist before its agent replays their events.
+    if (!b->rec.spec.members.empty() && !MakeMembers(b).ok()) b->rec.spec.members.clear();
     auto it = by_uuid.find(uuid);
     (void)Adopt(b, it == by_uuid.end() ? nullptr : &it->second);
     if (it != by_uuid.end()) by_uuid.erase(it);
+    if (b->vm_up) {
+      AttachMembers(*b);
+    } else {
+      for (const auto& m : b->members) {
+        if (auto mb = Find(m)) {
+          mb->lost = true;
+          mb->lost_reason = "its pod's VM was gone when zunvmd started";
+        }
+      }
+    }
   }
   for (const auto& [uuid, d] : by_uuid) {
     Logger("libvirt")->info("destroying domain {}: it has no sandbox", d.name);

@@ -24,10 +24,28 @@ const char* RecordStateName(RecordState s) {
   return "creating";
 }
 
+namespace {
+
+void ReadState(const json& j, RecordState& state, std::optional<int>& exit_code) {
+  std::string st = j.value("state", "creating");
+  for (RecordState s : {RecordState::kCreating, RecordState::kCreated, RecordState::kRunning,
+                        RecordState::kPaused, RecordState::kStopped}) {
+    if (st == RecordStateName(s)) state = s;
+  }
+  if (j.contains("exit_code") && j["exit_code"].is_number_integer()) exit_code = j["exit_code"].get<int>();
+}
+
+}  // namespace
+
 Status SaveRecord(const std::string& path, const SandboxRecord& r) {
   json j{{"spec", SpecToJson(r.spec)}, {"state", RecordStateName(r.state)}, {"boot", r.boot}};
   if (r.exit_code) j["exit_code"] = *r.exit_code;
   if (!r.domain.empty()) j["domain"] = r.domain;
+  for (const auto& [uuid, m] : r.members) {
+    json e{{"state", RecordStateName(m.state)}};
+    if (m.exit_code) e["exit_code"] = *m.exit_code;
+    j["members"][uuid] = e;
+  }
   std::string data = j.dump();
   std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -52,12 +70,15 @@ Result<SandboxRecord> LoadRecord(const std::string& path) {
   } catch (const json::exception& e) {
     return Err(Status::Internal("bad sandbox spec in " + path + ": " + e.what()));
   }
-  std::string st = j.value("state", "creating");
-  for (RecordState s : {RecordState::kCreating, RecordState::kCreated, RecordState::kRunning,
-                        RecordState::kPaused, RecordState::kStopped}) {
-    if (st == RecordStateName(s)) r.state = s;
+  ReadState(j, r.state, r.exit_code);
+  if (j.contains("members") && j["members"].is_object()) {
+    for (const auto& [uuid, m] : j["members"].items()) {
+      if (!m.is_object()) continue;
+      MemberRecord mr;
+      ReadState(m, mr.state, mr.exit_code);
+      r.members[uuid] = mr;
+    }
   }
-  if (j.contains("exit_code") && j["exit_code"].is_number_integer()) r.exit_code = j["exit_code"].get<int>();
   if (j.contains("boot") && j["boot"].is_object()) r.boot = j["boot"];
   if (j.contains("domain") && j["domain"].is_string()) r.domain = j["domain"].get<std::string>();
   return r;

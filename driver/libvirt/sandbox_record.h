@@ -4,6 +4,7 @@
 // Pure data and file functions; not thread-safe per record (the driver serialises writers).
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 
@@ -17,6 +18,12 @@ namespace zunvm::libvirt {
 // "creating" while a create is in flight (a crash leaves a sandbox to clean up).
 enum class RecordState { kCreating, kCreated, kRunning, kPaused, kStopped };
 
+// A pod member's state (its spec is in the pod's spec).
+struct MemberRecord {
+  RecordState state = RecordState::kCreated;
+  std::optional<int> exit_code;
+};
+
 struct SandboxRecord {
   SandboxSpec spec;
   RecordState state = RecordState::kCreating;
@@ -24,6 +31,7 @@ struct SandboxRecord {
   // The VM's libvirt domain when it is not zunvm-<uuid>: a pool member the sandbox claimed.
   std::string domain;
   nlohmann::json boot = nlohmann::json::object();  // timings of the last boot (seconds)
+  std::map<std::string, MemberRecord> members;      // a pod's, by member uuid
 };
 
 const char* RecordStateName(RecordState s);
