@@ -9,6 +9,7 @@
 #include "common/clock.h"
 #include "common/logging.h"
 #include "db/action_store.h"
+#include "db/capsule_store.h"
 #include "db/container_store.h"
 #include "db/database.h"
 #include "db/meta_store.h"
@@ -18,6 +19,7 @@
 #include "rest/console_server.h"
 #include "service/console_service.h"
 #include "rest/http.h"
+#include "service/capsule_service.h"
 #include "service/container_service.h"
 #include "service/host_service.h"
 #include "service/image_service.h"
@@ -78,8 +80,14 @@ Status Daemon::Start() {
   driver_->SetEvents(containers_.get());
   if (Status dst = driver_->Init(); !dst.ok()) return dst;
   hosts_ = std::make_unique<HostService>(cfg_, meta_.get(), containers_.get(), driver_.get());
-  Status st = containers_->Recover();
+  capsule_store_ = std::make_unique<CapsuleStore>(db_.get());
+  capsules_ = std::make_unique<CapsuleService>(CapsuleServiceDeps{
+      .cfg = &cfg_, .store = capsule_store_.get(), .containers = containers_.get(), .driver = driver_.get(),
+      .executor = executor_.get(), .clock = clock_.get(), .logs = logs_.get(), .images = images_.get(),
+      .volumes = volumes_.get()});
+  Status st = containers_->Recover(capsules_->Uuids());
   if (!st.ok()) return st;
+  capsules_->Recover();
 
   if (cfg_.auth_strategy == "keystone") tokens_ = std::make_unique<KeystoneTokenValidator>(cfg_);
   if (cfg_.console_enabled) {
@@ -98,7 +106,7 @@ Status Daemon::Start() {
     while (!console_url_.empty() && console_url_.back() == '/') console_url_.pop_back();
   }
   api_ = std::make_unique<Api>(ApiDeps{&cfg_, containers_.get(), hosts_.get(), images_.get(), tokens_.get(),
-                                       consoles_.get(), &console_url_, volumes_.get()});
+                                       consoles_.get(), &console_url_, volumes_.get(), capsules_.get()});
   server_ = MakeCpprestServer();
   HttpServerOptions opts;
   opts.host = cfg_.host_ip;

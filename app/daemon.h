@@ -36,6 +36,8 @@ class NetworkStore;
 class NetworkService;
 class VolumeStore;
 class VolumeService;
+class CapsuleStore;
+class CapsuleService;
 class PortPublisher;
 class PortBindings;
 class TokenValidator;
@@ -82,6 +84,8 @@ class Daemon {
   std::unique_ptr<NetworkService> networks_;
   std::unique_ptr<VolumeStore> volume_store_;
   std::unique_ptr<VolumeService> volumes_;
+  std::unique_ptr<CapsuleStore> capsule_store_;
+  std::unique_ptr<CapsuleService> capsules_;
   std::unique_ptr<PortPublisher> publisher_;
   std::unique_ptr<PortBindings> ports_;
   std::unique_ptr<TokenValidator> tokens_;  // auth_strategy = keystone only

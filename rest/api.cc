@@ -34,6 +34,7 @@ Api::Api(ApiDeps deps) : deps_(deps) {
   AddHostRoutes(router_, deps_);
   AddImageRoutes(router_, deps_);
   AddVolumeRoutes(router_, deps_);
+  AddCapsuleRoutes(router_, deps_);
   AddUnsupportedRoutes(router_, deps_);
 }
 

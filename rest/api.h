@@ -27,6 +27,7 @@ class HostService;
 class ImageService;
 class ConsoleService;
 class VolumeService;
+class CapsuleService;
 
 // What handlers need; all pointers outlive the Api.
 struct ApiDeps {
@@ -39,6 +40,7 @@ struct ApiDeps {
   // The console listener's base URL (ws://host:port or wss://...), set before the API serves.
   const std::string* console_url = nullptr;
   VolumeService* volumes = nullptr;  // null: no /v1/volumes, and mounts are refused
+  CapsuleService* capsules = nullptr;  // null: /v1/capsules answers 501
 };
 
 class Api {
@@ -62,6 +64,7 @@ void AddContainerActionRoutes(Router& r, const ApiDeps& d);
 void AddHostRoutes(Router& r, const ApiDeps& d);
 void AddImageRoutes(Router& r, const ApiDeps& d);
 void AddVolumeRoutes(Router& r, const ApiDeps& d);
+void AddCapsuleRoutes(Router& r, const ApiDeps& d);
 void AddUnsupportedRoutes(Router& r, const ApiDeps& d);
 
 // The root document served at GET / (no version negotiation there).

@@ -15,8 +15,6 @@ namespace zunvm {
 
 using nlohmann::json;
 
-namespace {
-
 Status SchemaError(const std::string& field, const json& value, const std::string& why) {
   std::string shown = value.dump(-1, ' ', false, json::error_handler_t::replace);
   if (shown.size() > 200) shown = shown.substr(0, 200) + "...";
@@ -29,6 +27,8 @@ Status AdditionalProperty(const std::string& key) {
   return Status::Invalid("Additional properties are not allowed ('" + key + "' was unexpected)",
                          "SchemaValidationError");
 }
+
+namespace {
 
 // One of `mounts`: Zun's keys (type, source, destination, size) and zunvm's (read_only; for
 // type block, the Zun driver's host device: source or device_path, and serial). Shapes only:

@@ -25,5 +25,11 @@ Result<ContainerPatch> ParseResizeParams(const std::optional<std::string>& cpu,
                                          const std::optional<std::string>& memory,
                                          const Config& cfg);
 Status ValidateContainerName(const std::string& name);
+// The 400 SchemaValidationError of a field: "Invalid input for field/attribute <field>. Value:
+// <value, at most 200 characters>. <why>".
+Status SchemaError(const std::string& field, const nlohmann::json& value, const std::string& why);
+// The 400 SchemaValidationError of an unknown key: "Additional properties are not allowed
+// ('<key>' was unexpected)".
+Status AdditionalProperty(const std::string& key);
 
 }  // namespace zunvm

@@ -1,5 +1,5 @@
 // Resources that need OpenStack services zunvmd does not have (images only without an
-// ImageService, Neutron networks, Cinder-backed capsules, Keystone quotas, registries):
+// ImageService, Neutron networks, Keystone quotas, registries):
 // they answer with Zun's error envelope instead of a 404 from the router, so clients get a
 // reason. /v1/services and quota reads have honest answers for a single host.
 #include "rest/api.h"
@@ -33,11 +33,13 @@ void AddUnsupportedRoutes(Router& r, const ApiDeps& d) {
     r.Add("GET", "/v1/images/{id}/search", NotHere(images));
   }
 
-  const std::string capsules = "Capsules are not supported by zunvmd.";
-  r.Add("GET", "/v1/capsules", NotHere(capsules));
-  r.Add("POST", "/v1/capsules", NotHere(capsules));
-  r.Add("GET", "/v1/capsules/{id}", NotHere(capsules));
-  r.Add("DELETE", "/v1/capsules/{id}", NotHere(capsules));
+  if (!d.capsules) {
+    const std::string capsules = "Capsules are not available in this zunvmd.";
+    r.Add("GET", "/v1/capsules", NotHere(capsules));
+    r.Add("POST", "/v1/capsules", NotHere(capsules));
+    r.Add("GET", "/v1/capsules/{id}", NotHere(capsules));
+    r.Add("DELETE", "/v1/capsules/{id}", NotHere(capsules));
+  }
 
   const std::string networks = "Zun networks need Neutron, which this zunvmd does not use.";
   r.Add("POST", "/v1/networks", NotHere(networks), {1, 27});

@@ -122,6 +122,50 @@ json ContainerView(const Container& c, const std::string& base_url, TimePoint no
   return j;
 }
 
+json CapsuleView(const Capsule& c, const std::vector<Container>& init_members,
+                 const std::vector<Container>& members, const std::string& base_url, const ApiVersion& v,
+                 TimePoint now, bool admin) {
+  bool legacy = !v.AtLeast(32);
+  json j;
+  j["uuid"] = c.uuid;
+  j["links"] = Links(base_url, "capsules", c.uuid);
+  if (legacy) {
+    j["volumes_info"] = json::object();
+    j["containers_uuids"] = json::array();
+    j["init_containers_uuids"] = json::array();
+    j["capsule_version"] = "";
+  }
+  j["user_id"] = c.user_id;
+  j["project_id"] = c.project_id;
+  j["created_at"] = FormatApiTime(c.created_at);
+  j["updated_at"] = OptTime(c.updated_at);
+  j["addresses"] = c.addresses;
+  j["status"] = ToString(c.status);
+  j["status_reason"] = Opt(c.status_reason);
+  if (legacy) {
+    if (!c.restart_policy.name.empty()) j["restart_policy"] = c.restart_policy.name;
+  } else if (c.restart_policy.name.empty()) {
+    j["restart_policy"] = json::object();
+  } else {
+    j["restart_policy"] = {{"Name", c.restart_policy.name},
+                           {"MaximumRetryCount", std::to_string(c.restart_policy.max_retry)}};
+  }
+  j[legacy ? "meta_name" : "name"] = Opt(c.name);
+  j[legacy ? "meta_labels" : "labels"] = c.labels;
+  if (v.AtLeast(38)) j["annotations"] = c.annotations;
+  j["memory"] = std::to_string(c.memory);
+  j["cpu"] = c.cpu;
+  auto render = [&](const std::vector<Container>& list) {
+    json out = json::array();
+    for (const auto& m : list) out.push_back(ContainerView(m, base_url, now, admin));
+    return out;
+  };
+  if (v.AtLeast(34)) j["init_containers"] = render(init_members);
+  j["containers"] = render(members);
+  if (admin) j["host"] = Opt(c.host);
+  return j;
+}
+
 json ActionView(const ContainerAction& a, bool with_events, bool finish_time) {
   json j = {{"action", a.action},
             {"container_uuid", a.container_uuid},

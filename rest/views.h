@@ -2,11 +2,14 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "model/action.h"
+#include "model/capsule.h"
 #include "model/container.h"
+#include "rest/microversion.h"
 #include "service/host_service.h"
 #include "service/volume_service.h"
 
@@ -18,6 +21,14 @@ nlohmann::json Links(const std::string& base_url, const std::string& collection,
 inline constexpr const char* kAdminOnlyContainerFields[] = {"host", "image_pull_policy", "privileged", "runtime"};
 // A container as the API shows it; without `admin`, the admin-only fields are left out.
 nlohmann::json ContainerView(const Container& c, const std::string& base_url, TimePoint now, bool admin);
+// A capsule as Zun's capsules_view.format_capsule shows it, its members rendered with
+// ContainerView. Below 1.32 the legacy shape (meta_name, meta_labels, restart_policy as its
+// Name, empty volumes_info/containers_uuids/init_containers_uuids/capsule_version); from 1.32
+// name, labels and restart_policy {"Name", "MaximumRetryCount"}; init_containers from 1.34,
+// annotations from 1.38. `host` only for admins (Zun's capsule:get:host is admin_api).
+nlohmann::json CapsuleView(const Capsule& c, const std::vector<Container>& init_members,
+                           const std::vector<Container>& members, const std::string& base_url,
+                           const ApiVersion& v, TimePoint now, bool admin);
 nlohmann::json ActionView(const ContainerAction& a, bool with_events, bool finish_time);
 // A container's `mounts` (zunvm's rendering; Zun does not show them): never a bind's contents.
 nlohmann::json MountsView(const std::vector<ContainerMount>& mounts);

@@ -311,13 +311,18 @@ void ContainerLifecycle::Exited(const std::string& uuid, int exit_code, bool man
   } else if (remove) {
     Status st = Delete(uuid, /*force=*/true, /*stop=*/false);
     if (!st.ok()) Logger("service")->warn("auto_remove of {} failed: {}", uuid, st.ToString());
+  } else if (exit_observer_) {
+    exit_observer_(uuid);
   }
 }
 
 void ContainerLifecycle::PolicyRestart(const std::string& uuid) {
   auto c = d_.records->Get(uuid);
   if (!c || c->status != ContainerStatus::kRestarting) return;  // deleted or changed meanwhile
-  if (!OrFail(uuid, d_.driver->Start(uuid)).ok()) return;
+  if (!OrFail(uuid, d_.driver->Start(uuid)).ok()) {
+    if (exit_observer_) exit_observer_(uuid);
+    return;
+  }
   (void)d_.records->Mutate(uuid, [&](Container& rec) -> Status {
     rec.status = ContainerStatus::kRunning;
     rec.started_at = d_.clock->Now();

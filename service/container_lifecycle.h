@@ -52,6 +52,11 @@ class ContainerLifecycle {
   };
   explicit ContainerLifecycle(Deps d) : d_(d) {}
 
+  // `fn(uuid)` runs (on the container's key) whenever a container settles after its process
+  // ended: Stopped with no restart to come, or Error when a policy restart failed. Set once,
+  // before any container runs (the capsules' init containers use it).
+  void SetExitObserver(std::function<void(const std::string&)> fn) { exit_observer_ = std::move(fn); }
+
   // Queues `step` under the container's key; its outcome finishes the action `action_id`.
   void Queue(const std::string& uuid, int64_t action_id, std::function<Status()> step);
 
@@ -74,16 +79,16 @@ class ContainerLifecycle {
 
   // The driver's spec for the record as it stands (no image disks, no NICs).
   SandboxSpec SpecFor(const Container& c) const;
+  // The spec for a create: for drivers that UsesImages(), the image is pulled first when the
+  // pull policy says so (task_state image_pulling), a freshly pulled image's defaults are
+  // applied to the record, and its root disk goes in the spec; then the NICs and volumes.
+  Result<SandboxSpec> PrepareSpec(const std::string& uuid);
   // What status_reason says after a cpu/memory change: applied live or at the next start.
   static std::string LimitsNote(bool live);
 
  private:
   // The one way a sandbox is made from the record; sets container_id (and hostname).
   Result<SandboxInfo> MakeSandbox(const std::string& uuid);
-  // The spec for a create: for drivers that UsesImages(), the image is pulled first when the
-  // pull policy says so (task_state image_pulling), a freshly pulled image's defaults are
-  // applied to the record, and its root disk goes in the spec; then the NICs.
-  Result<SandboxSpec> PrepareSpec(const std::string& uuid);
   // Sets task_state (clears it when nullopt).
   Status SetTask(const std::string& uuid, std::optional<TaskState> task);
   // Fail(uuid, st) when `st` is an error; returns `st`.
@@ -92,6 +97,7 @@ class ContainerLifecycle {
   void PolicyRestart(const std::string& uuid);
 
   Deps d_;
+  std::function<void(const std::string&)> exit_observer_;
 };
 
 }  // namespace zunvm

@@ -42,6 +42,7 @@ void ContainerNetworking::Release(const std::string& uuid) {
 Result<Container> ContainerNetworking::Attach(const RequestContext& ctx, const Container& c,
                                               const nlohmann::json& net) {
   if (!networks_) return Err(NoNetworks());
+  if (c.capsule_id) return Err(Status::Conflict("Container " + c.uuid + " shares the network of capsule " + *c.capsule_id + "."));
   ZUNVM_RETURN_IF_ERROR(CheckAllowed(Op::kNetworkAttach, c.uuid, c.status));
   auto request = networks_->ParseNet(net);
   if (!request) return Err(request.error());

@@ -58,6 +58,11 @@ Status ContainerService::Accept(const RequestContext& ctx, const std::string& id
   auto found = records_.Lookup(ident, &ctx);
   if (!found) return found.error();
   auto c = records_.Mutate(found->uuid, [&](Container& rec) -> Status {
+    bool whole = op == Op::kDelete || op == Op::kDeleteForce || op == Op::kDeleteStop || op == Op::kRebuild;
+    if (rec.capsule_id && whole) {
+      return Status::Conflict("Cannot " + action + " container " + rec.uuid + ": it belongs to capsule " + *rec.capsule_id +
+                              ", which is deleted as a whole.");
+    }
     ZUNVM_RETURN_IF_ERROR(CheckAllowed(op, rec.uuid, rec.status));
     rec.task_state = task_state;
     if (new_status) rec.status = *new_status;

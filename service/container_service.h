@@ -17,6 +17,7 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -72,7 +73,8 @@ class ContainerService : public DriverEvents {
   explicit ContainerService(ContainerServiceDeps deps);
 
   // Start-up reconciliation of records with the driver's sandboxes (see docs/architecture.md).
-  Status Recover() { return reconciler_.Recover(); }
+  // `capsules`: the capsules' uuids, whose sandboxes have no container record of their own.
+  Status Recover(const std::set<std::string>& capsules = {}) { return reconciler_.Recover(capsules); }
   // Queues a reconcile of every settled container (the periodic sync loop calls this).
   void SyncAll() { reconciler_.SyncAll(); }
   // Runs the healthchecks that are due (HealthMonitor).
@@ -122,6 +124,11 @@ class ContainerService : public DriverEvents {
   Result<ContainerAction> Action(const RequestContext& ctx, const std::string& ident, const std::string& request_id);
 
   TimePoint Now() const { return deps_.clock->Now(); }
+
+  // The parts, for the capsule service (whose members are containers).
+  ContainerRecords& records() { return records_; }
+  ContainerLifecycle& lifecycle() { return lifecycle_; }
+  ContainerNetworking& networking() { return networking_; }
 
   // DriverEvents (called on the driver's event threads; they only log or queue).
   void OnOutput(const std::string& uuid, Stream stream, const std::string& data, const OutputMark& mark) override;

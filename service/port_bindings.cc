@@ -84,7 +84,7 @@ json PortBindings::Sync(const Container& c, std::string* warning) {
   }
   if (it != published_.end()) return it->second;
   json out = json::array();
-  auto nics = networks_->NicsOf(c.uuid);
+  auto nics = networks_->NicsOf(c.capsule_id.value_or(c.uuid));  // a capsule member: the capsule's
   if (!nics || nics->empty()) {
     *warning = "exposed ports are not published: the container has no network address";
     return published_[c.uuid] = out;

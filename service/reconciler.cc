@@ -17,14 +17,15 @@ void Reconciler::SyncAll() {
   }
 }
 
-Status Reconciler::Recover() {
+Status Reconciler::Recover(const std::set<std::string>& capsules) {
   auto all = records_->All();
   if (!all) return all.error();
   auto sandboxes = driver_->List();
   if (!sandboxes) return sandboxes.error();
   // Sandboxes of ours without a record leak resources: remove them.
   for (const auto& s : *sandboxes) {
-    bool known = std::any_of(all->begin(), all->end(), [&](const Container& c) { return c.uuid == s.uuid; });
+    bool known = capsules.count(s.uuid) ||
+                 std::any_of(all->begin(), all->end(), [&](const Container& c) { return c.uuid == s.uuid; });
     if (!known) {
       Logger("service")->info("removing sandbox {} that has no record", s.uuid);
       (void)driver_->Delete(s.uuid, true);
@@ -34,6 +35,7 @@ Status Reconciler::Recover() {
   if (volumes_) {
     std::set<std::string> uuids;
     for (const auto& c : *all) uuids.insert(c.uuid);
+    uuids.insert(capsules.begin(), capsules.end());  // a capsule's volumes are attached to it
     volumes_->Recover(uuids);
   }
   for (const auto& c : *all) {

@@ -5,6 +5,8 @@
 // Thread safety: thread-safe; the work it finds is queued under each container's key.
 #pragma once
 
+#include <set>
+
 #include "common/serial_executor.h"
 #include "driver/driver.h"
 #include "service/container_lifecycle.h"
@@ -26,7 +28,7 @@ class Reconciler {
   // Removes sandboxes without a record, finishes interrupted deletes, fails interrupted
   // creates, releases volumes of containers without a record, settles interrupted operations to what the sandbox says, settles the rest, and
   // publishes the ports of what runs on.
-  Status Recover();
+  Status Recover(const std::set<std::string>& capsules);
   // Queues Settle for every container.
   void SyncAll();
 

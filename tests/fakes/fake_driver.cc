@@ -237,6 +237,18 @@ Result<SandboxInfo> FakeDriver::Create(const SandboxSpec& spec) {
   }
   SandboxInfo info{spec.uuid, box.sandbox_id, SandboxState::kCreated, std::nullopt,
                    box.spec.hostname};
+  for (const auto& m : spec.members) {  // a pod: each member a sandbox of its own
+    if (m.uuid.empty() || boxes_.count(m.uuid)) return Err(Status::Conflict("Container " + m.uuid + " already exists"));
+  }
+  for (const auto& m : spec.members) {
+    Box member;
+    member.spec = m;
+    member.pod = spec.uuid;
+    member.sandbox_id = SandboxIdFor(m.uuid);
+    if (member.spec.hostname.empty()) member.spec.hostname = box.spec.hostname;
+    member.fs = TarFs(member.spec.hostname);
+    boxes_.emplace(m.uuid, std::move(member));
+  }
   boxes_.emplace(spec.uuid, std::move(box));
   Persist();
   return info;
@@ -325,6 +337,14 @@ Status FakeDriver::Delete(const std::string& uuid, bool force) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = boxes_.find(uuid);
   if (it == boxes_.end()) return Status::Ok();
+  if (!it->second.pod.empty() && boxes_.count(it->second.pod)) {
+    return Status::Conflict("Sandbox " + uuid + " is a member of pod " + it->second.pod + ": delete the pod");
+  }
+  for (const auto& m : it->second.spec.members) {  // a pod goes with its members
+    boxes_.erase(m.uuid);
+    CloseConsoles(m.uuid, std::nullopt);
+  }
+  it = boxes_.find(uuid);
   if (!force && Live(it->second.state)) {
     return Status::Conflict("You cannot remove a " +
                             std::string(SandboxStateName(it->second.state)) + " container " + uuid +
@@ -533,6 +553,7 @@ void FakeDriver::Persist() {
     for (const auto& [uuid, b] : boxes_) {
       json j = {{"spec", SpecToJson(b.spec)},
                 {"sandbox_id", b.sandbox_id},
+                {"pod", b.pod},
                 {"state", SandboxStateName(b.state)},
                 {"exit_code", b.exit_code ? json(*b.exit_code) : json(nullptr)},
                 {"started_at", WallMicros(b.started_at)},
@@ -579,6 +600,7 @@ void FakeDriver::Load() {
       Box b;
       b.spec = SpecFromJson(j.at("spec"));
       b.sandbox_id = j.at("sandbox_id").get<std::string>();
+      b.pod = j.value("pod", "");
       const std::string state = j.at("state").get<std::string>();
       bool known = false;
       for (auto s : {SandboxState::kCreated, SandboxState::kRunning, SandboxState::kPaused,

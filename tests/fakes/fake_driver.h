@@ -102,6 +102,7 @@ class FakeDriver : public SandboxDriver {
   struct Box {
     SandboxSpec spec;
     std::string sandbox_id;
+    std::string pod;  // a pod member: its pod's uuid (a pod's own box runs no process)
     SandboxState state = SandboxState::kCreated;
     std::optional<int> exit_code;
     TarFs fs;

@@ -1,0 +1,76 @@
+// /v1/capsules: Zun's capsules (pods) — create from a template, list, show, delete
+// (docs/capsules.md). The members are containers: /v1/containers/<member> works on them.
+#include "rest/api.h"
+#include "rest/capsule_template.h"
+#include "rest/pagination.h"
+#include "rest/views.h"
+#include "service/capsule_service.h"
+
+namespace zunvm {
+
+using nlohmann::json;
+
+namespace {
+
+json View(const ApiDeps& d, const ApiRequest& req, const Capsule& c) {
+  auto [init, members] = d.capsules->Members(c);
+  return CapsuleView(c, init, members, req.base_url, req.version, d.containers->Now(), req.ctx.is_admin);
+}
+
+Result<ApiResponse> Create(const ApiDeps& d, ApiRequest& req) {
+  if (!req.body_is_json) {
+    return Err(Status(Code::kUnsupportedMedia,
+                      "Unexpected content type \"" + req.http->Header("content-type") + "\"; expected application/json.",
+                      "UnsupportedMediaType"));
+  }
+  json body = req.body;
+  json nets = json::array();
+  // `nets`: the capsule's networks, as a container create's (the Zun driver passes them).
+  if (body.is_object() && body.contains("nets")) {
+    nets = body["nets"];
+    body.erase("nets");
+    if (!nets.is_array()) return Err(Status::Invalid("Invalid input for field/attribute nets: not a list.", "SchemaValidationError"));
+  }
+  auto parsed = ParseCapsuleBody(body, req.version, *d.cfg, req.ctx.is_admin);
+  if (!parsed) return Err(parsed.error());
+  parsed->capsule.requested_nets = nets;
+  auto stored = d.capsules->Create(req.ctx, std::move(*parsed));
+  if (!stored) return Err(stored.error());
+  ApiResponse r = ApiResponse::Json(202, View(d, req, *stored));
+  r.headers.emplace_back("Location", req.base_url + "/v1/capsules/" + stored->uuid);
+  return r;
+}
+
+Result<ApiResponse> List(const ApiDeps& d, ApiRequest& req) {
+  auto query = req.query;
+  auto page = TakePagination(query, d.cfg->max_limit, "id");
+  if (!page) return Err(page.error());
+  auto all = TakeBool(query, "all_projects", false);
+  if (!all) return Err(all.error());
+  auto list = d.capsules->List(req.ctx, static_cast<size_t>(page->limit), page->marker, page->descending);
+  if (!list) return Err(list.error());
+  json items = json::array();
+  for (const auto& c : *list) items.push_back(View(d, req, c));
+  std::string next = list->empty() ? "" : NextUrl(req.base_url, "capsules", *page, list->back().uuid);
+  return ApiResponse::Json(200, Collection("capsules", std::move(items), static_cast<size_t>(page->limit), next));
+}
+
+}  // namespace
+
+void AddCapsuleRoutes(Router& r, const ApiDeps& d) {
+  if (!d.capsules) return;
+  r.Add("POST", "/v1/capsules", [d](ApiRequest& q) { return Create(d, q); });
+  r.Add("GET", "/v1/capsules", [d](ApiRequest& q) { return List(d, q); });
+  r.Add("GET", "/v1/capsules/{id}", [d](ApiRequest& q) -> Result<ApiResponse> {
+    auto c = d.capsules->Lookup(q.ctx, q.path.at("id"));
+    if (!c) return Err(c.error());
+    return ApiResponse::Json(200, View(d, q, *c));
+  });
+  r.Add("DELETE", "/v1/capsules/{id}", [d](ApiRequest& q) -> Result<ApiResponse> {
+    Status st = d.capsules->Delete(q.ctx, q.path.at("id"));
+    if (!st.ok()) return Err(st);
+    return ApiResponse::Empty(204);
+  });
+}
+
+}  // namespace zunvm
