@@ -29,6 +29,7 @@ import zun.conf
 from zun.container import driver
 from zun import objects
 
+from zunvm_zun import capsule as zcapsule
 from zunvm_zun import client as zclient
 from zunvm_zun import conf as zconf
 
@@ -609,7 +610,11 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
     def update_containers_states(self, context, containers, manager):
         """zun-compute's sync calls this twice per period: with the Containers, then with the
         Capsules. Only the objects passed are synced or healed, so the second call does not
-        heal the containers of the first again."""
+        heal the containers of the first again. Capsules get zunvmd's capsule statuses
+        (theirs and their members'; zunvm_zun.capsule.sync)."""
+        capsules = [c for c in containers or [] if _is_capsule(c)]
+        if capsules:
+            zcapsule.sync(self, context, capsules)
         containers = [c for c in containers or [] if not _is_capsule(c)]
         if not containers:
             return
@@ -795,6 +800,12 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
         if driver_name and driver_name.split('.')[0] != 'docker':
             raise ZunvmNotSupported(what='Image driver %s (zunvmd pulls from registries)'
                                     % driver_name)
+        if repo == CONF.sandbox_image.rsplit(':', 1)[0]:
+            # zun-compute pulls [DEFAULT] sandbox_image before every capsule; zunvmd's capsule
+            # is a VM and has no pause container, so that image is never needed (nor fetched:
+            # compute hosts without Docker Hub would fail every capsule on it).
+            return ({'image': repo, 'path': None, 'driver': 'docker', 'repo': repo,
+                     'tag': tag or 'latest', 'id': None, 'image_id': None}, True)
         policy = (image_pull_policy or 'ifnotpresent').lower()
         img = self._call(self.api.pull, repo, tag or 'latest', policy,
                          CONF.zunvm.create_timeout, image='%s:%s' % (repo, tag))
@@ -931,14 +942,18 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
         data['disk_quota_supported'] = True
         return data
 
-    # --- not (yet) offered by zunvmd -----------------------------------------------------
+    # --- capsules: zunvmd's /v1/capsules (zunvm_zun.capsule) ---------------------------------
     def create_capsule(self, context, capsule, image=None, requested_networks=None,
                        requested_volumes=None):
-        raise ZunvmNotSupported(what='Capsules')
+        """The capsule Running in zunvmd (init containers run there first), it and its
+        members' statuses saved; `image` is the manager's sandbox_image, unused."""
+        return zcapsule.create(self, context, capsule, requested_networks, requested_volumes)
 
     def delete_capsule(self, context, capsule, force=False):
-        raise ZunvmNotSupported(what='Capsules')
+        """Returns once zunvmd no longer has the capsule; then its Neutron ports."""
+        zcapsule.delete(self, context, capsule, force)
 
+    # --- not (yet) offered by zunvmd -----------------------------------------------------
     def add_security_group(self, context, container, security_group, **kwargs):
         raise ZunvmNotSupported(what='Security groups')
 
