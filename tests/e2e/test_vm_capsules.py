@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -24,47 +23,8 @@ OPENSTACK = "/usr/bin/openstack"
 VIRSH = ["virsh", "-c", "qemu:///system"]
 BOOT = 150
 
-WEB = """kind: capsule
-metadata:
-  name: web
-  labels:
-    app: web
-spec:
-  restartPolicy: Always
-  initContainers:
-  - image: busybox
-    command: [sh, -c, "echo hello-from-init > /www/index.html"]
-    volumeMounts:
-    - name: www
-      mountPath: /www
-  containers:
-  - image: busybox
-    command: [httpd, -f, -p, "8080", -h, /www]
-    ports:
-    - containerPort: 8080
-    resources:
-      requests:
-        cpu: 0.5
-        memory: 128
-    volumeMounts:
-    - name: www
-      mountPath: /www
-      readOnly: true
-  - image: busybox
-    command: [sh, -c]
-    args: ["until wget -qO- http://localhost:8080/; do sleep 0.2; done; [ -e /once ] || { touch /once; exit 7; }; exec sleep 100000"]
-    env:
-      ROLE: client
-    resources:
-      requests:
-        cpu: 0.5
-        memory: 128
-  volumes:
-  - name: www
-    cinder:
-      size: 1
-      autoRemove: true
-"""
+# The README's example: docs/examples/web-capsule.yaml.
+WEB_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "examples", "web-capsule.yaml")
 
 
 class VmCapsulesTest(unittest.TestCase):
@@ -123,12 +83,7 @@ class VmCapsulesTest(unittest.TestCase):
 
     def test_1_web_capsule_through_the_cli(self):
         before = set(self.domains())
-        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
-            f.write(WEB)
-        try:
-            created = json.loads(self.osc("capsule", "create", "--file", f.name, "-f", "json"))
-        finally:
-            os.unlink(f.name)
+        created = json.loads(self.osc("capsule", "create", "--file", WEB_FILE, "-f", "json"))
         uuid = created["uuid"]
         c = self.wait_capsule(uuid, "Running")
         self.assertEqual(c["name"], "web")
@@ -166,6 +121,12 @@ class VmCapsulesTest(unittest.TestCase):
         code, r = self.api("POST", "/v1/containers/%s/execute?run=true" % httpd["uuid"],
                            {"command": "sh -c 'echo x > /www/other'"})
         self.assertNotEqual(r["exit_code"], 0, "the read-only mount took a write")
+        code, top = self.api("GET", "/v1/containers/%s/top" % httpd["uuid"])
+        self.assertEqual(code, 200, top)
+        self.assertIn("httpd", json.dumps(top))
+        self.assertNotIn("wget", json.dumps(top))  # its own PID namespace
+        code, stats = self.api("GET", "/v1/containers/%s/stats" % client["uuid"])
+        self.assertEqual(code, 200, stats)
         self.assertEqual(self.api("DELETE", "/v1/containers/" + httpd["uuid"])[0], 409)
         # The client exits 7 once after its fetch: the capsule's policy (always) runs it again
         # in the same VM (its writable disk kept), and it fetches the page a second time.
