@@ -52,6 +52,7 @@ Result<agent::op::CreateContainer::Request> CreateRequestFor(const SandboxSpec& 
   uint32_t uid, gid;
   ZUNVM_RETURN_IF_ERROR(ParseUser(s.user, &uid, &gid));
   const auto& nics = pod ? pod->nics : s.nics;
+  const std::string hostname = (pod ? pod->hostname : s.hostname).substr(0, 63);  // a pod's members have its
   agent::op::CreateContainer::Request body;
   body.id = s.uuid;
   body.rootfs_disk = agent::op::DiskRef{disks.first, "ext4", true};
@@ -61,9 +62,9 @@ Result<agent::op::CreateContainer::Request> CreateRequestFor(const SandboxSpec& 
   body.cwd = s.workdir.empty() ? "/" : s.workdir;
   body.uid = uid;
   body.gid = gid;
-  body.hostname = s.hostname.substr(0, 63);
+  body.hostname = hostname;
   body.hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" +
-               (nics.empty() ? std::string("127.0.1.1") : nics[0].address) + "\t" + s.hostname.substr(0, 63) + "\n";
+               (nics.empty() ? std::string("127.0.1.1") : nics[0].address) + "\t" + hostname + "\n";
   body.memory_bytes = s.memory_mib << 20;
   body.cpus = s.cpu;
   body.resolv_conf = pod ? pod->resolv_conf : s.resolv_conf;

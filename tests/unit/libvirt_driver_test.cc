@@ -252,6 +252,58 @@ TEST_F(LibvirtDriverTest, VolumesAndInjectedFilesReachTheContainer) {
   EXPECT_EQ(refused.error().code(), Code::kInvalidArgument);
 }
 
+TEST_F(LibvirtDriverTest, APodsMembersShareItsVmAndLiveOnTheirOwn) {
+  StartDriver();
+  SandboxSpec pod;
+  pod.uuid = NewUuid();
+  pod.name = "pod";
+  pod.hostname = "pod";
+  pod.memory_mib = 128;
+  auto mk = RunProcess({"mkfs.ext4", "-q", "-F", state_ + "/vol.ext4", "16M"});
+  ASSERT_TRUE(mk && mk->exit_code == 0);
+  pod.volumes = {{state_ + "/vol.ext4", false, "vol-a", "ext4", "/unused", false}};
+  SandboxSpec writer = Spec({"/bin/sh", "-c", "echo one > /data/f; echo one; exit 4"});
+  SandboxSpec reader = Spec({"/bin/sleep", token_});
+  writer.volumes = {{"", false, "vol-a", "ext4", "/data", false}};
+  reader.volumes = {{"", false, "vol-a", "ext4", "/data", true}};
+  pod.members = {writer, reader};
+  auto created = driver_->Create(pod);
+  ASSERT_TRUE(created) << created.error().ToString();
+  std::string def = hv_->Definitions().back();
+  for (const char* serial : {"img0", "up0", "up1", "vol-a"}) {
+    EXPECT_NE(def.find(std::string("<serial>") + serial + "</serial>"), std::string::npos) << serial << def;
+  }
+  EXPECT_EQ(def.find("<serial>img1</serial>"), std::string::npos);  // one image, one disk
+  ASSERT_TRUE(driver_->Start(reader.uuid).ok());
+  ASSERT_TRUE(driver_->Start(writer.uuid).ok());
+  ASSERT_TRUE(events_.WaitFor([&] { return events_.exits[writer.uuid] == std::vector<int>{4}; }));
+  EXPECT_TRUE(events_.WaitFor([&] { return events_.Output(writer.uuid) == "one\n"; }));
+  // The writer's exit left the VM and the reader running; the reader sees the file, read-only.
+  EXPECT_EQ(driver_->Inspect(writer.uuid)->state, SandboxState::kStopped);
+  EXPECT_EQ(driver_->Inspect(reader.uuid)->state, SandboxState::kRunning);
+  auto r = driver_->Exec(reader.uuid, {"/bin/sh", "-c", "cat /data/f; hostname; touch /data/x 2>/dev/null || echo ro"}, seconds(10));
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->output, "one\npod\nro\n");
+  // A member starts again in the same VM.
+  ASSERT_TRUE(driver_->Start(writer.uuid).ok());
+  ASSERT_TRUE(events_.WaitFor([&] { return events_.exits[writer.uuid].size() == 2; }));
+  EXPECT_EQ(hv_->Calls("create"), 1);
+  EXPECT_EQ(driver_->Delete(reader.uuid, true).code(), Code::kConflict);
+  // A restart adopts the pod and its members as they were.
+  RestartDriver();
+  EXPECT_EQ(driver_->Inspect(writer.uuid)->state, SandboxState::kStopped);
+  EXPECT_EQ(driver_->Inspect(reader.uuid)->state, SandboxState::kRunning);
+  r = driver_->Exec(reader.uuid, {"/bin/cat", "/data/f"}, seconds(10));
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->output, "one\n");
+  ASSERT_TRUE(driver_->Stop(reader.uuid, seconds(1)));
+  EXPECT_EQ(driver_->Inspect(reader.uuid)->state, SandboxState::kStopped);
+  // The pod goes with its members.
+  ASSERT_TRUE(driver_->Delete(pod.uuid, true).ok());
+  EXPECT_EQ(driver_->Inspect(reader.uuid).error().code(), Code::kNotFound);
+  EXPECT_EQ(driver_->Inspect(pod.uuid).error().code(), Code::kNotFound);
+}
+
 TEST_F(LibvirtDriverTest, AdoptsItsVmsAfterARestartAndReplaysWhatItMissed) {
   StartDriver();
   // The main process writes, waits for /go (which the test makes while no zunvmd is up),
