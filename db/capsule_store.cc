@@ -33,8 +33,9 @@ const char* kSelect = "SELECT id, data FROM capsules";
 json CapsuleToStorage(const Capsule& c) {
   json vols = json::array();
   for (const auto& v : c.volumes) {
-    vols.push_back({{"name", v.name}, {"volume_uuid", v.volume_uuid}, {"size_gib", Opt(v.size_gib)},
-                    {"auto_remove", v.auto_remove}});
+    json e{{"name", v.name}, {"volume_uuid", v.volume_uuid}, {"size_gib", Opt(v.size_gib)}, {"auto_remove", v.auto_remove}};
+    if (!v.device_path.empty()) e.update({{"device_path", v.device_path}, {"serial", v.serial}, {"fstype", v.fstype}});
+    vols.push_back(e);
   }
   return {{"uuid", c.uuid},
           {"name", Opt(c.name)},
@@ -77,7 +78,8 @@ Capsule CapsuleFromStorage(const json& j) {
   c.containers = j.value("containers", std::vector<std::string>{});
   for (const auto& v : j.value("volumes", json::array())) {
     c.volumes.push_back({v.at("name").get<std::string>(), v.value("volume_uuid", ""), GetOpt<int64_t>(v, "size_gib"),
-                         v.value("auto_remove", false)});
+                         v.value("auto_remove", false), v.value("device_path", ""), v.value("serial", ""),
+                         v.value("fstype", "")});
   }
   c.addresses = j.value("addresses", json::object());
   c.requested_nets = j.value("requested_nets", json::array());

@@ -20,11 +20,16 @@ namespace zunvm {
 // One entry of the template's spec.volumes. zunvmd's volumes stand in for Cinder's: `cinder:
 // {volumeID}` names an existing volume (by uuid), `cinder: {size}` makes one of that many GiB,
 // removed with the capsule when `autoRemove`.
+// Through Zun, a Cinder volume comes as the host block device os-brick connected
+// (`device_path`, `serial`: the Zun driver's `block_volumes`), handed to the VM as it is.
 struct CapsuleVolume {
   std::string name;                 // what members' volumeMounts refer to
   std::string volume_uuid;          // given (volumeID), or set when the volume is made
   std::optional<int64_t> size_gib;  // set: made for this capsule
   bool auto_remove = false;
+  std::string device_path;          // a host block device (then volume_uuid is Cinder's)
+  std::string serial;
+  std::string fstype;               // what the block device holds (found at create)
 };
 
 struct Capsule {

@@ -4,6 +4,7 @@
 
 #include "common/ids.h"
 #include "common/logging.h"
+#include "driver/disk_serial.h"
 #include "service/image_service.h"
 #include "service/log_store.h"
 #include "service/volume_service.h"
@@ -43,6 +44,13 @@ Container CapsuleService::Owner(const Capsule& c) const {
     m.volume_uuid = v.volume_uuid;
     m.size_gib = v.size_gib;
     m.destination = "/" + v.name;
+    if (!v.device_path.empty()) {  // a Cinder volume through Zun
+      m.type = ContainerMount::Type::kBlock;
+      m.source = v.device_path;
+      m.serial = v.serial;
+      m.fstype = v.fstype;
+      m.volume_uuid.clear();
+    }
     o.mounts.push_back(m);
   }
   return o;
@@ -52,6 +60,11 @@ Result<Capsule> CapsuleService::Create(const RequestContext& ctx, CapsuleRequest
   Capsule& c = req.capsule;
   if (c.uuid.empty()) c.uuid = NewUuid();
   if (!c.volumes.empty() && !d_.volumes) return Err(Status::Invalid("This zunvmd has no volumes.", "InvalidValue"));
+  for (const auto& v : c.volumes) {
+    if (!v.device_path.empty() && !ValidDiskSerial(v.serial)) {
+      return Err(Status::Invalid("Invalid block_volumes: serial must be 1 to 20 of [A-Za-z0-9._-]", "SchemaValidationError"));
+    }
+  }
   TimePoint now = d_.clock->Now();
   c.status = ContainerStatus::kCreating;
   c.task_state = TaskState::kCreating;
@@ -92,6 +105,10 @@ Result<Capsule> CapsuleService::Create(const RequestContext& ctx, CapsuleRequest
     }
   }
   for (size_t i = 0; i < c.volumes.size(); ++i) {
+    if (!c.volumes[i].device_path.empty()) {
+      c.volumes[i].fstype = owner.mounts[i].fstype;
+      continue;
+    }
     c.volumes[i].volume_uuid = owner.mounts[i].volume_uuid;
     c.volumes[i].auto_remove = owner.mounts[i].auto_remove;
   }
@@ -201,6 +218,18 @@ Status CapsuleService::CreateStep(const std::string& uuid) {
     if (Status st = d_.volumes->AddTo(owner, pod); !st.ok()) {
       Fail(uuid, st);
       return st;
+    }
+  }
+  // Each member mounts the pod's disks it names (by its spec.volumes name), where it says.
+  for (size_t k = 0; k < order.size(); ++k) {
+    auto rec = records.Get(order[k]);
+    if (!rec) return rec.error();
+    pod.members[k].volumes.clear();
+    for (const auto& mount : rec->mounts) {
+      auto v = std::find_if(c->volumes.begin(), c->volumes.end(), [&](const CapsuleVolume& cv) { return cv.name == mount.source; });
+      if (v == c->volumes.end()) continue;
+      const SandboxVolume& disk = pod.volumes[static_cast<size_t>(v - c->volumes.begin())];
+      pod.members[k].volumes.push_back({"", false, disk.serial, disk.fstype, mount.destination, mount.read_only});
     }
   }
   auto info = d_.driver->Create(pod);

@@ -110,7 +110,8 @@ Result<SandboxSpec> ContainerLifecycle::PrepareSpec(const std::string& uuid) {
     if (spec.user.empty()) spec.user = img->config.value("user", "");  // the image's USER
   }
   ZUNVM_RETURN_IF_ERROR(d_.networking->AddTo(spec));
-  if (d_.volumes) ZUNVM_RETURN_IF_ERROR(d_.volumes->AddTo(*c, spec));
+  // A capsule member's volumes are its capsule's disks (CapsuleService).
+  if (d_.volumes && !c->capsule_id) ZUNVM_RETURN_IF_ERROR(d_.volumes->AddTo(*c, spec));
   return spec;
 }
 
