@@ -22,7 +22,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 from zunvmd_proc import Zunvmd, api_request, remove_vm_state, vm_state_dir, wait_for  # noqa: E402
 
-MEMBER = {"image": "busybox", "command": ["sleep", "100000"], "resources": {"requests": {"cpu": 0.5, "memory": 128}}}
+MEMBER = {"image": "busybox", "command": ["sleep", "100000"], "imagePullPolicy": "IfNotPresent",
+          "resources": {"requests": {"cpu": 0.5, "memory": 128}}}
 
 
 def qemu_pss_kib(domain):

@@ -191,8 +191,12 @@ Status CapsuleService::CreateStep(const std::string& uuid) {
   int64_t memory = 0;
   std::vector<std::string> order = c->init_containers;
   order.insert(order.end(), c->containers.begin(), c->containers.end());
+  std::set<std::string> pulled;  // each image once per capsule
   for (const auto& m : order) {
-    auto spec = life.PrepareSpec(m);  // the member's image (pulled as its policy says) and disks
+    auto rec = records.Get(m);
+    if (!rec) return rec.error();
+    bool fresh = !pulled.insert(rec->image).second;
+    auto spec = life.PrepareSpec(m, fresh);  // the member's image (pulled as its policy says) and disks
     if (!spec) {
       Fail(uuid, Status(spec.error().code(), "Capsule member " + m + ": " + spec.error().message()));
       return spec.error();

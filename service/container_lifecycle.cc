@@ -71,7 +71,7 @@ std::string ContainerLifecycle::LimitsNote(bool live) {
   return live ? "cpu/memory updated live" : "cpu/memory change applies at the next start";
 }
 
-Result<SandboxSpec> ContainerLifecycle::PrepareSpec(const std::string& uuid) {
+Result<SandboxSpec> ContainerLifecycle::PrepareSpec(const std::string& uuid, bool fresh) {
   auto c = d_.records->Get(uuid);
   if (!c) return Err(c.error());
   SandboxSpec spec;
@@ -81,7 +81,7 @@ Result<SandboxSpec> ContainerLifecycle::PrepareSpec(const std::string& uuid) {
     std::string policy = c->image_pull_policy.value_or("ifnotpresent");
     auto img = d_.images->Find(c->image);
     if (!img && img.error().code() != Code::kNotFound) return Err(img.error());
-    if (policy == "always" || (!img && policy != "never")) {
+    if ((policy == "always" && !(fresh && img)) || (!img && policy != "never")) {
       ZUNVM_RETURN_IF_ERROR(SetTask(uuid, TaskState::kImagePulling));
       auto pulled = d_.images->Pull(c->image);
       if (!pulled && !img) return Err(pulled.error());  // `always` with a local copy: use it

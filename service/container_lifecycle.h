@@ -82,7 +82,9 @@ class ContainerLifecycle {
   // The spec for a create: for drivers that UsesImages(), the image is pulled first when the
   // pull policy says so (task_state image_pulling), a freshly pulled image's defaults are
   // applied to the record, and its root disk goes in the spec; then the NICs and volumes.
-  Result<SandboxSpec> PrepareSpec(const std::string& uuid);
+  // `fresh`: the image was just pulled for another container of the same create (a capsule's
+  // members), so `always` does not pull it again.
+  Result<SandboxSpec> PrepareSpec(const std::string& uuid, bool fresh = false);
   // What status_reason says after a cpu/memory change: applied live or at the next start.
   static std::string LimitsNote(bool live);
 
