@@ -74,7 +74,9 @@ Result<Capsule> CapsuleService::Create(const RequestContext& ctx, CapsuleRequest
   c.created_at = now;
   c.init_containers.clear();
   c.containers.clear();
+  // The capsule's name as a hostname ('_' and '.' made '-'), else one from its uuid.
   std::string hostname = c.name.value_or(c.uuid.substr(0, 8) + c.uuid.substr(9, 4)).substr(0, 63);
+  std::replace_if(hostname.begin(), hostname.end(), [](char ch) { return ch == '_' || ch == '.'; }, '-');
   for (auto& m : req.members) {
     if (m.uuid.empty()) m.uuid = NewUuid();
     if (d_.images) {
@@ -87,7 +89,7 @@ Result<Capsule> CapsuleService::Create(const RequestContext& ctx, CapsuleRequest
     m.project_id = ctx.project_id;
     m.host = c.host;
     m.created_at = now;
-    m.hostname = hostname;
+    if (!m.hostname) m.hostname = hostname;  // the API gives the capsule's name as a hostname
     (m.init_container ? c.init_containers : c.containers).push_back(m.uuid);
   }
   // Ports and volumes belong to the capsule (its one sandbox), taken before the records exist.
@@ -181,16 +183,19 @@ Status CapsuleService::CreateStep(const std::string& uuid) {
   if (c->status == ContainerStatus::kDeleting) return Status::Ok();
   ContainerLifecycle& life = d_.containers->lifecycle();
   ContainerRecords& records = d_.containers->records();
+  std::vector<std::string> order = c->init_containers;
+  order.insert(order.end(), c->containers.begin(), c->containers.end());
   SandboxSpec pod;
   pod.uuid = c->uuid;
   pod.name = c->name.value_or(c->uuid);
-  pod.hostname = c->name.value_or(c->uuid.substr(0, 8) + c->uuid.substr(9, 4)).substr(0, 63);
+  pod.hostname = c->uuid.substr(0, 8) + c->uuid.substr(9, 4);
+  if (!order.empty()) {
+    if (auto first = records.Get(order.front()); first && first->hostname) pod.hostname = *first->hostname;
+  }
   pod.runtime = "kata";
   pod.labels = c->labels;
   double cpu = 0;
   int64_t memory = 0;
-  std::vector<std::string> order = c->init_containers;
-  order.insert(order.end(), c->containers.begin(), c->containers.end());
   std::set<std::string> pulled;  // each image once per capsule
   for (const auto& m : order) {
     auto rec = records.Get(m);
