@@ -19,11 +19,17 @@ Status NoCapsule(const std::string& ident) {
   return Status::NotFound("Capsule " + ident + " could not be found.", "CapsuleNotFound");
 }
 
+// Whether a member's mount is of capsule volume `v`: by name, or a block mount by its serial.
+bool Mounts(const ContainerMount& m, const CapsuleVolume& v) {
+  if (m.type == ContainerMount::Type::kBlock) return !v.device_path.empty() && m.serial == v.serial;
+  return m.source == v.name;
+}
+
 // A capsule volume is mounted read-only by the VM only when every member mounts it so.
-bool ReadOnlyEverywhere(const std::vector<Container>& members, const std::string& name) {
+bool ReadOnlyEverywhere(const std::vector<Container>& members, const CapsuleVolume& v) {
   for (const auto& m : members) {
     for (const auto& mount : m.mounts) {
-      if (mount.source == name && !mount.read_only) return false;
+      if (Mounts(mount, v) && !mount.read_only) return false;
     }
   }
   return true;
@@ -94,7 +100,7 @@ Result<Capsule> CapsuleService::Create(const RequestContext& ctx, CapsuleRequest
   }
   // Ports and volumes belong to the capsule (its one sandbox), taken before the records exist.
   Container owner = Owner(c);
-  for (size_t i = 0; i < c.volumes.size(); ++i) owner.mounts[i].read_only = ReadOnlyEverywhere(req.members, c.volumes[i].name);
+  for (size_t i = 0; i < c.volumes.size(); ++i) owner.mounts[i].read_only = ReadOnlyEverywhere(req.members, c.volumes[i]);
   ContainerNetworking& net = d_.containers->networking();
   auto nets = net.Plan(c.requested_nets);
   if (!nets) return Err(nets.error());
@@ -117,10 +123,15 @@ Result<Capsule> CapsuleService::Create(const RequestContext& ctx, CapsuleRequest
   for (auto& m : req.members) {
     m.addresses = c.addresses;
     for (auto& mount : m.mounts) {
-      auto v = std::find_if(c.volumes.begin(), c.volumes.end(), [&](const CapsuleVolume& cv) { return cv.name == mount.source; });
-      if (v != c.volumes.end()) {
-        mount.volume_uuid = v->volume_uuid;
-        mount.size_gib = v->size_gib;
+      auto v = std::find_if(c.volumes.begin(), c.volumes.end(), [&](const CapsuleVolume& cv) { return Mounts(mount, cv); });
+      if (v == c.volumes.end()) continue;
+      mount.volume_uuid = v->volume_uuid;
+      mount.size_gib = v->size_gib;
+      if (!v->device_path.empty()) {  // shown as what it is: the host's block device
+        mount.type = ContainerMount::Type::kBlock;
+        mount.source = v->device_path;
+        mount.serial = v->serial;
+        mount.fstype = v->fstype;
       }
     }
   }
@@ -222,7 +233,7 @@ Status CapsuleService::CreateStep(const std::string& uuid) {
       for (const auto& m : order) {
         if (auto rec = records.Get(m)) members.push_back(*rec);
       }
-      owner.mounts[i].read_only = ReadOnlyEverywhere(members, c->volumes[i].name);
+      owner.mounts[i].read_only = ReadOnlyEverywhere(members, c->volumes[i]);
     }
     if (Status st = d_.volumes->AddTo(owner, pod); !st.ok()) {
       Fail(uuid, st);
@@ -235,7 +246,7 @@ Status CapsuleService::CreateStep(const std::string& uuid) {
     if (!rec) return rec.error();
     pod.members[k].volumes.clear();
     for (const auto& mount : rec->mounts) {
-      auto v = std::find_if(c->volumes.begin(), c->volumes.end(), [&](const CapsuleVolume& cv) { return cv.name == mount.source; });
+      auto v = std::find_if(c->volumes.begin(), c->volumes.end(), [&](const CapsuleVolume& cv) { return Mounts(mount, cv); });
       if (v == c->volumes.end()) continue;
       const SandboxVolume& disk = pod.volumes[static_cast<size_t>(v - c->volumes.begin())];
       pod.members[k].volumes.push_back({"", false, disk.serial, disk.fstype, mount.destination, mount.read_only});

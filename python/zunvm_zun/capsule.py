@@ -18,7 +18,14 @@ init containers one after another, then the containers), so the driver:
   * delete: DELETE, then waits until zunvmd answers 404 (its VM is gone); then the ports;
   * sync: GET per capsule of this host; a capsule zunvmd no longer has -> Error.
 
-Cinder volumes of capsules are not part of zunvmd's capsule API yet: refused (400).
+Cinder volumes (zun-api's `spec.volumes` / `volumeMounts`): the manager attaches them before
+create_capsule through zunvm's volume driver (zunvm_cinder: os-brick connects the device on this
+host, nothing is mounted) and passes one VolumeMapping per (member, mount). The capsule's POST
+then names each distinct Cinder volume once in the rebuilt template (`spec.volumes`, `cinder:
+{volumeID}`; the members' `volumeMounts` at their mappings' container_path) and gives zunvmd
+its host device and serial in `block_volumes` (CapsuleVolumes): one disk of the capsule's VM,
+which every member mounting it shares. The manager disconnects them after delete_capsule, which
+returns only once zunvmd no longer has the capsule (and its VM).
 Errors are the driver's: Zun exceptions through ZunvmDriver._call's translation.
 """
 
@@ -103,9 +110,10 @@ def member_template(member):
     return t
 
 
-def template(capsule):
+def template(capsule, volumes=None):
     """The capsule's Zun template, rebuilt from the Zun objects (zun-api turned the user's
-    template into these objects; this is that conversion backwards)."""
+    template into these objects; this is that conversion backwards); with `volumes` (a
+    CapsuleVolumes) its spec.volumes and the members' volumeMounts."""
     meta = {}
     for key in ('name', 'labels', 'annotations'):
         value = _field(capsule, key)
@@ -115,17 +123,91 @@ def template(capsule):
     policy = (_field(capsule, 'restart_policy') or {}).get('Name')
     if policy in RESTART_POLICIES:
         spec['restartPolicy'] = RESTART_POLICIES[policy]
-    inits = [member_template(m) for m in capsule.init_containers or []]
+    if volumes is not None and volumes.spec:
+        spec['volumes'] = volumes.spec
+
+    def member(m):
+        t = member_template(m)
+        mounts = volumes.mounts.get(m.uuid) if volumes is not None else None
+        if mounts:
+            t['volumeMounts'] = mounts
+        return t
+    inits = [member(m) for m in capsule.init_containers or []]
     if inits:
         spec['initContainers'] = inits
-    spec['containers'] = [member_template(m) for m in capsule.containers or []]
+    spec['containers'] = [member(m) for m in capsule.containers or []]
     return {'kind': 'capsule', 'metadata': meta, 'spec': spec}
 
 
-def create_body(capsule):
-    """POST /v1/capsules' body, without `nets`."""
-    return {'template': template(capsule), 'uuid': capsule.uuid,
+def create_body(capsule, volumes=None):
+    """POST /v1/capsules' body, without `nets`; with `volumes` (a CapsuleVolumes that has
+    any) the template's volumes and zunvmd's `block_volumes`."""
+    body = {'template': template(capsule, volumes), 'uuid': capsule.uuid,
             'members': [{'uuid': m.uuid, 'name': m.name} for m in members(capsule)]}
+    if volumes is not None and volumes.block:
+        body['block_volumes'] = volumes.block
+    return body
+
+
+# --- Cinder volumes ---------------------------------------------------------------------------
+
+def volume_name(cinder_volume_id, taken=()):
+    """The name of a Cinder volume in the template (zunvmd: ^[a-zA-Z0-9][a-zA-Z0-9_.-]+$):
+    "v-" and the first 12 characters of its id, or all of them if another volume of the
+    capsule has that name already."""
+    name = 'v-' + cinder_volume_id[:12]
+    return name if name not in taken else 'v-' + cinder_volume_id
+
+
+class CapsuleVolumes(object):
+    """The capsule's Cinder volumes as zunvmd's POST takes them, from the manager's
+    requested_volumes ({member uuid: [VolumeMapping]}, attached by zunvm_cinder):
+
+      * spec: the template's spec.volumes, one per distinct Cinder volume (first use first):
+        {"name", "cinder": {"volumeID"}};
+      * mounts: member uuid -> its volumeMounts [{"name", "mountPath"(, "readOnly": true)}];
+      * block: the POST's block_volumes, name -> {"device_path", "serial"} (the device
+        os-brick connected and the serial of a container's block mount of that volume).
+    """
+
+    def __init__(self, volume_drivers, capsule, requested_volumes):
+        self.spec, self.mounts, self.block = [], {}, {}
+        names = {}  # cinder volume id -> name
+        for m in members(capsule):
+            for volmap in (requested_volumes or {}).get(m.uuid) or []:
+                item = self._block_item(volume_drivers, volmap)
+                vid = volmap.cinder_volume_id
+                name = names.get(vid)
+                block = {'device_path': item['device_path'], 'serial': item['serial']}
+                if name is None:
+                    name = names[vid] = volume_name(vid, self.block)
+                    self.spec.append({'name': name, 'cinder': {'volumeID': vid}})
+                    self.block[name] = block
+                elif self.block[name] != block:
+                    raise zdriver.ZunvmError(error_msg=(
+                        'volume %s of capsule %s is connected at %s and at %s'
+                        % (vid, capsule.uuid, self.block[name]['device_path'],
+                           item['device_path'])))
+                mount = {'name': name, 'mountPath': volmap.container_path}
+                if item.get('read_only'):
+                    mount['readOnly'] = True
+                self.mounts.setdefault(m.uuid, []).append(mount)
+
+    @staticmethod
+    def _block_item(volume_drivers, volmap):
+        """The zunvm_cinder driver's block mount for the mapping (ZunvmDriver._mounts' rule)."""
+        provider = getattr(volmap, 'volume_provider', None)
+        vd = volume_drivers.get(provider)
+        if provider != 'cinder' or not hasattr(vd, 'mount_item'):
+            raise zdriver.ZunvmNotSupported(
+                what="Attaching volumes of capsules (provider %s) without zunvm's Cinder "
+                     "volume driver ([volume] driver_list = zunvm_cinder,zunvm_local)"
+                     % provider)
+        item = vd.mount_item(volmap)
+        if item.get('type') != 'block':
+            raise zdriver.ZunvmNotSupported(
+                what='%s mounts in capsules' % item.get('type'))
+        return item
 
 
 # --- zunvmd's capsule endpoint ----------------------------------------------------------------
@@ -225,21 +307,14 @@ def _save_changed(context, objs):
 
 # --- the driver's calls -----------------------------------------------------------------------
 
-def _refuse_volumes(requested_volumes):
-    if any(v for v in (requested_volumes or {}).values()):
-        raise zdriver.ZunvmNotSupported(
-            what='Cinder volumes of capsules through Zun (spec.volumes / volumeMounts)')
-
-
 def _settled(view):
     return view.get('status') not in (consts.CREATING,)
 
 
 def create(drv, context, capsule, requested_networks, requested_volumes):
     """ZunvmDriver.create_capsule: the capsule Running in zunvmd, it and its members saved."""
-    _refuse_volumes(requested_volumes)
     api = _Capsules(drv.api)
-    body = create_body(capsule)
+    body = create_body(capsule, CapsuleVolumes(drv.volume_drivers, capsule, requested_volumes))
     if CONF.zunvm.use_neutron:
         body['nets'] = drv._plug_ports(context, capsule, requested_networks or [])
     accepted = False

@@ -158,8 +158,13 @@ class FakeCinder(object):
             if status == 'detaching':
                 vol['status'] = 'in-use'
         elif action == 'os-detach':
-            vol['attachments'] = [a for a in vol['attachments']
-                                  if a['attachment_id'] != info.get('attachment_id')]
+            wanted = info.get('attachment_id')
+            if not wanted and len(vol['attachments']) == 1:
+                # Cinder's fallback (VolumeManager.detach_volume): the only attachment. Zun
+                # sends none for a capsule's shared volume, attached under its first member
+                # and detached with its last.
+                wanted = vol['attachments'][0]['attachment_id']
+            vol['attachments'] = [a for a in vol['attachments'] if a['attachment_id'] != wanted]
             vol['status'] = 'in-use' if vol['attachments'] else 'available'
         else:
             return 400, {'badRequest': {'code': 400, 'message': 'unknown action ' + action}}

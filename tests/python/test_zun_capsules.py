@@ -5,10 +5,11 @@ driver) and its /v1/capsules.
 The capsules are made as zun-api's CapsuleController._do_post makes them (`api_capsule`: Zun's
 own check_capsule_template and capsule_get_container_spec, then the same object fields), and
 reach the manager as over RPC (fetched again, members lazy-loaded). Needs the real Zun
-(ZUNVM_ZUN_SRC=<checkout>).
+(ZUNVM_ZUN_SRC=<checkout>); the Cinder volume tests also root (loop devices).
 """
 import copy
 import json
+import os
 import uuid
 
 import pytest
@@ -56,6 +57,12 @@ def _member_name(capsule):
 def api_capsule(ctx, tpl, host=None):
     """A Capsule and its members in the DB as CapsuleController._do_post leaves them for
     zun-compute (policy: admin, so imagePullPolicy is kept), on `host` as the claim sets it."""
+    return api_capsule_and_volumes(ctx, tpl, host)[0]
+
+
+def api_capsule_and_volumes(ctx, tpl, host=None):
+    """api_capsule, and zun-api's requested_volumes for it ({member uuid: [VolumeMapping]},
+    from the template's spec.volumes / volumeMounts: its Cinder volumes must exist)."""
     import zun.conf
     from zun.common import consts
     from zun.common import utils
@@ -63,6 +70,8 @@ def api_capsule(ctx, tpl, host=None):
     CONF = zun.conf.CONF
     spec_content, template_json = _check_template(json.dumps(tpl))
     containers_spec, init_containers_spec = utils.capsule_get_container_spec(spec_content)
+    volumes_spec = utils.capsule_get_volume_spec(spec_content)
+    volume_requests = []
     new_capsule = objects.Capsule(ctx)
     new_capsule.project_id = ctx.project_id
     new_capsule.user_id = ctx.user_id
@@ -123,11 +132,44 @@ def api_capsule(ctx, tpl, host=None):
             utils.check_for_restart_policy(container_dict)
             member = objects.CapsuleContainer(ctx, **container_dict)
         member.create(ctx)
+        for mount in container_dict.get('volumeMounts') or []:
+            mount['container_uuid'] = member.uuid
+            volume_requests.append(mount)
+    requested_volumes = _build_requested_volumes(ctx, volumes_spec, volume_requests,
+                                                 new_capsule)
     new_capsule.cpu = need_cpu
     new_capsule.memory = str(need_memory)
     new_capsule.host = host
     new_capsule.save(ctx)
-    return rpc_copy(new_capsule)
+    return rpc_copy(new_capsule), requested_volumes
+
+
+def _build_requested_volumes(ctx, volumes_spec, volume_requests, capsule):
+    """CapsuleController._build_requested_volumes, or what it does (zed's zun-api does not
+    import on Python >= 3.11) for volumes named by volumeID."""
+    if not volumes_spec:
+        return {}
+    mod = _zun_api_capsules()
+    if mod is not None:
+        return mod.CapsuleController._build_requested_volumes(None, ctx, volumes_spec,
+                                                              volume_requests, capsule)
+    from zun import objects
+    from zun.volume import cinder_api
+    api = cinder_api.CinderAPI(ctx)
+    out = {}
+    for spec in volumes_spec:
+        volume = api.search_volume(spec['cinder']['volumeID'])
+        api.ensure_volume_usable(volume)
+        volume_object = objects.Volume(ctx, cinder_volume_id=volume.id, volume_provider='cinder',
+                                       user_id=ctx.user_id, project_id=ctx.project_id,
+                                       auto_remove=False)
+        volume_object.create(ctx)
+        for item in volume_requests:
+            if item['name'] == spec['name']:
+                out.setdefault(item['container_uuid'], []).append(objects.VolumeMapping(
+                    ctx, container_path=item['mountPath'], user_id=ctx.user_id,
+                    project_id=ctx.project_id, volume_id=volume_object.id))
+    return out
 
 
 def rpc_copy(capsule):
@@ -233,14 +275,20 @@ def test_members_without_optional_fields_send_only_the_image(conf):
                             'containers': [{'image': 'busybox', 'imagePullPolicy': 'Always'}]}}
 
 
-def test_capsule_volumes_are_refused_before_anything_is_made(driver, conf):
+def test_capsule_volumes_without_zunvm_cinder_are_refused_before_anything_is_made(driver,
+                                                                                 conf):
+    """Cinder volumes of capsules go to zunvmd as the block devices zunvm_cinder connected;
+    without it in [volume] driver_list (conftest's is empty) a clear 400, nothing made."""
+    from zun import objects
     from zun.common import exception
     ctx = admin_context()
     cap = api_capsule(ctx, template_with(), host=conf.host)
     member = cap.containers[0]
+    vm = objects.VolumeMapping(ctx, volume_provider='cinder', container_path='/d',
+                               cinder_volume_id=str(uuid.uuid4()))
     with pytest.raises(exception.Invalid) as e:
-        driver.create_capsule(ctx, cap, None, [], {member.uuid: ['a volume mapping']})
-    assert 'volumes of capsules' in str(e.value) and e.value.code == 400
+        driver.create_capsule(ctx, cap, None, [], {member.uuid: [vm]})
+    assert 'zunvm_cinder' in str(e.value) and e.value.code == 400
     assert capsule_view(driver_url(driver), cap.uuid) is None
 
 
@@ -426,6 +474,251 @@ def test_a_template_zunvmd_refuses_is_a_clear_400(manager, conf, zunvmd):
     cap = rpc_copy(cap)
     assert cap.status == consts.ERROR and 'port' in cap.status_reason
     assert capsule_view(zunvmd.url, cap.uuid) is None
+
+
+# --- Cinder volumes: zunvm_cinder's host block devices as the capsule's disks -------------------
+# zun-api's spec.volumes / volumeMounts, attached by zun-compute's manager through zunvm_cinder
+# (os-brick connects each volume on the host: loop devices here; Cinder behind the real
+# cinderclient), as tests/python/test_zun_volumes.py does for containers.
+
+import test_zun_volumes  # noqa: E402  (its fixtures, shared)
+brick = test_zun_volumes.brick
+host_mounts = test_zun_volumes.host_mounts
+volume_conf = test_zun_volumes.volume_conf
+cinder = test_zun_volumes.cinder
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason='needs root for loop devices')
+
+
+@pytest.fixture
+def vmanager(volume_conf, zunvmd, busybox_tar, registry, cinder, brick, host_mounts):
+    """zun-compute's Manager with [volume] driver_list = zunvm_cinder,zunvm_local; the
+    capsule driver's POST bodies in `sent`, brick.calls marked where delete_capsule returned
+    (with zunvmd's capsule view then), and at each disconnect the capsules zunvmd had."""
+    from test_zun_manager import real_manager
+    with real_manager(volume_conf, zunvmd, busybox_tar) as mgr:
+        drv = mgr.capsule_driver
+        drv.sent = []
+        request = drv.api.request
+
+        def recording_request(method, path, **kw):
+            if method == 'POST' and path == '/capsules':
+                drv.sent.append(copy.deepcopy(kw.get('body')))
+            return request(method, path, **kw)
+        drv.api.request = recording_request
+        real_delete = drv.delete_capsule
+
+        def recording_delete(context, capsule, force=False):
+            real_delete(context, capsule, force)
+            brick.calls.append(('capsule deleted', capsule_view(zunvmd.url, capsule.uuid)))
+        drv.delete_capsule = recording_delete
+        # at each os-brick disconnect: the capsules POSTed that zunvmd still has
+        mgr.in_zunvmd_at_disconnect = []
+        disconnect = brick.disconnect_volume
+
+        def watched_disconnect(*args, **kw):
+            mgr.in_zunvmd_at_disconnect.append(
+                [b['uuid'] for b in drv.sent if capsule_view(zunvmd.url, b['uuid'])])
+            return disconnect(*args, **kw)
+        brick.disconnect_volume = watched_disconnect
+        yield mgr
+
+
+def volume_template(shared, init_only, **spec):
+    """The init container mounts `init_only` (a volume id, or a `cinder` spec) at /seed; both
+    containers mount `shared`, at /data and /srv/data."""
+    tpl = template_with(**spec)
+    seed = init_only if isinstance(init_only, dict) else {'volumeID': init_only}
+    tpl['spec']['volumes'] = [{'name': 'shared', 'cinder': {'volumeID': shared}},
+                              {'name': 'seed', 'cinder': seed}]
+    for init in tpl['spec']['initContainers']:
+        init['volumeMounts'] = [{'name': 'seed', 'mountPath': '/seed'}]
+    front, back = tpl['spec']['containers']
+    front['volumeMounts'] = [{'name': 'shared', 'mountPath': '/data'}]
+    back['volumeMounts'] = [{'name': 'shared', 'mountPath': '/srv/data'}]
+    return tpl
+
+
+def block_mount(dev, vid, destination):
+    return {'type': 'block', 'source': dev, 'serial': vid[:20], 'destination': destination,
+            'read_only': False}
+
+
+def capsule_with_volumes(vmanager, conf, cinder):
+    """A capsule whose init container mounts one new Cinder volume ("seed") and whose two
+    containers mount another ("shared"), created through the manager (Running)."""
+    import types
+    from zun.common import consts
+    ctx = admin_context()
+    shared, seed = cinder.add_volume(name='shared'), cinder.add_volume()
+    cap, requested = api_capsule_and_volumes(ctx, volume_template(shared, seed), host=conf.host)
+    assert sorted(len(v) for v in requested.values()) == [1, 1, 1]  # one per (member, mount)
+    vmanager.container_create(action_ctx(cap, 'create'), None, [], requested, cap, False)
+    cap = rpc_copy(cap)
+    assert cap.status == consts.RUNNING and cap.task_state is None, cap.status_reason
+    [init] = cap.init_containers
+    front, back = cap.containers
+    return types.SimpleNamespace(cap=cap, init=init, front=front, back=back, shared=shared,
+                                 seed=seed)
+
+
+def delete_through_the_manager(vmanager, cap):
+    from zun.common import consts
+    from zun.common import exception
+    cap.task_state = consts.CONTAINER_DELETING  # as zun-api's delete leaves it
+    cap.save(admin_context())
+    vmanager.container_delete(action_ctx(cap, 'delete'), cap, True)
+    with pytest.raises(exception.ContainerNotFound):
+        rpc_copy(cap)
+
+
+def test_volumes_in_the_body_read_only_and_names_of_one_prefix(conf):
+    """The POST's volumes from zunvm_cinder's mappings (no zunvmd): a read-only attachment
+    (access_mode ro) is a readOnly volumeMount; two volumes whose ids share their first 12
+    characters get distinct names; one member may mount a volume twice."""
+    from zun import objects
+    from zunvm_zun import capsule as zcapsule
+    from zunvm_zun import volume as zvolume
+    ctx = admin_context()
+    cap = api_capsule(ctx, template_with(), host=conf.host)
+    [init] = cap.init_containers
+    front, back = cap.containers
+    a = str(uuid.uuid4())
+    b = a[:12] + str(uuid.uuid4())[12:]
+
+    def volmap(vid, path, dev, mode='rw'):
+        info = {'data': {'device_path': dev, 'access_mode': mode}}
+        return objects.VolumeMapping(ctx, volume_provider='cinder', cinder_volume_id=vid,
+                                     container_path=path, connection_info=json.dumps(info))
+    requested = {front.uuid: [volmap(a, '/a', '/dev/loop7'), volmap(a, '/a2', '/dev/loop7')],
+                 back.uuid: [volmap(b, '/b', '/dev/loop8', 'ro')]}
+    vols = zcapsule.CapsuleVolumes({'cinder': zvolume.ZunvmCinder()}, cap, requested)
+    body = zcapsule.create_body(cap, vols)
+    spec = body['template']['spec']
+    assert spec['volumes'] == [{'name': 'v-' + a[:12], 'cinder': {'volumeID': a}},
+                               {'name': 'v-' + b, 'cinder': {'volumeID': b}}]
+    assert 'volumeMounts' not in spec['initContainers'][0]
+    assert [c['volumeMounts'] for c in spec['containers']] == [
+        [{'name': 'v-' + a[:12], 'mountPath': '/a'}, {'name': 'v-' + a[:12], 'mountPath': '/a2'}],
+        [{'name': 'v-' + b, 'mountPath': '/b', 'readOnly': True}]]
+    assert body['block_volumes'] == {
+        'v-' + a[:12]: {'device_path': '/dev/loop7', 'serial': a[:20]},
+        'v-' + b: {'device_path': '/dev/loop8', 'serial': b[:20]}}
+    _check_template(json.dumps(body['template']))  # Zun's schema takes the names
+    # without volumes the body is as before
+    assert 'block_volumes' not in zcapsule.create_body(
+        cap, zcapsule.CapsuleVolumes({}, cap, {}))
+
+
+@needs_root
+def test_cinder_volumes_shared_by_members_through_the_manager(vmanager, conf, zunvmd, cinder,
+                                                              brick, host_mounts):
+    from zun import objects
+    from zunvm_zun.driver import ZunvmError
+    ctx = admin_context()
+    k = capsule_with_volumes(vmanager, conf, cinder)
+    cap, init, front, back, shared, seed = k.cap, k.init, k.front, k.back, k.shared, k.seed
+    # os-brick connected each volume once (the manager attaches a shared one for its first
+    # member only), before zunvmd's create; nothing is mounted on the host.
+    sdev, ddev = brick.connected[shared], brick.connected[seed]
+    assert [c[:3] for c in brick.calls] == [('connect', seed, ddev), ('connect', shared, sdev)]
+    assert host_mounts == []
+
+    # The POST: each volume once in the template, by name, the members' volumeMounts on it,
+    # and its host device and serial in block_volumes.
+    [body] = vmanager.capsule_driver.sent
+    sname, dname = 'v-' + shared[:12], 'v-' + seed[:12]
+    tpl = body['template']
+    assert tpl['spec']['volumes'] == [{'name': dname, 'cinder': {'volumeID': seed}},
+                                      {'name': sname, 'cinder': {'volumeID': shared}}]
+    assert tpl['spec']['initContainers'][0]['volumeMounts'] == [
+        {'name': dname, 'mountPath': '/seed'}]
+    assert [c['volumeMounts'] for c in tpl['spec']['containers']] == [
+        [{'name': sname, 'mountPath': '/data'}], [{'name': sname, 'mountPath': '/srv/data'}]]
+    assert body['block_volumes'] == {sname: {'device_path': sdev, 'serial': shared[:20]},
+                                     dname: {'device_path': ddev, 'serial': seed[:20]}}
+    _check_template(json.dumps(tpl))  # still a template Zun's API takes
+
+    # zunvmd: each member mounts its volume where the template says.
+    view = capsule_view(zunvmd.url, cap.uuid)
+    assert view['status'] == 'Running'
+    mounts = {m['uuid']: m['mounts'] for m in view['init_containers'] + view['containers']}
+    assert {u: [m['destination'] for m in ms] for u, ms in mounts.items()} == {
+        init.uuid: ['/seed'], front.uuid: ['/data'], back.uuid: ['/srv/data']}
+    # Cinder: attached once each, on this host, to the first member that mounts it.
+    for vid, dev, first in ((shared, sdev, front), (seed, ddev, init)):
+        vol = cinder.volumes[vid]
+        assert cinder.calls_for(vid) == ['os-reserve', 'os-initialize_connection', 'os-attach']
+        assert vol['status'] == 'in-use'
+        assert [(a['server_id'], a['host_name'], a['device']) for a in vol['attachments']] == [
+            (first.uuid, conf.host, dev)]
+
+    # Not disconnected while zunvmd has the capsule (its members are zunvmd's containers).
+    [back_map] = objects.VolumeMapping.list_by_container(ctx, back.uuid)
+    with pytest.raises(ZunvmError):
+        vmanager.capsule_driver.detach_volume(ctx, back_map)
+    assert [c[0] for c in brick.calls] == ['connect', 'connect']
+
+    delete_through_the_manager(vmanager, cap)
+    # delete_capsule returned once zunvmd answered 404; only then os-brick disconnected each
+    # volume, once, and Cinder detached it.
+    assert [c[:3] for c in brick.calls[2:]] == [('capsule deleted', None),
+                                                ('disconnect', seed, ddev),
+                                                ('disconnect', shared, sdev)]
+    assert vmanager.in_zunvmd_at_disconnect == [[], []]
+    for vid in (shared, seed):
+        assert cinder.calls_for(vid)[3:] == ['os-begin_detaching', 'os-terminate_connection',
+                                             'os-detach']
+        vol = cinder.volumes[vid]
+        assert (vol['status'], vol['attachments']) == ('available', [])
+    for m in (init, front, back):
+        assert objects.VolumeMapping.list_by_container(ctx, m.uuid) == []
+    assert brick.connected == {}
+
+
+@needs_root
+def test_zunvmd_shows_each_member_s_volume_as_a_block_mount(vmanager, conf, zunvmd, cinder,
+                                                            brick):
+    """zunvmd's capsule view: each member that mounts a Cinder volume has it as a `block`
+    mount (the host device and serial, as a container's), both containers the same device."""
+    k = capsule_with_volumes(vmanager, conf, cinder)
+    sdev, ddev = brick.connected[k.shared], brick.connected[k.seed]
+    view = capsule_view(zunvmd.url, k.cap.uuid)
+    mounts = {m['uuid']: m['mounts'] for m in view['init_containers'] + view['containers']}
+    try:
+        assert mounts == {k.init.uuid: [block_mount(ddev, k.seed, '/seed')],
+                          k.front.uuid: [block_mount(sdev, k.shared, '/data')],
+                          k.back.uuid: [block_mount(sdev, k.shared, '/srv/data')]}
+    finally:
+        delete_through_the_manager(vmanager, k.cap)
+
+
+@needs_root
+def test_a_failed_capsule_with_volumes_releases_them(vmanager, conf, zunvmd, cinder, brick):
+    """An init container that fails: the capsule is Error and gone from zunvmd, and the manager
+    disconnects and detaches its volumes afterwards; a volume zun-api made for the capsule
+    (`size`, `autoRemove`) is deleted."""
+    from zun.common import consts
+    ctx = admin_context()
+    shared = cinder.add_volume()
+    tpl = volume_template(shared, {'size': 1, 'autoRemove': True}, initContainers=[
+        {'image': 'busybox', 'command': ['sh', '-c', 'exit 3'],
+         'imagePullPolicy': 'IfNotPresent'}])
+    cap, requested = api_capsule_and_volumes(ctx, tpl, host=conf.host)
+    [seed] = [v for v in cinder.volumes if v != shared]
+    with pytest.raises(Exception):
+        vmanager.container_create(action_ctx(cap, 'create'), None, [], requested, cap, False)
+    cap = rpc_copy(cap)
+    assert cap.status == consts.ERROR and cap.host is None
+    assert cap.init_containers[0].name in cap.status_reason, cap.status_reason  # zunvmd ran it
+    assert capsule_view(zunvmd.url, cap.uuid) is None
+    assert sorted(c[0] for c in brick.calls) == ['connect', 'connect', 'disconnect',
+                                                 'disconnect']
+    assert vmanager.in_zunvmd_at_disconnect == [[], []]  # each after zunvmd forgot it
+    assert brick.connected == {}
+    vol = cinder.volumes[shared]
+    assert (vol['status'], vol['attachments']) == ('available', [])
+    assert seed not in cinder.volumes and cinder.calls_for(seed)[-1] == 'delete'
 
 
 # --- OpenStack mode ([zunvm] use_neutron): the capsule's Neutron ports --------------------------

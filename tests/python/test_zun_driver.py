@@ -392,7 +392,8 @@ def test_volumes_and_capsules_and_networks_are_refused_clearly(driver, ctx):
     with pytest.raises(exception.Invalid) as e:
         driver.create(ctx, c, {'repo': 'busybox', 'tag': 'latest'}, [], {c.uuid: ['vol']})
     assert 'volumes' in str(e.value)
-    # Capsules are offered (test_zun_capsules.py); their Cinder volumes are not yet.
+    # Capsules are offered (test_zun_capsules.py); their volumes need [volume] driver_list with
+    # zunvm_cinder, as a container's do.
     member = types.SimpleNamespace(uuid=str(uuid.uuid4()), name='capsule-x-alpha-1')
     capsule = types.SimpleNamespace(uuid=str(uuid.uuid4()), init_containers=[],
                                     containers=[member])
