@@ -154,6 +154,10 @@ class VmCapsulesTest(unittest.TestCase):
                      any(m["uuid"] in n for m in init + [httpd, client])] if os.path.isdir(
             os.path.join(self.state, "images")) else []
         self.assertEqual(leftovers, [])
+        held = subprocess.run(["sqlite3", os.path.join(self.state, "zunvm.sqlite"),
+                               "SELECT count(*) FROM ip_allocations WHERE container_uuid = '%s'" % uuid],
+                              capture_output=True, text=True).stdout.strip()
+        self.assertEqual(held, "0", "the capsule's address is still allocated")
         taps = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
         for port in (a["port"] for net in c["addresses"].values() for a in net):
             self.assertNotIn("zv" + port[:11], taps)

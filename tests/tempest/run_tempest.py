@@ -36,8 +36,10 @@ from zunvmd_proc import Zunvmd, remove_vm_state, vm_state_dir, wait_for  # noqa:
 PYTHON = "/usr/bin/python3"
 PRIMARY = ("tempest-member", "tempest-member-secret", "tempest-project")
 SERVICE = ("zunvm", "zunvm-secret", "service")
-# The images Zun's tests name, each busybox with the command its real image would run.
-IMAGES = {"cirros:latest": ["sh"], "nginx:latest": ["httpd", "-f", "-p", "80", "-h", "/"],
+# The images Zun's tests name, each busybox with the command its real image would run (cirros's
+# is /sbin/init, which runs until stopped: a sleep loop stands in for it).
+IMAGES = {"cirros:latest": ["sh", "-c", "while :; do sleep 3600; done"],
+          "nginx:latest": ["httpd", "-f", "-p", "80", "-h", "/"],
           "alpine:latest": ["sh"]}
 
 
