@@ -246,6 +246,10 @@ Status LibvirtDriver::WithFiles(const std::string& uuid,
     std::lock_guard<std::mutex> lock(box.mu);
     if (box.lost) return Status::Conflict("The sandbox VM of " + uuid + " is gone: " + box.lost_reason);
     a = box.vm_up ? box.agent : nullptr;
+    // A pod member's files are in its pod's VM, and only while its container exists there.
+    if (!box.pod.empty() && (!a || box.rec.state == RecordState::kStopped)) {
+      return Status::Conflict("The files of capsule member " + uuid + " can be copied only while it runs or before its first start");
+    }
   }
   if (a) return fn(*a);
   std::lock_guard<std::mutex> op(box.op);
@@ -312,6 +316,7 @@ Result<bool> LibvirtDriver::Update(const std::string& uuid, double cpu, int64_t 
   if (VcpusFor(cpu) > VcpusFor(vm_cpu) || memory_mib + opts_.memory_overhead_mib > vm_mem) return false;
   auto r = a->Call<agent::op::Update>({uuid, memory_mib << 20, cpu}, kCallTimeout);
   if (!r) return Err(r.error());
+  if (!box.pod.empty()) return true;  // a pod member: its cgroup in the guest; the VM is the pod's
   Status st = hv_->SetVcpuQuota(box.name(), kCpuPeriodUs, VcpuQuotaFor(cpu + opts_.cpu_overhead, VcpusFor(vm_cpu)));
   if (!st.ok()) Logger("libvirt")->warn("sandbox {}: {}", uuid, st.ToString());
   return true;

@@ -155,6 +155,9 @@ Status LibvirtDriver::Record(Box& b, const std::function<void(SandboxRecord&)>& 
   {
     std::lock_guard<std::mutex> lock(pod->mu);
     pod->rec.members[b.uuid] = MemberRecord{copy.state, copy.exit_code};
+    for (auto& m : pod->rec.spec.members) {
+      if (m.uuid == b.uuid) m = copy.spec;  // e.g. new limits
+    }
     pod_copy = pod->rec;
   }
   return SaveRecord(pod->record(), pod_copy);

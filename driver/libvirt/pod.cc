@@ -182,10 +182,18 @@ Status LibvirtDriver::StartMember(Box& m) {
     m.stopping = false;
   }
   if (state != RecordState::kCreated) {  // it exited: the agent removed it
-    const SandboxSpec& ps = pod->rec.spec;
+    SandboxSpec ps, spec;
+    {
+      std::lock_guard<std::mutex> lock(pod->mu);
+      ps = pod->rec.spec;
+    }
+    {
+      std::lock_guard<std::mutex> lock(m.mu);
+      spec = m.rec.spec;  // with any limits changed since
+    }
     auto it = std::find_if(ps.members.begin(), ps.members.end(), [&](const SandboxSpec& s) { return s.uuid == m.uuid; });
     if (it == ps.members.end()) return Status::NotFound("No such sandbox: " + m.uuid);
-    auto body = CreateRequestFor(*it, MemberDiskSerials(ps, static_cast<size_t>(it - ps.members.begin())), &ps);
+    auto body = CreateRequestFor(spec, MemberDiskSerials(ps, static_cast<size_t>(it - ps.members.begin())), &ps);
     if (!body) return body.error();
     auto created = (*a)->Call<agent::op::CreateContainer>(*body, kCallTimeout);
     if (!created) return created.error();
