@@ -107,6 +107,11 @@ class VmCapsulesTest(unittest.TestCase):
         # client fetched it over localhost.
         self.assertEqual(self.api("GET", "/v1/containers/" + init[0]["uuid"])[1]["status"], "Stopped")
         wait_for(lambda: "hello-from-init" in self.logs(client["uuid"]), 60, "the client's log")
+        # The client exits 7 once after its fetch: the capsule's policy (always) runs it again
+        # in the same VM (its writable disk kept), and it fetches the page a second time.
+        wait_for(lambda: self.logs(client["uuid"]).count("hello-from-init") >= 2, 90, "the client's restart")
+        wait_for(lambda: self.api("GET", "/v1/containers/" + client["uuid"])[1]["status"] == "Running", 60, "client back")
+        self.assertEqual(len(set(self.domains()) - before), 1)
         # Members are containers: listed with their capsule only, exec works, each has its own
         # root and PID namespace but the capsule's hostname and network.
         listed = [x["uuid"] for x in self.api("GET", "/v1/containers")[1]["containers"]]
@@ -128,11 +133,6 @@ class VmCapsulesTest(unittest.TestCase):
         code, stats = self.api("GET", "/v1/containers/%s/stats" % client["uuid"])
         self.assertEqual(code, 200, stats)
         self.assertEqual(self.api("DELETE", "/v1/containers/" + httpd["uuid"])[0], 409)
-        # The client exits 7 once after its fetch: the capsule's policy (always) runs it again
-        # in the same VM (its writable disk kept), and it fetches the page a second time.
-        wait_for(lambda: self.logs(client["uuid"]).count("hello-from-init") >= 2, 90, "the client's restart")
-        wait_for(lambda: self.api("GET", "/v1/containers/" + client["uuid"])[1]["status"] == "Running", 60, "client back")
-        self.assertEqual(len(set(self.domains()) - before), 1)
         # zunvmd SIGKILLed and restarted: the capsule and its members are adopted as they were.
         self.daemon.stop(signal.SIGKILL)
         self.daemon.start(timeout=60)
