@@ -9,6 +9,7 @@ CONF.register_opts([
     cfg.StrOpt('host', default=socket.gethostname()),
     cfg.StrOpt('container_driver', default='docker'),
     cfg.StrOpt('capsule_driver', default='cri'),
+    cfg.StrOpt('sandbox_image', default='kubernetes/pause'),  # zun/conf/image_driver.py
     cfg.IntOpt('default_disk', default=10),
 ])
 CONF.register_opts([
