@@ -67,6 +67,9 @@ void AddVolumeRoutes(Router& r, const ApiDeps& d);
 void AddCapsuleRoutes(Router& r, const ApiDeps& d);
 void AddUnsupportedRoutes(Router& r, const ApiDeps& d);
 
+// 415 for a body that is not application/json (rest/containers_api.cc).
+Status UnsupportedMedia(const ApiRequest& req);
+
 // The root document served at GET / (no version negotiation there).
 nlohmann::json RootDocument(const std::string& base_url);
 

@@ -2,22 +2,6 @@
 
 namespace zunvm::capsule_detail {
 
-// Values nested deeper than this are not echoed in messages (dump() recurses).
-constexpr int kMaxShownDepth = 32;
-
-bool TooDeep(const json& v) {
-  std::vector<std::pair<const json*, int>> stack{{&v, 0}};
-  while (!stack.empty()) {
-    auto [j, depth] = stack.back();
-    stack.pop_back();
-    if (depth > kMaxShownDepth) return true;
-    if (j->is_structured()) {
-      for (const auto& e : *j) stack.emplace_back(&e, depth + 1);
-    }
-  }
-  return false;
-}
-
 // A short rendering of a scalar for InvalidValue messages.
 std::string Short(const json& v) {
   std::string s = v.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -34,11 +18,6 @@ Status InvalidTemplate(const std::string& reason) {
   return Status::Invalid("Invalid capsule template: " + reason + ".", "InvalidCapsuleTemplate");
 }
 
-// SchemaError (create_schema.h) that shows a placeholder instead of a deeply nested value.
-Status Bad(const std::string& field, const json& value, const std::string& why) {
-  if (TooDeep(value)) return SchemaError(field, json("(nested too deeply to show)"), why);
-  return SchemaError(field, value, why);
-}
 
 // AdditionalProperty (create_schema.h) for the first key of `obj` not in `keys`.
 Status OnlyKeys(const json& obj, std::initializer_list<const char*> keys) {
@@ -61,22 +40,13 @@ Result<bool> ZunBoolean(const std::string& field, const json& v) {
   if (v.is_boolean()) return v.get<bool>();
   if (v == "True" || v == "true") return true;
   if (v == "False" || v == "false") return false;
-  return Err(Bad(field, v, "Expected a boolean"));
+  return Err(SchemaError(field, v, "Expected a boolean"));
 }
 
 // An object of strings (Zun's labels, annotations, environment); null is empty.
 Result<std::map<std::string, std::string>> StringMap(const std::string& field, const json& v) {
-  std::map<std::string, std::string> out;
-  if (v.is_null()) return out;
-  if (!v.is_object()) return Err(Bad(field, v, "Expected an object"));
-  for (auto it = v.begin(); it != v.end(); ++it) {
-    if (it.key().empty() || it.key().size() > 255) return Err(Bad(field, v, "Bad key"));
-    if (!it.value().is_string()) {
-      return Err(Bad(field, v, "Value of '" + it.key() + "' is not of type 'string'"));
-    }
-    out[it.key()] = it.value().get<std::string>();
-  }
-  return out;
+  if (v.is_null()) return std::map<std::string, std::string>{};
+  return zunvm::StringMap(field, v);
 }
 
 // Zun's image_name: 2..255 characters containing [a-zA-Z0-9][a-zA-Z0-9_.-] somewhere.
@@ -98,17 +68,6 @@ bool IsCpuText(const std::string& s) {
   return IsDigits(s.substr(dot + 1));
 }
 
-// An array of strings (Zun's command items may be null; a null argument is refused here).
-Result<std::vector<std::string>> StringList(const std::string& f, const json& v) {
-  if (!v.is_array()) return Err(Bad(f, v, "Expected an array of strings"));
-  std::vector<std::string> out;
-  for (const auto& e : v) {
-    if (!e.is_string()) return Err(Bad(f, v, "Expected an array of strings"));
-    out.push_back(e.get<std::string>());
-  }
-  return out;
-}
-
 // An integer, or a string of digits (Zun's non_negative_integer and memory).
 std::optional<long long> Integer(const json& v) {
   if (v.is_number_integer()) {
@@ -123,7 +82,7 @@ Result<double> RequestCpu(const std::string& f, const json& v, const Config& cfg
   std::optional<double> d;
   if (v.is_number()) d = v.get<double>();
   else if (v.is_string() && IsCpuText(v.get<std::string>())) d = ParseDouble(v.get<std::string>());
-  if (!d || !std::isfinite(*d)) return Err(Bad(f, v, "Expected a number"));
+  if (!d || !std::isfinite(*d)) return Err(SchemaError(f, v, "Expected a number"));
   if (*d < cfg.minimum_cpus || *d > cfg.maximum_cpus) {
     return Err(Status::Invalid("Invalid cpu value " + Short(v) + ": must be between " +
                                    std::to_string(cfg.minimum_cpus) + " and " +
@@ -135,7 +94,7 @@ Result<double> RequestCpu(const std::string& f, const json& v, const Config& cfg
 
 Result<int64_t> RequestMemory(const std::string& f, const json& v, const Config& cfg) {
   auto n = Integer(v);
-  if (!n) return Err(Bad(f, v, "Expected an integer"));
+  if (!n) return Err(SchemaError(f, v, "Expected an integer"));
   if (*n < cfg.minimum_memory || *n > cfg.maximum_memory) {
     return Err(Status::Invalid("Invalid memory value " + Short(v) + ": must be between " +
                                    std::to_string(cfg.minimum_memory) + " and " +
@@ -147,11 +106,11 @@ Result<int64_t> RequestMemory(const std::string& f, const json& v, const Config&
 
 // resources: {requests: {cpu, memory}}.
 Status ParseResources(const std::string& f, const json& v, const Config& cfg, TemplateContainer& t) {
-  if (!v.is_object()) return Bad(f, v, "Expected an object");
+  if (!v.is_object()) return SchemaError(f, v, "Expected an object");
   ZUNVM_RETURN_IF_ERROR(OnlyKeys(v, {"requests"}));
   auto req = v.find("requests");
   if (req == v.end()) return Status::Ok();
-  if (!req->is_object()) return Bad(f + ".requests", *req, "Expected an object");
+  if (!req->is_object()) return SchemaError(f + ".requests", *req, "Expected an object");
   ZUNVM_RETURN_IF_ERROR(OnlyKeys(*req, {"cpu", "memory"}));
   // Zun: `if allocation.get('cpu')`, so null asks for nothing (0 fails the minimum).
   if (auto cpu = req->find("cpu"); cpu != req->end() && !cpu->is_null()) {
@@ -169,32 +128,32 @@ Status ParseResources(const std::string& f, const json& v, const Config& cfg, Te
 
 // ports: [{name, containerPort, hostPort, protocol}].
 Status ParsePorts(const std::string& f, const json& v, TemplateContainer& t) {
-  if (!v.is_array()) return Bad(f, v, "Expected an array");
+  if (!v.is_array()) return SchemaError(f, v, "Expected an array");
   t.has_ports = true;
   for (size_t i = 0; i < v.size(); ++i) {
     const json& p = v[i];
     std::string where = f + "[" + std::to_string(i) + "]";
-    if (!p.is_object()) return Bad(where, p, "Expected an object");
+    if (!p.is_object()) return SchemaError(where, p, "Expected an object");
     ZUNVM_RETURN_IF_ERROR(OnlyKeys(p, {"name", "containerPort", "hostPort", "protocol"}));
     auto cp = p.find("containerPort");
-    if (cp == p.end()) return Bad(where, p, "'containerPort' is a required property");
+    if (cp == p.end()) return SchemaError(where, p, "'containerPort' is a required property");
     auto port = Integer(*cp);
     if (!port || *port < 1 || *port > 65535) {
-      return Bad(where + ".containerPort", *cp, "Expected a port number between 1 and 65535");
+      return SchemaError(where + ".containerPort", *cp, "Expected a port number between 1 and 65535");
     }
     // hostPort is checked as Zun's schema does, then ignored as Zun does.
     if (auto hp = p.find("hostPort"); hp != p.end()) {
       auto h = Integer(*hp);
-      if (!h || *h < 0 || *h > 65535) return Bad(where + ".hostPort", *hp, "Expected a port number");
+      if (!h || *h < 0 || *h > 65535) return SchemaError(where + ".hostPort", *hp, "Expected a port number");
     }
     if (auto n = p.find("name"); n != p.end() && !n->is_null()) {
       if (!n->is_string() || !IsContainerName(n->get<std::string>())) {
-        return Bad(where + ".name", *n, "Names must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]+$ (2 to 255 characters)");
+        return SchemaError(where + ".name", *n, "Names must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]+$ (2 to 255 characters)");
       }
     }
     TemplatePort tp{static_cast<int>(*port), "tcp"};
     if (auto proto = p.find("protocol"); proto != p.end()) {
-      if (*proto != "TCP" && *proto != "UDP") return Bad(where + ".protocol", *proto, "Must be TCP or UDP");
+      if (*proto != "TCP" && *proto != "UDP") return SchemaError(where + ".protocol", *proto, "Must be TCP or UDP");
       tp.protocol = ToLower(proto->get<std::string>());
     }
     t.ports.push_back(tp);
@@ -204,25 +163,25 @@ Status ParsePorts(const std::string& f, const json& v, TemplateContainer& t) {
 
 // volumeMounts: [{name, mountPath, readOnly}]; one volume per path.
 Status ParseMounts(const std::string& f, const json& v, TemplateContainer& t) {
-  if (!v.is_array()) return Bad(f, v, "Expected an array");
+  if (!v.is_array()) return SchemaError(f, v, "Expected an array");
   for (size_t i = 0; i < v.size(); ++i) {
     const json& m = v[i];
     std::string where = f + "[" + std::to_string(i) + "]";
-    if (!m.is_object()) return Bad(where, m, "Expected an object");
+    if (!m.is_object()) return SchemaError(where, m, "Expected an object");
     ZUNVM_RETURN_IF_ERROR(OnlyKeys(m, {"name", "mountPath", "readOnly"}));
     auto name = m.find("name");
     auto path = m.find("mountPath");
-    if (name == m.end()) return Bad(where, m, "'name' is a required property");
-    if (path == m.end()) return Bad(where, m, "'mountPath' is a required property");
+    if (name == m.end()) return SchemaError(where, m, "'name' is a required property");
+    if (path == m.end()) return SchemaError(where, m, "'mountPath' is a required property");
     if (!name->is_string() || !IsContainerName(name->get<std::string>())) {
-      return Bad(where + ".name", *name, "Names must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]+$ (2 to 255 characters)");
+      return SchemaError(where + ".name", *name, "Names must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]+$ (2 to 255 characters)");
     }
     if (!path->is_string() || path->get<std::string>().empty()) {
-      return Bad(where + ".mountPath", *path, "Expected a non-empty path");
+      return SchemaError(where + ".mountPath", *path, "Expected a non-empty path");
     }
     TemplateMount tm{name->get<std::string>(), path->get<std::string>(), false};
     for (const auto& other : t.mounts) {
-      if (other.path == tm.path) return Bad(where + ".mountPath", *path, "Two volumes are mounted at this path");
+      if (other.path == tm.path) return SchemaError(where + ".mountPath", *path, "Two volumes are mounted at this path");
     }
     if (auto ro = m.find("readOnly"); ro != m.end()) {
       auto b = ZunBoolean(where + ".readOnly", *ro);
@@ -238,7 +197,7 @@ Status ParseMounts(const std::string& f, const json& v, TemplateContainer& t) {
 // ("spec.containers[0]"). cpu and memory are checked against cfg's container range.
 Result<TemplateContainer> ParseTemplateContainer(const json& item, const std::string& where,
                                                         const Config& cfg) {
-  if (!item.is_object()) return Err(Bad(where, item, "Expected an object"));
+  if (!item.is_object()) return Err(SchemaError(where, item, "Expected an object"));
   ZUNVM_RETURN_IF_ERROR(OnlyKeys(item, {"name", "image", "command", "args", "resources", "ports",
                                         "volumeMounts", "env", "workDir", "imagePullPolicy", "stdin",
                                         "tty"}));
@@ -246,7 +205,7 @@ Result<TemplateContainer> ParseTemplateContainer(const json& item, const std::st
   auto image = item.find("image");
   if (image == item.end()) return Err(InvalidTemplate("Container image is needed"));
   if (!image->is_string() || !IsImageName(image->get<std::string>())) {
-    return Err(Bad(where + ".image", *image, "Expected an image name of 2 to 255 characters"));
+    return Err(SchemaError(where + ".image", *image, "Expected an image name of 2 to 255 characters"));
   }
   t.image = image->get<std::string>();
   for (auto it = item.begin(); it != item.end(); ++it) {
@@ -256,11 +215,11 @@ Result<TemplateContainer> ParseTemplateContainer(const json& item, const std::st
     if (k == "name") {
       if (x.is_null()) continue;
       if (!x.is_string() || !IsContainerName(x.get<std::string>())) {
-        return Err(Bad(f, x, "Names must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]+$ (2 to 255 characters)"));
+        return Err(SchemaError(f, x, "Names must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]+$ (2 to 255 characters)"));
       }
       t.name = x.get<std::string>();
     } else if (k == "command" || k == "args") {
-      auto l = StringList(f, x);
+      auto l = zunvm::StringList(f, x);  // a null argument is refused (Zun's may be null)
       if (!l) return Err(l.error());
       (k == "command" ? t.command : t.args) = std::move(*l);
     } else if (k == "resources") {
@@ -275,13 +234,13 @@ Result<TemplateContainer> ParseTemplateContainer(const json& item, const std::st
       t.env = std::move(*m);
     } else if (k == "workDir") {
       if (x.is_null()) continue;
-      if (!x.is_string() || x.get<std::string>().empty()) return Err(Bad(f, x, "Expected a non-empty string"));
+      if (!x.is_string() || x.get<std::string>().empty()) return Err(SchemaError(f, x, "Expected a non-empty string"));
       t.workdir = x.get<std::string>();
     } else if (k == "imagePullPolicy") {
       if (x.is_null()) continue;
       static const char* kPolicies[] = {"never", "always", "ifnotpresent", "Never", "Always", "IfNotPresent"};
       if (std::none_of(std::begin(kPolicies), std::end(kPolicies), [&](const char* p) { return x == p; })) {
-        return Err(Bad(f, x, "Must be never, always or ifnotpresent"));
+        return Err(SchemaError(f, x, "Must be never, always or ifnotpresent"));
       }
       t.image_pull_policy = x.get<std::string>();
     } else if (k == "stdin" || k == "tty") {
@@ -298,26 +257,26 @@ Result<TemplateContainer> ParseTemplateContainer(const json& item, const std::st
 Result<std::vector<CapsuleVolume>> ParseTemplateVolumes(const json& volumes, const Config& cfg) {
   std::vector<CapsuleVolume> out;
   if (volumes.is_null()) return out;
-  if (!volumes.is_array()) return Err(Bad("spec.volumes", volumes, "Expected an array"));
+  if (!volumes.is_array()) return Err(SchemaError("spec.volumes", volumes, "Expected an array"));
   for (size_t i = 0; i < volumes.size(); ++i) {
     const json& vol = volumes[i];
     std::string where = "spec.volumes[" + std::to_string(i) + "]";
     // Zun's schema lets a volume have other keys (additionalProperties: true): ignored.
-    if (!vol.is_object()) return Err(Bad(where, vol, "Expected an object"));
+    if (!vol.is_object()) return Err(SchemaError(where, vol, "Expected an object"));
     auto name = vol.find("name");
     auto cinder = vol.find("cinder");
-    if (name == vol.end()) return Err(Bad(where, vol, "'name' is a required property"));
-    if (cinder == vol.end()) return Err(Bad(where, vol, "'cinder' is a required property"));
+    if (name == vol.end()) return Err(SchemaError(where, vol, "'name' is a required property"));
+    if (cinder == vol.end()) return Err(SchemaError(where, vol, "'cinder' is a required property"));
     if (!name->is_string() || !IsContainerName(name->get<std::string>())) {
-      return Err(Bad(where + ".name", *name, "Names must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]+$ (2 to 255 characters)"));
+      return Err(SchemaError(where + ".name", *name, "Names must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]+$ (2 to 255 characters)"));
     }
-    if (!cinder->is_object()) return Err(Bad(where + ".cinder", *cinder, "Expected an object"));
+    if (!cinder->is_object()) return Err(SchemaError(where + ".cinder", *cinder, "Expected an object"));
     ZUNVM_RETURN_IF_ERROR(OnlyKeys(*cinder, {"volumeID", "size", "autoRemove"}));
     CapsuleVolume cv;
     cv.name = name->get<std::string>();
     if (auto id = cinder->find("volumeID"); id != cinder->end()) {
       if (!id->is_string() || id->get<std::string>().size() != 36) {
-        return Err(Bad(where + ".cinder.volumeID", *id, "Expected a volume uuid (36 characters)"));
+        return Err(SchemaError(where + ".cinder.volumeID", *id, "Expected a volume uuid (36 characters)"));
       }
       cv.volume_uuid = IsUuidLike(id->get<std::string>()) ? CanonicalUuid(id->get<std::string>())
                                                           : id->get<std::string>();
@@ -325,7 +284,7 @@ Result<std::vector<CapsuleVolume>> ParseTemplateVolumes(const json& volumes, con
     if (auto size = cinder->find("size"); size != cinder->end()) {
       double d = size->is_number() ? size->get<double>() : 0;
       if (!size->is_number() || d != std::floor(d) || d < 1 || d > static_cast<double>(cfg.volume_max_size_gib)) {
-        return Err(Bad(where + ".cinder.size", *size,
+        return Err(SchemaError(where + ".cinder.size", *size,
                        "Volume size must be 1.." + std::to_string(cfg.volume_max_size_gib) + " GiB."));
       }
       cv.size_gib = static_cast<int64_t>(d);

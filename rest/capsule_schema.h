@@ -65,7 +65,6 @@ struct TemplateContainer {
 
 // The checks rest/capsule_template.cc shares (rest/capsule_schema.cc).
 Status InvalidTemplate(const std::string& reason);
-Status Bad(const std::string& field, const json& value, const std::string& why);
 Status OnlyKeys(const json& obj, std::initializer_list<const char*> keys);
 bool IsContainerName(const std::string& s);
 Result<std::map<std::string, std::string>> StringMap(const std::string& field, const json& v);

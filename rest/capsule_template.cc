@@ -14,7 +14,6 @@
 namespace zunvm {
 
 using nlohmann::json;
-using capsule_detail::Bad;
 using capsule_detail::InvalidTemplate;
 using capsule_detail::OnlyKeys;
 using capsule_detail::TemplateContainer;
@@ -33,7 +32,7 @@ Status NotAdmin(const std::string& key) {
 
 // The body's `members` (zunvm extension): [{"uuid", "name"}], uuids distinct.
 Result<std::vector<GivenMember>> ParseMembers(const json& v) {
-  if (!v.is_array()) return Err(Bad("members", v, "Expected an array of {\"uuid\", \"name\"} objects"));
+  if (!v.is_array()) return Err(SchemaError("members", v, "Expected an array of {\"uuid\", \"name\"} objects"));
   if (v.size() > kMaxCapsuleMembers) {
     return Err(Status::Invalid("members has " + std::to_string(v.size()) + " entries but a capsule has at most " +
                                    std::to_string(kMaxCapsuleMembers) + " containers.",
@@ -44,20 +43,20 @@ Result<std::vector<GivenMember>> ParseMembers(const json& v) {
   for (size_t i = 0; i < v.size(); ++i) {
     const json& m = v[i];
     std::string where = "members[" + std::to_string(i) + "]";
-    if (!m.is_object()) return Err(Bad(where, m, "Expected an object"));
+    if (!m.is_object()) return Err(SchemaError(where, m, "Expected an object"));
     ZUNVM_RETURN_IF_ERROR(OnlyKeys(m, {"uuid", "name"}));
     auto uuid = m.find("uuid");
     auto name = m.find("name");
-    if (uuid == m.end()) return Err(Bad(where, m, "'uuid' is a required property"));
-    if (name == m.end()) return Err(Bad(where, m, "'name' is a required property"));
+    if (uuid == m.end()) return Err(SchemaError(where, m, "'uuid' is a required property"));
+    if (name == m.end()) return Err(SchemaError(where, m, "'name' is a required property"));
     if (!uuid->is_string() || !IsUuidLike(uuid->get<std::string>())) {
-      return Err(Bad(where + ".uuid", *uuid, "Expected a uuid"));
+      return Err(SchemaError(where + ".uuid", *uuid, "Expected a uuid"));
     }
     if (!name->is_string() || !capsule_detail::IsContainerName(name->get<std::string>())) {
-      return Err(Bad(where + ".name", *name, "Names must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]+$ (2 to 255 characters)"));
+      return Err(SchemaError(where + ".name", *name, "Names must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]+$ (2 to 255 characters)"));
     }
     GivenMember g{CanonicalUuid(uuid->get<std::string>()), name->get<std::string>()};
-    if (!uuids.insert(g.uuid).second) return Err(Bad(where + ".uuid", *uuid, "The uuid is given twice"));
+    if (!uuids.insert(g.uuid).second) return Err(SchemaError(where + ".uuid", *uuid, "The uuid is given twice"));
     out.push_back(std::move(g));
   }
   return out;
@@ -67,7 +66,7 @@ Result<std::vector<GivenMember>> ParseMembers(const json& v) {
 // jsonutils.loads). Never copied: a hostile value may be nested deeply, and copies recurse.
 Result<const json*> TemplateObject(const json& t, json& parsed) {
   if (t.is_object()) return &t;
-  if (!t.is_string()) return Err(Bad("template", t, "Expected an object or a JSON string of one"));
+  if (!t.is_string()) return Err(SchemaError("template", t, "Expected an object or a JSON string of one"));
   try {
     parsed = json::parse(t.get<std::string>());
   } catch (const json::exception& e) {
@@ -75,7 +74,7 @@ Result<const json*> TemplateObject(const json& t, json& parsed) {
     if (reason.size() > 200) reason = reason.substr(0, 200) + "...";
     return Err(Status::Invalid("Failed parse string to json: " + reason + ".", "FailedParseStringToJson"));
   }
-  if (!parsed.is_object()) return Err(Bad("template", parsed, "Expected an object"));
+  if (!parsed.is_object()) return Err(SchemaError("template", parsed, "Expected an object"));
   return &parsed;
 }
 
@@ -84,7 +83,7 @@ Result<std::string> RestartName(const std::string& f, const json& v) {
   if (v == "Never") return std::string("no");
   if (v == "Always") return std::string("always");
   if (v == "OnFailure") return std::string("on-failure");
-  return Err(Bad(f, v, "Must be Always, OnFailure or Never"));
+  return Err(SchemaError(f, v, "Must be Always, OnFailure or Never"));
 }
 
 // Zun's NameGenerator ("<greek letter>-<1..24>"), distinct within one capsule.
@@ -115,11 +114,11 @@ std::optional<std::string> HostnameOf(const std::string& name) {
 }
 
 Status ParseMetadata(const json& meta, Capsule& cap) {
-  if (!meta.is_object()) return Bad("template.metadata", meta, "Expected an object");
+  if (!meta.is_object()) return SchemaError("template.metadata", meta, "Expected an object");
   // Zun's capsule_metadata allows other keys: ignored.
   if (auto n = meta.find("name"); n != meta.end() && !n->is_null()) {
     if (!n->is_string() || !capsule_detail::IsContainerName(n->get<std::string>())) {
-      return Bad("template.metadata.name", *n, "Names must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]+$ (2 to 255 characters)");
+      return SchemaError("template.metadata.name", *n, "Names must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]+$ (2 to 255 characters)");
     }
     cap.name = n->get<std::string>();
   }
@@ -139,7 +138,7 @@ Status ParseMetadata(const json& meta, Capsule& cap) {
 // The template's own keys but spec: capsuleVersion, restartPolicy (deprecated), availabilityZone.
 Status ParseTopLevel(const json& tpl, const Config& cfg, Capsule& cap, std::optional<std::string>& restart) {
   if (auto cv = tpl.find("capsuleVersion"); cv != tpl.end() && *cv != "beta" && *cv != "Beta") {
-    return Bad("template.capsuleVersion", *cv, "Must be beta or Beta");
+    return SchemaError("template.capsuleVersion", *cv, "Must be beta or Beta");
   }
   if (auto rp = tpl.find("restartPolicy"); rp != tpl.end()) {
     auto r = RestartName("template.restartPolicy", *rp);
@@ -148,7 +147,7 @@ Status ParseTopLevel(const json& tpl, const Config& cfg, Capsule& cap, std::opti
   }
   if (auto az = tpl.find("availabilityZone"); az != tpl.end() && !az->is_null()) {
     if (!az->is_string() || az->get<std::string>().empty() || az->get<std::string>().size() > 255) {
-      return Bad("template.availabilityZone", *az, "Expected a string of 1 to 255 characters");
+      return SchemaError("template.availabilityZone", *az, "Expected a string of 1 to 255 characters");
     }
     if (*az != cfg.default_availability_zone) {
       return Status::Invalid("Availability zone " + az->get<std::string>() + " is not served here (this host is in " +
@@ -243,7 +242,7 @@ Result<CapsuleRequest> ParseCapsuleBody(const json& body, [[maybe_unused]] const
   Capsule& cap = out.capsule;
   cap.uuid = NewUuid();
   if (auto u = body.find("uuid"); u != body.end() && !u->is_null()) {
-    if (!u->is_string() || !IsUuidLike(u->get<std::string>())) return Err(Bad("uuid", *u, "Expected a uuid"));
+    if (!u->is_string() || !IsUuidLike(u->get<std::string>())) return Err(SchemaError("uuid", *u, "Expected a uuid"));
     cap.uuid = CanonicalUuid(u->get<std::string>());
   }
   std::optional<std::vector<GivenMember>> given;
@@ -266,9 +265,9 @@ Result<CapsuleRequest> ParseCapsuleBody(const json& body, [[maybe_unused]] const
   }
   auto spec = tpl.find("spec");
   if (spec == tpl.end() || spec->is_null()) return Err(InvalidTemplate("No Spec found"));
-  if (!spec->is_object()) return Err(Bad("template.spec", *spec, "Expected an object"));
+  if (!spec->is_object()) return Err(SchemaError("template.spec", *spec, "Expected an object"));
   auto meta = tpl.find("metadata");
-  if (meta == tpl.end()) return Err(Bad("template", tpl, "'metadata' is a required property"));
+  if (meta == tpl.end()) return Err(SchemaError("template", tpl, "'metadata' is a required property"));
   ZUNVM_RETURN_IF_ERROR(ParseMetadata(*meta, cap));
   std::optional<std::string> restart;
   ZUNVM_RETURN_IF_ERROR(ParseTopLevel(tpl, cfg, cap, restart));
@@ -276,12 +275,12 @@ Result<CapsuleRequest> ParseCapsuleBody(const json& body, [[maybe_unused]] const
   // spec: containers, initContainers, volumes, restartPolicy; other keys are ignored as in Zun.
   auto containers = spec->find("containers");
   if (containers == spec->end() || containers->is_null()) return Err(InvalidTemplate("No valid containers field"));
-  if (!containers->is_array()) return Err(Bad("spec.containers", *containers, "Expected an array"));
+  if (!containers->is_array()) return Err(SchemaError("spec.containers", *containers, "Expected an array"));
   if (containers->empty()) return Err(InvalidTemplate("Capsule need to have one container at least"));
   static const json kNone = json::array();
   const json* init_items = &kNone;
   if (auto i = spec->find("initContainers"); i != spec->end() && !i->is_null()) {
-    if (!i->is_array()) return Err(Bad("spec.initContainers", *i, "Expected an array"));
+    if (!i->is_array()) return Err(SchemaError("spec.initContainers", *i, "Expected an array"));
     init_items = &*i;
   }
   const json& inits = *init_items;

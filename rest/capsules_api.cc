@@ -44,11 +44,7 @@ Status ApplyBlockVolumes(const json& blocks, Capsule& c) {
 }
 
 Result<ApiResponse> Create(const ApiDeps& d, ApiRequest& req) {
-  if (!req.body_is_json) {
-    return Err(Status(Code::kUnsupportedMedia,
-                      "Unexpected content type \"" + req.http->Header("content-type") + "\"; expected application/json.",
-                      "UnsupportedMediaType"));
-  }
+  if (!req.body_is_json) return Err(UnsupportedMedia(req));
   json body = req.body;
   json nets = json::array();
   // `nets`: the capsule's networks, as a container create's (the Zun driver passes them).

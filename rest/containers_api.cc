@@ -10,14 +10,14 @@ namespace zunvm {
 
 using nlohmann::json;
 
-namespace {
-
 Status UnsupportedMedia(const ApiRequest& req) {
   return Status(Code::kUnsupportedMedia,
                 "Unexpected content type \"" + req.http->Header("content-type") +
                     "\"; expected application/json.",
                 "UnsupportedMediaType");
 }
+
+namespace {
 
 Result<ApiResponse> Create(const ApiDeps& d, ApiRequest& req) {
   if (!req.body_is_json) return Err(UnsupportedMedia(req));

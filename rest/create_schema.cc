@@ -15,12 +15,56 @@ namespace zunvm {
 
 using nlohmann::json;
 
+namespace {
+
+// Values nested deeper than this are not echoed in messages (dump() recurses).
+constexpr int kMaxShownDepth = 32;
+
+bool TooDeep(const json& v) {
+  std::vector<std::pair<const json*, int>> stack{{&v, 0}};
+  while (!stack.empty()) {
+    auto [j, depth] = stack.back();
+    stack.pop_back();
+    if (depth > kMaxShownDepth) return true;
+    if (j->is_structured()) {
+      for (const auto& e : *j) stack.emplace_back(&e, depth + 1);
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 Status SchemaError(const std::string& field, const json& value, const std::string& why) {
-  std::string shown = value.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string shown = TooDeep(value) ? std::string("\"(nested too deeply to show)\"")
+                                     : value.dump(-1, ' ', false, json::error_handler_t::replace);
   if (shown.size() > 200) shown = shown.substr(0, 200) + "...";
   return Status::Invalid("Invalid input for field/attribute " + field + ". Value: " + shown +
                              ". " + why,
                          "SchemaValidationError");
+}
+
+Result<std::map<std::string, std::string>> StringMap(const std::string& f, const json& v) {
+  if (!v.is_object()) return Err(SchemaError(f, v, "Expected an object"));
+  std::map<std::string, std::string> out;
+  for (auto it = v.begin(); it != v.end(); ++it) {
+    if (it.key().empty() || it.key().size() > 255) return Err(SchemaError(f, v, "Bad key"));
+    if (!it.value().is_string()) {
+      return Err(SchemaError(f, v, "Value of '" + it.key() + "' is not of type 'string'"));
+    }
+    out[it.key()] = it.value().get<std::string>();
+  }
+  return out;
+}
+
+Result<std::vector<std::string>> StringList(const std::string& f, const json& v) {
+  if (!v.is_array()) return Err(SchemaError(f, v, "Expected an array of strings"));
+  std::vector<std::string> out;
+  for (const auto& e : v) {
+    if (!e.is_string()) return Err(SchemaError(f, v, "Expected an array of strings"));
+    out.push_back(e.get<std::string>());
+  }
+  return out;
 }
 
 Status AdditionalProperty(const std::string& key) {
@@ -139,29 +183,6 @@ Result<int64_t> IntField(const std::string& f, const json& v, int64_t min, int64
                                "InvalidValue"));
   }
   return *n;
-}
-
-Result<std::map<std::string, std::string>> StringMap(const std::string& f, const json& v) {
-  if (!v.is_object()) return Err(SchemaError(f, v, "Expected an object"));
-  std::map<std::string, std::string> out;
-  for (auto it = v.begin(); it != v.end(); ++it) {
-    if (it.key().empty() || it.key().size() > 255) return Err(SchemaError(f, v, "Bad key"));
-    if (!it.value().is_string()) {
-      return Err(SchemaError(f, v, "Value of '" + it.key() + "' is not of type 'string'"));
-    }
-    out[it.key()] = it.value().get<std::string>();
-  }
-  return out;
-}
-
-Result<std::vector<std::string>> StringList(const std::string& f, const json& v) {
-  if (!v.is_array()) return Err(SchemaError(f, v, "Expected an array of strings"));
-  std::vector<std::string> out;
-  for (const auto& e : v) {
-    if (!e.is_string()) return Err(SchemaError(f, v, "Expected an array of strings"));
-    out.push_back(e.get<std::string>());
-  }
-  return out;
 }
 
 using FieldFn = std::function<Status(const json&, Container&)>;

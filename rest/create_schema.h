@@ -4,6 +4,10 @@
 // parsers used by other actions.
 #pragma once
 
+#include <map>
+#include <string>
+#include <vector>
+
 #include <nlohmann/json.hpp>
 
 #include "common/config.h"
@@ -31,5 +35,8 @@ Status SchemaError(const std::string& field, const nlohmann::json& value, const 
 // The 400 SchemaValidationError of an unknown key: "Additional properties are not allowed
 // ('<key>' was unexpected)".
 Status AdditionalProperty(const std::string& key);
+// A JSON object of strings / an array of strings (SchemaValidationError naming field `f`).
+Result<std::map<std::string, std::string>> StringMap(const std::string& f, const nlohmann::json& v);
+Result<std::vector<std::string>> StringList(const std::string& f, const nlohmann::json& v);
 
 }  // namespace zunvm
