@@ -1,5 +1,6 @@
 #include "db/capsule_store.h"
 
+#include "common/json_opt.h"
 #include "db/container_codec.h"
 
 namespace zunvm {
@@ -7,18 +8,6 @@ namespace zunvm {
 using nlohmann::json;
 
 namespace {
-
-template <typename T>
-json Opt(const std::optional<T>& v) {
-  return v ? json(*v) : json(nullptr);
-}
-
-template <typename T>
-std::optional<T> GetOpt(const json& j, const char* key) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return std::nullopt;
-  return it->get<T>();
-}
 
 Capsule Row(SQLite::Statement& q) {
   Capsule c = CapsuleFromStorage(json::parse(q.getColumn(1).getString()));

@@ -1,24 +1,13 @@
 #include "db/container_codec.h"
 
 #include "common/base64.h"
+#include "common/json_opt.h"
 
 namespace zunvm {
 
 using nlohmann::json;
 
 namespace {
-
-template <typename T>
-json Opt(const std::optional<T>& v) {
-  return v ? json(*v) : json(nullptr);
-}
-
-template <typename T>
-std::optional<T> GetOpt(const json& j, const char* key) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return std::nullopt;
-  return it->get<T>();
-}
 
 std::optional<TimePoint> GetTime(const json& j, const char* key) {
   auto v = GetOpt<int64_t>(j, key);

@@ -1,14 +1,12 @@
 #include "rest/views.h"
 
+#include "common/json_opt.h"
+
 namespace zunvm {
 
 using nlohmann::json;
 
 namespace {
-template <typename T>
-json Opt(const std::optional<T>& v) {
-  return v ? json(*v) : json(nullptr);
-}
 json OptTime(const std::optional<TimePoint>& t) {
   return t ? json(FormatApiTime(*t)) : json(nullptr);
 }
