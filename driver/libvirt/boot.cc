@@ -100,6 +100,32 @@ Status ValidateVolumes(const SandboxSpec& s) {
   return Status::Ok();
 }
 
+uint64_t LibvirtDriver::NextBoot(Box& b) {
+  std::lock_guard<std::mutex> lock(b.mu);
+  b.main_exit.reset();
+  b.stopping = false;
+  b.lost = false;
+  b.lost_reason.clear();
+  return ++b.gen;
+}
+
+void LibvirtDriver::VmIsUp(Box& b, const VmUp& up) {
+  std::lock_guard<std::mutex> lock(b.mu);
+  b.agent = up.agent;
+  b.vm_up = true;
+  b.vm_cpu = b.rec.spec.cpu;
+  b.vm_mem_mib = up.memory_mib;
+  b.acked = 0;
+  b.cpu_at = {};
+}
+
+Status LibvirtDriver::BootFailed(Box& b, const Status& st) {
+  Status out(st.code() == Code::kDeadlineExceeded ? Code::kUnavailable : st.code(),
+             st.message() + " (guest console: " + ConsoleTail(b.console()) + ")");
+  Teardown(b, false);
+  return out;
+}
+
 Status LibvirtDriver::Boot(Box& b) {
   if (!b.rec.spec.members.empty()) return BootPod(b);
   uint32_t uid, gid;
@@ -108,15 +134,7 @@ Status LibvirtDriver::Boot(Box& b) {
   if (s.image_disk.empty() || s.upper_disk.empty()) {
     return Status::Invalid("the sandbox has no root disk (the image was not prepared)");
   }
-  uint64_t gen;
-  {
-    std::lock_guard<std::mutex> lock(b.mu);
-    gen = ++b.gen;
-    b.main_exit.reset();
-    b.stopping = false;
-    b.lost = false;
-    b.lost_reason.clear();
-  }
+  uint64_t gen = NextBoot(b);
   auto t0 = Clock::now();
   b.booted_at = t0;
   auto deadline = t0 + opts_.boot_timeout;
@@ -136,21 +154,8 @@ Status LibvirtDriver::Boot(Box& b) {
   Status st = member ? ClaimVm(b, *member, gen, deadline, &up) : BootVm(b, gen, deadline, &up);
   if (!st.ok()) return st;
   std::shared_ptr<agent::AgentClient> a = up.agent;
-  auto fail = [&](const Status& st) {
-    Status out(st.code() == Code::kDeadlineExceeded ? Code::kUnavailable : st.code(),
-               st.message() + " (guest console: " + ConsoleTail(b.console()) + ")");
-    Teardown(b, false);
-    return out;
-  };
-  {
-    std::lock_guard<std::mutex> lock(b.mu);
-    b.agent = a;
-    b.vm_up = true;
-    b.vm_cpu = s.cpu;
-    b.vm_mem_mib = up.memory_mib;
-    b.acked = 0;
-    b.cpu_at = {};
-  }
+  auto fail = [&](const Status& st) { return BootFailed(b, st); };
+  VmIsUp(b, up);
   auto body = CreateRequestFor(s, {"rootfs", "upper"}, nullptr);
   if (!body) return fail(body.error());
   if (!s.nics.empty() && !member) {
@@ -199,12 +204,7 @@ Status LibvirtDriver::BootVm(Box& b, uint64_t gen, Clock::time_point deadline, V
     ZUNVM_RETURN_IF_ERROR(PrepareTap(nic));
     dc.nics.push_back(n);
   }
-  auto fail = [&](const Status& st) {
-    Status out(st.code() == Code::kDeadlineExceeded ? Code::kUnavailable : st.code(),
-               st.message() + " (guest console: " + ConsoleTail(b.console()) + ")");
-    Teardown(b, false);
-    return out;
-  };
+  auto fail = [&](const Status& st) { return BootFailed(b, st); };
   if (Status st = hv_->Create(BuildDomainXml(dc)); !st.ok()) {
     Teardown(b, false);  // removes the taps
     return st;

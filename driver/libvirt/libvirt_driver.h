@@ -139,6 +139,13 @@ class LibvirtDriver : public SandboxDriver {
   // itself on failure. Caller holds the box's op mutex.
   Status BootVm(Box& b, uint64_t gen, std::chrono::steady_clock::time_point deadline, VmUp* up);
   Status ClaimVm(Box& b, PoolMember& m, uint64_t gen, std::chrono::steady_clock::time_point deadline, VmUp* up);
+  // The steps every boot shares (boot.cc). NextBoot starts a new generation (stale events of
+  // the last VM are dropped) and clears what the last run left; VmIsUp records the VM's agent and
+  // size once it answered; BootFailed tears the half-made VM down and returns `st` with the
+  // guest console's last lines (a deadline is Unavailable). Callers hold the box's op.
+  uint64_t NextBoot(Box& b);
+  void VmIsUp(Box& b, const VmUp& up);
+  Status BootFailed(Box& b, const Status& st);
   // The domain definition of a VM of this size, without names, paths, disks and NICs.
   DomainConfig ShapeConfig(double cpu, int64_t memory_mib) const;
   // Powers the VM off (gracefully: the agent syncs first) and drops the agent. Caller holds op.

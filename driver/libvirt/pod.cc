@@ -122,14 +122,7 @@ Status LibvirtDriver::BootPod(Box& pod) {
     if (!body) return body.error();
     bodies.push_back(std::move(*body));
   }
-  uint64_t gen;
-  {
-    std::lock_guard<std::mutex> lock(pod.mu);
-    gen = ++pod.gen;
-    pod.stopping = false;
-    pod.lost = false;
-    pod.lost_reason.clear();
-  }
+  uint64_t gen = NextBoot(pod);
   auto t0 = Clock::now();
   pod.booted_at = t0;
   auto deadline = t0 + opts_.boot_timeout;
@@ -137,20 +130,8 @@ Status LibvirtDriver::BootPod(Box& pod) {
   VmUp up;
   ZUNVM_RETURN_IF_ERROR(BootVm(pod, gen, deadline, &up));
   std::shared_ptr<agent::AgentClient> a = up.agent;
-  auto fail = [&](const Status& st) {
-    Status out(st.code() == Code::kDeadlineExceeded ? Code::kUnavailable : st.code(),
-               st.message() + " (guest console: " + ConsoleTail(pod.console()) + ")");
-    Teardown(pod, false);
-    return out;
-  };
-  {
-    std::lock_guard<std::mutex> lock(pod.mu);
-    pod.agent = a;
-    pod.vm_up = true;
-    pod.vm_cpu = s.cpu;
-    pod.vm_mem_mib = up.memory_mib;
-    pod.acked = 0;
-  }
+  auto fail = [&](const Status& st) { return BootFailed(pod, st); };
+  VmIsUp(pod, up);
   if (!s.nics.empty()) {
     if (Status st = ConfigureGuestNics(*a, s.nics, true, Left(deadline)); !st.ok()) return fail(st);
   }
