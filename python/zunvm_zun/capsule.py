@@ -32,7 +32,6 @@ Errors are the driver's: Zun exceptions through ZunvmDriver._call's translation.
 from oslo_log import log as logging
 
 from zun.common import consts
-from zun.common import exception
 import zun.conf
 
 from zunvm_zun import client as zclient
@@ -332,26 +331,11 @@ def create(drv, context, capsule, requested_networks, requested_volumes):
             raise zdriver.ZunvmError(
                 error_msg=capsule.status_reason or 'capsule %s failed' % capsule.uuid)
     except Exception:
-        _undo_create(drv, context, capsule, accepted)
+        drv._undo_create(context, capsule, accepted, remove=lambda c: remove(drv, c))
         raise
     _save_changed(context, members(capsule))
     capsule.save(context)
     return capsule
-
-
-def _undo_create(drv, context, capsule, in_zunvmd):
-    """As ZunvmDriver._undo_create: the manager unsets the host of a capsule whose create
-    failed and zun-api then destroys it without calling zun-compute."""
-    if in_zunvmd:
-        try:
-            remove(drv, capsule)
-        except exception.ZunException as e:
-            LOG.warning('Could not delete failed capsule %s in zunvmd: %s', capsule.uuid, e)
-    if not CONF.zunvm.use_neutron:
-        return
-    drv._unplug_ports(context, capsule, capsule.addresses)
-    capsule.addresses = {}
-    capsule.save(context)
 
 
 def remove(drv, capsule):

@@ -331,16 +331,20 @@ class ZunvmDriver(driver.BaseDriver, driver.ContainerDriver, driver.CapsuleDrive
         container.save(context)
         return container
 
-    def _undo_create(self, context, container, in_zunvmd):
+    def _undo_create(self, context, container, in_zunvmd, remove=None):
         """Releases what a failed create holds in zunvmd and Neutron. The manager unsets the
-        host of a container whose create failed, and zun-api then destroys it without a
-        call to zun-compute: no delete() will come for it."""
+        host of a container (or capsule) whose create failed, and zun-api then destroys it
+        without a call to zun-compute: no delete() will come for it. `remove(obj)` takes it
+        out of zunvmd (default: the container delete)."""
         if in_zunvmd:
             try:
-                self._remove_from_zunvmd(container, True)
+                if remove:
+                    remove(container)
+                else:
+                    self._remove_from_zunvmd(container, True)
             except exception.ZunException as e:
-                LOG.warning('Could not delete failed container %s in zunvmd: %s',
-                            container.uuid, e)
+                LOG.warning('Could not delete failed %s %s in zunvmd: %s',
+                            'capsule' if remove else 'container', container.uuid, e)
         if not CONF.zunvm.use_neutron:
             return
         self._unplug_ports(context, container, container.addresses)
