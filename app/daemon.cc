@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -37,6 +38,16 @@ Daemon::Daemon(Config cfg, DriverFactory drivers) : cfg_(std::move(cfg)), driver
 
 Daemon::~Daemon() { Stop(); }
 
+void Daemon::MarkUnavailableRuntimes() {
+  std::vector<std::string> offered = driver_->Runtimes();
+  for (const std::string& name : cfg_.runtimes) {
+    RuntimeProfile* p = cfg_.FindRuntime(name);
+    if (p == nullptr || std::find(offered.begin(), offered.end(), name) != offered.end()) continue;
+    p->unavailable = driver_->RuntimeUnavailable(name);
+    if (p->unavailable.empty()) p->unavailable = "the " + driver_->Name() + " driver does not run it";
+  }
+}
+
 Status Daemon::Start() {
   std::error_code ec;
   std::filesystem::create_directories(cfg_.state_dir + "/logs", ec);
@@ -57,6 +68,7 @@ Status Daemon::Start() {
   auto driver = drivers_(cfg_);
   if (!driver) return driver.error();
   driver_ = std::move(*driver);
+  MarkUnavailableRuntimes();
   executor_ = std::make_unique<SerialExecutor>(cfg_.workers);
   images_ = std::make_unique<ImageService>(db_.get(), store_.get(), cfg_.ImageDir());
   if (Status ist = images_->Init(); !ist.ok()) return ist;

@@ -64,6 +64,9 @@ class Daemon {
   ConsoleService* consoles() { return consoles_.get(); }  // for tests
 
  private:
+  // Each configured runtime the driver cannot run gets its reason in cfg_ (a create naming it
+  // is then a 400 that says why). Before the API starts.
+  void MarkUnavailableRuntimes();
   // Calls fn every `interval` until Stop().
   void Every(std::chrono::seconds interval, const std::function<void()>& fn);
 

@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "common/logging.h"
+#include "common/strings.h"
 #include "driver/libvirt/libvirt_driver.h"
 #include "driver/libvirt/libvirt_hypervisor.h"
 #include "network/host_network.h"
@@ -27,33 +28,85 @@ std::string DefaultGuestDir() {
   return ZUNVM_DEFAULT_GUEST_DIR;
 }
 
+namespace {
+
+// A runtime's guest file: [guest]'s (or the built-in image) when the profile names none, a
+// relative path under the directory the guest images are installed in.
+std::string GuestFile(const std::string& configured, const std::string& guest_default, const std::string& file) {
+  if (configured.empty()) return guest_default.empty() ? DefaultGuestDir() + "/" + file : guest_default;
+  if (configured[0] == '/') return configured;
+  return std::filesystem::path(DefaultGuestDir()).parent_path().string() + "/" + configured;
+}
+
+// The guest profile of a vm runtime, or why this host cannot run it.
+Result<libvirt::GuestProfile> ResolveVmRuntime(const Config& cfg, const RuntimeProfile& p) {
+  libvirt::GuestProfile g;
+  g.kernel = GuestFile(p.kernel, cfg.guest_kernel, "vmlinux");
+  g.initrd = GuestFile(p.initrd, cfg.guest_initrd, "initramfs.cpio");
+  g.cmdline = libvirt::kDefaultGuestCmdline;
+  for (const std::string* extra : {&cfg.guest_cmdline_extra, &p.kernel_params}) {
+    if (!extra->empty()) g.cmdline += " " + *extra;
+  }
+  g.machine = p.machine;
+  g.virt_type = p.virt_type.empty() ? cfg.virt_type : p.virt_type;
+  g.hostdevs = p.hostdev;
+  for (const std::string& f : {g.kernel, g.initrd}) {
+    if (::access(f.c_str(), R_OK) != 0) {
+      return Err(Status::Invalid("its guest image file " + f + " is missing (build it with guest/build-image.sh)"));
+    }
+  }
+  for (const auto& dev : g.hostdevs) {
+    std::error_code ec;
+    if (!std::filesystem::exists("/sys/bus/pci/devices/" + dev, ec)) {
+      return Err(Status::Invalid("its PCI device " + dev + " (hostdev) is not on this host"));
+    }
+  }
+  return g;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<SandboxDriver>> MakeDriver(const Config& cfg) {
   if (cfg.container_driver == "libvirt") {
     libvirt::LibvirtDriverOptions o;
     o.state_dir = cfg.state_dir;
     o.virt_type = cfg.virt_type;
-    o.kernel = cfg.guest_kernel.empty() ? DefaultGuestDir() + "/vmlinux" : cfg.guest_kernel;
-    o.initrd = cfg.guest_initrd.empty() ? DefaultGuestDir() + "/initramfs.cpio" : cfg.guest_initrd;
-    o.boot_timeout = std::chrono::seconds(cfg.guest_boot_timeout);
-    if (!cfg.guest_cmdline_extra.empty()) {
-      o.cmdline = std::string(libvirt::kDefaultGuestCmdline) + " " + cfg.guest_cmdline_extra;
+    o.default_runtime = cfg.default_runtime;
+    for (const std::string& name : cfg.runtimes) {
+      const RuntimeProfile* p = cfg.FindRuntime(name);
+      if (p == nullptr) continue;  // ValidateConfig refuses that
+      if (p->type != RuntimeType::kVm) {
+        o.unavailable[name] = "runtimes of type oci are not supported by this zunvmd yet";
+        continue;
+      }
+      auto g = ResolveVmRuntime(cfg, *p);
+      if (!g) {
+        o.unavailable[name] = g.error().message();
+        Logger("driver")->warn("runtime {} is not available: {}", name, g.error().message());
+        continue;
+      }
+      Logger("driver")->info("runtime {}: {} domains, machine {}, guest kernel {}, initrd {}{}", name, g->virt_type,
+                             g->machine, g->kernel, g->initrd,
+                             g->hostdevs.empty() ? "" : ", PCI devices " + Join(g->hostdevs, ","));
+      o.runtimes[name] = *g;
     }
+    if (!o.runtimes.count(cfg.default_runtime)) {
+      return Err(Status::Invalid("the default runtime " + cfg.default_runtime + " cannot run on this host: " +
+                                 o.unavailable[cfg.default_runtime] + " (see [DEFAULT] default_runtime)"));
+    }
+    o.kernel = o.runtimes[cfg.default_runtime].kernel;
+    o.initrd = o.runtimes[cfg.default_runtime].initrd;
+    o.boot_timeout = std::chrono::seconds(cfg.guest_boot_timeout);
     o.nat = cfg.network_nat;
     o.cpu_overhead = cfg.cpu_overhead;
     o.tb_cache_mib = cfg.tb_cache_mib;
     o.pool_size = cfg.pool_size;
     o.pool_use_templates = cfg.pool_use_templates;
     o.pool_template_dir = cfg.pool_template_dir;
-    o.pool_cpu = cfg.default_cpu;
-    o.pool_memory_mib = cfg.default_memory;
-    for (const std::string& f : {o.kernel, o.initrd}) {
-      if (::access(f.c_str(), R_OK) != 0) {
-        return Err(Status::Invalid("the guest image file " + f +
-                                   " is missing: build it with guest/build-image.sh or set [guest] kernel/initrd"));
-      }
-    }
-    Logger("driver")->info("libvirt driver: {} domains, guest kernel {}, initrd {}", o.virt_type, o.kernel,
-                           o.initrd);
+    // The pool's VMs are the default container's: the default runtime's sizes when it has them.
+    const RuntimeProfile* def = cfg.FindRuntime(cfg.default_runtime);
+    o.pool_cpu = def->vcpus > 0 ? def->vcpus : cfg.default_cpu;
+    o.pool_memory_mib = def->memory_mib > 0 ? def->memory_mib : cfg.default_memory;
     return std::unique_ptr<SandboxDriver>(std::make_unique<libvirt::LibvirtDriver>(
         o, std::make_unique<libvirt::LibvirtHypervisor>(cfg.libvirt_uri), std::make_unique<IpHostNetwork>()));
   }

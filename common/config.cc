@@ -11,7 +11,9 @@
 
 #include <cerrno>
 #include <climits>
+#include <algorithm>
 #include <cstring>
+#include <utility>
 #include <set>
 #include <string_view>
 #include <variant>
@@ -49,7 +51,7 @@ const OptionDesc kOptions[] = {
     {kDefault, "state_dir", &Config::state_dir},
     {kDefault, "host", &Config::host},
     {kDefault, "container_driver", &Config::container_driver},
-    {kDefault, "container_runtime", &Config::container_runtime},
+    {kDefault, "default_runtime", &Config::default_runtime},
     {kDefault, "runtimes", &Config::runtimes},
     {kDefault, "default_availability_zone", &Config::default_availability_zone},
     {kDefault, "unique_container_name_scope", &Config::unique_container_name_scope},
@@ -263,6 +265,41 @@ char* ReadLine(char* buf, int size, void* stream) {
   return buf;
 }
 
+// [runtime:<name>]: the first option of a section starts its profile afresh (replacing a
+// built-in one of that name); the profile is validated with the whole configuration.
+constexpr std::string_view kRuntimeSection = "runtime:";
+
+int OnRuntimeEntry(ParseState& st, const std::string& sec, const std::string& key, const std::string& value) {
+  std::string name = sec.substr(kRuntimeSection.size());
+  std::string label = "[" + sec + "] " + key;
+  if (!ValidRuntimeName(name)) {
+    Fail(st, Status::Invalid("section [" + sec + "]: a runtime name is 1..64 of [A-Za-z0-9._-]"));
+    return 1;
+  }
+  if (st.seen.insert(sec).second) {
+    auto& profiles = st.cfg->runtime_profiles;
+    profiles.erase(std::remove_if(profiles.begin(), profiles.end(), [&](const RuntimeProfile& p) { return p.name == name; }),
+                   profiles.end());
+    profiles.push_back(RuntimeProfile{});
+    profiles.back().name = name;
+  }
+  if (st.line_indented) {
+    Fail(st, Status::Invalid("option " + label + ": an indented line continues the previous option (not in runtime sections)"));
+    return 1;
+  }
+  if (!st.seen.insert(sec + "." + key).second) {
+    Fail(st, Status::Invalid("option " + label + " is set more than once"));
+    return 1;
+  }
+  Status s = SetRuntimeOption(*st.cfg->FindRuntime(name), key, value);
+  if (!s.ok()) {
+    std::string why = s.message();
+    Fail(st, Status::Invalid(StartsWith(why, "expected ") ? "invalid value \"" + value + "\" for option " + label + ": " + why
+                                                          : why + " " + label));
+  }
+  return 1;
+}
+
 int OnEntry(void* user, const char* section, const char* name, const char* value) {
   auto& st = *static_cast<ParseState*>(user);
   if (!st.error.ok()) return 1;
@@ -271,6 +308,8 @@ int OnEntry(void* user, const char* section, const char* name, const char* value
     Fail(st, Status::Invalid("option " + key + " appears before any [section] header"));
     return 1;
   }
+  if (StartsWith(sec, kRuntimeSection)) return OnRuntimeEntry(st, sec, key, value ? value : "");
+  if (sec == kDefault && key == "container_runtime") key = "default_runtime";  // its older name
   if (!IsKnownSection(sec)) {
     Fail(st, Status::Invalid("unknown section [" + sec + "]"));
     return 1;
@@ -408,12 +447,18 @@ Status ValidateDefaultSection(const Config& c) {
   }
   if (c.runtimes.empty()) return Bad("[DEFAULT] runtimes", "must list at least one runtime");
   bool listed = false;
-  for (const auto& r : c.runtimes) listed |= r == c.container_runtime;
+  for (const auto& r : c.runtimes) {
+    listed |= r == c.default_runtime;
+    if (c.FindRuntime(r) == nullptr) {
+      return Bad("[DEFAULT] runtimes", "\"" + r + "\" has no [runtime:" + r + "] section (built in: kata, kata-debian)");
+    }
+  }
   if (!listed) {
-    return Bad("[DEFAULT] container_runtime",
-               "\"" + c.container_runtime + "\" is not one of [DEFAULT] runtimes (" +
+    return Bad("[DEFAULT] default_runtime",
+               "\"" + c.default_runtime + "\" is not one of [DEFAULT] runtimes (" +
                    Join(c.runtimes, ", ") + ")");
   }
+  for (const auto& p : c.runtime_profiles) ZUNVM_RETURN_IF_ERROR(ValidateRuntimeProfile(p));
   const std::string& scope = c.unique_container_name_scope;
   if (!scope.empty() && scope != "project" && scope != "global") {
     return Bad("[DEFAULT] unique_container_name_scope", "must be project, global or empty");
@@ -587,6 +632,17 @@ Status ValidateConfig(const Config& c) {
   ZUNVM_RETURN_IF_ERROR(ValidateApiSection(c));
   ZUNVM_RETURN_IF_ERROR(ValidateConsoleSection(c));
   return ValidateVmSections(c);
+}
+
+const RuntimeProfile* Config::FindRuntime(const std::string& name) const {
+  for (const auto& p : runtime_profiles) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
+}
+
+RuntimeProfile* Config::FindRuntime(const std::string& name) {
+  return const_cast<RuntimeProfile*>(std::as_const(*this).FindRuntime(name));
 }
 
 std::string Config::ImageDir() const { return image_dir.empty() ? state_dir + "/images" : image_dir; }

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/runtime_config.h"
 #include "common/status.h"
 
 namespace zunvm {
@@ -19,8 +20,13 @@ struct Config {
   std::string state_dir = "/var/lib/zunvm";
   std::string host;                       // empty: the machine's hostname
   std::string container_driver = "libvirt";  // app/driver_factory.h knows the names
-  std::string container_runtime = "kata"; // runtime recorded for containers that name none
-  std::vector<std::string> runtimes = {"kata"};
+  // Runtimes (common/runtime_config.h, docs/runtimes.md): the one a container that names none
+  // gets, and those containers may name; each has a [runtime:<name>] section, built in or here.
+  std::string default_runtime = "kata";   // also read as the older name container_runtime
+  std::vector<std::string> runtimes = {"kata", "kata-debian"};
+  std::vector<RuntimeProfile> runtime_profiles = BuiltinRuntimes();
+  const RuntimeProfile* FindRuntime(const std::string& name) const;
+  RuntimeProfile* FindRuntime(const std::string& name);
   std::string default_availability_zone = "nova";
   // Zun's [compute] unique_container_name_scope: "project" (names unique, ignoring case, within
   // a project), "global", or "" (not unique: a name that several share is a 409 to look up).
@@ -140,6 +146,7 @@ Status ValidateConfig(const Config& cfg);
 }  // namespace zunvm
 
 namespace zunvm {
-// "section.key" of every option LoadConfigFile knows (the sample must document each).
+// "section.key" of every option LoadConfigFile knows (the sample must document each); the
+// options of runtime sections as "runtime:<name>.key" for each built-in runtime.
 std::vector<std::string> KnownConfigOptions();
 }  // namespace zunvm

@@ -62,6 +62,7 @@ json ToStorageJson(const Container& c) {
   j["auto_remove"] = c.auto_remove;
   j["auto_heal"] = c.auto_heal;
   j["runtime"] = Opt(c.runtime);
+  j["guest_kernel"] = Opt(c.guest_kernel);
   j["privileged"] = c.privileged;
   if (c.healthcheck) {
     j["healthcheck"] = {{"test", c.healthcheck->test},
@@ -142,6 +143,7 @@ Container FromStorageJson(const json& j) {
   c.auto_remove = j.value("auto_remove", false);
   c.auto_heal = j.value("auto_heal", false);
   c.runtime = GetOpt<std::string>(j, "runtime");
+  c.guest_kernel = GetOpt<std::string>(j, "guest_kernel");
   c.privileged = j.value("privileged", false);
   if (auto hc = j.find("healthcheck"); hc != j.end() && hc->is_object()) {
     c.healthcheck = Healthcheck{hc->value("test", std::string()), hc->value("interval", 0),

@@ -122,6 +122,7 @@ struct SandboxInfo {
   SandboxState state = SandboxState::kCreated;
   std::optional<int> exit_code;      // set once the main process exited
   std::string hostname;
+  std::string guest_kernel;          // a VM's guest kernel release (uname -r); "" for none
 };
 
 // Where a chunk of output sits in its sandbox's event stream: `boot` names one boot of the
@@ -173,6 +174,9 @@ class SandboxDriver {
   virtual bool UsesImages() const { return true; }
   // Runtimes this driver provides, reported in /v1/hosts (e.g. {"kata"}).
   virtual std::vector<std::string> Runtimes() const = 0;
+  // Why this host cannot run `runtime` (configured, but e.g. its guest kernel or PCI device is
+  // missing), or "" when it can or the driver does not know the name.
+  virtual std::string RuntimeUnavailable(const std::string& /*runtime*/) const { return ""; }
   // Must be called once before any other call; the sink must outlive the driver.
   virtual void SetEvents(DriverEvents* events) = 0;
   // Connects to the backend and adopts the sandboxes it still has (events may flow from here

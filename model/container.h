@@ -105,6 +105,9 @@ struct Container {
   bool auto_remove = false;
   bool auto_heal = false;
   std::optional<std::string> runtime;
+  // zunvm extension: the release of the guest kernel its VM booted (VM runtimes), e.g.
+  // "6.1.192-zunvm"; unset until the sandbox exists and for runtimes without a guest.
+  std::optional<std::string> guest_kernel;
   bool privileged = false;
   std::optional<Healthcheck> healthcheck;
   // Result of the healthcheck while Running (Docker's).

@@ -205,7 +205,7 @@ Container MakeMember(const TemplateContainer& t, bool init, const Capsule& cap, 
   }
   c.cpu = t.cpu.value_or(cfg.default_cpu);
   c.memory = t.memory.value_or(cfg.default_memory);
-  c.runtime = cfg.container_runtime;
+  c.runtime = cfg.default_runtime;
   c.image_driver = "docker";
   // Zun drops image_pull_policy (with a log line, no error) unless container:create:image_pull_policy.
   c.image_pull_policy = admin && t.image_pull_policy ? ToLower(*t.image_pull_policy) : "always";

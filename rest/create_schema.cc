@@ -67,6 +67,20 @@ Result<std::vector<std::string>> StringList(const std::string& f, const json& v)
   return out;
 }
 
+Status CheckRuntime(const Config& cfg, const std::string& name) {
+  const RuntimeProfile* rt = cfg.FindRuntime(name);
+  if (std::find(cfg.runtimes.begin(), cfg.runtimes.end(), name) == cfg.runtimes.end() || rt == nullptr) {
+    return Status::Invalid("Runtime " + name + " is not configured on this host (configured: " +
+                               Join(cfg.runtimes, ", ") + ").",
+                           "InvalidValue");
+  }
+  if (!rt->unavailable.empty()) {
+    return Status::Invalid("Runtime " + name + " is configured but this host cannot run it: " + rt->unavailable + ".",
+                           "InvalidValue");
+  }
+  return Status::Ok();
+}
+
 Status AdditionalProperty(const std::string& key) {
   return Status::Invalid("Additional properties are not allowed ('" + key + "' was unexpected)",
                          "SchemaValidationError");
@@ -435,10 +449,7 @@ Result<Container> ParseCreateBody(const json& body, const ApiVersion& v, const C
          if (x.is_null()) return Status::Ok();
          auto s = String("runtime", x, 1, 255);
          if (!s) return s.error();
-         if (std::find(cfg.runtimes.begin(), cfg.runtimes.end(), *s) == cfg.runtimes.end()) {
-           return Status::Invalid("Runtime " + *s + " is not supported on this host (supported: " +
-                                  Join(cfg.runtimes, ", ") + ").", "InvalidValue");
-         }
+         ZUNVM_RETURN_IF_ERROR(CheckRuntime(cfg, *s));
          c.runtime = *s;
          return Status::Ok();
        }}},
@@ -550,7 +561,7 @@ Result<Container> ParseCreateBody(const json& body, const ApiVersion& v, const C
   Container c;
   c.cpu = cfg.default_cpu;
   c.memory = cfg.default_memory;
-  c.runtime = cfg.container_runtime;
+  c.runtime = cfg.default_runtime;
   c.image_driver = "docker";
   // Keys first: unknown keys and keys of later versions are refused before any value check.
   for (auto it = body.begin(); it != body.end(); ++it) {
@@ -571,6 +582,12 @@ Result<Container> ParseCreateBody(const json& body, const ApiVersion& v, const C
   if (v.AtLeast(20) && !v.AtLeast(36)) c.tty = c.interactive;
   if (!v.AtLeast(20) && !body.contains("tty")) c.tty = c.interactive;
   if (!c.disk) c.disk = cfg.default_disk;  // a VM driver honours disk: Zun's default applies
+  // A runtime's own default size, for what the request leaves out.
+  if (const RuntimeProfile* rt = cfg.FindRuntime(*c.runtime)) {
+    auto given = [&](const char* k) { return body.contains(k) && !body[k].is_null(); };
+    if (rt->vcpus > 0 && !given("cpu")) c.cpu = std::clamp(rt->vcpus, cfg.minimum_cpus, cfg.maximum_cpus);
+    if (rt->memory_mib > 0 && !given("memory")) c.memory = std::clamp(rt->memory_mib, cfg.minimum_memory, cfg.maximum_memory);
+  }
   return c;
 }
 

@@ -35,6 +35,8 @@ Status SchemaError(const std::string& field, const nlohmann::json& value, const 
 // The 400 SchemaValidationError of an unknown key: "Additional properties are not allowed
 // ('<key>' was unexpected)".
 Status AdditionalProperty(const std::string& key);
+// 400 unless `name` is one of [DEFAULT] runtimes (naming them) and this host can run it.
+Status CheckRuntime(const Config& cfg, const std::string& name);
 // A JSON object of strings / an array of strings (SchemaValidationError naming field `f`).
 Result<std::map<std::string, std::string>> StringMap(const std::string& f, const nlohmann::json& v);
 Result<std::vector<std::string>> StringList(const std::string& f, const nlohmann::json& v);

@@ -99,6 +99,7 @@ json ContainerView(const Container& c, const std::string& base_url, TimePoint no
   j["auto_remove"] = c.auto_remove;
   j["auto_heal"] = c.auto_heal;
   j["runtime"] = Opt(c.runtime);
+  j["guest_kernel"] = Opt(c.guest_kernel);  // zunvm extension (docs/runtimes.md)
   j["privileged"] = c.privileged;
   if (c.healthcheck) {
     j["healthcheck"] = {{"test", c.healthcheck->test},

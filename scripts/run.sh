@@ -14,6 +14,8 @@ state=${ZUNVM_STATE_DIR:-$root/.zunvm-state}
 # The guest image: the minimal kernel (built once, ~5 min, then cached by its config) and the agent.
 "$root/guest/build-kernel.sh" "$root/build/guest-kernel"
 ZUNVM_GUEST_KERNEL="$root/build/guest-kernel" "$root/guest/build-image.sh" "$root/build/zunvm-agent" "$root/build/guest"
+# The second guest profile, runtime kata-debian: the same agent on Debian's kernel.
+"$root/guest/build-image.sh" "$root/build/zunvm-agent" "$root/build/guest-debian"
 "$root/guest/start-libvirt.sh"
 # busybox:latest from Debian's busybox-static, so `appcontainer run busybox ...` works offline.
 "$root/guest/build-busybox-image.sh" "$root/build/images/busybox.tar"

@@ -203,7 +203,7 @@ Status CapsuleService::CreateStep(const std::string& uuid) {
   if (!order.empty()) {
     if (auto first = records.Get(order.front()); first && first->hostname) pod.hostname = *first->hostname;
   }
-  pod.runtime = "kata";
+  pod.runtime = "";  // the driver's default VM runtime
   pod.labels = c->labels;
   double cpu = 0;
   int64_t memory = 0;
@@ -260,6 +260,7 @@ Status CapsuleService::CreateStep(const std::string& uuid) {
   for (const auto& m : order) {
     (void)records.Mutate(m, [&](Container& rec) -> Status {
       rec.container_id = info->sandbox_id;
+      if (!info->guest_kernel.empty()) rec.guest_kernel = info->guest_kernel;
       rec.status = ContainerStatus::kCreated;
       rec.task_state = TaskState::kStarting;
       return Status::Ok();

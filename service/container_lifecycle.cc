@@ -62,7 +62,7 @@ SandboxSpec ContainerLifecycle::SpecFor(const Container& c) const {
   s.tty = c.tty;
   s.interactive = c.interactive;
   s.privileged = c.privileged;
-  s.runtime = c.runtime.value_or(d_.cfg->container_runtime);
+  s.runtime = c.runtime.value_or(d_.cfg->default_runtime);
   s.labels = c.labels;
   return s;
 }
@@ -123,6 +123,7 @@ Result<SandboxInfo> ContainerLifecycle::MakeSandbox(const std::string& uuid) {
   auto r = d_.records->Mutate(uuid, [&](Container& rec) -> Status {
     rec.container_id = info->sandbox_id;
     if (!info->hostname.empty()) rec.hostname = info->hostname;
+    if (!info->guest_kernel.empty()) rec.guest_kernel = info->guest_kernel;
     return Status::Ok();
   });
   if (!r) return Err(r.error());

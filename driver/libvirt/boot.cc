@@ -141,8 +141,12 @@ Status LibvirtDriver::Boot(Box& b) {
   if (s.argv.empty()) return Status::Invalid("the container has no command (the image gives none either)");
   ZUNVM_RETURN_IF_ERROR(ValidateVolumes(s));
   if (b.socket().size() >= 108) return Status::Invalid("state_dir is too long for a unix socket path: " + b.socket());
+  auto profile = Profile(s.runtime);
+  if (!profile) return profile.error();
+  // The pool's VMs are the default runtime's, without passed-through devices.
+  bool poolable = (s.runtime.empty() || s.runtime == opts_.default_runtime) && (*profile)->hostdevs.empty();
   std::optional<PoolMember> member;
-  if (pool_ && s.nics.size() <= kPoolNics && s.volumes.size() <= kPoolVolumes) member = pool_->Claim(VcpusFor(s.cpu), s.memory_mib + opts_.memory_overhead_mib);
+  if (pool_ && poolable && s.nics.size() <= kPoolNics && s.volumes.size() <= kPoolVolumes) member = pool_->Claim(VcpusFor(s.cpu), s.memory_mib + opts_.memory_overhead_mib);
   // The pool refills once this claim (up to the container's creation) is done.
   struct ClaimDone {
     SandboxPool* pool;
@@ -176,7 +180,8 @@ Status LibvirtDriver::Boot(Box& b) {
                 {"container_created_s", Since(t0)},
                 {"vcpus", VcpusFor(s.cpu)},
                 {"memory_mib", up.memory_mib},
-                {"pool", member.has_value()}};
+                {"pool", member.has_value()},
+                {"guest_kernel", member ? member->kernel : up.kernel}};
   if (member) b.rec.boot["pool_vm_start_s"] = member->start_s;
   for (const auto& [k, v] : up.steps.items()) b.rec.boot[k] = v;
   Logger("libvirt")->info("sandbox {}: VM up in {:.2f} s ({}; agent {:.2f} s)", b.uuid, Since(t0),
@@ -193,7 +198,9 @@ Status LibvirtDriver::BootVm(Box& b, uint64_t gen, Clock::time_point deadline, V
     b.set_name("");
   }
   ::unlink(b.socket().c_str());
-  DomainConfig dc = ShapeConfig(s.cpu, s.memory_mib + opts_.memory_overhead_mib);
+  auto profile = Profile(s.runtime);
+  if (!profile) return profile.error();
+  DomainConfig dc = ShapeConfig(**profile, s.cpu, s.memory_mib + opts_.memory_overhead_mib);
   dc.uuid = b.uuid;
   dc.console_log = b.console();
   dc.agent_socket = b.socket();
@@ -224,6 +231,7 @@ Status LibvirtDriver::BootVm(Box& b, uint64_t gen, Clock::time_point deadline, V
   auto hello = a->Call<agent::op::Hello>({agent::kProtocolVersion, std::nullopt}, Left(deadline));
   if (!hello) return fail(Status(hello.error().code(), "the guest agent did not answer: " + hello.error().message()));
   up->agent = a;
+  up->kernel = hello->kernel;
   up->ready_s = Since(t0);
   // The guest's own clock: how long the agent had been running when it answered.
   up->init_age_s = static_cast<double>(hello->uptime_ms - hello->started_uptime_ms) / 1000.0;

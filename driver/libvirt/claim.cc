@@ -10,17 +10,46 @@ namespace zunvm::libvirt {
 
 namespace fs = std::filesystem;
 
-DomainConfig LibvirtDriver::ShapeConfig(double cpu, int64_t memory_mib) const {
+std::vector<std::string> LibvirtDriver::Runtimes() const {
+  std::vector<std::string> out;
+  for (const auto& [name, g] : opts_.runtimes) out.push_back(name);
+  return out;
+}
+
+std::string LibvirtDriver::RuntimeUnavailable(const std::string& runtime) const {
+  auto it = opts_.unavailable.find(runtime);
+  return it == opts_.unavailable.end() ? "" : it->second;
+}
+
+Result<const GuestProfile*> LibvirtDriver::Profile(const std::string& runtime) const {
+  const std::string& name = runtime.empty() ? opts_.default_runtime : runtime;
+  auto it = opts_.runtimes.find(name);
+  if (it == opts_.runtimes.end()) {
+    std::string why = RuntimeUnavailable(name);
+    return Err(Status::Invalid("runtime " + name + " is not a VM runtime of this host" + (why.empty() ? "" : ": " + why)));
+  }
+  for (const auto& dev : it->second.hostdevs) {  // a device can go away after start
+    std::error_code ec;
+    if (!fs::exists("/sys/bus/pci/devices/" + dev, ec)) {
+      return Err(Status::Invalid("runtime " + name + " passes through PCI device " + dev + ", which is not on this host"));
+    }
+  }
+  return &it->second;
+}
+
+DomainConfig LibvirtDriver::ShapeConfig(const GuestProfile& g, double cpu, int64_t memory_mib) const {
   DomainConfig dc;
   dc.instance = instance_;
-  dc.virt_type = opts_.virt_type;
+  dc.virt_type = g.virt_type;
   dc.cpu = cpu;
   dc.cpu_overhead = opts_.cpu_overhead;
   dc.tb_cache_mib = opts_.tb_cache_mib;
   dc.memory_mib = memory_mib;
-  dc.kernel = opts_.kernel;
-  dc.initrd = opts_.initrd;
-  dc.cmdline = opts_.cmdline.empty() ? kDefaultGuestCmdline : opts_.cmdline;
+  dc.kernel = g.kernel;
+  dc.initrd = g.initrd;
+  dc.cmdline = g.cmdline.empty() ? kDefaultGuestCmdline : g.cmdline;
+  dc.machine = g.machine;
+  dc.hostdevs = g.hostdevs;
   dc.hotplug_ports = opts_.hotplug_ports;
   return dc;
 }

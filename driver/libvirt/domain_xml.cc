@@ -185,6 +185,20 @@ std::string MetadataXml(const std::string& container, const std::string& instanc
   return w.str();
 }
 
+namespace {
+
+// A host PCI device given to the guest through VFIO; libvirt (managed) binds it to vfio-pci
+// for the domain's life. `addr` passed ValidPciAddress: dddd:bb:ss.f.
+void WriteHostdev(XmlWriter& w, const std::string& addr) {
+  w.Open("hostdev", {{"mode", "subsystem"}, {"type", "pci"}, {"managed", "yes"}});
+  w.Empty("driver", {{"name", "vfio"}});
+  w.Open("source").Empty("address", {{"domain", "0x" + addr.substr(0, 4)}, {"bus", "0x" + addr.substr(5, 2)},
+                                     {"slot", "0x" + addr.substr(8, 2)}, {"function", "0x" + addr.substr(11, 1)}});
+  w.Close().Close();
+}
+
+}  // namespace
+
 std::string BuildDomainXml(const DomainConfig& c) {
   XmlWriter w;
   XmlWriter::Attrs root = {{"type", c.virt_type}};
@@ -200,7 +214,7 @@ std::string BuildDomainXml(const DomainConfig& c) {
   if (int64_t quota = VcpuQuotaFor(c.cpu + c.cpu_overhead, VcpusFor(c.cpu)); quota > 0) {
     w.Open("cputune").Text("period", std::to_string(kCpuPeriodUs)).Text("quota", std::to_string(quota)).Close();
   }
-  w.Open("os").Text("type", "hvm", {{"arch", "x86_64"}, {"machine", "q35"}});
+  w.Open("os").Text("type", "hvm", {{"arch", "x86_64"}, {"machine", c.machine}});
   w.Text("kernel", c.kernel).Text("initrd", c.initrd).Text("cmdline", c.cmdline).Close();
   w.Open("features").Empty("acpi");
   if (c.virt_type == "qemu" && c.tb_cache_mib > 0) {
@@ -217,11 +231,12 @@ std::string BuildDomainXml(const DomainConfig& c) {
   int slot = kFirstRootBusSlot;
   for (const auto& d : c.disks) WriteDisk(w, d, dev++, slot++);
   for (const auto& n : c.nics) WriteInterface(w, n);
+  for (const auto& h : c.hostdevs) WriteHostdev(w, h);
   // q35's root bus takes no hot-plug: each later device needs a free root port of its own.
-  // libvirt fills free root ports with the NICs first (they are on ports so that they can be
-  // unplugged), so those come on top of the spare ones.
-  if (c.hotplug_ports > 0) {
-    size_t ports = c.nics.size() + static_cast<size_t>(c.hotplug_ports);
+  // libvirt fills free root ports with the NICs and passed-through devices first (they are on
+  // ports so that they can be unplugged), so those come on top of the spare ones.
+  if (c.hotplug_ports > 0 || !c.hostdevs.empty()) {
+    size_t ports = c.nics.size() + c.hostdevs.size() + static_cast<size_t>(c.hotplug_ports);
     for (size_t i = 1; i <= ports; ++i) {
       w.Empty("controller", {{"type", "pci"}, {"index", std::to_string(i)}, {"model", "pcie-root-port"}});
     }

@@ -69,6 +69,10 @@ struct DomainConfig {
   int tb_cache_mib = 0;
   int64_t memory_mib = 512;    // guest RAM
   std::string kernel, initrd, cmdline;
+  std::string machine = "q35";
+  // Host PCI devices (dddd:bb:ss.f, common/runtime_config.h ValidPciAddress) passed through
+  // with VFIO, each on a root port of its own.
+  std::vector<std::string> hostdevs;
   std::string console_log;     // serial console to this file
   std::string agent_socket;    // virtio-serial port's unix socket (qemu binds it)
   std::vector<DiskConfig> disks;

@@ -42,6 +42,10 @@ const char kDefaultGuestCmdline[] =
 LibvirtDriver::LibvirtDriver(LibvirtDriverOptions opts, std::unique_ptr<Hypervisor> hv,
                              std::unique_ptr<HostNetwork> net)
     : opts_(std::move(opts)), hv_(std::move(hv)), net_(std::move(net)) {
+  if (opts_.runtimes.empty()) {
+    opts_.runtimes[opts_.default_runtime] =
+        GuestProfile{opts_.kernel, opts_.initrd, opts_.cmdline, "q35", opts_.virt_type, {}};
+  }
   worker_ = std::thread([this] { WorkerLoop(); });
 }
 
@@ -208,7 +212,9 @@ Result<SandboxInfo> LibvirtDriver::Create(const SandboxSpec& spec) {
     return Err(st);
   }
   AttachMembers(*b);
-  return SandboxInfo{spec.uuid, b->name(), SandboxState::kCreated, std::nullopt, spec.hostname};
+  std::lock_guard<std::mutex> lock(b->mu);
+  return SandboxInfo{spec.uuid, b->name(), SandboxState::kCreated, std::nullopt, spec.hostname,
+                     b->rec.boot.is_object() ? b->rec.boot.value("guest_kernel", "") : ""};
 }
 
 Status LibvirtDriver::Start(const std::string& uuid) {
@@ -387,7 +393,8 @@ Result<SandboxInfo> LibvirtDriver::Inspect(const std::string& uuid) {
   Box& box = **b;
   std::lock_guard<std::mutex> lock(box.mu);
   if (box.lost) return Err(Status::NotFound("The sandbox VM of " + uuid + " is gone: " + box.lost_reason));
-  SandboxInfo info{uuid, box.name(), ToSandboxState(box.rec.state), box.rec.exit_code, box.rec.spec.hostname};
+  SandboxInfo info{uuid, box.name(), ToSandboxState(box.rec.state), box.rec.exit_code, box.rec.spec.hostname,
+                   box.rec.boot.is_object() ? box.rec.boot.value("guest_kernel", "") : ""};
   if (box.rec.state == RecordState::kCreating) info.state = SandboxState::kCreated;
   return info;
 }

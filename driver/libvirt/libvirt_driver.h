@@ -47,8 +47,24 @@ struct Message;
 
 namespace zunvm::libvirt {
 
+// A runtime of type vm (common/runtime_config.h) resolved to what a domain needs.
+struct GuestProfile {
+  std::string kernel, initrd;      // readable files
+  std::string cmdline;             // empty: kDefaultGuestCmdline
+  std::string machine = "q35";
+  std::string virt_type = "kvm";   // kvm | qemu
+  std::vector<std::string> hostdevs;  // PCI addresses (ValidPciAddress), VFIO passthrough
+};
+
 struct LibvirtDriverOptions {
   std::string state_dir;           // sandboxes/ is made under it
+  // The guest profiles by runtime name; `default_runtime` (a key) serves containers that name
+  // none and fills the pool. Empty: one profile, "kata", of the four fields below.
+  std::map<std::string, GuestProfile> runtimes;
+  std::string default_runtime = "kata";
+  // Runtimes the host cannot run (a missing kernel or PCI device) with the reason: reported by
+  // RuntimeUnavailable, never booted.
+  std::map<std::string, std::string> unavailable;
   std::string virt_type = "kvm";
   std::string kernel, initrd, cmdline;
   std::chrono::seconds boot_timeout{60};
@@ -85,7 +101,8 @@ class LibvirtDriver : public SandboxDriver {
   Status Init() override;
 
   std::string Name() const override { return "libvirt"; }
-  std::vector<std::string> Runtimes() const override { return {"kata", "runc"}; }
+  std::vector<std::string> Runtimes() const override;
+  std::string RuntimeUnavailable(const std::string& runtime) const override;
   void SetEvents(DriverEvents* events) override { events_ = events; }
 
   Result<SandboxInfo> Create(const SandboxSpec& spec) override;
@@ -133,6 +150,7 @@ class LibvirtDriver : public SandboxDriver {
     std::shared_ptr<agent::AgentClient> agent;
     double defined_s = 0, ready_s = 0, init_age_s = 0;
     int64_t memory_mib = 0;
+    std::string kernel;  // the guest kernel's release (hello)
     nlohmann::json steps = nlohmann::json::object();  // claim: seconds at the end of each step
   };
   // A new domain for the box (cold boot), or a pool member made the box's. Each cleans up after
@@ -147,7 +165,10 @@ class LibvirtDriver : public SandboxDriver {
   void VmIsUp(Box& b, const VmUp& up);
   Status BootFailed(Box& b, const Status& st);
   // The domain definition of a VM of this size, without names, paths, disks and NICs.
-  DomainConfig ShapeConfig(double cpu, int64_t memory_mib) const;
+  // The guest profile of `runtime` (empty: the default one); InvalidArgument for a runtime
+  // this driver does not run, or one whose PCI devices are gone from the host.
+  Result<const GuestProfile*> Profile(const std::string& runtime) const;
+  DomainConfig ShapeConfig(const GuestProfile& g, double cpu, int64_t memory_mib) const;
   // Powers the VM off (gracefully: the agent syncs first) and drops the agent. Caller holds op.
   void Teardown(Box& b, bool graceful);
   // A NIC's tap, made afresh in the host namespace (qemu opens it there) on its network.

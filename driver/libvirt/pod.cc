@@ -142,7 +142,7 @@ Status LibvirtDriver::BootPod(Box& pod) {
   std::lock_guard<std::mutex> lock(pod.mu);
   pod.rec.boot = {{"domain_started_s", up.defined_s}, {"agent_ready_s", up.ready_s},
                   {"containers_created_s", Since(t0)}, {"vcpus", VcpusFor(s.cpu)},
-                  {"memory_mib", up.memory_mib}, {"members", s.members.size()}};
+                  {"memory_mib", up.memory_mib}, {"members", s.members.size()}, {"guest_kernel", up.kernel}};
   for (auto& [uuid, mr] : pod.rec.members) mr = MemberRecord{};
   Logger("libvirt")->info("pod {}: VM up with {} containers in {:.2f} s", pod.uuid, s.members.size(), Since(t0));
   return Status::Ok();

@@ -298,6 +298,7 @@ Result<PoolMember> SandboxPool::StartMember() {
   m.agent = std::shared_ptr<agent::AgentClient>(std::move(*client));
   auto hello = m.agent->Call<agent::op::Hello>({agent::kProtocolVersion, std::nullopt}, Left(deadline));
   if (!hello) return fail(hello.error());
+  m.kernel = hello->kernel;
   if (Status st = Refresh(*m.agent, Left(deadline)); !st.ok()) return fail(st);
   if (Status st = WarmUp(m, deadline); !st.ok()) return fail(st);
   m.start_s = Since(t0);

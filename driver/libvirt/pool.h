@@ -70,6 +70,7 @@ struct PoolMember {
   std::shared_ptr<agent::AgentClient> agent;
   std::shared_ptr<EventRoute> route;
   double start_s = 0;  // domain start to agent ready
+  std::string kernel;  // the guest kernel's release, from the agent's hello
   std::string socket() const { return dir + "/agent.sock"; }
   std::string console() const { return dir + "/console.log"; }
 };

@@ -143,12 +143,16 @@ Status LibvirtDriver::Init() {
     (void)hv_->Destroy(d.name);
   }
   PoolOptions po;
-  po.size = opts_.pool_size;
+  auto def = opts_.runtimes.find(opts_.default_runtime);
+  if (def == opts_.runtimes.end()) return Status::Invalid("the default runtime " + opts_.default_runtime + " is not a VM runtime of this host");
+  // Passed-through devices belong to one VM each: such a default runtime has no pool.
+  po.size = def->second.hostdevs.empty() ? opts_.pool_size : 0;
   po.use_templates = opts_.pool_use_templates;
   po.template_dir = opts_.pool_template_dir;
   po.member_dir = opts_.state_dir + "/pool";
   po.boot_timeout = opts_.boot_timeout;
-  po.shape = ShapeConfig(opts_.pool_cpu, opts_.pool_memory_mib + opts_.memory_overhead_mib);
+  po.shape = ShapeConfig(def->second, opts_.pool_cpu,
+                         opts_.pool_memory_mib + opts_.memory_overhead_mib);
   // A member gets its warm-up disks (2, they stay), the container's disks (2) and NICs by
   // hot-plug: root ports for them besides the spare ones.
   po.shape.hotplug_ports = opts_.hotplug_ports + 4 + static_cast<int>(kPoolNics + kPoolVolumes);

@@ -58,7 +58,7 @@ class FakeDriver : public SandboxDriver {
     std::lock_guard<std::mutex> l(spec_mu_);
     return last_spec_;
   }
-  std::vector<std::string> Runtimes() const override { return {"kata"}; }
+  std::vector<std::string> Runtimes() const override { return {"kata", "kata-debian"}; }
   void SetEvents(DriverEvents* events) override;
 
   Result<SandboxInfo> Create(const SandboxSpec& spec) override;

@@ -98,6 +98,10 @@ def test_create_passes_the_spec_and_leaves_created(driver, ctx, zunvmd):
     assert v['healthcheck']['test'] == 'true'
     assert v['runtime'] == 'kata'
     assert c.ports == [80]
+    # Another runtime reaches zunvmd as Zun's container has it.
+    other = created(driver, ctx, runtime='kata-debian')
+    assert zunvmd_view(zunvmd, other.uuid)['runtime'] == 'kata-debian'
+    assert other.runtime == 'kata-debian'
     # zunvmd's network address is kept in the annotations, not in `addresses`, which Zun
     # treats as Neutron ports (its rebuild looks each one up in Neutron).
     assert c.addresses == {} and db_row(c).addresses == {}

@@ -21,8 +21,8 @@ using testing_util::TempDir;
 
 // Every field, for whole-struct comparisons. Add new fields here too.
 auto Tie(const Config& c) {
-  return std::tie(c.debug, c.state_dir, c.host, c.container_driver, c.container_runtime,
-                  c.runtimes, c.default_availability_zone, c.unique_container_name_scope, c.default_cpu, c.default_memory,
+  return std::tie(c.debug, c.state_dir, c.host, c.container_driver, c.default_runtime,
+                  c.runtimes, c.runtime_profiles, c.default_availability_zone, c.unique_container_name_scope, c.default_cpu, c.default_memory,
                   c.default_disk, c.minimum_cpus, c.maximum_cpus, c.minimum_memory,
                   c.maximum_memory, c.minimum_disk, c.maximum_disk, c.workers,
                   c.sync_container_state_interval, c.execute_timeout, c.container_log_max_bytes,
@@ -137,7 +137,7 @@ TEST(ConfigLoad, ListReplacesDefaultAndMayContinueOnIndentedLines) {
   Status st = Load("[DEFAULT]\nruntimes = runc,\n    kata ,\n\tcrun\ncontainer_runtime = crun\n", cfg);
   ASSERT_TRUE(st.ok()) << st.ToString();
   EXPECT_EQ(cfg.runtimes, (std::vector<std::string>{"runc", "kata", "crun"}));
-  EXPECT_EQ(cfg.container_runtime, "crun");
+  EXPECT_EQ(cfg.default_runtime, "crun");
   Config empty;
   ASSERT_TRUE(Load("[image]\ninsecure_registries =\n", empty).ok());
   EXPECT_TRUE(empty.insecure_registries.empty());
@@ -227,7 +227,64 @@ INSTANTIATE_TEST_SUITE_P(
         BadLoad{"[api]\nport = 1\nport = 2\n", "line 3: option [api] port is set more than once"},
         BadLoad{"[api]\nport = 1\n[DEFAULT]\n[api]\nport = 2\n", "option [api] port is set more than once"},
         BadLoad{"[api]\nhost_ip = 127.0.0.1\n  port = 2\n",
-                "line 3: option [api] host_ip: an indented line continues the previous option"}));
+                "line 3: option [api] host_ip: an indented line continues the previous option"},
+        BadLoad{"[runtime:gpu]\ngpus = 1\n", "config line 2: unknown option [runtime:gpu] gpus"},
+        BadLoad{"[runtime:gpu]\ntype = lxc\n", "invalid value \"lxc\" for option [runtime:gpu] type: expected vm or oci"},
+        BadLoad{"[runtime:gpu]\nvcpus = many\n", "for option [runtime:gpu] vcpus: expected a number"},
+        BadLoad{"[runtime:a b]\ntype = vm\n", "section [runtime:a b]: a runtime name is"},
+        BadLoad{"[runtime:]\ntype = vm\n", "section [runtime:]: a runtime name is"},
+        BadLoad{"[runtime:g]\ntype = vm\ntype = oci\n", "line 3: option [runtime:g] type is set more than once"},
+        BadLoad{"[DEFAULT]\ndefault_runtime = kata\ncontainer_runtime = kata\n",
+                "option [DEFAULT] default_runtime is set more than once"}));
+
+// [runtime:<name>] sections: a new runtime, one replacing a built-in wholly, the older name of
+// default_runtime; the built-ins stay when the file says nothing about them.
+TEST(ConfigLoad, RuntimeSections) {
+  Config cfg;
+  EXPECT_EQ(cfg.runtimes, (std::vector<std::string>{"kata", "kata-debian"}));
+  ASSERT_NE(cfg.FindRuntime("kata-debian"), nullptr);
+  EXPECT_EQ(cfg.FindRuntime("kata-debian")->kernel, "guest-debian/vmlinux");
+  Status st = Load(
+      "[DEFAULT]\n"
+      "runtimes = kata, gpu, runc\n"
+      "container_runtime = gpu\n"
+      "[runtime:gpu]\n"
+      "type = vm\n"
+      "kernel = /opt/guest/vmlinux\n"
+      "initrd = /opt/guest/initramfs.cpio\n"
+      "virt_type = kvm\n"
+      "vcpus = 4\n"
+      "memory_mib = 8192\n"
+      "kernel_params = iommu=pt\n"
+      "hostdev = 0000:3b:00.0, 0000:3b:00.1\n"
+      "[runtime:kata]\n"
+      "memory_mib = 256\n"
+      "[runtime:runc]\n"
+      "type = oci\n"
+      "binary = /usr/bin/runc\n"
+      "monitor = /usr/bin/conmon\n",
+      cfg);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_TRUE(ValidateConfig(cfg).ok()) << ValidateConfig(cfg).ToString();
+  EXPECT_EQ(cfg.default_runtime, "gpu");
+  const RuntimeProfile* gpu = cfg.FindRuntime("gpu");
+  ASSERT_NE(gpu, nullptr);
+  EXPECT_EQ(gpu->type, RuntimeType::kVm);
+  EXPECT_EQ(gpu->kernel, "/opt/guest/vmlinux");
+  EXPECT_DOUBLE_EQ(gpu->vcpus, 4);
+  EXPECT_EQ(gpu->memory_mib, 8192);
+  EXPECT_EQ(gpu->kernel_params, "iommu=pt");
+  EXPECT_EQ(gpu->hostdev, (std::vector<std::string>{"0000:3b:00.0", "0000:3b:00.1"}));
+  EXPECT_EQ(cfg.FindRuntime("kata")->memory_mib, 256);
+  EXPECT_TRUE(cfg.FindRuntime("kata")->kernel.empty());
+  EXPECT_EQ(cfg.FindRuntime("runc")->type, RuntimeType::kOci);
+  EXPECT_EQ(cfg.FindRuntime("runc")->monitor, "/usr/bin/conmon");
+  ASSERT_NE(cfg.FindRuntime("kata-debian"), nullptr);  // built in, though not offered here
+  EXPECT_TRUE(ValidPciAddress("0000:00:1f.7"));
+  EXPECT_FALSE(ValidPciAddress("0000:00:20.0"));  // slots are 5 bits
+  EXPECT_FALSE(ValidPciAddress("0000:3B:00.0"));  // lower case, as sysfs names them
+  EXPECT_FALSE(ValidPciAddress("0000:3b:00.8"));
+}
 
 TEST(ConfigLoad, OverlongLineIsRefusedNotTruncated) {
   Config cfg;
@@ -332,7 +389,15 @@ INSTANTIATE_TEST_SUITE_P(
         BadLoad{"[pool]\ntemplate_dir = relative\n", "[pool] template_dir"},
         BadLoad{"[DEFAULT]\nunique_container_name_scope = tenant\n", "[DEFAULT] unique_container_name_scope"},
         BadLoad{"[DEFAULT]\nruntimes =\n", "[DEFAULT] runtimes"},
-        BadLoad{"[DEFAULT]\ncontainer_runtime = runc\n", "[DEFAULT] container_runtime"},
+        BadLoad{"[DEFAULT]\ncontainer_runtime = runc\n", "[DEFAULT] default_runtime"},
+        BadLoad{"[DEFAULT]\nruntimes = kata, gpu\n", "[DEFAULT] runtimes"},
+        BadLoad{"[runtime:gpu]\nhostdev = 0000:3b:00\n", "[runtime:gpu] hostdev"},
+        BadLoad{"[runtime:gpu]\nmachine = microvm\n", "[runtime:gpu] machine"},
+        BadLoad{"[runtime:gpu]\nkernel = /boot/vmlinuz\n", "[runtime:gpu] initrd"},
+        BadLoad{"[runtime:gpu]\nvirt_type = xen\n", "[runtime:gpu] virt_type"},
+        BadLoad{"[runtime:r]\ntype = oci\n", "[runtime:r] binary"},
+        BadLoad{"[runtime:r]\ntype = oci\nbinary = /usr/bin/runc\nkernel = k\ninitrd = i\n", "[runtime:r] kernel"},
+        BadLoad{"[runtime:kata]\nbinary = /usr/bin/runc\n", "[runtime:kata] binary"},
         BadLoad{"[DEFAULT]\nsync_container_state_interval = -1\n",
                 "[DEFAULT] sync_container_state_interval"},
         BadLoad{"[DEFAULT]\nexecute_timeout = 0\n", "[DEFAULT] execute_timeout"},
@@ -413,8 +478,9 @@ TEST(ConfigOptions, TableIsUniqueAndCoversTheStruct) {
   auto opts = KnownConfigOptions();
   std::set<std::string> unique(opts.begin(), opts.end());
   EXPECT_EQ(unique.size(), opts.size());
-  // One option per Config field (Tie lists every field).
-  EXPECT_EQ(opts.size(), std::tuple_size_v<decltype(Tie(Config{}))>);
+  // One option per Config field (Tie lists every field) but runtime_profiles, whose options
+  // are the [runtime:<name>] sections'.
+  EXPECT_EQ(opts.size() + 1, std::tuple_size_v<decltype(Tie(Config{}))>);
   EXPECT_TRUE(unique.count("api.threads"));
   EXPECT_TRUE(unique.count("database.connection"));
 }

@@ -36,8 +36,39 @@ TEST(CreateSchema, DefaultsApply) {
   ASSERT_TRUE(c);
   EXPECT_EQ(c->memory, cfg.default_memory);
   EXPECT_DOUBLE_EQ(c->cpu, cfg.default_cpu);
-  EXPECT_EQ(*c->runtime, cfg.container_runtime);
+  EXPECT_EQ(*c->runtime, cfg.default_runtime);
   EXPECT_EQ(*c->disk, cfg.default_disk);
+}
+
+// A runtime must be one of [DEFAULT] runtimes (the 400 lists them) that this host can run (the
+// 400 says why not); a runtime's own default size fills what the request leaves out.
+TEST(CreateSchema, RuntimeIsAConfiguredOneThisHostCanRun) {
+  Config cfg;
+  cfg.runtimes = {"kata", "kata-debian", "big"};
+  cfg.runtime_profiles.push_back(RuntimeProfile{});
+  cfg.runtime_profiles.back().name = "big";
+  cfg.runtime_profiles.back().vcpus = 2;
+  cfg.runtime_profiles.back().memory_mib = 1024;
+  cfg.FindRuntime("kata-debian")->unavailable = "its guest image file /x/vmlinux is missing";
+  auto c = ParseCreateBody(json{{"image", "busybox"}, {"runtime", "gvisor"}}, v1_40, cfg);
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code(), Code::kInvalidArgument);
+  EXPECT_NE(c.error().message().find("Runtime gvisor is not configured on this host (configured: kata, kata-debian, big)"),
+            std::string::npos)
+      << c.error().message();
+  c = ParseCreateBody(json{{"image", "busybox"}, {"runtime", "kata-debian"}}, v1_40, cfg);
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message().find("this host cannot run it: its guest image file /x/vmlinux is missing"),
+            std::string::npos)
+      << c.error().message();
+  c = ParseCreateBody(json{{"image", "busybox"}, {"runtime", "big"}}, v1_40, cfg);
+  ASSERT_TRUE(c) << c.error().ToString();
+  EXPECT_DOUBLE_EQ(c->cpu, 2);
+  EXPECT_EQ(c->memory, 1024);
+  c = ParseCreateBody(json{{"image", "busybox"}, {"runtime", "big"}, {"cpu", 0.5}, {"memory", "64"}}, v1_40, cfg);
+  ASSERT_TRUE(c) << c.error().ToString();
+  EXPECT_DOUBLE_EQ(c->cpu, 0.5);
+  EXPECT_EQ(c->memory, 64);
 }
 
 TEST(CreateSchema, CommandStringBelow120IsShellSplit) {

@@ -290,5 +290,30 @@ TEST(SandboxRecord, RoundTripsThroughItsFile) {
   ::rmdir(dir);
 }
 
+// A runtime with PCI passthrough (GPU or RDMA): each device a managed VFIO <hostdev> on a root
+// port of its own, the machine type from the runtime; libvirt's schema accepts it.
+TEST(DomainXml, PassesHostPciDevicesThroughWithVfio) {
+  DomainConfig c = Sample();
+  c.hostdevs = {"0000:3b:00.0", "0000:af:1f.7"};
+  c.hotplug_ports = 0;
+  std::string x = BuildDomainXml(c);
+  EXPECT_NE(x.find("<hostdev mode='subsystem' type='pci' managed='yes'><driver name='vfio'/><source>"
+                   "<address domain='0x0000' bus='0x3b' slot='0x00' function='0x0'/></source></hostdev>"),
+            std::string::npos)
+      << x;
+  EXPECT_NE(x.find("bus='0xaf' slot='0x1f' function='0x7'"), std::string::npos) << x;
+  EXPECT_EQ(CountOf(x, "model='pcie-root-port'/>"), 2u);
+  EXPECT_NE(x.find("machine='q35'"), std::string::npos);
+  char path[] = "/tmp/zunvm-domain-XXXXXX";
+  int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, x.data(), x.size()), static_cast<ssize_t>(x.size()));
+  ::close(fd);
+  auto r = RunProcess({"virt-xml-validate", path, "domain"});
+  ::unlink(path);
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->exit_code, 0) << r->output << x;
+}
+
 }  // namespace
 }  // namespace zunvm::libvirt
