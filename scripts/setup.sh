@@ -34,6 +34,9 @@ packages=(
   python3-tempest python3-docker
   # consoles: the CLI's websocket client; Zun's websocket proxy (websockify) in test_zun_console.py
   python3-websocket python3-websockify
+  # runtimes (docs/runtimes.md): the OCI runtimes the generated config.json runs under, its
+  # JSON schema (runtime-spec, shipped with runtime-tools) and a validator
+  runc crun conmon golang-github-opencontainers-runtime-tools-dev python3-jsonschema
 )
 
 missing=()

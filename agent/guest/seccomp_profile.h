@@ -1,9 +1,10 @@
 // The seccomp filter of a default (unprivileged) container: Docker's default profile semantics
-// for a container with Docker's default capabilities. The filter denies by default (EPERM),
-// so a system call that libseccomp does not know (newer than the filter) is refused; every
-// call libseccomp knows is allowed except those in the table of seccomp_profile.cc, which
-// Docker's profile refuses too, plus a few allowed only with certain arguments (clone without
-// namespace flags, personality's harmless personas, socket outside AF_VSOCK).
+// for a container with Docker's default capabilities, as common/docker_defaults.h describes
+// them. The filter denies by default (EPERM), so a system call that libseccomp does not know
+// (newer than the filter) is refused; every call libseccomp knows is allowed except those of
+// docker::DeniedSyscalls(), which Docker's profile refuses too, plus a few allowed only with
+// certain arguments (docker::ConditionalSyscalls(): clone without namespace flags,
+// personality's harmless personas, socket outside AF_VSOCK).
 //
 // Thread safety: BuildDefaultFilter is pure; call it once and share the result. The filter is
 // loaded in a container's child just before execve (LoadFilter: one prctl, nothing allocated).
@@ -11,21 +12,13 @@
 
 #include <linux/filter.h>
 
-#include <string>
 #include <vector>
 
 #include "common/status.h"
 
 namespace zunvm::agent {
 
-// One line of the table: a system call and why a default container may not make it.
-struct DeniedSyscall {
-  const char* name;
-  const char* why;
-};
-const std::vector<DeniedSyscall>& DeniedSyscalls();
-
-// The compiled BPF program (x86_64, with the x86 and x32 ABIs, as Docker's profile covers).
+// The compiled BPF program (the ABIs of docker::SeccompArchitectures(): x86_64, x86, x32).
 Result<std::vector<sock_filter>> BuildDefaultFilter();
 
 // Loads `prog` into the calling thread (and its future children). Requires no_new_privs or

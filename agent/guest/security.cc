@@ -13,38 +13,13 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
-#include <map>
 
 #include "agent/guest/seccomp_profile.h"
+#include "common/docker_defaults.h"
 
 namespace zunvm::agent {
 
 namespace {
-
-const std::map<std::string, int>& CapabilityNames() {
-  static const std::map<std::string, int> names = {
-      {"CHOWN", CAP_CHOWN}, {"DAC_OVERRIDE", CAP_DAC_OVERRIDE}, {"DAC_READ_SEARCH", CAP_DAC_READ_SEARCH},
-      {"FOWNER", CAP_FOWNER}, {"FSETID", CAP_FSETID}, {"KILL", CAP_KILL}, {"SETGID", CAP_SETGID},
-      {"SETUID", CAP_SETUID}, {"SETPCAP", CAP_SETPCAP}, {"LINUX_IMMUTABLE", CAP_LINUX_IMMUTABLE},
-      {"NET_BIND_SERVICE", CAP_NET_BIND_SERVICE}, {"NET_BROADCAST", CAP_NET_BROADCAST},
-      {"NET_ADMIN", CAP_NET_ADMIN}, {"NET_RAW", CAP_NET_RAW}, {"IPC_LOCK", CAP_IPC_LOCK},
-      {"IPC_OWNER", CAP_IPC_OWNER}, {"SYS_MODULE", CAP_SYS_MODULE}, {"SYS_RAWIO", CAP_SYS_RAWIO},
-      {"SYS_CHROOT", CAP_SYS_CHROOT}, {"SYS_PTRACE", CAP_SYS_PTRACE}, {"SYS_PACCT", CAP_SYS_PACCT},
-      {"SYS_ADMIN", CAP_SYS_ADMIN}, {"SYS_BOOT", CAP_SYS_BOOT}, {"SYS_NICE", CAP_SYS_NICE},
-      {"SYS_RESOURCE", CAP_SYS_RESOURCE}, {"SYS_TIME", CAP_SYS_TIME},
-      {"SYS_TTY_CONFIG", CAP_SYS_TTY_CONFIG}, {"MKNOD", CAP_MKNOD}, {"LEASE", CAP_LEASE},
-      {"AUDIT_WRITE", CAP_AUDIT_WRITE}, {"AUDIT_CONTROL", CAP_AUDIT_CONTROL}, {"SETFCAP", CAP_SETFCAP},
-      {"MAC_OVERRIDE", CAP_MAC_OVERRIDE}, {"MAC_ADMIN", CAP_MAC_ADMIN}, {"SYSLOG", CAP_SYSLOG},
-      {"WAKE_ALARM", CAP_WAKE_ALARM}, {"BLOCK_SUSPEND", CAP_BLOCK_SUSPEND},
-      {"AUDIT_READ", CAP_AUDIT_READ}, {"PERFMON", CAP_PERFMON}, {"BPF", CAP_BPF},
-      {"CHECKPOINT_RESTORE", CAP_CHECKPOINT_RESTORE}};
-  return names;
-}
-
-// Docker's default capability set (moby's oci/caps/defaults.go).
-const char* const kDockerDefaultCaps[] = {"CHOWN",  "DAC_OVERRIDE", "FSETID",           "FOWNER",     "MKNOD",
-                                          "NET_RAW", "SETGID",      "SETUID",           "SETFCAP",    "SETPCAP",
-                                          "NET_BIND_SERVICE",        "SYS_CHROOT",       "KILL",       "AUDIT_WRITE"};
 
 Status Errno(const std::string& what) { return Status::Internal(what + ": " + std::strerror(errno)); }
 
@@ -90,8 +65,10 @@ int CapabilityByName(const std::string& name) {
   std::string n;
   for (char c : name) n += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   if (n.rfind("CAP_", 0) == 0) n = n.substr(4);
-  auto it = CapabilityNames().find(n);
-  return it == CapabilityNames().end() ? -1 : it->second;
+  for (const auto& c : docker::Capabilities()) {
+    if (n == c.name) return c.number;
+  }
+  return -1;
 }
 
 uint64_t CapabilityMask(const std::vector<int>& caps) {
@@ -110,13 +87,11 @@ ContainerSecurity DockerDefaults(bool privileged) {
     s.standard_devices_only = false;
     return s;
   }
-  for (const char* name : kDockerDefaultCaps) s.capabilities.push_back(CapabilityByName(name));
-  // moby's oci/defaults.go; plus the guest's virtio ports (ApplyPathRules).
-  s.masked_paths = {"/proc/asound",        "/proc/acpi",       "/proc/kcore",       "/proc/keys",
-                    "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
-                    "/proc/scsi",          "/sys/firmware",    "/sys/devices/virtual/powercap",
-                    "/sys/class/virtio-ports"};
-  s.readonly_paths = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"};
+  for (const char* name : docker::DefaultCapabilities()) s.capabilities.push_back(CapabilityByName(name));
+  // Docker's lists; plus the guest's virtio ports (ApplyPathRules).
+  s.masked_paths.assign(docker::MaskedPaths().begin(), docker::MaskedPaths().end());
+  s.masked_paths.push_back("/sys/class/virtio-ports");
+  s.readonly_paths.assign(docker::ReadonlyPaths().begin(), docker::ReadonlyPaths().end());
   return s;
 }
 

@@ -32,8 +32,9 @@ struct ContainerSecurity {
   bool standard_devices_only = true;
 };
 
-// Docker's defaults: its 14 capabilities, no_new_privs, seccomp, masked and read-only paths,
-// the standard devices; or, `privileged`, everything (all capabilities, no seccomp, no masks,
+// Docker's defaults (the lists of common/docker_defaults.h): its 14 capabilities,
+// no_new_privs, seccomp, masked (plus the guest's virtio ports) and read-only paths, the
+// standard devices; or, `privileged`, everything (all capabilities, no seccomp, no masks,
 // every device, /sys writable).
 ContainerSecurity DockerDefaults(bool privileged);
 
