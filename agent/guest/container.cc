@@ -1,5 +1,7 @@
 #include "agent/guest/container.h"
 
+#include "agent/guest/oci_config.h"
+
 #include <fcntl.h>
 #include <grp.h>
 #include <sched.h>
@@ -35,13 +37,6 @@ bool SafeName(const std::string& s) {
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) return false;
   }
   return s != "." && s != "..";
-}
-
-const std::map<std::string, int>& RlimitNames() {
-  static const std::map<std::string, int> names = {
-      {"nofile", RLIMIT_NOFILE}, {"nproc", RLIMIT_NPROC}, {"core", RLIMIT_CORE},
-      {"stack", RLIMIT_STACK},   {"memlock", RLIMIT_MEMLOCK}, {"fsize", RLIMIT_FSIZE}};
-  return names;
 }
 
 // --- the child side: runs in the new namespaces, reports failures through `err_fd` ---------
@@ -156,6 +151,13 @@ Status WriteCgroup(const std::string& path, const std::string& value) {
   return Status::Ok();
 }
 
+const std::map<std::string, int>& RlimitNames() {
+  static const std::map<std::string, int> names = {
+      {"nofile", RLIMIT_NOFILE}, {"nproc", RLIMIT_NPROC}, {"core", RLIMIT_CORE},
+      {"stack", RLIMIT_STACK},   {"memlock", RLIMIT_MEMLOCK}, {"fsize", RLIMIT_FSIZE}};
+  return names;
+}
+
 Result<ContainerSpec> ContainerSpecFrom(const op::CreateContainer::Request& r, const std::string& rootfs) {
   ContainerSpec s;
   s.id = r.id;
@@ -186,6 +188,7 @@ Result<ContainerSpec> ContainerSpecFrom(const op::CreateContainer::Request& r, c
   s.memory_bytes = r.memory_bytes;
   s.cpus = r.cpus;
   s.security = DockerDefaults(r.privileged);
+  if (r.oci.is_object()) ZUNVM_RETURN_IF_ERROR(ApplyOciConfig(r.oci, s));  // the one description, when sent
   return s;
 }
 

@@ -56,6 +56,9 @@ struct ContainerSpec {
   std::vector<Bind> binds;
 };
 
+// The rlimits the agent sets, by lower-case name without RLIMIT_ ("nofile").
+const std::map<std::string, int>& RlimitNames();
+
 // The container of a create_container request rooted in `rootfs` (its directory, or where its
 // disks were mounted). InvalidArgument names the field.
 Result<ContainerSpec> ContainerSpecFrom(const op::CreateContainer::Request& request, const std::string& rootfs);

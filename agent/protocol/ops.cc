@@ -98,12 +98,13 @@ json CreateContainer::Request::ToJson() const {
   }
   if (memory_bytes) j["memory_bytes"] = *memory_bytes;
   if (cpus) j["cpus"] = *cpus;
+  if (oci.is_object()) j["oci"] = oci;
   return j;
 }
 Result<CreateContainer::Request> CreateContainer::Request::FromJson(const json& j) {
   Request r;
   Fields f(kName, j);
-  bool has_root = false, has_upper = false;
+  bool has_root = false, has_upper = false, has_oci = false;
   size_t inject_bytes = 0;
   f.Str("id", r.id, true, kIdMax)
       .Str("rootfs", r.rootfs, false, kPathMax)
@@ -159,7 +160,11 @@ Result<CreateContainer::Request> CreateContainer::Request::FromJson(const json& 
       .OptDouble("cpus", r.cpus, 0.001, 1024)
       .Bool("tty", r.tty)
       .Bool("stdin", r.stdin)
-      .Bool("privileged", r.privileged);
+      .Bool("privileged", r.privileged)
+      .Object("oci", has_oci, [&](const json& o) {  // read by the agent (agent/guest/oci_config.h)
+        r.oci = o;
+        return Status::Ok();
+      });
   if (f.status().ok() && r.rootfs.empty() && !r.rootfs_disk) {
     return Err(Status::Invalid("create_container: rootfs or rootfs_disk is required"));
   }

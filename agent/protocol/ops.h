@@ -107,6 +107,12 @@ struct CreateContainer {
     std::optional<int64_t> memory_bytes;
     std::optional<double> cpus;
     bool tty = false, stdin = false, privileged = false;
+    // The container's OCI runtime-spec config.json (driver/oci/oci_spec.h), which zunvmd writes
+    // for every container: when present, the agent takes the process (args, env, cwd, user,
+    // rlimits, capabilities, no_new_privileges), hostname, resources and security from it, and
+    // the fields above that say the same are only for agents that predate it. Its root and
+    // mounts are the disks above. Null: absent.
+    nlohmann::json oci;
     nlohmann::json ToJson() const;
     static Result<Request> FromJson(const nlohmann::json& j);
   };

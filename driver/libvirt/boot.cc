@@ -10,6 +10,7 @@
 
 #include "common/logging.h"
 #include "driver/disk_serial.h"
+#include "driver/oci/oci_spec.h"
 
 namespace zunvm::libvirt {
 
@@ -81,6 +82,18 @@ Result<agent::op::CreateContainer::Request> CreateRequestFor(const SandboxSpec& 
     body.volumes.push_back({disk, v.destination, v.read_only});
   }
   for (const auto& f : s.files) body.files.push_back({f.destination, f.content});
+  // The container's OCI config.json, which the agent builds it from (the fields above are for
+  // agents that predate it). Its root and volumes are the disks above, mounted by the agent.
+  SandboxSpec described = s;
+  described.hostname = hostname;
+  described.volumes.clear();
+  oci::OciSpecOptions o;
+  o.root_path = "/";
+  o.uid = uid;
+  o.gid = gid;
+  auto oci = oci::BuildOciSpec(described, o);
+  if (!oci) return Err(oci.error());
+  body.oci = std::move(*oci);
   return body;
 }
 

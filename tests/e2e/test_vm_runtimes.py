@@ -3,7 +3,8 @@
 VMs. Two VM profiles boot their own guest kernels (`exec uname -r` differs between them and from
 the host's), `show` says which runtime and guest kernel a container has, a runtime that is not
 configured is a 400 naming the configured ones, and a runtime whose PCI device is missing is
-refused with the reason while the others run.
+refused with the reason while the others run. The guest agent builds the container from the
+OCI config.json zunvmd sends (its rlimit shows).
 
 Needs libvirtd, build/guest and build/guest-debian (scripts/test.sh prepares them).
 """
@@ -71,7 +72,9 @@ class VmRuntimesTest(unittest.TestCase):
     def test_two_vm_profiles_boot_their_own_kernels(self):
         kata, debian, host = kernel_of("guest"), kernel_of("guest-debian"), platform.release()
         self.assertEqual(len({kata, debian, host}), 3, "the two guest kernels and the host's must differ")
-        self.osc("run", "--name", "on-kata", "busybox", "sleep", "3600")
+        # The agent builds the container from zunvmd's OCI config.json: its RLIMIT_NOFILE is the
+        # spec's (Docker's 1048576), which nothing else in the guest sets.
+        self.osc("run", "--name", "on-kata", "busybox", "sh", "-c", "ulimit -n; exec sleep 3600")
         self.osc("run", "--name", "on-debian", "--runtime", "kata-debian", "busybox", "sleep", "3600")
         for name, want in (("on-kata", kata), ("on-debian", debian)):
             self.wait_running(name)
@@ -80,6 +83,7 @@ class VmRuntimesTest(unittest.TestCase):
             shown = self.osc("show", name, fmt_json=True)
             self.assertEqual(shown["runtime"], "kata" if name == "on-kata" else "kata-debian")
             self.assertEqual(shown["guest_kernel"], want)
+        wait_for(lambda: "1048576" in self.osc("logs", "on-kata").stdout, 30, "the spec's nofile limit logged")
         # /v1/hosts offers the runtimes this host can run: not the one whose device is missing.
         code, hosts = curl_api(self.daemon.url, "GET", "/v1/hosts")
         self.assertEqual(code, 200)
