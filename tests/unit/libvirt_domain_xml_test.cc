@@ -163,6 +163,19 @@ TEST(DomainXml, IsolatedNicHasNoHostTapAndItsLinkDown) {
   EXPECT_FALSE(ValidateNic(n).ok());
 }
 
+// libvirt's own schema (virt-xml-validate, from libvirt-clients) accepts `xml`.
+void ExpectLibvirtAccepts(const std::string& xml) {
+  char path[] = "/tmp/zunvm-domain-XXXXXX";
+  int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, xml.data(), xml.size()), static_cast<ssize_t>(xml.size()));
+  ::close(fd);
+  auto r = RunProcess({"virt-xml-validate", path, "domain"});
+  ::unlink(path);
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->exit_code, 0) << r->output << xml;
+}
+
 // libvirt's own schema (virt-xml-validate, from libvirt-clients) accepts the whole definition
 // with both kinds of NIC.
 TEST(DomainXml, ValidatesAgainstLibvirtsSchema) {
@@ -178,16 +191,7 @@ TEST(DomainXml, ValidatesAgainstLibvirtsSchema) {
   EXPECT_NE(BuildDomainXml(c).find("<controller type='virtio-serial' index='0'><address type='pci' domain='0x0000' "
                                    "bus='0x00' slot='0x12' function='0x0'/></controller>"),
             std::string::npos);
-  char path[] = "/tmp/zunvm-domain-XXXXXX";
-  int fd = ::mkstemp(path);
-  ASSERT_GE(fd, 0);
-  std::string x = BuildDomainXml(c);
-  ASSERT_EQ(::write(fd, x.data(), x.size()), static_cast<ssize_t>(x.size()));
-  ::close(fd);
-  auto r = RunProcess({"virt-xml-validate", path, "domain"});
-  ::unlink(path);
-  ASSERT_TRUE(r) << r.error().ToString();
-  EXPECT_EQ(r->exit_code, 0) << r->output << x;
+  ExpectLibvirtAccepts(BuildDomainXml(c));
 }
 
 // Pool members (templates and clones): named zunvm-pool-<uuid>, no container in the metadata,
@@ -213,15 +217,7 @@ TEST(DomainXml, TemplateAndCloneCarryTheirMemoryOnQemusCommandLine) {
   EXPECT_NE(k.find("<qemu:arg value='-incoming'/><qemu:arg value='defer'/>"), std::string::npos) << k;
   EXPECT_NE(k.find("<memballoon model='none'/>"), std::string::npos);
   EXPECT_EQ(k.find("virtio-mem"), std::string::npos);
-  char path[] = "/tmp/zunvm-domain-XXXXXX";
-  int fd = ::mkstemp(path);
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(::write(fd, k.data(), k.size()), static_cast<ssize_t>(k.size()));
-  ::close(fd);
-  auto r = RunProcess({"virt-xml-validate", path, "domain"});
-  ::unlink(path);
-  ASSERT_TRUE(r) << r.error().ToString();
-  EXPECT_EQ(r->exit_code, 0) << r->output << k;
+  ExpectLibvirtAccepts(k);
   EXPECT_FALSE(ValidTemplatePath("/dev/shm/a,share=on"));
   EXPECT_FALSE(ValidTemplatePath("/dev/shm/../etc"));
   EXPECT_FALSE(ValidTemplatePath("relative/ram"));
@@ -304,15 +300,7 @@ TEST(DomainXml, PassesHostPciDevicesThroughWithVfio) {
   EXPECT_NE(x.find("bus='0xaf' slot='0x1f' function='0x7'"), std::string::npos) << x;
   EXPECT_EQ(CountOf(x, "model='pcie-root-port'/>"), 2u);
   EXPECT_NE(x.find("machine='q35'"), std::string::npos);
-  char path[] = "/tmp/zunvm-domain-XXXXXX";
-  int fd = ::mkstemp(path);
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(::write(fd, x.data(), x.size()), static_cast<ssize_t>(x.size()));
-  ::close(fd);
-  auto r = RunProcess({"virt-xml-validate", path, "domain"});
-  ::unlink(path);
-  ASSERT_TRUE(r) << r.error().ToString();
-  EXPECT_EQ(r->exit_code, 0) << r->output << x;
+  ExpectLibvirtAccepts(x);
 }
 
 }  // namespace
