@@ -34,6 +34,7 @@ bool Succeeds(const std::vector<std::string>& args) {
 
 std::string NetnsName(const std::string& network_uuid) { return "zvn-" + Hex(network_uuid, 8); }
 std::string TapName(const std::string& port_id) { return "zvt" + Hex(port_id, 12); }
+std::string ContainerNetnsName(const std::string& container_uuid) { return "zvc-" + Hex(container_uuid, 12); }
 
 Status IpHostNetwork::EnsureNetwork(const std::string& netns, const std::string& gateway_cidr) {
   std::lock_guard<std::mutex> lock(ensure_mu_);
@@ -64,6 +65,31 @@ Status IpHostNetwork::AttachToNetwork(const std::string& ifname, const std::stri
   Status moved = Must({"link", "set", ifname, "netns", netns});
   if (!moved.ok() && !Succeeds({"-n", netns, "link", "show", ifname})) return moved;
   return Must({"-n", netns, "link", "set", ifname, "master", "br0", "up"});
+}
+
+Status IpHostNetwork::PlugContainerNic(const ContainerNicPlug& n) {
+  const std::string& cns = n.container_netns;
+  if (!Succeeds({"netns", "exec", cns, "true"})) ZUNVM_RETURN_IF_ERROR(Must({"netns", "add", cns}));
+  ZUNVM_RETURN_IF_ERROR(Must({"-n", cns, "link", "set", "lo", "up"}));
+  if (!Succeeds({"-n", cns, "link", "show", n.ifname})) {
+    // Both ends are born where they belong: no window in which the peer sits in the host's
+    // namespace. A host end left by an earlier attempt (its peer gone) is replaced.
+    if (Succeeds({"-n", n.network_netns, "link", "show", n.host_if})) {
+      ZUNVM_RETURN_IF_ERROR(Must({"-n", n.network_netns, "link", "del", n.host_if}));
+    }
+    ZUNVM_RETURN_IF_ERROR(Must({"-n", n.network_netns, "link", "add", n.host_if, "mtu", std::to_string(n.mtu), "type",
+                                "veth", "peer", "name", n.ifname, "address", n.mac, "mtu", std::to_string(n.mtu),
+                                "netns", cns}));
+  }
+  ZUNVM_RETURN_IF_ERROR(Must({"-n", n.network_netns, "link", "set", n.host_if, "master", "br0", "up"}));
+  ZUNVM_RETURN_IF_ERROR(Must({"-n", cns, "addr", "replace", n.cidr, "dev", n.ifname}));
+  ZUNVM_RETURN_IF_ERROR(Must({"-n", cns, "link", "set", n.ifname, "up"}));
+  if (n.gateway.empty()) return Status::Ok();
+  return Must({"-n", cns, "route", "replace", "default", "via", n.gateway, "dev", n.ifname});
+}
+
+Status IpHostNetwork::RemoveContainerNetns(const std::string& container_netns) {
+  return RemoveNetwork(container_netns);
 }
 
 Status IpHostNetwork::DeleteLink(const std::string& ifname, const std::string& netns) {

@@ -22,6 +22,24 @@ namespace zunvm {
 
 // "zvn-<first 8 hex digits of the uuid>"
 std::string NetnsName(const std::string& network_uuid);
+// "zvc-<first 12 hex digits of the container uuid>": a trusted container's own namespace.
+std::string ContainerNetnsName(const std::string& container_uuid);
+
+// A NIC of a trusted container (host processes under an OCI runtime, not a VM): a veth pair
+// whose end `host_if` sits on the network's br0, as a VM's tap does, and whose peer is
+// `ifname` in the container's own namespace with the port's MAC, address and MTU, up, and the
+// default route via `gateway` when set (the first NIC's). The runtime joins that namespace by
+// path (/run/netns/<container_netns>).
+struct ContainerNicPlug {
+  std::string container_netns;  // ContainerNetnsName(uuid)
+  std::string network_netns;    // NetnsName(network uuid), made by EnsureNetwork
+  std::string host_if;          // TapName(port id): at most 15 characters
+  std::string ifname = "eth0";
+  std::string mac;              // unicast, e.g. 52:54:00:12:34:56
+  std::string cidr;             // 10.88.0.5/16
+  std::string gateway;          // empty: no default route
+  int mtu = 1500;
+};
 // "zvt" + 12 hex digits of the port id: at most 15 characters, as interface names must be.
 std::string TapName(const std::string& port_id);
 
@@ -44,6 +62,11 @@ class HostNetwork {
   // drops new connections from any such link to the host itself or to another network.
   virtual Status EnableNat(const std::string& netns, const std::string& subnet) = 0;
   virtual Status DisableNat(const std::string& netns, const std::string& subnet) = 0;
+  // Makes the container's namespace (if missing, loopback up) and plugs the NIC (if its peer is
+  // not there yet); then sets the address, MTU, link state and route (again, harmlessly).
+  virtual Status PlugContainerNic(const ContainerNicPlug& nic) = 0;
+  // Deletes the container's namespace; its veth ends go with it.
+  virtual Status RemoveContainerNetns(const std::string& container_netns) = 0;
 };
 
 // "zvx" + the namespace's 8 hex digits: the host end of a network's NAT link.
@@ -58,6 +81,8 @@ class IpHostNetwork : public HostNetwork {
   Status DeleteLink(const std::string& ifname, const std::string& netns) override;
   Status EnableNat(const std::string& netns, const std::string& subnet) override;
   Status DisableNat(const std::string& netns, const std::string& subnet) override;
+  Status PlugContainerNic(const ContainerNicPlug& nic) override;
+  Status RemoveContainerNetns(const std::string& container_netns) override;
 
  private:
   std::mutex ensure_mu_;

@@ -51,6 +51,22 @@ Status FakeHostNetwork::DisableNat(const std::string& netns, const std::string&)
   return Status::Ok();
 }
 
+Status FakeHostNetwork::PlugContainerNic(const ContainerNicPlug& n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!networks_.count(n.network_netns)) return Status::NotFound("no network namespace " + n.network_netns);
+  links_[n.host_if] = n.network_netns;
+  links_[n.container_netns + "/" + n.ifname] = n.container_netns;
+  return Status::Ok();
+}
+
+Status FakeHostNetwork::RemoveContainerNetns(const std::string& container_netns) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = links_.begin(); it != links_.end();) {
+    it = it->first.rfind(container_netns + "/", 0) == 0 ? links_.erase(it) : std::next(it);
+  }
+  return Status::Ok();
+}
+
 std::map<std::string, std::string> FakeHostNetwork::Nat() {
   std::lock_guard<std::mutex> lock(mu_);
   return nat_;

@@ -19,6 +19,9 @@ class FakeHostNetwork : public HostNetwork {
   Status DeleteLink(const std::string& ifname, const std::string& netns) override;
   Status EnableNat(const std::string& netns, const std::string& subnet) override;
   Status DisableNat(const std::string& netns, const std::string& subnet) override;
+  // The container's end is kept as "<container_netns>/<ifname>" in Links().
+  Status PlugContainerNic(const ContainerNicPlug& nic) override;
+  Status RemoveContainerNetns(const std::string& container_netns) override;
 
   // netns -> gateway; link -> namespace it is in ("" = host); netns -> NATed subnet.
   std::map<std::string, std::string> Networks();

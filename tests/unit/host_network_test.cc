@@ -53,17 +53,14 @@ class HostNetworkTest : public ::testing::Test {
     EXPECT_TRUE(net_.EnsureNetwork(ns, gateway_cidr).ok());
     return ns;
   }
-  Endpoint Plug(const std::string& network_ns, const std::string& cidr) {
-    std::string hex = RandomHex(5);
-    Endpoint e{"zvtest-" + hex, "zve" + hex, cidr};
+  // A trusted container's NIC (PlugContainerNic): its namespace, a veth onto the bridge.
+  Endpoint Plug(const std::string& network_ns, const std::string& cidr, const std::string& gateway = "") {
+    std::string uuid = NewUuid();
+    Endpoint e{ContainerNetnsName(uuid), TapName(uuid), cidr};
     endpoints_.push_back(e);
-    EXPECT_EQ(Exec({"ip", "netns", "add", e.ns}), 0);
-    EXPECT_EQ(Exec({"ip", "link", "add", e.ifname, "type", "veth", "peer", "name", "c" + e.ifname}), 0);
-    EXPECT_EQ(Exec({"ip", "link", "set", "c" + e.ifname, "netns", e.ns}), 0);
-    EXPECT_EQ(Exec({"ip", "-n", e.ns, "addr", "add", cidr, "dev", "c" + e.ifname}), 0);
-    EXPECT_EQ(Exec({"ip", "-n", e.ns, "link", "set", "c" + e.ifname, "up"}), 0);
-    EXPECT_EQ(Exec({"ip", "-n", e.ns, "link", "set", "lo", "up"}), 0);
-    Status st = net_.AttachToNetwork(e.ifname, network_ns);
+    ContainerNicPlug nic{e.ns, network_ns, e.ifname, "eth0", "52:54:00:" + RandomHex(1) + ":" + RandomHex(1) + ":01", cidr,
+                         gateway, 1400};
+    Status st = net_.PlugContainerNic(nic);
     EXPECT_TRUE(st.ok()) << st.ToString();
     return e;
   }
@@ -77,6 +74,7 @@ class HostNetworkTest : public ::testing::Test {
 
 TEST(HostNetworkNames, FitLinuxLimits) {
   EXPECT_EQ(NetnsName("0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"), "zvn-0a1b2c3d");
+  EXPECT_EQ(ContainerNetnsName("0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"), "zvc-0a1b2c3d4e5f");
   EXPECT_EQ(TapName("0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"), "zvt0a1b2c3d4e5f");
   EXPECT_LE(TapName(NewUuid()).size(), 15u);
 }
@@ -93,6 +91,30 @@ TEST_F(HostNetworkTest, SameNetworkReachesOtherNetworksDoNot) {
   EXPECT_FALSE(Ping(a1, "10.202.0.2"));  // another network: no route at all
   EXPECT_FALSE(Ping(b1, "10.201.0.2"));
   (void)a2;
+}
+
+// A trusted container's NIC: the peer is eth0 in the container's namespace with the port's
+// MAC, MTU, address and default route, the host end on br0; plugging again changes nothing;
+// removing the namespace takes both ends.
+TEST_F(HostNetworkTest, ContainerNicIsAVethFromItsNamespaceOntoTheBridge) {
+  std::string n = Network("10.204.0.1/24");
+  std::string uuid = NewUuid();
+  ContainerNicPlug nic{ContainerNetnsName(uuid), n, TapName(uuid), "eth0", "52:54:00:0a:0b:0c", "10.204.0.7/24",
+                       "10.204.0.1", 1400};
+  endpoints_.push_back({nic.container_netns, nic.host_if, nic.cidr});
+  ASSERT_TRUE(net_.PlugContainerNic(nic).ok());
+  ASSERT_TRUE(net_.PlugContainerNic(nic).ok());  // a retry
+  std::string link = Out({"ip", "-n", nic.container_netns, "link", "show", "eth0"});
+  EXPECT_NE(link.find("52:54:00:0a:0b:0c"), std::string::npos) << link;
+  EXPECT_NE(link.find("mtu 1400"), std::string::npos) << link;
+  EXPECT_NE(Out({"ip", "-n", nic.container_netns, "route"}).find("default via 10.204.0.1 dev eth0"), std::string::npos);
+  EXPECT_NE(Out({"ip", "-n", n, "link", "show", "up", "master", "br0"}).find(nic.host_if), std::string::npos);
+  EXPECT_EQ(Exec({"ip", "netns", "exec", nic.container_netns, "busybox", "ping", "-c", "1", "-W", "3", "10.204.0.1"}), 0);
+  EXPECT_NE(Exec({"ip", "link", "show", nic.host_if}), 0);  // nothing in the host's namespace
+  ASSERT_TRUE(net_.RemoveContainerNetns(nic.container_netns).ok());
+  EXPECT_NE(Exec({"ip", "netns", "exec", nic.container_netns, "true"}), 0);
+  EXPECT_NE(Exec({"ip", "-n", n, "link", "show", nic.host_if}), 0);  // the veth went with it
+  ASSERT_TRUE(net_.RemoveContainerNetns(nic.container_netns).ok());  // idempotent
 }
 
 TEST_F(HostNetworkTest, TapMovesOntoTheBridgeAndIsDeleted) {
