@@ -14,6 +14,7 @@ import os
 import resource
 import shutil
 import subprocess
+import sys
 import tempfile
 import unittest
 import uuid
@@ -27,6 +28,17 @@ CAP_SYS_RESOURCE = 24
 DEFAULT_NOFILE = 1048576
 
 _names = itertools.count()
+
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+import test_vm_security as vm_security  # noqa: E402  (its escape table)
+
+ESCAPE_PROBE = os.environ.get("ZUNVM_ESCAPE_PROBE") or os.path.join(ROOT, "build", "escape-probe")
+# The rows of the escape table whose answer is the container's rules, not the kernel's build
+# or the machine's devices (those differ between a guest and this host).
+HOST_ROWS = {"capeff", "capbnd", "no_new_privs", "seccomp", "mount", "unshare_mount_ns", "clone_new_user_ns",
+             "clone3", "finit_module", "add_key", "keyctl", "reboot", "bpf", "perf_event_open", "kexec_load",
+             "swapon", "settimeofday", "sethostname", "io_uring_setup", "open_by_handle_at", "write_proc_sys",
+             "write_sys", "setuid_euid"}
 
 
 def generate(spec, options=None):
@@ -285,6 +297,36 @@ class RuntimeMixin:
         self.assertEqual("0", t["Seccomp"])
         self.assertEqual("ok", t["mount"])
         self.assertEqual("ok", t["proc_sys"])
+
+    def test_escape_table(self):
+        """The VM path's escape table (tests/e2e/test_vm_security.py, build/escape-probe) on the
+        host: a default container is refused each attempt by the host kernel's seccomp filter,
+        capabilities, namespaces and read-only mounts, as in the guest (the rows whose answer
+        does not depend on the kernel or its devices); privileged gets them."""
+        if not os.path.exists(ESCAPE_PROBE):
+            self.skipTest("build/escape-probe is not built")
+        shutil.copy2(ESCAPE_PROBE, os.path.join(self.rootfs, "escape-probe"))
+        for name, column in (("default", 0), ("privileged", 1)):
+            code, out, err = self.run_spec(name, ["/escape-probe"])
+            self.assertEqual(0, code, err)
+            got = parse(out)
+            # What a privileged container gets from the kernel depends on how it was built (the
+            # rows the minimal guest kernel answers differently): only a default one's is fixed.
+            want = {row: expected[column] for row, expected in vm_security.TABLE.items()
+                    if row in HOST_ROWS and expected[column] is not None
+                    and not (column == 1 and row in vm_security.MINIMAL_KERNEL)}
+            if column == 1:  # every capability the runtime holds, not necessarily all
+                want.update(capeff=own_capeff(), capbnd=own_capeff())
+            wrong = {row: (got.get(row), w) for row, w in want.items() if got.get(row) != w}
+            self.assertEqual({}, wrong, "%s: row: (answered, expected)\n%s" % (name, out))
+            if column == 0:
+                # A node the container makes for a host disk does not open: the device cgroup.
+                if "open_disk" in got:
+                    self.assertIn(got["open_disk"], ("EPERM", "EACCES"), out)
+        # The host's PID 1 is out of reach: the container's /proc/1 is its own init.
+        code, out, err = self.run_spec("default", ["sh", "-c", "tr '\\0' '\\n' < /proc/1/environ | grep ^HOSTNAME="])
+        self.assertEqual(0, code, err)
+        self.assertEqual("HOSTNAME=oci-box", out.strip())
 
     def test_user_and_workdir(self):
         t = self.probe("user")
