@@ -146,7 +146,7 @@ class Daemon:
 
 
 def memory(pid):
-    """MiB: PSS, private (clean + dirty), shared, PSS of shared memory (the template's pages)."""
+    """MiB: PSS, private (clean + dirty), shared, PSS of shared memory (the template's pages), RSS."""
     vals = {}
     with open(f"/proc/{pid}/smaps_rollup") as f:
         for line in f:
@@ -154,7 +154,8 @@ def memory(pid):
             if len(parts) >= 2 and parts[1].isdigit():
                 vals[parts[0].rstrip(":")] = int(parts[1]) / 1024
     return {"pss": vals.get("Pss", 0), "private": vals.get("Private_Clean", 0) + vals.get("Private_Dirty", 0),
-            "shared": vals.get("Shared_Clean", 0) + vals.get("Shared_Dirty", 0), "pss_shmem": vals.get("Pss_Shmem", 0)}
+            "shared": vals.get("Shared_Clean", 0) + vals.get("Shared_Dirty", 0), "pss_shmem": vals.get("Pss_Shmem", 0),
+            "rss": vals.get("Rss", 0)}
 
 
 def mem_available():

@@ -69,6 +69,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "oci"))
 from zunvmd_proc import Zunvmd, remove_vm_state, vm_state_dir  # noqa: E402
 import test_oci_spec as oci  # noqa: E402  (generate, make_rootfs, nofile, own_capeff)
+from pool_bench import memory  # noqa: E402  (MiB of one process from smaps_rollup)
 
 API_HEADERS = {"OpenStack-API-Version": "container 1.40", "Accept": "application/json"}
 POLL_S = 0.02
@@ -88,18 +89,6 @@ def summary(xs):
     if not xs:
         return None
     return {"n": len(xs), "median": statistics.median(xs), "min": xs[0], "max": xs[-1]}
-
-
-def memory(pid):
-    """MiB of one process from smaps_rollup: PSS, private (clean + dirty), RSS."""
-    vals = {}
-    with open(f"/proc/{pid}/smaps_rollup") as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) >= 2 and parts[1].isdigit():
-                vals[parts[0].rstrip(":")] = int(parts[1]) / 1024
-    return {"pss": vals.get("Pss", 0.0), "private": vals.get("Private_Clean", 0.0) + vals.get("Private_Dirty", 0.0),
-            "rss": vals.get("Rss", 0.0)}
 
 
 def loadavg():
