@@ -16,6 +16,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -113,7 +114,15 @@ int ChildMain(void* raw) {
   ::rmdir("/.zunvm-oldroot");
   for (const auto& [name, value] : s.rlimits) {
     rlimit rl{static_cast<rlim_t>(value), static_cast<rlim_t>(value)};
-    if (::setrlimit(RlimitNames().at(name), &rl) != 0) ChildFail(a->err_fd, "setrlimit " + name);
+    int resource = RlimitNames().at(name);
+    if (::setrlimit(resource, &rl) != 0) {
+      // Only an agent without CAP_SYS_RESOURCE gets here (on a host, in tests; in a guest it
+      // holds every capability): the limit is lowered to the agent's own hard limit.
+      rlimit own{};
+      if (errno != EPERM || ::getrlimit(resource, &own) != 0) ChildFail(a->err_fd, "setrlimit " + name);
+      rl.rlim_cur = rl.rlim_max = std::min(rl.rlim_max, own.rlim_max);
+      if (::setrlimit(resource, &rl) != 0) ChildFail(a->err_fd, "setrlimit " + name);
+    }
   }
   check(DropBoundingSet(sec));
   if (::setgroups(0, nullptr) != 0 || ::setgid(s.gid) != 0 || ::setuid(s.uid) != 0) {
