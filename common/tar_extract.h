@@ -1,7 +1,7 @@
 // TarExtractor: writes tar entries into a directory tree that is not trusted, confined to it.
 // The one routine behind both trees zunvm writes from archives it did not make: image layers on
 // the host (image/layer_unpack.cc, which adds the whiteouts) and `docker cp`-style copies into
-// a container in the guest agent (agent/guest/files.cc). Every path is walked component by
+// a container in the guest agent (common/root_files.cc). Every path is walked component by
 // component with openat(O_NOFOLLOW) from the root fd (common/fs_at.h): an entry can never be
 // written through a symlink or outside the root, whatever the archive holds.
 //

@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "agent/guest/disks.h"
-#include "agent/guest/files.h"
+#include "common/root_files.h"
 #include "agent/guest/seccomp_profile.h"
 #include "agent/guest/security.h"
 
@@ -130,12 +130,12 @@ Status AgentServer::PrepareVolumes(const op::CreateContainer::Request& r, Contai
   if (root < 0) return Status::Internal("open " + spec.rootfs + ": " + std::strerror(errno));
   Status st = Status::Ok();
   for (size_t i = 0; i < r.volumes.size() && st.ok(); ++i) {
-    auto rel = MakeDirInRoot(root, r.volumes[i].destination);
+    auto rel = rootfiles::MakeDirInRoot(root, r.volumes[i].destination);
     if (!rel) st = Status::Invalid("volume at " + r.volumes[i].destination + ": " + rel.error().message());
     else spec.binds.push_back({(*dirs)[i], spec.rootfs + "/" + *rel, r.volumes[i].disk.readonly || r.volumes[i].readonly});
   }
   for (size_t i = 0; i < r.files.size() && st.ok(); ++i) {
-    st = WriteFileInRoot(root, r.files[i].destination, r.files[i].content);
+    st = rootfiles::WriteFileInRoot(root, r.files[i].destination, r.files[i].content);
     if (!st.ok()) st = Status::Invalid("file " + r.files[i].destination + ": " + st.message());
   }
   ::close(root);

@@ -1,11 +1,11 @@
 // AgentServer, part 4: blobs (archives in transit, moved in attachment chunks) and the
-// confined copies in and out of a container's root (server.h, agent/guest/files.h).
+// confined copies in and out of a container's root (server.h, common/root_files.h).
 #include "agent/guest/server.h"
 
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "agent/guest/files.h"
+#include "common/root_files.h"
 
 namespace zunvm::agent {
 
@@ -71,7 +71,7 @@ Result<op::CopyOut::Response> AgentServer::CopyOut(const op::CopyOut::Request& r
   if (!SafeId(r.blob)) return Err(Status::Invalid("blob must be 1..64 of [A-Za-z0-9._-]"));
   auto root = ContainerRoot(r.container);
   if (!root) return Err(root.error());
-  auto out = agent::CopyOut(*root, r.path);
+  auto out = rootfiles::CopyOut(*root, r.path);
   ::close(*root);
   if (!out) return Err(out.error());
   if (auto old = blobs_.find(r.blob); old != blobs_.end()) {
@@ -93,7 +93,7 @@ Result<op::Empty> AgentServer::CopyIn(const op::CopyOut::Request& r) {
   blobs_.erase(it);
   auto root = ContainerRoot(r.container);
   if (!root) return Err(root.error());
-  Status st = agent::CopyIn(*root, r.path, tar);
+  Status st = rootfiles::CopyIn(*root, r.path, tar);
   ::close(*root);
   if (!st.ok()) return Err(st);
   return op::Empty{};

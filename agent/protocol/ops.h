@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/root_files.h"
 #include "common/status.h"
 
 namespace zunvm::agent::op {
@@ -301,13 +302,7 @@ struct BlobDrop {
   using Response = Empty;
 };
 
-struct PathStat {
-  std::string name;
-  int64_t size = 0;
-  uint32_t mode = 0;
-  int64_t mtime = 0;  // seconds since the epoch
-  std::string link_target;
-};
+using PathStat = rootfiles::PathStat;
 
 struct CopyOut {
   static constexpr const char* kName = "copy_out";

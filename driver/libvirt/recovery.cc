@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/durable_file.h"
 #include "common/ids.h"
 #include "common/logging.h"
 
@@ -26,13 +27,7 @@ Status LibvirtDriver::LoadInstanceId() {
     return Status::Ok();
   }
   id = NewUuid();
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << id << "\n";
-    if (!out.flush()) return Status::Internal("cannot write " + tmp);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return Status::Internal("cannot write " + path);
+  ZUNVM_RETURN_IF_ERROR(WriteFileDurably(path, id + "\n", 0644));
   instance_ = id;
   return Status::Ok();
 }

@@ -1,5 +1,7 @@
 #include "driver/libvirt/sandbox_record.h"
 
+#include "common/durable_file.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -7,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "common/durable_file.h"
 #include "driver/spec_json.h"
 
 namespace zunvm::libvirt {
@@ -46,17 +49,7 @@ Status SaveRecord(const std::string& path, const SandboxRecord& r) {
     if (m.exit_code) e["exit_code"] = *m.exit_code;
     j["members"][uuid] = e;
   }
-  std::string data = j.dump();
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::Internal("cannot write " + tmp + ": " + std::strerror(errno));
-  bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()) && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    ::unlink(tmp.c_str());
-    return Status::Internal("cannot write " + path + ": " + std::strerror(errno));
-  }
-  return Status::Ok();
+  return WriteFileDurably(path, j.dump());
 }
 
 Result<SandboxRecord> LoadRecord(const std::string& path) {

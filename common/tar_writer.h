@@ -12,7 +12,7 @@
 
 #include "common/status.h"
 
-namespace zunvm::agent {
+namespace zunvm::rootfiles {
 
 struct TarEntry {
   enum Type : char { kFile = '0', kHardLink = '1', kSymlink = '2', kChar = '3', kBlock = '4', kDir = '5', kFifo = '6' };
@@ -42,4 +42,4 @@ class TarWriter {
   size_t cap_;
 };
 
-}  // namespace zunvm::agent
+}  // namespace zunvm::rootfiles

@@ -1,11 +1,11 @@
-#include "agent/guest/tar_writer.h"
+#include "common/tar_writer.h"
 
 #include <sys/sysmacros.h>
 
 #include <cstdio>
 #include <cstring>
 
-namespace zunvm::agent {
+namespace zunvm::rootfiles {
 
 namespace {
 
@@ -79,4 +79,4 @@ std::string TarWriter::Finish() {
   return std::move(out_);
 }
 
-}  // namespace zunvm::agent
+}  // namespace zunvm::rootfiles

@@ -1,6 +1,7 @@
 // Copying files into and out of a container as tar, confined to the container's root.
 //
-// `root_fd` is a directory fd for the container's root (the agent opens /proc/<init>/root).
+// `root_fd` is a directory fd for the container's root (the agent opens /proc/<init>/root in a
+// guest; the OCI driver its container's root directory on the host).
 // Paths are container paths: absolute, resolved the way the container itself would resolve
 // them (an absolute symlink starts again at the container root), except that a symlink whose
 // target climbs above the root ("../../..") is refused with PermissionDenied rather than
@@ -20,11 +21,9 @@
 #include <cstdint>
 #include <string>
 
-#include "agent/protocol/ops.h"
-
 #include "common/status.h"
 
-namespace zunvm::agent {
+namespace zunvm::rootfiles {
 
 // The archive a copy_out produces can be at most this large (it is built in memory).
 inline constexpr size_t kMaxCopyBytes = size_t{64} << 20;
@@ -42,9 +41,18 @@ Result<std::string> MakeDirInRoot(int root_fd, const std::string& path);
 // truncated). A symlink or a directory at `path` is refused (InvalidArgument).
 Status WriteFileInRoot(int root_fd, const std::string& path, const std::string& content);
 
+// What Docker's path stat reports of the copied path.
+struct PathStat {
+  std::string name;
+  int64_t size = 0;
+  uint32_t mode = 0;
+  int64_t mtime = 0;  // seconds since the epoch
+  std::string link_target;
+};
+
 struct CopyOutResult {
   std::string tar;
-  op::PathStat stat;  // like Docker's path stat
+  PathStat stat;  // like Docker's path stat
 };
 // A tar of `path` whose top entry is its basename; a symlink as the last component is archived
 // as the link itself (like `docker cp`).
@@ -54,4 +62,4 @@ Result<CopyOutResult> CopyOut(int root_fd, const std::string& path);
 // nodes and sockets skipped, hard links must point inside the archive's tree.
 Status CopyIn(int root_fd, const std::string& dir, const std::string& tar);
 
-}  // namespace zunvm::agent
+}  // namespace zunvm::rootfiles

@@ -1,4 +1,4 @@
-#include "agent/guest/files.h"
+#include "common/root_files.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -19,11 +19,11 @@
 #include <set>
 #include <vector>
 
-#include "agent/guest/tar_writer.h"
+#include "common/tar_writer.h"
 #include "common/fs_at.h"
 #include "common/tar_extract.h"
 
-namespace zunvm::agent {
+namespace zunvm::rootfiles {
 
 namespace {
 
@@ -327,4 +327,4 @@ Status CopyIn(int root, const std::string& dir, const std::string& tar) {
   return Status::Ok();
 }
 
-}  // namespace zunvm::agent
+}  // namespace zunvm::rootfiles
