@@ -8,6 +8,8 @@
 #include "common/strings.h"
 #include "driver/libvirt/libvirt_driver.h"
 #include "driver/libvirt/libvirt_hypervisor.h"
+#include "driver/oci/oci_driver.h"
+#include "driver/runtime_router.h"
 #include "network/host_network.h"
 
 #ifndef ZUNVM_DEFAULT_GUEST_DIR
@@ -64,19 +66,41 @@ Result<libvirt::GuestProfile> ResolveVmRuntime(const Config& cfg, const RuntimeP
   return g;
 }
 
+// An oci runtime's programs, or why this host cannot run it.
+Result<oci::OciRuntime> ResolveOciRuntime(const RuntimeProfile& p) {
+  oci::OciRuntime rt;
+  rt.binary = p.binary.empty() ? rt.binary : p.binary;
+  rt.monitor = p.monitor.empty() ? rt.monitor : p.monitor;
+  for (const std::string& f : {rt.binary, rt.monitor}) {
+    if (::access(f.c_str(), X_OK) != 0) {
+      return Err(Status::Invalid("its program " + f + " is missing (Debian: apt-get install runc crun conmon)"));
+    }
+  }
+  return rt;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<SandboxDriver>> MakeDriver(const Config& cfg) {
   if (cfg.container_driver == "libvirt") {
     libvirt::LibvirtDriverOptions o;
-    o.state_dir = cfg.state_dir;
+    oci::OciDriverOptions oo;
+    o.state_dir = oo.state_dir = cfg.state_dir;
+    oo.nat = cfg.network_nat;
     o.virt_type = cfg.virt_type;
     o.default_runtime = cfg.default_runtime;
     for (const std::string& name : cfg.runtimes) {
       const RuntimeProfile* p = cfg.FindRuntime(name);
       if (p == nullptr) continue;  // ValidateConfig refuses that
       if (p->type != RuntimeType::kVm) {
-        o.unavailable[name] = "runtimes of type oci are not supported by this zunvmd yet";
+        auto rt = ResolveOciRuntime(*p);
+        if (!rt) {
+          o.unavailable[name] = rt.error().message();
+          Logger("driver")->warn("runtime {} is not available: {}", name, rt.error().message());
+          continue;
+        }
+        Logger("driver")->info("runtime {}: {} under {}", name, rt->binary, rt->monitor);
+        oo.runtimes[name] = *rt;
         continue;
       }
       auto g = ResolveVmRuntime(cfg, *p);
@@ -90,25 +114,40 @@ Result<std::unique_ptr<SandboxDriver>> MakeDriver(const Config& cfg) {
                              g->hostdevs.empty() ? "" : ", PCI devices " + Join(g->hostdevs, ","));
       o.runtimes[name] = *g;
     }
-    if (!o.runtimes.count(cfg.default_runtime)) {
+    const bool default_oci = oo.runtimes.count(cfg.default_runtime) > 0;
+    if (!o.runtimes.count(cfg.default_runtime) && !default_oci) {
       return Err(Status::Invalid("the default runtime " + cfg.default_runtime + " cannot run on this host: " +
                                  o.unavailable[cfg.default_runtime] + " (see [DEFAULT] default_runtime)"));
     }
-    o.kernel = o.runtimes[cfg.default_runtime].kernel;
-    o.initrd = o.runtimes[cfg.default_runtime].initrd;
+    // The VM driver's default (capsules, its pool) is the default runtime, or its first VM one.
+    if (default_oci) {
+      o.default_runtime = o.runtimes.empty() ? "" : o.runtimes.begin()->first;
+      o.pool_size = 0;  // containers that name no runtime are not VMs
+    }
+    if (!o.default_runtime.empty()) {
+      o.kernel = o.runtimes[o.default_runtime].kernel;
+      o.initrd = o.runtimes[o.default_runtime].initrd;
+    }
     o.boot_timeout = std::chrono::seconds(cfg.guest_boot_timeout);
     o.nat = cfg.network_nat;
     o.cpu_overhead = cfg.cpu_overhead;
     o.tb_cache_mib = cfg.tb_cache_mib;
-    o.pool_size = cfg.pool_size;
+    if (!default_oci) o.pool_size = cfg.pool_size;
     o.pool_use_templates = cfg.pool_use_templates;
     o.pool_template_dir = cfg.pool_template_dir;
     // The pool's VMs are the default container's: the default runtime's sizes when it has them.
     const RuntimeProfile* def = cfg.FindRuntime(cfg.default_runtime);
     o.pool_cpu = def->vcpus > 0 ? def->vcpus : cfg.default_cpu;
     o.pool_memory_mib = def->memory_mib > 0 ? def->memory_mib : cfg.default_memory;
-    return std::unique_ptr<SandboxDriver>(std::make_unique<libvirt::LibvirtDriver>(
-        o, std::make_unique<libvirt::LibvirtHypervisor>(cfg.libvirt_uri), std::make_unique<IpHostNetwork>()));
+    auto vm = std::make_unique<libvirt::LibvirtDriver>(o, std::make_unique<libvirt::LibvirtHypervisor>(cfg.libvirt_uri),
+                                                       std::make_unique<IpHostNetwork>());
+    if (oo.runtimes.empty()) return std::unique_ptr<SandboxDriver>(std::move(vm));
+    std::vector<std::unique_ptr<SandboxDriver>> drivers;
+    drivers.push_back(std::move(vm));
+    drivers.push_back(std::make_unique<oci::OciDriver>(oo, std::make_unique<IpHostNetwork>()));
+    // The first driver serves containers that name no runtime.
+    if (default_oci) std::swap(drivers[0], drivers[1]);
+    return std::unique_ptr<SandboxDriver>(std::make_unique<RuntimeRouter>(std::move(drivers)));
   }
   return Err(Status::Invalid("[DEFAULT] container_driver = " + cfg.container_driver +
                              " is not available (available: libvirt)"));

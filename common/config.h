@@ -23,7 +23,7 @@ struct Config {
   // Runtimes (common/runtime_config.h, docs/runtimes.md): the one a container that names none
   // gets, and those containers may name; each has a [runtime:<name>] section, built in or here.
   std::string default_runtime = "kata";   // also read as the older name container_runtime
-  std::vector<std::string> runtimes = {"kata", "kata-debian"};
+  std::vector<std::string> runtimes = {"kata", "kata-debian", "runc", "crun"};
   std::vector<RuntimeProfile> runtime_profiles = BuiltinRuntimes();
   const RuntimeProfile* FindRuntime(const std::string& name) const;
   RuntimeProfile* FindRuntime(const std::string& name);

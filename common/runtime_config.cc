@@ -28,7 +28,15 @@ std::vector<RuntimeProfile> BuiltinRuntimes() {
   debian.name = "kata-debian";
   debian.kernel = "guest-debian/vmlinux";
   debian.initrd = "guest-debian/initramfs.cpio";
-  return {kata, debian};
+  RuntimeProfile runc;
+  runc.name = "runc";
+  runc.type = RuntimeType::kOci;
+  runc.binary = "/usr/bin/runc";
+  runc.monitor = "/usr/bin/conmon";
+  RuntimeProfile crun = runc;
+  crun.name = "crun";
+  crun.binary = "/usr/bin/crun";
+  return {kata, debian, runc, crun};
 }
 
 const std::vector<std::string>& RuntimeOptionNames() {

@@ -131,10 +131,14 @@ Result<LogBatch> ReadLog(const MonitorPaths& p, uint64_t offset, size_t max_byte
   struct Pending {
     LogChunk chunk;
     size_t start;  // where its first record begins in buf
+    size_t end;    // where its last record so far ends
   };
   std::optional<Pending> pending;  // a line whose P records were read, not yet its F
   auto flush = [&] {
-    if (pending) out.chunks.push_back(std::move(pending->chunk));
+    if (pending) {
+      pending->chunk.end = offset + pending->end;
+      out.chunks.push_back(std::move(pending->chunk));
+    }
     pending.reset();
   };
   size_t pos = 0;
@@ -158,15 +162,17 @@ Result<LogBatch> ReadLog(const MonitorPaths& p, uint64_t offset, size_t max_byte
     if (!r) continue;  // not a record: skipped
     if (pending && pending->chunk.stream != r->stream) flush();
     if (r->partial) {
-      if (!pending) pending = Pending{LogChunk{r->stream, {}, r->time}, start};
+      if (!pending) pending = Pending{LogChunk{r->stream, {}, r->time, 0}, start, pos};
       pending->chunk.data.append(r->content);
+      pending->end = pos;
       continue;
     }
     if (pending) {
       pending->chunk.data.append(r->content).push_back('\n');
+      pending->end = pos;
       flush();
     } else {
-      LogChunk c{r->stream, std::string(r->content), r->time};
+      LogChunk c{r->stream, std::string(r->content), r->time, offset + pos};
       c.data.push_back('\n');
       out.chunks.push_back(std::move(c));
     }

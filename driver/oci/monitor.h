@@ -134,6 +134,9 @@ struct LogChunk {
   Stream stream = Stream::kStdout;
   std::string data;
   TimePoint time;  // when conmon read it (its first record's timestamp)
+  // The log offset just past its last record: the same for a chunk however the reads that
+  // found it were cut, so it names the chunk across restarts (an OutputMark's seq).
+  uint64_t end = 0;
 };
 struct LogBatch {
   std::vector<LogChunk> chunks;

@@ -21,9 +21,9 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from zunvmd_proc import Zunvmd, curl_api, remove_vm_state, vm_state_dir, wait_for  # noqa: E402
+from zunvmd_proc import osc as run_osc  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-OPENSTACK = "/usr/bin/openstack"
 VIRSH = ["virsh", "-c", "qemu:///system"]
 BOOT = 120  # seconds a create or start may take here (TCG, 2 cores shared with other tests)
 
@@ -78,18 +78,7 @@ class VmCliTest(unittest.TestCase):
     # ---- clients ----
 
     def osc(self, *args, check=True, fmt_json=False, timeout=180):
-        args = list(args)
-        if fmt_json:
-            words = 2 if args[0] in ("image", "action") else 1
-            args[words:words] = ["-f", "json"]
-        cmd = [OPENSTACK, "--os-auth-type", "none", "--os-endpoint", self.daemon.url + "/v1",
-               "appcontainer"] + args
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
-        p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
-        if check and p.returncode != 0:
-            self.fail("%s failed (%d): %s %s\n--- zunvmd:\n%s" % (" ".join(args), p.returncode, p.stdout,
-                                                              p.stderr, "".join(self.daemon.output[-40:])))
-        return json.loads(p.stdout) if fmt_json else p
+        return run_osc(self, self.daemon, *args, check=check, fmt_json=fmt_json, timeout=timeout)
 
     @classmethod
     def api(cls, method, path, body=None):

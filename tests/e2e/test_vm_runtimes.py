@@ -8,18 +8,16 @@ OCI config.json zunvmd sends (its rlimit shows).
 
 Needs libvirtd, build/guest and build/guest-debian (scripts/test.sh prepares them).
 """
-import json
 import os
 import platform
-import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from zunvmd_proc import Zunvmd, curl_api, remove_vm_state, vm_state_dir, wait_for  # noqa: E402
+from zunvmd_proc import osc as run_osc  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-OPENSTACK = "/usr/bin/openstack"
 BOOT = 120  # seconds a create may take here (TCG, 2 cores shared with other tests)
 # A PCI address no machine here has: the gpu runtime is configured but unavailable.
 MISSING_PCI = "0000:3b:1f.7"
@@ -50,16 +48,7 @@ class VmRuntimesTest(unittest.TestCase):
             remove_vm_state(cls.state)
 
     def osc(self, *args, check=True, fmt_json=False):
-        args = list(args)
-        if fmt_json:
-            args[1:1] = ["-f", "json"]
-        cmd = [OPENSTACK, "--os-auth-type", "none", "--os-endpoint", self.daemon.url + "/v1", "appcontainer"] + args
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
-        p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=180)
-        if check and p.returncode != 0:
-            self.fail("%s failed (%d): %s %s\n--- zunvmd:\n%s" % (" ".join(args), p.returncode, p.stdout, p.stderr,
-                                                              "".join(self.daemon.output[-40:])))
-        return json.loads(p.stdout) if fmt_json else p
+        return run_osc(self, self.daemon, *args, check=check, fmt_json=fmt_json)
 
     def wait_running(self, name):
         def check():

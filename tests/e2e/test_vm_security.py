@@ -74,6 +74,14 @@ MINIMAL_KERNEL = {
     "io_uring_setup": ("EPERM", "ENOSYS"),
 }
 
+# The rows whose answer is the container's rules, not the kernel's build or the machine's
+# devices (those differ between a guest and a host): what a trusted container (runc/crun on
+# the host) must answer as a VM's does.
+HOST_ROWS = {"capeff", "capbnd", "no_new_privs", "seccomp", "mount", "unshare_mount_ns", "clone_new_user_ns",
+             "clone3", "finit_module", "add_key", "keyctl", "reboot", "bpf", "perf_event_open", "kexec_load",
+             "swapon", "settimeofday", "sethostname", "io_uring_setup", "open_by_handle_at", "write_proc_sys",
+             "write_sys", "setuid_euid"}
+
 
 def probe_table(text):
     out = {}

@@ -147,8 +147,24 @@ def remove_vm_state(state_dir):
             subprocess.run(["virsh", "-c", "qemu:///system", "destroy", d], capture_output=True)
     if instance:
         shutil.rmtree("/dev/shm/zunvm/" + instance, ignore_errors=True)
+    remove_oci_containers(state_dir)
     remove_networks(state_dir)
     shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def remove_oci_containers(state_dir):
+    """Trusted containers (runtime runc/crun) a test left: deleted by their runtime, then every
+    mount under the state dir undone (deepest first), so removing the dir cannot reach through
+    a container's root."""
+    for rt in ("runc", "crun"):
+        root = os.path.join(state_dir, "oci-runtime", rt)
+        for cid in (os.listdir(root) if os.path.isdir(root) else []):
+            subprocess.run(["/usr/bin/" + rt, "--root", root, "delete", "--force", cid], capture_output=True,
+                           timeout=60)
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f]
+    for m in sorted((p for p in points if p == state_dir or p.startswith(state_dir + "/")), key=len, reverse=True):
+        subprocess.run(["umount", "-l", m], capture_output=True, timeout=60)
 
 
 def remove_networks(state_dir):
@@ -209,6 +225,26 @@ def curl_api(base_url, method, path, body=None):
         return int(code), json.loads(text) if text else None
     except ValueError:
         return int(code), text
+
+
+OPENSTACK = "/usr/bin/openstack"
+
+
+def osc(test, daemon, *args, check=True, fmt_json=False, timeout=180):
+    """`openstack appcontainer ARGS` against `daemon` without auth, as a user types it; fails
+    `test` (with zunvmd's last lines) when it fails and `check`. With `fmt_json`, `-f json` goes
+    after the command words and the parsed output is returned; else the CompletedProcess."""
+    args = list(args)
+    if fmt_json:
+        words = 2 if args[0] in ("image", "action") else 1
+        args[words:words] = ["-f", "json"]
+    cmd = [OPENSTACK, "--os-auth-type", "none", "--os-endpoint", daemon.url + "/v1", "appcontainer"] + args
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    if check and p.returncode != 0:
+        test.fail("%s failed (%d): %s %s\n--- zunvmd:\n%s" % (" ".join(args), p.returncode, p.stdout, p.stderr,
+                                                            "".join(daemon.output[-40:])))
+    return json.loads(p.stdout) if fmt_json else p
 
 
 class VmApi:

@@ -58,7 +58,8 @@ class FakeDriver : public SandboxDriver {
     std::lock_guard<std::mutex> l(spec_mu_);
     return last_spec_;
   }
-  std::vector<std::string> Runtimes() const override { return {"kata", "kata-debian"}; }
+  std::vector<std::string> Runtimes() const override { return runtimes_; }
+  void SetRuntimes(std::vector<std::string> r) { runtimes_ = std::move(r); }
   void SetEvents(DriverEvents* events) override;
 
   Result<SandboxInfo> Create(const SandboxSpec& spec) override;
@@ -167,6 +168,7 @@ class FakeDriver : public SandboxDriver {
   bool stopping_ = false;
   std::thread thread_;  // last: started once everything above exists
   std::atomic<bool> uses_images_{false};
+  std::vector<std::string> runtimes_ = {"kata", "kata-debian", "runc", "crun"};  // set before use
   mutable std::mutex spec_mu_;
   SandboxSpec last_spec_;
   // Console processes ("" = the main process's watchers). Lock order: mu_, then console_mu_.

@@ -33,14 +33,6 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 import test_vm_security as vm_security  # noqa: E402  (its escape table)
 
 ESCAPE_PROBE = os.environ.get("ZUNVM_ESCAPE_PROBE") or os.path.join(ROOT, "build", "escape-probe")
-# The rows of the escape table whose answer is the container's rules, not the kernel's build
-# or the machine's devices (those differ between a guest and this host).
-HOST_ROWS = {"capeff", "capbnd", "no_new_privs", "seccomp", "mount", "unshare_mount_ns", "clone_new_user_ns",
-             "clone3", "finit_module", "add_key", "keyctl", "reboot", "bpf", "perf_event_open", "kexec_load",
-             "swapon", "settimeofday", "sethostname", "io_uring_setup", "open_by_handle_at", "write_proc_sys",
-             "write_sys", "setuid_euid"}
-
-
 def generate(spec, options=None):
     """The tool's config.json for `spec` (SandboxSpec fields) and OciSpecOptions fields."""
     full = {"uuid": str(uuid.uuid4()), "name": "oci-test", "image": "busybox", "hostname": "oci-box",
@@ -313,7 +305,7 @@ class RuntimeMixin:
             # What a privileged container gets from the kernel depends on how it was built (the
             # rows the minimal guest kernel answers differently): only a default one's is fixed.
             want = {row: expected[column] for row, expected in vm_security.TABLE.items()
-                    if row in HOST_ROWS and expected[column] is not None
+                    if row in vm_security.HOST_ROWS and expected[column] is not None
                     and not (column == 1 and row in vm_security.MINIMAL_KERNEL)}
             if column == 1:  # every capability the runtime holds, not necessarily all
                 want.update(capeff=own_capeff(), capbnd=own_capeff())

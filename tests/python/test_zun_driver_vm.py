@@ -1,8 +1,8 @@
 """End to end: the zunvm Zun driver over a zunvmd that runs real VMs (libvirt driver).
 
 The manager's sequence for `openstack appcontainer run` (pull_image, create, start), then
-exec, logs, stop, start, update, stats and delete, as zun-compute calls them, and the
-periodic status sync noticing a VM that died; with the real Zun also a Cinder volume (test_zun_volumes.py's
+exec, logs, stop, start, update, stats and delete, as zun-compute calls them (in a VM, and
+for runtime runc as host processes), and the periodic status sync noticing a VM that died; with the real Zun also a Cinder volume (test_zun_volumes.py's
 fake Cinder and loop-device os-brick) written in the guest through zun-compute's Manager. Needs libvirtd and the guest image
 (scripts/test.sh prepares both); ctest runs it as e2e_zun_driver_vm.
 """
@@ -87,6 +87,27 @@ def test_run_exec_stop_start_delete_in_a_real_vm(vm_driver, ctx):
     d.delete(ctx, c, True)
     assert not d.check_container_exist(c)
     assert 'zunvm-' + c.uuid not in domains()
+
+
+def test_runc_container_through_the_driver(vm_driver, ctx):
+    """Zun's `runtime` chooses a trusted container (host processes under runc) on the same
+    zunvmd: the host reports the runtime, and the container runs on the host's kernel."""
+    d = vm_driver
+    assert {'kata', 'runc', 'crun'} <= set(d.get_available_resources()['runtimes'])
+    c = new_container(ctx, command=['sh', '-c', 'echo trusted; exec sleep 1000'], runtime='runc')
+    c = d.create(ctx, c, {'repo': 'busybox', 'tag': 'latest', 'driver': 'docker'}, [], {})
+    assert c.status == consts.CREATED
+    assert 'zunvm-' + c.uuid not in domains()  # no VM
+    c = d.start(ctx, c)
+    assert c.status == consts.RUNNING
+    exec_id = d.execute_create(ctx, c, 'uname -r', False)
+    out, code = d.execute_run(exec_id, 'uname -r')
+    assert (code, out.strip().decode()) == (0, platform.release())
+    eventually(lambda: d.show_logs(ctx, c), lambda s: s.startswith(b'trusted'), 60, 'logs')
+    c = d.stop(ctx, c, 10)
+    assert c.status == consts.STOPPED
+    d.delete(ctx, c, True)
+    assert not d.check_container_exist(c)
 
 
 def test_sync_marks_a_container_whose_vm_died(vm_driver, ctx, vm_zunvmd):

@@ -241,7 +241,10 @@ INSTANTIATE_TEST_SUITE_P(
 // default_runtime; the built-ins stay when the file says nothing about them.
 TEST(ConfigLoad, RuntimeSections) {
   Config cfg;
-  EXPECT_EQ(cfg.runtimes, (std::vector<std::string>{"kata", "kata-debian"}));
+  EXPECT_EQ(cfg.runtimes, (std::vector<std::string>{"kata", "kata-debian", "runc", "crun"}));
+  ASSERT_NE(cfg.FindRuntime("crun"), nullptr);
+  EXPECT_EQ(cfg.FindRuntime("crun")->type, RuntimeType::kOci);
+  EXPECT_EQ(cfg.FindRuntime("crun")->binary, "/usr/bin/crun");
   ASSERT_NE(cfg.FindRuntime("kata-debian"), nullptr);
   EXPECT_EQ(cfg.FindRuntime("kata-debian")->kernel, "guest-debian/vmlinux");
   Status st = Load(
@@ -389,7 +392,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadLoad{"[pool]\ntemplate_dir = relative\n", "[pool] template_dir"},
         BadLoad{"[DEFAULT]\nunique_container_name_scope = tenant\n", "[DEFAULT] unique_container_name_scope"},
         BadLoad{"[DEFAULT]\nruntimes =\n", "[DEFAULT] runtimes"},
-        BadLoad{"[DEFAULT]\ncontainer_runtime = runc\n", "[DEFAULT] default_runtime"},
+        BadLoad{"[DEFAULT]\ncontainer_runtime = gvisor\n", "[DEFAULT] default_runtime"},
         BadLoad{"[DEFAULT]\nruntimes = kata, gpu\n", "[DEFAULT] runtimes"},
         BadLoad{"[runtime:gpu]\nhostdev = 0000:3b:00\n", "[runtime:gpu] hostdev"},
         BadLoad{"[runtime:gpu]\nmachine = microvm\n", "[runtime:gpu] machine"},

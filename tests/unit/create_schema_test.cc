@@ -136,7 +136,7 @@ INSTANTIATE_TEST_SUITE_P(
         Bad{R"({"image": "busybox", "restart_policy": {"Name": "always", "MaximumRetryCount": 3}})", v1_40, "InvalidValue", Code::kInvalidArgument},
         Bad{R"({"image": "busybox", "interactive": "maybe"})", v1_40, "SchemaValidationError", Code::kInvalidArgument},
         Bad{R"({"image": "busybox", "privileged": false})", v1_40, "PolicyNotAuthorized", Code::kForbidden},
-        Bad{R"({"image": "busybox", "runtime": "runc"})", v1_40, "InvalidValue", Code::kInvalidArgument},
+        Bad{R"({"image": "busybox", "runtime": "gvisor"})", v1_40, "InvalidValue", Code::kInvalidArgument},
         Bad{R"({"image": "busybox", "security_groups": ["default", "web"]})", v1_40, "InvalidValue", Code::kInvalidArgument},
         Bad{R"({"image": "busybox", "security_groups": "default"})", v1_40, "SchemaValidationError", Code::kInvalidArgument},
         Bad{R"({"image": "busybox", "exposed_ports": {"99999/tcp": {}}})", v1_40, "SchemaValidationError", Code::kInvalidArgument},

@@ -103,7 +103,7 @@ std::string OneFileTar(const std::string& name, const std::string& data) {
 
 TEST_F(FakeDriverTest, IdentityAndCreate) {
   EXPECT_EQ(d_.Name(), "fake");
-  EXPECT_EQ(d_.Runtimes(), (std::vector<std::string>{"kata", "kata-debian"}));
+  EXPECT_EQ(d_.Runtimes(), (std::vector<std::string>{"kata", "kata-debian", "runc", "crun"}));
   auto info = d_.Create(Spec(kA, {"true"}));
   ASSERT_TRUE(info);
   EXPECT_EQ(info->sandbox_id, "fake-0a1b2c3d4e5f");

@@ -562,6 +562,14 @@ TEST_F(OciMonitorLog, JoinsPartialLinesAndHoldsAnOpenOneBack) {
                     {Stream::kStderr, "y\n"},
                     {Stream::kStdout, "\n"}}));
   EXPECT_EQ(b->next_offset, head.size());  // "tail" still open
+  // Each chunk ends where its last record does, whatever read found it.
+  const size_t rec = std::string(kT).size() + 12;  // "<time> stdout F a\n"
+  EXPECT_EQ(b->chunks[0].end, rec);
+  EXPECT_EQ(b->chunks.back().end, head.size());
+  for (size_t i = 1; i < b->chunks.size(); ++i) EXPECT_GT(b->chunks[i].end, b->chunks[i - 1].end);
+  auto from_second = oci::ReadLog(p_, rec, 1 << 20);
+  ASSERT_TRUE(from_second);
+  EXPECT_EQ(from_second->chunks[0].end, b->chunks[1].end);
   // 2026-01-02T03:04:05.123456789+01:00 is 02:04:05.123456789 UTC.
   auto utc = std::chrono::sys_days(std::chrono::year{2026} / 1 / 2) + 2h + 4min + 5s + 123456789ns;
   EXPECT_EQ(b->chunks[0].time, std::chrono::time_point_cast<TimePoint::duration>(utc));
@@ -572,6 +580,7 @@ TEST_F(OciMonitorLog, JoinsPartialLinesAndHoldsAnOpenOneBack) {
   ASSERT_TRUE(more);
   ASSERT_EQ(more->chunks.size(), 1u);
   EXPECT_EQ(more->chunks[0].data, "tail!\n");
+  EXPECT_EQ(more->chunks[0].end, fs::file_size(p_.Log()));
   EXPECT_EQ(more->next_offset, fs::file_size(p_.Log()));
 
   // At exit an open line is delivered as it is, and an unfinished record is dropped.
