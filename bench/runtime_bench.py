@@ -1,15 +1,19 @@
 #!/usr/bin/python3
-"""Runtimes benchmark: kata vs kata-debian (zunvmd, one VM per container) vs runc, in one run.
+"""Runtimes benchmark: kata vs kata-debian (zunvmd, one VM per container) vs runc (zunvmd, host
+processes under runc and conmon) vs runc directly, in one run.
 
-Three rows, measured in the same run, rounds alternating (the order of the three rotates every
+Four columns, measured in the same run, rounds alternating (the order of the four rotates every
 round), one unmeasured warm-up round, then N measured rounds (--rounds, default 5):
 
 * kata: zunvmd with the libvirt driver (domain type qemu = TCG here, or $ZUNVM_VIRT_TYPE), the
   default runtime's VM (the minimal guest kernel, build/guest), `[pool] size = 0` so every
   create boots its VM.
 * kata-debian: the same zunvmd, `"runtime": "kata-debian"` (Debian's kernel, build/guest-debian).
-* runc directly (no zunvmd): zunvmd does not run OCI containers yet (docs/runtimes.md), so the
-  plain-container reference is runc itself on a bundle whose config.json is zunvm's own
+* runc: the same zunvmd, `"runtime": "runc"` (docs/runtimes.md): the container's processes and
+  its conmon on the host, its root the image's disk and its upper disk merged by overlayfs, a
+  veth on zunvmd's default network. This is the "container performance" the VM rows are
+  measured against. Memory: PSS of conmon plus the container's processes.
+* runc directly (no zunvmd): what zunvmd's own share costs, runc itself on a bundle whose config.json is zunvm's own
   (build/oci_spec_tool, i.e. BuildOciSpec, as tests/oci/test_oci_spec.py feeds it) on a busybox
   root made from /bin/busybox. The helpers (generate, make_rootfs, nofile, own_capeff) are that
   test's. Root here may lack CAP_SYS_RESOURCE: the spec asks for the RLIMIT_NOFILE and the
@@ -37,8 +41,8 @@ Per container (each round makes one of each, kept running until its memory is re
    carries half of the qemu binary's and libraries' shared pages. Private (clean + dirty) is
    reported beside it and is independent of that.
 
-Each metric: median and min-max over the N rounds, and the ratios kata/runc, kata-debian/runc and
-kata-debian/kata of the medians. Prints a Markdown table on stdout; --json PATH writes the raw
+Each metric: median and min-max over the N rounds, and the ratios kata/runc, kata-debian/runc,
+kata-debian/kata and runc/runc-directly of the medians. Prints a Markdown table on stdout; --json PATH writes the raw
 numbers. Asserts nothing about speed.
 
 Cleans up everything it made (containers, domains, zunvmd's state dir and networks, runc
@@ -75,9 +79,9 @@ API_HEADERS = {"OpenStack-API-Version": "container 1.40", "Accept": "application
 POLL_S = 0.02
 BOOT_DEADLINE_S = 180.0
 DELETE_DEADLINE_S = 120.0
-RUNTIMES = ("kata", "kata-debian", "runc")
+RUNTIMES = ("kata", "kata-debian", "runc", "runc-direct")
 LABELS = {"kata": "kata (zunvmd, minimal kernel)", "kata-debian": "kata-debian (zunvmd, Debian kernel)",
-          "runc": "runc directly (no zunvmd)"}
+          "runc": "runc (zunvmd, conmon)", "runc-direct": "runc directly (no zunvmd)"}
 
 
 def log(msg=""):
@@ -200,6 +204,27 @@ class VmRuntime:
         for u in uuids:
             if u in self.made:
                 self.made.remove(u)
+
+
+class ZunvmdRunc(VmRuntime):
+    """A trusted container through zunvmd (runtime runc): its memory is conmon's and the
+    container's processes', the host processes it costs while idle."""
+
+    def memory(self, uuid):
+        root = os.path.join(self.state, "oci-runtime", "runc")
+        r = subprocess.run(["runc", "--root", root, "ps", "--format", "json", uuid], capture_output=True,
+                           text=True, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError(f"runc ps {uuid}: {r.stderr.strip()}")
+        with open(os.path.join(self.state, "oci", uuid, "conmon.pid")) as f:
+            pids = [int(f.read().strip())] + (json.loads(r.stdout or "[]") or [])
+        total = {"pss": 0.0, "private": 0.0, "rss": 0.0}
+        for pid in pids:
+            m = memory(pid)
+            for k in total:
+                total[k] += m[k]
+        total.update(pids=pids)
+        return total
 
 
 # ---- runc ------------------------------------------------------------------------------------
@@ -389,14 +414,14 @@ def table(rounds):
     ]
     stats = {}
     lines = ["| metric: median (min-max) | " + " | ".join(LABELS[rt] for rt in RUNTIMES) +
-             " | kata / runc | kata-debian / runc | kata-debian / kata |",
-             "| --- | " + " | ".join("---:" for _ in RUNTIMES) + " | ---: | ---: | ---: |"]
+             " | kata / runc | kata-debian / runc | kata-debian / kata | runc / runc directly |",
+             "| --- | " + " | ".join("---:" for _ in RUNTIMES) + " | ---: | ---: | ---: | ---: |"]
     for label, get, scale, digits in rows:
         s = {rt: summary([get(r[rt]) for r in rounds]) for rt in RUNTIMES}
         stats[label.strip()] = s
         lines.append(f"| {label} | " + " | ".join(fmt(s[rt], scale, digits) for rt in RUNTIMES) +
                      f" | {ratio(s['kata'], s['runc'])} | {ratio(s['kata-debian'], s['runc'])} |"
-                     f" {ratio(s['kata-debian'], s['kata'])} |")
+                     f" {ratio(s['kata-debian'], s['kata'])} | {ratio(s['runc'], s['runc-direct'])} |")
     return "\n".join(lines), stats
 
 
@@ -441,12 +466,13 @@ def main():
         results["host"]["zunvmd_hosts"] = hosts if st == 200 else st
         workdir = tempfile.mkdtemp(prefix="zunvm-rtb-")
         runc = Runc(workdir)
-        vms = [VmRuntime(api, state, "kata", daemon), VmRuntime(api, state, "kata-debian", daemon)]
-        backends = {"kata": vms[0], "kata-debian": vms[1], "runc": runc}
+        vms = [VmRuntime(api, state, "kata", daemon), VmRuntime(api, state, "kata-debian", daemon),
+               ZunvmdRunc(api, state, "runc", daemon)]
+        backends = {"kata": vms[0], "kata-debian": vms[1], "runc": vms[2], "runc-direct": runc}
         log(f"zunvmd on port {daemon.port}; runc nofile {runc.nofile}, capabilities {runc.caps:#x}; "
             f"setup {time.monotonic() - started:.0f} s")
         for rnd in range(args.rounds + 1):
-            order = RUNTIMES[rnd % 3:] + RUNTIMES[:rnd % 3]
+            order = RUNTIMES[rnd % len(RUNTIMES):] + RUNTIMES[:rnd % len(RUNTIMES)]
             t0 = time.monotonic()
             res = one_round(rnd, order, backends, args)
             res["order"] = list(order)
@@ -475,8 +501,8 @@ def main():
     results["summary"] = stats
     write_json(args.json, results)
     kernels = {rt: sorted({r[rt].get("guest_kernel") or "?" for r in measured}) for rt in ("kata", "kata-debian")}
-    outside = sorted({p for r in measured for p in r["runc"]["memory"]["outside_processes"]})
-    comms = sorted({c for r in measured for c in r["runc"]["memory"]["comms"]})
+    outside = sorted({p for r in measured for p in r["runc-direct"]["memory"]["outside_processes"]})
+    comms = sorted({c for r in measured for c in r["runc-direct"]["memory"]["comms"]})
     print(f"{results['date']}, {results['host']['cpus']} CPUs, host kernel {results['host']['kernel']}, "
           f"domain type {results['host']['virt_type']}, {results['host']['runc']}; "
           f"load average {results['host']['loadavg_before']} before, {results['host']['loadavg_after']} after")
@@ -486,7 +512,7 @@ def main():
     print()
     print(text)
     print()
-    print(f"runc: processes of the container {', '.join(comms) or '-'}; processes outside it naming it: "
+    print(f"runc directly: processes of the container {', '.join(comms) or '-'}; processes outside it naming it: "
           f"{len(outside)}{' (' + '; '.join(outside) + ')' if outside else ''}")
     if results["cleanup_problems"]:
         print("cleanup: " + "; ".join(results["cleanup_problems"]))
