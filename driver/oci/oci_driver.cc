@@ -96,7 +96,6 @@ namespace {
 Status CheckSpec(const SandboxSpec& s) {
   const std::string rt = "runtime " + s.runtime;
   if (!s.members.empty()) return Status::Invalid("Capsules run in VMs; " + rt + " runs host processes");
-  if (!s.volumes.empty()) return Status::Invalid("Volumes are not supported with " + rt + " yet (use a VM runtime)");
   if (s.image_disk.empty() || s.upper_disk.empty()) return Status::Invalid("A container of " + rt + " needs an image");
   for (const auto& n : s.nics) {
     if (!n.ovs_bridge.empty()) return Status::Invalid("Neutron ports are not supported with " + rt + " yet");
@@ -132,6 +131,7 @@ Result<SandboxInfo> OciDriver::Create(const SandboxSpec& spec) {
   }
   Status st = Save(*b);  // kCreating: a crash from here on leaves it to Init to remove
   if (st.ok()) st = MountRootfs(b->dir, spec.image_disk, spec.upper_disk);
+  if (st.ok()) st = MountVolumes(b->dir, spec);
   if (st.ok()) st = WriteFiles(b->dir, spec);
   if (st.ok()) st = PlugNics(spec);
   if (st.ok()) st = WriteBundle(*b);
@@ -171,6 +171,7 @@ Status OciDriver::WriteBundle(Box& b) {
   OciSpecOptions o;
   o.root_path = b.dir + "/rootfs";
   o.cgroups_path = CgroupsPath(b.uuid);
+  for (const auto& v : b.rec.spec.volumes) o.volume_sources.push_back(VolumeDir(b.dir, v));
   if (!b.rec.spec.nics.empty() || fs::exists(NetnsPath(b.uuid))) o.netns_path = NetnsPath(b.uuid);
   o.nofile = NofileLimit();
   auto spec = BuildOciSpec(b.rec.spec, o);
@@ -202,6 +203,7 @@ Status OciDriver::StartRun(const std::shared_ptr<Box>& bp, const OciRuntime& rt)
   const MonitorPaths p{b.dir};
   ZUNVM_RETURN_IF_ERROR(DeleteContainer(rt, uuid, p));
   ZUNVM_RETURN_IF_ERROR(MountRootfs(b.dir, b.rec.spec.image_disk, b.rec.spec.upper_disk));
+  ZUNVM_RETURN_IF_ERROR(MountVolumes(b.dir, b.rec.spec));
   ZUNVM_RETURN_IF_ERROR(PlugNics(b.rec.spec));  // again: a host reboot drops the namespace
   ZUNVM_RETURN_IF_ERROR(WriteBundle(b));
   std::error_code ec;
@@ -308,6 +310,7 @@ Status OciDriver::Destroy(Box& b) {
   auto rt = RuntimeOf(b.rec);
   if (rt) ZUNVM_RETURN_IF_ERROR(DeleteContainer(**rt, b.uuid, MonitorPaths{b.dir}));
   JoinWatcher(b);
+  ZUNVM_RETURN_IF_ERROR(UnmountVolumes(b.dir));
   ZUNVM_RETURN_IF_ERROR(UnmountRootfs(b.dir));
   ZUNVM_RETURN_IF_ERROR(net_->RemoveContainerNetns(ContainerNetnsName(b.uuid)));
   std::error_code ec;

@@ -42,6 +42,11 @@ struct OciDriver::Box {
 std::string NetnsPath(const std::string& uuid);
 std::string CgroupsPath(const std::string& uuid);
 
+// Where a volume's disk is mounted on the host (rootfs.h MountVolume), and mounting all of the
+// spec's there (idempotent).
+std::string VolumeDir(const std::string& dir, const SandboxVolume& v);
+Status MountVolumes(const std::string& dir, const SandboxSpec& spec);
+
 // The container's merged root (dir/rootfs) as a directory fd.
 Result<fsat::UniqueFd> OpenRoot(const std::string& dir);
 

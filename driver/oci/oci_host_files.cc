@@ -8,12 +8,23 @@
 
 #include "common/root_files.h"
 #include "driver/oci/oci_driver_internal.h"
+#include "driver/oci/rootfs.h"
 
 namespace zunvm::oci {
 
 std::string NetnsPath(const std::string& uuid) { return "/run/netns/" + ContainerNetnsName(uuid); }
 
 std::string CgroupsPath(const std::string& uuid) { return "/zunvm/" + uuid; }
+
+std::string VolumeDir(const std::string& dir, const SandboxVolume& v) { return dir + "/volumes/" + v.serial; }
+
+Status MountVolumes(const std::string& dir, const SandboxSpec& spec) {
+  for (const auto& v : spec.volumes) {
+    Status st = MountVolume(dir, v.serial, v.path, v.block, v.fstype, v.read_only);
+    if (!st.ok()) return Status(st.code(), "volume at " + v.destination + ": " + st.message(), st.kind());
+  }
+  return Status::Ok();
+}
 
 Result<fsat::UniqueFd> OpenRoot(const std::string& dir) {
   const std::string path = dir + "/rootfs";

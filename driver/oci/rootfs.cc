@@ -236,14 +236,14 @@ Status CheckLoopMount(const MountEntry& m, const std::string& path, const std::s
   return Status::Ok();
 }
 
-// One ext4 disk file on a new loop device, mounted at `target`. The loop fd closes on return:
-// the mount holds the device from then on or, if the mount failed, the device detaches.
-Status MountDisk(const std::string& file, const std::string& target, bool readonly) {
+// One disk file (ext4 unless said) on a new loop device, mounted at `target`. The loop fd closes
+// on return: the mount holds the device from then on or, if the mount failed, the device detaches.
+Status MountDisk(const std::string& file, const std::string& target, bool readonly, const std::string& fstype = "ext4") {
   ZUNVM_RETURN_IF_ERROR(MakeDir(target, 0711));
   auto loop = AttachLoop(file, readonly);
   if (!loop) return loop.error();
-  return MountPrivate(loop->first, target, "ext4", MS_NODEV | (readonly ? MS_RDONLY : 0),
-                      readonly ? "noload" : nullptr);
+  return MountPrivate(loop->first, target, fstype.c_str(), MS_NODEV | (readonly ? MS_RDONLY : 0),
+                      readonly && fstype == "ext4" ? "noload" : nullptr);
 }
 
 // A writable disk may be mounted once: refuse one that is on a loop device already. A device
@@ -255,7 +255,7 @@ Status CheckNotAttached(const std::string& file) {
       if (l.backing == file) dev = l.name;
     }
     if (dev.empty()) return Status::Ok();
-    if (i == 50) return Status::Conflict("the upper disk " + file + " is already on /dev/" + dev);
+    if (i == 50) return Status::Conflict("the disk " + file + " is already on /dev/" + dev + " (mounted writable elsewhere)");
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 }
@@ -365,6 +365,59 @@ Status UnmountRootfs(const std::string& dir) {
       return Status::Internal("rmdir " + *m + ": " + ErrnoText(errno));
     }
   }
+  return Status::Ok();
+}
+
+Status MountVolume(const std::string& dir, const std::string& name, const std::string& disk, bool block,
+                   const std::string& fstype, bool read_only) {
+  ZUNVM_RETURN_IF_ERROR(CheckPath(dir, "sandbox dir", true));
+  ZUNVM_RETURN_IF_ERROR(CheckPath(disk, "volume disk", false));
+  if (name.empty() || name.size() > 64 || name.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != std::string::npos ||
+      name[0] == '.') {
+    return Status::Invalid("volume name " + name + " is not 1-64 of [A-Za-z0-9._-]");
+  }
+  if (fstype != "ext4" && fstype != "xfs" && fstype != "btrfs") return Status::Invalid("volume file system " + fstype + " is not supported");
+  auto base = Canonical(dir, "sandbox dir");
+  if (!base) return base.error();
+  auto source = Canonical(disk, "volume disk");
+  if (!source) return source.error();
+  ZUNVM_RETURN_IF_ERROR(MakeDir(*base + "/volumes", 0711));
+  const std::string target = *base + "/volumes/" + name;
+  auto mounts = ReadMountInfo();
+  if (!mounts) return mounts.error();
+  const MountEntry* holder = MountHolding(*mounts, *base);
+  if (holder != nullptr && holder->shared) {
+    return Status::Internal(*base + " is on the shared mount " + holder->mount_point +
+                            ": its mounts would propagate; make the sandboxes' root private first");
+  }
+  if (MountAt(*mounts, target) != nullptr) return MakePrivate(target);  // mounted before a restart
+  if (!block) {
+    if (!read_only) ZUNVM_RETURN_IF_ERROR(CheckNotAttached(*source));
+    return MountDisk(*source, target, read_only, fstype);
+  }
+  ZUNVM_RETURN_IF_ERROR(MakeDir(target, 0711));
+  return MountPrivate(*source, target, fstype.c_str(), MS_NODEV | (read_only ? MS_RDONLY : 0), nullptr);
+}
+
+Status UnmountVolumes(const std::string& dir) {
+  ZUNVM_RETURN_IF_ERROR(CheckPath(dir, "sandbox dir", true));
+  auto base = Canonical(dir, "sandbox dir");
+  if (!base) return base.error().code() == Code::kNotFound ? Status::Ok() : base.error();
+  const std::string root = *base + "/volumes";
+  DIR* d = ::opendir(root.c_str());
+  if (d == nullptr) return errno == ENOENT ? Status::Ok() : Status::Internal("open " + root + ": " + ErrnoText(errno));
+  std::vector<std::string> names;
+  while (dirent* e = ::readdir(d)) {
+    if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") names.push_back(e->d_name);
+  }
+  ::closedir(d);
+  for (const auto& n : names) {
+    ZUNVM_RETURN_IF_ERROR(UnmountAll(root + "/" + n));
+    if (::rmdir((root + "/" + n).c_str()) != 0 && errno != ENOENT) {
+      return Status::Internal("rmdir " + root + "/" + n + ": " + ErrnoText(errno));
+    }
+  }
+  if (::rmdir(root.c_str()) != 0 && errno != ENOENT) return Status::Internal("rmdir " + root + ": " + ErrnoText(errno));
   return Status::Ok();
 }
 

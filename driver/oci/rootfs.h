@@ -75,6 +75,19 @@ Status MountRootfs(const std::string& dir, const std::string& image_disk, const 
 // mounts are then left: no lazy unmount hides a leak. Idempotent; a missing dir is Ok.
 Status UnmountRootfs(const std::string& dir);
 
+// A volume of a trusted container: `disk` (a disk image file, put on a loop device with
+// autoclear as above, or a host block device when `block`) mounted at dir/volumes/<name>,
+// nodev, read-only when asked, private; the runtime binds it into the container. A mount already
+// there is kept (idempotent, e.g. after a zunvmd restart). A writable disk file already on a
+// loop device elsewhere is Conflict (two writers corrupt ext4). `name` is 1-64 of
+// [A-Za-z0-9._-]; `fstype` ext4, xfs or btrfs. Errors as MountRootfs.
+Status MountVolume(const std::string& dir, const std::string& name, const std::string& disk, bool block,
+                   const std::string& fstype, bool read_only);
+
+// Unmounts every dir/volumes/<name> and removes the mount points (never lazily: a busy one is
+// Conflict). Idempotent; a missing dir is Ok.
+Status UnmountVolumes(const std::string& dir);
+
 // Which of the three are mounted, from /proc/self/mountinfo. After a crash in MountRootfs this
 // is a prefix (lower, then upper, then rootfs); recovery calls UnmountRootfs or MountRootfs.
 struct RootfsState {

@@ -3,7 +3,7 @@
 (a VM per container) and `runc` (host processes under runc, conmon as the monitor). The real
 `openstack appcontainer` CLI and the API drive a real zunvmd: run with a published port, logs,
 exec with exit codes, cp both ways, top and stats, pause, stop/start (the files stay, each run
-logs once), restart policy, healthchecks, a zunvmd SIGKILL (the container runs on; its log is not repeated), networking on a
+logs once), restart policy, healthchecks, volumes, a zunvmd SIGKILL (the container runs on; its log is not repeated), networking on a
 zunvmd network (same network reachable, zunvmd's API port not), commit, the escape table, and
 delete (nothing
 left: no mounts, loop devices, namespaces or directories).
@@ -214,6 +214,26 @@ class Scenario(VmApi):
         self.osc("exec", "steady", "touch", "/tmp/ok")
         wait_for(lambda: "(healthy)" in detail(), 60, "healthy")
 
+    def test_6c_volumes_survive_stop_start(self):
+        r = self.RUNTIME
+        self.osc("run", "--name", "vols", "--runtime", r, "--mount", "source=vol-%s,destination=/data" % r,
+                 "--mount", "size=1,destination=/scratch", "busybox", "sleep", "100000")
+        self.wait_status("vols", "Running")
+        self.assertEqual(self.exec("vols", "sh -c 'echo kept > /data/f && echo tmp > /scratch/t && sync'")[0], 0)
+        rc, out = self.exec("vols", "grep -E \" /(data|scratch) \" /proc/mounts")
+        self.assertEqual(rc, 0, out)
+        self.assertRegex(out, r" /data ext4 rw")
+        self.osc("stop", "vols")
+        self.wait_status("vols", "Stopped")
+        self.osc("start", "vols")
+        self.wait_status("vols", "Running")
+        self.assertEqual(self.exec("vols", "cat /data/f /scratch/t"), (0, "kept\ntmp\n"))
+        # A second writer of the same volume is refused.
+        p = self.osc("run", "--name", "second", "--runtime", r, "--mount", "source=vol-%s,destination=/d" % r,
+                     "busybox", "true", check=False)
+        self.assertNotEqual(p.returncode, 0, p.stdout)
+        self.assertIn("in use", p.stderr)
+
     def test_7_escape_table(self):
         """build/escape-probe (tests/e2e/test_vm_security.py) in a default container: every
         attempt on the kernel is refused (by the guest kernel's container rules in a VM, by the
@@ -239,7 +259,7 @@ class Scenario(VmApi):
 
     def test_8_delete_leaves_nothing(self):
         uuids = [c["uuid"] for c in self.api("GET", "/v1/containers")[1]["containers"]]
-        for name in ("web", "peer", "from-commit", "probe", "flaky", "steady"):
+        for name in ("web", "peer", "from-commit", "probe", "flaky", "steady", "vols"):
             self.osc("delete", "--force", name)
         wait_for(lambda: not self.api("GET", "/v1/containers")[1]["containers"], 120, "all deleted")
         # The sandboxes' root stays a private bind mount of itself while zunvmd's host runs.

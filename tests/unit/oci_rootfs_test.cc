@@ -493,5 +493,38 @@ TEST_F(OciRootfsTest, CleanupStaleLoopsDetachesOnlyUnusedLoopsUnderTheRoot) {
   ASSERT_OK(UnmountRootfs(dir_));
 }
 
+// A volume's disk file: mounted under dir/volumes/<name> on its own loop device, written
+// through, kept when mounted again, one writer only, read-only when asked, gone after
+// UnmountVolumes with its loop device.
+TEST_F(OciRootfsTest, VolumesMountUnderTheSandboxAndLeaveNothing) {
+  const std::string disk = MakeUpperDisk("vol.ext4");
+  ASSERT_OK(MountVolume(dir_, "v1", disk, false, "ext4", false));
+  ASSERT_OK(MountVolume(dir_, "v1", disk, false, "ext4", false));  // again: kept
+  WriteFile(dir_ + "/volumes/v1/data", "kept\n");
+  const auto mounts = Mounts();
+  const Mount* m = FindMount(mounts, dir_ + "/volumes/v1");
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->fstype, "ext4");
+  EXPECT_NE(m->options.find("nodev"), std::string::npos);
+  EXPECT_EQ(LoopCount(), 1u);
+  // A second writer of the same disk (another sandbox) is refused; a reader is not.
+  const std::string other = MakeSandboxDir(root_ + "/other");
+  EXPECT_EQ(MountVolume(other, "v1", disk, false, "ext4", false).code(), Code::kConflict);
+  EXPECT_EQ(MountVolume(dir_, "../x", disk, false, "ext4", false).code(), Code::kInvalidArgument);
+  EXPECT_EQ(MountVolume(dir_, "v2", disk, false, "vfat", false).code(), Code::kInvalidArgument);
+  ASSERT_OK(UnmountVolumes(dir_));
+  ASSERT_OK(MountVolume(other, "ro", disk, false, "ext4", true));
+  EXPECT_EQ(ReadFile(other + "/volumes/ro/data"), "kept\n");
+  int fd = ::open((other + "/volumes/ro/new").c_str(), O_CREAT | O_WRONLY, 0644);
+  EXPECT_LT(fd, 0);
+  EXPECT_EQ(errno, EROFS);
+  if (fd >= 0) ::close(fd);
+  ASSERT_OK(UnmountVolumes(other));
+  ASSERT_OK(UnmountVolumes(other));  // idempotent
+  EXPECT_TRUE(MountsUnder(root_).empty());
+  EXPECT_TRUE(LooseLoopsUnder(root_).empty());
+  EXPECT_FALSE(fs::exists(dir_ + "/volumes"));
+}
+
 }  // namespace
 }  // namespace zunvm::oci
