@@ -100,7 +100,7 @@ std::optional<Record> ParseRecord(std::string_view line) {
 
 }  // namespace
 
-Result<LogBatch> ReadLog(const MonitorPaths& p, uint64_t offset, size_t max_bytes, bool exited) {
+Result<LogBatch> ReadLog(const MonitorPaths& p, uint64_t offset, size_t max_bytes, bool exited, bool records) {
   max_bytes = std::clamp<size_t>(max_bytes, 1, kMaxWindow);
   const std::string path = p.Log();
   fsat::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
@@ -160,6 +160,12 @@ Result<LogBatch> ReadLog(const MonitorPaths& p, uint64_t offset, size_t max_byte
     pos = end + 1;
     auto r = ParseRecord(std::string_view(buf).substr(start, end - start));
     if (!r) continue;  // not a record: skipped
+    if (records) {  // each record as it is: what conmon read, when it read it
+      LogChunk c{r->stream, std::string(r->content), r->time, offset + pos};
+      if (!r->partial) c.data.push_back('\n');
+      out.chunks.push_back(std::move(c));
+      continue;
+    }
     if (pending && pending->chunk.stream != r->stream) flush();
     if (r->partial) {
       if (!pending) pending = Pending{LogChunk{r->stream, {}, r->time, 0}, start, pos};

@@ -113,7 +113,8 @@ Result<int> CreateContainer(const OciRuntime& rt, const std::string& id, const M
             "--full-attach",  // the attach socket in the bundle (dir/attach), not a symlink dir
             "--syslog"};      // conmon's own warnings once it is detached
   if (stdio.terminal) s.argv.push_back("--terminal");
-  if (stdio.open_stdin) s.argv.push_back("--stdin");
+  // Stdin stays open when an attach client (zunvmd, per write) goes, as in `docker run -i`.
+  if (stdio.open_stdin) s.argv.insert(s.argv.end(), {"--stdin", "--leave-stdin-open"});
   s.env = EnvironmentWith(DroppedEnv(), {"_OCI_SYNCPIPE=3"});
   s.cwd = p.dir;
   s.fd3 = sync_w.get();

@@ -156,8 +156,12 @@ struct LogBatch {
 // next_offset with what was delivered makes delivery exactly-once across restarts.
 // Hostile input: a record that does not parse is skipped (its bytes consumed); a run of more
 // than 64 KiB without a newline (conmon never writes one) is skipped too; never a crash.
+// With `records`, nothing is joined or held back: each record is a chunk of its own (a P piece
+// without a newline), so a prompt that ends without one is delivered as soon as conmon logged
+// it, and every chunk still ends where its record does (stable across reads).
 // Errors: NotFound when the log does not exist, InvalidArgument for an offset past its end,
 // Internal for an I/O error.
-Result<LogBatch> ReadLog(const MonitorPaths& p, uint64_t offset, size_t max_bytes, bool exited = false);
+Result<LogBatch> ReadLog(const MonitorPaths& p, uint64_t offset, size_t max_bytes, bool exited = false,
+                         bool records = false);
 
 }  // namespace zunvm::oci

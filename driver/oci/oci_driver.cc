@@ -433,7 +433,9 @@ Status OciDriver::Init() {
       if (events_) events_->OnLost(b->uuid, "its monitor (conmon) died while zunvmd was away");
       continue;
     }
-    StartWatcher(b);
+    std::error_code ec;
+    const uint64_t logged = fs::file_size(p.Log(), ec);
+    StartWatcher(b, ec ? 0 : logged);
   }
   Status st = CleanupStaleLoops(opts_.state_dir);
   if (!st.ok()) Logger("oci")->warn("loop devices: {}", st.ToString());

@@ -14,9 +14,11 @@
 // runtime's container and starts it (a restart deletes the runtime's stopped one first, so
 // each run is new on the same root). A watcher thread per run delivers the log and the exit.
 //
-// Output: every run has a mark (a random "run" id); a chunk's seq is its end offset in the
-// run's log. After a zunvmd restart the watcher reads that run's log from its start again and
-// the receiver drops what it already stored (service/log_store.h): exactly once.
+// Output: every run has a mark (a random "run" id); what is delivered at once (consecutive
+// chunks of one stream, up to 64 KiB) has the end offset of its last chunk as its seq. After a
+// zunvmd restart the watcher reads that run's log from its start again, chunk by chunk up to
+// where the log ended when zunvmd came back (all it can have delivered before), and the
+// receiver drops every chunk whose end it has passed (service/log_store.h): exactly once.
 //
 // Threads: each sandbox has an operation mutex (one life-cycle call at a time) and a field
 // mutex never held across a runtime command. Watchers call DriverEvents without either held.
@@ -95,8 +97,10 @@ class OciDriver : public SandboxDriver {
   // The sandbox's directory (the bundle): for tests.
   std::string SandboxDir(const std::string& uuid) const;
 
- private:
+ // A sandbox's state (oci_driver_internal.h); public for the driver's own files' helpers.
   struct Box;
+
+ private:
   Result<std::shared_ptr<Box>> Find(const std::string& uuid);
   Result<const OciRuntime*> RuntimeOf(const OciRecord& rec) const;
   // Runs `fn` on the sandbox and its runtime with the sandbox's operation mutex held.
@@ -123,10 +127,11 @@ class OciDriver : public SandboxDriver {
 
   // The watcher (oci_watch.cc): started by Start and Init for the record's run; Quiesce makes
   // it drain the log and end without reporting the exit (Stop, Delete); JoinWatcher waits.
-  void StartWatcher(const std::shared_ptr<Box>& b);
+  // `replay_until`: the log's size when zunvmd came back (0 for a new run): see WatchRun.
+  void StartWatcher(const std::shared_ptr<Box>& b, uint64_t replay_until = 0);
   void Quiesce(Box& b);
   void JoinWatcher(Box& b);
-  void WatchRun(std::shared_ptr<Box> b, std::string run);
+  void WatchRun(std::shared_ptr<Box> b, std::string run, uint64_t replay_until);
 
   OciDriverOptions opts_;
   std::unique_ptr<HostNetwork> net_;

@@ -12,6 +12,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "common/durable_file.h"
 #include "common/fs_at.h"
@@ -20,6 +21,16 @@
 #include "driver/oci/oci_spec.h"
 
 namespace zunvm::oci {
+
+// An interactive process (ExecInteractive): its runtime exec and our end of its stdio.
+struct ConsoleProcess {
+  std::mutex mu;         // in, io's writes
+  pid_t pid = -1;
+  bool tty = false;
+  fsat::UniqueFd io;     // tty: the pty master; else the output pipe (read by its thread only)
+  fsat::UniqueFd in;     // without a tty: stdin's pipe (closed by CloseStdin)
+  std::string spec;
+};
 
 struct OciDriver::Box {
   std::string uuid;
@@ -34,6 +45,7 @@ struct OciDriver::Box {
   std::thread watcher;    // the current run's; joined only by holders of op (or the destructor)
   std::map<uint64_t, std::shared_ptr<ProcessSink>> sinks;  // Watch
   uint64_t next_sink = 1;
+  std::map<std::string, std::shared_ptr<ConsoleProcess>> consoles;  // by process id
   uint64_t cpu_ns = 0;  // the last Stats sample
   std::chrono::steady_clock::time_point cpu_at;
 };
@@ -46,6 +58,12 @@ std::string CgroupsPath(const std::string& uuid);
 // spec's there (idempotent).
 std::string VolumeDir(const std::string& dir, const SandboxVolume& v);
 Status MountVolumes(const std::string& dir, const SandboxSpec& spec);
+
+// An exec's OCI process: the bundle's config.json's, so that it runs as the container's process
+// does (user, env, cwd, capabilities, no_new_privileges, rlimits), with its own argv and, with a
+// terminal, TERM=xterm unless the container sets TERM (as Docker does). InvalidArgument for an
+// empty argv.
+Result<nlohmann::json> ExecProcess(const std::string& dir, const std::vector<std::string>& argv, bool tty);
 
 // The container's merged root (dir/rootfs) as a directory fd.
 Result<fsat::UniqueFd> OpenRoot(const std::string& dir);

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 
 #include "common/root_files.h"
 #include "driver/oci/oci_driver_internal.h"
@@ -24,6 +25,26 @@ Status MountVolumes(const std::string& dir, const SandboxSpec& spec) {
     if (!st.ok()) return Status(st.code(), "volume at " + v.destination + ": " + st.message(), st.kind());
   }
   return Status::Ok();
+}
+
+Result<nlohmann::json> ExecProcess(const std::string& dir, const std::vector<std::string>& argv, bool tty) {
+  if (argv.empty()) return Err(Status::Invalid("the command is empty"));
+  std::ifstream f(dir + "/config.json");
+  nlohmann::json spec = nlohmann::json::parse(f, nullptr, /*allow_exceptions=*/false);
+  if (!spec.is_object() || !spec.contains("process") || !spec["process"].is_object()) {
+    return Err(Status::Internal("unreadable " + dir + "/config.json"));
+  }
+  nlohmann::json process = spec["process"];
+  process["args"] = argv;
+  process["terminal"] = tty;
+  process.erase("consoleSize");
+  if (tty) {
+    auto& env = process["env"];
+    bool term = false;
+    for (const auto& e : env) term = term || (e.is_string() && e.get<std::string>().rfind("TERM=", 0) == 0);
+    if (!term) env.push_back("TERM=xterm");  // as Docker gives a tty
+  }
+  return process;
 }
 
 Result<fsat::UniqueFd> OpenRoot(const std::string& dir) {

@@ -25,15 +25,6 @@ using nlohmann::json;
 
 namespace {
 
-// The process object of the bundle's config.json: an exec runs as the container's process
-// does (user, env, cwd, capabilities, no_new_privileges, rlimits), with its own argv.
-Result<json> BundleProcess(const std::string& dir) {
-  std::ifstream f(dir + "/config.json");
-  json spec = json::parse(f, nullptr, /*allow_exceptions=*/false);
-  if (!spec.is_object() || !spec.contains("process")) return Err(Status::Internal("unreadable " + dir + "/config.json"));
-  return spec["process"];
-}
-
 std::string ReadFirstLine(const std::string& path) {
   std::ifstream f(path);
   std::string line;
@@ -93,14 +84,11 @@ void NetBytes(int pid, SandboxStats* s) {
 
 Result<ExecResult> OciDriver::Exec(const std::string& uuid, const std::vector<std::string>& argv,
                                    std::chrono::seconds timeout) {
-  if (argv.empty()) return Err(Status::Invalid("exec needs a command"));
   auto t = Running(uuid, false);
   if (!t) return Err(t.error());
   auto& [b, rt] = *t;
-  auto process = BundleProcess(b->dir);
+  auto process = ExecProcess(b->dir, argv, false);
   if (!process) return Err(process.error());
-  (*process)["args"] = argv;
-  (*process)["terminal"] = false;
   return ExecInContainer(*rt, uuid, MonitorPaths{b->dir}, *process, timeout);
 }
 
@@ -120,24 +108,6 @@ Status OciDriver::ResizeTty(const std::string& uuid, int width, int height) {
     return Status::Internal("resize of " + uuid + ": " + std::strerror(errno));
   }
   return Status::Ok();
-}
-
-namespace {
-Status NoConsole(const std::string& uuid) {
-  return Status::NotImplemented("Interactive consoles are not available for runtime runc/crun containers yet "
-                                "(they are for VM runtimes); " + uuid + " is one");
-}
-}  // namespace
-
-Result<std::string> OciDriver::ExecInteractive(const std::string& uuid, const std::vector<std::string>&, bool, int, int,
-                                               std::shared_ptr<ProcessSink>) {
-  return Err(NoConsole(uuid));
-}
-Status OciDriver::WriteStdin(const std::string& uuid, const std::string&, const std::string&) { return NoConsole(uuid); }
-Status OciDriver::CloseStdin(const std::string& uuid, const std::string&) { return NoConsole(uuid); }
-Status OciDriver::ResizeProcess(const std::string& uuid, const std::string& process, int width, int height) {
-  if (process.empty()) return ResizeTty(uuid, width, height);
-  return NoConsole(uuid);
 }
 
 // `ps -ef`'s columns for the container's processes (the runtime lists their pids).

@@ -9,11 +9,12 @@ namespace zunvm::oci {
 
 namespace {
 constexpr size_t kReadBytes = 1 << 20;
+constexpr size_t kGroupBytes = 64 << 10;
 }
 
-void OciDriver::StartWatcher(const std::shared_ptr<Box>& b) {
+void OciDriver::StartWatcher(const std::shared_ptr<Box>& b, uint64_t replay_until) {
   std::lock_guard<std::mutex> lock(b->mu);
-  b->watcher = std::thread(&OciDriver::WatchRun, this, b, b->rec.run);
+  b->watcher = std::thread(&OciDriver::WatchRun, this, b, b->rec.run, replay_until);
 }
 
 void OciDriver::Quiesce(Box& b) {
@@ -37,23 +38,39 @@ void OciDriver::JoinWatcher(Box& b) {
 // file appears and the log is drained, then reports the exit unless Stop or Delete ended the
 // run (quiet). Quiet alone does not end it: Stop wants the output up to the end too. Shutdown
 // does, at once.
-void OciDriver::WatchRun(std::shared_ptr<Box> b, std::string run) {
+void OciDriver::WatchRun(std::shared_ptr<Box> b, std::string run, uint64_t replay_until) {
   const MonitorPaths p{b->dir};
   uint64_t offset = 0;
   for (;;) {
     const std::optional<int> code = ExitCodeOf(p, b->uuid);
     bool drained = true;
-    auto batch = ReadLog(p, offset, kReadBytes, code.has_value());
+    // Records as conmon wrote them (a prompt without its newline goes out at once); the
+    // groups below join them again.
+    auto batch = ReadLog(p, offset, kReadBytes, code.has_value(), /*records=*/true);
     if (batch) {
       std::vector<std::shared_ptr<ProcessSink>> sinks;
       {
         std::lock_guard<std::mutex> lock(b->mu);
         for (auto& [h, s] : b->sinks) sinks.push_back(s);
       }
+      // One delivery per group of chunks; a chunk alone in the replayed part.
+      std::string group;
+      Stream stream = Stream::kStdout;
+      uint64_t end = 0;
+      auto flush = [&] {
+        if (group.empty()) return;
+        if (events_) events_->OnOutput(b->uuid, stream, group, OutputMark{run, end});
+        for (auto& s : sinks) s->OnOutput(group);
+        group.clear();
+      };
       for (const auto& c : batch->chunks) {
-        if (events_) events_->OnOutput(b->uuid, c.stream, c.data, OutputMark{run, c.end});
-        for (auto& s : sinks) s->OnOutput(c.data);
+        if (c.stream != stream || group.size() + c.data.size() > kGroupBytes || c.end <= replay_until) flush();
+        stream = c.stream;
+        end = c.end;
+        group += c.data;
+        if (c.end <= replay_until) flush();
       }
+      flush();
       drained = batch->next_offset == offset || batch->chunks.empty();
       offset = batch->next_offset;
     } else if (batch.error().code() != Code::kNotFound) {

@@ -7,7 +7,8 @@ capture-pane, polled with deadlines.
 (a) `run --interactive`: a prompt, commands, the terminal size and its changes, Ctrl-C, the
 pty's name, `exit` ends the CLI and the container; (b) two `attach` sessions at once on one
 container, one leaving; (c) `exec --interactive` beside them; (d) the logs keep what the tty
-printed. Needs libvirtd, the guest image in build/guest, busybox-static and tmux.
+printed. All of it for a VM (kata) and for a trusted container (runc, RuncConsoleTest). Needs
+libvirtd, the guest image in build/guest, busybox-static, runc, conmon and tmux.
 """
 import os
 import re
@@ -30,6 +31,12 @@ PROMPT = re.compile(r"^/ # ", re.M)
 
 
 class VmConsoleTest(unittest.TestCase):
+    RUNTIME = None  # the default (kata); RuncConsoleTest runs the same under runc
+
+    def rt(self):
+        """The CLI's runtime option for this class's containers."""
+        return ["--runtime", self.RUNTIME] if self.RUNTIME else []
+
     @classmethod
     def setUpClass(cls):
         cls.state = vm_state_dir("zvc-")
@@ -174,7 +181,7 @@ class VmConsoleTest(unittest.TestCase):
     # ---- the tests ----
 
     def test_1_run_interactive(self):
-        self.terminal("c1", 100, 30, "run", "--interactive", "--name", "c1", "busybox", "sh")
+        self.terminal("c1", 100, 30, "run", "--interactive", "--name", "c1", *self.rt(), "busybox", "sh")
         self.connected("c1")
         c = self.show("c1")
         self.assertEqual((c["status"], c["interactive"], c["tty"]), ("Running", True, True))
@@ -218,7 +225,7 @@ class VmConsoleTest(unittest.TestCase):
         self.osc("delete", "c1")
 
     def test_2_two_attaches_and_an_exec(self):
-        self.osc("create", "--interactive", "--name", "c2", "busybox", "sh")
+        self.osc("create", "--interactive", "--name", "c2", *self.rt(), "busybox", "sh")
         self.wait_status("c2", "Created")
         self.osc("start", "c2")
         self.wait_status("c2", "Running")
@@ -284,7 +291,8 @@ class VmConsoleTest(unittest.TestCase):
         import websocket
         code, c = self.api("POST", "/v1/containers?run=true",
                            {"name": "c3", "image": "busybox", "interactive": True, "tty": True,
-                            "command": ["sh", "-c", "read go; seq 1 2000000; echo seq-done; exec sleep 1000"]})
+                            "command": ["sh", "-c", "read go; seq 1 2000000; echo seq-done; exec sleep 1000"],
+                            **({"runtime": self.RUNTIME} if self.RUNTIME else {})})
         self.assertEqual(code, 202, c)
         self.wait_status("c3", "Running")
         code, url = self.api("GET", "/v1/containers/c3/attach")
@@ -305,6 +313,12 @@ class VmConsoleTest(unittest.TestCase):
         self.assertEqual(numbers[start + 2000000], "seq-done")
         self.assertEqual(self.show("c3")["status"], "Running")
         self.osc("delete", "--force", "c3")
+
+
+class RuncConsoleTest(VmConsoleTest):
+    """The same consoles for a trusted container (runtime runc): conmon holds the main
+    process's terminal, an exec -it is a foreground `runc exec -t` on a pty of zunvmd's."""
+    RUNTIME = "runc"
 
 
 if __name__ == "__main__":

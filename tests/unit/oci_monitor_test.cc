@@ -592,6 +592,25 @@ TEST_F(OciMonitorLog, JoinsPartialLinesAndHoldsAnOpenOneBack) {
   EXPECT_EQ(last->next_offset, fs::file_size(p_.Log()));
 }
 
+TEST_F(OciMonitorLog, RecordsComeAsTheyAreWithTheirEnds) {
+  const std::string a = std::string(kT) + " stdout P pro\n";
+  const std::string b = std::string(kT) + " stdout P mpt \n";
+  const std::string c = std::string(kT) + " stderr F e\n";
+  Write(a + b + c);
+  auto r = oci::ReadLog(p_, 0, 1 << 20, false, /*records=*/true);
+  ASSERT_TRUE(r) << r.error().message();
+  ASSERT_EQ(r->chunks.size(), 3u);
+  EXPECT_EQ(r->chunks[0].data, "pro");  // not held back for the rest of its line
+  EXPECT_EQ(r->chunks[1].data, "mpt ");
+  EXPECT_EQ(r->chunks[2].data, "e\n");
+  EXPECT_EQ(r->chunks[0].end, a.size());
+  EXPECT_EQ(r->chunks[1].end, a.size() + b.size());
+  EXPECT_EQ(r->next_offset, a.size() + b.size() + c.size());
+  auto again = oci::ReadLog(p_, a.size(), 1 << 20, false, true);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->chunks[0].end, r->chunks[1].end);
+}
+
 TEST_F(OciMonitorLog, SkipsGarbageWithoutCrashing) {
   std::string valid = std::string("2026-01-02T03:04:05Z stdout F ok\r") + '\0' + "\x01\xff\n";
   std::string text = "\n"
