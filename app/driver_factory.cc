@@ -145,9 +145,9 @@ Result<std::unique_ptr<SandboxDriver>> MakeDriver(const Config& cfg) {
     std::vector<std::unique_ptr<SandboxDriver>> drivers;
     drivers.push_back(std::move(vm));
     drivers.push_back(std::make_unique<oci::OciDriver>(oo, std::make_unique<IpHostNetwork>()));
-    // The first driver serves containers that name no runtime.
+    // The first driver serves containers that name no runtime; capsules always run in VMs.
     if (default_oci) std::swap(drivers[0], drivers[1]);
-    return std::unique_ptr<SandboxDriver>(std::make_unique<RuntimeRouter>(std::move(drivers)));
+    return std::unique_ptr<SandboxDriver>(std::make_unique<RuntimeRouter>(std::move(drivers), default_oci ? 1 : 0));
   }
   return Err(Status::Invalid("[DEFAULT] container_driver = " + cfg.container_driver +
                              " is not available (available: libvirt)"));

@@ -4,7 +4,8 @@
 
 namespace zunvm {
 
-RuntimeRouter::RuntimeRouter(std::vector<std::unique_ptr<SandboxDriver>> drivers) : drivers_(std::move(drivers)) {}
+RuntimeRouter::RuntimeRouter(std::vector<std::unique_ptr<SandboxDriver>> drivers, size_t pod_driver)
+    : drivers_(std::move(drivers)), pod_driver_(pod_driver < drivers_.size() ? pod_driver : 0) {}
 
 std::string RuntimeRouter::Name() const {
   std::string out;
@@ -60,7 +61,9 @@ SandboxDriver& RuntimeRouter::For(const std::string& uuid) {
 }
 
 Result<SandboxInfo> RuntimeRouter::Create(const SandboxSpec& spec) {
-  SandboxDriver& d = spec.runtime.empty() ? *drivers_.front() : ForRuntime(spec.runtime);
+  SandboxDriver& d = !spec.runtime.empty()     ? ForRuntime(spec.runtime)
+                     : !spec.members.empty() ? *drivers_[pod_driver_]
+                                             : *drivers_.front();
   auto r = d.Create(spec);
   if (r) {
     std::lock_guard<std::mutex> lock(mu_);

@@ -1,6 +1,6 @@
 // RuntimeRouter: one SandboxDriver over several, each serving some runtimes (the libvirt
 // driver the vm ones, the OCI driver the oci ones). Create goes to the driver of the spec's
-// runtime (the first driver when it names none); every other call to the driver that holds
+// runtime (when it names none: the first driver, or for a pod the pods' driver); every other call to the driver that holds
 // the sandbox, learned from Create and from each driver's List at Init. A uuid nobody holds goes
 // to the first driver (whose NotFound the caller gets).
 //
@@ -20,7 +20,8 @@ namespace zunvm {
 class RuntimeRouter : public SandboxDriver {
  public:
   // `drivers` is not empty; the first one is the default. Each driver's Runtimes() are its.
-  explicit RuntimeRouter(std::vector<std::unique_ptr<SandboxDriver>> drivers);
+  // Pods (capsules) that name no runtime go to drivers[pod_driver].
+  explicit RuntimeRouter(std::vector<std::unique_ptr<SandboxDriver>> drivers, size_t pod_driver = 0);
 
   std::string Name() const override;
   bool UsesImages() const override { return true; }
@@ -89,6 +90,7 @@ class RuntimeRouter : public SandboxDriver {
   SandboxDriver& For(const std::string& uuid);
   SandboxDriver& ForRuntime(const std::string& runtime);
   std::vector<std::unique_ptr<SandboxDriver>> drivers_;
+  size_t pod_driver_;
   std::mutex mu_;
   std::map<std::string, SandboxDriver*> owner_;  // sandbox (and pod member) uuid -> its driver
 };

@@ -34,6 +34,7 @@ bool Succeeds(const std::vector<std::string>& args) {
 
 std::string NetnsName(const std::string& network_uuid) { return "zvn-" + Hex(network_uuid, 8); }
 std::string TapName(const std::string& port_id) { return "zvt" + Hex(port_id, 12); }
+std::string OvsTapName(const std::string& port_id) { return "tap" + port_id.substr(0, 11); }
 std::string ContainerNetnsName(const std::string& container_uuid) { return "zvc-" + Hex(container_uuid, 12); }
 
 Status IpHostNetwork::EnsureNetwork(const std::string& netns, const std::string& gateway_cidr) {
@@ -71,17 +72,29 @@ Status IpHostNetwork::PlugContainerNic(const ContainerNicPlug& n) {
   const std::string& cns = n.container_netns;
   if (!Succeeds({"netns", "exec", cns, "true"})) ZUNVM_RETURN_IF_ERROR(Must({"netns", "add", cns}));
   ZUNVM_RETURN_IF_ERROR(Must({"-n", cns, "link", "set", "lo", "up"}));
+  // The host end's namespace: the network's, or the host's own for an OVS port.
+  const std::vector<std::string> host = n.ovs_bridge.empty() ? std::vector<std::string>{"-n", n.network_netns}
+                                                             : std::vector<std::string>{};
+  auto at_host = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), host.begin(), host.end());
+    return args;
+  };
   if (!Succeeds({"-n", cns, "link", "show", n.ifname})) {
     // Both ends are born where they belong: no window in which the peer sits in the host's
     // namespace. A host end left by an earlier attempt (its peer gone) is replaced.
-    if (Succeeds({"-n", n.network_netns, "link", "show", n.host_if})) {
-      ZUNVM_RETURN_IF_ERROR(Must({"-n", n.network_netns, "link", "del", n.host_if}));
-    }
-    ZUNVM_RETURN_IF_ERROR(Must({"-n", n.network_netns, "link", "add", n.host_if, "mtu", std::to_string(n.mtu), "type",
-                                "veth", "peer", "name", n.ifname, "address", n.mac, "mtu", std::to_string(n.mtu),
-                                "netns", cns}));
+    if (Succeeds(at_host({"link", "show", n.host_if}))) ZUNVM_RETURN_IF_ERROR(Must(at_host({"link", "del", n.host_if})));
+    ZUNVM_RETURN_IF_ERROR(Must(at_host({"link", "add", n.host_if, "mtu", std::to_string(n.mtu), "type", "veth", "peer",
+                                        "name", n.ifname, "address", n.mac, "mtu", std::to_string(n.mtu), "netns",
+                                        cns})));
   }
-  ZUNVM_RETURN_IF_ERROR(Must({"-n", n.network_netns, "link", "set", n.host_if, "master", "br0", "up"}));
+  if (n.ovs_bridge.empty()) {
+    ZUNVM_RETURN_IF_ERROR(Must({"-n", n.network_netns, "link", "set", n.host_if, "master", "br0", "up"}));
+  } else {
+    ZUNVM_RETURN_IF_ERROR(RunChecked({"ovs-vsctl", "--timeout=30", "--may-exist", "add-port", n.ovs_bridge, n.host_if,
+                                      "--", "set", "Interface", n.host_if, "external_ids:iface-id=" + n.port_id,
+                                      "external_ids:attached-mac=" + n.mac, "external_ids:iface-status=active"}));
+    ZUNVM_RETURN_IF_ERROR(Must({"link", "set", n.host_if, "up"}));
+  }
   ZUNVM_RETURN_IF_ERROR(Must({"-n", cns, "addr", "replace", n.cidr, "dev", n.ifname}));
   ZUNVM_RETURN_IF_ERROR(Must({"-n", cns, "link", "set", n.ifname, "up"}));
   if (n.gateway.empty()) return Status::Ok();
@@ -90,6 +103,11 @@ Status IpHostNetwork::PlugContainerNic(const ContainerNicPlug& n) {
 
 Status IpHostNetwork::RemoveContainerNetns(const std::string& container_netns) {
   return RemoveNetwork(container_netns);
+}
+
+Status IpHostNetwork::RemoveOvsPort(const std::string& bridge, const std::string& ifname) {
+  ZUNVM_RETURN_IF_ERROR(RunChecked({"ovs-vsctl", "--timeout=30", "--if-exists", "del-port", bridge, ifname}));
+  return DeleteLink(ifname, "");
 }
 
 Status IpHostNetwork::DeleteLink(const std::string& ifname, const std::string& netns) {

@@ -29,19 +29,25 @@ std::string ContainerNetnsName(const std::string& container_uuid);
 // whose end `host_if` sits on the network's br0, as a VM's tap does, and whose peer is
 // `ifname` in the container's own namespace with the port's MAC, address and MTU, up, and the
 // default route via `gateway` when set (the first NIC's). The runtime joins that namespace by
-// path (/run/netns/<container_netns>).
+// path (/run/netns/<container_netns>). A Neutron port (OpenStack mode, `ovs_bridge` set) is
+// plugged as Nova plugs a VM's: `host_if` (OvsTapName) stays in the host's namespace, a port of
+// that Open vSwitch bridge with the port id as its iface-id and the MAC as attached-mac.
 struct ContainerNicPlug {
   std::string container_netns;  // ContainerNetnsName(uuid)
-  std::string network_netns;    // NetnsName(network uuid), made by EnsureNetwork
-  std::string host_if;          // TapName(port id): at most 15 characters
+  std::string network_netns;    // NetnsName(network uuid), made by EnsureNetwork; unused for OVS
+  std::string host_if;          // TapName(port id), or OvsTapName: at most 15 characters
   std::string ifname = "eth0";
   std::string mac;              // unicast, e.g. 52:54:00:12:34:56
   std::string cidr;             // 10.88.0.5/16
   std::string gateway;          // empty: no default route
   int mtu = 1500;
+  std::string ovs_bridge;       // a Neutron port: the integration bridge
+  std::string port_id;          // a Neutron port: its id (the OVS iface-id)
 };
 // "zvt" + 12 hex digits of the port id: at most 15 characters, as interface names must be.
 std::string TapName(const std::string& port_id);
+// Nova's name for a Neutron port's tap: "tap" + the first 11 characters of the port id.
+std::string OvsTapName(const std::string& port_id);
 
 class HostNetwork {
  public:
@@ -67,6 +73,9 @@ class HostNetwork {
   virtual Status PlugContainerNic(const ContainerNicPlug& nic) = 0;
   // Deletes the container's namespace; its veth ends go with it.
   virtual Status RemoveContainerNetns(const std::string& container_netns) = 0;
+  // Takes `ifname` out of the Open vSwitch bridge (if it is there) and deletes the link (if it
+  // is left): a trusted container's Neutron port on detach or delete.
+  virtual Status RemoveOvsPort(const std::string& bridge, const std::string& ifname) = 0;
 };
 
 // "zvx" + the namespace's 8 hex digits: the host end of a network's NAT link.
@@ -83,6 +92,7 @@ class IpHostNetwork : public HostNetwork {
   Status DisableNat(const std::string& netns, const std::string& subnet) override;
   Status PlugContainerNic(const ContainerNicPlug& nic) override;
   Status RemoveContainerNetns(const std::string& container_netns) override;
+  Status RemoveOvsPort(const std::string& bridge, const std::string& ifname) override;
 
  private:
   std::mutex ensure_mu_;

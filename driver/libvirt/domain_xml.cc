@@ -83,7 +83,6 @@ std::string BuildInterfaceXml(const NicConfig& n) {
   return w.str();
 }
 
-std::string OvsTapName(const std::string& port_id) { return "tap" + port_id.substr(0, 11); }
 
 std::string XmlEscape(const std::string& s) {
   std::string o;

@@ -105,8 +105,6 @@ std::string MetadataXml(const std::string& container, const std::string& instanc
 Status ValidateNic(const NicConfig& n);
 // One <interface> element: what BuildDomainXml writes per NIC and what a hot-plug attaches.
 std::string BuildInterfaceXml(const NicConfig& n);
-// Nova's OVS tap name for a Neutron port: "tap" + the first 11 characters of the port id.
-std::string OvsTapName(const std::string& port_id);
 // Escapes text or attribute content (& < > ' ").
 std::string XmlEscape(const std::string& s);
 

@@ -130,7 +130,7 @@ inline bool IsNeutron(const SandboxNic& nic) { return !nic.ovs_bridge.empty(); }
 // Nova names it ("tap" + the first 11 characters of the port id).
 inline NicConfig NicFor(const SandboxNic& nic) {
   if (IsNeutron(nic)) {
-    return NicConfig{NicConfig::Kind::kOpenvswitch, nic.mac, "tap" + nic.port_id.substr(0, 11), nic.ovs_bridge,
+    return NicConfig{NicConfig::Kind::kOpenvswitch, nic.mac, OvsTapName(nic.port_id), nic.ovs_bridge,
                      nic.port_id, nic.mtu};
   }
   return NicConfig{NicConfig::Kind::kTap, nic.mac, TapName(nic.port_id)};

@@ -97,9 +97,6 @@ Status CheckSpec(const SandboxSpec& s) {
   const std::string rt = "runtime " + s.runtime;
   if (!s.members.empty()) return Status::Invalid("Capsules run in VMs; " + rt + " runs host processes");
   if (s.image_disk.empty() || s.upper_disk.empty()) return Status::Invalid("A container of " + rt + " needs an image");
-  for (const auto& n : s.nics) {
-    if (!n.ovs_bridge.empty()) return Status::Invalid("Neutron ports are not supported with " + rt + " yet");
-  }
   return Status::Ok();
 }
 
@@ -143,23 +140,37 @@ Result<SandboxInfo> OciDriver::Create(const SandboxSpec& spec) {
 }
 
 Status OciDriver::PlugNic(const std::string& uuid, const SandboxNic& nic, size_t index) {
-  auto gw = ParseIpv4(nic.gateway);
-  if (!gw || nic.prefix_len < 1 || nic.prefix_len > 30) return Status::Invalid("NIC " + nic.port_id + " has a bad gateway or prefix");
-  ZUNVM_RETURN_IF_ERROR(net_->EnsureNetwork(nic.netns, nic.gateway + "/" + std::to_string(nic.prefix_len)));
-  if (opts_.nat) {
-    Ipv4Subnet subnet{*gw & Ipv4Subnet{0, nic.prefix_len}.Mask(), nic.prefix_len};
-    ZUNVM_RETURN_IF_ERROR(net_->EnableNat(nic.netns, subnet.ToString()));
+  if (nic.prefix_len < 1 || nic.prefix_len > 32 || !ParseIpv4(nic.address)) {
+    return Status::Invalid("NIC " + nic.port_id + " has a bad address or prefix");
   }
   ContainerNicPlug p;
   p.container_netns = ContainerNetnsName(uuid);
-  p.network_netns = nic.netns;
-  p.host_if = TapName(nic.port_id);
   p.ifname = "eth" + std::to_string(index);
   p.mac = nic.mac;
   p.cidr = nic.address + "/" + std::to_string(nic.prefix_len);
   if (index == 0) p.gateway = nic.gateway;
   p.mtu = nic.mtu;
+  if (!nic.ovs_bridge.empty()) {  // a Neutron port: Open vSwitch, as Nova plugs a VM's
+    p.host_if = OvsTapName(nic.port_id);
+    p.ovs_bridge = nic.ovs_bridge;
+    p.port_id = nic.port_id;
+    return net_->PlugContainerNic(p);
+  }
+  auto gw = ParseIpv4(nic.gateway);
+  if (!gw || nic.prefix_len > 30) return Status::Invalid("NIC " + nic.port_id + " has a bad gateway or prefix");
+  ZUNVM_RETURN_IF_ERROR(net_->EnsureNetwork(nic.netns, nic.gateway + "/" + std::to_string(nic.prefix_len)));
+  if (opts_.nat) {
+    Ipv4Subnet subnet{*gw & Ipv4Subnet{0, nic.prefix_len}.Mask(), nic.prefix_len};
+    ZUNVM_RETURN_IF_ERROR(net_->EnableNat(nic.netns, subnet.ToString()));
+  }
+  p.network_netns = nic.netns;
+  p.host_if = TapName(nic.port_id);
   return net_->PlugContainerNic(p);
+}
+
+Status OciDriver::UnplugNic(const SandboxNic& nic) {
+  if (!nic.ovs_bridge.empty()) return net_->RemoveOvsPort(nic.ovs_bridge, OvsTapName(nic.port_id));
+  return net_->DeleteLink(TapName(nic.port_id), nic.netns);  // its peer goes with it
 }
 
 Status OciDriver::PlugNics(const SandboxSpec& spec) {
@@ -313,6 +324,9 @@ Status OciDriver::Destroy(Box& b) {
   ZUNVM_RETURN_IF_ERROR(UnmountVolumes(b.dir));
   ZUNVM_RETURN_IF_ERROR(UnmountRootfs(b.dir));
   ZUNVM_RETURN_IF_ERROR(net_->RemoveContainerNetns(ContainerNetnsName(b.uuid)));
+  for (const auto& nic : b.rec.spec.nics) {
+    if (!nic.ovs_bridge.empty()) ZUNVM_RETURN_IF_ERROR(UnplugNic(nic));  // its OVS port outlives the veth
+  }
   std::error_code ec;
   fs::remove_all(b.dir, ec);  // nothing is mounted under it any more
   if (ec) return Status::Internal("cannot remove " + b.dir + ": " + ec.message());

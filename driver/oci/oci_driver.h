@@ -118,6 +118,8 @@ class OciDriver : public SandboxDriver {
   // Plugs the record's NICs (idempotent): the container's namespace and veths.
   Status PlugNics(const SandboxSpec& spec);
   Status PlugNic(const std::string& uuid, const SandboxNic& nic, size_t index);
+  // Takes one NIC out: its host end (the veth's peer goes with it), and its OVS port.
+  Status UnplugNic(const SandboxNic& nic);
   // Removes what Create made (the runtime's container, mounts, namespace, directory).
   Status Destroy(Box& b);
   // The state of the current run from the runtime and conmon's exit file.

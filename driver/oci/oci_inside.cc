@@ -260,7 +260,6 @@ Status OciDriver::AttachNic(const std::string& uuid, const SandboxNic& nic) {
   auto bp = Find(uuid);
   if (!bp) return bp.error();
   Box& b = **bp;
-  if (!nic.ovs_bridge.empty()) return Status::Invalid("Neutron ports are not supported with runtime " + b.rec.spec.runtime + " yet");
   std::lock_guard<std::mutex> op(b.op);
   size_t index;
   {
@@ -287,7 +286,7 @@ Status OciDriver::DetachNic(const std::string& uuid, const std::string& port_id)
   auto& nics = b.rec.spec.nics;
   for (auto it = nics.begin(); it != nics.end(); ++it) {
     if (it->port_id != port_id) continue;
-    ZUNVM_RETURN_IF_ERROR(net_->DeleteLink(TapName(port_id), it->netns));  // its peer goes with it
+    ZUNVM_RETURN_IF_ERROR(UnplugNic(*it));
     nics.erase(it);
     return Save(b);
   }

@@ -53,6 +53,11 @@ Status FakeHostNetwork::DisableNat(const std::string& netns, const std::string&)
 
 Status FakeHostNetwork::PlugContainerNic(const ContainerNicPlug& n) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (!n.ovs_bridge.empty()) {
+    links_[n.host_if] = "ovs:" + n.ovs_bridge;
+    links_[n.container_netns + "/" + n.ifname] = n.container_netns;
+    return Status::Ok();
+  }
   if (!networks_.count(n.network_netns)) return Status::NotFound("no network namespace " + n.network_netns);
   links_[n.host_if] = n.network_netns;
   links_[n.container_netns + "/" + n.ifname] = n.container_netns;
@@ -64,6 +69,12 @@ Status FakeHostNetwork::RemoveContainerNetns(const std::string& container_netns)
   for (auto it = links_.begin(); it != links_.end();) {
     it = it->first.rfind(container_netns + "/", 0) == 0 ? links_.erase(it) : std::next(it);
   }
+  return Status::Ok();
+}
+
+Status FakeHostNetwork::RemoveOvsPort(const std::string&, const std::string& ifname) {
+  std::lock_guard<std::mutex> lock(mu_);
+  links_.erase(ifname);
   return Status::Ok();
 }
 

@@ -22,6 +22,7 @@ class FakeHostNetwork : public HostNetwork {
   // The container's end is kept as "<container_netns>/<ifname>" in Links().
   Status PlugContainerNic(const ContainerNicPlug& nic) override;
   Status RemoveContainerNetns(const std::string& container_netns) override;
+  Status RemoveOvsPort(const std::string& bridge, const std::string& ifname) override;
 
   // netns -> gateway; link -> namespace it is in ("" = host); netns -> NATed subnet.
   std::map<std::string, std::string> Networks();

@@ -5,6 +5,7 @@
 #include "common/subprocess.h"
 
 #include "driver/libvirt/domain_xml.h"
+#include "network/host_network.h"
 #include "driver/libvirt/sandbox_record.h"
 
 namespace zunvm::libvirt {
@@ -39,7 +40,7 @@ NicConfig OvsNic() {
   n.kind = NicConfig::Kind::kOpenvswitch;
   n.mac = "fa:16:3e:11:22:33";
   n.port_id = "3f2a9c1e-0b7f-4c2a-9e61-3f0d8b2a7c44";
-  n.dev = OvsTapName(n.port_id);
+  n.dev = zunvm::OvsTapName(n.port_id);
   n.bridge = "br-int";
   n.mtu = 1450;
   return n;

@@ -84,6 +84,29 @@ TEST_F(RuntimeRouterTest, CreatesGoToTheDriverOfTheirRuntimeAndTheRestFollowsThe
   EXPECT_TRUE(r.router->Delete("nothing", false).ok());
 }
 
+TEST_F(RuntimeRouterTest, PodsThatNameNoRuntimeGoToThePodDriver) {
+  auto vm = std::make_unique<FakeDriver>();
+  auto oci = std::make_unique<FakeDriver>();
+  vm->SetRuntimes({"kata"});
+  oci->SetRuntimes({"runc"});
+  FakeDriver* vm_raw = vm.get();
+  FakeDriver* oci_raw = oci.get();
+  std::vector<std::unique_ptr<SandboxDriver>> drivers;
+  drivers.push_back(std::move(oci));  // the default: containers that name no runtime are trusted
+  drivers.push_back(std::move(vm));
+  RuntimeRouter router(std::move(drivers), /*pod_driver=*/1);
+  router.SetEvents(&ev_);
+  ASSERT_TRUE(router.Init().ok());
+  SandboxSpec pod = Spec("pod", "");
+  pod.argv.clear();
+  pod.members.push_back(Spec("m1", ""));
+  ASSERT_TRUE(router.Create(pod));
+  EXPECT_TRUE(vm_raw->Inspect("pod"));
+  EXPECT_FALSE(oci_raw->Inspect("pod"));
+  ASSERT_TRUE(router.Create(Spec("plain", "")));
+  EXPECT_TRUE(oci_raw->Inspect("plain"));
+}
+
 TEST_F(RuntimeRouterTest, AfterARestartSandboxesAreFoundInTheDriverThatListsThem) {
   {
     Routed r = Make(dir_.string(), &ev_);
