@@ -273,6 +273,46 @@ class Scenario(VmApi):
         self.assertIsNone(self.page())
 
 
+    def assert_no_trace(self, uuid):
+        self.assertEqual([m for m in mounts_under(self.state) if m != self.state + "/oci"], [])
+        self.assertEqual(loops_under(self.state), [])
+        for sub in ("oci", "sandboxes"):
+            self.assertFalse(os.path.exists(os.path.join(self.state, sub, uuid)), sub)
+        self.assertNotIn("zvc-" + uuid.replace("-", "")[:12], netns_list())
+
+    def test_9_zunvmd_sigkill_during_create_stop_and_delete_leaks_nothing(self):
+        # Killed right after a create was accepted: whatever step it reached, the next zunvmd
+        # settles it (Running, or Error for a create it cannot finish), and delete leaves nothing.
+        code, c = self.api("POST", "/v1/containers?run=true", {"name": "halfway", "image": "busybox",
+                                                               "runtime": self.RUNTIME, "command": ["sleep", "1000"]})
+        self.assertEqual(code, 202, c)
+        self.daemon.stop(signal.SIGKILL)
+        self.daemon.start(timeout=60)
+        wait_for(lambda: self.api("GET", "/v1/containers/halfway")[1]["status"] in ("Running", "Error"), BOOT,
+                 "halfway settled")
+        self.osc("delete", "--force", "halfway")
+        wait_for(lambda: self.api("GET", "/v1/containers/halfway")[0] == 404, 120, "halfway deleted")
+        self.assert_no_trace(c["uuid"])
+        # sh as PID 1 ignores SIGTERM: the stop waits out its timeout while zunvmd is killed; the
+        # next zunvmd adopts the container. Killed right after accepting a delete: it finishes it.
+        self.osc("run", "--name", "stubborn", "--runtime", self.RUNTIME, "busybox", "sh", "-c",
+                 "while true; do sleep 1; done")
+        c = self.wait_status("stubborn", "Running")
+        self.osc("stop", "--timeout", "60", "stubborn")
+        wait_for(lambda: self.api("GET", "/v1/containers/stubborn")[1].get("task_state") == "container_stopping",
+                 30, "stopping")
+        self.daemon.stop(signal.SIGKILL)
+        self.daemon.start(timeout=60)
+        self.wait_status("stubborn", "Running")
+        self.assertEqual(self.exec("stubborn", "echo adopted"), (0, "adopted\n"))
+        code, _ = self.api("DELETE", "/v1/containers/stubborn?force=true")
+        self.assertEqual(code, 204)
+        self.daemon.stop(signal.SIGKILL)
+        self.daemon.start(timeout=60)
+        wait_for(lambda: self.api("GET", "/v1/containers/stubborn")[0] == 404, 120, "stubborn deleted")
+        self.assert_no_trace(c["uuid"])
+
+
 class RuntimeRuncTest(Scenario, unittest.TestCase):
     RUNTIME = "runc"
 
