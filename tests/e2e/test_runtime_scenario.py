@@ -3,10 +3,11 @@
 (a VM per container) and `runc` (host processes under runc, conmon as the monitor). The real
 `openstack appcontainer` CLI and the API drive a real zunvmd: run with a published port, logs,
 exec with exit codes, cp both ways, top and stats, pause, stop/start (the files stay, each run
-logs once), restart policy, healthchecks, volumes, a zunvmd SIGKILL (the container runs on; its log is not repeated), networking on a
-zunvmd network (same network reachable, zunvmd's API port not), commit, the escape table, and
-delete (nothing
-left: no mounts, loop devices, namespaces or directories).
+logs once), kill, networking on zunvmd's networks (the same network reachable, another network
+and zunvmd's API port not; attach and detach), update, commit, restart policy, healthchecks,
+volumes, the escape table, zunvmd SIGKILLs (the container runs on and its log is not repeated;
+killed during a create, a stop and a delete nothing is left), and delete (no mounts, loop
+devices, namespaces or directories left).
 
 Usage: test_runtime_scenario.py [RuntimeKataTest|RuntimeRuncTest ...] (all by default).
 Needs libvirtd and build/guest for kata; runc, crun and conmon for runc (scripts/test.sh).
@@ -183,6 +184,35 @@ class Scenario(VmApi):
         rc, out = self.exec("peer", get % (gateway, self.daemon.port))
         self.assertNotEqual(rc, 0, out)
         self.assertNotIn("HTTP/1.", out)
+        # Another network is isolated from this one.
+        self.run_web("stranger", nets=[{"network": "other"}])
+        self.wait_status("stranger", "Running")
+        rc, out = self.exec("stranger", "ping -c 1 -W 3 " + a["addr"])
+        self.assertNotEqual(rc, 0, out)
+        # kill: the signal ends the main process; its code is 128+signal.
+        self.osc("kill", "--signal", "SIGKILL", "stranger")
+        stopped = self.wait_status("stranger", "Stopped")
+        self.assertIn("Exited(137)", stopped["status_detail"])
+
+    def test_5b_network_attach_detach_and_update(self):
+        # stranger (stopped by test_5's kill) comes back; web joins its network live, then leaves.
+        self.osc("start", "stranger")
+        stranger = self.wait_status("stranger", "Running")
+        [(other, [s_addr])] = list(stranger["addresses"].items())
+        code, r = self.api("POST", "/v1/containers/web/network_attach?network=" + other)
+        self.assertEqual(code, 200, r)
+        web = self.api("GET", "/v1/containers/web")[1]
+        [new] = [a["addr"] for a in web["addresses"][other]]
+        wait_for(lambda: new + "/" in self.exec("web", "ip -4 addr")[1], 60, "the new NIC")
+        rc, out = self.exec("web", "ping -c 1 -W 10 " + s_addr["addr"])
+        self.assertEqual(rc, 0, out)
+        code, r = self.api("POST", "/v1/containers/web/network_detach?network=" + other)
+        self.assertEqual(code, 202, r)
+        wait_for(lambda: new + "/" not in self.exec("web", "ip -4 addr")[1], 60, "the NIC to leave")
+        # New limits: live, or at the next start; either way the record has them.
+        self.osc("set", "--memory", "300", "web")
+        self.assertEqual(wait_for(lambda: (lambda c: c if c["memory"] == "300" and not c.get("task_state") else None)(
+            self.api("GET", "/v1/containers/web")[1]), 60, "the update")["status"], "Running")
 
     def test_6_commit_then_run_the_image(self):
         p = self.osc("commit", "web", "scenario-%s:v1" % self.RUNTIME)
@@ -259,7 +289,7 @@ class Scenario(VmApi):
 
     def test_8_delete_leaves_nothing(self):
         uuids = [c["uuid"] for c in self.api("GET", "/v1/containers")[1]["containers"]]
-        for name in ("web", "peer", "from-commit", "probe", "flaky", "steady", "vols"):
+        for name in ("web", "peer", "from-commit", "probe", "flaky", "steady", "vols", "stranger"):
             self.osc("delete", "--force", name)
         wait_for(lambda: not self.api("GET", "/v1/containers")[1]["containers"], 120, "all deleted")
         # The sandboxes' root stays a private bind mount of itself while zunvmd's host runs.
