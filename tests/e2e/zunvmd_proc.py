@@ -153,14 +153,17 @@ def remove_vm_state(state_dir):
 
 
 def remove_oci_containers(state_dir):
-    """Trusted containers (runtime runc/crun) a test left: deleted by their runtime, then every
-    mount under the state dir undone (deepest first), so removing the dir cannot reach through
-    a container's root."""
+    """Trusted containers (runtime runc/crun) a test left: deleted by their runtime, their network
+    namespaces removed, then every mount under the state dir undone (deepest first), so removing
+    the dir cannot reach through a container's root."""
     for rt in ("runc", "crun"):
         root = os.path.join(state_dir, "oci-runtime", rt)
         for cid in (os.listdir(root) if os.path.isdir(root) else []):
             subprocess.run(["/usr/bin/" + rt, "--root", root, "delete", "--force", cid], capture_output=True,
                            timeout=60)
+    oci = os.path.join(state_dir, "oci")
+    for uuid in (os.listdir(oci) if os.path.isdir(oci) else []):
+        subprocess.run(["ip", "netns", "del", "zvc-" + uuid.replace("-", "")[:12]], capture_output=True, timeout=60)
     with open("/proc/self/mountinfo") as f:
         points = [line.split()[4] for line in f]
     for m in sorted((p for p in points if p == state_dir or p.startswith(state_dir + "/")), key=len, reverse=True):
