@@ -9,7 +9,13 @@ build=${1:-$root/build}
 t=$(mktemp -d /tmp/zunvm-install-XXXXXX)
 dest=$t/root  # DESTDIR; logs and scratch files in $t
 pid=
-cleanup() { if [[ -n "$pid" ]]; then kill "$pid" 2>/dev/null || true; fi; rm -rf "$t"; }
+# zunvmd leaves its sandboxes' root (state/oci) a private bind mount of itself: undone first.
+cleanup() {
+  if [[ -n "$pid" ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  awk -v t="$t/" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r |
+    while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" || true; done
+  rm -rf "$t"
+}
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
