@@ -211,6 +211,16 @@ Status MakeDir(const std::string& path, mode_t mode) {
   return Status::Internal("mkdir " + path + ": " + ErrnoText(e));
 }
 
+// Internal when `base` is under a shared mount: mounts made there would propagate to its peers.
+Status CheckNotShared(const std::vector<MountEntry>& mounts, const std::string& base) {
+  const MountEntry* holder = MountHolding(mounts, base);
+  if (holder != nullptr && holder->shared) {
+    return Status::Internal(base + " is on the shared mount " + holder->mount_point +
+                            ": its mounts would propagate; make the sandboxes' root private first");
+  }
+  return Status::Ok();
+}
+
 // Unmounts everything stacked on `path`, never lazily.
 Status UnmountAll(const std::string& path) {
   for (int i = 0; i < 16; ++i) {
@@ -341,11 +351,7 @@ Status MountRootfs(const std::string& dir, const std::string& image_disk, const 
   if (!upper) return upper.error();
   auto mounts = ReadMountInfo();
   if (!mounts) return mounts.error();
-  const MountEntry* holder = MountHolding(*mounts, *base);
-  if (holder != nullptr && holder->shared) {
-    return Status::Internal(*base + " is on the shared mount " + holder->mount_point +
-                            ": its mounts would propagate; make the sandboxes' root private first");
-  }
+  ZUNVM_RETURN_IF_ERROR(CheckNotShared(*mounts, *base));
   std::vector<std::string> made;
   Status st = MountSteps(Paths(*base), *mounts, *image, *upper, &made);
   if (!st.ok()) {
@@ -385,11 +391,7 @@ Status MountVolume(const std::string& dir, const std::string& name, const std::s
   const std::string target = *base + "/volumes/" + name;
   auto mounts = ReadMountInfo();
   if (!mounts) return mounts.error();
-  const MountEntry* holder = MountHolding(*mounts, *base);
-  if (holder != nullptr && holder->shared) {
-    return Status::Internal(*base + " is on the shared mount " + holder->mount_point +
-                            ": its mounts would propagate; make the sandboxes' root private first");
-  }
+  ZUNVM_RETURN_IF_ERROR(CheckNotShared(*mounts, *base));
   if (MountAt(*mounts, target) != nullptr) return MakePrivate(target);  // mounted before a restart
   if (!block) {
     if (!read_only) ZUNVM_RETURN_IF_ERROR(CheckNotAttached(*source));
