@@ -196,8 +196,17 @@ class OciRootfsTest : public ::testing::Test {
     return path;
   }
 
-  // Mounted loop devices backed by the test's files.
-  size_t LoopCount() { return LoopsUnder(root_).size(); }
+  // Loop devices backed by the test's files, once the count reaches `want` or 5 s have passed:
+  // the kernel detaches an auto-clearing device after its last unmount asynchronously.
+  size_t LoopCount(size_t want) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    size_t n = LoopsUnder(root_).size();
+    while (n != want && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      n = LoopsUnder(root_).size();
+    }
+    return n;
+  }
 
   std::string root_, image_, upper_, dir_;
 };
@@ -286,7 +295,7 @@ TEST_F(OciRootfsTest, MountAndUnmountAreIdempotent) {
   ASSERT_OK(MountRootfs(dir_, image_, upper_));
   ASSERT_OK(MountRootfs(dir_, image_, upper_));
   EXPECT_EQ(MountsUnder(dir_).size(), 3u) << Join(MountsUnder(dir_));
-  EXPECT_EQ(LoopCount(), 2u);
+  EXPECT_EQ(LoopCount(2), 2u);
   EXPECT_TRUE(InspectRootfs(dir_).all());
   ASSERT_OK(UnmountRootfs(dir_));
   ASSERT_OK(UnmountRootfs(dir_));
@@ -302,14 +311,14 @@ TEST_F(OciRootfsTest, UnmountAndMountFinishFromWhatACrashLeft) {
   ASSERT_OK(UnmountRootfs(dir_));
   EXPECT_FALSE(InspectRootfs(dir_).any());
   EXPECT_TRUE(LooseLoopsUnder(root_).empty());
-  EXPECT_EQ(LoopCount(), 0u);
+  EXPECT_EQ(LoopCount(0), 0u);
 
   ASSERT_OK(MountRootfs(dir_, image_, upper_));
   ASSERT_EQ(::umount2((dir_ + "/rootfs").c_str(), 0), 0);
   ASSERT_EQ(::umount2((dir_ + "/upperdisk").c_str(), 0), 0);
   s = InspectRootfs(dir_);
   EXPECT_TRUE(s.lower && !s.upper && !s.rootfs);
-  EXPECT_EQ(LoopCount(), 1u);  // the upper disk's device went with its mount
+  EXPECT_EQ(LoopCount(1), 1u);  // the upper disk's device went with its mount
   ASSERT_OK(MountRootfs(dir_, image_, upper_));
   EXPECT_TRUE(InspectRootfs(dir_).all());
   EXPECT_EQ(MountsUnder(dir_).size(), 3u);
@@ -414,7 +423,7 @@ TEST_F(OciRootfsTest, RefusesAnotherDiskOnAMountPointAndAnUpperDiskInUse) {
   EXPECT_NE(st.message().find("already on /dev/loop"), std::string::npos) << st.message();
   EXPECT_FALSE(InspectRootfs(second).any());
   ASSERT_OK(MountRootfs(second, image_, other_upper));
-  EXPECT_EQ(LoopCount(), 4u);
+  EXPECT_EQ(LoopCount(4), 4u);
   ASSERT_OK(UnmountRootfs(second));
   ASSERT_OK(UnmountRootfs(dir_));
 }
@@ -443,7 +452,7 @@ TEST_F(OciRootfsTest, MountsDoNotPropagate) {
   // The peer received the one-time bind of the root, none of the container's mounts.
   EXPECT_EQ(MountsUnder(peer), (std::vector<std::string>{peer, peer + "/sandboxes"}));
   ASSERT_OK(UnmountRootfs(sb));
-  EXPECT_EQ(LoopCount(), 0u);
+  EXPECT_EQ(LoopCount(0), 0u);
 
   for (const std::string& m : {sandboxes, peer + "/sandboxes", peer, shared}) {
     auto ms = Mounts();
@@ -469,11 +478,11 @@ TEST_F(OciRootfsTest, CleanupStaleLoopsDetachesOnlyUnusedLoopsUnderTheRoot) {
   ASSERT_TRUE(r && r->exit_code == 0) << (r ? r->output : r.error().ToString());
   std::string outside_loop = Trim(r->output);
   ASSERT_OK(MountRootfs(dir_, image_, upper_));
-  ASSERT_EQ(LoopCount(), 3u);
+  ASSERT_EQ(LoopCount(3), 3u);
 
   ASSERT_OK(CleanupStaleLoops(root_));
   EXPECT_TRUE(LooseLoopsUnder(root_).empty());
-  EXPECT_EQ(LoopCount(), 2u);  // the sandbox's, still mounted
+  EXPECT_EQ(LoopCount(2), 2u);  // the sandbox's, still mounted
   EXPECT_EQ(ReadFile(dir_ + "/rootfs/etc/os-release"), "ID=zunvm-test\n");
   EXPECT_EQ(LoopsUnder(outside_dir).size(), 1u);
 
@@ -484,7 +493,7 @@ TEST_F(OciRootfsTest, CleanupStaleLoopsDetachesOnlyUnusedLoopsUnderTheRoot) {
   int fd = ::open(stale.c_str(), O_RDONLY | O_CLOEXEC);
   ASSERT_GE(fd, 0);
   ASSERT_OK(CleanupStaleLoops(root_));
-  EXPECT_EQ(LoopCount(), 3u);
+  EXPECT_EQ(LoopCount(3), 3u);
   ::close(fd);
   EXPECT_TRUE(LooseLoopsUnder(root_).empty());
 
@@ -506,7 +515,7 @@ TEST_F(OciRootfsTest, VolumesMountUnderTheSandboxAndLeaveNothing) {
   ASSERT_NE(m, nullptr);
   EXPECT_EQ(m->fstype, "ext4");
   EXPECT_NE(m->options.find("nodev"), std::string::npos);
-  EXPECT_EQ(LoopCount(), 1u);
+  EXPECT_EQ(LoopCount(1), 1u);
   // A second writer of the same disk (another sandbox) is refused; a reader is not.
   const std::string other = MakeSandboxDir(root_ + "/other");
   EXPECT_EQ(MountVolume(other, "v1", disk, false, "ext4", false).code(), Code::kConflict);
