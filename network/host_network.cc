@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "common/strings.h"
 #include "common/subprocess.h"
 
 namespace zunvm {
@@ -102,7 +103,22 @@ Status IpHostNetwork::PlugContainerNic(const ContainerNicPlug& n) {
 }
 
 Status IpHostNetwork::RemoveContainerNetns(const std::string& container_netns) {
-  return RemoveNetwork(container_netns);
+  if (!Succeeds({"netns", "exec", container_netns, "true"})) return Status::Ok();
+  // The veths first, each with its peer, before the call returns: a namespace's own teardown
+  // frees them later, in the kernel's time, and a start right after would meet the old host end.
+  auto links = RunProcess(IpArgv({"-n", container_netns, "-o", "link", "show", "type", "veth"}));
+  if (links && links->exit_code == 0) {
+    for (const std::string& line : Split(links->output, '\n')) {
+      // "2: eth0@if7: <BROADCAST,...": the name ends at '@' or ':'.
+      size_t start = line.find(": ");
+      if (start == std::string::npos) continue;
+      start += 2;
+      size_t end = line.find_first_of("@:", start);
+      if (end == std::string::npos || end == start) continue;
+      ZUNVM_RETURN_IF_ERROR(Must({"-n", container_netns, "link", "del", line.substr(start, end - start)}));
+    }
+  }
+  return Must({"netns", "del", container_netns});
 }
 
 Status IpHostNetwork::RemoveOvsPort(const std::string& bridge, const std::string& ifname) {

@@ -71,7 +71,7 @@ class HostNetwork {
   // Makes the container's namespace (if missing, loopback up) and plugs the NIC (if its peer is
   // not there yet); then sets the address, MTU, link state and route (again, harmlessly).
   virtual Status PlugContainerNic(const ContainerNicPlug& nic) = 0;
-  // Deletes the container's namespace; its veth ends go with it.
+  // Deletes the container's veths (both ends, before it returns), then its namespace.
   virtual Status RemoveContainerNetns(const std::string& container_netns) = 0;
   // Takes `ifname` out of the Open vSwitch bridge (if it is there) and deletes the link (if it
   // is left): a trusted container's Neutron port on detach or delete.
