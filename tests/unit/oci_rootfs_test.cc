@@ -29,6 +29,7 @@
 #include "common/sha256.h"
 #include "common/strings.h"
 #include "common/subprocess.h"
+#include "tests/unit/test_util.h"
 
 namespace zunvm::oci {
 namespace {
@@ -199,12 +200,8 @@ class OciRootfsTest : public ::testing::Test {
   // Loop devices backed by the test's files, once the count reaches `want` or 5 s have passed:
   // the kernel detaches an auto-clearing device after its last unmount asynchronously.
   size_t LoopCount(size_t want) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    size_t n = LoopsUnder(root_).size();
-    while (n != want && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      n = LoopsUnder(root_).size();
-    }
+    size_t n = 0;
+    testing_util::Eventually([&] { return (n = LoopsUnder(root_).size()) == want; }, std::chrono::seconds(5));
     return n;
   }
 
