@@ -40,7 +40,8 @@ std::string GuestFile(const std::string& configured, const std::string& guest_de
   return std::filesystem::path(DefaultGuestDir()).parent_path().string() + "/" + configured;
 }
 
-// The guest profile of a vm runtime, or why this host cannot run it.
+}  // namespace
+
 Result<libvirt::GuestProfile> ResolveVmRuntime(const Config& cfg, const RuntimeProfile& p) {
   libvirt::GuestProfile g;
   g.kernel = GuestFile(p.kernel, cfg.guest_kernel, "vmlinux");
@@ -65,6 +66,8 @@ Result<libvirt::GuestProfile> ResolveVmRuntime(const Config& cfg, const RuntimeP
   }
   return g;
 }
+
+namespace {
 
 // An oci runtime's programs, or why this host cannot run it.
 Result<oci::OciRuntime> ResolveOciRuntime(const RuntimeProfile& p) {

@@ -8,6 +8,7 @@
 
 #include "common/config.h"
 #include "driver/driver.h"
+#include "driver/libvirt/libvirt_driver.h"
 
 namespace zunvm {
 
@@ -15,6 +16,9 @@ namespace zunvm {
 // available drivers for another name. The driver is not started: call SetEvents, then Init.
 using DriverFactory = std::function<Result<std::unique_ptr<SandboxDriver>>(const Config&)>;
 Result<std::unique_ptr<SandboxDriver>> MakeDriver(const Config& cfg);
+// The guest profile of a vm runtime (its files found, its PCI devices present), or
+// InvalidArgument saying why this host cannot run it.
+Result<libvirt::GuestProfile> ResolveVmRuntime(const Config& cfg, const RuntimeProfile& p);
 // Where the guest image (vmlinux, initramfs.cpio) is looked for when [guest] does not say.
 std::string DefaultGuestDir();
 

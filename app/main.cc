@@ -2,4 +2,4 @@
 #include "app/driver_factory.h"
 #include "app/zunvmd_main.h"
 
-int main(int argc, char** argv) { return zunvm::ZunvmdMain(argc, argv, zunvm::MakeDriver); }
+int main(int argc, char** argv) { return zunvm::ZunvmdMain(argc, argv, zunvm::MakeDriver, zunvm::CheckHost); }

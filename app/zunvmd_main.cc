@@ -27,6 +27,7 @@ const char* kUsage =
     "              [--driver NAME] [--virt-type kvm|qemu] [--pool-size N]\n"
     "       zunvmd import-image [--config-file PATH] [--state-dir DIR] [--repo NAME] ARCHIVE\n"
     "       zunvmd pull-image [--config-file PATH] [--state-dir DIR] IMAGE\n"
+    "       zunvmd check [--json] [--config-file PATH] [--state-dir DIR] [--virt-type T] ...\n"
     "  --config-file PATH  oslo-style INI file (see etc/zun/zunvm.conf.sample); without it the\n"
     "                      embedded defaults apply\n"
     "  --debug             debug logging ([DEFAULT] debug)\n"
@@ -41,7 +42,10 @@ const char* kUsage =
     "                      into the image store and exits; --repo names images that carry only\n"
     "                      a tag. Safe while zunvmd runs.\n"
     "  pull-image          pulls IMAGE (e.g. 127.0.0.1:5000/team/app:1) from its registry into\n"
-    "                      the image store and exits ([image] insecure_registries apply).\n";
+    "                      the image store and exits ([image] insecure_registries apply).\n"
+    "  check               says whether this host can run zunvmd as configured, check by check\n"
+    "                      (--json: as JSON); exit code 0 when nothing is fatal, 1 otherwise.\n"
+    "                      zunvmd runs the same checks at start and refuses a fatal one.\n";
 
 int Fail(const std::string& msg) {
   std::fprintf(stderr, "zunvmd: %s\n", msg.c_str());
@@ -87,13 +91,14 @@ static int ImageCommand(const zunvm::Config& cfg, const std::string& what, const
 
 namespace zunvm {
 
-int ZunvmdMain(int argc, char** argv, const DriverFactory& drivers) {
+int ZunvmdMain(int argc, char** argv, const DriverFactory& drivers, const HostCheck& checks) {
   zunvm::Config cfg;
   std::string config_file, state_dir, host_ip, port, repo, archive, driver, virt_type, pool_size;
-  bool debug = false;
+  bool debug = false, json = false;
   bool import_image = argc > 1 && std::string(argv[1]) == "import-image";
   bool pull_image = argc > 1 && std::string(argv[1]) == "pull-image";
-  for (int i = import_image || pull_image ? 2 : 1; i < argc; ++i) {
+  bool check = argc > 1 && std::string(argv[1]) == "check";
+  for (int i = import_image || pull_image || check ? 2 : 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](std::string& out) {
       if (i + 1 >= argc) return false;
@@ -119,6 +124,8 @@ int ZunvmdMain(int argc, char** argv, const DriverFactory& drivers) {
       if (!value(virt_type)) return Fail("--virt-type needs kvm or qemu");
     } else if (a == "--pool-size") {
       if (!value(pool_size)) return Fail("--pool-size needs a number");
+    } else if (check && a == "--json") {
+      json = true;
     } else if (import_image && a == "--repo") {
       if (!value(repo)) return Fail("--repo needs a name");
     } else if ((import_image || pull_image) && archive.empty() && !a.empty() && a[0] != '-') {
@@ -162,6 +169,18 @@ int ZunvmdMain(int argc, char** argv, const DriverFactory& drivers) {
   if (import_image || pull_image) {
     if (archive.empty()) return Fail(pull_image ? "pull-image needs an image name" : "import-image needs an archive");
     return ImageCommand(cfg, archive, repo, pull_image);
+  }
+
+  std::vector<CheckItem> found = checks(cfg);
+  if (check) {
+    std::fputs(json ? (CheckJson(found).dump(2) + "\n").c_str() : CheckTable(found).c_str(), stdout);
+    return AnyFatal(found) ? 1 : 0;
+  }
+  for (const CheckItem& item : found) {
+    if (item.level == CheckLevel::kWarn) Logger("service")->warn("host check {}: {} ({})", item.name, item.found, item.fix);
+    if (item.level != CheckLevel::kFatal) continue;
+    return Fail("this host cannot run zunvmd as configured: " + item.name + ": " + item.found + "; fix: " + item.fix +
+                " (zunvmd check lists every check)");
   }
 
   // Signals are taken synchronously by this thread; block them before any thread starts.

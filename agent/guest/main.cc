@@ -16,6 +16,7 @@
 
 #include "agent/guest/init.h"
 #include "agent/guest/server.h"
+#include "agent/protocol/message.h"
 #include "common/base64.h"
 
 namespace {
@@ -102,7 +103,13 @@ int main(int argc, char** argv) {
     zunvm::agent::AgentServer server(0, opts);
     return server.Run();
   }
+  if (argc > 1 && std::strcmp(argv[1], "--version") == 0) {
+    std::printf("%s\n", zunvm::agent::kProtocolMarker);
+    return 0;
+  }
   if (::getpid() == 1) return RunAsInit();
-  std::fprintf(stderr, "usage: zunvm-agent --stdio | --listen SOCKET [--disks DIR]   (or run as PID 1 in the guest)\n");
+  std::fprintf(stderr,
+               "usage: zunvm-agent --stdio | --listen SOCKET [--disks DIR] | --version   (or run as PID 1 in the "
+               "guest)\n");
   return 2;
 }

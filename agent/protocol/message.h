@@ -25,6 +25,10 @@
 namespace zunvm::agent {
 
 inline constexpr int kProtocolVersion = 2;
+// Printed by `zunvm-agent --version`, which keeps it in the binary: the host check finds it in
+// a guest image's initramfs to tell whether that image speaks this zunvmd's protocol.
+inline constexpr char kProtocolMarker[] = "zunvm-agent protocol 2;";
+static_assert(kProtocolMarker[21] - '0' == kProtocolVersion, "kProtocolMarker names kProtocolVersion");
 inline constexpr int kMaxJsonDepth = 32;
 
 enum class Kind { kRequest, kResponse, kEvent };

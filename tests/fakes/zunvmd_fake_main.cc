@@ -4,4 +4,4 @@
 #include "app/zunvmd_main.h"
 #include "tests/fakes/test_drivers.h"
 
-int main(int argc, char** argv) { return zunvm::ZunvmdMain(argc, argv, zunvm::MakeTestDriver); }
+int main(int argc, char** argv) { return zunvm::ZunvmdMain(argc, argv, zunvm::MakeTestDriver, zunvm::CheckHostBasics); }
