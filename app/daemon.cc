@@ -1,6 +1,7 @@
 #include "app/daemon.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -9,6 +10,7 @@
 
 #include "common/clock.h"
 #include "common/logging.h"
+#include "common/proc_stats.h"
 #include "db/action_store.h"
 #include "db/capsule_store.h"
 #include "db/container_store.h"
@@ -61,6 +63,26 @@ Status Daemon::Start() {
   if (!db) return db.error();
   for (const char* suffix : {"", "-wal", "-shm"}) ::chmod((cfg_.DbPath() + suffix).c_str(), 0600);
   db_ = std::move(*db);
+  process_metrics_ = metrics::Global().AddCollector([db_path = cfg_.DbPath()](metrics::GaugeWriter& w) {
+    const pid_t self = ::getpid();
+    if (auto mem = ReadProcMemory(self)) {
+      w.Gauge("zunvm_process_resident_memory_bytes", "zunvmd's resident memory", {});
+      w.Sample({}, static_cast<double>(mem->rss));
+    }
+    if (auto n = ReadProcThreads(self)) {
+      w.Gauge("zunvm_process_threads", "zunvmd's threads", {});
+      w.Sample({}, *n);
+    }
+    if (auto n = CountOpenFds(self)) {
+      w.Gauge("zunvm_process_open_fds", "zunvmd's open file descriptors", {});
+      w.Sample({}, *n);
+    }
+    w.Gauge("zunvm_database_size_bytes", "The SQLite database's file and its write-ahead log", {"file"});
+    for (const char* suffix : {"", "-wal"}) {
+      struct stat st{};
+      if (::stat((db_path + suffix).c_str(), &st) == 0) w.Sample({*suffix ? "wal" : "main"}, static_cast<double>(st.st_size));
+    }
+  });
   store_ = std::make_unique<ContainerStore>(db_.get());
   actions_ = std::make_unique<ActionStore>(db_.get());
   meta_ = std::make_unique<MetaStore>(db_.get());
@@ -160,6 +182,7 @@ bool Daemon::WaitIdle(std::chrono::milliseconds timeout) {
 }
 
 void Daemon::Stop() {
+  process_metrics_.Reset();
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;

@@ -15,6 +15,7 @@
 
 #include "app/driver_factory.h"
 #include "common/config.h"
+#include "common/metrics.h"
 #include "common/status.h"
 
 namespace zunvm {
@@ -102,6 +103,8 @@ class Daemon {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
+  // zunvmd's own RSS, threads, fds and database size at scrape time; removed by Stop.
+  metrics::CollectorHandle process_metrics_;
 };
 
 }  // namespace zunvm

@@ -85,6 +85,7 @@ const OptionDesc kOptions[] = {
     {"api", "allow_privileged", &Config::allow_privileged},
     {"api", "public_url", &Config::public_url},
     {"console", "enabled", &Config::console_enabled},
+    {"metrics", "enabled", &Config::metrics_enabled},
     {"console", "host", &Config::console_host},
     {"console", "port", &Config::console_port},
     {"console", "base_url", &Config::console_base_url},

@@ -63,6 +63,9 @@ struct Config {
   bool allow_privileged = false;          // policy container:create:privileged
   std::string public_url;                 // base of links; empty: from the request's Host
 
+  // [metrics]: GET /metrics in Prometheus' text format, behind the API's auth (docs/operator.md).
+  bool metrics_enabled = true;
+
   // [console]: the console listener (attach, interactive exec, Docker's exec API for Zun's
   // proxy); TLS with [api]'s certificate when it has one (docs/console.md).
   bool console_enabled = true;

@@ -1,9 +1,11 @@
 #include "rest/api.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "common/ids.h"
 #include "common/logging.h"
+#include "common/metrics.h"
 #include "common/strings.h"
 #include "rest/auth.h"
 #include "rest/errors.h"
@@ -38,11 +40,31 @@ Api::Api(ApiDeps deps) : deps_(deps) {
   AddUnsupportedRoutes(router_, deps_);
 }
 
+namespace {
+
+// X-Auth-Token, or the token of "Authorization: Bearer <token>" (what Prometheus sends).
+std::string TokenOf(const HttpRequest& req) {
+  std::string token = req.Header("x-auth-token");
+  const std::string auth = req.Header("authorization");
+  if (token.empty() && auth.size() > 7 && ToLower(auth.substr(0, 7)) == "bearer ") token = Trim(auth.substr(7));
+  return token;
+}
+
+// The method as a metrics label: the standard ones, anything else as one value.
+std::string MethodLabel(const std::string& m) {
+  for (const char* known : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}) {
+    if (m == known) return m;
+  }
+  return "other";
+}
+
+}  // namespace
+
 Status Api::Authenticate(const HttpRequest& req, RequestContext& ctx) const {
   const std::string& strategy = deps_.cfg->auth_strategy;
   if (strategy == "keystone") {
     if (!deps_.tokens) return Status::Unavailable("no identity service configured");
-    auto id = deps_.tokens->Validate(req.Header("x-auth-token"));
+    auto id = deps_.tokens->Validate(TokenOf(req));
     if (!id) return id.error();
     ctx.user_id = id->user_id;
     ctx.project_id = id->project_id;
@@ -50,7 +72,7 @@ Status Api::Authenticate(const HttpRequest& req, RequestContext& ctx) const {
     ctx.is_admin = std::find(id->roles.begin(), id->roles.end(), "admin") != id->roles.end();  // context_is_admin
     return Status::Ok();
   }
-  if (strategy == "token" && !TokenAccepted(req.Header("x-auth-token"), deps_.cfg->auth_tokens)) {
+  if (strategy == "token" && !TokenAccepted(TokenOf(req), deps_.cfg->auth_tokens)) {
     return Status(Code::kUnauthorized, "Authentication required: missing or invalid X-Auth-Token.",
                   "NotAuthorized");
   }
@@ -82,6 +104,9 @@ HttpResponse ToHttp(const ApiResponse& r) {
   if (r.body) {
     out.content_type = "application/json";
     out.body = r.body->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  } else if (r.text) {
+    out.content_type = r.text_type;
+    out.body = *r.text;
   }
   return out;
 }
@@ -115,6 +140,8 @@ HttpResponse Api::Handle(const HttpRequest& req) {
   ar.ctx.request_id = rid;
   bool versioned = false;
   std::string allowed;  // methods of the matched path, for a 405's Allow header
+  std::string route = "other";  // the matched route's pattern, for the metrics
+  const auto t0 = std::chrono::steady_clock::now();
   Result<ApiResponse> result = [&]() -> Result<ApiResponse> {
     if (req.body_too_large) {
       return Err(Status(Code::kPayloadTooLarge,
@@ -137,6 +164,7 @@ HttpResponse Api::Handle(const HttpRequest& req) {
     }
     ar.base_url = BaseUrl(*deps_.cfg, req);
     if (segments.empty()) {
+      route = "/";
       if (req.method != "GET" && req.method != "HEAD") {
         return Err(Status(Code::kMethodNotAllowed, "The method " + req.method +
                           " is not allowed for this resource.", "MethodNotAllowed"));
@@ -144,8 +172,19 @@ HttpResponse Api::Handle(const HttpRequest& req) {
       return ApiResponse::Json(200, RootDocument(ar.base_url));
     }
     if (segments.size() == 1 && segments[0] == "healthcheck") {
+      route = "/healthcheck";
       ApiResponse r = ApiResponse::Empty(200);
       return r;
+    }
+    if (segments.size() == 1 && segments[0] == "metrics" && deps_.cfg->metrics_enabled) {
+      route = "/metrics";
+      if (req.method != "GET" && req.method != "HEAD") {
+        return Err(Status(Code::kMethodNotAllowed, "The method " + req.method + " is not allowed for this resource.",
+                          "MethodNotAllowed"));
+      }
+      ZUNVM_RETURN_IF_ERROR(Authenticate(req, ar.ctx));
+      ZUNVM_RETURN_IF_ERROR(RequireAdmin(ar.ctx, "metrics"));  // every project's containers are in it
+      return ApiResponse::Text(200, metrics::Global().Render(), "text/plain; version=0.0.4; charset=utf-8");
     }
     if (segments[0] != "v1") segments.insert(segments.begin(), "v1");  // version-less paths
     versioned = true;
@@ -176,6 +215,7 @@ HttpResponse Api::Handle(const HttpRequest& req) {
     auto match = router_.Match(req.method == "HEAD" ? "GET" : req.method, segments, ar.version,
                                &allowed);
     if (!match) return Err(match.error());
+    route = match->pattern;
     ZUNVM_RETURN_IF_ERROR(Authorize(ar.ctx, req.method == "HEAD" ? "GET" : req.method, match->pattern));
     ar.path = std::move(match->params);
     return (*match->handler)(ar);
@@ -196,6 +236,14 @@ HttpResponse Api::Handle(const HttpRequest& req) {
   if (req.method == "HEAD") resp.body.clear();
   resp.SetHeader("X-OpenStack-Request-Id", rid);
   if (versioned) AddVersionHeaders(resp, ar.version);
+  static auto& requests = metrics::Global().Counter("zunvm_api_requests_total", "API requests by route, method and status",
+                                                    {"route", "method", "status"});
+  static auto& latency = metrics::Global().Histogram("zunvm_api_request_duration_seconds",
+                                                     "API request handling time by route and method",
+                                                     {"route", "method"}, metrics::RequestSeconds());
+  const std::string method = MethodLabel(req.method);
+  requests.Inc({route, method, std::to_string(resp.status)});
+  latency.Observe({route, method}, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   Logger("api")->debug("{} {} {} -> {}", rid, req.method, req.raw_path, resp.status);
   return resp;
 }

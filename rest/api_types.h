@@ -32,11 +32,20 @@ struct ApiRequest {
 struct ApiResponse {
   int status = 200;
   std::optional<nlohmann::json> body;  // nullopt: no body and no Content-Type
+  std::optional<std::string> text;     // instead of `body`: a body of type `text_type`
+  std::string text_type;
   std::vector<std::pair<std::string, std::string>> headers;
   static ApiResponse Json(int status, nlohmann::json body) {
     ApiResponse r;
     r.status = status;
     r.body = std::move(body);
+    return r;
+  }
+  static ApiResponse Text(int status, std::string text, std::string type) {
+    ApiResponse r;
+    r.status = status;
+    r.text = std::move(text);
+    r.text_type = std::move(type);
     return r;
   }
   static ApiResponse Empty(int status) {

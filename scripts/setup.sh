@@ -21,6 +21,8 @@ packages=(
   iproute2 nftables openvswitch-switch
   # end-to-end clients and tools
   busybox-static curl openssl python3-openstackclient python3-zunclient wrk sqlite3 procps
+  # /metrics: a real Prometheus scrapes zunvmd, and its text parses with the Python client
+  prometheus python3-prometheus-client
   # the console tests drive the CLI in real terminals
   tmux
   # the Zun driver (python/) and its tests; the devstack plugin's checks

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/logging.h"
+#include "common/metrics.h"
 #include "service/image_service.h"
 #include "service/volume_service.h"
 
@@ -32,6 +33,36 @@ void ContainerLifecycle::Fail(const std::string& uuid, const Status& st) {
     Logger("service")->error("cannot record failure of {}: {}", uuid, r.error().ToString());
   }
 }
+
+namespace {
+
+std::string RuntimeOf(const Container& c) { return c.runtime.value_or(""); }
+
+metrics::HistogramFamily& CreateToRunning() {
+  static auto& h = metrics::Global().Histogram(
+      "zunvm_container_create_to_running_seconds",
+      "From the create request's acceptance to the container running (run, i.e. create with start)", {"runtime"},
+      metrics::OperationSeconds());
+  return h;
+}
+
+metrics::HistogramFamily& StopSeconds() {
+  static auto& h = metrics::Global().Histogram("zunvm_container_stop_seconds",
+                                               "A stop of a running container, until its process exited",
+                                               {"runtime"}, metrics::OperationSeconds());
+  return h;
+}
+
+metrics::CounterFamily& Operations() {
+  static auto& c = metrics::Global().Counter("zunvm_container_operations_total",
+                                             "Container operations run by the service, by outcome",
+                                             {"operation", "outcome"});
+  return c;
+}
+
+void Count(const char* op, const Status& st) { Operations().Inc({op, st.ok() ? "ok" : "error"}); }
+
+}  // namespace
 
 Status ContainerLifecycle::OrFail(const std::string& uuid, Status st) {
   if (!st.ok()) Fail(uuid, st);
@@ -131,6 +162,16 @@ Result<SandboxInfo> ContainerLifecycle::MakeSandbox(const std::string& uuid) {
 }
 
 Status ContainerLifecycle::Create(const std::string& uuid, bool run) {
+  Status st = CreateSteps(uuid, run);
+  Count(run ? "run" : "create", st);
+  if (!st.ok() || !run) return st;
+  if (auto c = d_.records->Get(uuid); c && c->status == ContainerStatus::kRunning) {
+    CreateToRunning().Observe({RuntimeOf(*c)}, std::chrono::duration<double>(d_.clock->Now() - c->created_at).count());
+  }
+  return st;
+}
+
+Status ContainerLifecycle::CreateSteps(const std::string& uuid, bool run) {
   ZUNVM_RETURN_IF_ERROR(SetTask(uuid, TaskState::kCreating));
   auto info = MakeSandbox(uuid);
   if (!info) return info.error();
@@ -164,8 +205,13 @@ Status ContainerLifecycle::Start(const std::string& uuid) {
 }
 
 Status ContainerLifecycle::Stop(const std::string& uuid, int timeout) {
+  const auto t0 = std::chrono::steady_clock::now();
   auto code = d_.driver->Stop(uuid, std::chrono::seconds(timeout));
+  Count("stop", code ? Status::Ok() : code.error());
   if (!code) return OrFail(uuid, code.error());
+  if (auto c = d_.records->Get(uuid)) {
+    StopSeconds().Observe({RuntimeOf(*c)}, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
   Exited(uuid, *code, /*manual=*/true);
   return Status::Ok();
 }

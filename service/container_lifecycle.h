@@ -89,6 +89,8 @@ class ContainerLifecycle {
   static std::string LimitsNote(bool live);
 
  private:
+  // Create without its metrics: makes the sandbox, then starts it when `run`.
+  Status CreateSteps(const std::string& uuid, bool run);
   // The one way a sandbox is made from the record; sets container_id (and hostname).
   Result<SandboxInfo> MakeSandbox(const std::string& uuid);
   // Sets task_state (clears it when nullopt).

@@ -2,6 +2,8 @@
 // ContainerLifecycle's (container_lifecycle.cc).
 #include "service/container_service.h"
 
+#include <map>
+
 #include "common/ids.h"
 #include "common/logging.h"
 #include "service/image_service.h"
@@ -24,7 +26,24 @@ ContainerService::ContainerService(ContainerServiceDeps deps)
       networking_(deps.networks, deps.driver, &records_),
       lifecycle_({deps.cfg, &records_, &networking_, deps.logs, deps.driver, deps.executor, deps.clock, deps.images, deps.volumes}),
       health_(&records_, &lifecycle_, deps.driver, deps.clock),
-      reconciler_(&records_, &lifecycle_, deps.driver, deps.executor, deps.images, deps.volumes) {}
+      reconciler_(&records_, &lifecycle_, deps.driver, deps.executor, deps.images, deps.volumes) {
+  collector_ = metrics::Global().AddCollector([this](metrics::GaugeWriter& w) { CollectMetrics(w); });
+}
+
+void ContainerService::CollectMetrics(metrics::GaugeWriter& w) const {
+  auto all = deps_.store->All();
+  if (!all) return;
+  // Every status of every configured runtime, zeros included, so a query sees a series drop to 0.
+  std::map<std::pair<std::string, std::string>, int> count;
+  for (const std::string& runtime : deps_.cfg->runtimes) {
+    for (int s = 0; s <= static_cast<int>(ContainerStatus::kUnknown); ++s) {
+      count[{ToString(static_cast<ContainerStatus>(s)), runtime}] = 0;
+    }
+  }
+  for (const Container& c : *all) ++count[{ToString(c.status), c.runtime.value_or(deps_.cfg->default_runtime)}];
+  w.Gauge("zunvm_containers", "Containers on this host by status and runtime", {"status", "runtime"});
+  for (const auto& [key, n] : count) w.Sample({key.first, key.second}, n);
+}
 
 Result<std::vector<Container>> ContainerService::List(const RequestContext& ctx, ListQuery q) {
   if (!ctx.all_projects) {

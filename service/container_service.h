@@ -24,6 +24,7 @@
 
 #include "common/clock.h"
 #include "common/config.h"
+#include "common/metrics.h"
 #include "common/serial_executor.h"
 #include "db/action_store.h"
 #include "db/container_store.h"
@@ -136,6 +137,7 @@ class ContainerService : public DriverEvents {
   void OnLost(const std::string& uuid, const std::string& reason) override;
 
  private:
+  void CollectMetrics(metrics::GaugeWriter& w) const;
   // Looks up, checks the state table for `op`, sets `task_state` (and `new_status` if
   // given), records the action and queues `step` under the container's uuid, all before
   // returning: what an accepted (202) operation does.
@@ -155,6 +157,8 @@ class ContainerService : public DriverEvents {
   ContainerLifecycle lifecycle_;
   HealthMonitor health_;
   Reconciler reconciler_;
+  // zunvm_containers{status, runtime} at scrape time; last, so it goes first.
+  metrics::CollectorHandle collector_;
 };
 
 }  // namespace zunvm

@@ -11,6 +11,7 @@
 #include "common/fs_at.h"
 #include "common/ids.h"
 #include "common/logging.h"
+#include "common/metrics.h"
 #include "common/strings.h"
 #include "common/subprocess.h"
 #include "image/archive_export.h"
@@ -184,7 +185,14 @@ Result<ImageRecord> ImageService::Pull(const std::string& name) {
     }
   }
   if (!mine) return f.get();
+  static auto& seconds = metrics::Global().Histogram(
+      "zunvm_image_pull_seconds", "Image pulls from registries, by outcome", {"outcome"}, metrics::OperationSeconds());
+  static auto& bytes = metrics::Global().Counter("zunvm_image_pull_bytes_total",
+                                                 "Sizes of the images pulled (as their registry states them)", {});
+  const auto t0 = std::chrono::steady_clock::now();
   auto r = PullOnce(*ref);
+  seconds.Observe({r ? "ok" : "error"}, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  if (r) bytes.Inc({}, static_cast<double>(r->size));
   promise.set_value(r);
   std::lock_guard<std::mutex> l(pulls_mu_);
   pulls_.erase(key);

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "agent/protocol/frame.h"
+#include "common/metrics.h"
 
 namespace zunvm::agent {
 
@@ -143,6 +144,17 @@ void AgentClient::Ack() {
 }
 
 Result<Message> AgentClient::Exchange(Message request, std::chrono::milliseconds timeout) {
+  static auto& calls = metrics::Global().Histogram(
+      "zunvm_agent_call_seconds", "Round trips to guest agents (and host-side monitors speaking their protocol)",
+      {"op", "outcome"}, metrics::RequestSeconds());
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string op = request.op;
+  auto r = ExchangeOnce(std::move(request), timeout);
+  calls.Observe({op, r ? "ok" : "error"}, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return r;
+}
+
+Result<Message> AgentClient::ExchangeOnce(Message request, std::chrono::milliseconds timeout) {
   auto p = std::make_shared<Pending>();
   uint64_t id;
   {

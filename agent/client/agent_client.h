@@ -76,6 +76,8 @@ class AgentClient {
   void Ack();
 
  private:
+  // Exchange without its metrics.
+  Result<Message> ExchangeOnce(Message request, std::chrono::milliseconds timeout);
   struct Pending {
     bool done = false;
     Result<Message> result = Message{};

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "common/logging.h"
+#include "common/metrics.h"
 #include "driver/disk_serial.h"
 #include "driver/oci/oci_spec.h"
 
@@ -199,6 +200,10 @@ Status LibvirtDriver::Boot(Box& b) {
   for (const auto& [k, v] : up.steps.items()) b.rec.boot[k] = v;
   Logger("libvirt")->info("sandbox {}: VM up in {:.2f} s ({}; agent {:.2f} s)", b.uuid, Since(t0),
                           member ? "from the pool" : "booted", up.ready_s);
+  static auto& boot = metrics::Global().Histogram(
+      "zunvm_sandbox_boot_seconds", "From the domain's creation (or a pool claim) to its agent's hello",
+      {"runtime", "source"}, metrics::OperationSeconds());
+  boot.Observe({s.runtime.empty() ? opts_.default_runtime : s.runtime, member ? "pool" : "cold"}, up.ready_s);
   return Status::Ok();
 }
 

@@ -50,6 +50,7 @@ LibvirtDriver::LibvirtDriver(LibvirtDriverOptions opts, std::unique_ptr<Hypervis
 }
 
 LibvirtDriver::~LibvirtDriver() {
+  collector_.Reset();
   pool_.reset();  // its refill thread stops; unclaimed VMs are destroyed
   {
     std::lock_guard<std::mutex> lock(work_mu_);

@@ -34,6 +34,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/metrics.h"
 #include "driver/driver.h"
 #include "driver/libvirt/hypervisor.h"
 #include "driver/libvirt/pool.h"
@@ -142,6 +143,7 @@ class LibvirtDriver : public SandboxDriver {
   std::shared_ptr<Box> Find(const std::string& uuid);
   // Every box, copied out from under mu_.
   std::vector<std::shared_ptr<Box>> Boxes();
+  void CollectMetrics(metrics::GaugeWriter& w);
   Result<std::shared_ptr<Box>> FindOrNotFound(const std::string& uuid);
   // Boots the VM and creates the container in it. Caller holds the box's op mutex.
   Status Boot(Box& b);
@@ -237,6 +239,9 @@ class LibvirtDriver : public SandboxDriver {
   std::deque<std::function<void()>> work_;
   bool stopping_ = false;
   std::thread worker_;
+  // Per-sandbox memory and CPU of its QEMU at scrape time (metrics.cc); registered by Init,
+  // removed first by the destructor.
+  metrics::CollectorHandle collector_;
 };
 
 }  // namespace zunvm::libvirt

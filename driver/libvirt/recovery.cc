@@ -10,6 +10,7 @@
 #include "common/durable_file.h"
 #include "common/ids.h"
 #include "common/logging.h"
+#include "common/metrics.h"
 
 namespace zunvm::libvirt {
 
@@ -47,10 +48,14 @@ Status LibvirtDriver::Adopt(const std::shared_ptr<Box>& b, const DomainInfo* dom
   uint64_t gen = ++b->gen;
   std::weak_ptr<Box> weak = b;
   // The VM keeps the channel's unacknowledged events; hello replays them to the new client.
+  static auto& reconnects = metrics::Global().Counter(
+      "zunvm_agent_reconnects_total", "Connections to a running sandbox's agent made again after a zunvmd restart",
+      {"outcome"});
   auto client = agent::AgentClient::Connect(
       b->socket(), seconds(5), [this, weak, gen](agent::Message& m) { OnAgentEvent(weak, gen, m); });
   auto hello = client ? (*client)->Call<agent::op::Hello>({agent::kProtocolVersion, std::nullopt}, seconds(10))
                       : Result<agent::op::Hello::Response>(Err(client.error()));
+  reconnects.Inc({hello ? "ok" : "error"});
   if (!hello) {
     (void)hv_->Destroy(dom->name);
     b->lost = true;
@@ -157,6 +162,7 @@ Status LibvirtDriver::Init() {
   }
   pool_ = std::make_unique<SandboxPool>(std::move(po), *hv_);
   pool_->Start(ours);
+  collector_ = metrics::Global().AddCollector([this](metrics::GaugeWriter& w) { CollectMetrics(w); });
   return Status::Ok();
 }
 

@@ -29,7 +29,7 @@ auto Tie(const Config& c) {
                   c.log_file, c.log_max_bytes, c.log_backup_count,
                   c.host_ip, c.port, c.api_threads, c.api_workers, c.max_limit, c.max_body_bytes,
                   c.auth_strategy, c.auth_tokens, c.allow_insecure_bind, c.ssl_cert_file,
-                  c.ssl_key_file, c.allow_privileged, c.public_url, c.console_enabled, c.console_host,
+                  c.ssl_key_file, c.allow_privileged, c.public_url, c.metrics_enabled, c.console_enabled, c.console_host,
                   c.console_port, c.console_base_url, c.console_ticket_ttl, c.console_max_connections,
                   c.console_allow_insecure_bind, c.volume_default_size_gib, c.volume_max_size_gib,
                   c.volume_max_inject_bytes, c.volume_max_mounts, c.ks_auth_url, c.ks_username,
