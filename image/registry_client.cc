@@ -11,6 +11,7 @@
 #include "common/base64.h"
 #include "common/sha256.h"
 #include "common/strings.h"
+#include "image/auth_challenge.h"
 
 namespace zunvm::image {
 
@@ -27,36 +28,6 @@ const char kAccept[] =
     "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json";
 
 std::string ApiHost(const std::string& registry) { return registry == "docker.io" ? "registry-1.docker.io" : registry; }
-
-// `Bearer realm="...",service="...",scope="..."` -> {realm, service, scope}.
-std::map<std::string, std::string> ParseChallenge(const std::string& header) {
-  std::map<std::string, std::string> out;
-  size_t sp = header.find(' ');
-  if (sp == std::string::npos) return out;
-  out["scheme"] = ToLower(header.substr(0, sp));
-  std::string rest = header.substr(sp + 1);
-  size_t i = 0;
-  while (i < rest.size()) {
-    while (i < rest.size() && (rest[i] == ' ' || rest[i] == ',')) ++i;
-    size_t eq = rest.find('=', i);
-    if (eq == std::string::npos) break;
-    std::string key = ToLower(rest.substr(i, eq - i));
-    std::string value;
-    size_t j = eq + 1;
-    if (j < rest.size() && rest[j] == '"') {
-      size_t end = rest.find('"', j + 1);
-      if (end == std::string::npos) break;
-      value = rest.substr(j + 1, end - j - 1);
-      i = end + 1;
-    } else {
-      size_t end = rest.find(',', j);
-      value = rest.substr(j, end == std::string::npos ? std::string::npos : end - j);
-      i = end == std::string::npos ? rest.size() : end;
-    }
-    out[key] = value;
-  }
-  return out;
-}
 
 std::string Header(const http::http_response& r, const char* name) {
   auto it = r.headers().find(name);

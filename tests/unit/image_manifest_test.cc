@@ -1,5 +1,7 @@
 #include "image/manifest.h"
 
+#include "image/auth_challenge.h"
+
 #include <gtest/gtest.h>
 
 namespace zunvm::image {
@@ -8,6 +10,19 @@ namespace {
 using nlohmann::json;
 
 std::string D(char c) { return "sha256:" + std::string(64, c); }
+
+TEST(AuthChallenge, BearerParamsQuotedOrNotAndJunk) {
+  auto c = ParseChallenge(R"(Bearer realm="https://auth.example/token",Service=registry.example, scope="repository:a/b:pull,push")");
+  EXPECT_EQ(c["scheme"], "bearer");
+  EXPECT_EQ(c["realm"], "https://auth.example/token");
+  EXPECT_EQ(c["service"], "registry.example");
+  EXPECT_EQ(c["scope"], "repository:a/b:pull,push");  // the comma inside quotes stays
+  EXPECT_TRUE(ParseChallenge("Bearer").empty());
+  auto cut = ParseChallenge(R"(Bearer realm="unterminated, service=x)");
+  EXPECT_EQ(cut.count("realm"), 0u);
+  EXPECT_EQ(cut["scheme"], "bearer");
+  EXPECT_EQ(ParseChallenge("Basic ,,, =,=\"\"")["scheme"], "basic");
+}
 
 TEST(ImageManifest, DockerAndOciManifests) {
   json m = {{"schemaVersion", 2}, {"mediaType", kMediaDockerManifest},
