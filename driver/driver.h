@@ -245,6 +245,9 @@ class SandboxDriver {
   // Unplugs the NIC with `port_id` (live when running) and drops it from the spec; NotFound
   // when the sandbox has no such port.
   virtual Status DetachNic(const std::string& uuid, const std::string& port_id) = 0;
+  // The port ids of the sandbox's NICs as its spec holds them (running or not); NotFound when
+  // there is no such sandbox. Start-up reconciles them with the network store's ports.
+  virtual Result<std::vector<std::string>> NicPorts(const std::string& uuid) = 0;
 };
 
 }  // namespace zunvm

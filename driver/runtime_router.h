@@ -82,6 +82,7 @@ class RuntimeRouter : public SandboxDriver {
     return For(uuid).Commit(uuid, repository, tag);
   }
   Status AttachNic(const std::string& uuid, const SandboxNic& nic) override { return For(uuid).AttachNic(uuid, nic); }
+  Result<std::vector<std::string>> NicPorts(const std::string& uuid) override { return For(uuid).NicPorts(uuid); }
   Status DetachNic(const std::string& uuid, const std::string& port_id) override {
     return For(uuid).DetachNic(uuid, port_id);
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/failpoint.h"
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "service/image_service.h"
@@ -175,12 +176,14 @@ Status ContainerLifecycle::CreateSteps(const std::string& uuid, bool run) {
   ZUNVM_RETURN_IF_ERROR(SetTask(uuid, TaskState::kCreating));
   auto info = MakeSandbox(uuid);
   if (!info) return info.error();
+  Failpoint("create.sandbox_made");
   ZUNVM_RETURN_IF_ERROR(Done(d_.records->Mutate(uuid, [&](Container& rec) -> Status {
     rec.status = ContainerStatus::kCreated;
     rec.status_reason.reset();
     rec.task_state = run ? std::optional<TaskState>(TaskState::kStarting) : std::nullopt;
     return Status::Ok();
   })));
+  Failpoint("create.recorded");
   return run ? Start(uuid) : Status::Ok();
 }
 
@@ -192,6 +195,7 @@ Status ContainerLifecycle::Start(const std::string& uuid) {
     if (!made) return made.error();
   }
   ZUNVM_RETURN_IF_ERROR(OrFail(uuid, d_.driver->Start(uuid)));
+  Failpoint("start.driver_started");
   return Done(d_.records->Mutate(uuid, [&](Container& rec) -> Status {
     rec.status = ContainerStatus::kRunning;
     rec.status_reason.reset();
@@ -209,6 +213,7 @@ Status ContainerLifecycle::Stop(const std::string& uuid, int timeout) {
   auto code = d_.driver->Stop(uuid, std::chrono::seconds(timeout));
   Count("stop", code ? Status::Ok() : code.error());
   if (!code) return OrFail(uuid, code.error());
+  Failpoint("stop.driver_stopped");
   if (auto c = d_.records->Get(uuid)) {
     StopSeconds().Observe({RuntimeOf(*c)}, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
@@ -266,6 +271,7 @@ Status ContainerLifecycle::Rebuild(const std::string& uuid, const std::optional<
   auto info = d_.driver->Inspect(uuid);
   bool was_running = info && info->state == SandboxState::kRunning;
   ZUNVM_RETURN_IF_ERROR(OrFail(uuid, d_.driver->Delete(uuid, /*force=*/true)));
+  Failpoint("rebuild.sandbox_deleted");
   // A rebuild starts again from the image: the old writable layer goes.
   if (d_.images) d_.images->RemoveContainerDisk(uuid);
   ZUNVM_RETURN_IF_ERROR(Done(d_.records->Mutate(uuid, [&](Container& rec) -> Status {
@@ -275,6 +281,7 @@ Status ContainerLifecycle::Rebuild(const std::string& uuid, const std::optional<
   })));
   auto made = MakeSandbox(uuid);
   if (!made) return made.error();
+  Failpoint("rebuild.sandbox_made");
   ZUNVM_RETURN_IF_ERROR(Done(d_.records->Mutate(uuid, [&](Container& rec) -> Status {
     rec.status = ContainerStatus::kCreated;
     rec.status_reason.reset();
@@ -294,8 +301,10 @@ Status ContainerLifecycle::Delete(const std::string& uuid, bool force, bool stop
     }
   }
   ZUNVM_RETURN_IF_ERROR(OrFail(uuid, d_.driver->Delete(uuid, force || stop)));
+  Failpoint("delete.sandbox_deleted");
   (void)d_.logs->Remove(uuid);
   if (d_.images) d_.images->RemoveContainerDisk(uuid);
+  Failpoint("delete.disk_removed");
   d_.records->DropPorts(uuid);
   d_.networking->Release(uuid);
   if (d_.volumes) d_.volumes->Release(uuid);

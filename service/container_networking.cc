@@ -1,7 +1,9 @@
 #include "service/container_networking.h"
 
 #include <optional>
+#include <set>
 
+#include "common/failpoint.h"
 #include "common/logging.h"
 #include "service/state_table.h"
 
@@ -49,9 +51,11 @@ Result<Container> ContainerNetworking::Attach(const RequestContext& ctx, const C
   int64_t action = records_->StartAction(ctx, c.uuid, "network_attach");
   auto nic = networks_->AllocateOne(c.uuid, c.project_id, *request);
   Status st = nic ? Status::Ok() : nic.error();
+  if (st.ok()) Failpoint("network_attach.port_allocated");
   if (st.ok() && c.container_id) {
     st = driver_->AttachNic(c.uuid, *nic);
     if (!st.ok()) (void)networks_->ReleasePort(nic->port_id);
+    if (st.ok()) Failpoint("network_attach.nic_attached");
   }
   records_->FinishAction(action, st);
   if (!st.ok()) return Err(st);
@@ -80,6 +84,7 @@ Result<Container> ContainerNetworking::Detach(const RequestContext& ctx, const C
   if (c.container_id) {
     st = driver_->DetachNic(c.uuid, nic->port_id);
     if (st.code() == Code::kNotFound) st = Status::Ok();  // not in the sandbox: only the address to free
+    if (st.ok()) Failpoint("network_detach.nic_detached");
   }
   if (st.ok()) st = networks_->ReleasePort(nic->port_id);
   records_->FinishAction(action, st);
@@ -87,7 +92,39 @@ Result<Container> ContainerNetworking::Detach(const RequestContext& ctx, const C
   return RefreshAddresses(c.uuid);
 }
 
+Status ContainerNetworking::ReconcileNics(const Container& c) {
+  if (!networks_) return Status::Ok();
+  auto nics = networks_->NicsOf(c.uuid);
+  if (!nics) return nics.error();
+  auto plugged = c.container_id ? driver_->NicPorts(c.uuid) : Result<std::vector<std::string>>(Err(Status::NotFound("")));
+  if (plugged) {
+    std::set<std::string> have(plugged->begin(), plugged->end()), ports;
+    for (const auto& n : *nics) ports.insert(n.port_id);
+    bool changed = false;
+    for (const std::string& p : have) {
+      if (ports.count(p)) continue;
+      Logger("service")->info("container {}: unplugging port {}, which the network store no longer has", c.uuid, p);
+      ZUNVM_RETURN_IF_ERROR(driver_->DetachNic(c.uuid, p));
+    }
+    for (const std::string& p : ports) {
+      if (have.count(p)) continue;
+      Logger("service")->info("container {}: releasing port {}, which its sandbox does not have", c.uuid, p);
+      ZUNVM_RETURN_IF_ERROR(networks_->ReleasePort(p));
+      changed = true;
+    }
+    if (changed) {
+      nics = networks_->NicsOf(c.uuid);
+      if (!nics) return nics.error();
+    }
+  }
+  if (NetworkService::Addresses(*nics) == c.addresses) return Status::Ok();
+  Logger("service")->info("container {}: addresses taken again from its ports", c.uuid);
+  auto r = RefreshAddresses(c.uuid);
+  return r ? Status::Ok() : r.error();
+}
+
 Result<Container> ContainerNetworking::RefreshAddresses(const std::string& uuid) {
+  if (!networks_) return Err(NoNetworks());
   auto nics = networks_->NicsOf(uuid);
   if (!nics) return Err(nics.error());
   return records_->Mutate(uuid, [&](Container& rec) -> Status {

@@ -38,6 +38,10 @@ class ContainerNetworking {
   Result<Container> Detach(const RequestContext& ctx, const Container& c, const std::string& network_or_port);
   // Frees all of the container's ports (failures are logged).
   void Release(const std::string& uuid);
+  // At start-up, after a crash in the middle of an attach or detach: the sandbox's NICs and the
+  // network store's ports of `c` are made to agree (a NIC without a port is unplugged, a port
+  // the sandbox lacks is released), then the record's addresses become its ports'.
+  Status ReconcileNics(const Container& c);
 
  private:
   Result<Container> RefreshAddresses(const std::string& uuid);

@@ -4,6 +4,7 @@
 
 #include <map>
 
+#include "common/failpoint.h"
 #include "common/ids.h"
 #include "common/logging.h"
 #include "service/image_service.h"
@@ -43,6 +44,18 @@ void ContainerService::CollectMetrics(metrics::GaugeWriter& w) const {
   for (const Container& c : *all) ++count[{ToString(c.status), c.runtime.value_or(deps_.cfg->default_runtime)}];
   w.Gauge("zunvm_containers", "Containers on this host by status and runtime", {"status", "runtime"});
   for (const auto& [key, n] : count) w.Sample({key.first, key.second}, n);
+}
+
+Status ContainerService::Recover(const std::set<std::string>& capsules) {
+  auto all = deps_.store->All();
+  if (!all) return all.error();
+  for (const Container& c : *all) {
+    if (c.capsule_id) continue;  // a capsule's members show the capsule's addresses
+    if (Status st = networking_.ReconcileNics(c); !st.ok()) {
+      Logger("service")->warn("container {}: addresses not reconciled: {}", c.uuid, st.ToString());
+    }
+  }
+  return reconciler_.Recover(capsules);
 }
 
 Result<std::vector<Container>> ContainerService::List(const RequestContext& ctx, ListQuery q) {
@@ -340,8 +353,10 @@ Result<std::string> ContainerService::CommitImage(const Container& c, const std:
   if (!base) return Err(base.error());
   auto files = deps_.driver->GetArchive(c.uuid, "/");
   if (!files) return Err(files.error());
+  Failpoint("commit.archived");
   auto img = deps_.images->Commit(*base, files->tar, repository, tag);
   if (!img) return Err(img.error());
+  Failpoint("commit.image_made");
   return img->uuid;
 }
 

@@ -75,7 +75,9 @@ class ContainerService : public DriverEvents {
 
   // Start-up reconciliation of records with the driver's sandboxes (see docs/architecture.md).
   // `capsules`: the capsules' uuids, whose sandboxes have no container record of their own.
-  Status Recover(const std::set<std::string>& capsules = {}) { return reconciler_.Recover(capsules); }
+  // First each container's NICs, ports and addresses are made to agree
+  // (ContainerNetworking::ReconcileNics), then the reconciler settles records and sandboxes.
+  Status Recover(const std::set<std::string>& capsules = {});
   // Queues a reconcile of every settled container (the periodic sync loop calls this).
   void SyncAll() { reconciler_.SyncAll(); }
   // Runs the healthchecks that are due (HealthMonitor).

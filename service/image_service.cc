@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <set>
 
+#include "common/failpoint.h"
 #include "common/fs_at.h"
 #include "common/ids.h"
 #include "common/logging.h"
@@ -218,6 +219,7 @@ Result<ImageRecord> ImageService::PullOnce(const image::Reference& ref) {
   }
   if (!pulled) return Err(pulled.error());
   std::lock_guard<std::mutex> lock(mu_);
+  Failpoint("pull.fetched");
   return Register(*pulled);
 }
 

@@ -134,6 +134,7 @@ class LibvirtDriver : public SandboxDriver {
                              const std::string& tag) override;
   Status AttachNic(const std::string& uuid, const SandboxNic& nic) override;
   Status DetachNic(const std::string& uuid, const std::string& port_id) override;
+  Result<std::vector<std::string>> NicPorts(const std::string& uuid) override;
 
   // The sandbox's directory (socket, console log, sandbox.json): for tests and benches.
   std::string SandboxDir(const std::string& uuid) const;

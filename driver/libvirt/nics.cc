@@ -106,4 +106,13 @@ Status LibvirtDriver::DetachNic(const std::string& uuid, const std::string& port
   return RemoveTap(*nic);
 }
 
+Result<std::vector<std::string>> LibvirtDriver::NicPorts(const std::string& uuid) {
+  auto b = FindOrNotFound(uuid);
+  if (!b) return Err(b.error());
+  std::lock_guard<std::mutex> lock((*b)->mu);
+  std::vector<std::string> out;
+  for (const auto& n : (*b)->rec.spec.nics) out.push_back(n.port_id);
+  return out;
+}
+
 }  // namespace zunvm::libvirt

@@ -293,4 +293,13 @@ Status OciDriver::DetachNic(const std::string& uuid, const std::string& port_id)
   return Status::NotFound("Container " + uuid + " has no port " + port_id);
 }
 
+Result<std::vector<std::string>> OciDriver::NicPorts(const std::string& uuid) {
+  auto bp = Find(uuid);
+  if (!bp) return Err(bp.error());
+  std::lock_guard<std::mutex> lock((*bp)->mu);
+  std::vector<std::string> out;
+  for (const auto& n : (*bp)->rec.spec.nics) out.push_back(n.port_id);
+  return out;
+}
+
 }  // namespace zunvm::oci

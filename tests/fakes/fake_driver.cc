@@ -544,6 +544,15 @@ Status FakeDriver::DetachNic(const std::string& uuid, const std::string& port_id
   return Status::Ok();
 }
 
+Result<std::vector<std::string>> FakeDriver::NicPorts(const std::string& uuid) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto box = Find(uuid);
+  if (!box) return Err(box.error());
+  std::vector<std::string> out;
+  for (const auto& n : (*box)->spec.nics) out.push_back(n.port_id);
+  return out;
+}
+
 // ---- persistence ----
 
 void FakeDriver::Persist() {

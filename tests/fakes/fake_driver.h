@@ -93,6 +93,7 @@ class FakeDriver : public SandboxDriver {
   Result<bool> Update(const std::string& uuid, double cpu, int64_t memory_mib) override;
   Status AttachNic(const std::string& uuid, const SandboxNic& nic) override;
   Status DetachNic(const std::string& uuid, const std::string& port_id) override;
+  Result<std::vector<std::string>> NicPorts(const std::string& uuid) override;
   Result<std::string> Commit(const std::string& uuid, const std::string& repository,
                              const std::string& tag) override;
 
