@@ -9,6 +9,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 t=$(mktemp -d /tmp/zunvm-devstack-XXXXXX)
+chmod 0711 "$t"  # QEMU's user must reach the state dir below it: zunvmd refuses to start otherwise
 cleanup() { stop_zunvm >/dev/null 2>&1 || true; rm -rf "$t"; }
 trap cleanup EXIT
 fail() {

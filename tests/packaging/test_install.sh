@@ -7,6 +7,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build}
 t=$(mktemp -d /tmp/zunvm-install-XXXXXX)
+chmod 0711 "$t"  # QEMU's user must reach the state dir below it: zunvmd refuses to start otherwise
 dest=$t/root  # DESTDIR; logs and scratch files in $t
 pid=
 # zunvmd leaves its sandboxes' root (state/oci) a private bind mount of itself: undone first.
