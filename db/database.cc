@@ -6,6 +6,14 @@
 
 namespace zunvm {
 
+namespace {
+
+const char* const kLeftAlone =
+    "; zunvmd leaves the file as it is: restore it from a backup, or move it away to start with an empty "
+    "database";
+
+}  // namespace
+
 Result<std::unique_ptr<Database>> Database::Open(const std::string& path) {
   try {
     auto db = std::make_unique<SQLite::Database>(
@@ -13,11 +21,16 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path) {
     db->exec("PRAGMA journal_mode=WAL");
     db->exec("PRAGMA synchronous=FULL");
     db->exec("PRAGMA foreign_keys=ON");
+    // A damaged file is refused before anything writes to it (quick_check reads every page).
+    const std::string check = db->execAndGet("PRAGMA quick_check").getString();
+    if (check != "ok") {
+      return Err(Status::Internal("database " + path + " is damaged (" + check.substr(0, 200) + ")" + kLeftAlone));
+    }
     Status st = ApplyMigrations(*db);
-    if (!st.ok()) return Err(st);
+    if (!st.ok()) return Err(Status(st.code(), "database " + path + ": " + st.message()));
     return std::unique_ptr<Database>(new Database(std::move(db)));
   } catch (const std::exception& e) {
-    return Err(Status::Internal("cannot open database " + path + ": " + e.what()));
+    return Err(Status::Internal("cannot open database " + path + ": " + e.what() + kLeftAlone));
   }
 }
 

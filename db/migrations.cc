@@ -178,8 +178,9 @@ Status ApplyMigrations(SQLite::Database& db) {
   int current = db.execAndGet("PRAGMA user_version").getInt();
   int latest = LatestSchemaVersion();
   if (current > latest) {
-    return Status::Internal("database schema version " + std::to_string(current) +
-                            " is newer than this zunvmd (" + std::to_string(latest) + ")");
+    return Status::Internal("schema version " + std::to_string(current) + " is newer than this zunvmd's (" +
+                            std::to_string(latest) + "): a newer zunvmd made it, and zunvmd never downgrades a "
+                            "database; run that zunvmd (the file is left as it is)");
   }
   for (int v = current; v < latest; ++v) {
     db.exec(Steps()[static_cast<size_t>(v)]);

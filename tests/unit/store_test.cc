@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <set>
 
 #include "db/action_store.h"
@@ -57,6 +59,51 @@ TEST(Database, RefusesNewerSchema) {
   auto db = Database::Open(path);
   ASSERT_FALSE(db);
   EXPECT_NE(db.error().message().find("newer"), std::string::npos);
+  EXPECT_NE(db.error().message().find(path), std::string::npos);
+  SQLite::Database raw(path, SQLite::OPEN_READONLY);
+  EXPECT_EQ(raw.execAndGet("PRAGMA user_version").getInt(), 999);  // left as it was
+}
+
+std::string ReadBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void WriteBytes(const std::string& path, const std::string& data) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
+}
+
+// Not a database at all, or one whose pages are damaged: refused with the path and what to do,
+// the file byte for byte as it was.
+TEST(Database, RefusesADamagedFileAndLeavesItAlone) {
+  TempDir dir;
+  const std::string junk = dir.path() + "/junk.sqlite";
+  WriteBytes(junk, std::string(8192, '\x5a'));
+  auto db = Database::Open(junk);
+  ASSERT_FALSE(db);
+  EXPECT_NE(db.error().message().find("leaves the file as it is"), std::string::npos) << db.error().message();
+  EXPECT_EQ(ReadBytes(junk), std::string(8192, '\x5a'));
+
+  const std::string path = dir.path() + "/z.sqlite";
+  {
+    auto made = Database::Open(path);
+    ASSERT_TRUE(made);
+    ContainerStore store(made->get());
+    for (int i = 0; i < 200; ++i) {
+      char uuid[40];
+      std::snprintf(uuid, sizeof uuid, "00000000-0000-0000-0000-%012d", i);
+      Container c = Make(uuid, "c" + std::to_string(i));
+      ASSERT_TRUE(store.Insert(c).ok());
+    }
+  }
+  std::string bytes = ReadBytes(path);
+  ASSERT_GT(bytes.size(), 16384u);
+  for (size_t i = 4096 + 100; i < 4096 + 2000; ++i) bytes[i] = '\xff';  // inside page 2
+  WriteBytes(path, bytes);
+  db = Database::Open(path);
+  ASSERT_FALSE(db);
+  EXPECT_NE(db.error().message().find(path), std::string::npos) << db.error().message();
+  EXPECT_EQ(ReadBytes(path), bytes);
 }
 
 TEST(ContainerStore, CrudAndNames) {
