@@ -35,21 +35,14 @@ Result<ProcMemory> ReadProcMemory(pid_t pid) {
 }
 
 Result<double> ReadProcCpuSeconds(pid_t pid) {
-  std::ifstream in(ProcPath(pid, "stat"));
-  std::string text;
-  if (!in || !std::getline(in, text)) return Err(Gone(pid));
-  // The command name may hold spaces and parentheses: fields count from the last ')'.
-  size_t close = text.rfind(')');
-  if (close == std::string::npos) return Err(Status::Internal("malformed " + ProcPath(pid, "stat")));
-  std::istringstream fields(text.substr(close + 1));
-  std::string f;
-  uint64_t utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && fields >> f; ++i) {  // field 3 is the state
-    auto v = ParseInt(f);
-    if (i == 14 && v && *v >= 0) utime = static_cast<uint64_t>(*v);
-    if (i == 15 && v && *v >= 0) stime = static_cast<uint64_t>(*v);
+  auto fields = ProcStatFields(pid);
+  if (!fields) return Err(Gone(pid));
+  uint64_t ticks = 0;
+  for (size_t i : {size_t{14 - 3}, size_t{15 - 3}}) {  // utime, stime
+    auto v = i < fields->size() ? ParseInt((*fields)[i]) : std::nullopt;
+    if (v && *v >= 0) ticks += static_cast<uint64_t>(*v);
   }
-  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  return static_cast<double>(ticks) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 Result<int> ReadProcThreads(pid_t pid) {
@@ -76,13 +69,25 @@ Result<int> CountOpenFds(pid_t pid) {
   return n;
 }
 
-Result<pid_t> ReadPidFile(const std::string& path) {
+std::optional<pid_t> ReadPid(const std::string& path) {
   std::ifstream in(path);
   std::string text;
-  if (!in || !std::getline(in, text)) return Err(Status::NotFound("no pid file " + path));
+  if (!in || !std::getline(in, text)) return std::nullopt;
   auto n = ParseInt(Trim(text));
-  if (!n || *n <= 0 || *n > 4194304) return Err(Status::Invalid("no pid in " + path));
+  if (!n || *n <= 0 || *n > 4194304) return std::nullopt;
   return static_cast<pid_t>(*n);
+}
+
+std::optional<std::vector<std::string>> ProcStatFields(pid_t pid) {
+  std::ifstream in(ProcPath(pid, "stat"));
+  std::string text;
+  if (!in || !std::getline(in, text)) return std::nullopt;
+  size_t close = text.rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  std::istringstream rest(text.substr(close + 1));
+  std::vector<std::string> fields;
+  for (std::string f; rest >> f;) fields.push_back(f);
+  return fields;
 }
 
 }  // namespace zunvm

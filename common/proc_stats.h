@@ -5,7 +5,9 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 
@@ -20,7 +22,12 @@ Result<double> ReadProcCpuSeconds(pid_t pid);
 // Threads (/proc/<pid>/status) and open file descriptors (/proc/<pid>/fd).
 Result<int> ReadProcThreads(pid_t pid);
 Result<int> CountOpenFds(pid_t pid);
-// A pid file's number (as libvirt writes /run/libvirt/qemu/<domain>.pid).
-Result<pid_t> ReadPidFile(const std::string& path);
+// A pid file's pid (libvirt's /run/libvirt/qemu/<domain>.pid, conmon's and runc's); nullopt
+// when the file is missing or holds no pid (1..4194304, the kernel's PID_MAX_LIMIT).
+std::optional<pid_t> ReadPid(const std::string& path);
+// The fields of /proc/<pid>/stat after the command name, from field 3 (the state letter) on;
+// nullopt when the process is gone. The name may hold spaces and parentheses: fields count
+// from the last ')'.
+std::optional<std::vector<std::string>> ProcStatFields(pid_t pid);
 
 }  // namespace zunvm

@@ -22,7 +22,7 @@ void LibvirtDriver::CollectMetrics(metrics::GaugeWriter& w) {
   std::vector<Sample> samples;
   for (const auto& b : Boxes()) {
     if (!b->pod.empty()) continue;  // a pod's member: its VM is the pod's
-    auto pid = ReadPidFile(kQemuRunDir + b->name() + ".pid");
+    auto pid = ReadPid(kQemuRunDir + b->name() + ".pid");
     if (!pid) continue;
     auto mem = ReadProcMemory(*pid);
     auto cpu = ReadProcCpuSeconds(*pid);

@@ -29,7 +29,7 @@ std::string PidNamespace(int pid) {
 // of the container's init before the signal.
 void KillExecProcess(int pid, const MonitorPaths& p) {
   fsat::UniqueFd fd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-  auto init = detail::ReadPid(p.ContainerPidFile());
+  auto init = ReadPid(p.ContainerPidFile());
   if (fd.get() < 0 || !init) return;
   const std::string ns = PidNamespace(pid);
   if (!ns.empty() && ns == PidNamespace(*init)) ::syscall(SYS_pidfd_send_signal, fd.get(), SIGKILL, nullptr, 0);
@@ -74,14 +74,14 @@ Result<ExecResult> ExecInContainer(const OciRuntime& rt, const std::string& id, 
   auto c = Child::Start(s);
   if (!c) return Err(c.error());
   if (!c->Pump(Clock::now() + timeout)) {
-    if (auto pid = detail::ReadPid(pidfile)) KillExecProcess(*pid, p);
+    if (auto pid = ReadPid(pidfile)) KillExecProcess(*pid, p);
     if (!c->Pump(Clock::now() + detail::kKillGrace)) c->Signal(SIGKILL);
     c->Pump(Clock::now() + detail::kKillGrace);
     return Err(Status(Code::kDeadlineExceeded, "exec in container " + id + " did not finish within " +
                                                    std::to_string(timeout.count()) + " s"));
   }
   // The runtime writes the pid file once the process runs: without it, the runtime failed.
-  if (!detail::ReadPid(pidfile)) return Err(detail::Failed(rt, id, "exec", *c));
+  if (!ReadPid(pidfile)) return Err(detail::Failed(rt, id, "exec", *c));
   return ExecResult{c->out(), *c->exit_code()};
 }
 

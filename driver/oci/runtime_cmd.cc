@@ -4,7 +4,6 @@
 #include <sys/stat.h>
 
 #include <fstream>
-#include <sstream>
 
 #include "common/strings.h"
 
@@ -48,25 +47,12 @@ std::optional<std::string> ReadSmallFile(const std::string& path) {
   return s;
 }
 
-std::optional<int> ReadPid(const std::string& path) {
-  auto text = ReadSmallFile(path);
-  if (!text) return std::nullopt;
-  auto n = ParseInt(Trim(*text));
-  if (!n || *n <= 0 || *n > 0x3fffffff) return std::nullopt;
-  return static_cast<int>(*n);
-}
-
 std::optional<std::pair<char, int>> ProcStat(int pid) {
-  auto stat = ReadSmallFile("/proc/" + std::to_string(pid) + "/stat");
-  if (!stat) return std::nullopt;
-  // After the command name, which may hold spaces and parentheses.
-  size_t close = stat->rfind(')');
-  if (close == std::string::npos) return std::nullopt;
-  std::istringstream rest(stat->substr(close + 1));
-  char state = 0;
-  int ppid = 0;
-  if (!(rest >> state >> ppid)) return std::nullopt;
-  return std::pair{state, ppid};
+  auto fields = ProcStatFields(pid);
+  if (!fields || fields->size() < 2 || (*fields)[0].size() != 1) return std::nullopt;
+  auto ppid = ParseInt((*fields)[1]);
+  if (!ppid) return std::nullopt;
+  return std::pair{(*fields)[0][0], static_cast<int>(*ppid)};
 }
 
 bool Exited(char state) { return state == 'Z' || state == 'X' || state == 'x'; }

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/proc_stats.h"
 #include "common/status.h"
 #include "driver/oci/child_process.h"
 #include "driver/oci/monitor.h"
@@ -32,8 +33,6 @@ Status Check(const OciRuntime& rt, const std::string& id, const MonitorPaths& p)
 
 // A file's first 4 KiB; nullopt when it cannot be read.
 std::optional<std::string> ReadSmallFile(const std::string& path);
-// A pid file's pid; nullopt when missing or not a pid.
-std::optional<int> ReadPid(const std::string& path);
 // A process's state letter and parent pid (/proc/<pid>/stat); nullopt when it is gone.
 std::optional<std::pair<char, int>> ProcStat(int pid);
 bool Exited(char state);  // a zombie (or dead)
