@@ -7,6 +7,7 @@
 #include "common/host_probe.h"
 #include "driver/libvirt/host_check.h"
 #include "network/network_check.h"
+#include "service/host_info.h"
 
 namespace zunvm {
 
@@ -36,15 +37,16 @@ CheckItem CheckCgroups() {
 
 // The memory of the default VM container, and the pool's members on top of one more.
 CheckItem CheckMemory(const Config& cfg) {
-  auto avail = MemAvailableBytes();
-  if (!avail) return {"memory", CheckLevel::kWarn, avail.error().message(), ""};
+  auto mem = ReadMeminfo();
+  if (!mem) return {"memory", CheckLevel::kWarn, mem.error().message(), ""};
+  const auto avail = static_cast<uint64_t>(mem->available_kib) * 1024;
   const RuntimeProfile* def = cfg.FindRuntime(cfg.default_runtime);
   const int64_t guest_mib = def != nullptr && def->memory_mib > 0 ? def->memory_mib : cfg.default_memory;
   const uint64_t one = static_cast<uint64_t>(guest_mib) * kMiB, want = one * static_cast<uint64_t>(cfg.pool_size + 1);
-  std::string found = MiB(*avail) + " available; a default guest takes " + MiB(one) +
+  std::string found = MiB(avail) + " available; a default guest takes " + MiB(one) +
                       (cfg.pool_size > 0 ? ", the pool " + std::to_string(cfg.pool_size) + " more" : "");
-  if (*avail < one) return {"memory", CheckLevel::kFatal, found, "free memory, or lower [DEFAULT] default_memory"};
-  if (*avail < want) return {"memory", CheckLevel::kWarn, found, "lower [pool] size"};
+  if (avail < one) return {"memory", CheckLevel::kFatal, found, "free memory, or lower [DEFAULT] default_memory"};
+  if (avail < want) return {"memory", CheckLevel::kWarn, found, "lower [pool] size"};
   return {"memory", CheckLevel::kOk, found, ""};
 }
 

@@ -11,7 +11,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <vector>
 
 
@@ -102,17 +101,6 @@ Result<uint64_t> FreeBytes(const std::string& path) {
   struct statvfs sv{};
   if (::statvfs(dirs.back().c_str(), &sv) != 0) return Err(Status::Internal("statvfs " + dirs.back() + " failed"));
   return static_cast<uint64_t>(sv.f_bavail) * sv.f_frsize;
-}
-
-Result<uint64_t> MemAvailableBytes() {
-  std::ifstream in("/proc/meminfo");
-  std::string key;
-  uint64_t kib = 0;
-  std::string unit;
-  while (in >> key >> kib >> unit) {
-    if (key == "MemAvailable:") return kib * 1024;
-  }
-  return Err(Status::Internal("no MemAvailable in /proc/meminfo"));
 }
 
 std::string CgroupLayout(const std::string& root) {

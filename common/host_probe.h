@@ -20,9 +20,6 @@ Status ReachableBy(const std::string& path, const std::string& user);
 // existing ancestor).
 Result<uint64_t> FreeBytes(const std::string& path);
 
-// MemAvailable of /proc/meminfo.
-Result<uint64_t> MemAvailableBytes();
-
 // How cgroups are mounted: "v2" (unified), "hybrid" (v1 controllers with v2 at
 // /sys/fs/cgroup/unified) or "v1".
 std::string CgroupLayout(const std::string& root = "/sys/fs/cgroup");

@@ -50,14 +50,8 @@ std::string MachineHostname() {
 }
 
 Status FillMemory(HostInfo& h) {
-  errno = 0;
-  auto text = ReadSmallFile("/proc/meminfo");
-  if (!text) {
-    return Status::Internal(std::string("cannot read /proc/meminfo: ") +
-                            std::strerror(errno ? errno : EIO));
-  }
-  auto mem = ParseMeminfo(*text);
-  if (!mem) return Status::Internal("/proc/meminfo: " + mem.error().message());
+  auto mem = ReadMeminfo();
+  if (!mem) return mem.error();
   h.mem_total_mib = mem->total_kib / 1024;
   h.mem_free_mib = mem->free_kib / 1024;
   h.mem_available_mib = mem->available_kib / 1024;
@@ -130,6 +124,17 @@ std::string ParseOsRelease(const std::string& text) {
   if (!pretty.empty()) return pretty;
   if (!name.empty()) return name;
   return "Linux";
+}
+
+Result<MemInfo> ReadMeminfo() {
+  errno = 0;
+  auto text = ReadSmallFile("/proc/meminfo");
+  if (!text) {
+    return Err(Status::Internal(std::string("cannot read /proc/meminfo: ") + std::strerror(errno ? errno : EIO)));
+  }
+  auto mem = ParseMeminfo(*text);
+  if (!mem) return Err(Status::Internal("/proc/meminfo: " + mem.error().message()));
+  return mem;
 }
 
 Result<HostInfo> ReadHostInfo(const std::string& disk_path, const std::string& hostname_override) {

@@ -27,6 +27,8 @@ struct MemInfo {
 Result<MemInfo> ParseMeminfo(const std::string& text);
 // PRETTY_NAME (shell quoting removed), else NAME, else "Linux".
 std::string ParseOsRelease(const std::string& text);
+// /proc/meminfo of this machine, parsed; Internal when it cannot be read or parsed.
+Result<MemInfo> ReadMeminfo();
 // Reads the machine. Disk figures are of the filesystem holding `disk_path` (an error when it
 // cannot be stat'ed); an empty `hostname_override` means the machine's hostname. Internal when
 // /proc/meminfo cannot be read; a missing /etc/os-release only makes `os` "Linux".
