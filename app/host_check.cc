@@ -35,6 +35,19 @@ CheckItem CheckCgroups() {
           "limits and stats use v1 here; boot with systemd.unified_cgroup_hierarchy=1 for cgroup v2"};
 }
 
+// zunvmd raises its soft limit to the hard one at start (app/zunvmd_main.cc): the hard one is
+// what bounds idle client connections, consoles and disks.
+CheckItem CheckOpenFiles() {
+  constexpr uint64_t kWant = 4096;
+  const FileLimit lim = OpenFileLimit();
+  std::string found = "hard limit " + std::to_string(lim.hard) + ", soft " + std::to_string(lim.soft);
+  if (lim.hard < kWant) {
+    return {"open files", CheckLevel::kWarn, found,
+            "raise the hard limit to " + std::to_string(kWant) + " or more (LimitNOFILE= in the unit, ulimit -Hn)"};
+  }
+  return {"open files", CheckLevel::kOk, found, ""};
+}
+
 // The memory of the default VM container, and the pool's members on top of one more.
 CheckItem CheckMemory(const Config& cfg) {
   auto mem = ReadMeminfo();
@@ -75,7 +88,7 @@ libvirt::HostCheckInput LibvirtInput(const Config& cfg) {
 
 }  // namespace
 
-std::vector<CheckItem> CheckHostBasics(const Config& cfg) { return {CheckStateDir(cfg), CheckCgroups()}; }
+std::vector<CheckItem> CheckHostBasics(const Config& cfg) { return {CheckStateDir(cfg), CheckCgroups(), CheckOpenFiles()}; }
 
 std::vector<CheckItem> CheckHost(const Config& cfg) {
   std::vector<CheckItem> out = CheckHostBasics(cfg);

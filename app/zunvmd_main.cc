@@ -1,6 +1,7 @@
 #include "app/zunvmd_main.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -46,6 +47,16 @@ const char* kUsage =
     "  check               says whether this host can run zunvmd as configured, check by check\n"
     "                      (--json: as JSON); exit code 0 when nothing is fatal, 1 otherwise.\n"
     "                      zunvmd runs the same checks at start and refuses a fatal one.\n";
+
+// Every idle or slow client connection, console and open disk holds a descriptor: the soft
+// limit (often 1024) is raised to the hard one so that hundreds of them cannot starve a new
+// client. The host check warns when the hard limit itself is low.
+void RaiseOpenFileLimit() {
+  struct rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+  rl.rlim_cur = rl.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) zunvm::Logger("service")->warn("cannot raise the open files limit: {}", std::strerror(errno));
+}
 
 int Fail(const std::string& msg) {
   std::fprintf(stderr, "zunvmd: %s\n", msg.c_str());
@@ -182,6 +193,8 @@ int ZunvmdMain(int argc, char** argv, const DriverFactory& drivers, const HostCh
     return Fail("this host cannot run zunvmd as configured: " + item.name + ": " + item.found + "; fix: " + item.fix +
                 " (zunvmd check lists every check)");
   }
+
+  RaiseOpenFileLimit();
 
   // Signals are taken synchronously by this thread; block them before any thread starts.
   sigset_t set;

@@ -2,6 +2,7 @@
 
 #include <grp.h>
 #include <pwd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
@@ -110,6 +111,12 @@ std::string CgroupLayout(const std::string& root) {
   const std::string unified = root + "/unified";
   if (::statfs(unified.c_str(), &fs) == 0 && static_cast<long>(fs.f_type) == kCgroup2Magic) return "hybrid";
   return "v1";
+}
+
+FileLimit OpenFileLimit() {
+  struct rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return {};
+  return {static_cast<uint64_t>(rl.rlim_cur), static_cast<uint64_t>(rl.rlim_max)};
 }
 
 }  // namespace zunvm

@@ -24,4 +24,11 @@ Result<uint64_t> FreeBytes(const std::string& path);
 // /sys/fs/cgroup/unified) or "v1".
 std::string CgroupLayout(const std::string& root = "/sys/fs/cgroup");
 
+// This process's limits on open files (RLIMIT_NOFILE).
+struct FileLimit {
+  uint64_t soft = 0;
+  uint64_t hard = 0;
+};
+FileLimit OpenFileLimit();
+
 }  // namespace zunvm

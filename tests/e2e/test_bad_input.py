@@ -6,10 +6,12 @@ cases also go through curl, the way a person would send them.
 """
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -295,6 +297,57 @@ class BadInputTest(unittest.TestCase):
             d.start()
         d.cleanup()
         self.assertIn("auth", str(ctx.exception))
+
+
+class IdleClientsTest(unittest.TestCase):
+    """Hundreds of idle and half-sent connections must not starve a new client. zunvmd starts
+    with a soft limit of 256 open files (as a login shell might give it) and a hard one of 4096:
+    it raises the soft limit at start, so 600 held connections still leave room."""
+
+    HELD = 600
+
+    def test_new_clients_are_served_while_hundreds_of_connections_idle(self):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < self.HELD + 64:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+        daemon = Zunvmd(prefix=["prlimit", "--nofile=256:4096"]).start()
+        held = []
+        try:
+            with open("/proc/%d/limits" % daemon.proc.pid) as f:
+                limit = [line.split() for line in f if line.startswith("Max open files")][0]
+            self.assertEqual(limit[3:5], ["4096", "4096"], "the soft limit is raised to the hard one")
+            heads = [b"",  # connected, nothing sent
+                     b"GET /v1/containers HTTP/1.1\r\nHost: 127.0.0.1\r\n",  # headers never end
+                     b"POST /v1/containers HTTP/1.1\r\nHost: 127.0.0.1\r\n" + V + JSON +
+                     b"Content-Length: 1000\r\n\r\n{\"ima"]  # the body never comes
+            for i in range(self.HELD):
+                s = socket.create_connection(("127.0.0.1", daemon.port), timeout=10)
+                if heads[i % 3]:
+                    s.sendall(heads[i % 3])
+                held.append(s)
+            # New clients, one after another and a few at once: each is answered within seconds.
+            for i in range(10):
+                status, _, body = raw_request(daemon.port, b"GET", b"/v1/containers", V, timeout=10)
+                self.assertEqual(status, 200, body[:200])
+            status, _, body = raw_request(daemon.port, b"POST", b"/v1/containers", V + JSON,
+                                          b'{"image": "busybox", "command": ["true"]}', timeout=10)
+            self.assertEqual(status, 202, body[:200])
+            results = []
+            threads = [threading.Thread(target=lambda: results.append(
+                raw_request(daemon.port, b"GET", b"/v1/containers", V, timeout=10)[0])) for _ in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            self.assertEqual(results, [200] * 8)
+            # The held connections were not dropped meanwhile: one of them can still finish.
+            held[1].sendall(V + b"Connection: close\r\n\r\n")
+            held[1].settimeout(10)
+            self.assertTrue(held[1].recv(64).startswith(b"HTTP/1.1 200"))
+        finally:
+            for s in held:
+                s.close()
+            daemon.cleanup()
 
 
 if __name__ == "__main__":

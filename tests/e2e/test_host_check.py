@@ -43,7 +43,7 @@ class HostCheckTest(unittest.TestCase):
         rc, report, checks = self.check_json("--state-dir", state)
         self.assertEqual(rc, 0, json.dumps(report, indent=1))
         self.assertTrue(report["ok"])
-        for name in ("state dir", "cgroups", "memory", "libvirt", "qemu", "kvm", "guest image kata",
+        for name in ("state dir", "cgroups", "open files", "memory", "libvirt", "qemu", "kvm", "guest image kata",
                      "guest image kata-debian", "reachable by qemu", "bridges", "nftables"):
             self.assertIn(name, checks)
             self.assertIn(checks[name]["result"], ("ok", "warn"), checks[name])

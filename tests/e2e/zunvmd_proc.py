@@ -36,7 +36,9 @@ class Zunvmd:
 
     # driver: "fake" for API-contract tests that need no VM; "libvirt" boots real VMs (domain
     # type from $ZUNVM_VIRT_TYPE, default qemu: nested KVM hangs on the build machines).
-    def __init__(self, state_dir=None, extra_args=(), config_text=None, driver="fake"):
+    # prefix: a command that execs zunvmd (e.g. prlimit with its options).
+    def __init__(self, state_dir=None, extra_args=(), config_text=None, driver="fake", prefix=()):
+        self.prefix = list(prefix)
         self.own_dir = state_dir is None
         self.state_dir = state_dir or tempfile.mkdtemp(prefix="zunvm-e2e-")
         self.extra_args = list(extra_args)
@@ -60,7 +62,7 @@ class Zunvmd:
             with open(conf, "w") as f:
                 f.write(self.config_text)
             args += ["--config-file", conf]
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        self.proc = subprocess.Popen(self.prefix + args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True, errors="replace")
         found = threading.Event()
 

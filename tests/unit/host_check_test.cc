@@ -1,7 +1,10 @@
 // The host check's probes and its report (app/host_check.h), on this host's real kernel:
 // directories QEMU's user cannot pass, KVM devices that are not, guest images and their agent.
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <string>
@@ -137,6 +140,36 @@ TEST(HostCheckReport, BasicsRefuseAStateDirWithoutRoom) {
   EXPECT_EQ(items[0].level, CheckLevel::kFatal) << items[0].found;
   EXPECT_NE(items[0].found.find(cfg.state_dir), std::string::npos);
   EXPECT_TRUE(AnyFatal(items));
+}
+
+TEST(HostCheckReport, OpenFilesWarnsOnALowHardLimit) {
+  struct rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  Config cfg;
+  cfg.state_dir = "/tmp";
+  auto open_files = [&] {
+    for (const CheckItem& i : CheckHostBasics(cfg)) {
+      if (i.name == "open files") return i;
+    }
+    return CheckItem{};
+  };
+  CheckItem now = open_files();
+  EXPECT_NE(now.found.find("hard limit " + std::to_string(saved.rlim_max)), std::string::npos) << now.found;
+  // Lowering the hard limit cannot be undone without CAP_SYS_RESOURCE: do it in a child.
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    struct rlimit low{512, 1024};
+    if (::setrlimit(RLIMIT_NOFILE, &low) != 0) ::_exit(2);
+    CheckItem i = open_files();
+    ::_exit(i.level == CheckLevel::kWarn && i.found == "hard limit 1024, soft 512" &&
+                    i.fix.find("LimitNOFILE") != std::string::npos
+                ? 0
+                : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 
 }  // namespace
