@@ -140,10 +140,10 @@ Status CapsuleStore::Delete(const std::string& uuid) {
     SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
     for (const char* sql :
          {"DELETE FROM container_action_events WHERE action_id IN (SELECT a.id FROM container_actions a JOIN "
-          "containers c ON a.container_uuid = c.uuid WHERE json_extract(c.data, '$.capsule_id') = ?)",
+          "containers c ON a.container_uuid = c.uuid WHERE c.capsule_id = ?)",
           "DELETE FROM container_actions WHERE container_uuid IN (SELECT uuid FROM containers WHERE "
-          "json_extract(data, '$.capsule_id') = ?)",
-          "DELETE FROM containers WHERE json_extract(data, '$.capsule_id') = ?", "DELETE FROM capsules WHERE uuid = ?"}) {
+          "capsule_id = ?)",
+          "DELETE FROM containers WHERE capsule_id = ?", "DELETE FROM capsules WHERE uuid = ?"}) {
       SQLite::Statement q(db, sql);
       q.bind(1, uuid);
       q.exec();

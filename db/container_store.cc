@@ -20,11 +20,6 @@ std::string SortExpr(const std::string& key) {
   return key;
 }
 
-Container Row(SQLite::Statement& q) {
-  Container c = FromStorageJson(nlohmann::json::parse(q.getColumn(1).getString()));
-  c.id = q.getColumn(0).getInt64();
-  return c;
-}
 
 void BindRecord(SQLite::Statement& q, const Container& c) {
   q.bind(":uuid", c.uuid);
@@ -41,19 +36,38 @@ void BindRecord(SQLite::Statement& q, const Container& c) {
   q.bind(":created_at", static_cast<int64_t>(ToMicros(c.created_at)));
   if (c.updated_at) q.bind(":updated_at", static_cast<int64_t>(ToMicros(*c.updated_at)));
   else q.bind(":updated_at");
+  if (c.capsule_id) q.bind(":capsule_id", *c.capsule_id); else q.bind(":capsule_id");
   q.bind(":data", ToStorageJson(c).dump());
 }
 
 }  // namespace
+
+std::shared_ptr<const Container> ContainerStore::Shared(SQLite::Statement& q) {
+  const int64_t id = q.getColumn(0).getInt64();
+  const SQLite::Column data = q.getColumn(1);
+  const std::string_view text(static_cast<const char*>(data.getBlob()), static_cast<size_t>(data.getBytes()));
+  {
+    std::lock_guard<std::mutex> lock(cache_mu_);
+    auto it = cache_.find(id);
+    if (it != cache_.end() && it->second.data == text) return it->second.record;
+  }
+  auto c = std::make_shared<Container>(FromStorageJson(nlohmann::json::parse(text)));  // throws on a damaged row
+  c->id = id;
+  std::lock_guard<std::mutex> lock(cache_mu_);
+  c->revision = next_revision_++;
+  if (cache_.size() >= kCachedRecords) cache_.clear();  // bounded; refilled by the next reads
+  cache_[id] = Cached{std::string(text), c};
+  return c;
+}
 
 Status ContainerStore::Insert(Container& c) {
   return db_->Run([&](SQLite::Database& db) {
     SQLite::Statement q(db,
                         "INSERT INTO containers(uuid, name, image, status, task_state, memory, "
                         "cpu, host, project_id, user_id, auto_remove, created_at, updated_at, "
-                        "data) VALUES(:uuid, :name, :image, :status, :task_state, :memory, :cpu, "
+                        "capsule_id, data) VALUES(:uuid, :name, :image, :status, :task_state, :memory, :cpu, "
                         ":host, :project_id, :user_id, :auto_remove, :created_at, :updated_at, "
-                        ":data)");
+                        ":capsule_id, :data)");
     BindRecord(q, c);
     q.exec();
     c.id = db.getLastInsertRowid();
@@ -67,7 +81,7 @@ Status ContainerStore::Update(const Container& c) {
                         "UPDATE containers SET name=:name, image=:image, status=:status, "
                         "task_state=:task_state, memory=:memory, cpu=:cpu, host=:host, "
                         "project_id=:project_id, user_id=:user_id, auto_remove=:auto_remove, "
-                        "created_at=:created_at, updated_at=:updated_at, data=:data "
+                        "created_at=:created_at, updated_at=:updated_at, capsule_id=:capsule_id, data=:data "
                         "WHERE uuid=:uuid");
     BindRecord(q, c);
     if (q.exec() == 0) return Status::NotFound("Container " + c.uuid + " could not be found.");
@@ -76,14 +90,16 @@ Status ContainerStore::Update(const Container& c) {
 }
 
 Result<Container> ContainerStore::Get(const std::string& uuid) {
-  auto out = db_->QueryOne<Container>(std::string("SELECT ") + kColumns + " FROM containers WHERE uuid=?", Row, uuid);
+  auto out = db_->QueryOne<Container>(std::string("SELECT ") + kColumns + " FROM containers WHERE uuid=?",
+                                      [this](SQLite::Statement& q) { return Row(q); }, uuid);
   if (!out) return Err(out.error());
   if (!*out) return Err(Status::NotFound("Container " + uuid + " could not be found."));
   return **out;
 }
 
 Result<std::vector<Container>> ContainerStore::FindByName(const std::string& name) {
-  return db_->Query<Container>(std::string("SELECT ") + kColumns + " FROM containers WHERE name=? ORDER BY id", Row,
+  return db_->Query<Container>(std::string("SELECT ") + kColumns + " FROM containers WHERE name=? ORDER BY id",
+                               [this](SQLite::Statement& q) { return Row(q); },
                                name);
 }
 
@@ -97,10 +113,10 @@ Result<bool> ContainerStore::NameTaken(const std::string& name, const std::optio
   return found->has_value();
 }
 
-Result<std::vector<Container>> ContainerStore::List(const ListQuery& lq) {
+Result<ContainerList> ContainerStore::List(const ListQuery& lq) {
   ZUNVM_RETURN_IF_ERROR(lq.Validate());  // keys and sort key: the SQL below names them
   // A capsule's members are listed with their capsule.
-  std::string where = " WHERE json_extract(data, '$.capsule_id') IS NULL";
+  std::string where = " WHERE capsule_id IS NULL";
   std::vector<std::pair<std::string, std::string>> binds;  // placeholder order
   for (const auto& [key, value] : lq.filters) {
     where += " AND ";
@@ -114,7 +130,7 @@ Result<std::vector<Container>> ContainerStore::List(const ListQuery& lq) {
       binds.emplace_back(key, value);
     }
   }
-  std::vector<Container> out;
+  ContainerList out;
   Status st = db_->Run([&](SQLite::Database& db) {
     std::string expr = SortExpr(lq.sort_key);
     std::string dir = lq.descending ? "DESC" : "ASC";
@@ -140,7 +156,7 @@ Result<std::vector<Container>> ContainerStore::List(const ListQuery& lq) {
     int idx = 1;
     for (const auto& b : binds) q.bind(idx++, b.second);
     if (have_marker) q.bind(":mid", static_cast<int64_t>(marker_id));
-    while (q.executeStep()) out.push_back(Row(q));
+    while (q.executeStep()) out.push_back(Shared(q));
     return Status::Ok();
   });
   if (!st.ok()) return Err(st);
@@ -148,7 +164,8 @@ Result<std::vector<Container>> ContainerStore::List(const ListQuery& lq) {
 }
 
 Result<std::vector<Container>> ContainerStore::All() {
-  return db_->Query<Container>(std::string("SELECT ") + kColumns + " FROM containers ORDER BY id", Row);
+  return db_->Query<Container>(std::string("SELECT ") + kColumns + " FROM containers ORDER BY id",
+                               [this](SQLite::Statement& q) { return Row(q); });
 }
 
 Status ContainerStore::Delete(const std::string& uuid) {

@@ -1,11 +1,19 @@
 // ContainerStore: container records in SQLite. Indexed columns carry what lists filter and
 // sort on; the whole record is kept as JSON in `data`.
 //
-// Thread safety: thread-safe (through Database). Callers serialise writes to one container
-// (the service's per-container lock), so Update is last-writer-wins by design.
+// Thread safety: thread-safe (through Database, and a mutex for the record cache). Callers
+// serialise writes to one container (the service's per-container lock), so Update is
+// last-writer-wins by design.
+//
+// Reads keep the last parsed record per row: a row whose `data` is byte for byte what was
+// parsed before is not parsed again (lists and shows of unchanged containers cost a compare,
+// not a JSON parse). Each distinct parse gets a new Container::revision.
 #pragma once
 
 #include <map>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,13 +39,26 @@ class ContainerStore {
   Result<bool> NameTaken(const std::string& name, const std::optional<std::string>& project,
                          const std::string& except_uuid);
   // InvalidArgument for a query that fails ListQuery::Validate; NotFound for an unknown marker.
-  Result<std::vector<Container>> List(const ListQuery& q);
+  // The records are shared with the store's cache: read-only, and cheap to list.
+  Result<ContainerList> List(const ListQuery& q);
   Result<std::vector<Container>> All();
   // Removes the record and its action history. Deleting a missing record is OK.
   Status Delete(const std::string& uuid);
 
  private:
+  static constexpr size_t kCachedRecords = 4096;  // then the cache starts over
+  struct Cached {
+    std::string data;  // the row's `data` as parsed
+    std::shared_ptr<const Container> record;
+  };
+  // A row of (id, data) as a record: from the cache when `data` is unchanged.
+  std::shared_ptr<const Container> Shared(SQLite::Statement& q);
+  Container Row(SQLite::Statement& q) { return *Shared(q); }
+
   Database* db_;  // not owned
+  std::mutex cache_mu_;
+  std::unordered_map<int64_t, Cached> cache_;  // by row id
+  uint64_t next_revision_ = 1;
 };
 
 }  // namespace zunvm

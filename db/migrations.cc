@@ -153,6 +153,13 @@ const std::vector<std::string>& Steps() {
         data TEXT NOT NULL
       );
       )sql",
+      // 8: a capsule member's capsule as a column too, so that lists and capsule deletes
+      // need not read every record's JSON.
+      R"sql(
+      ALTER TABLE containers ADD COLUMN capsule_id TEXT;
+      UPDATE containers SET capsule_id = json_extract(data, '$.capsule_id');
+      CREATE INDEX containers_capsule ON containers(capsule_id);
+      )sql",
   };
   return steps;
 }

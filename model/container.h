@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -72,6 +73,9 @@ std::optional<ContainerMount::Type> ParseMountType(std::string_view text);
 
 struct Container {
   int64_t id = 0;                   // DB insertion order (the default sort key)
+  // Not stored: set by the store when it reads the record, the same number exactly while the
+  // stored record is unchanged (so a rendering of it can be reused); 0 when not read from it.
+  uint64_t revision = 0;
   std::string uuid;
   std::string name;
   std::string image;
@@ -138,5 +142,8 @@ struct Container {
   // "Exited(1) 2 minutes ago", "Restarting"...
   std::string StatusDetail(TimePoint now) const;
 };
+
+// A listing of containers: records shared read-only (with the store's cache of parsed rows).
+using ContainerList = std::vector<std::shared_ptr<const Container>>;
 
 }  // namespace zunvm

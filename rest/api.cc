@@ -5,6 +5,7 @@
 
 #include "common/ids.h"
 #include "common/logging.h"
+#include "rest/views.h"
 #include "common/metrics.h"
 #include "common/strings.h"
 #include "rest/auth.h"
@@ -30,6 +31,7 @@ std::optional<std::string> ApiRequest::Param(const std::string& name) const {
 }
 
 Api::Api(ApiDeps deps) : deps_(deps) {
+  deps_.views = &views_;
   AddVersionRoutes(router_, deps_);
   AddContainerRoutes(router_, deps_);
   AddContainerActionRoutes(router_, deps_);
@@ -97,16 +99,16 @@ void AddVersionHeaders(HttpResponse& resp, const ApiVersion& v) {
   resp.SetHeader("Vary", "OpenStack-API-Version");
 }
 
-HttpResponse ToHttp(const ApiResponse& r) {
+HttpResponse ToHttp(ApiResponse&& r) {
   HttpResponse out;
   out.status = r.status;
-  out.headers = r.headers;
+  out.headers = std::move(r.headers);
   if (r.body) {
     out.content_type = "application/json";
-    out.body = r.body->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    out.body = DumpJson(*r.body);
   } else if (r.text) {
-    out.content_type = r.text_type;
-    out.body = *r.text;
+    out.content_type = std::move(r.text_type);
+    out.body = std::move(*r.text);
   }
   return out;
 }
@@ -223,7 +225,7 @@ HttpResponse Api::Handle(const HttpRequest& req) {
 
   HttpResponse resp;
   if (result) {
-    resp = ToHttp(*result);
+    resp = ToHttp(std::move(*result));
   } else {
     resp = ErrorResponse(result.error(), rid);
     if (result.error().code() == Code::kMethodNotAllowed) {

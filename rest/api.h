@@ -17,6 +17,7 @@
 #include "rest/http.h"
 #include "rest/microversion.h"
 #include "rest/api_types.h"
+#include "rest/container_view_cache.h"
 #include "rest/router.h"
 #include "service/container_service.h"
 #include "service/token_validator.h"
@@ -41,6 +42,7 @@ struct ApiDeps {
   const std::string* console_url = nullptr;
   VolumeService* volumes = nullptr;  // null: no /v1/volumes, and mounts are refused
   CapsuleService* capsules = nullptr;  // null: /v1/capsules answers 501
+  ContainerViewCache* views = nullptr;  // set by Api to its own; null: views are rendered each time
 };
 
 class Api {
@@ -53,6 +55,7 @@ class Api {
   // Fills ctx's user, project and roles: from Keystone's answer (keystone), else from the
   // X-User-Id / X-Project-Id headers once the token (if any) is accepted.
   Status Authenticate(const HttpRequest& req, RequestContext& ctx) const;
+  ContainerViewCache views_;
   ApiDeps deps_;
   Router router_;
 };

@@ -19,6 +19,15 @@ Status UnsupportedMedia(const ApiRequest& req) {
 
 namespace {
 
+// Appends ContainerView serialised, through the API's cache of renderings when it has one.
+void AppendView(std::string& out, const ApiDeps& d, const Container& c, const ApiRequest& req, TimePoint now) {
+  if (d.views == nullptr) {
+    out += DumpJson(ContainerView(c, req.base_url, now, req.ctx.is_admin));
+  } else {
+    d.views->AppendTo(out, c, req.base_url, now, req.ctx.is_admin);
+  }
+}
+
 Result<ApiResponse> Create(const ApiDeps& d, ApiRequest& req) {
   if (!req.body_is_json) return Err(UnsupportedMedia(req));
   auto run = ParseBoolParam(req.Param("run"), "run", false);
@@ -60,18 +69,19 @@ Result<ApiResponse> List(const ApiDeps& d, ApiRequest& req) {
   }
   auto list = d.containers->List(req.ctx, lq);
   if (!list) return Err(list.error());
-  json items = json::array();
   TimePoint now = d.containers->Now();
-  for (const auto& c : *list) items.push_back(ContainerView(c, req.base_url, now, req.ctx.is_admin));
-  std::string next = list->empty() ? "" : NextUrl(req.base_url, "containers", *page, list->back().uuid);
-  return ApiResponse::Json(200, Collection("containers", std::move(items),
-                                           static_cast<size_t>(page->limit), next));
+  std::string next = list->empty() ? "" : NextUrl(req.base_url, "containers", *page, list->back()->uuid);
+  auto item = [&](size_t i, std::string& out) { AppendView(out, d, *(*list)[i], req, now); };
+  return ApiResponse::Text(200, CollectionText("containers", list->size(), item, static_cast<size_t>(page->limit), next),
+                           "application/json");
 }
 
 Result<ApiResponse> Show(const ApiDeps& d, ApiRequest& req) {
   auto c = d.containers->Lookup(req.ctx, req.path.at("id"));
   if (!c) return Err(c.error());
-  return ApiResponse::Json(200, ContainerView(*c, req.base_url, d.containers->Now(), req.ctx.is_admin));
+  std::string body;
+  AppendView(body, d, *c, req, d.containers->Now());
+  return ApiResponse::Text(200, std::move(body), "application/json");
 }
 
 Result<ApiResponse> Patch(const ApiDeps& d, ApiRequest& req) {

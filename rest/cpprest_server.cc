@@ -40,7 +40,7 @@ bool AsksToClose(const http_request& req) {
   return ToLower(it->second).find("close") != std::string::npos;
 }
 
-void Reply(http_request req, const HttpResponse& r) {
+void Reply(http_request req, HttpResponse&& r) {
   web::http::http_response resp(static_cast<web::http::status_code>(r.status));
   for (const auto& [k, v] : r.headers) resp.headers().add(k, v);
   // cpprestsdk closes the connection after answering a request that said `Connection: close`
@@ -48,7 +48,7 @@ void Reply(http_request req, const HttpResponse& r) {
   // (urllib3, as tempest does) then sends its next request into the closing socket.
   if (AsksToClose(req)) resp.headers()["Connection"] = "close";
   if (!r.content_type.empty()) {
-    resp.set_body(r.body, r.content_type);
+    resp.set_body(std::move(r.body), r.content_type);
   }
   req.reply(resp).then([](pplx::task<void> t) {
     try {
@@ -177,7 +177,7 @@ class CpprestServer : public HttpServer {
         Logger("api")->error("handler threw: {}", e.what());
         resp = HttpResponse::Json(500, R"({"errors": [{"request_id": "", "code": "container.", "status": 500, "title": "Internal Server Error", "detail": "Your request could not be handled because of a problem in the server.", "links": []}]})");
       }
-      Reply(req, resp);
+      Reply(req, std::move(resp));
     });
   }
 

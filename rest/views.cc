@@ -222,4 +222,21 @@ json Collection(const std::string& name, json items, size_t limit, const std::st
   return j;
 }
 
+std::string DumpJson(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+std::string CollectionText(const std::string& name, size_t count,
+                           const std::function<void(size_t, std::string&)>& append_item, size_t limit,
+                           const std::string& next_url) {
+  std::string out;
+  out.reserve(count * 1024 + 64);  // a container's view is about 1 KB
+  out += "{" + DumpJson(name) + ":[";
+  for (size_t i = 0; i < count; ++i) {
+    if (i > 0) out += ',';
+    append_item(i, out);
+  }
+  const bool full = count == limit && limit > 0;
+  out += "],\"next\":" + (full ? DumpJson(next_url) : std::string("null")) + "}";
+  return out;
+}
+
 }  // namespace zunvm

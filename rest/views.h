@@ -1,6 +1,7 @@
 // JSON views: how records are rendered for the API (Zun's views/*.py shapes).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -35,8 +36,15 @@ nlohmann::json MountsView(const std::vector<ContainerMount>& mounts);
 // zunvm extension /v1/volumes.
 nlohmann::json VolumeView(const VolumeRecord& v, const std::string& base_url);
 nlohmann::json HostView(const HostRecord& h, const std::string& base_url);
+// How every JSON answer of the API is serialised: compact, invalid UTF-8 replaced.
+std::string DumpJson(const nlohmann::json& j);
 // Collection body {"<name>": items, "next": url|null}; next is set when the page is full.
 nlohmann::json Collection(const std::string& name, nlohmann::json items, size_t limit,
                           const std::string& next_url);
+// The same body, serialised: `append_item(i, out)` appends item i (of `count`), serialised
+// with DumpJson, to the body.
+std::string CollectionText(const std::string& name, size_t count,
+                           const std::function<void(size_t, std::string&)>& append_item, size_t limit,
+                           const std::string& next_url);
 
 }  // namespace zunvm

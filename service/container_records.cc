@@ -32,7 +32,7 @@ Result<Container> ContainerRecords::Lookup(const std::string& ident, const Reque
   return found->front();
 }
 
-Result<std::vector<Container>> ContainerRecords::List(const ListQuery& q) {
+Result<ContainerList> ContainerRecords::List(const ListQuery& q) {
   return Named(store_->List(q), Code::kNotFound, "MarkerNotFound");
 }
 

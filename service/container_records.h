@@ -39,7 +39,7 @@ class ContainerRecords {
   // uuid or name: NotFound, or Conflict when a name is ambiguous. With a `scope` that is not
   // all_projects, only its project's containers are found (others' are NotFound, as in Zun).
   Result<Container> Lookup(const std::string& ident, const RequestContext* scope = nullptr);
-  Result<std::vector<Container>> List(const ListQuery& q);
+  Result<ContainerList> List(const ListQuery& q);
   Result<std::vector<Container>> All() { return store_->All(); }
   // Read-modify-write of one record; an error from `fn` leaves it as it was. A new name that
   // another container in the name scope has is Conflict (ContainerAlreadyExists).

@@ -58,11 +58,11 @@ Status ContainerService::Recover(const std::set<std::string>& capsules) {
   return reconciler_.Recover(capsules);
 }
 
-Result<std::vector<Container>> ContainerService::List(const RequestContext& ctx, ListQuery q) {
+Result<ContainerList> ContainerService::List(const RequestContext& ctx, ListQuery q) {
   if (!ctx.all_projects) {
     // A project_id filter for another project finds nothing rather than widening the scope.
     auto it = q.filters.find("project_id");
-    if (it != q.filters.end() && it->second != ctx.project_id) return std::vector<Container>{};
+    if (it != q.filters.end() && it->second != ctx.project_id) return ContainerList{};
     q.filters["project_id"] = ctx.project_id;
   }
   return records_.List(q);

@@ -90,7 +90,7 @@ class ContainerService : public DriverEvents {
   // uuid or name: NotFound, or Conflict when a name is ambiguous.
   // Scoped to ctx's project unless ctx.all_projects: another project's container is NotFound.
   Result<Container> Lookup(const RequestContext& ctx, const std::string& ident) { return records_.Lookup(ident, &ctx); }
-  Result<std::vector<Container>> List(const RequestContext& ctx, ListQuery q);
+  Result<ContainerList> List(const RequestContext& ctx, ListQuery q);
   Result<std::vector<Container>> All() { return records_.All(); }
   Result<Container> Update(const RequestContext& ctx, const std::string& ident, const ContainerPatch& patch);
   Result<Container> Rename(const RequestContext& ctx, const std::string& ident, const std::string& name);

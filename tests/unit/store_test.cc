@@ -127,6 +127,64 @@ TEST(ContainerStore, CrudAndNames) {
   EXPECT_EQ(store.Update(a).code(), Code::kNotFound);
 }
 
+TEST(ContainerStore, ReadsReuseTheParsedRecordWhileItIsUnchanged) {
+  TempDir dir;
+  auto db = Database::Open(dir.path() + "/z.sqlite");
+  ASSERT_TRUE(db);
+  ContainerStore store(db->get());
+  Container a = Make("00000000-0000-0000-0000-00000000000a", "a");
+  ASSERT_TRUE(store.Insert(a).ok());
+  EXPECT_EQ(a.revision, 0u);  // not read from the store
+  auto first = store.Get(a.uuid), second = store.Get(a.uuid);
+  ASSERT_TRUE(first && second);
+  EXPECT_NE(first->revision, 0u);
+  EXPECT_EQ(first->revision, second->revision);
+  EXPECT_EQ(store.List(ListQuery{})->at(0)->revision, first->revision);
+  a.status = ContainerStatus::kRunning;
+  ASSERT_TRUE(store.Update(a).ok());
+  auto updated = store.Get(a.uuid);
+  EXPECT_EQ(updated->status, ContainerStatus::kRunning);
+  EXPECT_NE(updated->revision, first->revision);
+  // A change made behind the store's back (another connection) is seen too: rows are compared.
+  ASSERT_TRUE((*db)->Run([&](SQLite::Database& raw) {
+                    raw.exec("UPDATE containers SET data = json_set(data, '$.name', 'renamed')");
+                    return Status::Ok();
+                  }).ok());
+  auto renamed = store.Get(a.uuid);
+  EXPECT_EQ(renamed->name, "renamed");
+  EXPECT_NE(renamed->revision, updated->revision);
+}
+
+TEST(ContainerStore, Migration8ListsCapsuleMembersWithTheirCapsuleOnly) {
+  TempDir dir;
+  const std::string path = dir.path() + "/z.sqlite";
+  const std::string member_uuid = "00000000-0000-0000-0000-00000000000b";
+  {
+    auto db = Database::Open(path);
+    ASSERT_TRUE(db);
+    ContainerStore store(db->get());
+    Container solo = Make("00000000-0000-0000-0000-00000000000a", "solo");
+    Container member = Make(member_uuid, "member");
+    member.capsule_id = "cap-1";
+    ASSERT_TRUE(store.Insert(solo).ok());
+    ASSERT_TRUE(store.Insert(member).ok());
+  }
+  {
+    // The file as schema 7 left it: no capsule_id column, the capsule only in `data`.
+    SQLite::Database raw(path, SQLite::OPEN_READWRITE);
+    raw.exec("DROP INDEX containers_capsule; ALTER TABLE containers DROP COLUMN capsule_id; PRAGMA user_version = 7");
+  }
+  auto db = Database::Open(path);
+  ASSERT_TRUE(db) << db.error().ToString();
+  ContainerStore store(db->get());
+  auto listed = store.List(ListQuery{});
+  ASSERT_TRUE(listed);
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->at(0)->name, "solo");
+  EXPECT_EQ(store.All()->size(), 2u);
+  EXPECT_EQ(*store.Get(member_uuid)->capsule_id, "cap-1");
+}
+
 TEST(ContainerStore, ListFiltersSortsAndPages) {
   TempDir dir;
   auto db = Database::Open(dir.path() + "/z.sqlite");
@@ -145,9 +203,9 @@ TEST(ContainerStore, ListFiltersSortsAndPages) {
   q.sort_key = "name";
   auto byname = store.List(q);
   ASSERT_TRUE(byname);
-  EXPECT_EQ(byname->front().name, "n0");
+  EXPECT_EQ(byname->front()->name, "n0");
   q.descending = true;
-  EXPECT_EQ(store.List(q)->front().name, "n4");
+  EXPECT_EQ(store.List(q)->front()->name, "n4");
   // Pages of two follow the marker without repeats.
   ListQuery page;
   page.limit = 2;
@@ -155,9 +213,9 @@ TEST(ContainerStore, ListFiltersSortsAndPages) {
   for (int i = 0; i < 4; ++i) {
     auto r = store.List(page);
     ASSERT_TRUE(r);
-    for (const auto& c : *r) seen.push_back(c.uuid);
+    for (const auto& c : *r) seen.push_back(c->uuid);
     if (r->size() < 2) break;
-    page.marker = r->back().uuid;
+    page.marker = r->back()->uuid;
   }
   EXPECT_EQ(seen.size(), 5u);
   EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()).size(), 5u);
