@@ -8,6 +8,7 @@
 #include <pthread.h>
 
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -68,7 +69,16 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);  // as zunvmd does
 
-  const std::string body(kBody);
+  // FIXED_LISTENER_ITEMS=N: answer GETs with a list of N copies of the object instead, the size
+  // of zunvmd's answer to a list of N containers.
+  std::string body(kBody);
+  if (const char* n = std::getenv("FIXED_LISTENER_ITEMS"); n != nullptr) {
+    int items = 0;
+    if (!ParseInt(n, 1, 100000, items)) return 2;
+    std::string list = "{\"containers\":[";
+    for (int i = 0; i < items; ++i) list += (i > 0 ? "," : "") + body;
+    body = list + "],\"next\":null}";
+  }
   web::http::experimental::listener::http_listener listener("http://127.0.0.1:" +
                                                             std::to_string(port));
   listener.support([&body](web::http::http_request req) {

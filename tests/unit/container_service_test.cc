@@ -143,20 +143,24 @@ TEST_F(ServiceTest, StopThenStartIsNotUndoneByALateExit) {
   EXPECT_EQ(driver_->Inspect(c->uuid)->state, SandboxState::kRunning);
 }
 
-// Generated names come from 576 (Zun's letter-number-container): among 100 unnamed creates
-// some draw a taken one, which is drawn again instead of refusing the create.
+// Generated names come from 576 (Zun's letter-number-container): a taken one is drawn
+// again, and past the 576 the name carries the uuid's start, instead of refusing the create.
 TEST_F(ServiceTest, UnnamedCreatesNeverCollideOnAGeneratedName) {
   RequestContext ctx{"req-1", "u", "p"};
   std::set<std::string> names;
-  for (int i = 0; i < 100; ++i) {
+  size_t zun_form = 0;
+  for (int i = 0; i < 600; ++i) {
     Container in;
     in.image = "busybox";
     in.command = std::vector<std::string>{"true"};
     auto c = svc_->Create(ctx, in, false);
     ASSERT_TRUE(c) << i << ": " << c.error().ToString();
     names.insert(c->name);
+    if (c->name.size() > 10 && c->name.substr(c->name.size() - 10) == "-container") ++zun_form;
+    else EXPECT_EQ(c->name.substr(c->name.rfind('-') + 1), c->uuid.substr(0, 8)) << c->name;
   }
-  EXPECT_EQ(names.size(), 100u);
+  EXPECT_EQ(names.size(), 600u);
+  EXPECT_GT(zun_form, 300u);  // most of the 576 are used before uuids are needed
   ASSERT_TRUE(exec_->WaitIdle(std::chrono::seconds(30)));
 }
 
