@@ -77,7 +77,7 @@ alive() {  # fail loudly if a server died during the run
 # --- servers -------------------------------------------------------------------------------
 # The state sync loop is switched off so that it cannot fire in the middle of a case.
 printf '[DEFAULT]\nsync_container_state_interval = 0\n' >"$tmp/zunvm.conf"
-"$zunvmd" --config-file "$tmp/zunvm.conf" --state-dir "$tmp/state" --driver fake --host-ip 127.0.0.1 --port 0 \
+ZUNVM_FAKE_DRIVER_MEMORY_ONLY=1 "$zunvmd" --config-file "$tmp/zunvm.conf" --state-dir "$tmp/state" --driver fake --host-ip 127.0.0.1 --port 0 \
   >"$tmp/zunvmd.out" 2>"$tmp/zunvmd.out.err" &
 zpid=$!
 wait_for_line "$tmp/zunvmd.out" '^zunvmd listening on http://127\.0\.0\.1:[0-9]+' "$zpid"
@@ -148,6 +148,9 @@ run_wrk fixed_get "$fixed/v1/containers/$one" get.lua
 run_wrk get_one "$api/v1/containers/$one" get.lua
 run_wrk get_list "$api/v1/containers" get.lua
 run_wrk fixed_post "$fixed/v1/containers" create.lua
+# The storage floor of (c): two fsync'ed commits per create in a plain loop, on the state dir's
+# filesystem, just before the create case.
+floor=$(/usr/bin/python3 "$root/bench/sqlite_floor.py" "$tmp" "$duration") || die "bench/sqlite_floor.py failed"
 run_wrk create "$api/v1/containers" create.lua   # last: it adds thousands of containers
 
 # --- report ----------------------------------------------------------------------------------
@@ -180,6 +183,11 @@ row "(b) GET list, 100 items" get_list fixed_get
 row "(c) POST create" create fixed_post
 row "(d) fixed listener GET" fixed_get fixed_get
 row "(e) fixed listener POST" fixed_post fixed_post
+read -r create_rps _ <<<"${res[create]}"
+echo
+echo "storage floor of (c): $floor creates/s (two fsync'ed SQLite commits per create, WAL, synchronous=FULL," \
+  "~1 KB rows, one thread: bench/sqlite_floor.py on the state dir's filesystem)"
+echo "(c) against that floor: $(awk -v a="$create_rps" -v b="$floor" 'BEGIN {if (b > 0) printf "%.3f", a / b; else print "n/a"}')"
 echo
 echo "zunvmd log: $(grep -c ' error \| critical ' "$tmp/zunvmd.out.err" || true) error and" \
   "$(grep -c ' warning ' "$tmp/zunvmd.out.err" || true) warning lines during the run"

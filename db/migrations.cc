@@ -154,11 +154,13 @@ const std::vector<std::string>& Steps() {
       );
       )sql",
       // 8: a capsule member's capsule as a column too, so that lists and capsule deletes
-      // need not read every record's JSON.
+      // need not read every record's JSON; names indexed as the uniqueness check compares
+      // them (ignoring ASCII case), so a create does not scan every container.
       R"sql(
       ALTER TABLE containers ADD COLUMN capsule_id TEXT;
       UPDATE containers SET capsule_id = json_extract(data, '$.capsule_id');
       CREATE INDEX containers_capsule ON containers(capsule_id);
+      CREATE INDEX containers_lower_name ON containers(lower(name));
       )sql",
   };
   return steps;

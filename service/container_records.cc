@@ -56,11 +56,7 @@ Status ContainerRecords::Insert(Container& c, const Mutator& admit) {
     return Status::Conflict("A container with UUID " + c.uuid + " already exists.", "ContainerAlreadyExists");
   }
   ZUNVM_RETURN_IF_ERROR(CheckNameFree(c));
-  if (ports_) {
-    auto all = store_->All();
-    if (!all) return all.error();
-    ZUNVM_RETURN_IF_ERROR(ports_->CheckCreate(c, *all));
-  }
+  if (ports_) ZUNVM_RETURN_IF_ERROR(ports_->CheckCreate(c, [this] { return store_->All(); }));
   ZUNVM_RETURN_IF_ERROR(admit(c));
   return store_->Insert(c);
 }

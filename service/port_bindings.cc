@@ -52,11 +52,17 @@ std::vector<PortBindings::Want> PortBindings::Wanted(const Container& c) const {
   return out;
 }
 
-Status PortBindings::CheckCreate(const Container& c, const std::vector<Container>& others) {
+Status PortBindings::CheckCreate(const Container& c, const std::function<Result<std::vector<Container>>()>& others) {
+  std::optional<std::vector<Container>> all;
   for (const auto& w : Wanted(c)) {
     if (w.host_port == 0) continue;
     std::string what = w.host_ip + ":" + std::to_string(w.host_port) + "/" + w.protocol;
-    for (const auto& o : others) {
+    if (!all) {
+      auto loaded = others();
+      if (!loaded) return loaded.error();
+      all = std::move(*loaded);
+    }
+    for (const auto& o : *all) {
       for (const auto& ow : Wanted(o)) {
         if (ow.host_port == w.host_port && ow.protocol == w.protocol &&
             (ow.host_ip == w.host_ip || ow.host_ip == "0.0.0.0" || w.host_ip == "0.0.0.0")) {

@@ -11,6 +11,7 @@
 // a create asks for is another container's or is taken on the host.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -31,7 +32,9 @@ class PortBindings {
   PortBindings(const Config& cfg, PortPublisher* publisher, NetworkService* networks)
       : cfg_(cfg), publisher_(publisher), networks_(networks) {}
 
-  Status CheckCreate(const Container& c, const std::vector<Container>& others);
+  // Conflict when `c` asks for a host port another container or the host holds. `others`
+  // (every container) is read only when `c` asks for a fixed host port.
+  Status CheckCreate(const Container& c, const std::function<Result<std::vector<Container>>()>& others);
   // Publishes or unpublishes `c`'s ports as its status says; returns the ports now published.
   // Failures to publish are logged and leave that port out (`warning` says which).
   nlohmann::json Sync(const Container& c, std::string* warning);

@@ -170,9 +170,10 @@ TEST(ContainerStore, Migration8ListsCapsuleMembersWithTheirCapsuleOnly) {
     ASSERT_TRUE(store.Insert(member).ok());
   }
   {
-    // The file as schema 7 left it: no capsule_id column, the capsule only in `data`.
+    // The file as schema 7 left it: no capsule_id column (the capsule only in `data`), no
+    // index of lower(name).
     SQLite::Database raw(path, SQLite::OPEN_READWRITE);
-    raw.exec("DROP INDEX containers_capsule; ALTER TABLE containers DROP COLUMN capsule_id; PRAGMA user_version = 7");
+    raw.exec("DROP INDEX containers_capsule; DROP INDEX containers_lower_name; ALTER TABLE containers DROP COLUMN capsule_id; PRAGMA user_version = 7");
   }
   auto db = Database::Open(path);
   ASSERT_TRUE(db) << db.error().ToString();
