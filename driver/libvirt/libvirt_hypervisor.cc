@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <utility>
 
 #include "common/ids.h"
 #include "common/logging.h"
@@ -31,23 +32,24 @@ void EnsureEventLoop() {
   });
 }
 
-// The last libvirt error of this thread as a Status.
-Status LastError(const std::string& what) {
+// The last libvirt error of this thread: its code, and `what` with its message.
+std::pair<int, std::string> TakeError(const std::string& what) {
   virErrorPtr e = virGetLastError();
-  std::string msg = what + ": " + (e && e->message ? e->message : "unknown libvirt error");
-  int code = e ? e->code : VIR_ERR_INTERNAL_ERROR;
-  switch (code) {
-    case VIR_ERR_NO_DOMAIN: return Status::NotFound(msg);
-    case VIR_ERR_OPERATION_INVALID: return Status::Conflict(msg);
-    case VIR_ERR_NO_CONNECT:
-    case VIR_ERR_INVALID_CONN:
-    case VIR_ERR_RPC:
-    case VIR_ERR_SYSTEM_ERROR:
-    case VIR_ERR_AUTH_FAILED:
-      return Status::Unavailable(msg);
-    default:
-      return Status::Internal(msg);
-  }
+  return {e ? e->code : VIR_ERR_INTERNAL_ERROR, what + ": " + (e && e->message ? e->message : "unknown libvirt error")};
+}
+
+// The last libvirt error of this thread as a Status. With the connection the call went
+// through (`conn`, or `d`'s): an error on a connection no longer alive is libvirtd gone. The
+// error is taken first: the liveness check resets it.
+Status LastError(const std::string& what, virConnectPtr conn = nullptr) {
+  auto [code, msg] = TakeError(what);
+  return LibvirtErrorStatus(code, msg, !conn || virConnectIsAlive(conn) != 0);  // -1: cannot tell
+}
+
+Status LastError(const std::string& what, virDomainPtr d) {
+  auto [code, msg] = TakeError(what);
+  virConnectPtr conn = virDomainGetConnect(d);
+  return LibvirtErrorStatus(code, msg, !conn || virConnectIsAlive(conn) != 0);
 }
 
 std::string StopReason(int detail) {
@@ -78,6 +80,24 @@ struct DomainPtr {
 };
 
 }  // namespace
+
+Status LibvirtErrorStatus(int code, const std::string& message, bool connection_alive) {
+  // libvirt calls a call on a connection whose daemon went away an internal error ("client
+  // socket is closed"): it is the daemon being away, like the codes below.
+  if (!connection_alive) return Status::Unavailable(message + " (the connection to libvirt was lost)");
+  switch (code) {
+    case VIR_ERR_NO_DOMAIN: return Status::NotFound(message);
+    case VIR_ERR_OPERATION_INVALID: return Status::Conflict(message);
+    case VIR_ERR_NO_CONNECT:
+    case VIR_ERR_INVALID_CONN:
+    case VIR_ERR_RPC:
+    case VIR_ERR_SYSTEM_ERROR:
+    case VIR_ERR_AUTH_FAILED:
+      return Status::Unavailable(message);
+    default:
+      return Status::Internal(message);
+  }
+}
 
 struct LibvirtHypervisor::Conn {
   virConnectPtr c;
@@ -184,7 +204,7 @@ Status LibvirtHypervisor::WithDomain(const std::string& name, Fn fn) {
   auto conn = Connection();
   if (!conn) return conn.error();
   DomainPtr d{virDomainLookupByName((*conn)->c, name.c_str())};
-  if (!d.p) return LastError("domain " + name);
+  if (!d.p) return LastError("domain " + name, (*conn)->c);
   return fn(d.p);
 }
 
@@ -192,7 +212,7 @@ Status LibvirtHypervisor::Create(const std::string& xml) {
   auto conn = Connection();
   if (!conn) return conn.error();
   DomainPtr d{virDomainCreateXML((*conn)->c, xml.c_str(), VIR_DOMAIN_NONE)};
-  if (!d.p) return LastError("cannot start the VM");
+  if (!d.p) return LastError("cannot start the VM", (*conn)->c);
   return Status::Ok();
 }
 
@@ -200,7 +220,7 @@ Status LibvirtHypervisor::CreatePaused(const std::string& xml) {
   auto conn = Connection();
   if (!conn) return conn.error();
   DomainPtr d{virDomainCreateXML((*conn)->c, xml.c_str(), VIR_DOMAIN_START_PAUSED)};
-  if (!d.p) return LastError("cannot start the VM");
+  if (!d.p) return LastError("cannot start the VM", (*conn)->c);
   return Status::Ok();
 }
 
@@ -211,7 +231,7 @@ Result<std::string> LibvirtHypervisor::MonitorCommand(const std::string& name, c
     int fds[1] = {fd};
     int rc = virDomainQemuMonitorCommandWithFiles(d, command.c_str(), fd >= 0 ? 1 : 0, fd >= 0 ? fds : nullptr,
                                                   nullptr, nullptr, &out, 0);
-    if (rc < 0) return LastError("qemu monitor of " + name);
+    if (rc < 0) return LastError("qemu monitor of " + name, d);
     reply = out ? out : "";
     free(out);
     return Status::Ok();
@@ -225,25 +245,25 @@ Status LibvirtHypervisor::SetMetadata(const std::string& name, const std::string
     return virDomainSetMetadata(d, VIR_DOMAIN_METADATA_ELEMENT, xml.c_str(), kMetadataPrefix, kMetadataNs,
                                 VIR_DOMAIN_AFFECT_LIVE) == 0
                ? Status::Ok()
-               : LastError("cannot set the metadata of " + name);
+               : LastError("cannot set the metadata of " + name, d);
   });
 }
 
 Status LibvirtHypervisor::Destroy(const std::string& name) {
   return WithDomain(name, [&](virDomainPtr d) {
-    return virDomainDestroy(d) == 0 ? Status::Ok() : LastError("cannot destroy " + name);
+    return virDomainDestroy(d) == 0 ? Status::Ok() : LastError("cannot destroy " + name, d);
   });
 }
 
 Status LibvirtHypervisor::Suspend(const std::string& name) {
   return WithDomain(name, [&](virDomainPtr d) {
-    return virDomainSuspend(d) == 0 ? Status::Ok() : LastError("cannot pause " + name);
+    return virDomainSuspend(d) == 0 ? Status::Ok() : LastError("cannot pause " + name, d);
   });
 }
 
 Status LibvirtHypervisor::Resume(const std::string& name) {
   return WithDomain(name, [&](virDomainPtr d) {
-    return virDomainResume(d) == 0 ? Status::Ok() : LastError("cannot resume " + name);
+    return virDomainResume(d) == 0 ? Status::Ok() : LastError("cannot resume " + name, d);
   });
 }
 
@@ -251,7 +271,7 @@ Status LibvirtHypervisor::AttachDevice(const std::string& name, const std::strin
   return WithDomain(name, [&](virDomainPtr d) {
     return virDomainAttachDeviceFlags(d, xml.c_str(), VIR_DOMAIN_AFFECT_LIVE) == 0
                ? Status::Ok()
-               : LastError("cannot attach a device to " + name);
+               : LastError("cannot attach a device to " + name, d);
   });
 }
 
@@ -259,7 +279,7 @@ Status LibvirtHypervisor::DetachDevice(const std::string& name, const std::strin
   return WithDomain(name, [&](virDomainPtr d) {
     return virDomainDetachDeviceFlags(d, xml.c_str(), VIR_DOMAIN_AFFECT_LIVE) == 0
                ? Status::Ok()
-               : LastError("cannot detach a device from " + name);
+               : LastError("cannot detach a device from " + name, d);
   });
 }
 
@@ -279,7 +299,7 @@ Result<DomainState> LibvirtHypervisor::State(const std::string& name) {
   DomainState out = DomainState::kOther;
   Status st = WithDomain(name, [&](virDomainPtr d) {
     int state = 0, reason = 0;
-    if (virDomainGetState(d, &state, &reason, 0) < 0) return LastError("state of " + name);
+    if (virDomainGetState(d, &state, &reason, 0) < 0) return LastError("state of " + name, d);
     out = MapState(state);
     return Status::Ok();
   });
@@ -292,7 +312,7 @@ Result<std::vector<DomainInfo>> LibvirtHypervisor::ListOurs() {
   if (!conn) return Err(conn.error());
   virDomainPtr* doms = nullptr;
   int n = virConnectListAllDomains((*conn)->c, &doms, 0);
-  if (n < 0) return Err(LastError("cannot list domains"));
+  if (n < 0) return Err(LastError("cannot list domains", (*conn)->c));
   std::vector<DomainInfo> out;
   for (int i = 0; i < n; ++i) {
     DomainPtr d{doms[i]};
@@ -333,7 +353,7 @@ Status LibvirtHypervisor::SetVcpuQuota(const std::string& name, int64_t period_u
                            quota_us > 0 ? quota_us : -1);
     int rc = virDomainSetSchedulerParametersFlags(d, params, n, VIR_DOMAIN_AFFECT_LIVE);
     virTypedParamsFree(params, n);
-    return rc == 0 ? Status::Ok() : LastError("cannot set the cpu quota of " + name);
+    return rc == 0 ? Status::Ok() : LastError("cannot set the cpu quota of " + name, d);
   });
 }
 

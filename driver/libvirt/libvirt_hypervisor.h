@@ -19,6 +19,12 @@
 
 namespace zunvm::libvirt {
 
+// The Status of libvirt error `code` (a virErrorNumber) with `message`: NotFound (no such
+// domain), Conflict (its state forbids the call), Unavailable (libvirtd cannot be reached, or
+// `connection_alive` is false: the daemon went away during the call, whatever libvirt calls
+// it), else Internal.
+Status LibvirtErrorStatus(int code, const std::string& message, bool connection_alive);
+
 class LibvirtHypervisor : public Hypervisor {
  public:
   explicit LibvirtHypervisor(std::string uri);

@@ -1,6 +1,7 @@
 // LibvirtHypervisor against libvirt's in-process test driver (test:///default): the real C API
 // calls, error mapping, our metadata and lifecycle events, without a daemon or a VM.
 #include <gtest/gtest.h>
+#include <libvirt/virterror.h>
 
 #include <atomic>
 #include <chrono>
@@ -99,6 +100,22 @@ TEST(LibvirtHypervisor, UnreachableLibvirtIsUnavailable) {
   Status st = hv.Open();
   EXPECT_FALSE(st.ok());
   EXPECT_EQ(hv.Create(TestDomain("11111111-2222-3333-4444-555555555555", "me")).code(), Code::kUnavailable);
+}
+
+// libvirtd SIGKILLed during a call: libvirt calls the call's failure on the closed connection
+// an internal error ("client socket is closed"). It is Unavailable (503, "try again"), as when
+// the daemon cannot be reached, not an Internal error of ours.
+TEST(LibvirtHypervisor, AnErrorOnALostConnectionIsUnavailable) {
+  Status lost = LibvirtErrorStatus(VIR_ERR_INTERNAL_ERROR, "cannot start the VM: internal error: client socket is closed",
+                                   /*connection_alive=*/false);
+  EXPECT_EQ(lost.code(), Code::kUnavailable);
+  EXPECT_NE(lost.message().find("client socket is closed (the connection to libvirt was lost)"), std::string::npos);
+  EXPECT_EQ(LibvirtErrorStatus(VIR_ERR_NO_DOMAIN, "gone", false).code(), Code::kUnavailable);
+  // On a live connection libvirt's code decides.
+  EXPECT_EQ(LibvirtErrorStatus(VIR_ERR_INTERNAL_ERROR, "bug", true).code(), Code::kInternal);
+  EXPECT_EQ(LibvirtErrorStatus(VIR_ERR_NO_DOMAIN, "gone", true).code(), Code::kNotFound);
+  EXPECT_EQ(LibvirtErrorStatus(VIR_ERR_OPERATION_INVALID, "paused", true).code(), Code::kConflict);
+  EXPECT_EQ(LibvirtErrorStatus(VIR_ERR_SYSTEM_ERROR, "refused", true).code(), Code::kUnavailable);
 }
 
 }  // namespace
