@@ -203,6 +203,8 @@ class LibvirtDriver : public SandboxDriver {
   static void CloseStreams(Box& b, std::optional<int> main_code);
   void HandleMainExit(const std::shared_ptr<Box>& b, uint64_t gen);
   void CheckLost(const std::shared_ptr<Box>& b, const std::string& reason);
+  // After a reconnect to libvirt: destroys our domains no sandbox wants (recovery.cc).
+  void DestroyStrayDomains();
   void Post(std::function<void()> fn);
   void WorkerLoop();
   Status Adopt(const std::shared_ptr<Box>& b, const DomainInfo* dom);
@@ -234,6 +236,7 @@ class LibvirtDriver : public SandboxDriver {
   std::mutex mu_;  // guards boxes_
   std::map<std::string, std::shared_ptr<Box>> boxes_;
   std::atomic<uint64_t> next_exec_{1};
+  std::atomic<bool> adopted_{false};  // Init adopted (or destroyed) every domain it found
 
   std::mutex work_mu_;
   std::condition_variable work_cv_;

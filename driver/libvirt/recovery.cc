@@ -73,6 +73,33 @@ Status LibvirtDriver::Adopt(const std::shared_ptr<Box>& b, const DomainInfo* dom
   return Status::Ok();
 }
 
+// After a reconnect: a delete, stop or failed create while libvirtd was away could not destroy
+// its VM (Teardown logs that and goes on), so our domains are checked against the boxes. A
+// domain whose sandbox is gone, or whose box is idle without a VM of its own, is destroyed (the
+// check and the destroy under the box's op); a box in an operation owns its VM. (A create of
+// a deleted sandbox's uuid cannot start its domain while the stale one holds the name.) Not
+// before Init adopted every sandbox: until then a VM without a box may be one to adopt.
+void LibvirtDriver::DestroyStrayDomains() {
+  if (!adopted_) return;
+  auto doms = hv_->ListOurs();
+  if (!doms) return;  // away again: the next reconnect comes back here
+  for (const auto& d : *doms) {
+    // Other zunvmds' are theirs; unclaimed pool members are the pool's.
+    if (d.instance != instance_ || d.container_uuid.empty()) continue;
+    std::shared_ptr<Box> b = Find(d.container_uuid);
+    std::unique_lock<std::mutex> op;
+    if (b) {
+      op = std::unique_lock<std::mutex>(b->op, std::try_to_lock);
+      if (!op.owns_lock()) continue;
+      std::lock_guard<std::mutex> lock(b->mu);
+      if (b->vm_up && b->name() == d.name) continue;
+    }
+    Logger("libvirt")->info("destroying domain {}: its sandbox no longer wants it (libvirtd was away)", d.name);
+    Status st = hv_->Destroy(d.name);
+    if (!st.ok() && st.code() != Code::kNotFound) Logger("libvirt")->warn("{}", st.ToString());
+  }
+}
+
 Status LibvirtDriver::Init() {
   hv_->SetEventHandler([this](const DomainEvent& ev) {
     std::shared_ptr<Box> b;
@@ -88,6 +115,7 @@ Status LibvirtDriver::Init() {
   hv_->SetReconnectHandler([this] {
     Post([this] {
       for (auto& b : Boxes()) CheckLost(b, "its VM vanished while libvirtd was away");
+      DestroyStrayDomains();
     });
   });
   ZUNVM_RETURN_IF_ERROR(hv_->Open());
@@ -142,6 +170,7 @@ Status LibvirtDriver::Init() {
     Logger("libvirt")->info("destroying domain {}: it has no sandbox", d.name);
     (void)hv_->Destroy(d.name);
   }
+  adopted_ = true;
   PoolOptions po;
   auto def = opts_.runtimes.find(opts_.default_runtime);
   if (def == opts_.runtimes.end()) return Status::Invalid("the default runtime " + opts_.default_runtime + " is not a VM runtime of this host");

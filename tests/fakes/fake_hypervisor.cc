@@ -62,6 +62,8 @@ Status RemoveNic(pid_t pid, const std::string& name) {
   return Status::Ok();
 }
 
+Status Away(const std::string& op) { return Status::Unavailable("not connected to libvirt (the fake is away): " + op); }
+
 }  // namespace
 
 FakeHypervisor::FakeHypervisor(std::string agent_bin) : agent_bin_(std::move(agent_bin)) {
@@ -84,7 +86,19 @@ void FakeHypervisor::SetEventHandler(EventHandler h) {
   on_event_ = std::move(h);
 }
 
-void FakeHypervisor::SetReconnectHandler(std::function<void()>) {}
+void FakeHypervisor::SetReconnectHandler(std::function<void()> h) {
+  std::lock_guard<std::mutex> lock(mu_);
+  on_reconnect_ = std::move(h);
+}
+
+void FakeHypervisor::Reconnected() {
+  std::function<void()> h;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    h = on_reconnect_;
+  }
+  if (h) h();
+}
 
 Status FakeHypervisor::Open() { return Status::Ok(); }
 
@@ -111,6 +125,7 @@ std::shared_ptr<FakeHypervisor::Domain> FakeHypervisor::Find(const std::string& 
 }
 
 Status FakeHypervisor::Create(const std::string& xml) {
+  if (away_) return Away("create");
   auto d = std::make_shared<Domain>();
   d->xml = xml;
   d->name = Between(xml, "<name>", "</name>");
@@ -203,6 +218,7 @@ void FakeHypervisor::Remove(const std::shared_ptr<Domain>& d) {
 }
 
 Status FakeHypervisor::Destroy(const std::string& name) {
+  if (away_) return Away("destroy");
   std::shared_ptr<Domain> d;
   EventHandler on_event;
   {
@@ -266,6 +282,7 @@ void FakeHypervisor::Adopt(std::vector<std::shared_ptr<Domain>> domains) {
 }
 
 Status FakeHypervisor::Suspend(const std::string& name) {
+  if (away_) return Away("suspend");
   auto d = Find(name);
   if (!d) return Status::NotFound("domain " + name + " not found");
   ::kill(d->agent, SIGSTOP);
@@ -275,6 +292,7 @@ Status FakeHypervisor::Suspend(const std::string& name) {
 }
 
 Status FakeHypervisor::Resume(const std::string& name) {
+  if (away_) return Away("resume");
   auto d = Find(name);
   if (!d) return Status::NotFound("domain " + name + " not found");
   ::kill(d->agent, SIGCONT);
@@ -284,6 +302,7 @@ Status FakeHypervisor::Resume(const std::string& name) {
 }
 
 Result<DomainState> FakeHypervisor::State(const std::string& name) {
+  if (away_) return Err(Away("state"));
   auto d = Find(name);
   if (!d) return Err(Status::NotFound("domain " + name + " not found"));
   std::lock_guard<std::mutex> lock(mu_);
@@ -302,6 +321,7 @@ Status FakeHypervisor::SetMetadata(const std::string&, const std::string&) {
 }
 
 Result<std::vector<DomainInfo>> FakeHypervisor::ListOurs() {
+  if (away_) return Err(Away("list"));
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<DomainInfo> out;
   for (const auto& [name, d] : domains_) out.push_back({name, d->uuid, false, d->instance, d->state});
@@ -309,6 +329,7 @@ Result<std::vector<DomainInfo>> FakeHypervisor::ListOurs() {
 }
 
 Status FakeHypervisor::AttachDevice(const std::string& name, const std::string& xml) {
+  if (away_) return Away("attach");
   auto d = Find(name);
   if (!d) return Status::NotFound("domain " + name + " not found");
   std::lock_guard<std::mutex> lock(mu_);
@@ -324,6 +345,7 @@ Status FakeHypervisor::AttachDevice(const std::string& name, const std::string& 
 }
 
 Status FakeHypervisor::DetachDevice(const std::string& name, const std::string& xml) {
+  if (away_) return Away("detach");
   auto d = Find(name);
   if (!d) return Status::NotFound("domain " + name + " not found");
   std::lock_guard<std::mutex> lock(mu_);
@@ -343,6 +365,7 @@ Status FakeHypervisor::DetachDevice(const std::string& name, const std::string& 
 }
 
 Status FakeHypervisor::SetVcpuQuota(const std::string&, int64_t, int64_t) {
+  if (away_) return Away("vcpu_quota");
   std::lock_guard<std::mutex> lock(mu_);
   ++calls_["vcpu_quota"];
   return Status::Ok();

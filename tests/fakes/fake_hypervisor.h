@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -55,6 +56,10 @@ class FakeHypervisor : public Hypervisor {
   void Adopt(std::vector<std::shared_ptr<Domain>> domains);
   // How many calls each operation got.
   int Calls(const std::string& op);
+  // libvirtd away (every domain call is Unavailable; the domains run on) or back. Reconnected()
+  // then calls the reconnect handler, as LibvirtHypervisor does once it reopened its connection.
+  void SetAway(bool away) { away_ = away; }
+  void Reconnected();
 
   // ---- Hypervisor
   void SetEventHandler(EventHandler h) override;
@@ -84,6 +89,8 @@ class FakeHypervisor : public Hypervisor {
   std::vector<std::string> definitions_;
   std::map<std::string, int> calls_;
   EventHandler on_event_;
+  std::function<void()> on_reconnect_;
+  std::atomic<bool> away_{false};
   std::atomic<bool> stop_{false};
   std::thread watcher_;
 };

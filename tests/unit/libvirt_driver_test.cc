@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +20,7 @@
 #include <mutex>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "common/ids.h"
 #include "common/subprocess.h"
@@ -384,6 +386,43 @@ TEST_F(LibvirtDriverTest, AtStartUpVanishedVmsAreLostAndStrayDomainsDestroyed) {
   EXPECT_NE(info.error().message().find("gone when zunvmd started"), std::string::npos);
   EXPECT_TRUE(hv_->ListOurs()->empty());  // the stray domain was destroyed
   EXPECT_EQ(hv_->Calls("destroy"), 1);
+}
+
+// libvirtd away and back (docs/operator.md §6). Meanwhile the running VM answers exec, a create
+// is Unavailable, and a forced delete cannot destroy its VM: that VM is destroyed once the
+// connection is back, and the running one is left alone.
+TEST_F(LibvirtDriverTest, AVmOutlivingItsSandboxWhileLibvirtWasAwayIsDestroyedOnReconnect) {
+  StartDriver();
+  SandboxSpec kept = Spec({"/bin/sleep", token_});
+  SandboxSpec gone = Spec({"/bin/sleep", token_});
+  for (const auto& s : {kept, gone}) {
+    ASSERT_TRUE(driver_->Create(s));
+    ASSERT_TRUE(driver_->Start(s.uuid).ok());
+  }
+  hv_->SetAway(true);
+  auto r = driver_->Exec(kept.uuid, {"/bin/echo", "no libvirt needed"}, seconds(10));
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->output, "no libvirt needed\n");
+  SandboxSpec refused = Spec({"/bin/sleep", token_});
+  auto created = driver_->Create(refused);
+  ASSERT_FALSE(created);
+  EXPECT_EQ(created.error().code(), Code::kUnavailable) << created.error().ToString();
+  EXPECT_FALSE(driver_->Inspect(refused.uuid));
+  ASSERT_TRUE(driver_->Delete(gone.uuid, true).ok());
+  hv_->SetAway(false);
+  EXPECT_EQ(hv_->ListOurs()->size(), 2u);  // the deleted sandbox's VM runs on
+  hv_->Reconnected();
+  auto deadline = std::chrono::steady_clock::now() + seconds(30);
+  while (hv_->ListOurs()->size() != 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  auto left = hv_->ListOurs();
+  ASSERT_EQ(left->size(), 1u);
+  EXPECT_EQ((*left)[0].container_uuid, kept.uuid);
+  EXPECT_EQ(driver_->Inspect(kept.uuid)->state, SandboxState::kRunning);
+  EXPECT_TRUE(driver_->Exec(kept.uuid, {"/bin/true"}, seconds(10)));
+  EXPECT_TRUE(events_.lost.empty());
+  EXPECT_TRUE(driver_->Delete(kept.uuid, true).ok());
 }
 
 TEST_F(LibvirtDriverTest, NicsAreHotPluggedAndConfiguredInTheGuest) {
