@@ -31,8 +31,7 @@ const char* kActionCols =
 
 Result<int64_t> ActionStore::Start(const ContainerAction& a, const std::string& event) {
   int64_t id = 0;
-  Status st = db_->Run([&](SQLite::Database& db) {
-    SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+  Status st = db_->Write([&](SQLite::Database& db) {
     SQLite::Statement q(db,
                         "INSERT INTO container_actions(request_id, container_uuid, action, "
                         "user_id, project_id, start_time) VALUES(?, ?, ?, ?, ?, ?)");
@@ -51,7 +50,6 @@ Result<int64_t> ActionStore::Start(const ContainerAction& a, const std::string& 
     e.bind(2, event);
     e.bind(3, static_cast<int64_t>(ToMicros(a.start_time)));
     e.exec();
-    tx.commit();
     return Status::Ok();
   });
   if (!st.ok()) return Err(st);
@@ -59,8 +57,7 @@ Result<int64_t> ActionStore::Start(const ContainerAction& a, const std::string& 
 }
 
 Status ActionStore::Finish(int64_t action_id, TimePoint when, const std::string& error) {
-  return db_->Run([&](SQLite::Database& db) {
-    SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
+  return db_->Write([&](SQLite::Database& db) {
     SQLite::Statement q(db, "UPDATE container_actions SET finish_time=?, message=? WHERE id=?");
     q.bind(1, static_cast<int64_t>(ToMicros(when)));
     if (error.empty()) q.bind(2); else q.bind(2, error);
@@ -74,7 +71,6 @@ Status ActionStore::Finish(int64_t action_id, TimePoint when, const std::string&
     if (error.empty()) e.bind(3); else e.bind(3, error);
     e.bind(4, static_cast<int64_t>(action_id));
     e.exec();
-    tx.commit();
     return Status::Ok();
   });
 }

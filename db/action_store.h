@@ -1,7 +1,8 @@
 // ActionStore: the container_actions history (`appcontainer action list/show`).
 // One action per API request that changes a container; each has events (the compute steps,
 // e.g. "compute__do_container_start") with a result "Success" or "Error".
-// Thread safety: thread-safe (through Database).
+// Start and Finish are group-committed (Database::Write). Thread safety: thread-safe (through
+// Database).
 #pragma once
 
 #include <optional>

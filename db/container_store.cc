@@ -61,7 +61,7 @@ std::shared_ptr<const Container> ContainerStore::Shared(SQLite::Statement& q) {
 }
 
 Status ContainerStore::Insert(Container& c) {
-  return db_->Run([&](SQLite::Database& db) {
+  return db_->Write([&](SQLite::Database& db) {
     SQLite::Statement q(db,
                         "INSERT INTO containers(uuid, name, image, status, task_state, memory, "
                         "cpu, host, project_id, user_id, auto_remove, created_at, updated_at, "
@@ -76,7 +76,7 @@ Status ContainerStore::Insert(Container& c) {
 }
 
 Status ContainerStore::Update(const Container& c) {
-  return db_->Run([&](SQLite::Database& db) {
+  return db_->Write([&](SQLite::Database& db) {
     SQLite::Statement q(db,
                         "UPDATE containers SET name=:name, image=:image, status=:status, "
                         "task_state=:task_state, memory=:memory, cpu=:cpu, host=:host, "

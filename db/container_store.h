@@ -1,6 +1,9 @@
 // ContainerStore: container records in SQLite. Indexed columns carry what lists filter and
 // sort on; the whole record is kept as JSON in `data`.
 //
+// Insert and Update are group-committed (Database::Write): durable when they return, sharing
+// COMMITs with concurrent writers.
+//
 // Thread safety: thread-safe (through Database, and a mutex for the record cache). Callers
 // serialise writes to one container (the service's per-container lock), so Update is
 // last-writer-wins by design.

@@ -34,10 +34,9 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path) {
   }
 }
 
-Status Database::Run(const std::function<Status(SQLite::Database&)>& fn) {
-  std::lock_guard<std::mutex> lock(mu_);
+Status Database::Guarded(const std::function<Status()>& fn) {
   try {
-    return fn(*db_);
+    return fn();
   } catch (const SQLite::Exception& e) {
     if (e.getErrorCode() == SQLITE_CONSTRAINT) return Status::Conflict(e.what());
     if (e.getErrorCode() == SQLITE_BUSY) return Status::Unavailable(e.what());
@@ -46,6 +45,104 @@ Status Database::Run(const std::function<Status(SQLite::Database&)>& fn) {
     return Status::Internal(std::string("corrupt record in database: ") + e.what());
   } catch (const std::exception& e) {
     return Status::Internal(std::string("database error: ") + e.what());
+  }
+}
+
+Status Database::Run(const std::function<Status(SQLite::Database&)>& fn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return Guarded([&] { return fn(*db_); });
+}
+
+struct Database::PendingWrite {
+  const std::function<Status(SQLite::Database&)>* fn;
+  Status result = Status::Ok();
+  bool done = false;
+};
+
+Status Database::Write(const std::function<Status(SQLite::Database&)>& fn) {
+  PendingWrite me{&fn};
+  std::unique_lock<std::mutex> lock(group_mu_);
+  pending_.push_back(&me);
+  while (!me.done) {
+    if (committing_) {  // a leader is committing: wait for it, then lead or be done
+      group_cv_.wait(lock);
+      continue;
+    }
+    committing_ = true;
+    std::vector<PendingWrite*> group;
+    group.swap(pending_);
+    lock.unlock();
+    {
+      std::lock_guard<std::mutex> db_lock(mu_);
+      CommitGroup(group);
+    }
+    lock.lock();
+    for (PendingWrite* p : group) p->done = true;
+    committing_ = false;
+    group_cv_.notify_all();
+  }
+  return me.result;
+}
+
+void Database::CommitGroup(const std::vector<PendingWrite*>& group) {
+  if (group.empty()) return;
+  Status begun = Guarded([&] {
+    db_->exec("BEGIN IMMEDIATE");
+    return Status::Ok();
+  });
+  if (!begun.ok()) {
+    for (PendingWrite* p : group) p->result = begun;
+    return;
+  }
+  for (size_t i = 0; i < group.size(); ++i) {
+    PendingWrite* p = group[i];
+    Status st = Guarded([&] {
+      db_->exec("SAVEPOINT member");
+      return (*p->fn)(*db_);
+    });
+    // An error that makes SQLite roll back the whole transaction (a full disk, an I/O error),
+    // or a savepoint that cannot be undone, ends the transaction.
+    bool ended = sqlite3_get_autocommit(db_->getHandle()) != 0;
+    if (!ended) {
+      Status undo = Guarded([&] {
+        if (!st.ok()) db_->exec("ROLLBACK TO member");
+        db_->exec("RELEASE member");
+        return Status::Ok();
+      });
+      if (!undo.ok()) {
+        (void)Guarded([&] {
+          db_->exec("ROLLBACK");
+          return Status::Ok();
+        });
+        if (st.ok()) st = undo;
+        ended = true;
+      }
+    }
+    p->result = st;
+    if (ended) {
+      // The members before this one went with the transaction: they fail with its error; the
+      // rest start a new one.
+      const Status lost = st.ok() ? Status::Internal("database error: the transaction was rolled back") : st;
+      for (size_t j = 0; j <= i; ++j) {
+        if (group[j]->result.ok()) group[j]->result = lost;
+      }
+      CommitGroup(std::vector<PendingWrite*>(group.begin() + static_cast<std::ptrdiff_t>(i) + 1, group.end()));
+      return;
+    }
+  }
+  Status committed = Guarded([&] {
+    db_->exec("COMMIT");
+    return Status::Ok();
+  });
+  if (committed.ok()) return;
+  if (sqlite3_get_autocommit(db_->getHandle()) == 0) {
+    (void)Guarded([&] {
+      db_->exec("ROLLBACK");
+      return Status::Ok();
+    });
+  }
+  for (PendingWrite* p : group) {
+    if (p->result.ok()) p->result = committed;
   }
 }
 

@@ -2,9 +2,11 @@
 // committed change survives a crash), guarded by one mutex. Stores run their statements
 // through Run(), which serialises access and turns SQLiteCpp exceptions into a Status.
 //
-// Thread safety: all methods are thread-safe. Never call Run() from inside a Run() callback.
+// Thread safety: all methods are thread-safe. Never call Run() or Write() from inside a Run() or
+// Write() callback.
 #pragma once
 
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -27,6 +29,14 @@ class Database {
   // Runs `fn` with the connection under the lock. Exceptions from SQLiteCpp or nlohmann-json
   // become Internal (constraint violations: Conflict).
   Status Run(const std::function<Status(SQLite::Database&)>& fn);
+
+  // Group commit: runs `fn` as one atomic change (a SAVEPOINT: an error, returned or thrown,
+  // undoes its changes only) inside a transaction shared with the writers that arrived while
+  // the previous group committed, so many writers pay for one COMMIT (one fsync) between
+  // them. Returns once that COMMIT is durable, with fn's Status, or the COMMIT's error (then
+  // nothing of fn stayed). `fn` must not begin or end transactions itself; errors map as in
+  // Run. Blocks the calling thread; never call it from inside Run or Write.
+  Status Write(const std::function<Status(SQLite::Database&)>& fn);
 
   // The helpers every store uses for a single statement (under the lock, like Run): `args`
   // are bound in order, each row becomes a T through `row`.
@@ -72,9 +82,19 @@ class Database {
   int SchemaVersion();
 
  private:
+  struct PendingWrite;
   explicit Database(std::unique_ptr<SQLite::Database> db) : db_(std::move(db)) {}
-  std::mutex mu_;
+  // fn's Status, or the Status of what it threw.
+  static Status Guarded(const std::function<Status()>& fn);
+  // One transaction for `group`: sets each member's result. Under mu_.
+  void CommitGroup(const std::vector<PendingWrite*>& group);
+
+  std::mutex mu_;  // the connection
   std::unique_ptr<SQLite::Database> db_;
+  std::mutex group_mu_;  // the writers waiting for a group, and whether one is committing
+  std::condition_variable group_cv_;
+  std::vector<PendingWrite*> pending_;
+  bool committing_ = false;
 };
 
 // Applies numbered migrations in one IMMEDIATE transaction; records the version in

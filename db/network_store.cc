@@ -1,5 +1,7 @@
 #include "db/network_store.h"
 
+#include <algorithm>
+
 #include <chrono>
 #include <set>
 
@@ -94,6 +96,7 @@ Status NetworkStore::Delete(const std::string& uuid) {
     q.bind(1, uuid);
     if (q.exec() == 0) return NetworkNotFound(uuid);
     tx.commit();
+    SetFreeFrom(uuid, 0);
     return Status::Ok();
   });
 }
@@ -115,12 +118,13 @@ Result<IpAllocation> NetworkStore::Allocate(const std::string& network_uuid,
     if (!n.executeStep()) return NetworkNotFound(network_uuid);
     auto subnet = ParseIpv4Subnet(n.getColumn(0).getString());
     if (!subnet) return Status::Internal("stored subnet is damaged: " + subnet.error().message());
-    std::set<uint32_t> used;
-    SQLite::Statement u(db, "SELECT address FROM ip_allocations WHERE network_uuid = ?");
-    u.bind(1, network_uuid);
-    while (u.executeStep()) {
-      if (auto a = ParseIpv4(u.getColumn(0).getString())) used.insert(*a);
-    }
+    SQLite::Statement u(db, "SELECT 1 FROM ip_allocations WHERE network_uuid = ? AND address = ?");
+    auto used = [&](uint32_t a) {
+      u.reset();
+      u.bind(1, network_uuid);
+      u.bind(2, FormatIpv4(a));
+      return u.executeStep();
+    };
     const uint32_t gateway = subnet->FirstHost();
     uint32_t addr = 0;
     if (wanted) {
@@ -129,13 +133,14 @@ Result<IpAllocation> NetworkStore::Allocate(const std::string& network_uuid,
         return Status::Invalid("Fixed IP " + *fixed_ip + " is not a host address of subnet " +
                                subnet->ToString() + " (the gateway " + FormatIpv4(gateway) + " is reserved).");
       }
-      if (used.count(*wanted)) {
+      if (used(*wanted)) {
         return Status::Conflict("IP address " + *fixed_ip + " is already in use.");
       }
       addr = *wanted;
     } else {
-      for (uint32_t a = gateway + 1; a <= subnet->LastHost(); ++a) {
-        if (!used.count(a)) {
+      // The lowest free address: from the lowest one that may be free (FreeFrom), by index.
+      for (uint32_t a = std::max(gateway + 1, FreeFrom(network_uuid)); a <= subnet->LastHost(); ++a) {
+        if (!used(a)) {
           addr = a;
           break;
         }
@@ -161,10 +166,31 @@ Result<IpAllocation> NetworkStore::Allocate(const std::string& network_uuid,
     q.bind(5, out.mac);
     q.exec();
     tx.commit();
+    if (!wanted) SetFreeFrom(network_uuid, addr + 1);  // every address below addr + 1 is taken
     return Status::Ok();
   });
   if (!st.ok()) return Err(st);
   return out;
+}
+
+uint32_t NetworkStore::FreeFrom(const std::string& network_uuid) {
+  std::lock_guard<std::mutex> lock(hint_mu_);
+  auto it = free_from_.find(network_uuid);
+  return it == free_from_.end() ? 0 : it->second;
+}
+
+void NetworkStore::SetFreeFrom(const std::string& network_uuid, uint32_t addr) {
+  std::lock_guard<std::mutex> lock(hint_mu_);
+  free_from_[network_uuid] = addr;
+}
+
+void NetworkStore::Freed(SQLite::Statement& rows) {
+  std::lock_guard<std::mutex> lock(hint_mu_);
+  while (rows.executeStep()) {
+    auto it = free_from_.find(rows.getColumn(0).getString());
+    auto a = ParseIpv4(rows.getColumn(1).getString());
+    if (it != free_from_.end() && a && *a < it->second) it->second = *a;
+  }
 }
 
 Result<std::vector<IpAllocation>> NetworkStore::ForContainer(const std::string& container_uuid) {
@@ -189,6 +215,9 @@ Result<std::vector<std::string>> NetworkStore::NeutronPortsOf(const std::string&
 
 Status NetworkStore::Release(const std::string& port_id) {
   return db_->Run([&](SQLite::Database& db) {
+    SQLite::Statement freed(db, "SELECT network_uuid, address FROM ip_allocations WHERE port_id = ?");
+    freed.bind(1, port_id);
+    Freed(freed);
     int n = 0;
     for (const char* sql : {"DELETE FROM ip_allocations WHERE port_id = ?", "DELETE FROM neutron_ports WHERE port_id = ?"}) {
       SQLite::Statement q(db, sql);
@@ -202,6 +231,9 @@ Status NetworkStore::Release(const std::string& port_id) {
 
 Status NetworkStore::ReleaseContainer(const std::string& container_uuid) {
   return db_->Run([&](SQLite::Database& db) {
+    SQLite::Statement freed(db, "SELECT network_uuid, address FROM ip_allocations WHERE container_uuid = ?");
+    freed.bind(1, container_uuid);
+    Freed(freed);
     for (const char* sql : {"DELETE FROM ip_allocations WHERE container_uuid = ?",
                             "DELETE FROM neutron_ports WHERE container_uuid = ?"}) {
       SQLite::Statement q(db, sql);

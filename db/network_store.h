@@ -11,6 +11,9 @@
 // the subnet or reserved), Unavailable ("NoMoreIpAddresses"), Internal.
 #pragma once
 
+#include <cstdint>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -66,7 +69,18 @@ class NetworkStore {
   Status ReleaseContainer(const std::string& container_uuid);
 
  private:
+  // Allocation is first-fit: the lowest free host address. `free_from_` keeps, per network,
+  // an address below which every host address is taken (0: unknown), so a create does not
+  // look at every allocation: raised after an allocation, lowered by a release (Freed: rows of
+  // network_uuid, address about to be released). Guarded by hint_mu_; changed only inside
+  // Database::Run after the change it follows is committed, or before a release.
+  uint32_t FreeFrom(const std::string& network_uuid);
+  void SetFreeFrom(const std::string& network_uuid, uint32_t addr);
+  void Freed(SQLite::Statement& rows);
+
   Database* db_;  // not owned
+  std::mutex hint_mu_;
+  std::map<std::string, uint32_t> free_from_;
 };
 
 }  // namespace zunvm

@@ -144,6 +144,33 @@ TEST_F(NetworkStoreTest, AddressesAreNeverGivenTwiceAndSurviveReopen) {
   EXPECT_EQ(store_->Delete(n->uuid).code(), Code::kConflict);  // still in use
 }
 
+// First-fit without reading every allocation: the lowest free address, whatever order
+// addresses were taken, fixed and released in, and after a restart of the store.
+TEST_F(NetworkStoreTest, TheLowestFreeAddressIsGivenAcrossReleasesAndFixedOnes) {
+  auto n = store_->Create("fit", "10.88.11.0/24");
+  ASSERT_TRUE(n);
+  auto take = [&](const std::string& c, std::optional<std::string> fixed = std::nullopt) {
+    auto a = store_->Allocate(n->uuid, c, fixed);
+    return a ? a->address : a.error().ToString();
+  };
+  EXPECT_EQ(take("f", std::string("10.88.11.3")), "10.88.11.3");  // fixed, above the first free
+  EXPECT_EQ(take("a"), "10.88.11.2");
+  EXPECT_EQ(take("b"), "10.88.11.4");  // .3 is the fixed one
+  EXPECT_EQ(take("c"), "10.88.11.5");
+  ASSERT_TRUE(store_->ReleaseContainer("a").ok());
+  ASSERT_TRUE(store_->ReleaseContainer("c").ok());
+  EXPECT_EQ(take("d"), "10.88.11.2");
+  EXPECT_EQ(take("e"), "10.88.11.5");
+  auto f = store_->ForContainer("f");
+  ASSERT_TRUE(f && f->size() == 1u);
+  ASSERT_TRUE(store_->Release(f->at(0).port_id).ok());
+  EXPECT_EQ(take("g"), "10.88.11.3");
+  Open();  // a restart knows nothing of what was free: it looks from the start again
+  EXPECT_EQ(take("h"), "10.88.11.6");
+  ASSERT_TRUE(store_->ReleaseContainer("b").ok());
+  EXPECT_EQ(take("i"), "10.88.11.4");
+}
+
 TEST_F(NetworkStoreTest, FixedAddressesAreHonouredOrRefused) {
   auto n = store_->Create("fixed", "10.88.9.0/24");
   ASSERT_TRUE(n);
