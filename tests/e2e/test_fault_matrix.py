@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """The fault matrix (docs/operator.md): zunvmd is SIGKILLed right after each step of create,
-start, stop, delete, rebuild, commit and network attach/detach (ZUNVM_FAILPOINT, read once at
+start, stop, delete, rebuild, commit, network attach/detach and image pull (ZUNVM_FAILPOINT, read once at
 start: common/failpoint.h), on real VMs. After each kill zunvmd is started again and the host
 must be consistent: every container's record, VM, disks, taps, addresses and log agree, and
 nothing exists without a record (no domain, disk, sandbox dir or tap) nor a record pointing at
@@ -11,10 +11,13 @@ Needs libvirtd and build/guest (scripts/test.sh prepares them).
 """
 import os
 import re
+import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -231,6 +234,55 @@ class FaultMatrixTest(unittest.TestCase):
         self.check_point("network_detach.nic_detached",
                          lambda: self.api("POST", "/v1/containers/fm-net/network_detach?network=fm-second"),
                          "fm-net", ("Running",))
+
+    def test_7_pull(self):
+        """Killed after a pull fetched every blob, before the image is recorded: after the restart
+        the image is absent (never half there), a new pull makes it whole, and it runs."""
+        d = tempfile.mkdtemp(prefix="zfm-registry-")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            addr = "127.0.0.1:%d" % s.getsockname()[1]
+        with open(os.path.join(d, "registry.yml"), "w") as f:
+            f.write("version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\n"
+                    "http:\n  addr: %s\n" % (os.path.join(d, "data"), addr))
+        log = open(os.path.join(d, "registry.log"), "w")
+        registry = subprocess.Popen(["docker-registry", "serve", os.path.join(d, "registry.yml")], stdout=log,
+                                    stderr=subprocess.STDOUT)
+        try:
+            ref = addr + "/fm-pulled:v1"
+            wait_for(lambda: subprocess.run(
+                ["skopeo", "copy", "--quiet", "--dest-tls-verify=false",
+                 "docker-archive:" + os.path.join(self.state, "busybox.tar"), "docker://" + ref],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120).returncode == 0,
+                60, "a push to docker-registry")
+
+            def pulled():
+                code, images = self.api("GET", "/v1/images")
+                self.assertEqual(code, 200)
+                return [im for im in images["images"] if im["repo"] == addr + "/fm-pulled"]
+
+            self.restart_with("pull.fetched")
+            self.api("POST", "/v1/images", {"repo": ref})
+            self.expect_killed()
+            after = pulled()
+            problems = self.consistent()
+            self.table.append(("pull.fetched", "image %s" % ("made" if after else "absent"),
+                               "yes" if not problems and not after else "NO: %s %s" % (problems, after)))
+            self.assertEqual(problems, [])
+            self.assertEqual(after, [], "a pull killed before it recorded the image leaves no image")
+            code, body = self.api("POST", "/v1/images", {"repo": ref})
+            self.assertEqual(code, 202, body)
+            self.assertEqual(len(pulled()), 1)
+            code, c = self.api("POST", "/v1/containers?run=true",
+                               {"name": "fm-pulled", "image": ref, "command": ["sleep", "100000"]})
+            self.assertEqual(code, 202, c)
+            self.settled("fm-pulled", ("Running",))
+            self.assertEqual(self.consistent(), [])
+        finally:
+            registry.terminate()
+            registry.wait()
+            log.close()
+            shutil.rmtree(d, ignore_errors=True)
 
     def test_9_everything_deleted_leaves_nothing(self):
         code, body = self.api("GET", "/v1/containers")
