@@ -4,14 +4,13 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 
 namespace zunvm {
 
 Status WriteFileDurably(const std::string& path, const std::string& data, mode_t mode) {
   const std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return Status::Internal("cannot write " + tmp + ": " + std::strerror(errno));
+  if (fd < 0) return WriteError("cannot write " + tmp, errno);
   size_t done = 0;
   bool ok = true;
   while (ok && done < data.size()) {
@@ -32,7 +31,7 @@ Status WriteFileDurably(const std::string& path, const std::string& data, mode_t
   }
   if (!ok) {
     ::unlink(tmp.c_str());
-    return Status::Internal("cannot write " + path + ": " + std::strerror(err));
+    return WriteError("cannot write " + path, err);
   }
   return Status::Ok();
 }

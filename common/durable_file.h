@@ -11,7 +11,8 @@
 
 namespace zunvm {
 
-// Internal (naming the path and errno's text) when the file cannot be written.
+// Internal (naming the path and errno's text) when the file cannot be written; NoSpace when
+// its filesystem is full.
 Status WriteFileDurably(const std::string& path, const std::string& data, mode_t mode = 0600);
 
 }  // namespace zunvm

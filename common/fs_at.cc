@@ -15,7 +15,8 @@ namespace {
 
 constexpr int kMaxDepth = 512;
 
-Status Sys(const std::string& what, int e) { return Status::Internal(what + ": " + std::strerror(e)); }
+// Internal, or NoSpace for a full filesystem (a mkdir, say).
+Status Sys(const std::string& what, int e) { return WriteError(what, e); }
 
 }  // namespace
 

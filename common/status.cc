@@ -1,5 +1,8 @@
 #include "common/status.h"
 
+#include <cerrno>
+#include <cstring>
+
 namespace zunvm {
 
 const char* CodeName(Code code) {
@@ -12,6 +15,7 @@ const char* CodeName(Code code) {
     case Code::kMethodNotAllowed: return "MethodNotAllowed";
     case Code::kNotAcceptable: return "NotAcceptable";
     case Code::kConflict: return "Conflict";
+    case Code::kNoSpace: return "NoSpace";
     case Code::kPayloadTooLarge: return "PayloadTooLarge";
     case Code::kUnsupportedMedia: return "UnsupportedMediaType";
     case Code::kInternal: return "Internal";
@@ -20,6 +24,14 @@ const char* CodeName(Code code) {
     case Code::kDeadlineExceeded: return "DeadlineExceeded";
   }
   return "Unknown";
+}
+
+Status WriteError(const std::string& what, int err) {
+  if (err == ENOSPC || err == EDQUOT) {
+    return Status::NoSpace(what + ": no space left on its filesystem; free space there (zunvmd goes on by itself "
+                           "once there is room)");
+  }
+  return Status::Internal(what + ": " + std::strerror(err));
 }
 
 std::string Status::ToString() const {

@@ -24,6 +24,7 @@ enum class Code {
   kMethodNotAllowed,    // 405
   kNotAcceptable,       // 406: microversion problems
   kConflict,            // 409: wrong state, ambiguous name, exec timeout
+  kNoSpace,             // 409 too: no space left on a filesystem zunvmd writes (ENOSPC, SQLITE_FULL)
   kPayloadTooLarge,     // 413
   kUnsupportedMedia,    // 415
   kInternal,            // 500
@@ -52,6 +53,10 @@ class [[nodiscard]] Status {
   static Status Conflict(std::string m, std::string kind = "Conflict") {
     return {Code::kConflict, std::move(m), std::move(kind)};
   }
+  // The filesystem zunvmd writes to (the state directory's) is full: nothing was written and
+  // the request can be sent again once there is room. Not a 5xx: zunvmd works as it should,
+  // the host lacks space (docs/operator.md section 6).
+  static Status NoSpace(std::string m) { return {Code::kNoSpace, std::move(m), "NoSpaceLeft"}; }
   static Status Internal(std::string m) { return {Code::kInternal, std::move(m), "InternalError"}; }
   static Status Unavailable(std::string m) {
     return {Code::kUnavailable, std::move(m), "Unavailable"};
@@ -78,6 +83,10 @@ using Result = tl::expected<T, Status>;
 inline tl::unexpected<Status> Err(Status s) { return tl::unexpected<Status>(std::move(s)); }
 
 const char* CodeName(Code code);
+
+// A failed write of `what` (a path, or a phrase naming one) with errno `err`: NoSpace for ENOSPC
+// and EDQUOT (saying to free space there), else Internal with strerror's text.
+Status WriteError(const std::string& what, int err);
 
 }  // namespace zunvm
 

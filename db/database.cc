@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include <cerrno>
+
 #include <nlohmann/json.hpp>
 
 namespace zunvm {
@@ -11,6 +13,24 @@ namespace {
 const char* const kLeftAlone =
     "; zunvmd leaves the file as it is: restore it from a backup, or move it away to start with an empty "
     "database";
+
+// SQLiteCpp's exception as a Status: a constraint is Conflict, a busy database Unavailable, a
+// full disk (SQLITE_FULL, or an I/O error with ENOSPC/EDQUOT behind it) NoSpace naming the
+// state directory (the database's), anything else Internal.
+Status FromSqlite(const SQLite::Exception& e, SQLite::Database& db) {
+  const int code = e.getErrorCode() & 0xff;
+  if (code == SQLITE_CONSTRAINT) return Status::Conflict(e.what());
+  if (code == SQLITE_BUSY) return Status::Unavailable(e.what());
+  const int err = sqlite3_system_errno(db.getHandle());
+  if (code == SQLITE_FULL || (code == SQLITE_IOERR && (err == ENOSPC || err == EDQUOT))) {
+    const std::string& path = db.getFilename();
+    const size_t slash = path.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+    return Status::NoSpace("No space left on the filesystem of the state directory " + dir + " (SQLite: " +
+                           e.what() + "). Free space there; zunvmd goes on by itself once there is room.");
+  }
+  return Status::Internal(std::string("database error: ") + e.what());
+}
 
 }  // namespace
 
@@ -38,9 +58,7 @@ Status Database::Guarded(const std::function<Status()>& fn) {
   try {
     return fn();
   } catch (const SQLite::Exception& e) {
-    if (e.getErrorCode() == SQLITE_CONSTRAINT) return Status::Conflict(e.what());
-    if (e.getErrorCode() == SQLITE_BUSY) return Status::Unavailable(e.what());
-    return Status::Internal(std::string("database error: ") + e.what());
+    return FromSqlite(e, *db_);
   } catch (const nlohmann::json::exception& e) {
     return Status::Internal(std::string("corrupt record in database: ") + e.what());
   } catch (const std::exception& e) {

@@ -85,7 +85,7 @@ class Database {
   struct PendingWrite;
   explicit Database(std::unique_ptr<SQLite::Database> db) : db_(std::move(db)) {}
   // fn's Status, or the Status of what it threw.
-  static Status Guarded(const std::function<Status()>& fn);
+  Status Guarded(const std::function<Status()>& fn);
   // One transaction for `group`: sets each member's result. Under mu_.
   void CommitGroup(const std::vector<PendingWrite*>& group);
 

@@ -18,6 +18,7 @@ int HttpCodeFor(Code code) {
     case Code::kMethodNotAllowed: return 405;
     case Code::kNotAcceptable: return 406;
     case Code::kConflict: return 409;
+    case Code::kNoSpace: return 409;  // a 4xx: the host lacks space, zunvmd is not broken
     case Code::kPayloadTooLarge: return 413;
     case Code::kUnsupportedMedia: return 415;
     case Code::kInternal: return 500;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/fs_at.h"
+#include "common/logging.h"
 
 namespace zunvm {
 
@@ -119,13 +120,23 @@ Status LogStore::Append(const std::string& uuid, Stream stream, const std::strin
     start = next;
   }
   fsat::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640));
-  if (fd.get() < 0) return Status::Internal("cannot open log file " + path + ": " + std::strerror(errno));
+  if (fd.get() < 0) return WriteError("cannot open log file " + path, errno);
   // One write: a kill leaves the chunk and its mark both stored or both absent.
+  struct stat before{};
+  if (::fstat(fd.get(), &before) != 0) return WriteError("cannot stat log file " + path, errno);
   size_t off = 0;
   while (off < text.size()) {
     ssize_t n = ::write(fd.get(), text.data() + off, text.size() - off);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return Status::Internal("cannot write log file " + path + ": " + std::strerror(errno));
+    if (n <= 0) {
+      int err = n < 0 ? errno : EIO;
+      // A full disk may take part of the chunk: cut it off, so that the file keeps whole
+      // records and the next chunk (once there is room) does not continue a torn line.
+      if (off > 0 && ::ftruncate(fd.get(), before.st_size) != 0) {
+        Logger("service")->warn("cannot cut the torn end off {}: {}", path, std::strerror(errno));
+      }
+      return WriteError("cannot write log file " + path, err);
+    }
     off += static_cast<size_t>(n);
   }
   if (marked) marks_[uuid] = mark;

@@ -1,16 +1,20 @@
 #include <gtest/gtest.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
 
 #include "common/base64.h"
+#include "common/durable_file.h"
 #include "common/ids.h"
 #include "common/logging.h"
 #include "common/shlex.h"
 #include "common/strings.h"
 #include "common/timefmt.h"
+#include "tests/unit/test_util.h"
 
 namespace zunvm {
 namespace {
@@ -116,6 +120,38 @@ TEST(Base64, RoundTripAndRejects) {
   EXPECT_FALSE(Base64Decode("a"));
   EXPECT_FALSE(Base64Decode("a=b="));
   EXPECT_FALSE(Base64Decode("!!!!"));
+}
+
+// ENOSPC and EDQUOT are NoSpace (the API's 409 container.no-space-left), naming what could
+// not be written and what to do; any other errno stays Internal.
+TEST(Status, WriteErrorTellsAFullDiskApart) {
+  for (int err : {ENOSPC, EDQUOT}) {
+    Status st = WriteError("cannot write /state/x", err);
+    EXPECT_EQ(st.code(), Code::kNoSpace);
+    EXPECT_EQ(st.kind(), "NoSpaceLeft");
+    EXPECT_EQ(st.message().rfind("cannot write /state/x: no space left on its filesystem; free space there", 0), 0u)
+        << st.message();
+  }
+  Status io = WriteError("cannot write /state/x", EIO);
+  EXPECT_EQ(io.code(), Code::kInternal);
+  EXPECT_EQ(io.message(), std::string("cannot write /state/x: ") + std::strerror(EIO));
+  EXPECT_STREQ(CodeName(Code::kNoSpace), "NoSpace");
+}
+
+TEST(DurableFile, AFullDiskIsNoSpaceAndLeavesTheOldFile) {
+  testing_util::SmallTmpfs fs("1m");
+  ASSERT_TRUE(fs.mounted());
+  const std::string path = fs.path() + "/record";
+  ASSERT_TRUE(WriteFileDurably(path, "old").ok());
+  ASSERT_TRUE(fs.Fill());
+  Status st = WriteFileDurably(path, std::string(64 * 1024, 'n'));
+  EXPECT_EQ(st.code(), Code::kNoSpace) << st.ToString();
+  EXPECT_NE(st.message().find(path), std::string::npos) << st.message();
+  std::ifstream in(path);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(in), {}), "old");
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  fs.Free();
+  EXPECT_TRUE(WriteFileDurably(path, "new").ok());
 }
 
 }  // namespace

@@ -70,6 +70,14 @@ TEST(Errors, EnvelopeShape) {
   EXPECT_EQ(i.status, 500);
   EXPECT_EQ(i.body.find("/secret"), std::string::npos);
   EXPECT_NE(i.body.find("Error Correlation id"), std::string::npos);
+  // A full disk is a 409 that says so (zunvmd is not broken, the host lacks space).
+  HttpResponse full = ErrorResponse(Status::NoSpace("No space left on the filesystem of the state directory /s."), "req-4");
+  EXPECT_EQ(full.status, 409);
+  auto fj = nlohmann::json::parse(full.body);
+  const auto& f = fj["errors"][0];
+  EXPECT_EQ(f["code"], "container.no-space-left");
+  EXPECT_EQ(f["status"], 409);
+  EXPECT_EQ(f["detail"], "No space left on the filesystem of the state directory /s.");
   // Invalid UTF-8 in a message still produces valid JSON.
   HttpResponse u = ErrorResponse(Status::Invalid("bad \xFF name"), "req-3");
   EXPECT_FALSE(nlohmann::json::parse(u.body, nullptr, false).is_discarded());

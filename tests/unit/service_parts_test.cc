@@ -7,6 +7,9 @@
 #include <fstream>
 #include <iterator>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "service/log_store.h"
 #include "common/serial_executor.h"
 #include "tests/unit/test_util.h"
@@ -42,6 +45,37 @@ TEST(LogStore, StreamsTailSinceTimestampsAndPartials) {
   EXPECT_EQ(*logs.Read("missing", all), "");
   ASSERT_TRUE(logs.Remove("c").ok());
   EXPECT_EQ(*logs.Read("c", all), "");
+}
+
+// A full disk: Append is NoSpace naming the file; a chunk the disk took only part of is cut
+// off again, so the log keeps whole records and the next chunk starts a line of its own.
+TEST(LogStore, AFullDiskKeepsWholeRecords) {
+  testing_util::SmallTmpfs fs("1m");
+  ASSERT_TRUE(fs.mounted());
+  LogStore logs(fs.path(), 1 << 20);
+  ASSERT_TRUE(logs.Append("c", Stream::kStdout, "before\n", At(1)).ok());
+  const std::string log = fs.path() + "/c.log";
+  struct stat was{};
+  ASSERT_EQ(::stat(log.c_str(), &was), 0);
+  ASSERT_TRUE(fs.Fill());
+  // Give back two pages: a 64 KiB chunk fits in part only.
+  const std::string filler = fs.path() + "/filler";
+  struct stat f{};
+  ASSERT_EQ(::stat(filler.c_str(), &f), 0);
+  ASSERT_EQ(::truncate(filler.c_str(), (f.st_size / 4096 - 2) * 4096), 0);
+
+  Status st = logs.Append("c", Stream::kStdout, std::string(64 * 1024, 'x') + "\n", At(2));
+  EXPECT_EQ(st.code(), Code::kNoSpace) << st.ToString();
+  EXPECT_NE(st.message().find(log), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("no space left"), std::string::npos) << st.message();
+  struct stat now{};
+  ASSERT_EQ(::stat(log.c_str(), &now), 0);
+  EXPECT_EQ(now.st_size, was.st_size);  // the torn part is gone
+
+  fs.Free();
+  ASSERT_TRUE(logs.Append("c", Stream::kStdout, "after\n", At(3)).ok());
+  LogQuery all;
+  EXPECT_EQ(*logs.Read("c", all), "before\nafter\n");
 }
 
 TEST(LogStore, RotatesAndReadsAcrossFiles) {

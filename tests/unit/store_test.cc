@@ -168,6 +168,48 @@ TEST(Database, GroupCommitKeepsEachWriteAtomicAndEveryCommittedOne) {
   EXPECT_EQ(orphans, 0);
 }
 
+// A full disk is NoSpace (a 409, not a 500) naming the directory of the database, the state
+// dir; reads go on, the failed write leaves nothing behind, and writes work again once there
+// is room, on the same connection.
+TEST(Database, AFullDiskIsNoSpaceNamingTheStateDir) {
+  testing_util::SmallTmpfs fs("2m");
+  ASSERT_TRUE(fs.mounted());
+  const std::string path = fs.path() + "/zunvm.sqlite";
+  auto db = Database::Open(path);
+  ASSERT_TRUE(db) << db.error().ToString();
+  ContainerStore store(db->get());
+  Container a0 = Make("00000000-0000-0000-0000-000000000001", "a");
+  Container b0 = Make("00000000-0000-0000-0000-000000000002", "b");
+  ASSERT_TRUE(store.Insert(a0).ok());
+  ASSERT_TRUE(fs.Fill());
+
+  Status st = store.Insert(b0);
+  EXPECT_EQ(st.code(), Code::kNoSpace) << st.ToString();
+  EXPECT_EQ(st.kind(), "NoSpaceLeft");
+  EXPECT_NE(st.message().find("No space left on the filesystem of the state directory " + fs.path() + " "),
+            std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("Free space there"), std::string::npos) << st.message();
+  auto a = store.Get("00000000-0000-0000-0000-000000000001");
+  ASSERT_TRUE(a) << a.error().ToString();
+  EXPECT_EQ(a->name, "a");
+  EXPECT_FALSE(store.Get("00000000-0000-0000-0000-000000000002"));
+
+  fs.Free();
+  ASSERT_TRUE(store.Insert(b0).ok());
+  std::string check;
+  ASSERT_TRUE((*db)->Run([&](SQLite::Database& raw) {
+    check = raw.execAndGet("PRAGMA integrity_check").getString();
+    return Status::Ok();
+  }).ok());
+  EXPECT_EQ(check, "ok");
+  db->reset();
+  auto again = Database::Open(path);
+  ASSERT_TRUE(again) << again.error().ToString();
+  ContainerStore reopened(again->get());
+  EXPECT_TRUE(reopened.Get("00000000-0000-0000-0000-000000000001"));
+  EXPECT_TRUE(reopened.Get("00000000-0000-0000-0000-000000000002"));
+}
+
 TEST(ContainerStore, CrudAndNames) {
   TempDir dir;
   auto db = Database::Open(dir.path() + "/z.sqlite");

@@ -1,4 +1,5 @@
-// Helpers shared by unit tests: a temp dir removed at scope exit, and polling with a deadline.
+// Helpers shared by unit tests: a temp dir removed at scope exit, a small tmpfs that can be
+// filled up, and polling with a deadline.
 #pragma once
 
 #include <chrono>
@@ -7,7 +8,14 @@
 #include <string>
 #include <thread>
 
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <vector>
 
 namespace zunvm::testing_util {
 
@@ -25,6 +33,48 @@ class TempDir {
 
  private:
   std::string path_;
+};
+
+// A tmpfs of `size` ("1m") on a new temp dir, unmounted at scope exit (the tests run as root).
+// Fill() takes every free block with a filler file, as a program filling the disk would;
+// Free() removes it.
+class SmallTmpfs {
+ public:
+  explicit SmallTmpfs(const std::string& size = "1m") {
+    path_ = dir_.path() + "/fs";
+    mounted_ = ::mkdir(path_.c_str(), 0755) == 0 &&
+               ::mount("tmpfs", path_.c_str(), "tmpfs", 0, ("size=" + size).c_str()) == 0;
+  }
+  ~SmallTmpfs() {
+    if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
+  }
+  bool mounted() const { return mounted_; }
+  const std::string& path() const { return path_; }
+  // Appends to the filler until not one byte more fits; whether it got there.
+  bool Fill() {
+    int fd = ::open((path_ + "/filler").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0) return false;
+    std::vector<char> chunk(1 << 16, 0);
+    size_t n = chunk.size();
+    bool full = false;
+    while (true) {
+      if (::write(fd, chunk.data(), n) >= 0) continue;
+      if (errno != ENOSPC) break;
+      if (n == 1) {
+        full = true;
+        break;
+      }
+      n /= 2;
+    }
+    ::close(fd);
+    return full;
+  }
+  void Free() { ::unlink((path_ + "/filler").c_str()); }
+
+ private:
+  TempDir dir_;
+  std::string path_;
+  bool mounted_ = false;
 };
 
 // Polls `cond` until it holds or `timeout` passes; returns whether it held. The short wait
