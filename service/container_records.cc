@@ -55,6 +55,15 @@ Status ContainerRecords::Insert(Container& c, const Mutator& admit) {
   if (store_->Get(c.uuid)) {
     return Status::Conflict("A container with UUID " + c.uuid + " already exists.", "ContainerAlreadyExists");
   }
+  if (c.name.empty()) {
+    // Zun's generated names (letter-number-container, 576 of them): a taken one is drawn
+    // again, and when a few draws are all taken (a project with hundreds of unnamed
+    // containers) the name gets the uuid's first 8 digits, rather than refusing a create that
+    // asked for no name. Under mu_, so concurrent creates cannot draw the same free name.
+    c.name = GenerateContainerName();
+    for (int i = 0; i < 3 && !CheckNameFree(c).ok(); ++i) c.name = GenerateContainerName();
+    if (!CheckNameFree(c).ok()) c.name += "-" + c.uuid.substr(0, 8);
+  }
   ZUNVM_RETURN_IF_ERROR(CheckNameFree(c));
   if (ports_) ZUNVM_RETURN_IF_ERROR(ports_->CheckCreate(c, [this] { return store_->All(); }));
   ZUNVM_RETURN_IF_ERROR(admit(c));

@@ -44,7 +44,8 @@ class ContainerRecords {
   // Read-modify-write of one record; an error from `fn` leaves it as it was. A new name that
   // another container in the name scope has is Conflict (ContainerAlreadyExists).
   Result<Container> Mutate(const std::string& uuid, const Mutator& fn);
-  // Stores a new record: Conflict when its uuid is taken, its name is taken in the name scope,
+  // Stores a new record, drawing a name when it has none: Conflict when its uuid is taken, its
+  // name is taken in the name scope,
   // or a host port it asks for is another's; `admit` (under the lock, may change `c`) has the
   // last word before the insert.
   Status Insert(Container& c, const Mutator& admit);

@@ -124,15 +124,7 @@ Result<Container> ContainerService::Create(const RequestContext& ctx, Container 
   c.task_state.reset();
   c.user_id = ctx.user_id;
   c.project_id = ctx.project_id;
-  // Generated names are Zun's (letter-number-container, 576 of them): a taken one is drawn
-  // again, and when a few draws are all taken (a project with hundreds of unnamed containers)
-  // the name gets the uuid's first 8 digits, rather than refusing a create that asked for no
-  // name (Insert still has the last word).
-  if (c.name.empty()) {
-    c.name = GenerateContainerName();
-    for (int i = 0; i < 3 && !records_.NameFree(c).ok(); ++i) c.name = GenerateContainerName();
-    if (!records_.NameFree(c).ok()) c.name += "-" + c.uuid.substr(0, 8);
-  }
+  // Without a name, Insert draws one (ContainerRecords::Insert).
   c.host = deps_.cfg->HostName();
   c.created_at = deps_.clock->Now();
   if (!c.hostname) c.hostname = c.uuid.substr(0, 8) + c.uuid.substr(9, 4);
