@@ -42,6 +42,7 @@ Result<Container> ContainerRecords::Mutate(const std::string& uuid, const Mutato
   if (!c) return c;
   std::string old_name = c->name;
   ZUNVM_RETURN_IF_ERROR(fn(*c));
+  c->revision = 0;  // changed: no longer the stored record its revision names (views key on it)
   if (c->name != old_name) ZUNVM_RETURN_IF_ERROR(CheckNameFree(*c));
   c->updated_at = clock_->Now();
   ApplyPorts(*c);

@@ -245,8 +245,13 @@ TEST_F(ServiceTest, PatchWithATakenNameChangesNothing) {
   EXPECT_EQ(store_->Get(second->uuid)->memory, 256);
   EXPECT_EQ(driver_->Stats(second->uuid)->mem_limit_mib, 256);
   patch.name = "third";
-  ASSERT_TRUE(svc_->Update(ctx, second->uuid, patch));
+  auto renamed = svc_->Update(ctx, second->uuid, patch);
+  ASSERT_TRUE(renamed);
   EXPECT_EQ(driver_->Stats(second->uuid)->mem_limit_mib, 384);
+  // A record changed in memory no longer carries the stored revision (the API's rendered views
+  // key on it); a fresh read has the new one.
+  EXPECT_EQ(renamed->revision, 0u);
+  EXPECT_NE(svc_->Lookup(ctx, "third")->revision, 0u);
 }
 
 TEST(ContainerRecordsNames, GlobalScopeAndNoScope) {
