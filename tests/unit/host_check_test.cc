@@ -1,6 +1,5 @@
 // The host check's probes and its report (app/host_check.h), on this host's real kernel:
 // directories QEMU's user cannot pass, KVM devices that are not, guest images and their agent.
-#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -127,14 +126,11 @@ TEST(HostCheckReport, TableAndJsonSayWhatFailedAndHowToFixIt) {
 }
 
 TEST(HostCheckReport, BasicsRefuseAStateDirWithoutRoom) {
-  TempDir tmp;
-  const std::string small = tmp.path() + "/small";
-  ASSERT_EQ(::mkdir(small.c_str(), 0755), 0);
-  ASSERT_EQ(::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=16m"), 0);
+  testing_util::SmallTmpfs small("16m");
+  ASSERT_TRUE(small.mounted());
   Config cfg;
-  cfg.state_dir = small + "/state";
+  cfg.state_dir = small.path() + "/state";
   std::vector<CheckItem> items = CheckHostBasics(cfg);
-  ::umount(small.c_str());
   ASSERT_FALSE(items.empty());
   EXPECT_EQ(items[0].name, "state dir");
   EXPECT_EQ(items[0].level, CheckLevel::kFatal) << items[0].found;
