@@ -29,27 +29,32 @@ const char* kActionCols =
     "message";
 }  // namespace
 
+int64_t ActionStore::StartIn(SQLite::Database& db, const ContainerAction& a, const std::string& event) {
+  CachedStatement q = db_->Prepare(db,
+                      "INSERT INTO container_actions(request_id, container_uuid, action, "
+                      "user_id, project_id, start_time) VALUES(?, ?, ?, ?, ?, ?)");
+  q->bind(1, a.request_id);
+  q->bind(2, a.container_uuid);
+  q->bind(3, a.action);
+  q->bind(4, a.user_id);
+  q->bind(5, a.project_id);
+  q->bind(6, static_cast<int64_t>(ToMicros(a.start_time)));
+  q->exec();
+  const int64_t id = db.getLastInsertRowid();
+  CachedStatement e = db_->Prepare(db,
+                      "INSERT INTO container_action_events(action_id, event, start_time) "
+                      "VALUES(?, ?, ?)");
+  e->bind(1, static_cast<int64_t>(id));
+  e->bind(2, event);
+  e->bind(3, static_cast<int64_t>(ToMicros(a.start_time)));
+  e->exec();
+  return id;
+}
+
 Result<int64_t> ActionStore::Start(const ContainerAction& a, const std::string& event) {
   int64_t id = 0;
   Status st = db_->Write([&](SQLite::Database& db) {
-    SQLite::Statement q(db,
-                        "INSERT INTO container_actions(request_id, container_uuid, action, "
-                        "user_id, project_id, start_time) VALUES(?, ?, ?, ?, ?, ?)");
-    q.bind(1, a.request_id);
-    q.bind(2, a.container_uuid);
-    q.bind(3, a.action);
-    q.bind(4, a.user_id);
-    q.bind(5, a.project_id);
-    q.bind(6, static_cast<int64_t>(ToMicros(a.start_time)));
-    q.exec();
-    id = db.getLastInsertRowid();
-    SQLite::Statement e(db,
-                        "INSERT INTO container_action_events(action_id, event, start_time) "
-                        "VALUES(?, ?, ?)");
-    e.bind(1, static_cast<int64_t>(id));
-    e.bind(2, event);
-    e.bind(3, static_cast<int64_t>(ToMicros(a.start_time)));
-    e.exec();
+    id = StartIn(db, a, event);
     return Status::Ok();
   });
   if (!st.ok()) return Err(st);
@@ -58,19 +63,19 @@ Result<int64_t> ActionStore::Start(const ContainerAction& a, const std::string& 
 
 Status ActionStore::Finish(int64_t action_id, TimePoint when, const std::string& error) {
   return db_->Write([&](SQLite::Database& db) {
-    SQLite::Statement q(db, "UPDATE container_actions SET finish_time=?, message=? WHERE id=?");
-    q.bind(1, static_cast<int64_t>(ToMicros(when)));
-    if (error.empty()) q.bind(2); else q.bind(2, error);
-    q.bind(3, static_cast<int64_t>(action_id));
-    q.exec();
-    SQLite::Statement e(db,
+    CachedStatement q = db_->Prepare(db, "UPDATE container_actions SET finish_time=?, message=? WHERE id=?");
+    q->bind(1, static_cast<int64_t>(ToMicros(when)));
+    if (error.empty()) q->bind(2); else q->bind(2, error);
+    q->bind(3, static_cast<int64_t>(action_id));
+    q->exec();
+    CachedStatement e = db_->Prepare(db,
                         "UPDATE container_action_events SET finish_time=?, result=?, traceback=? "
                         "WHERE action_id=? AND finish_time IS NULL");
-    e.bind(1, static_cast<int64_t>(ToMicros(when)));
-    e.bind(2, error.empty() ? "Success" : "Error");
-    if (error.empty()) e.bind(3); else e.bind(3, error);
-    e.bind(4, static_cast<int64_t>(action_id));
-    e.exec();
+    e->bind(1, static_cast<int64_t>(ToMicros(when)));
+    e->bind(2, error.empty() ? "Success" : "Error");
+    if (error.empty()) e->bind(3); else e->bind(3, error);
+    e->bind(4, static_cast<int64_t>(action_id));
+    e->exec();
     return Status::Ok();
   });
 }
@@ -83,7 +88,7 @@ Result<std::vector<ContainerAction>> ActionStore::List(const std::string& uuid) 
 
 Result<ContainerAction> ActionStore::Get(const std::string& uuid, const std::string& request_id) {
   std::optional<ContainerAction> out;
-  Status st = db_->Run([&](SQLite::Database& db) {
+  Status st = db_->Read([&](SQLite::Database& db) {
     SQLite::Statement q(db, std::string("SELECT ") + kActionCols +
                                 " FROM container_actions WHERE container_uuid=? AND "
                                 "request_id=? ORDER BY id DESC LIMIT 1");

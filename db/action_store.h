@@ -21,6 +21,9 @@ class ActionStore {
 
   // Records the start of an action and its one event; returns the action id.
   Result<int64_t> Start(const ContainerAction& a, const std::string& event);
+  // The same inside a caller's Database::Write on `conn` (another store's write that the
+  // action belongs with); throws as SQLiteCpp does.
+  int64_t StartIn(SQLite::Database& conn, const ContainerAction& a, const std::string& event);
   // Finishes the action and its event; `error` empty means success.
   Status Finish(int64_t action_id, TimePoint when, const std::string& error);
   // Newest first, like Zun.

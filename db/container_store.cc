@@ -40,6 +40,28 @@ void BindRecord(SQLite::Statement& q, const Container& c) {
   q.bind(":data", ToStorageJson(c).dump());
 }
 
+// Whether a container other than `except_uuid` has `name` (ignoring case), in `project` or,
+// without one, anywhere. Runs on `db` as it is (inside a caller's transaction, or under Run).
+bool NameTakenOn(Database& store_db, SQLite::Database& db, const std::string& name,
+                 const std::optional<std::string>& project, const std::string& except_uuid) {
+  CachedStatement q = store_db.Prepare(
+      db, project ? "SELECT 1 FROM containers WHERE lower(name) = lower(?) AND uuid != ? AND project_id = ? LIMIT 1"
+                  : "SELECT 1 FROM containers WHERE lower(name) = lower(?) AND uuid != ? LIMIT 1");
+  q->bind(1, name);
+  q->bind(2, except_uuid);
+  if (project) q->bind(3, *project);
+  return q->executeStep();
+}
+
+// Conflict when `names` keeps c's name unique and another container has it.
+Status CheckName(Database& store_db, SQLite::Database& db, const Container& c, ContainerNameScope names) {
+  if (!names.unique) return Status::Ok();
+  if (!NameTakenOn(store_db, db, c.name, names.in_project ? std::optional(c.project_id) : std::nullopt, c.uuid)) {
+    return Status::Ok();
+  }
+  return Status::Conflict("A container with name " + ToLower(c.name) + " already exists.");
+}
+
 }  // namespace
 
 std::shared_ptr<const Container> ContainerStore::Shared(SQLite::Statement& q) {
@@ -60,31 +82,43 @@ std::shared_ptr<const Container> ContainerStore::Shared(SQLite::Statement& q) {
   return c;
 }
 
-Status ContainerStore::Insert(Container& c) {
-  return db_->Write([&](SQLite::Database& db) {
-    SQLite::Statement q(db,
+Status ContainerStore::Insert(Container& c, ContainerNameScope names, const NamePicker& pick,
+                              const std::function<void(SQLite::Database&)>& with) {
+  return db_->Write([&](SQLite::Database& db) -> Status {
+    CachedStatement have = db_->Prepare(db, "SELECT 1 FROM containers WHERE uuid = ?");
+    have->bind(1, c.uuid);
+    if (have->executeStep()) return Status::Conflict("A container with UUID " + c.uuid + " already exists.");
+    if (c.name.empty() && pick) {
+      const std::optional<std::string> project =
+          names.in_project ? std::optional(c.project_id) : std::nullopt;
+      c.name = pick([&](const std::string& name) { return names.unique && NameTakenOn(*db_, db, name, project, c.uuid); });
+    }
+    ZUNVM_RETURN_IF_ERROR(CheckName(*db_, db, c, names));
+    CachedStatement q = db_->Prepare(db,
                         "INSERT INTO containers(uuid, name, image, status, task_state, memory, "
                         "cpu, host, project_id, user_id, auto_remove, created_at, updated_at, "
                         "capsule_id, data) VALUES(:uuid, :name, :image, :status, :task_state, :memory, :cpu, "
                         ":host, :project_id, :user_id, :auto_remove, :created_at, :updated_at, "
                         ":capsule_id, :data)");
-    BindRecord(q, c);
-    q.exec();
+    BindRecord(*q, c);
+    q->exec();
     c.id = db.getLastInsertRowid();
+    if (with) with(db);
     return Status::Ok();
   });
 }
 
-Status ContainerStore::Update(const Container& c) {
-  return db_->Write([&](SQLite::Database& db) {
-    SQLite::Statement q(db,
+Status ContainerStore::Update(const Container& c, ContainerNameScope names) {
+  return db_->Write([&](SQLite::Database& db) -> Status {
+    ZUNVM_RETURN_IF_ERROR(CheckName(*db_, db, c, names));
+    CachedStatement q = db_->Prepare(db,
                         "UPDATE containers SET name=:name, image=:image, status=:status, "
                         "task_state=:task_state, memory=:memory, cpu=:cpu, host=:host, "
                         "project_id=:project_id, user_id=:user_id, auto_remove=:auto_remove, "
                         "created_at=:created_at, updated_at=:updated_at, capsule_id=:capsule_id, data=:data "
                         "WHERE uuid=:uuid");
-    BindRecord(q, c);
-    if (q.exec() == 0) return Status::NotFound("Container " + c.uuid + " could not be found.");
+    BindRecord(*q, c);
+    if (q->exec() == 0) return Status::NotFound("Container " + c.uuid + " could not be found.");
     return Status::Ok();
   });
 }
@@ -105,12 +139,13 @@ Result<std::vector<Container>> ContainerStore::FindByName(const std::string& nam
 
 Result<bool> ContainerStore::NameTaken(const std::string& name, const std::optional<std::string>& project,
                                        const std::string& except_uuid) {
-  auto uuid = [](SQLite::Statement& q) { return q.getColumn(0).getString(); };
-  const std::string sql = "SELECT uuid FROM containers WHERE lower(name) = lower(?) AND uuid != ?";
-  auto found = project ? db_->QueryOne<std::string>(sql + " AND project_id = ? LIMIT 1", uuid, name, except_uuid, *project)
-                       : db_->QueryOne<std::string>(sql + " LIMIT 1", uuid, name, except_uuid);
-  if (!found) return Err(found.error());
-  return found->has_value();
+  bool taken = false;
+  Status st = db_->Read([&](SQLite::Database& db) {
+    taken = NameTakenOn(*db_, db, name, project, except_uuid);
+    return Status::Ok();
+  });
+  if (!st.ok()) return Err(st);
+  return taken;
 }
 
 Result<ContainerList> ContainerStore::List(const ListQuery& lq) {
@@ -131,7 +166,7 @@ Result<ContainerList> ContainerStore::List(const ListQuery& lq) {
     }
   }
   ContainerList out;
-  Status st = db_->Run([&](SQLite::Database& db) {
+  Status st = db_->Read([&](SQLite::Database& db) {
     std::string expr = SortExpr(lq.sort_key);
     std::string dir = lq.descending ? "DESC" : "ASC";
     std::string sql = std::string("SELECT ") + kColumns + " FROM containers" + where;
@@ -166,6 +201,12 @@ Result<ContainerList> ContainerStore::List(const ListQuery& lq) {
 Result<std::vector<Container>> ContainerStore::All() {
   return db_->Query<Container>(std::string("SELECT ") + kColumns + " FROM containers ORDER BY id",
                                [this](SQLite::Statement& q) { return Row(q); });
+}
+
+Result<ContainerList> ContainerStore::WithStatus(ContainerStatus status) {
+  return db_->Query<std::shared_ptr<const Container>>(
+      std::string("SELECT ") + kColumns + " FROM containers WHERE status = ? ORDER BY id",
+      [this](SQLite::Statement& q) { return Shared(q); }, ToString(status));
 }
 
 Status ContainerStore::Delete(const std::string& uuid) {

@@ -13,6 +13,7 @@
 // not a JSON parse). Each distinct parse gets a new Container::revision.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -27,14 +28,30 @@
 
 namespace zunvm {
 
+// Where ContainerStore's Insert and Update keep a container's name unique (ignoring ASCII case):
+// nowhere, in its project, or among all containers. The check runs in the write's own
+// transaction, so two concurrent writes cannot both take a free name.
+struct ContainerNameScope {
+  bool unique = false;
+  bool in_project = false;  // with `unique`: only the container's project counts
+};
+
 class ContainerStore {
  public:
   explicit ContainerStore(Database* db) : db_(db) {}
 
-  // Inserts and sets c.id. Conflict if the uuid exists.
-  Status Insert(Container& c);
-  // Replaces the record with this uuid. NotFound if it is gone.
-  Status Update(const Container& c);
+  // For a record without a name: returns one, asking `taken` (which reads inside the insert's
+  // transaction; it may throw a database error, which fails the insert).
+  using NamePicker = std::function<std::string(const std::function<bool(const std::string&)>& taken)>;
+
+  // Inserts and sets c.id (and c.name, from `pick`, when it is empty). Conflict if the uuid
+  // exists or, per `names`, the name is taken ("A container with name … already exists.").
+  // `with` runs on the connection after the insert, in its transaction: what it writes commits
+  // with the record or not at all (it may throw, which fails the insert).
+  Status Insert(Container& c, ContainerNameScope names = {}, const NamePicker& pick = nullptr,
+                const std::function<void(SQLite::Database&)>& with = nullptr);
+  // Replaces the record with this uuid. NotFound if it is gone; Conflict as in Insert.
+  Status Update(const Container& c, ContainerNameScope names = {});
   Result<Container> Get(const std::string& uuid);
   Result<std::vector<Container>> FindByName(const std::string& name);
   // Whether a container other than `except_uuid` has this name, ignoring ASCII case (container
@@ -45,6 +62,8 @@ class ContainerStore {
   // The records are shared with the store's cache: read-only, and cheap to list.
   Result<ContainerList> List(const ListQuery& q);
   Result<std::vector<Container>> All();
+  // Every container (capsule members too) with this status, shared as List's records are.
+  Result<ContainerList> WithStatus(ContainerStatus status);
   // Removes the record and its action history. Deleting a missing record is OK.
   Status Delete(const std::string& uuid);
 

@@ -48,17 +48,26 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& path) {
     }
     Status st = ApplyMigrations(*db);
     if (!st.ok()) return Err(Status(st.code(), "database " + path + ": " + st.message()));
-    return std::unique_ptr<Database>(new Database(std::move(db)));
+    std::unique_ptr<Database> out(new Database(std::move(db)));
+    out->prepared_[out->db_.get()];
+    for (int i = 0; i < kReaders; ++i) {
+      auto reader = std::make_unique<SQLite::Database>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_FULLMUTEX, 5000);
+      reader->exec("PRAGMA query_only=ON");
+      out->idle_.push_back(reader.get());
+      out->prepared_[reader.get()];
+      out->readers_.push_back(std::move(reader));
+    }
+    return out;
   } catch (const std::exception& e) {
     return Err(Status::Internal("cannot open database " + path + ": " + e.what() + kLeftAlone));
   }
 }
 
-Status Database::Guarded(const std::function<Status()>& fn) {
+Status Database::Guarded(SQLite::Database& conn, const std::function<Status()>& fn) {
   try {
     return fn();
   } catch (const SQLite::Exception& e) {
-    return FromSqlite(e, *db_);
+    return FromSqlite(e, conn);
   } catch (const nlohmann::json::exception& e) {
     return Status::Internal(std::string("corrupt record in database: ") + e.what());
   } catch (const std::exception& e) {
@@ -69,6 +78,54 @@ Status Database::Guarded(const std::function<Status()>& fn) {
 Status Database::Run(const std::function<Status(SQLite::Database&)>& fn) {
   std::lock_guard<std::mutex> lock(mu_);
   return Guarded([&] { return fn(*db_); });
+}
+
+CachedStatement::~CachedStatement() {
+  if (!in_use_) return;
+  stmt_->tryReset();
+  try {
+    stmt_->clearBindings();  // sqlite3_clear_bindings cannot fail; SQLiteCpp's wrapper may throw
+  } catch (const std::exception&) {
+  }
+  *in_use_ = false;
+}
+
+CachedStatement Database::Prepare(SQLite::Database& conn, const std::string& sql) {
+  auto& cache = prepared_.at(&conn);
+  auto it = cache.find(sql);
+  if (it == cache.end()) it = cache.emplace(sql, Prepared{std::make_unique<SQLite::Statement>(conn, sql)}).first;
+  if (it->second.in_use) return CachedStatement(std::make_unique<SQLite::Statement>(conn, sql));
+  it->second.in_use = true;
+  return CachedStatement(it->second.stmt.get(), &it->second.in_use);
+}
+
+Status Database::OnReader(const std::function<Status(SQLite::Database&)>& fn, bool snapshot) {
+  SQLite::Database* conn = nullptr;
+  {
+    std::unique_lock<std::mutex> lock(read_mu_);
+    read_cv_.wait(lock, [this] { return !idle_.empty(); });
+    conn = idle_.back();
+    idle_.pop_back();
+  }
+  Status st = Guarded(*conn, [&] {
+    if (!snapshot) return fn(*conn);
+    Prepare(*conn, "BEGIN")->exec();  // one snapshot for all of fn's statements
+    Status out;
+    try {
+      out = fn(*conn);
+    } catch (...) {
+      if (sqlite3_get_autocommit(conn->getHandle()) == 0) Prepare(*conn, "ROLLBACK")->exec();
+      throw;
+    }
+    Prepare(*conn, "COMMIT")->exec();
+    return out;
+  });
+  {
+    std::lock_guard<std::mutex> lock(read_mu_);
+    idle_.push_back(conn);
+  }
+  read_cv_.notify_one();
+  return st;
 }
 
 struct Database::PendingWrite {
@@ -105,7 +162,7 @@ Status Database::Write(const std::function<Status(SQLite::Database&)>& fn) {
 void Database::CommitGroup(const std::vector<PendingWrite*>& group) {
   if (group.empty()) return;
   Status begun = Guarded([&] {
-    db_->exec("BEGIN IMMEDIATE");
+    Prepare(*db_, "BEGIN IMMEDIATE")->exec();
     return Status::Ok();
   });
   if (!begun.ok()) {
@@ -115,7 +172,7 @@ void Database::CommitGroup(const std::vector<PendingWrite*>& group) {
   for (size_t i = 0; i < group.size(); ++i) {
     PendingWrite* p = group[i];
     Status st = Guarded([&] {
-      db_->exec("SAVEPOINT member");
+      Prepare(*db_, "SAVEPOINT member")->exec();
       return (*p->fn)(*db_);
     });
     // An error that makes SQLite roll back the whole transaction (a full disk, an I/O error),
@@ -123,8 +180,8 @@ void Database::CommitGroup(const std::vector<PendingWrite*>& group) {
     bool ended = sqlite3_get_autocommit(db_->getHandle()) != 0;
     if (!ended) {
       Status undo = Guarded([&] {
-        if (!st.ok()) db_->exec("ROLLBACK TO member");
-        db_->exec("RELEASE member");
+        if (!st.ok()) Prepare(*db_, "ROLLBACK TO member")->exec();
+        Prepare(*db_, "RELEASE member")->exec();
         return Status::Ok();
       });
       if (!undo.ok()) {
@@ -149,7 +206,7 @@ void Database::CommitGroup(const std::vector<PendingWrite*>& group) {
     }
   }
   Status committed = Guarded([&] {
-    db_->exec("COMMIT");
+    Prepare(*db_, "COMMIT")->exec();
     return Status::Ok();
   });
   if (committed.ok()) return;

@@ -162,6 +162,11 @@ const std::vector<std::string>& Steps() {
       CREATE INDEX containers_capsule ON containers(capsule_id);
       CREATE INDEX containers_lower_name ON containers(lower(name));
       )sql",
+      // 9: an action's events by action: finishing an action, reading one, and deleting a
+      // container's history (and the ON DELETE CASCADE) scanned every event of every container.
+      R"sql(
+      CREATE INDEX container_action_events_action ON container_action_events(action_id);
+      )sql",
   };
   return steps;
 }

@@ -111,19 +111,21 @@ Result<IpAllocation> NetworkStore::Allocate(const std::string& network_uuid,
     wanted = *a;
   }
   IpAllocation out;
-  Status st = db_->Run([&](SQLite::Database& db) {
-    SQLite::Transaction tx(db, SQLite::TransactionBehavior::IMMEDIATE);
-    SQLite::Statement n(db, "SELECT subnet FROM networks WHERE uuid = ?");
-    n.bind(1, network_uuid);
-    if (!n.executeStep()) return NetworkNotFound(network_uuid);
-    auto subnet = ParseIpv4Subnet(n.getColumn(0).getString());
+  bool hinted = false;
+  // Group-committed with other writers: the rows of allocations earlier in the same group are
+  // visible here (one connection), so two creates cannot take one address.
+  Status st = db_->Write([&](SQLite::Database& db) {
+    CachedStatement n = db_->Prepare(db, "SELECT subnet FROM networks WHERE uuid = ?");
+    n->bind(1, network_uuid);
+    if (!n->executeStep()) return NetworkNotFound(network_uuid);
+    auto subnet = ParseIpv4Subnet(n->getColumn(0).getString());
     if (!subnet) return Status::Internal("stored subnet is damaged: " + subnet.error().message());
-    SQLite::Statement u(db, "SELECT 1 FROM ip_allocations WHERE network_uuid = ? AND address = ?");
+    CachedStatement u = db_->Prepare(db, "SELECT 1 FROM ip_allocations WHERE network_uuid = ? AND address = ?");
     auto used = [&](uint32_t a) {
-      u.reset();
-      u.bind(1, network_uuid);
-      u.bind(2, FormatIpv4(a));
-      return u.executeStep();
+      u->reset();
+      u->bind(1, network_uuid);
+      u->bind(2, FormatIpv4(a));
+      return u->executeStep();
     };
     const uint32_t gateway = subnet->FirstHost();
     uint32_t addr = 0;
@@ -152,24 +154,30 @@ Result<IpAllocation> NetworkStore::Allocate(const std::string& network_uuid,
     out = {network_uuid, container_uuid, FormatIpv4(addr), NewUuid(), ""};
     for (int tries = 0; tries < 16 && out.mac.empty(); ++tries) {
       std::string mac = NewMac();
-      SQLite::Statement m(db, "SELECT 1 FROM ip_allocations WHERE mac = ?");
-      m.bind(1, mac);
-      if (!m.executeStep()) out.mac = mac;
+      CachedStatement m = db_->Prepare(db, "SELECT 1 FROM ip_allocations WHERE mac = ?");
+      m->bind(1, mac);
+      if (!m->executeStep()) out.mac = mac;
     }
     if (out.mac.empty()) return Status::Internal("could not pick a unique MAC address");
-    SQLite::Statement q(db, std::string("INSERT INTO ip_allocations(") + kAllocColumns +
+    CachedStatement q = db_->Prepare(db, std::string("INSERT INTO ip_allocations(") + kAllocColumns +
                                 ") VALUES(?, ?, ?, ?, ?)");
-    q.bind(1, out.network_uuid);
-    q.bind(2, out.container_uuid);
-    q.bind(3, out.address);
-    q.bind(4, out.port_id);
-    q.bind(5, out.mac);
-    q.exec();
-    tx.commit();
-    if (!wanted) SetFreeFrom(network_uuid, addr + 1);  // every address below addr + 1 is taken
+    q->bind(1, out.network_uuid);
+    q->bind(2, out.container_uuid);
+    q->bind(3, out.address);
+    q->bind(4, out.port_id);
+    q->bind(5, out.mac);
+    q->exec();
+    if (!wanted) {
+      SetFreeFrom(network_uuid, addr + 1);  // every address below addr + 1 is taken
+      hinted = true;
+    }
     return Status::Ok();
   });
-  if (!st.ok()) return Err(st);
+  if (!st.ok()) {
+    // The insert did not last (the group's COMMIT failed): its address may be free after all.
+    if (hinted) LowerFreeFrom(network_uuid, ParseIpv4(out.address).value_or(0));
+    return Err(st);
+  }
   return out;
 }
 
@@ -184,12 +192,16 @@ void NetworkStore::SetFreeFrom(const std::string& network_uuid, uint32_t addr) {
   free_from_[network_uuid] = addr;
 }
 
-void NetworkStore::Freed(SQLite::Statement& rows) {
+void NetworkStore::LowerFreeFrom(const std::string& network_uuid, uint32_t addr) {
   std::lock_guard<std::mutex> lock(hint_mu_);
+  auto it = free_from_.find(network_uuid);
+  if (it != free_from_.end() && addr < it->second) it->second = addr;
+}
+
+void NetworkStore::Freed(SQLite::Statement& rows) {
   while (rows.executeStep()) {
-    auto it = free_from_.find(rows.getColumn(0).getString());
     auto a = ParseIpv4(rows.getColumn(1).getString());
-    if (it != free_from_.end() && a && *a < it->second) it->second = *a;
+    if (a) LowerFreeFrom(rows.getColumn(0).getString(), *a);
   }
 }
 

@@ -72,10 +72,12 @@ class NetworkStore {
   // Allocation is first-fit: the lowest free host address. `free_from_` keeps, per network,
   // an address below which every host address is taken (0: unknown), so a create does not
   // look at every allocation: raised after an allocation, lowered by a release (Freed: rows of
-  // network_uuid, address about to be released). Guarded by hint_mu_; changed only inside
-  // Database::Run after the change it follows is committed, or before a release.
+  // network_uuid, address about to be released). Guarded by hint_mu_; raised inside the
+  // allocation's write (lowered again if that write does not commit), lowered before a release.
+  // Only a lower bound matters for correctness: a hint too low costs probes, never an address.
   uint32_t FreeFrom(const std::string& network_uuid);
   void SetFreeFrom(const std::string& network_uuid, uint32_t addr);
+  void LowerFreeFrom(const std::string& network_uuid, uint32_t addr);
   void Freed(SQLite::Statement& rows);
 
   Database* db_;  // not owned

@@ -51,7 +51,7 @@ Status VolumeStore::Insert(VolumeRecord& r) {
 
 Result<std::vector<VolumeRecord>> VolumeStore::Select(const std::string& where, const std::vector<std::string>& args) {
   std::vector<VolumeRecord> out;
-  Status st = db_->Run([&](SQLite::Database& db) {
+  Status st = db_->Read([&](SQLite::Database& db) {
     SQLite::Statement q(db, std::string("SELECT ") + kColumns + " FROM volumes" + where + " ORDER BY id");
     for (size_t i = 0; i < args.size(); ++i) q.bind(static_cast<int>(i + 1), args[i]);
     while (q.executeStep()) out.push_back(FromRow(q));

@@ -36,42 +36,56 @@ Result<ContainerList> ContainerRecords::List(const ListQuery& q) {
   return Named(store_->List(q), Code::kNotFound, "MarkerNotFound");
 }
 
+std::mutex& ContainerRecords::Lock(const std::string& uuid) {
+  return stripes_[std::hash<std::string>{}(uuid) % kStripes];
+}
+
 Result<Container> ContainerRecords::Mutate(const std::string& uuid, const Mutator& fn) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::mutex> lock(Lock(uuid));
   auto c = Get(uuid);
   if (!c) return c;
   std::string old_name = c->name;
   ZUNVM_RETURN_IF_ERROR(fn(*c));
   c->revision = 0;  // changed: no longer the stored record its revision names (views key on it)
-  if (c->name != old_name) ZUNVM_RETURN_IF_ERROR(CheckNameFree(*c));
   c->updated_at = clock_->Now();
   ApplyPorts(*c);
-  Status st = store_->Update(*c);
-  if (!st.ok()) return Err(Named(st, Code::kNotFound, "ContainerNotFound"));
+  Status st = store_->Update(*c, c->name != old_name ? Names() : ContainerNameScope{});
+  if (!st.ok()) return Err(Named(Named(st, Code::kNotFound, "ContainerNotFound"), Code::kConflict, "ContainerAlreadyExists"));
   return c;
 }
 
-Status ContainerRecords::Insert(Container& c, const Mutator& admit) {
-  std::lock_guard<std::mutex> lock(mu_);
+Status ContainerRecords::Insert(Container& c, const Mutator& admit, const RequestContext* ctx, int64_t* action_id) {
+  // Whether a host port is free depends on the other records: such creates go one at a time.
+  std::unique_lock<std::mutex> ports_lock(ports_mu_, std::defer_lock);
+  if (ports_ && !c.exposed_ports.empty()) ports_lock.lock();
+  std::lock_guard<std::mutex> lock(Lock(c.uuid));
+  // Before admit: its network allocation is keyed by uuid, and a failed one releases the
+  // uuid's addresses, which must never be another record's. Same-uuid inserts share a lock.
   if (store_->Get(c.uuid)) {
     return Status::Conflict("A container with UUID " + c.uuid + " already exists.", "ContainerAlreadyExists");
   }
-  if (c.name.empty()) {
-    // Zun's generated names (letter-number-container, 576 of them): a taken one is drawn
-    // again, and when a few draws are all taken (a project with hundreds of unnamed
-    // containers) the name gets the uuid's first 8 digits, rather than refusing a create that
-    // asked for no name. Under mu_, so concurrent creates cannot draw the same free name.
-    c.name = GenerateContainerName();
-    for (int i = 0; i < 3 && !CheckNameFree(c).ok(); ++i) c.name = GenerateContainerName();
-    if (!CheckNameFree(c).ok()) c.name += "-" + c.uuid.substr(0, 8);
-  }
-  ZUNVM_RETURN_IF_ERROR(CheckNameFree(c));
+  if (!c.name.empty()) ZUNVM_RETURN_IF_ERROR(NameFree(c));  // before admit's work; the insert checks again
   if (ports_) ZUNVM_RETURN_IF_ERROR(ports_->CheckCreate(c, [this] { return store_->All(); }));
   ZUNVM_RETURN_IF_ERROR(admit(c));
-  return store_->Insert(c);
+  // Zun's generated names (letter-number-container, 576 of them): a taken one is drawn again,
+  // and when a few draws are all taken (a project with hundreds of unnamed containers) the
+  // name gets the uuid's first 8 digits, rather than refusing a create that asked for no name.
+  // Drawn in the insert's transaction, so concurrent creates cannot draw the same free name.
+  auto pick = [&c](const std::function<bool(const std::string&)>& taken) {
+    std::string name = GenerateContainerName();
+    for (int i = 0; i < 3 && taken(name); ++i) name = GenerateContainerName();
+    return taken(name) ? name + "-" + c.uuid.substr(0, 8) : name;
+  };
+  std::function<void(SQLite::Database&)> with;
+  if (ctx && action_id) {
+    with = [&](SQLite::Database& conn) {
+      *action_id = actions_->StartIn(conn, NewAction(*ctx, c.uuid, "create"), "compute__do_container_create");
+    };
+  }
+  return Named(store_->Insert(c, Names(), pick, with), Code::kConflict, "ContainerAlreadyExists");
 }
 
-Status ContainerRecords::CheckNameFree(const Container& c) {
+Status ContainerRecords::NameFree(const Container& c) {
   if (name_scope_.empty()) return Status::Ok();
   auto taken = store_->NameTaken(c.name, name_scope_ == "project" ? std::optional(c.project_id) : std::nullopt, c.uuid);
   if (!taken) return taken.error();
@@ -79,13 +93,8 @@ Status ContainerRecords::CheckNameFree(const Container& c) {
   return Status::Conflict("A container with name " + ToLower(c.name) + " already exists.", "ContainerAlreadyExists");
 }
 
-Status ContainerRecords::NameFree(const Container& c) {
-  std::lock_guard<std::mutex> lock(mu_);
-  return CheckNameFree(c);
-}
-
 Status ContainerRecords::Remove(const std::string& uuid) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::mutex> lock(Lock(uuid));
   return store_->Delete(uuid);
 }
 
@@ -100,7 +109,7 @@ bool ContainerRecords::ApplyPorts(Container& rec) {
 }
 
 void ContainerRecords::SyncPorts(const std::string& uuid) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::mutex> lock(Lock(uuid));
   auto rec = store_->Get(uuid);
   if (!rec || !ApplyPorts(*rec)) return;
   Status st = store_->Update(*rec);
@@ -111,8 +120,8 @@ void ContainerRecords::DropPorts(const std::string& uuid) {
   if (ports_) ports_->Drop(uuid);
 }
 
-int64_t ContainerRecords::StartAction(const RequestContext& ctx, const std::string& uuid,
-                                      const std::string& action) {
+ContainerAction ContainerRecords::NewAction(const RequestContext& ctx, const std::string& uuid,
+                                            const std::string& action) const {
   ContainerAction a;
   a.action = action;
   a.container_uuid = uuid;
@@ -120,7 +129,12 @@ int64_t ContainerRecords::StartAction(const RequestContext& ctx, const std::stri
   a.user_id = ctx.user_id;
   a.project_id = ctx.project_id;
   a.start_time = clock_->Now();
-  auto id = actions_->Start(a, "compute__do_container_" + action);
+  return a;
+}
+
+int64_t ContainerRecords::StartAction(const RequestContext& ctx, const std::string& uuid,
+                                      const std::string& action) {
+  auto id = actions_->Start(NewAction(ctx, uuid, action), "compute__do_container_" + action);
   if (!id) {
     Logger("service")->warn("cannot record action {} of {}: {}", action, uuid, id.error().ToString());
     return 0;

@@ -1,13 +1,17 @@
-// ContainerRecords: the containers' records and their action history, with the one mutex
-// under which a record is read, changed and written back. Every change passes Mutate, which
+// ContainerRecords: the containers' records and their action history. A record is read,
+// changed and written back under its uuid's lock (one of a fixed set of stripes), so writes to
+// different containers run side by side and share their commits (Database::Write); a name's
+// uniqueness is checked inside the write's own transaction. Every change passes Mutate, which
 // stamps updated_at and has the published ports follow the new status before anyone can see
 // it (a reader that sees Running finds them published; Stopped, released).
 //
-// Thread safety: thread-safe; `mu_` is never held across a driver call.
+// Thread safety: thread-safe; no lock is held across a driver call. Lock order: `ports_mu_`,
+// then a stripe; a stripe is never held while taking another.
 // Errors: the stores' errors with Zun's names (ContainerNotFound, MarkerNotFound,
 // ContainerActionNotFound).
 #pragma once
 
+#include <array>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -41,15 +45,17 @@ class ContainerRecords {
   Result<Container> Lookup(const std::string& ident, const RequestContext* scope = nullptr);
   Result<ContainerList> List(const ListQuery& q);
   Result<std::vector<Container>> All() { return store_->All(); }
+  Result<ContainerList> Running() { return store_->WithStatus(ContainerStatus::kRunning); }
   // Read-modify-write of one record; an error from `fn` leaves it as it was. A new name that
   // another container in the name scope has is Conflict (ContainerAlreadyExists).
   Result<Container> Mutate(const std::string& uuid, const Mutator& fn);
   // Stores a new record, drawing a name when it has none: Conflict when its uuid is taken, its
-  // name is taken in the name scope,
-  // or a host port it asks for is another's; `admit` (under the lock, may change `c`) has the
-  // last word before the insert.
-  Status Insert(Container& c, const Mutator& admit);
-  // Conflict when c's name is another's in the name scope (Mutate checks again under its lock;
+  // name is taken in the name scope, or a host port it asks for is another's; `admit` (under
+  // c's lock, may change `c`; concurrent with other containers' inserts) has the last word
+  // before the insert. With `ctx`, the "create" action is recorded in the same commit (its id
+  // in `*action_id`, for FinishAction).
+  Status Insert(Container& c, const Mutator& admit, const RequestContext* ctx = nullptr, int64_t* action_id = nullptr);
+  // Conflict when c's name is another's in the name scope (Mutate checks again in its write;
   // this lets a caller refuse before doing anything irreversible).
   Status NameFree(const Container& c);
   Status Remove(const std::string& uuid);
@@ -65,18 +71,21 @@ class ContainerRecords {
   Result<ContainerAction> Action(const std::string& uuid, const std::string& request_id);
 
  private:
-  // Has `rec`'s published ports follow its status; true when `rec` changed. Needs mu_.
+  static constexpr size_t kStripes = 32;
+  ContainerAction NewAction(const RequestContext& ctx, const std::string& uuid, const std::string& action) const;
+  // The lock of the record with this uuid.
+  std::mutex& Lock(const std::string& uuid);
+  // Has `rec`'s published ports follow its status; true when `rec` changed. Needs rec's lock.
   bool ApplyPorts(Container& rec);
-  // Conflict when a container other than `c` has c's name (ignoring case) in the name scope
-  // (c's project, or all). Needs mu_.
-  Status CheckNameFree(const Container& c);
+  ContainerNameScope Names() const { return {!name_scope_.empty(), name_scope_ == "project"}; }
 
   ContainerStore* store_;
   ActionStore* actions_;
   PortBindings* ports_;
   Clock* clock_;
   std::string name_scope_;
-  std::mutex mu_;
+  std::mutex ports_mu_;  // creates that ask for ports: check and insert as one
+  std::array<std::mutex, kStripes> stripes_;
 };
 
 }  // namespace zunvm

@@ -135,6 +135,7 @@ Result<Container> ContainerService::Create(const RequestContext& ctx, Container 
     return Err(Status::Invalid("This zunvmd has no volumes for mounts.", "InvalidValue"));
   }
   bool allocated = false, mounted = false;
+  int64_t action_id = 0;
   Status inserted = records_.Insert(c, [&](Container& rec) -> Status {
     ZUNVM_RETURN_IF_ERROR(networking_.Allocate(rec, *nets));
     allocated = true;
@@ -143,14 +144,14 @@ Result<Container> ContainerService::Create(const RequestContext& ctx, Container 
       mounted = true;
     }
     return Status::Ok();
-  });
+  }, &ctx, &action_id);
   if (!inserted.ok()) {
     if (mounted) deps_.volumes->Release(c.uuid);
     if (allocated) networking_.Release(c.uuid);
     return Err(inserted);
   }
   std::string uuid = c.uuid;
-  lifecycle_.Queue(uuid, records_.StartAction(ctx, uuid, "create"), [this, uuid, run] { return lifecycle_.Create(uuid, run); });
+  lifecycle_.Queue(uuid, action_id, [this, uuid, run] { return lifecycle_.Create(uuid, run); });
   return c;
 }
 

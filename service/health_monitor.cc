@@ -6,11 +6,12 @@
 namespace zunvm {
 
 void HealthMonitor::Check() {
-  auto all = records_->All();
+  auto all = records_->Running();
   if (!all) return;
   TimePoint now = clock_->Now();
   std::map<std::string, State> next;
-  for (const auto& c : *all) {
+  for (const auto& shared : *all) {
+    const Container& c = *shared;
     if (!c.healthcheck || c.healthcheck->test.empty() || c.status != ContainerStatus::kRunning || c.task_state) continue;
     State st = states_.count(c.uuid) ? states_[c.uuid] : State{now, 0};
     auto interval = std::chrono::seconds(c.healthcheck->interval > 0 ? c.healthcheck->interval : 30);

@@ -1,8 +1,12 @@
 // ContainerService against the fake driver and a real SQLite file: recovery after a crash,
 // stale exits, restart policy and the per-container ordering.
 #include <set>
+#include <thread>
+#include <atomic>
 #include <gtest/gtest.h>
 
+#include "common/ids.h"
+#include "common/strings.h"
 #include "db/action_store.h"
 #include "db/container_store.h"
 #include "db/database.h"
@@ -281,6 +285,110 @@ TEST(ContainerRecordsNames, GlobalScopeAndNoScope) {
   auto found = unscoped.Lookup("same");  // a shared name is ambiguous to look up
   ASSERT_FALSE(found);
   EXPECT_EQ(found.error().code(), Code::kConflict);
+}
+
+// ContainerRecords over a real SQLite file, names unique per project.
+class RecordsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto db = Database::Open(dir_.path() + "/z.sqlite");
+    ASSERT_TRUE(db);
+    db_ = std::move(*db);
+  }
+  Container Make(const std::string& uuid, const std::string& name) {
+    Container c;
+    c.uuid = uuid;
+    c.name = name;
+    c.image = "busybox";
+    c.project_id = "p";
+    c.created_at = std::chrono::system_clock::now();
+    return c;
+  }
+  TempDir dir_;
+  std::unique_ptr<Database> db_;
+  ManualClock clock_;
+};
+
+// A uuid that is taken is refused before `admit` runs: admit allocates addresses by uuid, and
+// undoing a failed allocation would release the existing container's.
+TEST_F(RecordsTest, TakenUuidIsRefusedBeforeAdmit) {
+  ContainerStore store(db_.get());
+  ActionStore actions(db_.get());
+  ContainerRecords records(&store, &actions, nullptr, &clock_, "project");
+  int admitted = 0;
+  auto admit = [&](Container&) {
+    ++admitted;
+    return Status::Ok();
+  };
+  Container c = Make(A, "");
+  RequestContext ctx{"req-1", "u", "p"};
+  int64_t action = 0;
+  ASSERT_TRUE(records.Insert(c, admit, &ctx, &action).ok());
+  EXPECT_GT(action, 0);  // the create's action, committed with the record
+  ASSERT_TRUE(actions.Get(A, "req-1"));
+  Container again = c;
+  again.name = "other";
+  Status st = records.Insert(again, admit);
+  EXPECT_EQ(st.code(), Code::kConflict);
+  EXPECT_EQ(st.kind(), "ContainerAlreadyExists");
+  EXPECT_EQ(admitted, 1);
+}
+
+// Writes to different containers run side by side (no records-wide lock), yet a name stays
+// unique: it is checked in the write's own transaction. 8 threads race to insert the same
+// name, to insert unnamed containers, to rename onto one name, and to bump the same record.
+TEST_F(RecordsTest, ConcurrentWritesKeepNamesUniqueAndLoseNoUpdate) {
+  ContainerStore store(db_.get());
+  ActionStore actions(db_.get());
+  ContainerRecords records(&store, &actions, nullptr, &clock_, "project");
+  auto admit = [](Container&) { return Status::Ok(); };
+  auto make = [this](const std::string& name) { return Make(NewUuid(), name); };
+  Container shared = make("counter");
+  ASSERT_TRUE(records.Insert(shared, admit).ok());
+  constexpr int kThreads = 8, kRounds = 20;
+  std::atomic<int> same_ok{0}, rename_ok{0};
+  std::mutex mu;
+  std::vector<std::string> unnamed;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int r = 0; r < kRounds; ++r) {
+        Container same = make("same-" + std::to_string(r));
+        Status st = records.Insert(same, admit);
+        if (st.ok()) ++same_ok;
+        else EXPECT_EQ(st.code(), Code::kConflict) << st.ToString();
+        Container anon = make("");
+        ASSERT_TRUE(records.Insert(anon, admit).ok());
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          unnamed.push_back(anon.name);
+        }
+        Container mover = make("mover-" + std::to_string(t) + "-" + std::to_string(r));
+        ASSERT_TRUE(records.Insert(mover, admit).ok());
+        auto renamed = records.Mutate(mover.uuid, [&](Container& c) {
+          c.name = "renamed-" + std::to_string(r);
+          return Status::Ok();
+        });
+        if (renamed) ++rename_ok;
+        else EXPECT_EQ(renamed.error().code(), Code::kConflict) << t;
+        ASSERT_TRUE(records.Mutate(shared.uuid, [](Container& c) {
+          ++c.cpu;
+          return Status::Ok();
+        }));
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(same_ok.load(), kRounds);    // each name went to exactly one of the racers
+  EXPECT_EQ(rename_ok.load(), kRounds);  // and each rename target too
+  std::set<std::string> distinct(unnamed.begin(), unnamed.end());
+  EXPECT_EQ(distinct.size(), unnamed.size());  // no generated name drawn twice
+  EXPECT_EQ(unnamed.size(), size_t{kThreads * kRounds});
+  auto all = store.All();
+  ASSERT_TRUE(all);
+  std::set<std::string> lower;
+  for (const auto& c : *all) EXPECT_TRUE(lower.insert(ToLower(c.name)).second) << c.name;
+  EXPECT_EQ(store.Get(shared.uuid)->cpu, shared.cpu + kThreads * kRounds);  // no lost update
 }
 
 // Healthchecks on simulated time: a check runs when due on the service's clock, not on the

@@ -95,7 +95,8 @@ TEST(NetworkMigration, SchemaFourNetworksBecomeShared) {
         "INSERT INTO networks(uuid, name, subnet, gateway, created_at) VALUES('n-1', 'old', '10.88.5.0/24',"
         " '10.88.5.1', '2026-01-01T00:00:00.000000');"
         "INSERT INTO ip_allocations VALUES('n-1', '10.88.5.2', 'c1', 'p-1', '52:54:00:00:00:01');"
-        "CREATE TABLE containers (id INTEGER PRIMARY KEY, name TEXT NOT NULL, data TEXT NOT NULL);");  // what migration 8 changes
+        "CREATE TABLE containers (id INTEGER PRIMARY KEY, name TEXT NOT NULL, data TEXT NOT NULL);"  // what migration 8 changes
+        "CREATE TABLE container_action_events (id INTEGER PRIMARY KEY, action_id INTEGER);");  // and 9
   }
   {
     // Every migration before 5 ran on this file: start there (other tables, beyond what later

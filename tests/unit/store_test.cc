@@ -2,6 +2,7 @@
 #include <sqlite3.h>
 
 #include <atomic>
+#include <future>
 #include <thread>
 
 #include <cstdio>
@@ -168,6 +169,76 @@ TEST(Database, GroupCommitKeepsEachWriteAtomicAndEveryCommittedOne) {
   EXPECT_EQ(orphans, 0);
 }
 
+// Reads run on their own connections: one answers, with the committed state, while a write
+// holds the writer connection (as during its COMMIT's fsync); it sees the write once that
+// returns.
+TEST(Database, ReadsDoNotWaitForAWriteInProgress) {
+  TempDir dir;
+  auto db = Database::Open(dir.path() + "/z.sqlite");
+  ASSERT_TRUE(db);
+  ASSERT_TRUE((*db)->Run([](SQLite::Database& raw) {
+                  raw.exec("CREATE TABLE t (k TEXT PRIMARY KEY); INSERT INTO t VALUES('old')");
+                  return Status::Ok();
+                }).ok());
+  auto count = [&] {
+    auto n = (*db)->QueryOne<int>("SELECT COUNT(*) FROM t", [](SQLite::Statement& q) { return q.getColumn(0).getInt(); });
+    return n && *n ? **n : -1;
+  };
+  std::promise<void> inside, release;
+  std::thread writer([&] {
+    EXPECT_TRUE((*db)->Write([&](SQLite::Database& raw) {
+                      raw.exec("INSERT INTO t VALUES('new')");
+                      inside.set_value();
+                      release.get_future().wait();  // the writer connection stays busy
+                      return Status::Ok();
+                    }).ok());
+  });
+  inside.get_future().wait();
+  auto read = std::async(std::launch::async, count);
+  const auto answered = read.wait_for(std::chrono::seconds(10));
+  const int seen = answered == std::future_status::ready ? read.get() : -2;
+  release.set_value();
+  writer.join();
+  EXPECT_EQ(answered, std::future_status::ready);  // not queued behind the write
+  EXPECT_EQ(seen, 1);                              // the uncommitted row is not seen
+  EXPECT_EQ(count(), 2);  // the write returned: its row is seen
+  Status refused = (*db)->Read([](SQLite::Database& raw) {
+    raw.exec("INSERT INTO t VALUES('x')");
+    return Status::Ok();
+  });
+  EXPECT_FALSE(refused.ok());  // readers are query_only
+  EXPECT_EQ(count(), 2);
+}
+
+// Prepared statements are parsed once per connection and come back reset and unbound; a
+// statement already in use (the same SQL nested) is prepared afresh.
+TEST(Database, PreparedStatementsAreReusedResetAndNestable) {
+  TempDir dir;
+  auto db = Database::Open(dir.path() + "/z.sqlite");
+  ASSERT_TRUE(db);
+  ASSERT_TRUE((*db)->Run([&](SQLite::Database& raw) {
+                  raw.exec("CREATE TABLE t (k INTEGER); INSERT INTO t VALUES(1), (2), (3)");
+                  const std::string sql = "SELECT k FROM t WHERE k >= ? ORDER BY k";
+                  SQLite::Statement* first = nullptr;
+                  {
+                    CachedStatement q = (*db)->Prepare(raw, sql);
+                    first = &*q;
+                    q->bind(1, 2);
+                    EXPECT_TRUE(q->executeStep());  // stopped mid-rows: the handle resets it
+                    EXPECT_EQ(q->getColumn(0).getInt(), 2);
+                    CachedStatement nested = (*db)->Prepare(raw, sql);
+                    EXPECT_NE(&*nested, first);
+                    nested->bind(1, 3);
+                    EXPECT_TRUE(nested->executeStep());
+                    EXPECT_EQ(nested->getColumn(0).getInt(), 3);
+                  }
+                  CachedStatement again = (*db)->Prepare(raw, sql);
+                  EXPECT_EQ(&*again, first);  // parsed once
+                  EXPECT_FALSE(again->executeStep());  // unbound: k >= NULL matches nothing
+                  return Status::Ok();
+                }).ok());
+}
+
 // A full disk is NoSpace (a 409, not a 500) naming the directory of the database, the state
 // dir; reads go on, the failed write leaves nothing behind, and writes work again once there
 // is room, on the same connection.
@@ -277,7 +348,8 @@ TEST(ContainerStore, Migration8ListsCapsuleMembersWithTheirCapsuleOnly) {
     // The file as schema 7 left it: no capsule_id column (the capsule only in `data`), no
     // index of lower(name).
     SQLite::Database raw(path, SQLite::OPEN_READWRITE);
-    raw.exec("DROP INDEX containers_capsule; DROP INDEX containers_lower_name; ALTER TABLE containers DROP COLUMN capsule_id; PRAGMA user_version = 7");
+    raw.exec("DROP INDEX container_action_events_action; DROP INDEX containers_capsule; DROP INDEX containers_lower_name; "
+             "ALTER TABLE containers DROP COLUMN capsule_id; PRAGMA user_version = 7");
   }
   auto db = Database::Open(path);
   ASSERT_TRUE(db) << db.error().ToString();
@@ -288,6 +360,13 @@ TEST(ContainerStore, Migration8ListsCapsuleMembersWithTheirCapsuleOnly) {
   EXPECT_EQ(listed->at(0)->name, "solo");
   EXPECT_EQ(store.All()->size(), 2u);
   EXPECT_EQ(*store.Get(member_uuid)->capsule_id, "cap-1");
+  // Migration 9: finishing an action finds its events by index, not by reading every event.
+  SQLite::Database raw(path, SQLite::OPEN_READONLY);
+  SQLite::Statement plan(raw, "EXPLAIN QUERY PLAN UPDATE container_action_events SET finish_time = 1 "
+                              "WHERE action_id = 1 AND finish_time IS NULL");
+  std::string steps;
+  while (plan.executeStep()) steps += plan.getColumn(3).getString() + "\n";
+  EXPECT_NE(steps.find("USING INDEX container_action_events_action"), std::string::npos) << steps;
 }
 
 TEST(ContainerStore, ListFiltersSortsAndPages) {
