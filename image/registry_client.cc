@@ -175,6 +175,7 @@ Result<FetchedManifest> RegistryClient::GetManifest(const std::string& repositor
   Status st = Get(BaseUrl(), ApiHost(registry_), "/v2/" + repository + "/manifests/" + ref, kAccept, scope, opts_, mu_, tokens_,
                   [&](http::http_response& r) -> Status {
                     auto body = r.extract_vector().get();
+                    fetched_ += static_cast<int64_t>(body.size());
                     if (body.size() > kMaxManifest) return Status::Invalid("manifest larger than 4 MiB");
                     out.body.assign(body.begin(), body.end());
                     out.media_type = Header(r, "Content-Type");
@@ -199,7 +200,9 @@ Result<std::string> RegistryClient::FetchBlob(const std::string& repository, con
                     auto put = store.Put(d.digest, d.size, d.size, [&](char* buf, size_t cap) -> Result<size_t> {
                       try {
                         concurrency::streams::rawptr_buffer<uint8_t> rb(reinterpret_cast<uint8_t*>(buf), cap, std::ios::out);
-                        return body.read(rb, cap).get();
+                        const size_t n = body.read(rb, cap).get();
+                        fetched_ += static_cast<int64_t>(n);
+                        return n;
                       } catch (const std::exception& e) {
                         return Err(Status::Unavailable(std::string("reading blob: ") + e.what()));
                       }

@@ -12,6 +12,7 @@
 // Unavailable (network, 5xx after retries), InvalidArgument (bad data).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -49,6 +50,9 @@ class RegistryClient {
   Result<std::vector<std::string>> Catalog(const std::string& term);
   // The tags of a repository (GET /v2/<repo>/tags/list).
   Result<std::vector<std::string>> Tags(const std::string& repository);
+  // Manifest and blob bytes this client has received so far, whether or not what they were for
+  // succeeded (blobs the store already had are not fetched, so not counted).
+  int64_t FetchedBytes() const { return fetched_.load(); }
 
  private:
   // "https://host" or, for an insecure registry that does not speak TLS, "http://host"; chosen
@@ -60,6 +64,7 @@ class RegistryClient {
   RegistryOptions opts_;
   std::mutex mu_;
   std::map<std::string, std::string> tokens_;  // scope -> bearer token
+  std::atomic<int64_t> fetched_{0};
 };
 
 }  // namespace zunvm::image

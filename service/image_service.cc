@@ -188,12 +188,9 @@ Result<ImageRecord> ImageService::Pull(const std::string& name) {
   if (!mine) return f.get();
   static auto& seconds = metrics::Global().Histogram(
       "zunvm_image_pull_seconds", "Image pulls from registries, by outcome", {"outcome"}, metrics::OperationSeconds());
-  static auto& bytes = metrics::Global().Counter("zunvm_image_pull_bytes_total",
-                                                 "Sizes of the images pulled (as their registry states them)", {});
   const auto t0 = std::chrono::steady_clock::now();
   auto r = PullOnce(*ref);
   seconds.Observe({r ? "ok" : "error"}, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  if (r) bytes.Inc({}, static_cast<double>(r->size));
   promise.set_value(r);
   std::lock_guard<std::mutex> l(pulls_mu_);
   pulls_.erase(key);
@@ -235,8 +232,13 @@ image::RegistryOptions ImageService::OptionsFor(const std::string& host) const {
 }
 
 Result<image::ImportedImage> ImageService::PullFrom(const std::string& host, const image::Reference& ref) {
+  static auto& bytes = metrics::Global().Counter(
+      "zunvm_image_pull_bytes_total",
+      "Bytes received from registries by image pulls (manifests and the blobs not already stored)", {});
   image::RegistryClient client(host, OptionsFor(host));
-  return image::Pull(ref, client, blobs_);
+  auto pulled = image::Pull(ref, client, blobs_);
+  bytes.Inc({}, static_cast<double>(client.FetchedBytes()));
+  return pulled;
 }
 
 Result<std::vector<ImageRecord>> ImageService::List() { return store_.All(); }

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from zunvmd_proc import Zunvmd, api_request, remove_vm_state, vm_state_dir, wait_for  # noqa: E402
@@ -54,6 +55,13 @@ class FaultMatrixTest(unittest.TestCase):
             return api_request(self.daemon.url, method, path, body, timeout=BOOT)
         except OSError as e:  # the daemon died under the request (a failpoint)
             return None, str(e)
+
+    def pull_bytes(self):
+        with urllib.request.urlopen(self.daemon.url + "/metrics", timeout=30) as r:
+            text = r.read().decode()
+        m = re.search(r"^zunvm_image_pull_bytes_total(?:\{\})? (\S+)$", text, re.M)
+        self.assertIsNotNone(m, "zunvm_image_pull_bytes_total is not in /metrics")
+        return float(m.group(1))
 
     def show(self, ident):
         code, c = self.api("GET", "/v1/containers/" + ident)
@@ -250,16 +258,19 @@ class FaultMatrixTest(unittest.TestCase):
                                     stderr=subprocess.STDOUT)
         try:
             ref = addr + "/fm-pulled:v1"
-            wait_for(lambda: subprocess.run(
-                ["skopeo", "copy", "--quiet", "--dest-tls-verify=false",
-                 "docker-archive:" + os.path.join(self.state, "busybox.tar"), "docker://" + ref],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120).returncode == 0,
-                60, "a push to docker-registry")
 
-            def pulled():
+            def push(to):
+                wait_for(lambda: subprocess.run(
+                    ["skopeo", "copy", "--quiet", "--dest-tls-verify=false",
+                     "docker-archive:" + os.path.join(self.state, "busybox.tar"), "docker://" + to],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120).returncode == 0,
+                    60, "a push to docker-registry")
+            push(ref)
+
+            def pulled(tag="v1"):
                 code, images = self.api("GET", "/v1/images")
                 self.assertEqual(code, 200)
-                return [im for im in images["images"] if im["repo"] == addr + "/fm-pulled"]
+                return [im for im in images["images"] if im["repo"] == addr + "/fm-pulled" and im["tag"] == tag]
 
             self.restart_with("pull.fetched")
             self.api("POST", "/v1/images", {"repo": ref})
@@ -273,6 +284,18 @@ class FaultMatrixTest(unittest.TestCase):
             code, body = self.api("POST", "/v1/images", {"repo": ref})
             self.assertEqual(code, 202, body)
             self.assertEqual(len(pulled()), 1)
+            # zunvm_image_pull_bytes_total counts what came from the registry: another tag of the
+            # same image costs its manifest, not the image's size again.
+            before = self.pull_bytes()
+            self.assertGreater(before, 0)
+            push(addr + "/fm-pulled:v2")
+            code, body = self.api("POST", "/v1/images", {"repo": addr + "/fm-pulled:v2"})
+            self.assertEqual(code, 202, body)
+            wait_for(lambda: pulled("v2"), BOOT, "the second tag pulled")
+            fetched = self.pull_bytes() - before
+            self.assertGreater(fetched, 0)
+            self.assertLess(fetched, 64 * 1024)
+            self.assertGreater(pulled("v2")[0]["size"], 10 * fetched)
             code, c = self.api("POST", "/v1/containers?run=true",
                                {"name": "fm-pulled", "image": ref, "command": ["sleep", "100000"]})
             self.assertEqual(code, 202, c)
