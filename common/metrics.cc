@@ -120,13 +120,18 @@ void HistogramFamily::Render(std::string& out) const {
 
 void GaugeWriter::Gauge(const std::string& name, const std::string& help, const Labels& label_names) {
   name_ = name;
-  label_names_ = label_names;
-  Header(out_, name, help, "gauge");
+  auto [it, fresh] = families_.try_emplace(name);
+  current_ = &it->second;
+  if (!fresh) return;  // another collector's family: its header and labels stand
+  order_.push_back(name);
+  current_->label_names = label_names;
+  Header(current_->text, name, help, "gauge");
 }
 
 void GaugeWriter::Sample(const Labels& values, double v) {
-  if (name_.empty()) return;
-  out_ += name_ + LabelText(label_names_, Fit(label_names_, values)) + " " + Number(v) + "\n";
+  if (current_ == nullptr) return;
+  const Labels& names = current_->label_names;
+  current_->text += name_ + LabelText(names, Fit(names, values)) + " " + Number(v) + "\n";
 }
 
 CollectorHandle::CollectorHandle(CollectorHandle&& o) noexcept : registry_(o.registry_), id_(o.id_) {
@@ -185,11 +190,12 @@ std::string Registry::Render() const {
     for (const auto& [name, text] : by_name) out += text;
   }
   std::lock_guard<std::mutex> lock(collect_mu_);
+  GaugeWriter w;
   for (const auto& [id, collect] : collectors_) {
-    GaugeWriter w;
+    w.current_ = nullptr;  // a collector starts with a Gauge call
     collect(w);
-    out += w.out_;
   }
+  for (const auto& name : w.order_) out += w.families_.at(name).text;
   return out;
 }
 

@@ -57,7 +57,10 @@ class HistogramFamily {
   std::map<Labels, Series> series_;
 };
 
-// What a collector writes at scrape time: one Gauge call per family, then its samples.
+// What collectors write at scrape time: one Gauge call per family, then its samples. One
+// writer serves every collector of a scrape, so two collectors may write the same family (the
+// same name, help and labels; say, one per sandbox driver): it is rendered once, its samples
+// together, families in the order first written.
 class GaugeWriter {
  public:
   void Gauge(const std::string& name, const std::string& help, const Labels& label_names);
@@ -65,8 +68,13 @@ class GaugeWriter {
 
  private:
   friend class Registry;
-  std::string out_;
-  Labels label_names_;
+  struct Family {
+    std::string text;  // header and samples
+    Labels label_names;
+  };
+  std::vector<std::string> order_;
+  std::map<std::string, Family> families_;
+  Family* current_ = nullptr;
   std::string name_;
 };
 

@@ -25,9 +25,11 @@ using std::chrono::seconds;
 OciDriver::OciDriver(OciDriverOptions opts, std::unique_ptr<HostNetwork> net)
     : opts_(std::move(opts)), net_(std::move(net)) {
   for (auto& [name, rt] : opts_.runtimes) rt.root = opts_.state_dir + "/oci-runtime/" + name;
+  collector_ = metrics::Global().AddCollector([this](metrics::GaugeWriter& w) { CollectMetrics(w); });
 }
 
 OciDriver::~OciDriver() {
+  collector_.Reset();
   std::vector<std::shared_ptr<Box>> boxes;
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -36,6 +36,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/metrics.h"
 #include "driver/driver.h"
 #include "driver/oci/monitor.h"
 #include "driver/oci/oci_record.h"
@@ -139,8 +140,12 @@ class OciDriver : public SandboxDriver {
   OciDriverOptions opts_;
   std::unique_ptr<HostNetwork> net_;
   DriverEvents* events_ = nullptr;
+  // Each running container's cgroup for the sandbox gauges (driver/sandbox_usage.h).
+  void CollectMetrics(metrics::GaugeWriter& w);
+
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<Box>> boxes_;
+  metrics::CollectorHandle collector_;  // last: removed before what it reads goes
 };
 
 }  // namespace zunvm::oci

@@ -2,6 +2,8 @@
 // state and the small helpers its files share.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -53,6 +55,15 @@ struct OciDriver::Box {
 // The container's network namespace as the runtime joins it, and its cgroup.
 std::string NetnsPath(const std::string& uuid);
 std::string CgroupsPath(const std::string& uuid);
+
+// A container cgroup's figures (`path` as CgroupsPath gives it): cgroup v2 (unified at
+// /sys/fs/cgroup, or the hybrid's /sys/fs/cgroup/unified, where the runtime puts the container
+// too), and v1 for what v2 lacks. The processes in it (cgroup.procs), for their memory.
+struct CgroupSample {
+  std::optional<uint64_t> cpu_ns, mem_bytes;
+  std::vector<pid_t> pids;
+};
+CgroupSample SampleCgroup(const std::string& path);
 
 // Where a volume's disk is mounted on the host (rootfs.h MountVolume), and mounting all of the
 // spec's there (idempotent).

@@ -11,12 +11,14 @@
 #include <sstream>
 #include <thread>
 
+#include "common/proc_stats.h"
 #include "common/root_files.h"
 #include "common/strings.h"
 #include "common/subprocess.h"
 #include "common/timefmt.h"
 #include "driver/oci/oci_driver_internal.h"
 #include "driver/oci/runtime_cmd.h"
+#include "driver/sandbox_usage.h"
 
 namespace zunvm::oci {
 
@@ -32,11 +34,18 @@ std::string ReadFirstLine(const std::string& path) {
   return line;
 }
 
-// cgroup v2 (unified at /sys/fs/cgroup, or the hybrid's /sys/fs/cgroup/unified, where the
-// runtime puts the container too), and v1 for what v2 lacks: CPU time in ns, memory in bytes.
-struct CgroupSample {
-  std::optional<uint64_t> cpu_ns, mem_bytes;
-};
+// The pids a cgroup.procs file lists (none when it cannot be read).
+std::vector<pid_t> ReadPids(const std::string& file) {
+  std::vector<pid_t> out;
+  std::ifstream f(file);
+  long pid = 0;
+  while (f >> pid) {
+    if (pid > 0) out.push_back(static_cast<pid_t>(pid));
+  }
+  return out;
+}
+
+}  // namespace
 
 CgroupSample SampleCgroup(const std::string& path) {
   CgroupSample s;
@@ -50,6 +59,7 @@ CgroupSample SampleCgroup(const std::string& path) {
       if (key == "usage_usec") s.cpu_ns = v * 1000;
     }
     if (auto m = ParseInt(ReadFirstLine(dir + "/memory.current"))) s.mem_bytes = static_cast<uint64_t>(*m);
+    if (s.pids.empty()) s.pids = ReadPids(dir + "/cgroup.procs");
     if (s.cpu_ns && s.mem_bytes) return s;
   }
   // v1 hierarchies, for what v2 did not have (a hybrid host keeps memory in v1).
@@ -61,8 +71,11 @@ CgroupSample SampleCgroup(const std::string& path) {
       s.mem_bytes = static_cast<uint64_t>(*m);
     }
   }
+  if (s.pids.empty()) s.pids = ReadPids("/sys/fs/cgroup/memory" + path + "/cgroup.procs");
   return s;
 }
+
+namespace {
 
 // Bytes through the NICs of the network namespace `pid` is in (loopback left out).
 void NetBytes(int pid, SandboxStats* s) {
@@ -143,6 +156,28 @@ Result<TopResult> OciDriver::Top(const std::string& uuid, const std::string&) {
     out.processes.push_back(std::move(row));
   }
   return out;
+}
+
+void OciDriver::CollectMetrics(metrics::GaugeWriter& w) {
+  std::vector<std::string> uuids;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [uuid, b] : boxes_) uuids.push_back(uuid);
+  }
+  std::vector<SandboxUsage> usage;
+  for (const auto& uuid : uuids) {
+    CgroupSample s = SampleCgroup(CgroupsPath(uuid));
+    if (!s.cpu_ns || s.pids.empty()) continue;  // no run going
+    SandboxUsage u{uuid, 0, 0, static_cast<double>(*s.cpu_ns) / 1e9};
+    for (pid_t pid : s.pids) {
+      if (auto mem = ReadProcMemory(pid)) {  // a process may end meanwhile
+        u.rss_bytes += mem->rss;
+        u.pss_bytes += mem->pss;
+      }
+    }
+    usage.push_back(u);
+  }
+  WriteSandboxUsage(w, usage);
 }
 
 Result<SandboxStats> OciDriver::Stats(const std::string& uuid) {

@@ -175,6 +175,32 @@ class VmMetricsTest(unittest.TestCase):
                         if s.labels == {"status": "Running", "runtime": "kata"}]
         self.assertEqual(running_kata[0].value, 1)
 
+    def test_b_trusted_containers_report_their_cgroup(self):
+        """runc and crun containers are in the same sandbox families as the VMs: their processes'
+        memory, their cgroup's CPU time."""
+        uuids = {}
+        for runtime in ("runc", "crun"):
+            code, text = call(self.daemon.url + "/v1/containers?run=true", "POST",
+                              {"name": "t-" + runtime, "image": "busybox", "runtime": runtime,
+                               "command": ["sh", "-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; sleep 600"]},
+                              token=None)
+            self.assertEqual(code, 202, text)
+            uuids[runtime] = json.loads(text)["uuid"]
+
+        def sampled():
+            fams = families(call(self.daemon.url + "/metrics", token=None)[1])
+            cpu = {s.labels["sandbox"]: s.value for s in fams["zunvm_sandbox_cpu_seconds"].samples}
+            return fams if all(cpu.get(u, 0) > 0 for u in uuids.values()) else None
+        fams = wait_for(sampled, 120, "runc and crun containers sampled")
+        pss = {s.labels["sandbox"]: s.value for s in fams["zunvm_sandbox_memory_pss_bytes"].samples}
+        rss = {s.labels["sandbox"]: s.value for s in fams["zunvm_sandbox_memory_rss_bytes"].samples}
+        for runtime, uuid in uuids.items():
+            self.assertGreater(pss.get(uuid, 0), 0, runtime)
+            self.assertGreaterEqual(rss[uuid], pss[uuid], runtime)
+            self.assertLess(rss[uuid], 64 << 20, runtime)  # a shell, not a VM
+        vms = [u for u in pss if u not in uuids.values()]
+        self.assertEqual(len(vms), 1, "test_a's VM is in the same family")
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

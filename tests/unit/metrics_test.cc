@@ -56,6 +56,26 @@ TEST(Metrics, CollectorsWriteGaugesUntilRemoved) {
   EXPECT_EQ(calls, 2);
 }
 
+// Two collectors (say, the VM and the runc/crun drivers) writing one family: one header, all
+// samples, in the order first written; a family of one collector only is left alone.
+TEST(Metrics, CollectorsShareAFamily) {
+  metrics::Registry r;
+  auto vm = r.AddCollector([](metrics::GaugeWriter& w) {
+    w.Gauge("t_rss", "Memory", {"sandbox"});
+    w.Sample({"vm-1"}, 1);
+    w.Gauge("t_vm_only", "VMs", {});
+    w.Sample({}, 3);
+  });
+  auto oci = r.AddCollector([](metrics::GaugeWriter& w) {
+    w.Sample({"stray"}, 9);  // before any Gauge call: dropped, not added to the last family
+    w.Gauge("t_rss", "Memory", {"sandbox"});
+    w.Sample({"ctr-1"}, 2);
+  });
+  EXPECT_EQ(r.Render(),
+            "# HELP t_rss Memory\n# TYPE t_rss gauge\nt_rss{sandbox=\"vm-1\"} 1\nt_rss{sandbox=\"ctr-1\"} 2\n"
+            "# HELP t_vm_only VMs\n# TYPE t_vm_only gauge\nt_vm_only 3\n");
+}
+
 class MetricsApiTest : public testing_util::ApiTest {
  protected:
   void SetUp() override {}
