@@ -7,6 +7,7 @@
 # usage: bench/api_bench.sh [BUILD_DIR]      (default: <repo>/build)
 #   DURATION=10       seconds per wrk case (5 cases, so about 5*DURATION s plus setup)
 #   CONNECTIONS=16    wrk connections (wrk -t2 -c$CONNECTIONS)
+#   CONTAINERS=100    containers created before the GET cases (the list case returns them all)
 #   FIXED_LISTENER=   path of the fixed_listener binary (default: $BUILD_DIR/fixed_listener)
 #   KEEP=1            keep the temporary directory (zunvmd state, logs, raw wrk output)
 set -euo pipefail
@@ -18,10 +19,11 @@ conns=${CONNECTIONS:-16}
 zunvmd=$build/zunvmd-fake   # zunvmd with the fake driver (a test build)
 fixed_bin=${FIXED_LISTENER:-$build/fixed_listener}
 threads=4        # zunvmd's default [api] threads; the fixed listener gets the same pool size
-containers=100   # created before the GET cases; the list case returns all of them
+containers=${CONTAINERS:-100}  # created before the GET cases; the list case returns all of them
 
 die() { echo "api_bench: $*" >&2; exit 1; }
 [[ $duration =~ ^[1-9][0-9]*$ && $duration -le 600 ]] || die "DURATION must be 1-600 (seconds)"
+[[ $containers =~ ^[1-9][0-9]*$ && $containers -le 5000 ]] || die "CONTAINERS must be 1-5000"
 [[ $conns =~ ^[1-9][0-9]*$ ]] || die "CONNECTIONS must be a positive number"
 command -v wrk >/dev/null || die "wrk is missing (Debian: apt-get install -y wrk)"
 command -v curl >/dev/null || die "curl is missing"
@@ -179,7 +181,7 @@ row() {  # label, key, key of the fixed-listener case with the same method
   printf '| %-28s | %9.0f | %8s | %8s | %-26s | %7s | %6s |\n' "$1" "$rps" "$p50" "$p99" "$ratio" "$bad" "$err"
 }
 row "(a) GET one container" get_one fixed_get
-row "(b) GET list, 100 items" get_list fixed_get
+row "(b) GET list, $containers items" get_list fixed_get
 row "(c) POST create" create fixed_post
 row "(d) fixed listener GET" fixed_get fixed_get
 row "(e) fixed listener POST" fixed_post fixed_post
