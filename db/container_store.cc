@@ -41,7 +41,7 @@ void BindRecord(SQLite::Statement& q, const Container& c) {
 }
 
 // Whether a container other than `except_uuid` has `name` (ignoring case), in `project` or,
-// without one, anywhere. Runs on `db` as it is (inside a caller's transaction, or under Run).
+// without one, anywhere. Runs on `db` as it is (inside a caller's transaction, or a Read).
 bool NameTakenOn(Database& store_db, SQLite::Database& db, const std::string& name,
                  const std::optional<std::string>& project, const std::string& except_uuid) {
   CachedStatement q = store_db.Prepare(
@@ -85,9 +85,6 @@ std::shared_ptr<const Container> ContainerStore::Shared(SQLite::Statement& q) {
 Status ContainerStore::Insert(Container& c, ContainerNameScope names, const NamePicker& pick,
                               const std::function<void(SQLite::Database&)>& with) {
   return db_->Write([&](SQLite::Database& db) -> Status {
-    CachedStatement have = db_->Prepare(db, "SELECT 1 FROM containers WHERE uuid = ?");
-    have->bind(1, c.uuid);
-    if (have->executeStep()) return Status::Conflict("A container with UUID " + c.uuid + " already exists.");
     if (c.name.empty() && pick) {
       const std::optional<std::string> project =
           names.in_project ? std::optional(c.project_id) : std::nullopt;
@@ -137,15 +134,9 @@ Result<std::vector<Container>> ContainerStore::FindByName(const std::string& nam
                                name);
 }
 
-Result<bool> ContainerStore::NameTaken(const std::string& name, const std::optional<std::string>& project,
-                                       const std::string& except_uuid) {
-  bool taken = false;
-  Status st = db_->Read([&](SQLite::Database& db) {
-    taken = NameTakenOn(*db_, db, name, project, except_uuid);
-    return Status::Ok();
-  });
-  if (!st.ok()) return Err(st);
-  return taken;
+Status ContainerStore::NameFree(const Container& c, ContainerNameScope names) {
+  if (!names.unique) return Status::Ok();
+  return db_->Read([&](SQLite::Database& db) { return CheckName(*db_, db, c, names); });
 }
 
 Result<ContainerList> ContainerStore::List(const ListQuery& lq) {

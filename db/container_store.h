@@ -54,10 +54,10 @@ class ContainerStore {
   Status Update(const Container& c, ContainerNameScope names = {});
   Result<Container> Get(const std::string& uuid);
   Result<std::vector<Container>> FindByName(const std::string& name);
-  // Whether a container other than `except_uuid` has this name, ignoring ASCII case (container
-  // names are ASCII), in `project` or, without one, anywhere.
-  Result<bool> NameTaken(const std::string& name, const std::optional<std::string>& project,
-                         const std::string& except_uuid);
+  // Conflict when another container has c's name in `names`' scope, as Insert and Update
+  // would answer; read outside any write, so a caller can refuse before doing anything
+  // irreversible (the write checks again).
+  Status NameFree(const Container& c, ContainerNameScope names);
   // InvalidArgument for a query that fails ListQuery::Validate; NotFound for an unknown marker.
   // The records are shared with the store's cache: read-only, and cheap to list.
   Result<ContainerList> List(const ListQuery& q);

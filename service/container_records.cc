@@ -2,7 +2,6 @@
 
 #include "common/ids.h"
 #include "common/logging.h"
-#include "common/strings.h"
 #include "service/port_bindings.h"
 #include "service/zun_errors.h"
 
@@ -35,6 +34,13 @@ Result<Container> ContainerRecords::Lookup(const std::string& ident, const Reque
 Result<ContainerList> ContainerRecords::List(const ListQuery& q) {
   return Named(store_->List(q), Code::kNotFound, "MarkerNotFound");
 }
+
+namespace {
+
+// The one event of an action, as Zun's compute manager names it.
+std::string EventOf(const std::string& action) { return "compute__do_container_" + action; }
+
+}  // namespace
 
 std::mutex& ContainerRecords::Lock(const std::string& uuid) {
   return stripes_[std::hash<std::string>{}(uuid) % kStripes];
@@ -79,18 +85,14 @@ Status ContainerRecords::Insert(Container& c, const Mutator& admit, const Reques
   std::function<void(SQLite::Database&)> with;
   if (ctx && action_id) {
     with = [&](SQLite::Database& conn) {
-      *action_id = actions_->StartIn(conn, NewAction(*ctx, c.uuid, "create"), "compute__do_container_create");
+      *action_id = actions_->StartIn(conn, NewAction(*ctx, c.uuid, "create"), EventOf("create"));
     };
   }
   return Named(store_->Insert(c, Names(), pick, with), Code::kConflict, "ContainerAlreadyExists");
 }
 
 Status ContainerRecords::NameFree(const Container& c) {
-  if (name_scope_.empty()) return Status::Ok();
-  auto taken = store_->NameTaken(c.name, name_scope_ == "project" ? std::optional(c.project_id) : std::nullopt, c.uuid);
-  if (!taken) return taken.error();
-  if (!*taken) return Status::Ok();
-  return Status::Conflict("A container with name " + ToLower(c.name) + " already exists.", "ContainerAlreadyExists");
+  return Named(store_->NameFree(c, Names()), Code::kConflict, "ContainerAlreadyExists");
 }
 
 Status ContainerRecords::Remove(const std::string& uuid) {
@@ -134,7 +136,7 @@ ContainerAction ContainerRecords::NewAction(const RequestContext& ctx, const std
 
 int64_t ContainerRecords::StartAction(const RequestContext& ctx, const std::string& uuid,
                                       const std::string& action) {
-  auto id = actions_->Start(NewAction(ctx, uuid, action), "compute__do_container_" + action);
+  auto id = actions_->Start(NewAction(ctx, uuid, action), EventOf(action));
   if (!id) {
     Logger("service")->warn("cannot record action {} of {}: {}", action, uuid, id.error().ToString());
     return 0;

@@ -12,7 +12,7 @@ void HealthMonitor::Check() {
   std::map<std::string, State> next;
   for (const auto& shared : *all) {
     const Container& c = *shared;
-    if (!c.healthcheck || c.healthcheck->test.empty() || c.status != ContainerStatus::kRunning || c.task_state) continue;
+    if (!c.healthcheck || c.healthcheck->test.empty() || c.task_state) continue;  // all Running
     State st = states_.count(c.uuid) ? states_[c.uuid] : State{now, 0};
     auto interval = std::chrono::seconds(c.healthcheck->interval > 0 ? c.healthcheck->interval : 30);
     int timeout = c.healthcheck->timeout > 0 ? c.healthcheck->timeout : 30;
